@@ -1,0 +1,95 @@
+// Shared pieces of the clrdiag CLI: the daemon connection, exit codes, output helpers.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "clrdiag/v1/clrdiag.grpc.pb.h"
+
+namespace clrdiag::cli {
+
+// Exit codes (documented in the README).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailed = 1,        // the operation failed (runtime error, internal error)
+  kExitUsage = 2,         // bad command line
+  kExitUnreachable = 3,   // the daemon is not running or not reachable
+  kExitNotFound = 4,      // no such process or dump
+  kExitDenied = 5,        // permission denied
+  kExitBusy = 6,          // busy target, a limit, or out of space
+  kExitPrecondition = 7,  // not a .NET process, diagnostics disabled, ambiguous name
+};
+
+struct GlobalOptions {
+  std::string server;  // --server, else $CLRDIAG_SERVER, else the default socket
+  bool json = false;
+};
+
+class Client {
+ public:
+  explicit Client(const GlobalOptions& opts);
+  const std::string& target() const { return target_; }
+  clrdiag::v1::Diagnostics::Stub& stub() { return *stub_; }
+
+  // Prints "clrdiag: <message>" (plus advice for unreachable daemons) to stderr and returns
+  // the exit code for `status`.
+  int Fail(const grpc::Status& status) const;
+
+ private:
+  std::string target_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<clrdiag::v1::Diagnostics::Stub> stub_;
+};
+
+// Resolves the daemon address: explicit, $CLRDIAG_SERVER, the caller's own daemon socket if
+// it exists, else the system daemon's socket. Bare paths become "unix:PATH".
+std::string ResolveServer(const std::string& flag);
+
+// Output helpers.
+bool StdoutIsTty();
+bool StderrIsTty();
+std::string HumanBytes(uint64_t bytes);       // "1.5 MiB"
+std::string WithThousands(uint64_t n);        // "1,234,567"
+std::string TypeName(clrdiag::v1::DumpType t);  // "Full", ...
+
+// A one-line progress display on stderr: redrawn in place on a TTY, plain lines otherwise
+// (at most one per `plain_interval_ms`). Clear() erases it.
+class ProgressLine {
+ public:
+  ProgressLine();
+  void Update(const std::string& text, bool force = false);
+  void Clear();
+
+ private:
+  bool tty_;
+  size_t last_len_ = 0;
+  int64_t last_plain_ms_ = 0;
+  std::string last_text_;
+};
+
+// Downloads dump `id` to `path` on this machine: writes `path`.partial (resuming from its size
+// if present), verifies the sha256, renames to `path`. Returns an exit code; prints errors.
+int DownloadToFile(Client& client, const std::string& id, const std::string& path,
+                   ProgressLine* progress);
+
+// Checks that `path`'s directory exists and is writable; prints an error and returns false.
+bool CheckOutputPath(const std::string& path);
+
+int RunPs(Client& client, const GlobalOptions& opts);
+struct CollectOptions {
+  int pid = 0;
+  std::string name;
+  std::string type = "Full";
+  std::string output;
+  bool diag = false;
+  bool crash_report = false;
+};
+int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& copts);
+int RunDumps(Client& client, const GlobalOptions& opts);
+int RunDownload(Client& client, const std::string& id, const std::string& output);
+int RunRm(Client& client, const std::string& id);
+
+}  // namespace clrdiag::cli

@@ -1,0 +1,290 @@
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "nlohmann/json.hpp"
+
+namespace clrdiag::cli {
+namespace {
+
+constexpr int kRpcSeconds = 30;
+
+void SetDeadline(grpc::ClientContext* ctx, int seconds = kRpcSeconds) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
+  absl::Time t = absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+nlohmann::ordered_json DumpJson(const clrdiag::v1::DumpInfo& d) {
+  nlohmann::ordered_json j;
+  j["id"] = d.id();
+  j["type"] = TypeName(d.type());
+  j["pid"] = d.pid();
+  j["namespace_pid"] = d.namespace_pid();
+  j["process_name"] = d.process_name();
+  j["command_line"] = d.command_line();
+  j["runtime_version"] = d.runtime_version();
+  j["runtime_identifier"] = d.runtime_identifier();
+  j["size_bytes"] = d.size_bytes();
+  j["sha256"] = d.sha256();
+  j["started"] = FormatTimestamp(d.started());
+  j["finished"] = FormatTimestamp(d.finished());
+  j["requested_by_uid"] = d.requested_by_uid();
+  j["path"] = d.path();
+  j["coreclr_build_id"] = d.coreclr_build_id();
+  j["runtime_files_stored"] = d.runtime_files_stored();
+  if (!d.crash_report_path().empty()) j["crash_report_path"] = d.crash_report_path();
+  return j;
+}
+
+int TerminalWidth() {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 0;
+}
+
+// Keeps the tail of an overlong value, as dotnet-dump does.
+std::string Fit(const std::string& s, size_t width) {
+  if (width == 0 || s.size() <= width) return s;
+  if (width <= 3) return s.substr(s.size() - width);
+  return "..." + s.substr(s.size() - (width - 3));
+}
+
+}  // namespace
+
+int RunPs(Client& client, const GlobalOptions& opts) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  clrdiag::v1::ListProcessesRequest req;
+  clrdiag::v1::ListProcessesResponse resp;
+  grpc::Status st = client.stub().ListProcesses(&ctx, req, &resp);
+  if (!st.ok()) return client.Fail(st);
+  if (opts.json) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& p : resp.processes()) {
+      nlohmann::ordered_json j;
+      j["pid"] = p.pid();
+      j["namespace_pid"] = p.namespace_pid();
+      j["name"] = p.name();
+      j["executable"] = p.executable();
+      j["command_line"] = p.command_line();
+      j["argv"] = std::vector<std::string>(p.argv().begin(), p.argv().end());
+      j["uid"] = p.uid();
+      j["user"] = p.user();
+      j["runtime_version"] = p.runtime_version();
+      j["os"] = p.os();
+      j["arch"] = p.arch();
+      j["runtime_identifier"] = p.runtime_identifier();
+      j["entry_assembly"] = p.entry_assembly();
+      j["rss_bytes"] = p.rss_bytes();
+      j["diagnostic_socket"] = p.diagnostic_socket();
+      if (!p.runtime_error().empty()) j["runtime_error"] = p.runtime_error();
+      arr.push_back(std::move(j));
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return kExitOk;
+  }
+  if (resp.processes().empty()) {
+    std::printf("No supported .NET processes were found\n");
+    return kExitOk;
+  }
+  // dotnet-dump's layout: pid (right-aligned), name, executable, arguments (argv[0] dropped
+  // when it is the executable), each as ' ' + padded + ' '; then the runtime version.
+  struct Row {
+    std::string pid, name, exe, args, version;
+  };
+  std::vector<Row> rows;
+  for (const auto& p : resp.processes()) {
+    std::vector<std::string> argv(p.argv().begin(), p.argv().end());
+    if (!argv.empty() && argv[0] == p.executable()) argv.erase(argv.begin());
+    Row r{std::to_string(p.pid()), p.name(),
+          p.executable().empty() ? "[Elevated process - cannot determine path]" : p.executable(),
+          absl::StrJoin(argv, " "),
+          p.runtime_version().empty() ? "?" : p.runtime_version()};
+    rows.push_back(std::move(r));
+  }
+  size_t wp = 0, wn = 0, we = 0, wa = 0;
+  for (const auto& r : rows) {
+    wp = std::max(wp, r.pid.size());
+    wn = std::max(wn, r.name.size());
+    we = std::max(we, r.exe.size());
+    wa = std::max(wa, r.args.size());
+  }
+  int cols = StdoutIsTty() ? TerminalWidth() : 0;
+  if (cols > 0) {
+    size_t cap = std::max<int>(10, cols / 2 - 16 - (cols * 5 + 99) / 100);
+    we = std::min(we, cap);
+    wa = std::min(wa, cap);
+  }
+  for (const auto& r : rows) {
+    std::printf(" %*s  %-*s  %-*s  %-*s  %s\n", static_cast<int>(wp), r.pid.c_str(),
+                static_cast<int>(wn), r.name.c_str(), static_cast<int>(we),
+                Fit(r.exe, we).c_str(), static_cast<int>(wa), Fit(r.args, wa).c_str(),
+                r.version.c_str());
+  }
+  return kExitOk;
+}
+
+int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& c) {
+  clrdiag::v1::CollectDumpRequest req;
+  std::string t = absl::AsciiStrToLower(c.type);
+  std::string typemsg;
+  if (t == "full") {
+    req.set_type(clrdiag::v1::DUMP_TYPE_FULL);
+    typemsg = "full";
+  } else if (t == "heap") {
+    req.set_type(clrdiag::v1::DUMP_TYPE_HEAP);
+    typemsg = "dump with heap";
+  } else if (t == "mini") {
+    req.set_type(clrdiag::v1::DUMP_TYPE_MINI);
+    typemsg = "dump";
+  } else if (t == "triage") {
+    req.set_type(clrdiag::v1::DUMP_TYPE_TRIAGE);
+    typemsg = "triage dump";
+  } else {
+    std::fprintf(stderr, "clrdiag: [ERROR] invalid --type '%s': use Full, Heap, Mini or Triage\n",
+                 c.type.c_str());
+    return kExitUsage;
+  }
+  std::string output = c.output;
+  if (!output.empty()) {
+    if (output[0] != '/') {
+      char cwd[4096];
+      if (::getcwd(cwd, sizeof(cwd))) output = std::string(cwd) + "/" + output;
+    }
+    if (!CheckOutputPath(output)) return kExitUsage;
+  }
+  if (c.pid) req.set_pid(c.pid);
+  req.set_name(c.name);
+  req.set_diag(c.diag);
+  req.set_crash_report(c.crash_report);
+
+  ProgressLine progress;
+  grpc::ClientContext ctx;
+  auto reader = client.stub().CollectDump(&ctx, req);
+  clrdiag::v1::CollectDumpEvent ev;
+  clrdiag::v1::DumpInfo info;
+  bool done = false;
+  auto t0 = std::chrono::steady_clock::now();
+  while (reader->Read(&ev)) {
+    if (ev.has_done()) {
+      info = ev.done();
+      done = true;
+      continue;
+    }
+    const auto& p = ev.progress();
+    std::string text;
+    switch (p.phase()) {
+      case clrdiag::v1::CollectProgress::PHASE_REQUESTING:
+        text = p.message().empty() ? "requesting the dump" : p.message();
+        break;
+      case clrdiag::v1::CollectProgress::PHASE_WRITING:
+        text = absl::StrCat("writing: ", HumanBytes(p.bytes()));
+        break;
+      case clrdiag::v1::CollectProgress::PHASE_STORING:
+        text = absl::StrCat("storing: ", HumanBytes(p.bytes()), " / ", HumanBytes(p.total_bytes()));
+        break;
+      case clrdiag::v1::CollectProgress::PHASE_RUNTIME_FILES:
+        text = "saving runtime files for offline analysis";
+        break;
+      default:
+        break;
+    }
+    if (!text.empty()) progress.Update(text, p.phase() != clrdiag::v1::CollectProgress::PHASE_WRITING);
+  }
+  grpc::Status st = reader->Finish();
+  progress.Clear();
+  if (!st.ok()) return client.Fail(st);
+  if (!done) {
+    std::fprintf(stderr, "clrdiag: the daemon ended the collection without a result\n");
+    return kExitFailed;
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int rc = kExitOk;
+  if (!output.empty()) {
+    std::printf("Writing %s to %s\n", typemsg.c_str(), output.c_str());
+    std::fflush(stdout);
+    rc = DownloadToFile(client, info.id(), output, &progress);
+    if (rc != kExitOk) return rc;
+  }
+  if (opts.json) {
+    nlohmann::ordered_json j = DumpJson(info);
+    if (!output.empty()) j["output"] = output;
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("Complete\n");
+  std::printf("Dump id:  %s\n", info.id().c_str());
+  std::printf("Stored:   %s (on the daemon's host, %s bytes, %.1fs)\n", info.path().c_str(),
+              WithThousands(info.size_bytes()).c_str(), secs);
+  if (!output.empty()) std::printf("Written:  %s\n", output.c_str());
+  return rc;
+}
+
+int RunDumps(Client& client, const GlobalOptions& opts) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  clrdiag::v1::ListDumpsRequest req;
+  clrdiag::v1::ListDumpsResponse resp;
+  grpc::Status st = client.stub().ListDumps(&ctx, req, &resp);
+  if (!st.ok()) return client.Fail(st);
+  if (opts.json) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& d : resp.dumps()) arr.push_back(DumpJson(d));
+    std::printf("%s\n", arr.dump(2).c_str());
+    return kExitOk;
+  }
+  if (resp.dumps().empty()) {
+    std::printf("No dumps in the catalog. Take one with `clrdiag collect -p PID`.\n");
+    return kExitOk;
+  }
+  size_t wid = 2, wname = 4;
+  for (const auto& d : resp.dumps()) {
+    wid = std::max(wid, d.id().size());
+    wname = std::max(wname, d.process_name().size());
+  }
+  std::printf("%-*s  %-6s  %7s  %-*s  %12s  %-10s  %s\n", static_cast<int>(wid), "ID", "TYPE",
+              "PID", static_cast<int>(wname), "NAME", "SIZE", "RUNTIME", "TAKEN (UTC)");
+  for (const auto& d : resp.dumps()) {
+    std::printf("%-*s  %-6s  %7d  %-*s  %12s  %-10s  %s\n", static_cast<int>(wid), d.id().c_str(),
+                TypeName(d.type()).c_str(), d.pid(), static_cast<int>(wname),
+                d.process_name().c_str(), HumanBytes(d.size_bytes()).c_str(),
+                d.runtime_version().empty() ? "?" : d.runtime_version().c_str(),
+                FormatTimestamp(d.started()).c_str());
+  }
+  return kExitOk;
+}
+
+int RunDownload(Client& client, const std::string& id, const std::string& output) {
+  if (!CheckOutputPath(output)) return kExitUsage;
+  ProgressLine progress;
+  int rc = DownloadToFile(client, id, output, &progress);
+  if (rc == kExitOk) std::printf("Downloaded %s to %s (sha256 verified)\n", id.c_str(), output.c_str());
+  return rc;
+}
+
+int RunRm(Client& client, const std::string& id) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  clrdiag::v1::DeleteDumpRequest req;
+  req.set_id(id);
+  clrdiag::v1::DeleteDumpResponse resp;
+  grpc::Status st = client.stub().DeleteDump(&ctx, req, &resp);
+  if (!st.ok()) return client.Fail(st);
+  std::printf("Removed %s (%s freed)\n", id.c_str(), HumanBytes(resp.freed_bytes()).c_str());
+  return kExitOk;
+}
+
+}  // namespace clrdiag::cli

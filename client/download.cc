@@ -1,0 +1,138 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/client.h"
+#include "core/base/sha256.h"
+#include "core/base/unique_fd.h"
+
+namespace clrdiag::cli {
+namespace {
+
+bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= w;
+  }
+  return true;
+}
+
+// Hashes the first `len` bytes of an open file (the part kept from an earlier attempt).
+bool HashPrefix(int fd, uint64_t len, Sha256* h) {
+  std::vector<char> buf(1 << 20);
+  uint64_t off = 0;
+  while (off < len) {
+    ssize_t n = ::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), len - off), off);
+    if (n <= 0) return false;
+    h->Update(buf.data(), n);
+    off += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+int DownloadToFile(Client& client, const std::string& id, const std::string& path,
+                   ProgressLine* progress) {
+  std::string partial = path + ".partial";
+  UniqueFd fd(::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) {
+    std::fprintf(stderr, "clrdiag: cannot write %s: %s\n", partial.c_str(), std::strerror(errno));
+    return kExitFailed;
+  }
+  struct stat st;
+  ::fstat(fd.get(), &st);
+  uint64_t offset = static_cast<uint64_t>(st.st_size);
+  Sha256 hash;
+  if (offset > 0 && !HashPrefix(fd.get(), offset, &hash)) {
+    std::fprintf(stderr, "clrdiag: cannot read %s to resume\n", partial.c_str());
+    return kExitFailed;
+  }
+  ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET);
+
+  grpc::ClientContext ctx;
+  clrdiag::v1::DownloadDumpRequest req;
+  req.set_id(id);
+  req.set_offset(offset);
+  auto reader = client.stub().DownloadDump(&ctx, req);
+  clrdiag::v1::DumpChunk chunk;
+  clrdiag::v1::DumpInfo info;
+  uint64_t got = offset;
+  auto t0 = std::chrono::steady_clock::now();
+  while (reader->Read(&chunk)) {
+    if (chunk.has_info()) info = chunk.info();
+    if (chunk.offset() != got) {
+      ctx.TryCancel();
+      std::fprintf(stderr, "clrdiag: download of %s out of order at byte %llu\n", id.c_str(),
+                   static_cast<unsigned long long>(got));
+      return kExitFailed;
+    }
+    const std::string& d = chunk.data();
+    if (!WriteAll(fd.get(), d.data(), d.size())) {
+      int err = errno;
+      ctx.TryCancel();
+      if (progress) progress->Clear();
+      std::fprintf(stderr, "clrdiag: writing %s failed after %llu bytes: %s%s\n", partial.c_str(),
+                   static_cast<unsigned long long>(got), std::strerror(err),
+                   err == ENOSPC ? " (free space and rerun the same command to resume)" : "");
+      return err == ENOSPC ? kExitBusy : kExitFailed;
+    }
+    hash.Update(d.data(), d.size());
+    got += d.size();
+    if (progress && info.size_bytes()) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double rate = secs > 0 ? (got - offset) / secs : 0;
+      progress->Update(absl::StrFormat("transferring %s / %s (%s/s)", HumanBytes(got),
+                                       HumanBytes(info.size_bytes()),
+                                       HumanBytes(static_cast<uint64_t>(rate))));
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (progress) progress->Clear();
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+      // The partial file is longer than the dump: it belongs to something else. Start over.
+      ::unlink(partial.c_str());
+    }
+    int code = client.Fail(status);
+    if (got > offset) {
+      std::fprintf(stderr, "clrdiag: %llu bytes kept in %s; rerun the same command to resume\n",
+                   static_cast<unsigned long long>(got), partial.c_str());
+    }
+    return code;
+  }
+  if (got != info.size_bytes()) {
+    std::fprintf(stderr, "clrdiag: download of %s ended at %llu of %llu bytes; rerun to resume\n",
+                 id.c_str(), static_cast<unsigned long long>(got),
+                 static_cast<unsigned long long>(info.size_bytes()));
+    return kExitFailed;
+  }
+  std::string digest = hash.HexDigest();
+  if (digest != info.sha256()) {
+    ::unlink(partial.c_str());
+    std::fprintf(stderr,
+                 "clrdiag: checksum mismatch for %s: got sha256 %s, the catalog says %s; the "
+                 "partial file was removed, download again\n",
+                 id.c_str(), digest.c_str(), info.sha256().c_str());
+    return kExitFailed;
+  }
+  if (::fsync(fd.get()) != 0 || ::rename(partial.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "clrdiag: cannot finish %s: %s\n", path.c_str(), std::strerror(errno));
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace clrdiag::cli

@@ -1,0 +1,70 @@
+// clrdiag: the command-line client of clrdiagd. Flags live here only.
+#include <cstdio>
+
+#include "CLI/CLI.hpp"
+#include "client/client.h"
+
+int main(int argc, char** argv) {
+  using namespace clrdiag::cli;
+  GlobalOptions g;
+  CLI::App app{"clrdiag: collect and analyze .NET dumps through clrdiagd"};
+  app.require_subcommand(1);
+  app.add_option("--server", g.server,
+                 "daemon address: unix:/path, /path or host:port (default: $CLRDIAG_SERVER, "
+                 "else the local daemon's socket)");
+
+  auto* ps = app.add_subcommand("ps", "List the .NET processes dumps can be collected from");
+  ps->add_flag("--json", g.json, "print a JSON array");
+
+  CollectOptions c;
+  auto* collect = app.add_subcommand("collect", "Capture a dump of a process");
+  auto* opt_pid = collect->add_option("-p,--process-id", c.pid, "process id to dump");
+  auto* opt_name = collect->add_option("-n,--name", c.name, "process name to dump");
+  opt_pid->excludes(opt_name);
+  collect->add_option("--type", c.type, "Full (default), Heap, Mini or Triage");
+  collect->add_option("-o,--output", c.output,
+                      "also write the dump to this path on this machine");
+  collect->add_flag("--diag", c.diag, "enable dump collection diagnostic logging");
+  collect->add_flag("--crashreport", c.crash_report, "also write a crash report (JSON)");
+  collect->add_flag("--json", g.json, "print the result as JSON");
+
+  auto* dumps = app.add_subcommand("dumps", "List the dumps in the daemon's catalog");
+  dumps->add_flag("--json", g.json, "print a JSON array");
+
+  std::string id, output;
+  auto* download = app.add_subcommand("download", "Copy a dump from the catalog to this machine");
+  download->add_option("id", id, "dump id (see `clrdiag dumps`)")->required();
+  download->add_option("-o,--output", output, "destination file")->required();
+
+  auto* rm = app.add_subcommand("rm", "Remove a dump from the catalog");
+  rm->add_option("id", id, "dump id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "clrdiag: [ERROR] %s\nRun `clrdiag --help` or `clrdiag COMMAND --help`.\n",
+                 e.what());
+    return kExitUsage;
+  }
+
+  if (collect->parsed()) {
+    if (c.pid == 0 && c.name.empty()) {
+      std::fprintf(stderr, "clrdiag: [ERROR] Must specify either --process-id or --name.\n");
+      return kExitUsage;
+    }
+    if (opt_pid->count() && c.pid <= 0) {
+      std::fprintf(stderr, "clrdiag: [ERROR] %d is not a valid process ID\n", c.pid);
+      return kExitUsage;
+    }
+  }
+  Client client(g);
+  if (ps->parsed()) return RunPs(client, g);
+  if (collect->parsed()) return RunCollect(client, g, c);
+  if (dumps->parsed()) return RunDumps(client, g);
+  if (download->parsed()) return RunDownload(client, id, output);
+  if (rm->parsed()) return RunRm(client, id);
+  return kExitUsage;
+}

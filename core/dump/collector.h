@@ -1,0 +1,75 @@
+// Dump collection through the target's own runtime: the runtime (createdump) writes the dump
+// into a private directory inside the target's filesystem, which the daemon reaches through
+// /proc/<pid>/root; the daemon then moves it into the catalog with the runtime files that
+// offline analysis needs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/base/cancel.h"
+#include "core/dump/dump_store.h"
+#include "core/procfs/procfs.h"
+
+namespace clrdiag::dump {
+
+enum class CollectPhase { kRequesting, kWriting, kStoring, kRuntimeFiles };
+
+struct CollectProgress {
+  CollectPhase phase = CollectPhase::kRequesting;
+  uint64_t bytes = 0;
+  uint64_t total_bytes = 0;
+  std::string message;
+};
+
+// Receives progress; called from the collecting thread, at most ~4 times a second per phase.
+using ProgressFn = std::function<void(const CollectProgress&)>;
+
+struct CollectRequest {
+  pid_t pid = 0;  // host pid
+  DumpKind kind = DumpKind::kFull;
+  bool diag = false;
+  bool crash_report = false;
+  uid_t requested_by = 0;
+};
+
+struct CollectorOptions {
+  // Named limit: collections running at once across all targets.
+  int max_concurrent_collections = 2;
+  // How long to wait for the runtime's ProcessInfo before collecting without it.
+  absl::Duration process_info_timeout = absl::Seconds(2);
+};
+
+class Collector {
+ public:
+  Collector(const procfs::ProcFs& fs, DumpStore* store, CollectorOptions options)
+      : fs_(fs), store_(store), options_(options) {}
+
+  // Collects one dump. Errors: NotFound (no such pid), FailedPrecondition (not a .NET process
+  // / diagnostics disabled / runtime refused, with the runtime's own text), Unavailable
+  // (process exited during collection), ResourceExhausted (busy target, global limit, or the
+  // store ran out of space). On any error nothing is left in the catalog or the target.
+  absl::StatusOr<DumpMeta> Collect(const CollectRequest& request, const ProgressFn& progress,
+                                   const CancellationToken& cancel);
+
+ private:
+  // RAII slot: one collection per pid, and the global limit.
+  class Slot;
+  absl::Status Acquire(pid_t pid);
+  void Release(pid_t pid);
+
+  const procfs::ProcFs& fs_;
+  DumpStore* store_;
+  CollectorOptions options_;
+  std::mutex mu_;
+  std::set<pid_t> busy_;
+};
+
+}  // namespace clrdiag::dump

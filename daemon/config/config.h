@@ -1,0 +1,46 @@
+// The daemon's typed configuration, loaded strictly from YAML: an unknown key, a value of the
+// wrong type or out of range is an error naming its key path; all errors are reported at once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace clrdiag::config {
+
+struct ListenAddress {
+  enum class Kind { kUnix, kTcp };
+  Kind kind = Kind::kUnix;
+  std::string address;  // socket path for kUnix, "host:port" for kTcp
+  std::string ToString() const;
+};
+
+struct DaemonConfig {
+  std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
+  bool insecure_tcp = false;
+  mode_t socket_mode = 0660;
+  std::string socket_group;  // empty: the daemon's primary group
+  std::string dump_dir;      // resolved absolute path
+  std::string log_level = "info";
+  int max_concurrent_collections = 2;
+  absl::Duration process_info_timeout = absl::Milliseconds(500);
+};
+
+// Defaults for the calling user (see config/clrdiagd.yaml).
+DaemonConfig DefaultConfig();
+
+// Parses YAML text over DefaultConfig(). `source` names the file in messages.
+absl::StatusOr<DaemonConfig> ParseConfig(const std::string& yaml_text, const std::string& source);
+absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path);
+
+// "unix:PATH", "unix:default", or "host:port"; InvalidArgument otherwise.
+absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+
+// Checks that only make sense on the whole (e.g. TCP without TLS).
+absl::Status ValidateConfig(const DaemonConfig& config);
+
+}  // namespace clrdiag::config

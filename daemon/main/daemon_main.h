@@ -1,0 +1,20 @@
+// The daemon's start-up and teardown, as named steps.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace clrdiag {
+
+struct DaemonFlags {
+  std::string config_path;            // empty: /etc/clrdiag/clrdiagd.yaml if present, else defaults
+  std::vector<std::string> listen;    // overrides the config's list when non-empty
+  std::string dump_dir;               // overrides the config when non-empty
+  std::string log_level;              // overrides the config when non-empty
+  bool check_config = false;
+};
+
+// Runs until SIGTERM/SIGINT; returns the process exit code.
+int RunDaemon(const DaemonFlags& flags);
+
+}  // namespace clrdiag

@@ -1,0 +1,247 @@
+#include "daemon/service/diagnostics_service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/cancel.h"
+#include "core/base/unique_fd.h"
+#include "daemon/service/status_convert.h"
+#include "spdlog/spdlog.h"
+
+namespace clrdiag::service {
+namespace {
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  timespec spec = absl::ToTimespec(t);
+  ts.set_seconds(spec.tv_sec);
+  ts.set_nanos(static_cast<int32_t>(spec.tv_nsec));
+  return ts;
+}
+
+v1::DumpType ToProto(dump::DumpKind k) {
+  switch (k) {
+    case dump::DumpKind::kFull:
+      return v1::DUMP_TYPE_FULL;
+    case dump::DumpKind::kHeap:
+      return v1::DUMP_TYPE_HEAP;
+    case dump::DumpKind::kMini:
+      return v1::DUMP_TYPE_MINI;
+    case dump::DumpKind::kTriage:
+      return v1::DUMP_TYPE_TRIAGE;
+  }
+  return v1::DUMP_TYPE_FULL;
+}
+
+absl::StatusOr<dump::DumpKind> FromProto(v1::DumpType t) {
+  switch (t) {
+    case v1::DUMP_TYPE_UNSPECIFIED:
+    case v1::DUMP_TYPE_FULL:
+      return dump::DumpKind::kFull;
+    case v1::DUMP_TYPE_HEAP:
+      return dump::DumpKind::kHeap;
+    case v1::DUMP_TYPE_MINI:
+      return dump::DumpKind::kMini;
+    case v1::DUMP_TYPE_TRIAGE:
+      return dump::DumpKind::kTriage;
+    default:
+      return absl::InvalidArgumentError("unknown dump type");
+  }
+}
+
+void FillDumpInfo(const dump::DumpMeta& m, const dump::DumpStore& store, v1::DumpInfo* out) {
+  out->set_id(m.id);
+  out->set_type(ToProto(m.kind));
+  out->set_pid(m.pid);
+  out->set_namespace_pid(m.ns_pid);
+  out->set_process_name(m.process_name);
+  out->set_command_line(m.command_line);
+  out->set_runtime_version(m.runtime_version);
+  out->set_runtime_identifier(m.runtime_identifier);
+  out->set_size_bytes(m.size_bytes);
+  out->set_sha256(m.sha256);
+  *out->mutable_started() = ToProto(m.started);
+  *out->mutable_finished() = ToProto(m.finished);
+  out->set_requested_by_uid(m.requested_by_uid);
+  out->set_path(store.DumpPath(m.id));
+  out->set_coreclr_build_id(m.coreclr_build_id);
+  out->set_runtime_files_stored(m.runtime_files_stored);
+  if (m.has_crash_report) out->set_crash_report_path(store.CrashReportPath(m.id));
+}
+
+void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
+  out->set_pid(p.facts.pid);
+  out->set_namespace_pid(p.facts.ns_pid);
+  out->set_name(p.facts.name);
+  out->set_executable(p.facts.exe);
+  out->set_command_line(absl::StrJoin(p.facts.cmdline, " "));
+  for (const auto& a : p.facts.cmdline) out->add_argv(a);
+  out->set_uid(p.facts.uid);
+  out->set_user(p.user);
+  out->set_diagnostic_socket(p.facts.socket.path);
+  out->set_rss_bytes(p.facts.rss_bytes);
+  if (p.runtime) {
+    out->set_runtime_version(p.runtime->runtime_version);
+    out->set_os(p.runtime->os);
+    out->set_arch(p.runtime->arch);
+    out->set_runtime_identifier(p.runtime->runtime_id);
+    out->set_entry_assembly(p.runtime->entry_assembly);
+  }
+  out->set_runtime_error(p.runtime_error);
+}
+
+}  // namespace
+
+grpc::Status DiagnosticsService::ListProcesses(grpc::ServerContext* ctx,
+                                               const v1::ListProcessesRequest* req,
+                                               v1::ListProcessesResponse* resp) {
+  for (const auto& p : deps_.inventory->List()) {
+    if (!req->name().empty() && p.facts.name != req->name()) continue;
+    FillProcess(p, resp->add_processes());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
+                                             const v1::CollectDumpRequest* req,
+                                             grpc::ServerWriter<v1::CollectDumpEvent>* writer) {
+  if ((req->pid() != 0) == !req->name().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "give exactly one of a process id and a process name");
+  }
+  auto kind = FromProto(req->type());
+  if (!kind.ok()) return ToGrpc(kind.status());
+  pid_t pid = req->pid();
+  if (!req->name().empty()) {
+    auto matches = deps_.inventory->FindByName(req->name());
+    if (!matches.ok()) return ToGrpc(matches.status());
+    if (matches->size() > 1) {
+      std::vector<std::string> rows;
+      for (const auto& p : *matches) {
+        rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", absl::StrJoin(p.facts.cmdline, " ")));
+      }
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("there are ", matches->size(), " .NET processes named '",
+                                       req->name(), "'; pick one with -p:\n",
+                                       absl::StrJoin(rows, "\n")));
+    }
+    pid = (*matches)[0].facts.pid;
+  }
+  auto peer = deps_.peers->Lookup(ctx->peer());
+  dump::CollectRequest creq;
+  creq.pid = pid;
+  creq.kind = *kind;
+  creq.diag = req->diag();
+  creq.crash_report = req->crash_report();
+  creq.requested_by = peer ? peer->uid : static_cast<uid_t>(-1);
+  CancellationToken cancel;
+  auto progress = [&](const dump::CollectProgress& p) {
+    if (ctx->IsCancelled()) cancel.Cancel();
+    v1::CollectDumpEvent ev;
+    auto* pr = ev.mutable_progress();
+    pr->set_phase(static_cast<v1::CollectProgress::Phase>(static_cast<int>(p.phase) + 1));
+    pr->set_bytes(p.bytes);
+    pr->set_total_bytes(p.total_bytes);
+    pr->set_message(p.message);
+    writer->Write(ev);
+  };
+  spdlog::info("collect: {} dump of pid {} for uid {}", std::string(dump::DumpKindName(*kind)), pid,
+               creq.requested_by);
+  auto meta = deps_.collector->Collect(creq, progress, cancel);
+  if (!meta.ok()) {
+    spdlog::warn("collect: pid {} failed: {}", pid, std::string(meta.status().message()));
+    return ToGrpc(meta.status());
+  }
+  spdlog::info("collect: stored {} ({} bytes)", meta->id, meta->size_bytes);
+  v1::CollectDumpEvent done;
+  FillDumpInfo(*meta, *deps_.store, done.mutable_done());
+  writer->Write(done);
+  return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::ListDumps(grpc::ServerContext* ctx,
+                                           const v1::ListDumpsRequest* req,
+                                           v1::ListDumpsResponse* resp) {
+  for (const auto& m : deps_.store->List()) FillDumpInfo(m, *deps_.store, resp->add_dumps());
+  return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::GetDump(grpc::ServerContext* ctx, const v1::GetDumpRequest* req,
+                                         v1::DumpInfo* resp) {
+  auto m = deps_.store->Get(req->id());
+  if (!m.ok()) return ToGrpc(m.status());
+  FillDumpInfo(*m, *deps_.store, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
+                                              const v1::DownloadDumpRequest* req,
+                                              grpc::ServerWriter<v1::DumpChunk>* writer) {
+  auto m = deps_.store->Get(req->id());
+  if (!m.ok()) return ToGrpc(m.status());
+  if (req->offset() > m->size_bytes) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("offset ", req->offset(), " is past the end of dump ",
+                                     req->id(), " (", m->size_bytes, " bytes)"));
+  }
+  std::string path = deps_.store->DumpPath(m->id);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        absl::StrCat("dump ", req->id(), " is in the catalog but its file cannot "
+                                     "be opened: ", std::strerror(errno)));
+  }
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  v1::DumpChunk first;
+  FillDumpInfo(*m, *deps_.store, first.mutable_info());
+  first.set_offset(req->offset());
+  uint64_t off = req->offset();
+  std::string buf;
+  bool first_sent = false;
+  while (off < m->size_bytes || !first_sent) {
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled");
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kDownloadChunkBytes, m->size_bytes - off));
+    buf.resize(want);
+    ssize_t n = want ? ::pread(fd.get(), buf.data(), want, static_cast<off_t>(off)) : 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, absl::StrCat("read ", path, ": ",
+                                                                    std::strerror(errno)));
+    }
+    if (n == 0 && want > 0) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          absl::StrCat("dump ", req->id(), " is shorter than its catalog entry"));
+    }
+    buf.resize(n);
+    v1::DumpChunk chunk;
+    if (!first_sent) {
+      chunk = std::move(first);
+      first_sent = true;
+    }
+    chunk.set_offset(off);
+    chunk.set_data(std::move(buf));
+    buf.clear();
+    if (!writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+    off += n;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::DeleteDump(grpc::ServerContext* ctx,
+                                            const v1::DeleteDumpRequest* req,
+                                            v1::DeleteDumpResponse* resp) {
+  auto freed = deps_.store->Delete(req->id());
+  if (!freed.ok()) return ToGrpc(freed.status());
+  spdlog::info("delete: {} ({} bytes freed)", req->id(), *freed);
+  resp->set_freed_bytes(*freed);
+  return grpc::Status::OK;
+}
+
+}  // namespace clrdiag::service

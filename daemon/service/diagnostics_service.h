@@ -1,0 +1,44 @@
+// gRPC handlers of clrdiag.v1.Diagnostics. Each one identifies the caller, converts the
+// request to domain types, calls one core function, and converts back.
+#pragma once
+
+#include "clrdiag/v1/clrdiag.grpc.pb.h"
+#include "core/dump/collector.h"
+#include "core/dump/dump_store.h"
+#include "core/inventory/inventory.h"
+#include "daemon/service/peer_registry.h"
+
+namespace clrdiag::service {
+
+struct ServiceDeps {
+  inventory::Inventory* inventory = nullptr;
+  dump::Collector* collector = nullptr;
+  dump::DumpStore* store = nullptr;
+  const PeerRegistry* peers = nullptr;
+};
+
+class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
+ public:
+  explicit DiagnosticsService(ServiceDeps deps) : deps_(deps) {}
+
+  grpc::Status ListProcesses(grpc::ServerContext* ctx, const v1::ListProcessesRequest* req,
+                             v1::ListProcessesResponse* resp) override;
+  grpc::Status CollectDump(grpc::ServerContext* ctx, const v1::CollectDumpRequest* req,
+                           grpc::ServerWriter<v1::CollectDumpEvent>* writer) override;
+  grpc::Status ListDumps(grpc::ServerContext* ctx, const v1::ListDumpsRequest* req,
+                         v1::ListDumpsResponse* resp) override;
+  grpc::Status GetDump(grpc::ServerContext* ctx, const v1::GetDumpRequest* req,
+                       v1::DumpInfo* resp) override;
+  grpc::Status DownloadDump(grpc::ServerContext* ctx, const v1::DownloadDumpRequest* req,
+                            grpc::ServerWriter<v1::DumpChunk>* writer) override;
+  grpc::Status DeleteDump(grpc::ServerContext* ctx, const v1::DeleteDumpRequest* req,
+                          v1::DeleteDumpResponse* resp) override;
+
+ private:
+  ServiceDeps deps_;
+};
+
+// Size of DownloadDump chunks (named limit; below gRPC's 4 MiB default message cap).
+inline constexpr size_t kDownloadChunkBytes = 1 << 20;
+
+}  // namespace clrdiag::service
