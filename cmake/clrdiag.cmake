@@ -1,14 +1,23 @@
-# clrdiag_test(NAME SRCS a_test.cc ... DEPS lib ...): a GoogleTest binary registered with ctest.
+# clrdiag_test(NAME SRCS a_test.cc ... DEPS lib ... [FIXTURES f...] [SERIAL] [TIMEOUT s] [LABELS l...])
+# A GoogleTest binary whose cases are registered with ctest one by one.
 include(GoogleTest)
 function(clrdiag_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SRCS;DEPS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${T_SRCS})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
-  gtest_discover_tests(${name}
-    PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
-    DISCOVERY_TIMEOUT 30)
+  set(props TIMEOUT ${T_TIMEOUT})
+  if(T_LABELS)
+    list(APPEND props LABELS "${T_LABELS}")
+  endif()
+  if(T_FIXTURES)
+    list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES}")
+  endif()
+  if(T_SERIAL)
+    list(APPEND props RUN_SERIAL TRUE)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES ${props} DISCOVERY_TIMEOUT 30)
 endfunction()

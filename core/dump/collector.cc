@@ -1,5 +1,7 @@
 #include "core/dump/collector.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include "core/base/fs.h"
 #include "core/base/sha256.h"
 #include "core/base/status_macros.h"
+#include "core/base/unique_fd.h"
 #include "core/elf/elf_file.h"
 #include "core/ipc/client.h"
 #include "core/procfs/discovery.h"
@@ -107,6 +110,25 @@ absl::Status ReadBlocks(const std::string& path,
   return err ? absl::DataLossError("read " + path) : absl::OkStatus();
 }
 
+// Removes `dir/name` (one level of files, then the directory), relative to a directory fd.
+void RemoveDirAt(int dirfd, const std::string& name) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    if (DIR* d = ::fdopendir(fd)) {
+      std::vector<std::string> names;
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+      for (const auto& n : names) ::unlinkat(::dirfd(d), n.c_str(), 0);
+      ::closedir(d);
+    } else {
+      ::close(fd);
+    }
+  }
+  ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR);
+}
+
 }  // namespace
 
 class Collector::Slot {
@@ -166,17 +188,26 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
 
   // A private directory in the target's own temp directory, owned by the target's user, so
   // createdump (running as that user, in that mount namespace) can write there and nobody
-  // else can interfere.
-  std::string target_dir = absl::StrCat(facts.socket.tmpdir, "clrdiag-", meta.id);
-  std::string host_dir = fs_.RootPath(req.pid) + target_dir;
-  if (::mkdir(host_dir.c_str(), 0700) != 0) {
+  // else can interfere. It is created and removed through a directory fd, which stays valid
+  // even if the process (and with it /proc/<pid>/root) goes away mid-collection.
+  std::string tmp_name = absl::StrCat("clrdiag-", meta.id);
+  std::string target_dir = facts.socket.tmpdir + tmp_name;
+  std::string host_tmp = fs_.RootPath(req.pid) + facts.socket.tmpdir;
+  UniqueFd tmp_fd(::open(host_tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!tmp_fd) {
+    return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid,
+                                           "'s temp directory ", facts.socket.tmpdir));
+  }
+  if (::mkdirat(tmp_fd.get(), tmp_name.c_str(), 0700) != 0) {
     return ErrnoStatus(errno, absl::StrCat("cannot create a temporary directory in process ",
                                            req.pid, "'s filesystem (", target_dir, ")"));
   }
-  ScopeExit remove_tmp([&] { (void)RemoveTree(host_dir); });
-  if (::chown(host_dir.c_str(), status.euid, status.gid) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("chown ", host_dir));
+  ScopeExit remove_tmp([&] { RemoveDirAt(tmp_fd.get(), tmp_name); });
+  if (::fchownat(tmp_fd.get(), tmp_name.c_str(), status.euid, status.gid, AT_SYMLINK_NOFOLLOW) !=
+      0) {
+    return ErrnoStatus(errno, absl::StrCat("chown ", target_dir));
   }
+  std::string host_dir = host_tmp + tmp_name;
   std::string target_path = target_dir + "/dump";
   std::string host_path = host_dir + "/dump";
 

@@ -53,8 +53,13 @@ void Inventory::Enrich(std::vector<DotnetProcess>& procs) {
       cache_[{procs[i].facts.pid, procs[i].facts.start_time}] = *info;
     } else {
       procs[i].runtime_error = std::string(info.status().message());
+      // Nothing listens on the socket: its runtime died and the pid was reused.
+      if (ipc::IsStaleSocket(info.status())) procs[i].facts.pid = 0;
     }
   }
+  procs.erase(std::remove_if(procs.begin(), procs.end(),
+                             [](const DotnetProcess& p) { return p.facts.pid == 0; }),
+              procs.end());
 }
 
 std::vector<DotnetProcess> Inventory::List() {

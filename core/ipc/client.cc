@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -41,9 +42,8 @@ absl::Status WaitFor(int fd, short events, absl::Time deadline, absl::string_vie
       if (left <= absl::ZeroDuration()) {
         return absl::DeadlineExceededError(absl::StrCat("timed out ", what));
       }
-      timeout_ms = static_cast<int>(
-          std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-                            INT_MAX));
+      timeout_ms = static_cast<int>(std::min<int64_t>(
+          absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT_MAX));
     }
     pollfd p{.fd = fd, .events = events, .revents = 0};
     const int n = ::poll(&p, 1, timeout_ms);
@@ -70,10 +70,10 @@ absl::Status ConnectError(int err, const std::string& path) {
           ": permission denied; the runtime's socket is private to its user (mode 0600), so "
           "the daemon must run as root or as the target's user"));
     case ENOENT:
-      return absl::NotFoundError(absl::StrCat(
-          "cannot connect to ", path,
-          ": no such socket (has the process exited, or does it run with "
-          "DOTNET_EnableDiagnostics=0?)"));
+      return absl::NotFoundError(
+          absl::StrCat("cannot connect to ", path,
+                       ": no such socket (has the process exited, or does it run with "
+                       "DOTNET_EnableDiagnostics=0?)"));
     default:
       return ErrnoStatus(err, absl::StrCat("cannot connect to ", path));
   }
@@ -127,9 +127,8 @@ absl::StatusOr<Reply> Exchange(const std::string& socket_path, CommandSet set, u
   ASSIGN_OR_RETURN(std::vector<uint8_t> request,
                    EncodeMessage(static_cast<uint8_t>(set), id, payload));
   ASSIGN_OR_RETURN(Connection conn,
-                   Connection::Connect(socket_path,
-                                       std::max(connect_deadline - absl::Now(),
-                                                absl::ZeroDuration())));
+                   Connection::Connect(socket_path, std::max(connect_deadline - absl::Now(),
+                                                             absl::ZeroDuration())));
   const auto annotate = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(command, " via ", socket_path, ": ", s.message()));
   };
@@ -139,8 +138,8 @@ absl::StatusOr<Reply> Exchange(const std::string& socket_path, CommandSet set, u
   const Header& h = msg->header;
   if (h.command_set != static_cast<uint8_t>(CommandSet::kServer)) {
     return absl::DataLossError(
-        absl::StrFormat("%s via %s: reply has command set 0x%02X, expected 0xFF (server)",
-                        command, socket_path, h.command_set));
+        absl::StrFormat("%s via %s: reply has command set 0x%02X, expected 0xFF (server)", command,
+                        socket_path, h.command_set));
   }
   Reply reply;
   if (h.command_id == server_cmd::kOk) {
@@ -149,9 +148,9 @@ absl::StatusOr<Reply> Exchange(const std::string& socket_path, CommandSet set, u
     return reply;
   }
   if (h.command_id != server_cmd::kError) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s via %s: reply has unknown id 0x%02X (expected 0x00 OK or 0xFF error)", command,
-        socket_path, h.command_id));
+    return absl::DataLossError(
+        absl::StrFormat("%s via %s: reply has unknown id 0x%02X (expected 0x00 OK or 0xFF error)",
+                        command, socket_path, h.command_id));
   }
   absl::StatusOr<ErrorReply> error = ParseErrorReply(msg->payload);
   if (!error.ok()) {
@@ -199,17 +198,16 @@ absl::StatusOr<Connection> Connection::Connect(const std::string& socket_path,
   if (socket_path.size() > kMaxSocketPathLength) {
     const size_t slash = socket_path.rfind('/');
     if (slash == std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("socket name ", socket_path, " is longer than ", kMaxSocketPathLength,
-                       " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "socket name ", socket_path, " is longer than ", kMaxSocketPathLength, " bytes"));
     }
     const std::string dir = slash == 0 ? "/" : socket_path.substr(0, slash);
     dir_fd.Reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd) return ConnectError(errno, socket_path);
     address = absl::StrCat("/proc/self/fd/", dir_fd.get(), "/", socket_path.substr(slash + 1));
     if (address.size() > kMaxSocketPathLength) {
-      return absl::InvalidArgumentError(absl::StrCat("socket file name in ", socket_path,
-                                                     " is too long to connect to"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("socket file name in ", socket_path, " is too long to connect to"));
     }
   }
 
@@ -228,9 +226,9 @@ absl::StatusOr<Connection> Connection::Connect(const std::string& socket_path,
       // Backlog full: the runtime is busy; try again until the deadline.
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("timed out connecting to ", socket_path, " (the runtime is not "
-                         "accepting connections)"));
+        return absl::DeadlineExceededError(absl::StrCat("timed out connecting to ", socket_path,
+                                                        " (the runtime is not "
+                                                        "accepting connections)"));
       }
       absl::SleepFor(std::min(left, kConnectRetryInterval));
       continue;
@@ -312,10 +310,10 @@ absl::StatusOr<ProcessInfo> QueryProcessInfo(const std::string& socket_path,
     }
     const bool last = i + 1 == std::size(kAttempts);
     if (reply.error.hresult == hresult::kUnknownCommand && !last) continue;
-    return absl::Status(CodeForHresult(reply.error.hresult),
-                        absl::StrFormat("%s via %s failed: HRESULT 0x%08X (%s)", a.name,
-                                        socket_path, reply.error.hresult,
-                                        DescribeHresult(reply.error.hresult)));
+    return absl::Status(
+        CodeForHresult(reply.error.hresult),
+        absl::StrFormat("%s via %s failed: HRESULT 0x%08X (%s)", a.name, socket_path,
+                        reply.error.hresult, DescribeHresult(reply.error.hresult)));
   }
   return absl::InternalError("unreachable");
 }
@@ -341,7 +339,8 @@ absl::Status GenerateCoreDump(const std::string& socket_path, const DumpRequest&
       }
       third = (request.flags & dump_flags::kLoggingEnabled) != 0 ? 1 : 0;
     }
-    const std::vector<uint8_t> payload = EncodeDumpRequestPayload(request.path, request.type, third);
+    const std::vector<uint8_t> payload =
+        EncodeDumpRequestPayload(request.path, request.type, third);
     ASSIGN_OR_RETURN(Reply reply,
                      Exchange(socket_path, CommandSet::kDump, a.id, payload,
                               absl::Now() + kDumpConnectTimeout, absl::InfiniteFuture(), a.name));
@@ -379,4 +378,11 @@ std::string DescribeHresult(uint32_t hr) {
   }
 }
 
+}  // namespace clrdiag::ipc
+
+namespace clrdiag::ipc {
+bool IsStaleSocket(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         absl::StrContains(status.message(), "connection refused");
+}
 }  // namespace clrdiag::ipc

@@ -57,3 +57,9 @@ absl::Status GenerateCoreDump(const std::string& socket_path, const DumpRequest&
 std::string DescribeHresult(uint32_t hr);
 
 }  // namespace clrdiag::ipc
+
+namespace clrdiag::ipc {
+// True when `status` says nothing listens on the socket (ECONNREFUSED): a stale socket file
+// left by a runtime that died, not a live process.
+bool IsStaleSocket(const absl::Status& status);
+}  // namespace clrdiag::ipc

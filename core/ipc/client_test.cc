@@ -62,8 +62,8 @@ class IpcClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                        "/clrdiag_ipc_test.XXXXXX";
+    std::string templ =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/clrdiag_ipc_test.XXXXXX";
     ASSERT_NE(::mkdtemp(templ.data()), nullptr);
     dir_ = templ;
     socket_path_ = dir_ + "/diag.sock";
@@ -256,8 +256,7 @@ TEST_F(IpcClientTest, DumpV3NonAsciiErrorText) {
   FakeDiagServer& s = StartServer();
   s.Set(kDump, dump_cmd::kGenerateCoreDump3,
         Behavior::ErrorWithMessage(hresult::kFail, "Zugriff verweigert: /tmp/d\xC3\xBCmp"));
-  EXPECT_EQ(Msg(GenerateCoreDump(socket_path_, Request())),
-            "Zugriff verweigert: /tmp/d\xC3\xBCmp");
+  EXPECT_EQ(Msg(GenerateCoreDump(socket_path_, Request())), "Zugriff verweigert: /tmp/d\xC3\xBCmp");
 }
 
 TEST_F(IpcClientTest, DumpV3EmptyErrorTextFallsBackToHresult) {
@@ -350,8 +349,7 @@ TEST_F(IpcClientTest, SizeSmallerThanHeader) {
   std::vector<uint8_t> frame = Frame(0xFF, 0x00, {});
   frame[14] = 19;
   s.Set(kProcess, process_cmd::kProcessInfo3, Behavior::Raw(frame));
-  EXPECT_EQ(QueryProcessInfo(socket_path_, kTimeout).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(QueryProcessInfo(socket_path_, kTimeout).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(IpcClientTest, ReplyMustComeFromServerCommandSet) {
@@ -359,8 +357,7 @@ TEST_F(IpcClientTest, ReplyMustComeFromServerCommandSet) {
   s.Set(kProcess, process_cmd::kProcessInfo3,
         Behavior::Raw(Frame(kProcess, 0x00, ProcessInfoPayload(3))));
   s.Set(kDump, dump_cmd::kGenerateCoreDump3, Behavior::Raw(Frame(0xFF, 0x42, {0, 0, 0, 0})));
-  EXPECT_EQ(QueryProcessInfo(socket_path_, kTimeout).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(QueryProcessInfo(socket_path_, kTimeout).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(GenerateCoreDump(socket_path_, Request()).code(), absl::StatusCode::kDataLoss);
 }
 
@@ -420,8 +417,7 @@ TEST(ConnectionTest, ReceivesExactlyOneMessageAtATime) {
   EXPECT_THAT(next->payload, ElementsAre(0x05, 0x40, 0x00, 0x80));
   writer.join();
   peer.Reset();
-  EXPECT_EQ(conn.Receive(absl::Now() + kTimeout).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(conn.Receive(absl::Now() + kTimeout).status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(ConnectionTest, PeerClosesInsidePayload) {

@@ -116,9 +116,9 @@ absl::StatusOr<Header> DecodeHeader(std::span<const uint8_t> bytes) {
   h.command_id = bytes[17];
   h.reserved = static_cast<uint16_t>(bytes[18] | (bytes[19] << 8));
   if (h.size < kHeaderSize) {
-    return absl::DataLossError(
-        absl::StrCat("IPC header declares a message size of ", h.size,
-                     " bytes, smaller than the header itself (", kHeaderSize, ")"));
+    return absl::DataLossError(absl::StrCat("IPC header declares a message size of ", h.size,
+                                            " bytes, smaller than the header itself (", kHeaderSize,
+                                            ")"));
   }
   return h;
 }

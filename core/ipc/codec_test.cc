@@ -196,7 +196,7 @@ TEST(StringTest, InvalidUtf8BecomesReplacementCharacter) {
   // A stray continuation byte, an overlong '/', a UTF-8-encoded surrogate, a truncated
   // sequence: each ill-formed byte becomes U+FFFD.
   for (const std::string& bad : {std::string("\x80"), std::string("\xC0\xAF"),
-                                std::string("\xED\xA0\x80"), std::string("\xE6\x97")}) {
+                                 std::string("\xED\xA0\x80"), std::string("\xE6\x97")}) {
     const std::vector<uint8_t> b = Str("a" + bad);
     PayloadReader r(b);
     auto s = r.String();
@@ -212,7 +212,9 @@ TEST(StringTest, UnpairedSurrogatesDecodeToReplacementCharacter) {
   const std::vector<uint8_t> b =
       Bytes({6, 0, 0, 0, 'a', 0, 0x00, 0xD8, 'b', 0, 0x00, 0xDC, 0x00, 0xD8, 0, 0});
   PayloadReader r(b);
-  EXPECT_EQ(*r.String(), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(*r.String(),
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST(StringTest, StopsAtEmbeddedNul) {

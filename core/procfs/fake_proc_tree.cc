@@ -1,5 +1,9 @@
 #include "core/procfs/fake_proc_tree.h"
 
+#include <sys/wait.h>
+
+#include <grp.h>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -136,6 +140,19 @@ std::string FakeProcTree::AddRegularFile(const std::string& root, const std::str
   WriteFile(host, "");
   SetMtime(host, 5000);
   return host;
+}
+
+bool RunUnprivileged(const std::string& tree_base, const std::function<bool()>& check) {
+  if (::geteuid() != 0) return check();
+  ::chmod(tree_base.c_str(), 0755);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    ::_exit(check() ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 }  // namespace clrdiag::procfs::testing

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ struct FakeProcess {
   std::optional<std::string> status_text = std::nullopt;
 };
 
+// Runs `check` as an unprivileged user (uid/gid 65534) in a forked child when the test runs
+// as root, since root reads mode-000 files; runs it directly otherwise. Returns its result.
+// The tree is made traversable (0755) so only the file modes under test decide.
+bool RunUnprivileged(const std::string& tree_base, const std::function<bool()>& check);
+
 class FakeProcTree {
  public:
   FakeProcTree();
@@ -38,6 +44,7 @@ class FakeProcTree {
 
   // The directory to pass to ProcFs.
   const std::string& proc() const { return proc_; }
+  const std::string& base() const { return base_; }
 
   // Creates /proc/<pid>/{status,stat,cmdline,environ,exe,root}.
   void AddProcess(const FakeProcess& p);

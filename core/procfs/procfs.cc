@@ -19,7 +19,7 @@
 namespace clrdiag::procfs {
 namespace {
 
-// procfs files report size 0, so they are read in chunks until EOF. The cap only guards
+// procfs files report size 0, so they are read into a growing buffer until EOF. The cap guards
 // against a pathological file (a fake tree, a maps of millions of lines) eating memory.
 constexpr size_t kReadChunkBytes = 4096;
 constexpr size_t kMaxProcFileBytes = 64 << 20;
@@ -80,6 +80,11 @@ absl::Status BadField(std::string_view field, std::string_view value) {
                                                  std::string(value.substr(0, 64)), "\""));
 }
 
+// The parse error of `path`'s content, named after the file.
+absl::Status InFile(const std::string& path, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ReadProcFile(const std::string& path) {
@@ -88,7 +93,7 @@ absl::StatusOr<std::string> ReadProcFile(const std::string& path) {
   std::string data;
   size_t used = 0;
   while (true) {
-    if (used + kReadChunkBytes > data.size()) data.resize(used + kReadChunkBytes);
+    if (used == data.size()) data.resize(std::max(kReadChunkBytes, 2 * data.size()));
     ssize_t n = ::read(fd.get(), data.data() + used, data.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -265,9 +270,7 @@ absl::StatusOr<ProcStatus> ProcFs::ReadStatus(pid_t pid) const {
   absl::StatusOr<ProcStatus> status = ParseStatus(text);
   // An exited process can leave an empty or truncated status behind.
   if (!status.ok() && text.empty()) return absl::NotFoundError(absl::StrCat(path, ": empty"));
-  if (!status.ok())
-    return absl::Status(status.status().code(),
-                        absl::StrCat(path, ": ", status.status().message()));
+  if (!status.ok()) return InFile(path, status.status());
   return status;
 }
 
@@ -312,8 +315,7 @@ absl::StatusOr<uint64_t> ProcFs::ReadStartTime(pid_t pid) const {
   ASSIGN_OR_RETURN(std::string text, ReadProcFile(path));
   if (text.empty()) return absl::NotFoundError(absl::StrCat(path, ": empty"));
   absl::StatusOr<uint64_t> start = ParseStartTime(text);
-  if (!start.ok())
-    return absl::Status(start.status().code(), absl::StrCat(path, ": ", start.status().message()));
+  if (!start.ok()) return InFile(path, start.status());
   return start;
 }
 
@@ -321,8 +323,7 @@ absl::StatusOr<std::vector<MapEntry>> ProcFs::ReadMaps(pid_t pid) const {
   std::string path = absl::StrCat(PidDir(pid), "/maps");
   ASSIGN_OR_RETURN(std::string text, ReadProcFile(path));
   absl::StatusOr<std::vector<MapEntry>> maps = ParseMaps(text);
-  if (!maps.ok())
-    return absl::Status(maps.status().code(), absl::StrCat(path, ": ", maps.status().message()));
+  if (!maps.ok()) return InFile(path, maps.status());
   return maps;
 }
 

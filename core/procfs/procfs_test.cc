@@ -17,6 +17,7 @@ namespace {
 
 using ::clrdiag::procfs::testing::FakeProcess;
 using ::clrdiag::procfs::testing::FakeProcTree;
+using ::clrdiag::procfs::testing::RunUnprivileged;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -284,10 +285,12 @@ TEST_F(ProcFsFakeTest, MalformedContentIsInvalidArgumentNamingTheFile) {
 }
 
 TEST_F(ProcFsFakeTest, UnreadableFileIsPermissionDenied) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads mode-000 files";
   tree_.AddProcess({.pid = 11});
   ASSERT_EQ(::chmod((tree_.proc() + "/11/environ").c_str(), 0), 0);
-  EXPECT_EQ(fs_.ReadEnviron(11).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(RunUnprivileged(tree_.base(), [&] {
+    return fs_.ReadEnviron(11).status().code() == absl::StatusCode::kPermissionDenied &&
+           fs_.ReadCmdline(11).ok();
+  }));
 }
 
 // --- ProcFs on the real /proc ----------------------------------------------------------------

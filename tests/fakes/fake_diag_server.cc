@@ -33,8 +33,7 @@ std::vector<uint8_t> Le32(uint32_t v) {
 // A reply frame; `declared_size` overrides the size field when set.
 std::vector<uint8_t> Frame(uint8_t set, uint8_t id, const std::vector<uint8_t>& payload,
                            std::optional<uint16_t> declared_size = std::nullopt) {
-  const uint16_t size =
-      declared_size.value_or(static_cast<uint16_t>(kHeaderSize + payload.size()));
+  const uint16_t size = declared_size.value_or(static_cast<uint16_t>(kHeaderSize + payload.size()));
   std::vector<uint8_t> out(kMagic, kMagic + sizeof(kMagic));
   out.push_back(static_cast<uint8_t>(size));
   out.push_back(static_cast<uint8_t>(size >> 8));
@@ -113,16 +112,17 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   return fd;
 }
 
-absl::StatusOr<std::unique_ptr<FakeDiagServer>> FakeDiagServer::Start(std::string socket_path) {
+absl::StatusOr<std::unique_ptr<FakeDiagServer>> FakeDiagServer::Start(std::string socket_path,
+                                                                      Script script) {
   ASSIGN_OR_RETURN(UniqueFd listen_fd, ListenUnix(socket_path));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     ::unlink(socket_path.c_str());
     return ErrnoStatus(errno, "pipe2");
   }
-  std::unique_ptr<FakeDiagServer> server(
-      new FakeDiagServer(std::move(socket_path), std::move(listen_fd), UniqueFd(pipe_fds[0]),
-                         UniqueFd(pipe_fds[1])));
+  std::unique_ptr<FakeDiagServer> server(new FakeDiagServer(
+      std::move(socket_path), std::move(listen_fd), UniqueFd(pipe_fds[0]), UniqueFd(pipe_fds[1])));
+  server->script_ = std::move(script);  // before the thread: no request sees an empty script
   server->thread_ = std::thread([s = server.get()] { s->Run(); });
   return server;
 }

@@ -69,8 +69,13 @@ struct RecordedRequest {
 
 class FakeDiagServer {
  public:
-  // Binds and listens on `socket_path` (which must not exist) and starts serving.
-  static absl::StatusOr<std::unique_ptr<FakeDiagServer>> Start(std::string socket_path);
+  // Scripted answers keyed by (command set, command id).
+  using Script = std::map<std::pair<uint8_t, uint8_t>, Behavior>;
+
+  // Binds and listens on `socket_path` (which must not exist) and starts serving with
+  // `script` already in place, so no client can see an unscripted server.
+  static absl::StatusOr<std::unique_ptr<FakeDiagServer>> Start(std::string socket_path,
+                                                               Script script = {});
   // Stops the thread, closes every connection and removes the socket file.
   ~FakeDiagServer();
   FakeDiagServer(const FakeDiagServer&) = delete;
@@ -101,7 +106,7 @@ class FakeDiagServer {
   std::vector<UniqueFd> hung_;  // connections held open by kHang (server thread only)
 
   mutable std::mutex mu_;
-  std::map<std::pair<uint8_t, uint8_t>, Behavior> script_;
+  Script script_;
   std::vector<RecordedRequest> requests_;
   int connections_ = 0;
 

@@ -97,29 +97,27 @@ int main(int argc, char** argv) {
   }
 
   const auto kDump = static_cast<uint8_t>(ipc::CommandSet::kDump);
-  std::vector<std::pair<uint8_t, Behavior>> dump_script;
+  const auto dump_script = [&](Behavior v3, Behavior v2, Behavior v1) {
+    return FakeDiagServer::Script{{{kDump, ipc::dump_cmd::kGenerateCoreDump3}, std::move(v3)},
+                                  {{kDump, ipc::dump_cmd::kGenerateCoreDump2}, std::move(v2)},
+                                  {{kDump, ipc::dump_cmd::kGenerateCoreDump}, std::move(v1)}};
+  };
+  FakeDiagServer::Script script;
   if (mode == "ok") {
-    dump_script = {{ipc::dump_cmd::kGenerateCoreDump3, Behavior::OkHresult()},
-                   {ipc::dump_cmd::kGenerateCoreDump2, Behavior::OkHresult()},
-                   {ipc::dump_cmd::kGenerateCoreDump, Behavior::OkHresult()}};
+    script = dump_script(Behavior::OkHresult(), Behavior::OkHresult(), Behavior::OkHresult());
   } else if (mode == "error-v3") {
-    dump_script = {{ipc::dump_cmd::kGenerateCoreDump3,
-                    Behavior::ErrorWithMessage(
-                        ipc::hresult::kFail, "[createdump] fake failure: ptrace not permitted")},
-                   {ipc::dump_cmd::kGenerateCoreDump2, Behavior::Error(ipc::hresult::kFail)},
-                   {ipc::dump_cmd::kGenerateCoreDump, Behavior::Error(ipc::hresult::kFail)}};
+    script =
+        dump_script(Behavior::ErrorWithMessage(ipc::hresult::kFail,
+                                               "[createdump] fake failure: ptrace not permitted"),
+                    Behavior::Error(ipc::hresult::kFail), Behavior::Error(ipc::hresult::kFail));
   } else if (mode == "unknown-command") {
-    dump_script = {{ipc::dump_cmd::kGenerateCoreDump3, Behavior::UnknownCommand()},
-                   {ipc::dump_cmd::kGenerateCoreDump2, Behavior::UnknownCommand()},
-                   {ipc::dump_cmd::kGenerateCoreDump, Behavior::OkHresult()}};
+    script =
+        dump_script(Behavior::UnknownCommand(), Behavior::UnknownCommand(), Behavior::OkHresult());
   } else if (mode == "close") {
-    dump_script = {{ipc::dump_cmd::kGenerateCoreDump3, Behavior::CloseNoReply()},
-                   {ipc::dump_cmd::kGenerateCoreDump2, Behavior::CloseNoReply()},
-                   {ipc::dump_cmd::kGenerateCoreDump, Behavior::CloseNoReply()}};
+    script =
+        dump_script(Behavior::CloseNoReply(), Behavior::CloseNoReply(), Behavior::CloseNoReply());
   } else if (mode == "hresult-zero") {
-    dump_script = {{ipc::dump_cmd::kGenerateCoreDump3, Behavior::Error(0)},
-                   {ipc::dump_cmd::kGenerateCoreDump2, Behavior::Error(0)},
-                   {ipc::dump_cmd::kGenerateCoreDump, Behavior::Error(0)}};
+    script = dump_script(Behavior::Error(0), Behavior::Error(0), Behavior::Error(0));
   } else {
     return Usage(argv[0]);
   }
@@ -140,21 +138,23 @@ int main(int argc, char** argv) {
   const std::string path =
       absl::StrCat(TempDir(), "dotnet-diagnostic-", ::getpid(), "-", StartTime(), "-socket");
 
-  auto server = FakeDiagServer::Start(path);
+  const auto kProcess = static_cast<uint8_t>(ipc::CommandSet::kProcess);
+  script[{kProcess, ipc::process_cmd::kProcessInfo}] =
+      Behavior::Ok(ProcessInfoPayload(1, command_line, cookie));
+  script[{kProcess, ipc::process_cmd::kProcessInfo2}] =
+      Behavior::Ok(ProcessInfoPayload(2, command_line, cookie));
+  script[{kProcess, ipc::process_cmd::kProcessInfo3}] =
+      Behavior::Ok(ProcessInfoPayload(3, command_line, cookie));
+  script[{kProcess, ipc::process_cmd::kResumeRuntime}] = Behavior::OkHresult();
+
+  // Like the runtime, the socket is born 0600: only its user (or root) may connect.
+  const mode_t old_umask = ::umask(0177);
+  auto server = FakeDiagServer::Start(path, std::move(script));
+  ::umask(old_umask);
   if (!server.ok()) {
     std::fprintf(stderr, "fake_dotnet_runtime: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  ::chmod(path.c_str(), 0600);  // as the runtime does: only its user (or root) may connect
-  const auto kProcess = static_cast<uint8_t>(ipc::CommandSet::kProcess);
-  (*server)->Set(kProcess, ipc::process_cmd::kProcessInfo,
-                 Behavior::Ok(ProcessInfoPayload(1, command_line, cookie)));
-  (*server)->Set(kProcess, ipc::process_cmd::kProcessInfo2,
-                 Behavior::Ok(ProcessInfoPayload(2, command_line, cookie)));
-  (*server)->Set(kProcess, ipc::process_cmd::kProcessInfo3,
-                 Behavior::Ok(ProcessInfoPayload(3, command_line, cookie)));
-  (*server)->Set(kProcess, ipc::process_cmd::kResumeRuntime, Behavior::OkHresult());
-  for (auto& [id, behavior] : dump_script) (*server)->Set(kDump, id, std::move(behavior));
 
   std::printf("READY\n");
   std::fflush(stdout);

@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# bench/run.sh — clrdiag vs dotnet-dump, side by side, in one run (~2-3 minutes).
+#
+# Measures:
+#   1. `ps` wall time with 5 SleepApp processes running: median of PS_RUNS (20) runs of
+#      `clrdiag ps` and of `dotnet-dump ps` (one warm-up of each discarded).
+#   2. Heap dump of a HeapApp holding ~500 MB of managed heap (~10 M objects):
+#      `clrdiag collect -p PID --type Heap -o FILE` vs `dotnet-dump collect -p PID --type Heap
+#      -o FILE`, COLLECT_RUNS (3) runs each, alternating, median. Also `clrdiag collect` without
+#      -o (the dump only lands in the daemon's store) and a phase breakdown of our collect.
+#      The daemon's peak RSS during our collects (VmHWM reset through /proc/PID/clear_refs
+#      before each run, cross-checked by polling VmRSS every 20 ms).
+#   3. The daemon's idle RSS: after start, after ps calls, after the collections.
+#
+# Prints a markdown report and writes it to bench/results-<YYYY-MM-DD>.md (overwritten if it
+# exists; set OUT=path to write elsewhere).
+#
+# Needs: build/bin/{clrdiagd,clrdiag} (built if missing), the .NET SDK (fixtures),
+# ~/.dotnet/tools/dotnet-dump (WITH_REFERENCE=1 scripts/install-deps.sh), ~2 GB free in the
+# temp directory. Optional: strace (splits the download's fsync time).
+#
+# Environment knobs: PS_RUNS, COLLECT_RUNS, HEAP_OBJECTS (5000000), HEAP_MB (20),
+# DOTNET_DUMP (path), FIXTURES (fixture dir, default build/fixtures), BENCH_TMP (parent of the
+# temp dir, default ${TMPDIR:-/tmp}), OUT.
+#
+# Only processes this script starts are stopped (by pid); everything it creates (processes,
+# temp dir, daemon store, dumps) is removed on exit, including on Ctrl-C. Page cache is NOT
+# dropped: figures are warm-cache figures.
+set -euo pipefail
+export LC_ALL=C  # EPOCHREALTIME with a '.' and C number formatting
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${CLRDIAG_BIN:-$REPO/build/bin}"
+DOTNET_DUMP="${DOTNET_DUMP:-$HOME/.dotnet/tools/dotnet-dump}"
+FIXTURES="${FIXTURES:-$REPO/build/fixtures}"
+PS_RUNS="${PS_RUNS:-20}"
+COLLECT_RUNS="${COLLECT_RUNS:-3}"
+HEAP_OBJECTS="${HEAP_OBJECTS:-5000000}"
+HEAP_MB="${HEAP_MB:-20}"
+SLEEP_APPS=5
+TODAY="$(date +%F)"
+OUT="${OUT:-$REPO/bench/results-$TODAY.md}"
+
+# Targets.
+PS_RATIO_MAX=0.20         # clrdiag ps <= 1/5 of dotnet-dump ps
+COLLECT_RATIO_MAX=1.20    # clrdiag collect -o <= 1.2x dotnet-dump collect -o
+PEAK_RSS_MAX_KB=65536     # daemon peak RSS during collect <= 64 MiB
+IDLE_RSS_MAX_KB=20480     # daemon idle RSS <= 20 MiB
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+unset NOTIFY_SOCKET CLRDIAG_SERVER || true
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup: only what we started / created.
+T=""
+DPID=""
+HPID=""
+POLLER=""
+APP_PIDS=()
+
+stop_pid() {  # stop_pid PID [grace-seconds]: SIGTERM, then SIGKILL if it lingers
+    local pid=$1 grace=${2:-5} i
+    [[ -n $pid ]] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    [[ -n $POLLER ]] && stop_pid "$POLLER" 1
+    local p
+    for p in "${APP_PIDS[@]}"; do stop_pid "$p" 5; done
+    [[ -n $DPID ]] && stop_pid "$DPID" 10
+    if [[ -n $HPID && -n ${TARGET_TMP:-} ]]; then
+        # Temp dirs the daemon makes in the target's temp dir (only if a collect was cut short).
+        rm -rf "${TARGET_TMP%/}"/clrdiag-*-"$HPID"-heap-* 2>/dev/null
+    fi
+    [[ -n $T && -d $T ]] && rm -rf "$T"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------
+# Helpers.
+
+# A sleep that forks nothing (read on a FIFO nobody writes): the samplers run it every 20 ms.
+nap() { read -r -t "$1" -u "$TICK" _ || true; }
+
+now_us() { NOW_US=${EPOCHREALTIME/./}; }   # sets NOW_US (integer microseconds), no fork
+
+rss_kb() {  # rss_kb PID [field]: prints VmRSS (or the given field) in kB
+    local k v _ field=${2:-VmRSS}
+    while read -r k v _; do
+        if [[ $k == "$field:" ]]; then echo "$v"; return; fi
+    done <"/proc/$1/status"
+    echo 0
+}
+
+median() {  # median NUM...
+    printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+minof() { printf '%s\n' "$@" | sort -g | head -1; }
+maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }           # calc FORMAT EXPR
+verdict() { awk "BEGIN { exit !($1) }" && echo "**PASS**" || echo "**MISS**"; }
+mib() { calc '%.1f' "$1 / 1024"; }
+
+# Epoch microseconds of a daemon log line's timestamp ("2026-11-27T02:51:57.315 ...").
+log_ts_us() {
+    local ts=$1
+    echo $(( $(date -d "${ts/T/ }" +%s%3N) * 1000 ))
+}
+
+wait_ready() {  # wait_ready PID LOGFILE TIMEOUT_S: waits for "READY <pid>" from a fixture
+    local pid=$1 file=$2 timeout=$3 i
+    for ((i = 0; i < timeout * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "process $pid exited before READY"; }
+        if grep -q "^READY $pid\$" "$file" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    die "process $pid not READY after ${timeout}s (log: $(head -c 500 "$file"))"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Preconditions.
+BENCH_START=$SECONDS
+for b in clrdiagd clrdiag; do
+    if [[ ! -x $BIN/$b ]]; then
+        log "building $b"
+        cmake --build "$REPO/build" -j2 --target clrdiagd clrdiag >&2
+    fi
+done
+[[ -x $DOTNET_DUMP ]] || die "dotnet-dump not found at $DOTNET_DUMP (WITH_REFERENCE=1 scripts/install-deps.sh)"
+command -v dotnet >/dev/null || die "dotnet (SDK) not on PATH: needed to build the fixtures"
+
+log "fixtures -> $FIXTURES"
+"$REPO/scripts/build-fixtures.sh" "$FIXTURES" >&2
+SLEEPAPP="$FIXTURES/SleepApp/SleepApp"
+HEAPAPP="$FIXTURES/HeapApp/HeapApp"
+
+T="$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/clrdiag-bench.XXXXXX")"
+free_kb=$(df -Pk "$T" | awk 'NR == 2 { print $4 }')
+(( free_kb > 2 * 1024 * 1024 )) || die "need ~2 GB free in $T (have $((free_kb / 1024)) MiB)"
+mkfifo "$T/.tick"
+exec {TICK}<>"$T/.tick"
+
+CLRDIAG=("$BIN/clrdiag" --server "unix:$T/d.sock")
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---------------------------------------------------------------------------------------------
+# The daemon.
+log "starting clrdiagd"
+"$BIN/clrdiagd" --listen "unix:$T/d.sock" --dump-dir "$T/store" 2>"$T/clrdiagd.log" &
+DPID=$!
+for ((i = 0; i < 100; i++)); do
+    [[ -S $T/d.sock ]] && break
+    kill -0 "$DPID" 2>/dev/null || { cat "$T/clrdiagd.log" >&2; die "clrdiagd exited"; }
+    sleep 0.1
+done
+[[ -S $T/d.sock ]] || die "clrdiagd did not create its socket in 10 s"
+sleep 1
+RSS_IDLE_START=$(rss_kb "$DPID")
+
+# ---------------------------------------------------------------------------------------------
+# 1. ps with 5 .NET processes.
+log "starting $SLEEP_APPS SleepApps"
+SLEEP_PIDS=()
+for ((i = 0; i < SLEEP_APPS; i++)); do
+    "$SLEEPAPP" >"$T/sleep$i.out" 2>&1 </dev/null &
+    APP_PIDS+=($!)
+    SLEEP_PIDS+=($!)
+done
+for ((i = 0; i < SLEEP_APPS; i++)); do wait_ready "${SLEEP_PIDS[$i]}" "$T/sleep$i.out" 60; done
+
+# A few ps calls, then the idle RSS "after ps".
+for i in 1 2 3; do "${CLRDIAG[@]}" ps >"$T/ps-ours.txt"; done
+sleep 0.5
+RSS_IDLE_AFTER_PS=$(rss_kb "$DPID")
+"$DOTNET_DUMP" ps >"$T/ps-ref.txt"
+PS_SEEN_OURS=$(grep -c . "$T/ps-ours.txt" || true)
+PS_SEEN_REF=$(grep -c . "$T/ps-ref.txt" || true)
+for p in "${SLEEP_PIDS[@]}"; do
+    grep -qw "$p" "$T/ps-ours.txt" || die "clrdiag ps does not list SleepApp $p"
+    grep -qw "$p" "$T/ps-ref.txt" || die "dotnet-dump ps does not list SleepApp $p"
+done
+
+log "ps: 1 warm-up + $PS_RUNS timed runs of each"
+PS_OURS=()
+PS_REF=()
+for ((i = 0; i <= PS_RUNS; i++)); do
+    now_us; s=$NOW_US
+    "${CLRDIAG[@]}" ps >/dev/null
+    now_us; e=$NOW_US
+    if (( i > 0 )); then PS_OURS+=("$(calc '%.1f' "($e - $s) / 1000")"); fi
+    now_us; s=$NOW_US
+    "$DOTNET_DUMP" ps >/dev/null
+    now_us; e=$NOW_US
+    if (( i > 0 )); then PS_REF+=("$(calc '%.1f' "($e - $s) / 1000")"); fi
+done
+sleep 0.5
+RSS_IDLE_AFTER_PS_BENCH=$(rss_kb "$DPID")
+PS_OURS_MED=$(median "${PS_OURS[@]}")
+PS_REF_MED=$(median "${PS_REF[@]}")
+log "ps median: clrdiag ${PS_OURS_MED} ms, dotnet-dump ${PS_REF_MED} ms"
+
+for p in "${SLEEP_PIDS[@]}"; do stop_pid "$p" 5; done
+
+# ---------------------------------------------------------------------------------------------
+# 2. Heap dumps.
+log "starting HeapApp $HEAP_MB MiB blobs + $HEAP_OBJECTS objects"
+now_us; s=$NOW_US
+"$HEAPAPP" 10000 "$HEAP_MB" --objects "$HEAP_OBJECTS" >"$T/heap.out" 2>&1 </dev/null &
+HPID=$!
+APP_PIDS+=("$HPID")
+wait_ready "$HPID" "$T/heap.out" 120
+now_us; HEAP_READY_S=$(calc '%.1f' "($NOW_US - $s) / 1000000")
+HEAP_RSS_KB=$(rss_kb "$HPID")
+sock=$(compgen -G "${TMPDIR:-/tmp}/dotnet-diagnostic-$HPID-*-socket" | head -1 || true)
+[[ -n $sock ]] || sock=$(awk -v p="dotnet-diagnostic-$HPID-" 'index($NF, p) { print $NF; exit }' /proc/net/unix)
+[[ -n $sock ]] || die "no diagnostic socket for HeapApp $HPID"
+TARGET_TMP="/proc/$HPID/root$(dirname "$sock")"
+SAME_FS=no
+[[ $(stat -c %d "$TARGET_TMP") == $(stat -c %d "$T") ]] && SAME_FS=yes
+
+# Background sampler for one of our collects: max VmRSS of the daemon every 20 ms, plus when
+# the daemon's temporary dump file (createdump's output, before the move into the store)
+# is first and last seen. Stops when $T/stop exists; writes "maxrss first_us last_us".
+sampler() {
+    local out=$1 max=0 first="" last="" k v _ f
+    while [[ ! -e $T/stop ]]; do
+        while read -r k v _; do
+            if [[ $k == VmRSS: ]]; then (( v > max )) && max=$v; break; fi
+        done <"/proc/$DPID/status"
+        for f in "${TARGET_TMP%/}"/clrdiag-*-"$HPID"-heap-*/dump; do
+            if [[ -e $f ]]; then
+                now_us
+                [[ -z $first ]] && first=$NOW_US
+                last=$NOW_US
+            fi
+        done
+        nap 0.02
+    done
+    echo "$max ${first:-0} ${last:-0}" >"$out"
+}
+
+HWM_RESET=no
+if echo 5 >"/proc/$DPID/clear_refs" 2>/dev/null; then HWM_RESET=yes; fi
+
+# our_collect RUN WITH_OUTPUT(0/1): one timed `clrdiag collect`; appends to the ROW_* arrays.
+our_collect() {
+    local run=$1 with_o=$2 s e id out="$T/ours.dmp" hwm0 hwm max first last
+    local args=(collect -p "$HPID" --type Heap)
+    (( with_o )) && args+=(-o "$out")
+    hwm0=$(rss_kb "$DPID" VmHWM)
+    [[ $HWM_RESET == yes ]] && echo 5 >"/proc/$DPID/clear_refs"
+    rm -f "$T/stop"
+    local mark
+    mark=$(wc -l <"$T/clrdiagd.log")
+    sampler "$T/sampler.out" &
+    POLLER=$!
+    now_us; s=$NOW_US
+    if ! "${CLRDIAG[@]}" "${args[@]}" >"$T/collect.out" 2>"$T/collect.err"; then
+        cat "$T/collect.out" "$T/collect.err" >&2
+        die "clrdiag collect failed"
+    fi
+    now_us; e=$NOW_US
+    touch "$T/stop"
+    wait "$POLLER" || true
+    POLLER=""
+    read -r max first last <"$T/sampler.out"
+    hwm=$(rss_kb "$DPID" VmHWM)
+    [[ $HWM_RESET == yes ]] || { (( hwm > hwm0 )) || hwm=0; }  # 0 = "not above the earlier peak"
+    id=$(sed -n 's/^Dump id: *//p' "$T/collect.out")
+    [[ -n $id ]] || { cat "$T/collect.out" >&2; die "no 'Dump id:' in the collect output"; }
+    local size
+    size=$(sed -n 's/^Stored: .*daemon.s host, \([0-9,]*\) bytes.*/\1/p' "$T/collect.out" | tr -d ,)
+    # Daemon log: "collect: Heap dump of pid" (request received) and "collect: stored" lines.
+    local lstart lstored
+    lstart=$(tail -n +"$((mark + 1))" "$T/clrdiagd.log" | awk '/collect: .* dump of pid/ { print $1; exit }')
+    lstored=$(tail -n +"$((mark + 1))" "$T/clrdiagd.log" | awk -v id="$id" '$0 ~ "collect: stored " id { print $1; exit }')
+    local t_req t_stored
+    [[ -n $lstart && -n $lstored ]] || die "collect of $id: request/stored lines not found in the daemon log"
+    t_req=$(log_ts_us "$lstart")
+    t_stored=$(log_ts_us "$lstored")
+    if (( with_o )); then
+        [[ -s $out ]] || die "clrdiag collect -o wrote no $out"
+        local osize
+        osize=$(stat -c %s "$out")
+        [[ $osize == "$size" ]] || die "-o file is $osize bytes, the store says $size"
+        rm -f "$out"
+    fi
+    "${CLRDIAG[@]}" rm "$id" >/dev/null || die "clrdiag rm $id failed"
+    # Phases (seconds). createdump = request logged -> temp dump file last seen (moved);
+    # store = that -> "stored" logged (sha256 read-back, runtime files, commit);
+    # download = "stored" logged -> client exit (gRPC transfer, client sha256, fsync, rename).
+    local total cd st dl pre
+    total=$(calc '%.2f' "($e - $s) / 1e6")
+    pre=$(calc '%.2f' "($t_req - $s) / 1e6")
+    if (( last > 0 )); then
+        cd=$(calc '%.2f' "($last - $t_req) / 1e6")
+        st=$(calc '%.2f' "($t_stored - $last) / 1e6")
+    else
+        cd="?"; st="?"
+    fi
+    dl=$(calc '%.2f' "($e - $t_stored) / 1e6")
+    ROW_KIND+=("$( (( with_o )) && echo "clrdiag collect -o" || echo "clrdiag collect (store only)")")
+    ROW_RUN+=("$run"); ROW_TOTAL+=("$total"); ROW_PRE+=("$pre"); ROW_CD+=("$cd"); ROW_ST+=("$st")
+    ROW_DL+=("$( (( with_o )) && echo "$dl" || echo "-")"); ROW_MAX+=("$max"); ROW_HWM+=("$hwm")
+    DUMP_SIZE=$size
+    LAST_LOG_LINES+=("$lstart collect start / $lstored stored $id")
+    log "run $run clrdiag collect$( (( with_o )) && echo ' -o'): ${total}s (createdump ${cd}s, store ${st}s, download $( (( with_o )) && echo "${dl}s" || echo -)), daemon peak RSS $(mib "$hwm") MiB (polled $(mib "$max"))"
+}
+
+ref_collect() {
+    local run=$1 s e out="$T/ref.dmp"
+    now_us; s=$NOW_US
+    if ! "$DOTNET_DUMP" collect -p "$HPID" --type Heap -o "$out" >"$T/ref.out" 2>&1; then
+        cat "$T/ref.out" >&2
+        die "dotnet-dump collect failed"
+    fi
+    now_us; e=$NOW_US
+    [[ -s $out ]] || die "dotnet-dump collect wrote no $out"
+    REF_SIZE=$(stat -c %s "$out")
+    rm -f "$out"
+    REF_TIMES+=("$(calc '%.2f' "($e - $s) / 1e6")")
+    log "run $run dotnet-dump collect -o: ${REF_TIMES[-1]}s"
+}
+
+ROW_KIND=(); ROW_RUN=(); ROW_TOTAL=(); ROW_PRE=(); ROW_CD=(); ROW_ST=(); ROW_DL=()
+ROW_MAX=(); ROW_HWM=(); REF_TIMES=(); LAST_LOG_LINES=()
+OURS_O=(); OURS_STORE=(); PEAKS=()
+for ((r = 1; r <= COLLECT_RUNS; r++)); do
+    our_collect "$r" 1
+    OURS_O+=("${ROW_TOTAL[-1]}"); PEAKS+=("${ROW_HWM[-1]}" "${ROW_MAX[-1]}")
+    ref_collect "$r"
+    our_collect "$r" 0
+    OURS_STORE+=("${ROW_TOTAL[-1]}"); PEAKS+=("${ROW_HWM[-1]}" "${ROW_MAX[-1]}")
+done
+OURS_O_MED=$(median "${OURS_O[@]}")
+OURS_STORE_MED=$(median "${OURS_STORE[@]}")
+REF_MED=$(median "${REF_TIMES[@]}")
+PEAK_KB=$(maxof "${PEAKS[@]}")
+
+# Download probe: one more collect into the store, then `clrdiag download` alone, timed, with
+# its fsync timed by strace (only fsync is traced, through seccomp-bpf: little overhead), and
+# one sha256 pass over the stored file (what the daemon and the client each pay once).
+log "download/sha256 probe"
+"${CLRDIAG[@]}" collect -p "$HPID" --type Heap >"$T/collect.out"
+PROBE_ID=$(sed -n 's/^Dump id: *//p' "$T/collect.out")
+PROBE_FILE="$T/store/dumps/$PROBE_ID/dump"
+now_us; s=$NOW_US
+sha256sum "$PROBE_FILE" >/dev/null
+now_us; SHA_S=$(calc '%.2f' "($NOW_US - $s) / 1e6")
+FSYNC_S="n/a"
+now_us; s=$NOW_US
+if command -v strace >/dev/null && strace --seccomp-bpf -f -e trace=fsync -T -o "$T/strace.txt" \
+        "${CLRDIAG[@]}" download "$PROBE_ID" -o "$T/probe.dmp" >/dev/null 2>&1; then
+    now_us; e=$NOW_US
+    FSYNC_S=$(awk -F'<' '/fsync\(/ { gsub(/>.*/, "", $NF); s += $NF } END { printf "%.2f", s }' "$T/strace.txt")
+else
+    rm -f "$T/probe.dmp" "$T/probe.dmp.partial"
+    now_us; s=$NOW_US
+    "${CLRDIAG[@]}" download "$PROBE_ID" -o "$T/probe.dmp" >/dev/null
+    now_us; e=$NOW_US
+fi
+DOWNLOAD_S=$(calc '%.2f' "($e - $s) / 1e6")
+DL_RATE=$(calc '%.0f' "$DUMP_SIZE / 1048576 / (($e - $s) / 1e6)")
+rm -f "$T/probe.dmp"
+"${CLRDIAG[@]}" rm "$PROBE_ID" >/dev/null
+
+sleep 1
+RSS_IDLE_AFTER_COLLECT=$(rss_kb "$DPID")
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+stop_pid "$HPID" 5
+ELAPSED=$((SECONDS - BENCH_START))
+
+# ---------------------------------------------------------------------------------------------
+# Report.
+PS_RATIO=$(calc '%.3f' "$PS_OURS_MED / $PS_REF_MED")
+O_RATIO=$(calc '%.2f' "$OURS_O_MED / $REF_MED")
+S_RATIO=$(calc '%.2f' "$OURS_STORE_MED / $REF_MED")
+IDLE_MAX=$(maxof "$RSS_IDLE_START" "$RSS_IDLE_AFTER_PS" "$RSS_IDLE_AFTER_PS_BENCH" "$RSS_IDLE_AFTER_COLLECT")
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
+git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
+REF_VERSION=$("$DOTNET_DUMP" --version 2>/dev/null | head -1)
+
+{
+echo "# clrdiag benchmark — $TODAY"
+echo
+echo "Machine: $(nproc)-core VM ($CPU_MODEL), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)."
+echo "**Numbers are from a $(nproc)-core VM, warm page cache (caches not dropped).**"
+echo "Load average at start / end: $LOAD_START / $LOAD_END (other workloads on the machine add noise)."
+echo "clrdiag $COMMIT; dotnet-dump $REF_VERSION. Run took ${ELAPSED}s."
+echo
+echo "| Measure | clrdiag | dotnet-dump | ratio | target | result |"
+echo "|---|---:|---:|---:|---|---|"
+echo "| \`ps\` wall time, median of $PS_RUNS (ms) | $PS_OURS_MED | $PS_REF_MED | ${PS_RATIO}× | ≤ 0.20× | $(verdict "$PS_RATIO <= $PS_RATIO_MAX") |"
+echo "| Heap dump \`collect -o FILE\`, median of $COLLECT_RUNS (s) | $OURS_O_MED | $REF_MED | ${O_RATIO}× | ≤ 1.2× | $(verdict "$O_RATIO <= $COLLECT_RATIO_MAX") |"
+echo "| Heap dump \`collect\` into the daemon's store only (no -o), median of $COLLECT_RUNS (s) | $OURS_STORE_MED | $REF_MED | ${S_RATIO}× | (info) | |"
+echo "| clrdiagd peak RSS during collect (MiB) | $(mib "$PEAK_KB") | – | | ≤ 64 MiB | $(verdict "$PEAK_KB <= $PEAK_RSS_MAX_KB") |"
+echo "| clrdiagd idle RSS: after start / after 3 ps / after $((PS_RUNS + 1)) ps / after all collects (MiB) | $(mib "$RSS_IDLE_START") / $(mib "$RSS_IDLE_AFTER_PS") / $(mib "$RSS_IDLE_AFTER_PS_BENCH") / $(mib "$RSS_IDLE_AFTER_COLLECT") | – | | ≤ 20 MiB | $(verdict "$IDLE_MAX <= $IDLE_RSS_MAX_KB") |"
+echo
+echo "Setup: $SLEEP_APPS SleepApps for \`ps\` (each tool listed $PS_SEEN_OURS / $PS_SEEN_REF processes: clrdiag / dotnet-dump, incl. any .NET processes of other users of the machine); one warm-up of each tool discarded; runs interleaved."
+echo "HeapApp \`10000 $HEAP_MB --objects $HEAP_OBJECTS\`: RSS $(mib "$HEAP_RSS_KB") MiB, READY after ${HEAP_READY_S}s; Heap dump size $(calc '%.0f' "$DUMP_SIZE / 1048576") MiB (clrdiag) / $(calc '%.0f' "$REF_SIZE / 1048576") MiB (dotnet-dump)."
+echo "Collect runs interleaved: clrdiag -o, dotnet-dump, clrdiag store-only; every dump deleted (file and \`clrdiag rm\`) after its run."
+echo "Daemon store and the target's temp dir on the same filesystem: $SAME_FS (yes = the dump is renamed into the store, not copied)."
+echo "Peak RSS: VmHWM$( [[ $HWM_RESET == yes ]] && echo " reset before each collect (echo 5 > /proc/PID/clear_refs)" || echo " (not resettable here: 0 = no new peak)"), cross-checked with VmRSS polled every 20 ms."
+echo
+echo "### Our collect, phase by phase (s)"
+echo
+echo "createdump = daemon logs the request → createdump's temp file is moved (sampled every 20 ms);"
+echo "store = → daemon logs \"stored\" (sha256 read-back of the whole dump, runtime files, commit);"
+echo "download = → client exits (gRPC DownloadDump stream, client-side sha256, fsync, rename)."
+echo
+echo "| run | command | total | client→request | createdump | store | download | peak RSS (MiB, VmHWM / polled) |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for ((k = 0; k < ${#ROW_RUN[@]}; k++)); do
+    echo "| ${ROW_RUN[$k]} | ${ROW_KIND[$k]} | ${ROW_TOTAL[$k]} | ${ROW_PRE[$k]} | ${ROW_CD[$k]} | ${ROW_ST[$k]} | ${ROW_DL[$k]} | $(mib "${ROW_HWM[$k]}") / $(mib "${ROW_MAX[$k]}") |"
+done
+echo
+echo "dotnet-dump collect -o runs (s): ${REF_TIMES[*]}"
+echo
+echo "Probe: \`clrdiag download\` alone of one $(calc '%.0f' "$DUMP_SIZE / 1048576") MiB dump: ${DOWNLOAD_S}s (${DL_RATE} MiB/s), of which fsync ${FSYNC_S}s; one \`sha256sum\` pass over the stored dump: ${SHA_S}s."
+echo
+echo "Raw \`ps\` times (ms) — clrdiag: ${PS_OURS[*]}"
+echo
+echo "Raw \`ps\` times (ms) — dotnet-dump: ${PS_REF[*]}"
+} >"$T/report.md"
+
+mkdir -p "$(dirname "$OUT")"
+cp "$T/report.md" "$OUT"
+cat "$OUT"
+log "results written to $OUT"

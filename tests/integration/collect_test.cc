@@ -1,0 +1,149 @@
+// `clrdiag collect` of real .NET processes: every dump type, the catalog, -o, -n.
+#include <unistd.h>
+
+#include <thread>
+
+#include "core/base/sha256.h"
+#include "tests/integration/util.h"
+
+namespace clrdiag::testing {
+namespace {
+
+class CollectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+    app_ = StartFixture("HeapApp", {"2000"});
+    ASSERT_TRUE(app_);
+  }
+  Daemon daemon_;
+  std::unique_ptr<Process> app_;
+};
+
+TEST_F(CollectTest, EveryDumpTypeIsAValidCoreInTheCatalog) {
+  std::map<std::string, uint64_t> sizes;
+  for (std::string type : {"Full", "Heap", "Mini", "Triage"}) {
+    int threads = ThreadCount(app_->pid());
+    RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", type,
+                                  "--json"});
+    ASSERT_EQ(r.exit_code, 0) << type << "\n" << r.err;
+    auto j = ParseJson(r.out);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    EXPECT_EQ(j["type"], type);
+    EXPECT_EQ(j["pid"], app_->pid());
+    EXPECT_EQ(j["process_name"], "HeapApp");
+    EXPECT_EQ(j["command_line"], FixturesDir() + "/HeapApp/HeapApp 2000");
+    EXPECT_EQ(j["runtime_version"].get<std::string>().substr(0, 3), "10.");
+    EXPECT_EQ(j["requested_by_uid"], ::getuid());
+    std::string path = j["path"];
+    ASSERT_EQ(path.rfind(daemon_.dump_dir() + "/", 0), 0u) << path;
+    EXPECT_EQ(FileSizeOf(path), j["size_bytes"].get<uint64_t>());
+    auto digest = Sha256File(path);
+    ASSERT_TRUE(digest.ok());
+    EXPECT_EQ(*digest, j["sha256"]);
+    EXPECT_EQ(ModeOf(path), 0600u);
+    EXPECT_EQ(ModeOf(path.substr(0, path.rfind('/'))), 0700u);
+    EXPECT_EQ(ModeOf(path.substr(0, path.rfind('/')) + "/meta.json"), 0600u);
+
+    CoreFacts core = InspectCore(path);
+    ASSERT_TRUE(core.ok) << type << ": " << core.error;
+    EXPECT_EQ(core.type, elf::kEtCore);
+    EXPECT_TRUE(core.has_nt_file);
+    EXPECT_EQ(core.prstatus, threads) << type << ": one NT_PRSTATUS per thread";
+    sizes[type] = j["size_bytes"];
+
+    // The runtime files analysis needs are stored once per libcoreclr build-id.
+    std::string bid = j["coreclr_build_id"];
+    ASSERT_EQ(bid.size(), 40u);
+    EXPECT_TRUE(j["runtime_files_stored"].get<bool>());
+    std::string rt = daemon_.dump_dir() + "/runtimes/" + bid;
+    EXPECT_TRUE(FileExists(rt + "/libmscordaccore.so"));
+    EXPECT_TRUE(FileExists(rt + "/libcoreclr.so"));
+  }
+  EXPECT_GT(sizes["Heap"], sizes["Mini"]);
+  EXPECT_GT(sizes["Full"], sizes["Heap"]);
+
+  RunResult list = daemon_.Client({"dumps", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto arr = ParseJson(list.out);
+  ASSERT_EQ(arr.size(), 4u) << list.out;
+  EXPECT_EQ(arr[0]["type"], "Triage");  // newest first
+  // Nothing left behind in the target's temp directory.
+  for (const auto& d : arr) {
+    EXPECT_FALSE(FileExists("/tmp/clrdiag-" + d["id"].get<std::string>())) << d["id"];
+  }
+}
+
+TEST_F(CollectTest, OutputIsWrittenOnTheClientSideAndMatchesTheCatalog) {
+  TempDir out;
+  std::string dest = out / "mydump";
+  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Mini",
+                                "-o", dest});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Writing dump to " + dest);
+  EXPECT_CONTAINS(r.out, "Complete");
+  std::string id = DumpIdFrom(r.out);
+  ASSERT_FALSE(id.empty()) << r.out;
+  std::string stored = daemon_.dump_dir() + "/dumps/" + id + "/dump";
+  EXPECT_CONTAINS(r.out, stored);
+  ASSERT_TRUE(FileExists(dest));
+  EXPECT_FALSE(FileExists(dest + ".partial"));
+  EXPECT_EQ(*Sha256File(dest), *Sha256File(stored));
+  EXPECT_TRUE(InspectCore(dest).ok);
+}
+
+TEST_F(CollectTest, ByNameAndDefaultTypeIsFull) {
+  // A unique executable name, so other processes on the machine cannot make it ambiguous.
+  TempDir dir;
+  std::string exe = dir / "UniqueNameApp";
+  ASSERT_EQ(RunCommand({"/bin/cp", "-a", FixturesDir() + "/SleepApp/SleepApp", exe}).exit_code, 0);
+  for (const char* f : {"SleepApp.dll", "SleepApp.runtimeconfig.json", "SleepApp.deps.json"}) {
+    RunCommand({"/bin/cp", "-a", FixturesDir() + "/SleepApp/" + f, dir.path()});
+  }
+  auto p = Process::Spawn({exe});
+  ASSERT_TRUE(p && p->WaitForLine("READY", std::chrono::seconds(30)));
+  RunResult r = daemon_.Client({"collect", "-n", "UniqueNameApp", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = ParseJson(r.out);
+  EXPECT_EQ(j["pid"], p->pid());
+  EXPECT_EQ(j["type"], "Full");
+}
+
+TEST_F(CollectTest, CrashReportIsKeptBesideTheDump) {
+  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Mini",
+                                "--crashreport", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = ParseJson(r.out);
+  ASSERT_TRUE(j.contains("crash_report_path")) << r.out;
+  auto report = ParseJson(ReadFile(j["crash_report_path"]));
+  ASSERT_TRUE(report.is_object());
+  EXPECT_TRUE(report.contains("payload"));
+  EXPECT_EQ(ModeOf(j["crash_report_path"]), 0600u);
+}
+
+TEST_F(CollectTest, SecondCollectionOfTheSameProcessIsBusy) {
+  // A Full dump of a process holding 300 MB takes long enough to overlap two requests.
+  auto big = StartFixture("HeapApp", {"1000", "300"});
+  ASSERT_TRUE(big);
+  std::string pid = std::to_string(big->pid());
+  TempDir t;
+  SpawnOptions so;
+  so.stdout_file = t / "first.out";
+  so.stderr_file = t / "first.err";
+  auto first = Process::Spawn({BinDir() + "/clrdiag", "--server", daemon_.server(), "collect",
+                               "-p", pid},
+                              so);
+  // Wait until the daemon is working on it.
+  for (int i = 0; i < 100 && daemon_.log().find("collect: Full dump of pid " + pid) ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  RunResult second = daemon_.Client({"collect", "-p", pid});
+  EXPECT_EQ(second.exit_code, 6) << second.out << second.err;
+  EXPECT_CONTAINS(second.err, "busy");
+  ASSERT_EQ(first->Wait(std::chrono::seconds(120)), 0) << ReadFile(t / "first.err");
+}
+
+}  // namespace
+}  // namespace clrdiag::testing
