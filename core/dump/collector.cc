@@ -42,10 +42,26 @@ ipc::DumpType ToIpcType(DumpKind kind) {
   return ipc::DumpType::kFull;
 }
 
-// True while the same process (same start time) is alive.
+// True while the same process (same start time) is alive and not a zombie.
 bool SameProcessAlive(const procfs::ProcFs& fs, pid_t pid, uint64_t start_time) {
   auto st = fs.ReadStartTime(pid);
-  return st.ok() && *st == start_time;
+  if (!st.ok() || *st != start_time) return false;
+  auto stat = ReadFileToString(fs.PidDir(pid) + "/stat", 1 << 16);
+  if (!stat.ok()) return false;
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) return false;
+  char state = (*stat)[close + 2];
+  return state != 'Z' && state != 'X' && state != 'x';
+}
+
+// After a failed request: did the target die? Its connection closes a moment before the
+// kernel marks it dead, so give it a short while.
+bool TargetDied(const procfs::ProcFs& fs, pid_t pid, uint64_t start_time) {
+  for (int i = 0; i < 50; ++i) {
+    if (!SameProcessAlive(fs, pid, start_time)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 // Runs a cleanup action at scope exit unless dismissed.
@@ -224,7 +240,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
     WriteWatcher watcher(host_path, progress);
     written = ipc::GenerateCoreDump(facts.socket.path, dreq);
   }
-  if (!SameProcessAlive(fs_, req.pid, facts.start_time)) {
+  if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
+      !SameProcessAlive(fs_, req.pid, facts.start_time)) {
     return absl::UnavailableError(absl::StrCat("process ", req.pid,
                                                " exited during collection; no dump was kept"));
   }

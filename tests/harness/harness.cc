@@ -212,6 +212,7 @@ Daemon::~Daemon() {
 bool Daemon::Start(std::chrono::milliseconds timeout) {
   // Readiness through sd_notify: a datagram socket the daemon writes READY=1 to.
   std::string notify = dir_ / "notify.sock";
+  ::unlink(notify.c_str());
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

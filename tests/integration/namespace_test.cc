@@ -34,7 +34,7 @@ TEST(NamespaceTest, ProcessInOtherMountAndPidNamespaceIsListedAndCollected) {
   std::string script =
       "set -e; mount -t tmpfs tmpfs /mnt; cp -a '" + FixturesDir() +
       "/SleepApp' /mnt/app; mount -t tmpfs tmpfs /tmp; exec /mnt/app/SleepApp inside";
-  auto ns = Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--kill-child",
+  auto ns = Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child",
                             "/bin/sh", "-c", script});
   ASSERT_TRUE(ns);
   auto ready = ns->WaitForLine("READY", std::chrono::seconds(60));
