@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -73,34 +74,44 @@ absl::StatusOr<ProgramHeader> ElfView::GetProgramHeader(size_t index) const {
   return ph;
 }
 
+absl::Status ForEachNoteIn(std::span<const uint8_t> seg,
+                           const std::function<bool(const Note&)>& fn) {
+  uint64_t pos = 0;
+  while (seg.size() - pos >= 12) {
+    uint32_t namesz = 0, descsz = 0, type = 0;
+    ReadAt(seg, pos, &namesz);
+    ReadAt(seg, pos + 4, &descsz);
+    ReadAt(seg, pos + 8, &type);
+    uint64_t name_off = pos + 12;
+    uint64_t desc_off = name_off + Align4(namesz);
+    if (desc_off > seg.size() || seg.size() - desc_off < descsz) {
+      return absl::DataLossError("malformed ELF note");
+    }
+    Note note;
+    std::string_view name(reinterpret_cast<const char*>(seg.data() + name_off), namesz);
+    if (!name.empty() && name.back() == '\0') name.remove_suffix(1);
+    note.name = name;
+    note.type = type;
+    note.desc = seg.subspan(desc_off, descsz);
+    if (!fn(note)) return absl::OkStatus();
+    // The last note's padding may be missing: never step past the end.
+    pos = std::min<uint64_t>(desc_off + Align4(descsz), seg.size());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ElfView::ForEachNote(const std::function<bool(const Note&)>& fn) const {
-  for (size_t i = 0; i < phnum_; ++i) {
+  bool stopped = false;
+  for (size_t i = 0; i < phnum_ && !stopped; ++i) {
     ASSIGN_OR_RETURN(ProgramHeader ph, GetProgramHeader(i));
     if (ph.type != kPtNote) continue;
     if (ph.offset > image_.size() || image_.size() - ph.offset < ph.filesz) {
       return absl::DataLossError("PT_NOTE segment extends past the end of the file");
     }
-    std::span<const uint8_t> seg = image_.subspan(ph.offset, ph.filesz);
-    uint64_t pos = 0;
-    while (seg.size() - pos >= 12) {
-      uint32_t namesz = 0, descsz = 0, type = 0;
-      ReadAt(seg, pos, &namesz);
-      ReadAt(seg, pos + 4, &descsz);
-      ReadAt(seg, pos + 8, &type);
-      uint64_t name_off = pos + 12;
-      uint64_t desc_off = name_off + Align4(namesz);
-      if (desc_off > seg.size() || seg.size() - desc_off < descsz) {
-        return absl::DataLossError("malformed ELF note");
-      }
-      Note note;
-      std::string_view name(reinterpret_cast<const char*>(seg.data() + name_off), namesz);
-      if (!name.empty() && name.back() == '\0') name.remove_suffix(1);
-      note.name = name;
-      note.type = type;
-      note.desc = seg.subspan(desc_off, descsz);
-      if (!fn(note)) return absl::OkStatus();
-      pos = desc_off + Align4(descsz);
-    }
+    RETURN_IF_ERROR(ForEachNoteIn(image_.subspan(ph.offset, ph.filesz), [&](const Note& n) {
+      stopped = !fn(n);
+      return !stopped;
+    }));
   }
   return absl::OkStatus();
 }

@@ -15,8 +15,8 @@ namespace clrdiag::elf {
 
 inline constexpr uint32_t kPtLoad = 1, kPtNote = 4;
 inline constexpr uint16_t kEtExec = 2, kEtDyn = 3, kEtCore = 4;
-inline constexpr uint32_t kNtPrstatus = 1, kNtPrpsinfo = 3, kNtAuxv = 6, kNtFile = 0x46494c45,
-                          kNtGnuBuildId = 3;
+inline constexpr uint32_t kNtPrstatus = 1, kNtFpregset = 2, kNtPrpsinfo = 3, kNtAuxv = 6,
+                          kNtFile = 0x46494c45, kNtGnuBuildId = 3;
 
 struct ProgramHeader {
   uint32_t type = 0;
@@ -32,6 +32,12 @@ struct Note {
   uint32_t type = 0;
   std::span<const uint8_t> desc;
 };
+
+// Calls `fn` for every note in the bytes of one note segment (4-byte aligned records); stops
+// early if `fn` returns false. A malformed note ends the walk with DataLoss. Trailing bytes too
+// short for a note header are ignored.
+absl::Status ForEachNoteIn(std::span<const uint8_t> segment,
+                           const std::function<bool(const Note&)>& fn);
 
 // A read-only view of an ELF64 little-endian image. Does not own the bytes.
 class ElfView {

@@ -147,3 +147,33 @@ TEST_F(CollectTest, SecondCollectionOfTheSameProcessIsBusy) {
 
 }  // namespace
 }  // namespace clrdiag::testing
+
+namespace clrdiag::testing {
+namespace {
+
+TEST_F(CollectTest, ProgressGoesToStderrAsPlainLinesWhenNotATerminal) {
+  TempDir out;
+  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap",
+                                "-o", out / "d"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.err, "asking HeapApp (pid " + std::to_string(app_->pid()) + ") for a Heap dump");
+  EXPECT_CONTAINS(r.err, "storing: ");
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+  EXPECT_EQ(r.out.find("storing"), std::string::npos);  // stdout stays clean for scripts
+}
+
+TEST_F(CollectTest, ProgressIsRedrawnInPlaceOnATerminal) {
+  TempDir out;
+  // `script` gives the client a pseudo-terminal, as a person at a shell has.
+  std::string cmd = BinDir() + "/clrdiag --server " + daemon_.server() + " collect -p " +
+                    std::to_string(app_->pid()) + " --type Heap -o " + (out / "d");
+  RunResult r = RunCommand({"/usr/bin/script", "-qfec", cmd, "/dev/null"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "\rstoring: ");
+  EXPECT_CONTAINS(r.out, "\rtransferring ");
+  EXPECT_CONTAINS(r.out, "/s)");  // transfer rate
+  EXPECT_CONTAINS(r.out, "Complete");
+}
+
+}  // namespace
+}  // namespace clrdiag::testing
