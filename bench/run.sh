@@ -158,6 +158,13 @@ free_kb=$(df -Pk "$T" | awk 'NR == 2 { print $4 }')
 mkfifo "$T/.tick"
 exec {TICK}<>"$T/.tick"
 
+# Run private copies of the binaries: a rebuild of build/bin during the run (someone working
+# in the same tree) must not swap binaries under the benchmark.
+mkdir -p "$T/bin"
+cp "$BIN/clrdiagd" "$BIN/clrdiag" "$T/bin/"
+BIN_INFO="clrdiagd built $(date -r "$BIN/clrdiagd" '+%F %T') (sha256 $(sha256sum "$T/bin/clrdiagd" | cut -c1-12)), clrdiag built $(date -r "$BIN/clrdiag" '+%F %T') (sha256 $(sha256sum "$T/bin/clrdiag" | cut -c1-12))"
+BIN="$T/bin"
+
 CLRDIAG=("$BIN/clrdiag" --server "unix:$T/d.sock")
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -407,7 +414,7 @@ echo
 echo "Machine: $(nproc)-core VM ($CPU_MODEL), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)."
 echo "**Numbers are from a $(nproc)-core VM, warm page cache (caches not dropped).**"
 echo "Load average at start / end: $LOAD_START / $LOAD_END (other workloads on the machine add noise)."
-echo "clrdiag $COMMIT; dotnet-dump $REF_VERSION. Run took ${ELAPSED}s."
+echo "Source tree at $COMMIT; binaries measured (copied at start): $BIN_INFO; dotnet-dump $REF_VERSION. Run took ${ELAPSED}s."
 echo
 echo "| Measure | clrdiag | dotnet-dump | ratio | target | result |"
 echo "|---|---:|---:|---:|---|---|"

@@ -1,5 +1,6 @@
 // clrdiag: the command-line client of clrdiagd. Flags live here only.
 #include <cstdio>
+#include <cstdlib>
 
 #include "CLI/CLI.hpp"
 #include "client/client.h"
@@ -60,11 +61,16 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  Client client(g);
-  if (ps->parsed()) return RunPs(client, g);
-  if (collect->parsed()) return RunCollect(client, g, c);
-  if (dumps->parsed()) return RunDumps(client, g);
-  if (download->parsed()) return RunDownload(client, id, output);
-  if (rm->parsed()) return RunRm(client, id);
-  return kExitUsage;
+  int rc = kExitUsage;
+  // Never destroyed: destroying the last channel runs grpc_shutdown(), which can wait up to
+  // 10 s for gRPC's executor after large transfers. Every call has finished and every file is
+  // closed when we exit below.
+  Client& client = *new Client(g);
+  if (ps->parsed()) rc = RunPs(client, g);
+  if (collect->parsed()) rc = RunCollect(client, g, c);
+  if (dumps->parsed()) rc = RunDumps(client, g);
+  if (download->parsed()) rc = RunDownload(client, id, output);
+  if (rm->parsed()) rc = RunRm(client, id);
+  std::fflush(nullptr);
+  std::_Exit(rc);
 }

@@ -19,15 +19,15 @@ inline constexpr uint16_t kEmX86_64 = 62, kEmAarch64 = 183;
 
 // General-purpose registers of one thread, as the kernel's user_regs_struct (x86-64 order).
 struct X64Registers {
-  uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax,
-      rip, cs, eflags, rsp, ss, fs_base, gs_base, ds, es, fs, gs;
+  uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip,
+      cs, eflags, rsp, ss, fs_base, gs_base, ds, es, fs, gs;
 };
 
 struct CoreThread {
-  uint32_t tid = 0;          // pr_pid of NT_PRSTATUS (the thread id)
-  int32_t signal = 0;        // pr_cursig
-  X64Registers regs{};       // valid when machine == kEmX86_64
-  std::vector<uint8_t> raw_regs;  // pr_reg bytes as stored (for other architectures)
+  uint32_t tid = 0;                 // pr_pid of NT_PRSTATUS (the thread id)
+  int32_t signal = 0;               // pr_cursig
+  X64Registers regs{};              // valid when machine == kEmX86_64
+  std::vector<uint8_t> raw_regs;    // pr_reg bytes as stored (for other architectures)
   std::span<const uint8_t> fpregs;  // NT_FPREGSET that follows, if any (user_fpregs_struct)
 };
 

@@ -29,7 +29,10 @@ uint64_t Align4(uint64_t v) { return (v + 3) & ~uint64_t{3}; }
 
 absl::StatusOr<ElfView> ElfView::Parse(std::span<const uint8_t> image) {
   if (image.size() < 64) return absl::InvalidArgumentError("not an ELF file (too short)");
-  if (std::memcmp(image.data(), "\x7f" "ELF", 4) != 0) {
+  if (std::memcmp(image.data(),
+                  "\x7f"
+                  "ELF",
+                  4) != 0) {
     return absl::InvalidArgumentError("not an ELF file (bad magic)");
   }
   if (image[4] != 2) return absl::InvalidArgumentError("not a 64-bit ELF file");
@@ -55,8 +58,8 @@ absl::StatusOr<ElfView> ElfView::Parse(std::span<const uint8_t> image) {
   if (v.phnum_ > 0 && v.phentsize_ < 56) {
     return absl::InvalidArgumentError("ELF program header entry size is too small");
   }
-  if (v.phoff_ > image.size() || (image.size() - v.phoff_) / (v.phentsize_ ? v.phentsize_ : 1) <
-                                     v.phnum_) {
+  if (v.phoff_ > image.size() ||
+      (image.size() - v.phoff_) / (v.phentsize_ ? v.phentsize_ : 1) < v.phnum_) {
     return absl::InvalidArgumentError("ELF program headers extend past the end of the file");
   }
   return v;

@@ -1,4 +1,7 @@
 // clrdiagd: flags live here only.
+#include <cstdio>
+#include <cstdlib>
+
 #include "CLI/CLI.hpp"
 #include "daemon/main/daemon_main.h"
 
@@ -14,5 +17,9 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", flags.check_config,
                "validate the configuration, print the result and exit (0 valid, 1 invalid)");
   CLI11_PARSE(app, argc, argv);
-  return clrdiag::RunDaemon(flags);
+  int rc = clrdiag::RunDaemon(flags);
+  // RunDaemon has finished every RPC and removed its sockets; skip static teardown (see the
+  // note at the end of RunDaemon).
+  std::fflush(nullptr);
+  std::_Exit(rc);
 }

@@ -1,0 +1,163 @@
+#include "core/dac/dac_locator.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/elf/elf_file.h"
+
+namespace clrdiag::dac {
+namespace {
+
+constexpr std::string_view kVersionMarker = "@(#)Version ";
+// Longest version string we accept ("10.0.1226.42308 @Commit: <40 hex>" is ~65 bytes).
+constexpr size_t kMaxVersionString = 256;
+// The runtime's mappings are scanned in chunks this large (overlapping by the marker
+// length so a marker straddling two chunks is still found).
+constexpr size_t kScanChunk = 1 << 20;
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string_view BaseName(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// Version string from the dumped memory of the runtime's mappings.
+std::string VersionFromDump(const elf::CoreFile& core, const std::string& path) {
+  std::vector<uint8_t> buf;
+  for (const elf::MappedRange& r : core.mapped_files()) {
+    if (r.path != path) continue;
+    for (uint64_t addr = r.start; addr < r.end;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kScanChunk, r.end - addr));
+      buf.resize(want);
+      const size_t got = core.ReadDumpedMemory(addr, buf.data(), want);
+      if (got == 0) {
+        addr += 4096;  // Not dumped: skip a page and retry.
+        continue;
+      }
+      buf.resize(got);
+      std::string v = FindVersionString(buf);
+      if (!v.empty()) return v;
+      addr += got > kVersionMarker.size() + kMaxVersionString
+                  ? got - kVersionMarker.size() - kMaxVersionString
+                  : got;
+    }
+  }
+  return "";
+}
+
+struct Candidate {
+  std::string dir;
+  std::string source;
+};
+
+}  // namespace
+
+std::string FindVersionString(std::span<const uint8_t> bytes) {
+  std::string_view hay(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  size_t pos = hay.find(kVersionMarker);
+  while (pos != std::string_view::npos) {
+    const size_t start = pos + kVersionMarker.size();
+    const size_t end = hay.find('\0', start);
+    if (end != std::string_view::npos && end > start && end - start <= kMaxVersionString &&
+        hay[start] >= '0' && hay[start] <= '9') {
+      return std::string(hay.substr(start, end - start));
+    }
+    pos = hay.find(kVersionMarker, pos + 1);
+  }
+  return "";
+}
+
+absl::StatusOr<RuntimeModule> FindRuntime(const elf::CoreFile& core) {
+  for (const elf::CoreModule& m : core.modules()) {
+    if (BaseName(m.path) != kCoreClrName) continue;
+    RuntimeModule rt;
+    rt.path = m.path;
+    rt.base = m.base;
+    rt.build_id = m.build_id;
+    rt.version_string = VersionFromDump(core, m.path);
+    rt.version = rt.version_string.substr(0, rt.version_string.find(' '));
+    return rt;
+  }
+  return absl::NotFoundError(
+      "the dump has no libcoreclr.so mapped: not a .NET (CoreCLR) process, or a single-file/"
+      "NativeAOT app, which is not supported yet");
+}
+
+absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
+                                      const DacSearchOptions& options) {
+  const std::string version = runtime.version.empty() ? "unknown" : runtime.version;
+  if (runtime.build_id.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the dump does not record the build-id of ", runtime.path, " (runtime version ", version,
+        "), so no DAC can be matched to it safely"));
+  }
+  auto read_id = options.read_build_id ? options.read_build_id
+                                       : [](const std::string& p) {
+                                           return elf::ReadGnuBuildId(p);
+                                         };
+  std::vector<Candidate> candidates;
+  for (const std::string& d : options.extra_dirs) candidates.push_back({d, "setclrpath"});
+  if (!options.store_root.empty()) {
+    candidates.push_back(
+        {absl::StrCat(options.store_root, "/runtimes/", runtime.build_id), "store"});
+  }
+  for (const std::string& root : options.host_framework_roots) {
+    std::error_code ec;
+    std::vector<std::string> versions;
+    for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+      if (entry.is_directory(ec)) versions.push_back(entry.path().string());
+    }
+    std::sort(versions.begin(), versions.end());
+    for (std::string& v : versions) candidates.push_back({std::move(v), "host"});
+  }
+
+  std::vector<std::string> rejected;
+  for (const Candidate& c : candidates) {
+    DacLocation loc{c.dir, absl::StrCat(c.dir, "/", kDacName),
+                    absl::StrCat(c.dir, "/", kCoreClrName), c.source};
+    if (!IsRegularFile(loc.coreclr_path)) {
+      if (c.source == "setclrpath") rejected.push_back(absl::StrCat(c.dir, ": no ", kCoreClrName));
+      continue;
+    }
+    absl::StatusOr<std::string> id = read_id(loc.coreclr_path);
+    if (!id.ok() || *id != runtime.build_id) {
+      if (c.source != "host" || id.ok()) {
+        rejected.push_back(absl::StrCat(loc.coreclr_path, " has build-id ",
+                                        id.ok() ? *id : id.status().ToString()));
+      }
+      continue;
+    }
+    if (!IsRegularFile(loc.dac_path)) {
+      rejected.push_back(absl::StrCat(c.dir, ": matching ", kCoreClrName, " but no ", kDacName));
+      continue;
+    }
+    return loc;
+  }
+  std::string msg = absl::StrCat(
+      "no DAC for the dump's runtime: .NET runtime ", version, ", ", kCoreClrName,
+      " build-id ", runtime.build_id,
+      ". Supply the directory holding that runtime's libcoreclr.so and libmscordaccore.so "
+      "(the Microsoft.NETCore.App ",
+      version, " shared framework for this OS/architecture) with `setclrpath <dir>`");
+  if (!options.store_root.empty()) {
+    absl::StrAppend(&msg, ", or copy both files to ", options.store_root, "/runtimes/",
+                    runtime.build_id, "/");
+  }
+  if (!rejected.empty()) {
+    absl::StrAppend(&msg, ". Rejected: ", absl::StrJoin(rejected, "; "));
+  }
+  return absl::NotFoundError(msg);
+}
+
+}  // namespace clrdiag::dac

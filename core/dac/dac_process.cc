@@ -1,0 +1,336 @@
+#include "core/dac/dac_process.h"
+
+#include <unordered_set>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+
+namespace clrdiag::dac {
+namespace {
+
+// Generation indices in the GC's generation table.
+constexpr int kGen0 = 0, kGen1 = 1, kGen2 = 2, kLohGeneration = 3, kPohGeneration = 4;
+// Generations the DAC can report (gen0-2, LOH, POH).
+constexpr uint32_t kMaxGenerations = 5;
+// Guards against a corrupt dump turning a list walk into an endless loop.
+constexpr int kMaxThreads = 1 << 20;
+constexpr int kMaxServerHeaps = 4096;
+constexpr uint32_t kMaxTypeNameChars = 64 * 1024;
+
+const char* HResultMeaning(HRESULT hr) {
+  switch (static_cast<uint32_t>(hr)) {
+    case 0x80131C30: return "the DAC is for another platform than the dump";
+    case 0x80131C49: return "the DAC could not read target memory the dump should hold";
+    case 0x80131C4E: return "the runtime was not initialised yet when the dump was taken";
+    case 0x80131C4F:
+      return "the runtime's g_dacTable export could not be read: the dump is incomplete or "
+             "was taken incorrectly";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+absl::Status DacError(std::string_view call, HRESULT hr) {
+  const char* meaning = HResultMeaning(hr);
+  return absl::InternalError(absl::StrCat(absl::string_view(call.data(), call.size()),
+                                          " failed: ", HResultToString(hr),
+                                          meaning ? absl::StrCat(": ", meaning) : ""));
+}
+
+const char* SegmentKindName(SegmentKind kind) {
+  switch (kind) {
+    case SegmentKind::kGen0: return "gen0";
+    case SegmentKind::kGen1: return "gen1";
+    case SegmentKind::kGen2: return "gen2";
+    case SegmentKind::kEphemeral: return "ephemeral";
+    case SegmentKind::kLarge: return "LOH";
+    case SegmentKind::kPinned: return "POH";
+    case SegmentKind::kFrozen: return "frozen";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<DacProcess>> DacProcess::Open(
+    std::shared_ptr<const elf::CoreFile> core, Options options) {
+  DacLoader loader = options.loader ? options.loader : LoadDacLibrary;
+  ASSIGN_OR_RETURN(DacLibrary lib, loader(options.dac_path));
+
+  std::unique_ptr<DacProcess> p(new DacProcess());
+  p->core_ = core;
+  p->target_ = MakeCoreDataTarget(core, std::move(options.target));
+
+  std::lock_guard<std::mutex> lock(DacMutex());
+  HRESULT hr = lib.create_instance(&kIID_IXCLRDataProcess, p->target_.get(),
+                                   p->process_.PutVoid());
+  if (Failed(hr) || !p->process_) {
+    return DacError(absl::StrCat("CLRDataCreateInstance (", lib.path, ")"), hr);
+  }
+  hr = p->process_.As(kIID_ISOSDacInterface, &p->sos_);
+  if (Failed(hr)) return DacError("QueryInterface(ISOSDacInterface)", hr);
+  (void)p->process_.As(kIID_ISOSDacInterface8, &p->sos8_);
+  (void)p->process_.As(kIID_ISOSDacInterface12, &p->sos12_);
+
+  ULONG32 revision = 0;
+  if (Succeeded(p->process_->Request(kClrDataRequestRevision, 0, nullptr, sizeof(revision),
+                                     reinterpret_cast<BYTE*>(&revision)))) {
+    p->revision_ = revision;
+  }
+  DacpThreadStoreData ts{};
+  hr = p->sos_->GetThreadStoreData(&ts);
+  if (Failed(hr)) return DacError("GetThreadStoreData", hr);
+  return p;
+}
+
+DacProcess::~DacProcess() {
+  // Interfaces from the DAC are released under its lock; the target goes last.
+  std::lock_guard<std::mutex> lock(DacMutex());
+  sos12_.Reset();
+  sos8_.Reset();
+  sos_.Reset();
+  process_.Reset();
+  target_.Reset();
+}
+
+absl::StatusOr<ThreadStore> DacProcess::GetThreadStore() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpThreadStoreData ts{};
+  HRESULT hr = sos_->GetThreadStoreData(&ts);
+  if (Failed(hr)) return DacError("GetThreadStoreData", hr);
+  ThreadStore out;
+  out.thread_count = ts.threadCount;
+  out.unstarted_count = ts.unstartedThreadCount;
+  out.background_count = ts.backgroundThreadCount;
+  out.pending_count = ts.pendingThreadCount;
+  out.dead_count = ts.deadThreadCount;
+  std::unordered_set<uint64_t> seen;
+  for (CLRDATA_ADDRESS t = ts.firstThread; t != 0 && seen.insert(t).second;) {
+    if (seen.size() > kMaxThreads) return absl::DataLossError("thread list does not end");
+    DacpThreadData d{};
+    hr = sos_->GetThreadData(t, &d);
+    if (Failed(hr)) return DacError(absl::StrCat("GetThreadData(0x", absl::Hex(t), ")"), hr);
+    ManagedThread m;
+    m.address = t;
+    m.managed_id = d.corThreadId;
+    m.os_id = d.osThreadId;
+    m.state = static_cast<uint32_t>(d.state);
+    m.preemptive = d.preemptiveGCDisabled == 0;
+    m.alloc_ptr = d.allocContextPtr;
+    m.alloc_limit = d.allocContextLimit;
+    m.domain = d.domain;
+    m.lock_count = static_cast<int32_t>(d.lockCount);
+    m.last_thrown_handle = d.lastThrownObjectHandle;
+    m.is_finalizer = t == ts.finalizerThread;
+    m.is_gc = t == ts.gcThread;
+    out.threads.push_back(m);
+    t = d.nextThread;
+  }
+  return out;
+}
+
+absl::StatusOr<GcHeapSummary> DacProcess::GetGcHeapSummary() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpGcHeapData d{};
+  HRESULT hr = sos_->GetGCHeapData(&d);
+  if (Failed(hr)) return DacError("GetGCHeapData (is the GC heap initialised?)", hr);
+  GcHeapSummary s;
+  s.server = d.bServerMode != 0;
+  s.structures_valid = d.bGcStructuresValid != 0;
+  s.heap_count = d.HeapCount;
+  s.max_generation = d.g_max_generation;
+  DacpGcHeapDetails details{};
+  if (!s.server && Succeeded(sos_->GetGCHeapStaticData(&details))) {
+    s.regions = details.generation_table[kGen0].start_segment !=
+                details.generation_table[kGen1].start_segment;
+  } else if (s.server) {
+    CLRDATA_ADDRESS heap = 0;
+    uint32_t needed = 0;
+    if (Succeeded(sos_->GetGCHeapList(1, &heap, &needed)) && heap != 0 &&
+        Succeeded(sos_->GetGCHeapDetails(heap, &details))) {
+      s.regions = details.generation_table[kGen0].start_segment !=
+                  details.generation_table[kGen1].start_segment;
+    }
+  }
+  return s;
+}
+
+absl::StatusOr<UsefulGlobals> DacProcess::GetUsefulGlobals() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpUsefulGlobalsData g{};
+  HRESULT hr = sos_->GetUsefulGlobals(&g);
+  if (Failed(hr)) return DacError("GetUsefulGlobals", hr);
+  return UsefulGlobals{g.ArrayMethodTable, g.StringMethodTable, g.ObjectMethodTable,
+                       g.ExceptionMethodTable, g.FreeMethodTable};
+}
+
+absl::StatusOr<std::vector<HeapSegment>> DacProcess::GetHeapSegments() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpGcHeapData gc{};
+  HRESULT hr = sos_->GetGCHeapData(&gc);
+  if (Failed(hr)) return DacError("GetGCHeapData (is the GC heap initialised?)", hr);
+  std::vector<HeapSegment> all;
+  if (gc.bServerMode == 0) {
+    DacpGcHeapDetails details{};
+    hr = sos_->GetGCHeapStaticData(&details);
+    if (Failed(hr)) return DacError("GetGCHeapStaticData", hr);
+    ASSIGN_OR_RETURN(all, SegmentsOfHeapLocked(0, details, 0));
+    return all;
+  }
+  if (gc.HeapCount == 0 || gc.HeapCount > kMaxServerHeaps) {
+    return absl::DataLossError(absl::StrCat("implausible server GC heap count ", gc.HeapCount));
+  }
+  std::vector<CLRDATA_ADDRESS> heaps(gc.HeapCount);
+  uint32_t needed = 0;
+  hr = sos_->GetGCHeapList(gc.HeapCount, heaps.data(), &needed);
+  if (Failed(hr)) return DacError("GetGCHeapList", hr);
+  for (uint32_t i = 0; i < gc.HeapCount; ++i) {
+    DacpGcHeapDetails details{};
+    hr = sos_->GetGCHeapDetails(heaps[i], &details);
+    if (Failed(hr)) return DacError(absl::StrCat("GetGCHeapDetails(heap ", i, ")"), hr);
+    ASSIGN_OR_RETURN(auto segs, SegmentsOfHeapLocked(static_cast<int>(i), details, heaps[i]));
+    all.insert(all.end(), segs.begin(), segs.end());
+  }
+  return all;
+}
+
+absl::StatusOr<std::vector<HeapSegment>> DacProcess::SegmentsOfHeapLocked(
+    int heap_index, const DacpGcHeapDetails& details, uint64_t heap_addr) {
+  // The 5-entry generation table (with POH) when the DAC offers it; else the 4 in details.
+  std::vector<DacpGenerationData> gens(details.generation_table,
+                                       details.generation_table + kDacNumberGenerations);
+  if (sos8_) {
+    std::vector<DacpGenerationData> g8(kMaxGenerations);
+    uint32_t needed = 0;
+    HRESULT hr = heap_addr == 0
+                     ? sos8_->GetGenerationTable(kMaxGenerations, g8.data(), &needed)
+                     : sos8_->GetGenerationTableSvr(heap_addr, kMaxGenerations, g8.data(),
+                                                    &needed);
+    if (Succeeded(hr) && needed >= kDacNumberGenerations && needed <= kMaxGenerations) {
+      g8.resize(needed);
+      gens = std::move(g8);
+    }
+  }
+  const bool regions = gens[kGen0].start_segment != gens[kGen1].start_segment;
+
+  std::vector<HeapSegment> out;
+  std::unordered_set<uint64_t> seen = {0};
+  auto walk = [&](int generation) -> absl::Status {
+    for (uint64_t seg = gens[generation].start_segment; seen.insert(seg).second;) {
+      DacpHeapSegmentData d{};
+      HRESULT hr = sos_->GetHeapSegmentData(seg, &d);
+      if (Failed(hr)) {
+        return DacError(absl::StrCat("GetHeapSegmentData(0x", absl::Hex(seg), ")"), hr);
+      }
+      HeapSegment s;
+      s.address = seg;
+      s.heap = heap_index;
+      s.start = d.mem;
+      // The segment the allocator is filling ends at the heap's alloc_allocated.
+      s.end = seg == details.ephemeral_heap_segment ? details.alloc_allocated : d.allocated;
+      s.committed = d.committed;
+      s.reserved = d.reserved;
+      if (d.flags & kHeapSegmentReadOnly) {
+        s.kind = SegmentKind::kFrozen;
+      } else if (generation == kLohGeneration) {
+        s.kind = SegmentKind::kLarge;
+      } else if (generation == kPohGeneration) {
+        s.kind = SegmentKind::kPinned;
+      } else if (regions) {
+        s.kind = generation == kGen0   ? SegmentKind::kGen0
+                 : generation == kGen1 ? SegmentKind::kGen1
+                                       : SegmentKind::kGen2;
+      } else {
+        s.kind = seg == details.ephemeral_heap_segment ? SegmentKind::kEphemeral
+                                                       : SegmentKind::kGen2;
+      }
+      out.push_back(s);
+      seg = d.next;
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(walk(kLohGeneration));
+  RETURN_IF_ERROR(walk(kGen2));
+  if (regions) {
+    RETURN_IF_ERROR(walk(kGen1));
+    RETURN_IF_ERROR(walk(kGen0));
+  }
+  if (gens.size() > static_cast<size_t>(kPohGeneration)) RETURN_IF_ERROR(walk(kPohGeneration));
+  return out;
+}
+
+absl::StatusOr<std::unordered_map<uint64_t, uint64_t>> DacProcess::GetAllocationContexts() {
+  std::unordered_map<uint64_t, uint64_t> out;
+  ASSIGN_OR_RETURN(ThreadStore ts, GetThreadStore());
+  for (const ManagedThread& t : ts.threads) {
+    if (t.alloc_ptr != 0 && t.alloc_ptr < t.alloc_limit) out[t.alloc_ptr] = t.alloc_limit;
+  }
+  std::lock_guard<std::mutex> lock(DacMutex());
+  if (sos12_) {
+    CLRDATA_ADDRESS ptr = 0, limit = 0;
+    if (Succeeded(sos12_->GetGlobalAllocationContext(&ptr, &limit)) && ptr != 0 && ptr < limit) {
+      out[ptr] = limit;
+    }
+  }
+  DacpGcHeapData gc{};
+  if (Failed(sos_->GetGCHeapData(&gc))) return out;
+  auto add_gen0 = [&](const DacpGcHeapDetails& d) {
+    const DacpGenerationData& g0 = d.generation_table[kGen0];
+    if (g0.allocContextPtr != 0 && g0.allocContextPtr < g0.allocContextLimit) {
+      out[g0.allocContextPtr] = g0.allocContextLimit;
+    }
+  };
+  if (gc.bServerMode == 0) {
+    DacpGcHeapDetails d{};
+    if (Succeeded(sos_->GetGCHeapStaticData(&d))) add_gen0(d);
+  } else if (gc.HeapCount <= kMaxServerHeaps) {
+    std::vector<CLRDATA_ADDRESS> heaps(gc.HeapCount);
+    uint32_t needed = 0;
+    if (Succeeded(sos_->GetGCHeapList(gc.HeapCount, heaps.data(), &needed))) {
+      for (CLRDATA_ADDRESS h : heaps) {
+        DacpGcHeapDetails d{};
+        if (Succeeded(sos_->GetGCHeapDetails(h, &d))) add_gen0(d);
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<MethodTableInfo> DacProcess::GetMethodTable(uint64_t mt) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  if (auto it = mt_cache_.find(mt); it != mt_cache_.end()) return it->second;
+  DacpMethodTableData d{};
+  HRESULT hr = sos_->GetMethodTableData(mt, &d);
+  if (Failed(hr)) return DacError(absl::StrCat("GetMethodTableData(0x", absl::Hex(mt), ")"), hr);
+  MethodTableInfo info;
+  info.base_size = d.BaseSize;
+  info.component_size = d.ComponentSize;
+  info.is_free = d.bIsFree != 0;
+  info.contains_pointers = d.bContainsPointers != 0;
+  info.parent = d.ParentMethodTable;
+  info.module = d.Module;
+  info.token = d.cl;
+  mt_cache_.emplace(mt, info);
+  return info;
+}
+
+absl::StatusOr<std::string> DacProcess::GetMethodTableName(uint64_t mt) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  if (auto it = name_cache_.find(mt); it != name_cache_.end()) return it->second;
+  uint32_t needed = 0;
+  HRESULT hr = sos_->GetMethodTableName(mt, 0, nullptr, &needed);
+  if (Failed(hr) || needed == 0 || needed > kMaxTypeNameChars) {
+    return DacError(absl::StrCat("GetMethodTableName(0x", absl::Hex(mt), ")"),
+                    Failed(hr) ? hr : kE_UNEXPECTED);
+  }
+  std::u16string buf(needed, u'\0');
+  hr = sos_->GetMethodTableName(mt, needed, buf.data(), &needed);
+  if (Failed(hr)) return DacError(absl::StrCat("GetMethodTableName(0x", absl::Hex(mt), ")"), hr);
+  buf.resize(std::min<size_t>(buf.size(), needed));
+  while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
+  std::string name = Utf16ToUtf8(buf);
+  name_cache_.emplace(mt, name);
+  return name;
+}
+
+}  // namespace clrdiag::dac

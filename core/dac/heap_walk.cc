@@ -1,0 +1,126 @@
+#include "core/dac/heap_walk.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "core/dac/type_name.h"
+
+namespace clrdiag::dac {
+namespace {
+
+constexpr uint64_t kPointerSize = 8;
+constexpr uint64_t kMinObjectSize = 3 * kPointerSize;  // Header, MethodTable, one field.
+constexpr uint64_t kObjectAlignment = 8;               // x64, all heaps.
+// Low bits of the MethodTable pointer the GC uses as mark/pin flags.
+constexpr uint64_t kMethodTableFlagBits = 7;
+
+uint64_t Align(uint64_t size) { return (size + kObjectAlignment - 1) & ~(kObjectAlignment - 1); }
+
+}  // namespace
+
+absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
+                                         const std::function<bool(const HeapObject&)>& visit,
+                                         const CancellationToken* cancel) {
+  ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac.GetHeapSegments());
+  ASSIGN_OR_RETURN(UsefulGlobals globals, dac.GetUsefulGlobals());
+  ASSIGN_OR_RETURN(auto contexts, dac.GetAllocationContexts());
+  const elf::CoreFile& core = dac.core();
+
+  HeapWalkSummary summary;
+  for (const HeapSegment& seg : segments) {
+    const bool skip_contexts = seg.kind != SegmentKind::kLarge && seg.kind != SegmentKind::kFrozen;
+    auto skip_context = [&](uint64_t obj) {
+      if (!skip_contexts) return obj;
+      for (auto it = contexts.find(obj); it != contexts.end(); it = contexts.find(obj)) {
+        const uint64_t next = it->second + Align(kMinObjectSize);
+        if (next <= obj) return seg.end;  // Corrupt context: give up on this segment.
+        obj = next;
+      }
+      return obj;
+    };
+    uint64_t obj = skip_context(seg.start);
+    while (obj < seg.end) {
+      if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap walk");
+      uint64_t mt = 0;
+      if (core.ReadDumpedMemory(obj, &mt, sizeof(mt)) != sizeof(mt)) {
+        summary.warnings.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
+                                                absl::Hex(seg.address), ": object 0x",
+                                                absl::Hex(obj), " is not in the dump"));
+        break;
+      }
+      mt &= ~kMethodTableFlagBits;
+      absl::StatusOr<MethodTableInfo> info =
+          mt == 0 ? absl::DataLossError("null MethodTable") : dac.GetMethodTable(mt);
+      if (!info.ok()) {
+        summary.warnings.push_back(absl::StrCat(
+            SegmentKindName(seg.kind), " segment 0x", absl::Hex(seg.address), ": object 0x",
+            absl::Hex(obj), " has an invalid MethodTable 0x", absl::Hex(mt)));
+        break;
+      }
+      uint64_t size = info->base_size;
+      if (info->component_size != 0) {
+        uint32_t count = 0;
+        if (core.ReadDumpedMemory(obj + kPointerSize, &count, sizeof(count)) != sizeof(count)) {
+          summary.warnings.push_back(absl::StrCat("object 0x", absl::Hex(obj),
+                                                  ": component count is not in the dump"));
+          break;
+        }
+        // The DAC reports System.String's base size without its terminating NUL char.
+        const uint64_t components = uint64_t{count} + (mt == globals.string_mt ? 1 : 0);
+        size += components * info->component_size;
+      }
+      size = std::max(Align(size), kMinObjectSize);
+      ++summary.objects;
+      summary.bytes += size;
+      if (!visit(HeapObject{obj, mt, size, &seg})) return summary;
+      obj = skip_context(obj + size);
+    }
+  }
+  return summary;
+}
+
+absl::StatusOr<HeapStats> ComputeHeapStats(DacProcess& dac, const CancellationToken* cancel) {
+  struct Acc {
+    size_t first_seen;
+    uint64_t count = 0;
+    uint64_t size = 0;
+  };
+  std::unordered_map<uint64_t, Acc> by_mt;
+  ASSIGN_OR_RETURN(HeapWalkSummary walk, WalkHeap(
+                                             dac,
+                                             [&](const HeapObject& o) {
+                                               auto [it, _] = by_mt.try_emplace(o.mt, Acc{by_mt.size()});
+                                               it->second.count++;
+                                               it->second.size += o.size;
+                                               return true;
+                                             },
+                                             cancel));
+  HeapStats stats;
+  stats.objects = walk.objects;
+  stats.bytes = walk.bytes;
+  stats.warnings = std::move(walk.warnings);
+  std::vector<std::pair<size_t, TypeStat>> rows;
+  rows.reserve(by_mt.size());
+  for (const auto& [mt, acc] : by_mt) {
+    TypeStat t;
+    t.mt = mt;
+    t.count = acc.count;
+    t.total_size = acc.size;
+    absl::StatusOr<std::string> name = dac.GetMethodTableName(mt);
+    t.name = name.ok() ? PrettyTypeName(*name) : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
+    rows.emplace_back(acc.first_seen, std::move(t));
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    if (a.second.total_size != b.second.total_size) {
+      return a.second.total_size < b.second.total_size;
+    }
+    return a.first < b.first;
+  });
+  for (auto& [_, t] : rows) stats.types.push_back(std::move(t));
+  return stats;
+}
+
+}  // namespace clrdiag::dac

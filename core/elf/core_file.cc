@@ -1,0 +1,405 @@
+#include "core/elf/core_file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+
+namespace clrdiag::elf {
+namespace {
+
+// struct elf_prstatus (linux/elfcore.h), the same on x86-64 and arm64 up to pr_reg.
+constexpr size_t kPrstatusCursigOffset = 12;  // short pr_cursig
+constexpr size_t kPrstatusPidOffset = 32;     // pid_t pr_pid
+constexpr size_t kPrstatusRegOffset = 112;    // elf_gregset_t pr_reg
+constexpr size_t kX64RegsSize = 27 * 8;       // user_regs_struct
+constexpr size_t kArm64RegsSize = 34 * 8;     // x0..x30, sp, pc, pstate
+static_assert(sizeof(X64Registers) == kX64RegsSize);
+
+constexpr size_t kNtFileHeaderSize = 16;  // count, page_size
+constexpr size_t kNtFileEntrySize = 24;   // start, end, page_offset
+
+constexpr size_t kElfHeaderSize = 64;
+constexpr size_t kProgramHeaderSize = 56;
+constexpr uint16_t kPnXnum = 0xFFFF;
+// Limits for ELF headers read from the dump's memory (hostile bytes): more program headers or
+// bigger note segments than any real module has mean corruption, and the module gets no id.
+constexpr uint16_t kMaxModuleProgramHeaders = 1024;
+constexpr uint64_t kMaxModuleNoteBytes = 64 * 1024;
+
+// One PT_LOAD, normalised: [vaddr, vaddr + memsz) does not wrap and overlaps no other segment;
+// filesz <= memsz; stored <= filesz is what the file really holds from `offset` (less than
+// filesz when the core is truncated).
+struct Segment {
+  uint64_t vaddr = 0;
+  uint64_t memsz = 0;
+  uint64_t filesz = 0;
+  uint64_t stored = 0;
+  uint64_t offset = 0;
+};
+
+template <typename T>
+T Load(std::span<const uint8_t> bytes, size_t off) {
+  T v{};
+  if (off <= bytes.size() && bytes.size() - off >= sizeof(T)) {
+    std::memcpy(&v, bytes.data() + off, sizeof(T));
+  }
+  return v;
+}
+
+std::string Hex(std::span<const uint8_t> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 0xf]);
+  }
+  return s;
+}
+
+bool IsCoreHeader(std::span<const uint8_t> b) {
+  return b.size() >= 18 &&
+         std::memcmp(b.data(),
+                     "\x7f"
+                     "ELF",
+                     4) == 0 &&
+         b[4] == 2 && b[5] == 1 && Load<uint16_t>(b, 16) == kEtCore;
+}
+
+// Sorts by address and trims overlaps (only corrupt cores have them): where two segments
+// overlap, the one starting later wins.
+std::vector<Segment> Normalize(std::vector<Segment> segs) {
+  std::stable_sort(segs.begin(), segs.end(),
+                   [](const Segment& a, const Segment& b) { return a.vaddr < b.vaddr; });
+  std::vector<Segment> out;
+  out.reserve(segs.size());
+  for (const Segment& seg : segs) {
+    while (!out.empty() && seg.vaddr - out.back().vaddr < out.back().memsz) {
+      Segment& prev = out.back();
+      prev.memsz = seg.vaddr - prev.vaddr;
+      prev.filesz = std::min(prev.filesz, prev.memsz);
+      prev.stored = std::min(prev.stored, prev.filesz);
+      if (prev.memsz != 0) break;
+      out.pop_back();
+    }
+    out.push_back(seg);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct CoreFile::Impl {
+  std::optional<MappedFile> file;
+  std::span<const uint8_t> bytes;
+  uint16_t machine = 0;
+  std::vector<Segment> segments;
+  std::vector<CoreThread> threads;
+  std::vector<MappedRange> mapped_files;
+  std::vector<CoreModule> modules;
+  std::vector<std::pair<uint64_t, uint64_t>> auxv;
+
+  absl::Status Index();
+  absl::Status IndexSegments(const ElfView& view);
+  absl::Status ParseNote(const Note& note);
+  absl::Status ParsePrstatus(std::span<const uint8_t> desc);
+  absl::Status ParseFile(std::span<const uint8_t> desc);
+  void BuildModules();
+  // The build-id of the ELF image whose header is at `base` in the dump: nullopt if the bytes
+  // there are present and not ELF, "" if unknown.
+  std::optional<std::string> BuildIdAt(uint64_t base) const;
+
+  // Index of the segment containing `addr`, or npos.
+  size_t Find(uint64_t addr) const;
+  size_t Read(uint64_t addr, void* out, size_t size, bool zero_fill) const;
+};
+
+absl::Status CoreFile::Impl::Index() {
+  auto parsed = ElfView::Parse(bytes);
+  if (!parsed.ok()) {
+    // A core whose program headers are cut off is a damaged core, not a wrong file.
+    if (IsCoreHeader(bytes)) {
+      return absl::DataLossError(
+          absl::StrCat("truncated or malformed ELF core: ", parsed.status().message()));
+    }
+    return parsed.status();
+  }
+  const ElfView& view = *parsed;
+  if (view.type() != kEtCore) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an ELF file but not a core dump (e_type ", view.type(), ")"));
+  }
+  machine = view.machine();
+  RETURN_IF_ERROR(IndexSegments(view));
+
+  absl::Status note_status;
+  absl::Status walk = view.ForEachNote([&](const Note& n) {
+    note_status = ParseNote(n);
+    return note_status.ok();
+  });
+  RETURN_IF_ERROR(note_status);
+  if (!walk.ok()) {
+    return absl::DataLossError(absl::StrCat("core notes are unreadable: ", walk.message()));
+  }
+  BuildModules();
+  return absl::OkStatus();
+}
+
+absl::Status CoreFile::Impl::IndexSegments(const ElfView& view) {
+  std::vector<Segment> segs;
+  for (size_t i = 0; i < view.program_header_count(); ++i) {
+    ASSIGN_OR_RETURN(ProgramHeader ph, view.GetProgramHeader(i));
+    if (ph.type != kPtLoad) continue;
+    Segment s;
+    s.vaddr = ph.vaddr;
+    s.memsz = std::min(ph.memsz, std::numeric_limits<uint64_t>::max() - ph.vaddr);
+    if (s.memsz == 0) continue;
+    s.filesz = std::min(ph.filesz, s.memsz);
+    s.offset = ph.offset;
+    s.stored = ph.offset >= bytes.size() ? 0 : std::min(s.filesz, bytes.size() - ph.offset);
+    segs.push_back(s);
+  }
+  segments = Normalize(std::move(segs));
+  return absl::OkStatus();
+}
+
+absl::Status CoreFile::Impl::ParseNote(const Note& note) {
+  if (note.name != "CORE") return absl::OkStatus();
+  switch (note.type) {
+    case kNtPrstatus:
+      return ParsePrstatus(note.desc);
+    case kNtFpregset:
+      if (!threads.empty() && threads.back().fpregs.empty()) threads.back().fpregs = note.desc;
+      return absl::OkStatus();
+    case kNtAuxv:
+      for (size_t off = 0; note.desc.size() - off >= 16; off += 16) {
+        auxv.emplace_back(Load<uint64_t>(note.desc, off), Load<uint64_t>(note.desc, off + 8));
+      }
+      return absl::OkStatus();
+    case kNtFile:
+      return ParseFile(note.desc);
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::Status CoreFile::Impl::ParsePrstatus(std::span<const uint8_t> desc) {
+  size_t regs_size = machine == kEmX86_64 ? kX64RegsSize
+                     : machine == kEmAarch64
+                         ? kArm64RegsSize
+                         : desc.size() - std::min(desc.size(), kPrstatusRegOffset);
+  if (desc.size() < kPrstatusRegOffset + regs_size) {
+    return absl::DataLossError(absl::StrCat("NT_PRSTATUS of thread ", threads.size(), " is ",
+                                            desc.size(), " bytes, too short for machine ",
+                                            machine));
+  }
+  CoreThread t;
+  t.tid = Load<uint32_t>(desc, kPrstatusPidOffset);
+  t.signal = Load<int16_t>(desc, kPrstatusCursigOffset);
+  std::span<const uint8_t> regs = desc.subspan(kPrstatusRegOffset, regs_size);
+  t.raw_regs.assign(regs.begin(), regs.end());
+  if (machine == kEmX86_64) std::memcpy(&t.regs, regs.data(), sizeof(t.regs));
+  threads.push_back(std::move(t));
+  return absl::OkStatus();
+}
+
+absl::Status CoreFile::Impl::ParseFile(std::span<const uint8_t> desc) {
+  if (desc.size() < kNtFileHeaderSize) return absl::DataLossError("NT_FILE note is too short");
+  const uint64_t count = Load<uint64_t>(desc, 0);
+  const uint64_t page_size = Load<uint64_t>(desc, 8);
+  if (count > (desc.size() - kNtFileHeaderSize) / kNtFileEntrySize) {
+    return absl::DataLossError(
+        absl::StrCat("NT_FILE claims ", count, " entries but is only ", desc.size(), " bytes"));
+  }
+  size_t name_pos = kNtFileHeaderSize + count * kNtFileEntrySize;
+  for (uint64_t i = 0; i < count; ++i) {
+    const size_t e = kNtFileHeaderSize + i * kNtFileEntrySize;
+    MappedRange r;
+    r.start = Load<uint64_t>(desc, e);
+    r.end = Load<uint64_t>(desc, e + 8);
+    if (r.end < r.start) {
+      return absl::DataLossError(absl::StrCat("NT_FILE entry ", i, " ends before it starts"));
+    }
+    if (__builtin_mul_overflow(Load<uint64_t>(desc, e + 16), page_size, &r.offset)) {
+      return absl::DataLossError(absl::StrCat("NT_FILE entry ", i, " has an impossible offset"));
+    }
+    if (name_pos >= desc.size()) {
+      return absl::DataLossError(
+          absl::StrCat("NT_FILE has names for only ", i, " of ", count, " entries"));
+    }
+    const auto* begin = reinterpret_cast<const char*>(desc.data() + name_pos);
+    const size_t left = desc.size() - name_pos;
+    const void* nul = std::memchr(begin, '\0', left);
+    const size_t len = nul ? static_cast<const char*>(nul) - begin : left;
+    r.path.assign(begin, len);
+    name_pos += len + 1;
+    mapped_files.push_back(std::move(r));
+  }
+  return absl::OkStatus();
+}
+
+void CoreFile::Impl::BuildModules() {
+  struct Extent {
+    uint64_t lowest = std::numeric_limits<uint64_t>::max();
+    std::optional<uint64_t> zero_offset;
+    uint64_t end = 0;
+  };
+  std::vector<std::string> order;
+  std::unordered_map<std::string, Extent> by_path;
+  for (const MappedRange& r : mapped_files) {
+    auto [it, inserted] = by_path.try_emplace(r.path);
+    if (inserted) order.push_back(r.path);
+    Extent& x = it->second;
+    x.lowest = std::min(x.lowest, r.start);
+    x.end = std::max(x.end, r.end);
+    if (r.offset == 0) x.zero_offset = std::min(x.zero_offset.value_or(r.start), r.start);
+  }
+  for (const std::string& path : order) {
+    const Extent& x = by_path[path];
+    CoreModule m;
+    m.path = path;
+    m.base = x.zero_offset.value_or(x.lowest);
+    m.end = x.end;
+    std::optional<std::string> id = BuildIdAt(m.base);
+    if (!id) continue;  // a mapped data file, a PE assembly, ...: not an ELF module
+    m.build_id = std::move(*id);
+    modules.push_back(std::move(m));
+  }
+  std::stable_sort(modules.begin(), modules.end(),
+                   [](const CoreModule& a, const CoreModule& b) { return a.base < b.base; });
+}
+
+std::optional<std::string> CoreFile::Impl::BuildIdAt(uint64_t base) const {
+  uint8_t eh[kElfHeaderSize];
+  const size_t got = Read(base, eh, sizeof(eh), /*zero_fill=*/false);
+  if (got < 4) return std::string();  // header not in the dump: cannot tell
+  if (std::memcmp(eh,
+                  "\x7f"
+                  "ELF",
+                  4) != 0)
+    return std::nullopt;
+  const std::span<const uint8_t> hdr(eh, got);
+  if (got < kElfHeaderSize || eh[4] != 2 || eh[5] != 1) return std::string();
+  const uint64_t phoff = Load<uint64_t>(hdr, 32);
+  const uint16_t phentsize = Load<uint16_t>(hdr, 54);
+  const uint16_t phnum = Load<uint16_t>(hdr, 56);
+  if (phnum == kPnXnum || phnum > kMaxModuleProgramHeaders || phentsize < kProgramHeaderSize) {
+    return std::string();
+  }
+  std::vector<ProgramHeader> notes;
+  std::optional<uint64_t> link_base;  // link-time address of file offset 0
+  for (uint16_t i = 0; i < phnum; ++i) {
+    uint8_t raw[kProgramHeaderSize];
+    // Unsigned arithmetic: a hostile phoff wraps around, which is defined and then just misses.
+    if (Read(base + phoff + uint64_t{i} * phentsize, raw, sizeof(raw), false) != sizeof(raw)) {
+      return std::string();
+    }
+    const std::span<const uint8_t> p(raw);
+    ProgramHeader ph;
+    ph.type = Load<uint32_t>(p, 0);
+    ph.offset = Load<uint64_t>(p, 8);
+    ph.vaddr = Load<uint64_t>(p, 16);
+    ph.filesz = Load<uint64_t>(p, 32);
+    if (ph.type == kPtLoad && !link_base) link_base = ph.vaddr - ph.offset;
+    if (ph.type == kPtNote) notes.push_back(ph);
+  }
+  const uint64_t bias = base - link_base.value_or(0);
+  for (const ProgramHeader& ph : notes) {
+    if (ph.filesz > kMaxModuleNoteBytes) continue;
+    std::vector<uint8_t> buf(ph.filesz);
+    if (Read(bias + ph.vaddr, buf.data(), buf.size(), false) != buf.size()) continue;
+    std::string id;
+    (void)ForEachNoteIn(buf, [&](const Note& n) {
+      if (n.type != kNtGnuBuildId || n.name != "GNU") return true;
+      id = Hex(n.desc);
+      return false;
+    });
+    if (!id.empty()) return id;
+  }
+  return std::string();
+}
+
+size_t CoreFile::Impl::Find(uint64_t addr) const {
+  auto it = std::upper_bound(segments.begin(), segments.end(), addr,
+                             [](uint64_t a, const Segment& s) { return a < s.vaddr; });
+  if (it == segments.begin()) return std::string::npos;
+  --it;
+  return addr - it->vaddr < it->memsz ? static_cast<size_t>(it - segments.begin())
+                                      : std::string::npos;
+}
+
+size_t CoreFile::Impl::Read(uint64_t addr, void* out, size_t size, bool zero_fill) const {
+  size_t i = size == 0 ? std::string::npos : Find(addr);
+  if (i == std::string::npos) return 0;
+  auto* dst = static_cast<uint8_t*>(out);
+  size_t done = 0;
+  while (done < size) {
+    const Segment& s = segments[i];
+    const uint64_t rel = addr - s.vaddr;
+    uint64_t n = 0;
+    if (rel < s.stored) {
+      n = std::min<uint64_t>(size - done, s.stored - rel);
+      std::memcpy(dst + done, bytes.data() + s.offset + rel, n);
+    } else if (rel < s.filesz || !zero_fill) {
+      break;  // cut off by truncation, or not dumped
+    } else {
+      n = std::min<uint64_t>(size - done, s.memsz - rel);
+      std::memset(dst + done, 0, n);
+    }
+    done += n;
+    addr += n;
+    if (addr - s.vaddr == s.memsz) {
+      // Continue only into a segment that starts exactly here.
+      if (++i == segments.size() || segments[i].vaddr != addr) break;
+    }
+  }
+  return done;
+}
+
+CoreFile::CoreFile() : impl_(std::make_unique<Impl>()) {}
+CoreFile::~CoreFile() = default;
+
+absl::StatusOr<std::unique_ptr<CoreFile>> CoreFile::Open(const std::string& path) {
+  auto mapped = MappedFile::Open(path);
+  if (!mapped.ok()) return mapped.status();
+  std::unique_ptr<CoreFile> core(new CoreFile());
+  core->impl_->bytes = mapped->bytes();
+  core->impl_->file = std::move(*mapped);
+  absl::Status st = core->impl_->Index();
+  if (!st.ok()) return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
+  return core;
+}
+
+absl::StatusOr<std::unique_ptr<CoreFile>> CoreFile::OpenBytes(std::span<const uint8_t> bytes) {
+  std::unique_ptr<CoreFile> core(new CoreFile());
+  core->impl_->bytes = bytes;
+  RETURN_IF_ERROR(core->impl_->Index());
+  return core;
+}
+
+uint16_t CoreFile::machine() const { return impl_->machine; }
+const std::vector<CoreThread>& CoreFile::threads() const { return impl_->threads; }
+const std::vector<MappedRange>& CoreFile::mapped_files() const { return impl_->mapped_files; }
+const std::vector<CoreModule>& CoreFile::modules() const { return impl_->modules; }
+const std::vector<std::pair<uint64_t, uint64_t>>& CoreFile::auxv() const { return impl_->auxv; }
+
+size_t CoreFile::ReadMemory(uint64_t addr, void* out, size_t size) const {
+  return impl_->Read(addr, out, size, /*zero_fill=*/true);
+}
+
+size_t CoreFile::ReadDumpedMemory(uint64_t addr, void* out, size_t size) const {
+  return impl_->Read(addr, out, size, /*zero_fill=*/false);
+}
+
+bool CoreFile::Contains(uint64_t addr) const {
+  size_t i = impl_->Find(addr);
+  return i != std::string::npos && addr - impl_->segments[i].vaddr < impl_->segments[i].stored;
+}
+
+}  // namespace clrdiag::elf
