@@ -12,8 +12,8 @@
 #      before each run, cross-checked by polling VmRSS every 20 ms).
 #   3. The daemon's idle RSS: after start, after ps calls, after the collections.
 #
-# Prints a markdown report and writes it to bench/results-<YYYY-MM-DD>.md (overwritten if it
-# exists; set OUT=path to write elsewhere).
+# Prints a markdown report and appends it to bench/results-<YYYY-MM-DD>.md (one section per
+# run, so several runs of a day can be compared; set OUT=path to write elsewhere).
 #
 # Needs: build/bin/{clrdiagd,clrdiag} (built if missing), the .NET SDK (fixtures),
 # ~/.dotnet/tools/dotnet-dump (WITH_REFERENCE=1 scripts/install-deps.sh), ~2 GB free in the
@@ -39,6 +39,7 @@ HEAP_OBJECTS="${HEAP_OBJECTS:-5000000}"
 HEAP_MB="${HEAP_MB:-20}"
 SLEEP_APPS=5
 TODAY="$(date +%F)"
+RUN_STARTED="$(date '+%F %T %Z')"
 OUT="${OUT:-$REPO/bench/results-$TODAY.md}"
 
 # Targets.
@@ -409,7 +410,7 @@ git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT (+ uncommitte
 REF_VERSION=$("$DOTNET_DUMP" --version 2>/dev/null | head -1)
 
 {
-echo "# clrdiag benchmark — $TODAY"
+echo "## Run started $RUN_STARTED"
 echo
 echo "Machine: $(nproc)-core VM ($CPU_MODEL), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)."
 echo "**Numbers are from a $(nproc)-core VM, warm page cache (caches not dropped).**"
@@ -452,6 +453,10 @@ echo "Raw \`ps\` times (ms) — dotnet-dump: ${PS_REF[*]}"
 } >"$T/report.md"
 
 mkdir -p "$(dirname "$OUT")"
-cp "$T/report.md" "$OUT"
-cat "$OUT"
+if [[ ! -s $OUT ]]; then
+    printf '# clrdiag benchmark results — %s\n\nProduced by bench/run.sh (see bench/README.md); one section per run, newest last.\n' \
+        "$TODAY" >"$OUT"
+fi
+{ echo; cat "$T/report.md"; } >>"$OUT"
+cat "$T/report.md"
 log "results written to $OUT"

@@ -51,8 +51,8 @@ std::string ResolveServer(const std::string& flag);
 // Output helpers.
 bool StdoutIsTty();
 bool StderrIsTty();
-std::string HumanBytes(uint64_t bytes);       // "1.5 MiB"
-std::string WithThousands(uint64_t n);        // "1,234,567"
+std::string HumanBytes(uint64_t bytes);         // "1.5 MiB"
+std::string WithThousands(uint64_t n);          // "1,234,567"
 std::string TypeName(clrdiag::v1::DumpType t);  // "Full", ...
 
 // A one-line progress display on stderr: redrawn in place on a TTY, plain lines otherwise

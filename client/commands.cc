@@ -111,8 +111,7 @@ int RunPs(Client& client, const GlobalOptions& opts) {
     if (!argv.empty() && argv[0] == p.executable()) argv.erase(argv.begin());
     Row r{std::to_string(p.pid()), p.name(),
           p.executable().empty() ? "[Elevated process - cannot determine path]" : p.executable(),
-          absl::StrJoin(argv, " "),
-          p.runtime_version().empty() ? "?" : p.runtime_version()};
+          absl::StrJoin(argv, " "), p.runtime_version().empty() ? "?" : p.runtime_version()};
     rows.push_back(std::move(r));
   }
   size_t wp = 0, wn = 0, we = 0, wa = 0;
@@ -130,9 +129,8 @@ int RunPs(Client& client, const GlobalOptions& opts) {
   }
   for (const auto& r : rows) {
     std::printf(" %*s  %-*s  %-*s  %-*s  %s\n", static_cast<int>(wp), r.pid.c_str(),
-                static_cast<int>(wn), r.name.c_str(), static_cast<int>(we),
-                Fit(r.exe, we).c_str(), static_cast<int>(wa), Fit(r.args, wa).c_str(),
-                r.version.c_str());
+                static_cast<int>(wn), r.name.c_str(), static_cast<int>(we), Fit(r.exe, we).c_str(),
+                static_cast<int>(wa), Fit(r.args, wa).c_str(), r.version.c_str());
   }
   return kExitOk;
 }
@@ -202,7 +200,8 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
       default:
         break;
     }
-    if (!text.empty()) progress.Update(text, p.phase() != clrdiag::v1::CollectProgress::PHASE_WRITING);
+    if (!text.empty())
+      progress.Update(text, p.phase() != clrdiag::v1::CollectProgress::PHASE_WRITING);
   }
   grpc::Status st = reader->Finish();
   progress.Clear();
@@ -271,7 +270,8 @@ int RunDownload(Client& client, const std::string& id, const std::string& output
   if (!CheckOutputPath(output)) return kExitUsage;
   ProgressLine progress;
   int rc = DownloadToFile(client, id, output, &progress);
-  if (rc == kExitOk) std::printf("Downloaded %s to %s (sha256 verified)\n", id.c_str(), output.c_str());
+  if (rc == kExitOk)
+    std::printf("Downloaded %s to %s (sha256 verified)\n", id.c_str(), output.c_str());
   return rc;
 }
 

@@ -23,8 +23,7 @@ int main(int argc, char** argv) {
   auto* opt_name = collect->add_option("-n,--name", c.name, "process name to dump");
   opt_pid->excludes(opt_name);
   collect->add_option("--type", c.type, "Full (default), Heap, Mini or Triage");
-  collect->add_option("-o,--output", c.output,
-                      "also write the dump to this path on this machine");
+  collect->add_option("-o,--output", c.output, "also write the dump to this path on this machine");
   collect->add_flag("--diag", c.diag, "enable dump collection diagnostic logging");
   collect->add_flag("--crashreport", c.crash_report, "also write a crash report (JSON)");
   collect->add_flag("--json", g.json, "print the result as JSON");

@@ -29,7 +29,8 @@ absl::Status MakeDirs(const std::string& path, mode_t mode) {
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", path));
-  if (!S_ISDIR(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
+  if (!S_ISDIR(st.st_mode))
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
   if ((st.st_mode & 07777) != mode && ::chmod(path.c_str(), mode) != 0) {
     return ErrnoStatus(errno, absl::StrCat("chmod ", path));
   }

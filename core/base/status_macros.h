@@ -3,19 +3,19 @@
 
 #include <cerrno>
 #include <cstring>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 #define CLRDIAG_CONCAT_INNER_(a, b) a##b
 #define CLRDIAG_CONCAT_(a, b) CLRDIAG_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                     \
-  do {                                            \
-    ::absl::Status clrdiag_status_ = (expr);      \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::absl::Status clrdiag_status_ = (expr);           \
     if (!clrdiag_status_.ok()) return clrdiag_status_; \
   } while (0)
 

@@ -125,7 +125,7 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
   std::vector<std::string> rejected;
   for (const Candidate& c : candidates) {
     DacLocation loc{c.dir, absl::StrCat(c.dir, "/", kDacName),
-                    absl::StrCat(c.dir, "/", kCoreClrName), c.source};
+                    absl::StrCat(c.dir, "/", kCoreClrName), c.source, ""};
     if (!IsRegularFile(loc.coreclr_path)) {
       if (c.source == "setclrpath") rejected.push_back(absl::StrCat(c.dir, ": no ", kCoreClrName));
       continue;
@@ -141,6 +141,9 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
     if (!IsRegularFile(loc.dac_path)) {
       rejected.push_back(absl::StrCat(c.dir, ": matching ", kCoreClrName, " but no ", kDacName));
       continue;
+    }
+    if (auto file = elf::MappedFile::Open(loc.coreclr_path); file.ok()) {
+      loc.version_string = FindVersionString(file->bytes());
     }
     return loc;
   }

@@ -56,6 +56,9 @@ struct DacLocation {
   std::string dac_path;      // <dir>/libmscordaccore.so
   std::string coreclr_path;  // <dir>/libcoreclr.so, same build-id as the dump's runtime.
   std::string source;        // "setclrpath", "store" or "host": where it was found.
+  // The version string read from `coreclr_path` (heap dumps often lack the runtime's data
+  // pages, so RuntimeModule::version_string may be empty); "" if not found.
+  std::string version_string;
 };
 
 // Picks the DAC for `runtime`: the first of extra_dirs, the store's runtimes/<build-id>/, and

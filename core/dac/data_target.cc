@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -55,6 +56,9 @@ class LocalImages {
     const size_t n = static_cast<size_t>(
         std::min<uint64_t>({size, it->end - addr, bytes.size() - off}));
     std::memcpy(out, bytes.data() + off, n);
+    if (options_.trace && traced_.insert(it->path).second) {
+      Trace(absl::StrCat("serving pages missing from the dump from a local copy of ", it->path));
+    }
     return n;
   }
 
@@ -125,6 +129,7 @@ class LocalImages {
   std::vector<elf::MappedRange> ranges_;
   std::mutex mu_;
   std::map<std::string, std::optional<elf::MappedFile>> files_;
+  std::set<std::string> traced_;
 };
 
 class CoreDataTarget final : public ICLRDataTarget,

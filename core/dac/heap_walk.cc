@@ -25,6 +25,8 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
                                          const std::function<bool(const HeapObject&)>& visit,
                                          const CancellationToken* cancel) {
   ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac.GetHeapSegments());
+  std::stable_sort(segments.begin(), segments.end(),
+                   [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
   ASSIGN_OR_RETURN(UsefulGlobals globals, dac.GetUsefulGlobals());
   ASSIGN_OR_RETURN(auto contexts, dac.GetAllocationContexts());
   const elf::CoreFile& core = dac.core();
@@ -72,11 +74,12 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
         const uint64_t components = uint64_t{count} + (mt == globals.string_mt ? 1 : 0);
         size += components * info->component_size;
       }
-      size = std::max(Align(size), kMinObjectSize);
+      size = std::max(size, kMinObjectSize);
+      const uint64_t footprint = Align(size);
       ++summary.objects;
       summary.bytes += size;
-      if (!visit(HeapObject{obj, mt, size, &seg})) return summary;
-      obj = skip_context(obj + size);
+      if (!visit(HeapObject{obj, mt, size, footprint, &seg})) return summary;
+      obj = skip_context(obj + footprint);
     }
   }
   return summary;

@@ -22,20 +22,23 @@ namespace clrdiag::dac {
 struct HeapObject {
   uint64_t address = 0;
   uint64_t mt = 0;
-  uint64_t size = 0;  // Aligned size the object occupies.
+  // The object's size as .NET tools report it: base size + components, at least 24 bytes,
+  // not rounded up to the 8-byte alignment.
+  uint64_t size = 0;
+  uint64_t footprint = 0;  // Bytes up to the next object: `size` aligned to 8.
   const HeapSegment* segment = nullptr;
 };
 
 struct HeapWalkSummary {
   uint64_t objects = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // Sum of HeapObject::size.
   // Segments whose walk stopped early (unreadable memory, an invalid MethodTable), one line
   // each: the heap may hold more objects than were reported.
   std::vector<std::string> warnings;
 };
 
-// Calls `visit` for every object, segment by segment (see DacProcess::GetHeapSegments for
-// the order). `visit` returns false to stop. Cancelled if `cancel` is set.
+// Calls `visit` for every object, in address order of the segments (as ClrMD, and therefore
+// dotnet-dump, enumerates them). `visit` returns false to stop. Cancelled if `cancel` is set.
 absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
                                          const std::function<bool(const HeapObject&)>& visit,
                                          const CancellationToken* cancel = nullptr);
@@ -48,7 +51,8 @@ struct TypeStat {
 };
 
 struct HeapStats {
-  std::vector<TypeStat> types;  // Ascending by total_size; ties keep first-seen order.
+  // Ascending by total_size; ties keep first-seen order (dotnet-dump's `dumpheap -stat`).
+  std::vector<TypeStat> types;
   uint64_t objects = 0;
   uint64_t bytes = 0;
   std::vector<std::string> warnings;

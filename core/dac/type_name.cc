@@ -3,6 +3,8 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace clrdiag::dac {
 namespace {
 
@@ -132,7 +134,7 @@ class Parser {
       out += segs[i].name;
       std::vector<std::string> mine;
       for (int k = 0; k < segs[i].arity; ++k) {
-        mine.push_back(next < args.size() ? args[next++] : "T" + std::to_string(k + 1));
+        mine.push_back(next < args.size() ? args[next++] : absl::StrCat("T", k + 1));
       }
       if (i + 1 == segs.size()) {
         while (next < args.size()) mine.push_back(args[next++]);  // No (or too few) markers.

@@ -211,8 +211,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   std::string host_tmp = fs_.RootPath(req.pid) + facts.socket.tmpdir;
   UniqueFd tmp_fd(::open(host_tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!tmp_fd) {
-    return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid,
-                                           "'s temp directory ", facts.socket.tmpdir));
+    return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid, "'s temp directory ",
+                                           facts.socket.tmpdir));
   }
   if (::mkdirat(tmp_fd.get(), tmp_name.c_str(), 0700) != 0) {
     return ErrnoStatus(errno, absl::StrCat("cannot create a temporary directory in process ",
@@ -228,8 +228,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   std::string host_path = host_dir + "/dump";
 
   report(CollectPhase::kRequesting, 0, 0,
-         absl::StrCat("asking ", facts.name, " (pid ", req.pid, ") for a ",
-                      DumpKindName(req.kind), " dump"));
+         absl::StrCat("asking ", facts.name, " (pid ", req.pid, ") for a ", DumpKindName(req.kind),
+                      " dump"));
   ipc::DumpRequest dreq;
   dreq.path = target_path;
   dreq.type = ToIpcType(req.kind);
@@ -242,8 +242,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   }
   if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
       !SameProcessAlive(fs_, req.pid, facts.start_time)) {
-    return absl::UnavailableError(absl::StrCat("process ", req.pid,
-                                               " exited during collection; no dump was kept"));
+    return absl::UnavailableError(
+        absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
   }
   if (!written.ok()) {
     return absl::Status(written.code() == absl::StatusCode::kUnavailable
@@ -255,9 +255,9 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   if (cancel.cancelled()) return absl::CancelledError("collection cancelled; no dump was kept");
   auto size = FileSize(host_path);
   if (!size.ok() || *size == 0) {
-    return absl::InternalError(absl::StrCat(
-        "the runtime of process ", req.pid, " reported success but wrote no dump at ",
-        target_path, " (is its temp directory writable and not full?)"));
+    return absl::InternalError(absl::StrCat("the runtime of process ", req.pid,
+                                            " reported success but wrote no dump at ", target_path,
+                                            " (is its temp directory writable and not full?)"));
   }
 
   // Move into the catalog: rename when on the same filesystem, else a streaming copy.
@@ -325,8 +325,7 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
       if (::stat((dir + "/libmscordaccore.so").c_str(), &dst) == 0) {
         files.push_back(dir + "/libmscordaccore.so");
       }
-      meta.runtime_files_stored =
-          files.size() == 2 && store_->StoreRuntimeFiles(*bid, files).ok();
+      meta.runtime_files_stored = files.size() == 2 && store_->StoreRuntimeFiles(*bid, files).ok();
       break;
     }
   }

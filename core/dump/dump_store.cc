@@ -96,7 +96,8 @@ std::string MetaToJson(const DumpMeta& m) {
 
 absl::StatusOr<DumpMeta> MetaFromJson(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return absl::DataLossError("meta.json is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return absl::DataLossError("meta.json is not a JSON object");
   DumpMeta m;
   try {
     m.id = j.at("id").get<std::string>();
@@ -130,7 +131,8 @@ bool IsValidDumpId(absl::string_view id) {
 
 absl::StatusOr<std::unique_ptr<DumpStore>> DumpStore::Open(const std::string& root) {
   if (root.empty() || root[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("dump directory must be absolute: '", root, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dump directory must be absolute: '", root, "'"));
   }
   auto store = std::unique_ptr<DumpStore>(new DumpStore(root));
   for (const char* sub : {"", "/dumps", "/runtimes"}) {
@@ -153,9 +155,10 @@ std::string DumpStore::NewId(pid_t pid, DumpKind kind, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   for (;;) {
-    std::string id = absl::StrFormat(
-        "%s-%d-%s-%04x", absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()), pid,
-        absl::AsciiStrToLower(std::string(DumpKindName(kind))), static_cast<unsigned>(rng() & 0xffff));
+    std::string id = absl::StrFormat("%s-%d-%s-%04x",
+                                     absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()),
+                                     pid, absl::AsciiStrToLower(std::string(DumpKindName(kind))),
+                                     static_cast<unsigned>(rng() & 0xffff));
     struct stat st;
     if (::stat(DumpPath(id).c_str(), &st) != 0 && ::stat(StagingDir(id).c_str(), &st) != 0) {
       return id;

@@ -21,7 +21,7 @@ namespace clrdiag::dump {
 
 // Dump kinds with dotnet-dump's names.
 enum class DumpKind { kFull, kHeap, kMini, kTriage };
-absl::string_view DumpKindName(DumpKind kind);  // "Full", "Heap", "Mini", "Triage"
+absl::string_view DumpKindName(DumpKind kind);                   // "Full", "Heap", "Mini", "Triage"
 absl::StatusOr<DumpKind> ParseDumpKind(absl::string_view name);  // case-insensitive
 
 // What the catalog knows of one dump (meta.json).

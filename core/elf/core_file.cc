@@ -24,6 +24,7 @@ static_assert(sizeof(X64Registers) == kX64RegsSize);
 constexpr size_t kNtFileHeaderSize = 16;  // count, page_size
 constexpr size_t kNtFileEntrySize = 24;   // start, end, page_offset
 
+constexpr char kElfMagic[] = "\177ELF";
 constexpr size_t kElfHeaderSize = 64;
 constexpr size_t kProgramHeaderSize = 56;
 constexpr uint16_t kPnXnum = 0xFFFF;
@@ -64,12 +65,8 @@ std::string Hex(std::span<const uint8_t> bytes) {
 }
 
 bool IsCoreHeader(std::span<const uint8_t> b) {
-  return b.size() >= 18 &&
-         std::memcmp(b.data(),
-                     "\x7f"
-                     "ELF",
-                     4) == 0 &&
-         b[4] == 2 && b[5] == 1 && Load<uint16_t>(b, 16) == kEtCore;
+  return b.size() >= 18 && std::memcmp(b.data(), kElfMagic, 4) == 0 && b[4] == 2 && b[5] == 1 &&
+         Load<uint16_t>(b, 16) == kEtCore;
 }
 
 // Sorts by address and trims overlaps (only corrupt cores have them): where two segments
@@ -279,11 +276,7 @@ std::optional<std::string> CoreFile::Impl::BuildIdAt(uint64_t base) const {
   uint8_t eh[kElfHeaderSize];
   const size_t got = Read(base, eh, sizeof(eh), /*zero_fill=*/false);
   if (got < 4) return std::string();  // header not in the dump: cannot tell
-  if (std::memcmp(eh,
-                  "\x7f"
-                  "ELF",
-                  4) != 0)
-    return std::nullopt;
+  if (std::memcmp(eh, kElfMagic, 4) != 0) return std::nullopt;
   const std::span<const uint8_t> hdr(eh, got);
   if (got < kElfHeaderSize || eh[4] != 2 || eh[5] != 1) return std::string();
   const uint64_t phoff = Load<uint64_t>(hdr, 32);

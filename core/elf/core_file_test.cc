@@ -3,6 +3,7 @@
 #include "core/elf/core_file.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -12,6 +13,7 @@ namespace clrdiag::elf {
 namespace {
 
 constexpr uint32_t kPtNoteType = 4;
+constexpr char kElfMagic[] = "\177ELF";
 
 template <typename T>
 void Put(std::vector<uint8_t>& v, size_t off, T value) {
@@ -58,6 +60,10 @@ class CoreBuilder {
     type_ = t;
     return *this;
   }
+  CoreBuilder& Machine(uint16_t m) {
+    machine_ = m;
+    return *this;
+  }
   CoreBuilder& ExtendedNumbering() {
     extended_ = true;
     return *this;
@@ -66,15 +72,12 @@ class CoreBuilder {
   std::vector<uint8_t> Build() const {
     const size_t phnum = 1 + loads_.size();
     std::vector<uint8_t> out(64 + 56 * phnum, 0);
-    std::memcpy(out.data(),
-                "\x7f"
-                "ELF",
-                4);
+    std::memcpy(out.data(), kElfMagic, 4);
     out[4] = 2;
     out[5] = 1;
     out[6] = 1;
     Put<uint16_t>(out, 16, type_);
-    Put<uint16_t>(out, 18, kEmX86_64);
+    Put<uint16_t>(out, 18, machine_);
     Put<uint64_t>(out, 32, 64);
     Put<uint16_t>(out, 52, 64);
     Put<uint16_t>(out, 54, 56);
@@ -118,6 +121,7 @@ class CoreBuilder {
   std::vector<Seg> loads_;
   std::vector<uint8_t> notes_;
   uint16_t type_ = kEtCore;
+  uint16_t machine_ = kEmX86_64;
   bool extended_ = false;
 };
 
@@ -154,10 +158,7 @@ std::vector<uint8_t> NtFile(const std::vector<FileEntry>& entries, uint64_t page
 // PT_NOTE at vaddr 0x200 holding a GNU build-id.
 std::vector<uint8_t> SharedObjectImage(const std::vector<uint8_t>& build_id) {
   std::vector<uint8_t> img(4096, 0);
-  std::memcpy(img.data(),
-              "\x7f"
-              "ELF",
-              4);
+  std::memcpy(img.data(), kElfMagic, 4);
   img[4] = 2;
   img[5] = 1;
   Put<uint16_t>(img, 16, kEtDyn);
@@ -290,6 +291,22 @@ TEST(CoreFileTest, ThreadsFromPrstatusWithTheirFpregset) {
   EXPECT_TRUE(t1.fpregs.empty());
 }
 
+TEST(CoreFileTest, Arm64ThreadsKeepRawRegisters) {
+  std::vector<uint8_t> prstatus(392, 0);  // struct elf_prstatus on arm64
+  Put<uint32_t>(prstatus, 32, 55);
+  Put<uint64_t>(prstatus, 112 + 32 * 8, 0x4000);  // pc
+  auto core =
+      MustOpen(CoreBuilder().Machine(kEmAarch64).Note("CORE", kNtPrstatus, prstatus).Build());
+  ASSERT_NE(core, nullptr);
+  EXPECT_EQ(core->machine(), kEmAarch64);
+  ASSERT_EQ(core->threads().size(), 1u);
+  EXPECT_EQ(core->threads()[0].tid, 55u);
+  ASSERT_EQ(core->threads()[0].raw_regs.size(), 34u * 8);
+  uint64_t pc = 0;
+  std::memcpy(&pc, core->threads()[0].raw_regs.data() + 32 * 8, 8);
+  EXPECT_EQ(pc, 0x4000u);
+}
+
 TEST(CoreFileTest, AuxvPairs) {
   std::vector<uint8_t> auxv;
   uint64_t pairs[] = {6, 4096, 25, 0x7ffc0000, 0, 0};
@@ -355,6 +372,14 @@ TEST(CoreFileTest, WrongFilesAreInvalidArgument) {
   EXPECT_EQ(CoreFile::OpenBytes({}).status().code(), absl::StatusCode::kInvalidArgument);
   auto exec = CoreBuilder().Type(kEtExec).Build();
   EXPECT_EQ(CoreFile::OpenBytes(exec).status().code(), absl::StatusCode::kInvalidArgument);
+  char text_path[] = "/tmp/clrdiag-not-a-core-XXXXXX";
+  int fd = ::mkstemp(text_path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "hello, not a core\n", 18), 18);
+  ::close(fd);
+  auto text = CoreFile::Open(text_path);
+  ::unlink(text_path);
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument) << text.status();
   auto bin_true = CoreFile::Open("/bin/true");
   EXPECT_EQ(bin_true.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bin_true.status().message().find("/bin/true"), std::string::npos);

@@ -38,7 +38,10 @@ TEST(ElfTest, RejectsNonElfAndTruncated) {
 
 TEST(ElfTest, ProgramHeadersPastEndAreRejected) {
   std::vector<uint8_t> hdr(64, 0);
-  std::memcpy(hdr.data(), "\x7f" "ELF", 4);
+  std::memcpy(hdr.data(),
+              "\x7f"
+              "ELF",
+              4);
   hdr[4] = 2;
   hdr[5] = 1;
   uint64_t phoff = 64;

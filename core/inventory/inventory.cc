@@ -85,8 +85,8 @@ absl::StatusOr<std::vector<DotnetProcess>> Inventory::FindByName(const std::stri
     if (p.facts.name == name) match.push_back(std::move(p));
   }
   if (match.empty()) {
-    return absl::NotFoundError(absl::StrCat("there is no .NET process named '", name,
-                                            "' (list them with `clrdiag ps`)"));
+    return absl::NotFoundError(
+        absl::StrCat("there is no .NET process named '", name, "' (list them with `clrdiag ps`)"));
   }
   return match;
 }

@@ -21,9 +21,9 @@ namespace clrdiag::inventory {
 
 struct DotnetProcess {
   procfs::ProcessFacts facts;
-  std::string user;                     // name of facts.uid, or "" if unknown
+  std::string user;  // name of facts.uid, or "" if unknown
   std::optional<ipc::ProcessInfo> runtime;
-  std::string runtime_error;            // why `runtime` is missing
+  std::string runtime_error;  // why `runtime` is missing
 };
 
 class Inventory {

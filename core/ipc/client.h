@@ -21,8 +21,7 @@ class Connection {
  public:
   // Connects to a runtime's socket. Unavailable for ECONNREFUSED (stale socket),
   // PermissionDenied for EACCES, NotFound for ENOENT.
-  static absl::StatusOr<Connection> Connect(const std::string& socket_path,
-                                            absl::Duration timeout);
+  static absl::StatusOr<Connection> Connect(const std::string& socket_path, absl::Duration timeout);
   // Wraps an already connected fd (listen mode: the runtime connected to us).
   explicit Connection(UniqueFd fd) : fd_(std::move(fd)) {}
 

@@ -18,8 +18,13 @@ inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kMaxMessageSize = 0xFFFF;
 inline constexpr size_t kMaxPayloadSize = kMaxMessageSize - kHeaderSize;
 
-enum class CommandSet : uint8_t { kDump = 0x01, kEventPipe = 0x02, kProfiler = 0x03,
-                                  kProcess = 0x04, kServer = 0xFF };
+enum class CommandSet : uint8_t {
+  kDump = 0x01,
+  kEventPipe = 0x02,
+  kProfiler = 0x03,
+  kProcess = 0x04,
+  kServer = 0xFF
+};
 namespace dump_cmd {
 inline constexpr uint8_t kGenerateCoreDump = 0x01, kGenerateCoreDump2 = 0x02,
                          kGenerateCoreDump3 = 0x03;
@@ -83,7 +88,7 @@ class PayloadReader {
 
 // ProcessInfo (v1), ProcessInfo2 (v2) and ProcessInfo3 (v3) replies, one struct.
 struct ProcessInfo {
-  int version = 0;  // 1, 2 or 3: which command answered
+  int version = 0;   // 1, 2 or 3: which command answered
   uint64_t pid = 0;  // pid in the target's namespace
   std::array<uint8_t, 16> cookie{};
   std::string command_line;
@@ -105,8 +110,8 @@ absl::StatusOr<ErrorReply> ParseErrorReply(std::span<const uint8_t> payload);
 // Dump types and flags of GenerateCoreDump.
 enum class DumpType : uint32_t { kNormal = 1, kWithHeap = 2, kTriage = 3, kFull = 4 };
 namespace dump_flags {
-inline constexpr uint32_t kLoggingEnabled = 0x01, kVerboseLogging = 0x02,
-                          kCrashReport = 0x04, kCrashReportOnly = 0x08;
+inline constexpr uint32_t kLoggingEnabled = 0x01, kVerboseLogging = 0x02, kCrashReport = 0x04,
+                          kCrashReportOnly = 0x08;
 }
 std::vector<uint8_t> EncodeDumpRequestPayload(const std::string& path, DumpType type,
                                               uint32_t flags);

@@ -1,13 +1,11 @@
 #include "core/procfs/fake_proc_tree.h"
 
-#include <sys/wait.h>
-
-#include <grp.h>
-
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -28,8 +28,8 @@ class Walker {
       std::string key = kv.first.as<std::string>("");
       if (!known.count(key)) {
         Error(path.empty() ? key : path + "." + key,
-              absl::StrCat("unknown key (known: ",
-                           absl::StrJoin(known.begin(), known.end(), ", "), ")"));
+              absl::StrCat("unknown key (known: ", absl::StrJoin(known.begin(), known.end(), ", "),
+                           ")"));
       }
     }
   }
@@ -134,8 +134,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   if (root.IsNull()) return c;
   if (!root.IsMap()) return absl::InvalidArgumentError(source + ": expected a mapping at the top");
   Walker w(source);
-  w.CheckKeys(root, "",
-              {"listen", "insecure_tcp", "socket", "dump_dir", "log_level", "limits"});
+  w.CheckKeys(root, "", {"listen", "insecure_tcp", "socket", "dump_dir", "log_level", "limits"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -164,8 +163,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
         char* end = nullptr;
         unsigned long m = std::strtoul(s.c_str(), &end, 8);
         if (s.empty() || *end != '\0' || m > 0777) {
-          w.Error("socket.mode", absl::StrCat("expected octal permission bits like \"0660\", got '",
-                                              s, "'"));
+          w.Error("socket.mode",
+                  absl::StrCat("expected octal permission bits like \"0660\", got '", s, "'"));
         } else {
           c.socket_mode = static_cast<mode_t>(m);
         }

@@ -20,9 +20,10 @@ TEST(ConfigTest, ShippedConfigLoadsAndMatchesDefaults) {
 }
 
 TEST(ConfigTest, UnknownKeysAreErrorsNamingTheirPath) {
-  auto c = ParseConfig("listen: [unix:/tmp/x.sock]\nlimits:\n  max_concurent_collections: 3\n"
-                       "colour: blue\n",
-                       "test.yaml");
+  auto c = ParseConfig(
+      "listen: [unix:/tmp/x.sock]\nlimits:\n  max_concurent_collections: 3\n"
+      "colour: blue\n",
+      "test.yaml");
   ASSERT_FALSE(c.ok());
   std::string msg(c.status().message());
   EXPECT_NE(msg.find("test.yaml: limits.max_concurent_collections: unknown key"), std::string::npos)
@@ -40,15 +41,16 @@ TEST(ConfigTest, AllErrorsAreReportedAtOnce) {
   for (const char* path : {"listen[0]", "log_level", "dump_dir", "socket.mode",
                            "limits.process_info_timeout", "limits.max_concurrent_collections"}) {
     EXPECT_NE(msg.find(std::string("t.yaml: ") + path + ":"), std::string::npos) << path << "\n"
-                                                                                  << msg;
+                                                                                 << msg;
   }
 }
 
 TEST(ConfigTest, ValuesAreParsed) {
-  auto c = ParseConfig("listen: [unix:/tmp/a.sock, \"127.0.0.1:7070\"]\ninsecure_tcp: true\n"
-                       "dump_dir: /srv/dumps\nsocket: {mode: \"0600\", group: adm}\n"
-                       "limits: {max_concurrent_collections: 4, process_info_timeout: 2s}\n",
-                       "t.yaml");
+  auto c = ParseConfig(
+      "listen: [unix:/tmp/a.sock, \"127.0.0.1:7070\"]\ninsecure_tcp: true\n"
+      "dump_dir: /srv/dumps\nsocket: {mode: \"0600\", group: adm}\n"
+      "limits: {max_concurrent_collections: 4, process_info_timeout: 2s}\n",
+      "t.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->listen.size(), 2u);
   EXPECT_EQ(c->listen[1].kind, ListenAddress::Kind::kTcp);

@@ -42,7 +42,8 @@ absl::StatusOr<config::DaemonConfig> ResolveConfig(const DaemonFlags& flags) {
     cfg.listen.clear();
     for (const auto& l : flags.listen) {
       auto a = config::ParseListenAddress(l);
-      if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("--listen: ", a.status().message()));
+      if (!a.ok())
+        return absl::InvalidArgumentError(absl::StrCat("--listen: ", a.status().message()));
       cfg.listen.push_back(*a);
     }
   }
@@ -121,9 +122,10 @@ int RunDaemon(const DaemonFlags& flags) {
   builder.RegisterService(&svc);
   for (const auto& a : cfg->listen) {
     if (a.kind == config::ListenAddress::Kind::kTcp) {
-      spdlog::warn("listening on {} WITHOUT TLS (insecure_tcp: true): anyone who can reach this "
-                   "port can collect and download dumps",
-                   a.address);
+      spdlog::warn(
+          "listening on {} WITHOUT TLS (insecure_tcp: true): anyone who can reach this "
+          "port can collect and download dumps",
+          a.address);
       builder.AddListeningPort(a.address, grpc::InsecureServerCredentials());
     }
   }

@@ -7,10 +7,10 @@
 namespace clrdiag {
 
 struct DaemonFlags {
-  std::string config_path;            // empty: /etc/clrdiag/clrdiagd.yaml if present, else defaults
-  std::vector<std::string> listen;    // overrides the config's list when non-empty
-  std::string dump_dir;               // overrides the config when non-empty
-  std::string log_level;              // overrides the config when non-empty
+  std::string config_path;          // empty: /etc/clrdiag/clrdiagd.yaml if present, else defaults
+  std::vector<std::string> listen;  // overrides the config's list when non-empty
+  std::string dump_dir;             // overrides the config when non-empty
+  std::string log_level;            // overrides the config when non-empty
   bool check_config = false;
 };
 

@@ -125,10 +125,10 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
       for (const auto& p : *matches) {
         rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", absl::StrJoin(p.facts.cmdline, " ")));
       }
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          absl::StrCat("there are ", matches->size(), " .NET processes named '",
-                                       req->name(), "'; pick one with -p:\n",
-                                       absl::StrJoin(rows, "\n")));
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("there are ", matches->size(), " .NET processes named '", req->name(),
+                       "'; pick one with -p:\n", absl::StrJoin(rows, "\n")));
     }
     pid = (*matches)[0].facts.pid;
   }
@@ -193,8 +193,10 @@ grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                        absl::StrCat("dump ", req->id(), " is in the catalog but its file cannot "
-                                     "be opened: ", std::strerror(errno)));
+                        absl::StrCat("dump ", req->id(),
+                                     " is in the catalog but its file cannot "
+                                     "be opened: ",
+                                     std::strerror(errno)));
   }
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   v1::DumpChunk first;
@@ -210,8 +212,8 @@ grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
     ssize_t n = want ? ::pread(fd.get(), buf.data(), want, static_cast<off_t>(off)) : 0;
     if (n < 0) {
       if (errno == EINTR) continue;
-      return grpc::Status(grpc::StatusCode::DATA_LOSS, absl::StrCat("read ", path, ": ",
-                                                                    std::strerror(errno)));
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          absl::StrCat("read ", path, ": ", std::strerror(errno)));
     }
     if (n == 0 && want > 0) {
       return grpc::Status(grpc::StatusCode::DATA_LOSS,

@@ -34,8 +34,8 @@ namespace {
 
 bool SomeoneListens(const sockaddr_un& addr) {
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  return probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr),
-                            sizeof(addr)) == 0;
+  return probe &&
+         ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
 }
 
 }  // namespace
@@ -61,9 +61,9 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
           absl::StrCat(path, " exists and is not a socket; remove it or listen elsewhere"));
     }
     if (SomeoneListens(addr)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "another clrdiagd is already listening on ", path,
-          "; stop it first or give this one another --listen address"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("another clrdiagd is already listening on ", path,
+                       "; stop it first or give this one another --listen address"));
     }
     ::unlink(path.c_str());  // stale socket of a daemon that died
   }

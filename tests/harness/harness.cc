@@ -184,7 +184,7 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
 bool Process::Running() { return !Wait(std::chrono::milliseconds(0)).has_value(); }
 
 RunResult RunCommand(const std::vector<std::string>& argv, const SpawnOptions& opts,
-              std::chrono::milliseconds timeout) {
+                     std::chrono::milliseconds timeout) {
   TempDir tmp("clrdiag-run");
   SpawnOptions o = opts;
   o.stdout_file = tmp / "out";
@@ -264,10 +264,8 @@ RunResult Daemon::Client(const std::vector<std::string>& args,
   return RunCommand(argv, {}, timeout);
 }
 
-std::unique_ptr<Process> StartFixture(const std::string& name,
-                                      const std::vector<std::string>& args,
-                                      const SpawnOptions& opts,
-                                      std::chrono::milliseconds timeout) {
+std::unique_ptr<Process> StartFixture(const std::string& name, const std::vector<std::string>& args,
+                                      const SpawnOptions& opts, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {FixturesDir() + "/" + name + "/" + name};
   argv.insert(argv.end(), args.begin(), args.end());
   auto p = Process::Spawn(argv, opts);
@@ -314,7 +312,8 @@ std::vector<std::string> FindFiles(const std::string& dir, const std::string& su
     struct stat st;
     if (::lstat(p.c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      if (n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (n.size() >= suffix.size() &&
+          n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
         out.push_back(p);
       }
       auto sub = FindFiles(p, suffix);

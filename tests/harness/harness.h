@@ -71,13 +71,13 @@ struct RunResult {
   std::string err;
 };
 RunResult RunCommand(const std::vector<std::string>& argv, const SpawnOptions& opts = {},
-              std::chrono::milliseconds timeout = std::chrono::seconds(120));
+                     std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // clrdiagd on a private socket and store, ready (sd_notify READY=1) when Start() returns.
 class Daemon {
  public:
   struct Options {
-    std::string dump_dir;            // default: <tmp>/store
+    std::string dump_dir;  // default: <tmp>/store
     std::vector<std::string> extra_args;
   };
   explicit Daemon(Options opts = {});

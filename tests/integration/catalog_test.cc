@@ -13,8 +13,8 @@ class CatalogTest : public ::testing::Test {
     ASSERT_TRUE(daemon_.Start()) << daemon_.log();
     auto app = StartFixture("SleepApp");
     ASSERT_TRUE(app);
-    RunResult r = daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini",
-                                  "--json"});
+    RunResult r =
+        daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     info_ = ParseJson(r.out);
     id_ = info_["id"];

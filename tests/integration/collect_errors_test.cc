@@ -59,8 +59,10 @@ TEST_F(CollectErrorsTest, UsageErrors) {
       {{"collect", "-p", "1", "-n", "x"}, "excludes"},
       {{"collect", "-p", "abc"}, "-p"},
       {{"collect", "-p", "-3"}, "not a valid process ID"},
-      {{"collect", "-p", "1", "--type", "Huge"}, "invalid --type 'Huge': use Full, Heap, Mini or Triage"},
-      {{"collect", "-p", "1", "-o", "/nonexistent-dir/x.dmp"}, "directory /nonexistent-dir does not exist"},
+      {{"collect", "-p", "1", "--type", "Huge"},
+       "invalid --type 'Huge': use Full, Heap, Mini or Triage"},
+      {{"collect", "-p", "1", "-o", "/nonexistent-dir/x.dmp"},
+       "directory /nonexistent-dir does not exist"},
       {{"frobnicate"}, "[ERROR]"},
   };
   for (const auto& c : cases) {

@@ -24,8 +24,8 @@ TEST_F(CollectTest, EveryDumpTypeIsAValidCoreInTheCatalog) {
   std::map<std::string, uint64_t> sizes;
   for (std::string type : {"Full", "Heap", "Mini", "Triage"}) {
     int threads = ThreadCount(app_->pid());
-    RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", type,
-                                  "--json"});
+    RunResult r =
+        daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", type, "--json"});
     ASSERT_EQ(r.exit_code, 0) << type << "\n" << r.err;
     auto j = ParseJson(r.out);
     ASSERT_TRUE(j.is_object()) << r.out;
@@ -77,8 +77,8 @@ TEST_F(CollectTest, EveryDumpTypeIsAValidCoreInTheCatalog) {
 TEST_F(CollectTest, OutputIsWrittenOnTheClientSideAndMatchesTheCatalog) {
   TempDir out;
   std::string dest = out / "mydump";
-  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Mini",
-                                "-o", dest});
+  RunResult r =
+      daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Mini", "-o", dest});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.out, "Writing dump to " + dest);
   EXPECT_CONTAINS(r.out, "Complete");
@@ -110,8 +110,8 @@ TEST_F(CollectTest, ByNameAndDefaultTypeIsFull) {
 }
 
 TEST_F(CollectTest, CrashReportIsKeptBesideTheDump) {
-  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Mini",
-                                "--crashreport", "--json"});
+  RunResult r = daemon_.Client(
+      {"collect", "-p", std::to_string(app_->pid()), "--type", "Mini", "--crashreport", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = ParseJson(r.out);
   ASSERT_TRUE(j.contains("crash_report_path")) << r.out;
@@ -130,12 +130,11 @@ TEST_F(CollectTest, SecondCollectionOfTheSameProcessIsBusy) {
   SpawnOptions so;
   so.stdout_file = t / "first.out";
   so.stderr_file = t / "first.err";
-  auto first = Process::Spawn({BinDir() + "/clrdiag", "--server", daemon_.server(), "collect",
-                               "-p", pid},
-                              so);
+  auto first = Process::Spawn(
+      {BinDir() + "/clrdiag", "--server", daemon_.server(), "collect", "-p", pid}, so);
   // Wait until the daemon is working on it.
-  for (int i = 0; i < 100 && daemon_.log().find("collect: Full dump of pid " + pid) ==
-                                 std::string::npos;
+  for (int i = 0;
+       i < 100 && daemon_.log().find("collect: Full dump of pid " + pid) == std::string::npos;
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -153,10 +152,11 @@ namespace {
 
 TEST_F(CollectTest, ProgressGoesToStderrAsPlainLinesWhenNotATerminal) {
   TempDir out;
-  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap",
-                                "-o", out / "d"});
+  RunResult r = daemon_.Client(
+      {"collect", "-p", std::to_string(app_->pid()), "--type", "Heap", "-o", out / "d"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_CONTAINS(r.err, "asking HeapApp (pid " + std::to_string(app_->pid()) + ") for a Heap dump");
+  EXPECT_CONTAINS(r.err,
+                  "asking HeapApp (pid " + std::to_string(app_->pid()) + ") for a Heap dump");
   EXPECT_CONTAINS(r.err, "storing: ");
   EXPECT_EQ(r.err.find('\r'), std::string::npos);
   EXPECT_EQ(r.out.find("storing"), std::string::npos);  // stdout stays clean for scripts

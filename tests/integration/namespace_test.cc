@@ -15,8 +15,8 @@ namespace {
 // The host pid of the only child of `parent`.
 pid_t ChildOf(pid_t parent) {
   for (int i = 0; i < 200; ++i) {
-    std::string s = ReadFile("/proc/" + std::to_string(parent) + "/task/" +
-                             std::to_string(parent) + "/children");
+    std::string s = ReadFile("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
+                             "/children");
     std::istringstream in(s);
     pid_t child = 0;
     if (in >> child) return child;
@@ -34,8 +34,8 @@ TEST(NamespaceTest, ProcessInOtherMountAndPidNamespaceIsListedAndCollected) {
   std::string script =
       "set -e; mount -t tmpfs tmpfs /mnt; cp -a '" + FixturesDir() +
       "/SleepApp' /mnt/app; mount -t tmpfs tmpfs /tmp; exec /mnt/app/SleepApp inside";
-  auto ns = Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child",
-                            "/bin/sh", "-c", script});
+  auto ns = Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc",
+                            "--kill-child", "/bin/sh", "-c", script});
   ASSERT_TRUE(ns);
   auto ready = ns->WaitForLine("READY", std::chrono::seconds(60));
   ASSERT_TRUE(ready.has_value());

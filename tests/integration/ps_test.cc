@@ -118,7 +118,8 @@ TEST(PsTest, ProcessWithOwnTmpdirIsFound) {
   for (const auto& p : ParseJson(r.out)) {
     if (p["pid"] == app->pid()) {
       found = true;
-      EXPECT_CONTAINS(p["diagnostic_socket"].get<std::string>(), own_tmp.path() + "/dotnet-diagnostic-");
+      EXPECT_CONTAINS(p["diagnostic_socket"].get<std::string>(),
+                      own_tmp.path() + "/dotnet-diagnostic-");
     }
   }
   EXPECT_TRUE(found) << r.out;

@@ -58,9 +58,9 @@ TEST(LimitsTest, GlobalCollectionLimitFromConfig) {
   SpawnOptions so;
   so.stdout_file = t / "out";
   so.stderr_file = t / "err";
-  auto first = Process::Spawn({BinDir() + "/clrdiag", "--server", d.server(), "collect", "-p",
-                               std::to_string(big->pid())},
-                              so);
+  auto first = Process::Spawn(
+      {BinDir() + "/clrdiag", "--server", d.server(), "collect", "-p", std::to_string(big->pid())},
+      so);
   ASSERT_TRUE(WaitForLog(d, "collect: Full dump of pid " + std::to_string(big->pid())));
   RunResult second = d.Client({"collect", "-p", std::to_string(small->pid())});
   EXPECT_EQ(second.exit_code, 6) << second.err;

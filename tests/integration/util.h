@@ -60,7 +60,9 @@ inline std::string DumpIdFrom(const std::string& out) {
   return out.substr(pos, out.find('\n', pos) - pos);
 }
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "missing: " << (needle) << "\nin:\n" << (haystack)
+#define EXPECT_CONTAINS(haystack, needle)                          \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
+      << "missing: " << (needle) << "\nin:\n"                      \
+      << (haystack)
 
 }  // namespace clrdiag::testing

@@ -1,0 +1,349 @@
+// Unit tests of the DAC host that need no dump: COM ABI layout, struct layouts, names.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "core/dac/clr_data.h"
+#include "core/dac/com.h"
+#include "core/dac/dac_locator.h"
+#include "core/dac/pe_image.h"
+#include "core/dac/sos_dac.h"
+#include "core/dac/thread_context.h"
+#include "core/dac/type_name.h"
+#include "core/elf/elf_file.h"
+#include "gtest/gtest.h"
+
+namespace clrdiag::dac {
+namespace {
+
+// Under the Itanium C++ ABI a pointer to a virtual member function stores 1 + the byte offset
+// of its vtable slot; this recovers the COM slot number the DAC will call.
+template <typename F>
+size_t VtableSlot(F pmf) {
+  static_assert(sizeof(F) == 2 * sizeof(uintptr_t));
+  uintptr_t raw = 0;
+  std::memcpy(&raw, &pmf, sizeof(raw));
+  EXPECT_EQ(raw & 1, 1u) << "not a virtual function";
+  return (raw - 1) / sizeof(void*);
+}
+
+TEST(ComAbi, IUnknownSlots) {
+  EXPECT_EQ(VtableSlot(&IUnknown::QueryInterface), 0u);
+  EXPECT_EQ(VtableSlot(&IUnknown::AddRef), 1u);
+  EXPECT_EQ(VtableSlot(&IUnknown::Release), 2u);
+}
+
+TEST(ComAbi, DataTargetSlotsMatchIdl) {
+  EXPECT_EQ(VtableSlot(&ICLRDataTarget::GetMachineType), 3u);
+  EXPECT_EQ(VtableSlot(&ICLRDataTarget::GetImageBase), 5u);
+  EXPECT_EQ(VtableSlot(&ICLRDataTarget::ReadVirtual), 6u);
+  EXPECT_EQ(VtableSlot(&ICLRDataTarget::GetCurrentThreadID), 10u);
+  EXPECT_EQ(VtableSlot(&ICLRDataTarget::GetThreadContext), 11u);
+  EXPECT_EQ(VtableSlot(&ICLRDataTarget::Request), 13u);
+  EXPECT_EQ(VtableSlot(&ICLRRuntimeLocator::GetRuntimeBase), 3u);
+  EXPECT_EQ(VtableSlot(&ICLRMetadataLocator::GetMetadata), 3u);
+}
+
+TEST(ComAbi, ProcessAndSosSlotsMatchIdl) {
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::Flush), 3u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::GetTaskByOSThreadID), 7u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::GetRuntimeNameByAddress), 15u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::Request), 33u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetThreadStoreData), 3u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetAssemblyList), 9u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetModuleData), 13u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetThreadData), 17u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetMethodDescName), 22u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetObjectData), 33u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetMethodTableName), 36u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetMethodTableData), 37u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetPEFileName), 45u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetGCHeapData), 46u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetGCHeapStaticData), 49u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetHeapSegmentData), 50u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetUsefulGlobals), 70u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface8::GetGenerationTableSvr), 6u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface12::GetGlobalAllocationContext), 3u);
+}
+
+TEST(Guid, ParsesRegistryFormat) {
+  constexpr GUID g = ParseGuid("3E11CCEE-D08B-43e5-AF01-32717A64DA03");
+  EXPECT_EQ(g.data1, 0x3E11CCEEu);
+  EXPECT_EQ(g.data2, 0xD08Bu);
+  EXPECT_EQ(g.data3, 0x43e5u);
+  EXPECT_EQ(g.data4[0], 0xAF);
+  EXPECT_EQ(g.data4[7], 0x03);
+  EXPECT_EQ(GuidToString(g), "3e11ccee-d08b-43e5-af01-32717a64da03");
+  EXPECT_EQ(GuidToString(kIID_IUnknown), "00000000-0000-0000-c000-000000000046");
+}
+
+TEST(Utf16, RoundTrip) {
+  EXPECT_EQ(Utf16ToUtf8(u"System.String"), "System.String");
+  EXPECT_EQ(Utf16ToUtf8(u"\u00e9\u4e2d\U0001F600"), "\u00e9\u4e2d\U0001F600");
+  EXPECT_EQ(Utf8ToUtf16("\u00e9\u4e2d\U0001F600"), u"\u00e9\u4e2d\U0001F600");
+  EXPECT_EQ(Utf16ToUtf8(std::u16string(1, u'\xD800')), "\uFFFD");
+}
+
+TEST(HResult, Names) {
+  EXPECT_EQ(HResultToString(kE_FAIL), "0x80004005 (E_FAIL)");
+  EXPECT_EQ(HResultToString(static_cast<HRESULT>(0x80131C4F)),
+            "0x80131C4F (CORDBG_E_MISSING_DEBUGGER_EXPORTS)");
+  EXPECT_EQ(HResultToString(static_cast<HRESULT>(0x80131234)), "0x80131234");
+}
+
+struct NameCase {
+  const char* dac;
+  const char* pretty;
+};
+
+TEST(PrettyTypeName, MatchesClrMdStyle) {
+  const NameCase cases[] = {
+      {"System.String", "System.String"},
+      {"Free", "Free"},
+      {"System.String[,]", "System.String[,]"},
+      {"System.Int32[][]", "System.Int32[][]"},
+      {"Fixture.HeapProgram+<>c__DisplayClass8_0", "Fixture.HeapProgram+<>c__DisplayClass8_0"},
+      {"System.Collections.Generic.List`1[[Fixture.Customer, HeapApp]]",
+       "System.Collections.Generic.List<Fixture.Customer>"},
+      {"System.Collections.Generic.Dictionary`2+Entry[[System.String, System.Private.CoreLib],"
+       "[System.Object, System.Private.CoreLib]][]",
+       "System.Collections.Generic.Dictionary<System.String, System.Object>+Entry[]"},
+      {"System.Buffers.SharedArrayPool`1+<>c[[System.Char, System.Private.CoreLib]]",
+       "System.Buffers.SharedArrayPool<System.Char>+<>c"},
+      {"System.Collections.Generic.Dictionary`2[[System.String, mscorlib],[System.Object[,,], "
+       "mscorlib]]",
+       "System.Collections.Generic.Dictionary<System.String, System.Object[,,]>"},
+      {"System.ValueTuple`3[TCheapVersion,[System.String, mscorlib],TExpensiveVersion]",
+       "System.ValueTuple<TCheapVersion, System.String, TExpensiveVersion>"},
+      {"Test.Foo`2", "Test.Foo<T1, T2>"},
+      {"Outer`1+Inner`1[[A, x],[B, y]][]", "Outer<A>+Inner<B>[]"},
+      {"a37[akx]", "a37<akx>"},
+      {"System.Func`2[[System.Collections.Generic.List`1[[System.Int32, x]], x],[B, y]]",
+       "System.Func<System.Collections.Generic.List<System.Int32>, B>"},
+      // Malformed: returned unchanged.
+      {"Broken`1[[A, x]", "Broken`1[[A, x]"},
+  };
+  for (const NameCase& c : cases) EXPECT_EQ(PrettyTypeName(c.dac), c.pretty) << c.dac;
+}
+
+template <typename T>
+T At(const std::vector<uint8_t>& buf, size_t off) {
+  T v{};
+  std::memcpy(&v, buf.data() + off, sizeof(T));
+  return v;
+}
+
+TEST(ThreadContext, Amd64LayoutFromPrstatus) {
+  elf::CoreThread t;
+  t.tid = 42;
+  elf::X64Registers& r = t.regs;
+  r.rax = 0x1111;
+  r.rcx = 0x2222;
+  r.rdx = 0x3333;
+  r.rbx = 0x4444;
+  r.rsp = 0x7ffc0000;
+  r.rbp = 0x5555;
+  r.rsi = 0x6666;
+  r.rdi = 0x7777;
+  r.r8 = 0x8888;
+  r.r9 = 0x9999;
+  r.r15 = 0xF15;
+  r.rip = 0x7f0012345678;
+  r.cs = 0x33;
+  r.ss = 0x2b;
+  r.eflags = 0x246;
+  std::vector<uint8_t> fx(512, 0);
+  const uint32_t mxcsr = 0x1f80;
+  std::memcpy(fx.data() + 24, &mxcsr, 4);
+  fx[160] = 0xAB;  // First byte of XMM0.
+  t.fpregs = fx;
+
+  std::vector<uint8_t> ctx(kAmd64ContextSize, 0xCC);
+  ASSERT_TRUE(FillAmd64Context(t, ctx).ok());
+  namespace c = amd64_context;
+  EXPECT_EQ(At<uint32_t>(ctx, c::kContextFlags), kContextControl | kContextInteger |
+                                                     kContextSegments | kContextFloatingPoint);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRax), 0x1111u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRcx), 0x2222u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRdx), 0x3333u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRbx), 0x4444u);
+  EXPECT_EQ(At<uint64_t>(ctx, 0x98), 0x7ffc0000u);  // Rsp
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRbp), 0x5555u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRsi), 0x6666u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kRdi), 0x7777u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kR8), 0x8888u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kR9), 0x9999u);
+  EXPECT_EQ(At<uint64_t>(ctx, c::kR15), 0xF15u);
+  EXPECT_EQ(At<uint64_t>(ctx, 0xF8), 0x7f0012345678u);  // Rip
+  EXPECT_EQ(At<uint16_t>(ctx, c::kSegCs), 0x33);
+  EXPECT_EQ(At<uint16_t>(ctx, c::kSegSs), 0x2b);
+  EXPECT_EQ(At<uint32_t>(ctx, c::kEFlags), 0x246u);
+  EXPECT_EQ(At<uint32_t>(ctx, c::kMxCsr), 0x1f80u);
+  EXPECT_EQ(ctx[0x100 + 160], 0xAB);  // FltSave.Xmm0
+  EXPECT_EQ(ctx[0x4C8], 0);           // Tail zeroed.
+
+  std::vector<uint8_t> small(0x80);
+  EXPECT_FALSE(FillAmd64Context(t, small).ok());
+}
+
+TEST(ThreadContext, WithoutFpregsNoFloatingPointFlag) {
+  elf::CoreThread t;
+  std::vector<uint8_t> ctx(kAmd64ContextSize);
+  ASSERT_TRUE(FillAmd64Context(t, ctx).ok());
+  EXPECT_EQ(At<uint32_t>(ctx, amd64_context::kContextFlags),
+            kContextControl | kContextInteger | kContextSegments);
+}
+
+TEST(Version, FindsMarkerInBytes) {
+  const char blob[] = "junk\0@(#)Version \0more@(#)Version 10.0.1226.42308 @Commit: abc\0tail";
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(blob), sizeof(blob));
+  EXPECT_EQ(FindVersionString(bytes), "10.0.1226.42308 @Commit: abc");
+  EXPECT_EQ(FindVersionString({}), "");
+}
+
+// A scratch directory tree, removed on destruction.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    char tmpl[] = "/tmp/clrdiag-dac-unit-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  std::string Touch(const std::string& rel) {
+    const std::string p = path_ + "/" + rel;
+    std::filesystem::create_directories(std::filesystem::path(p).parent_path());
+    std::ofstream(p) << "x";
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class LocatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runtime_.path = "/usr/share/dotnet/shared/Microsoft.NETCore.App/10.0.12/libcoreclr.so";
+    runtime_.build_id = "79945f51fb2612f13b7667a10a8fd29122664791";
+    runtime_.version = "10.0.1226.42308";
+    opts_.host_framework_roots = {dir_.path() + "/host"};
+    opts_.read_build_id = [this](const std::string& p) -> absl::StatusOr<std::string> {
+      auto it = ids_.find(p);
+      if (it == ids_.end()) return absl::NotFoundError("no build-id");
+      return it->second;
+    };
+  }
+  // A runtime directory with both files; libcoreclr.so gets `build_id`.
+  std::string MakeRuntimeDir(const std::string& rel, const std::string& build_id,
+                             bool with_dac = true) {
+    ids_[dir_.Touch(rel + "/libcoreclr.so")] = build_id;
+    if (with_dac) dir_.Touch(rel + "/libmscordaccore.so");
+    return dir_.path() + "/" + rel;
+  }
+
+  ScratchDir dir_;
+  RuntimeModule runtime_;
+  DacSearchOptions opts_;
+  std::map<std::string, std::string> ids_;
+};
+
+TEST_F(LocatorTest, PicksHostFrameworkWithSameBuildId) {
+  MakeRuntimeDir("host/10.0.11", "1111111111111111111111111111111111111111");
+  const std::string good = MakeRuntimeDir("host/10.0.12", runtime_.build_id);
+  auto loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->dir, good);
+  EXPECT_EQ(loc->dac_path, good + "/libmscordaccore.so");
+  EXPECT_EQ(loc->source, "host");
+}
+
+TEST_F(LocatorTest, SetClrPathWinsThenStore) {
+  MakeRuntimeDir("host/10.0.12", runtime_.build_id);
+  const std::string store_dir = MakeRuntimeDir("store/runtimes/" + runtime_.build_id,
+                                               runtime_.build_id);
+  opts_.store_root = dir_.path() + "/store";
+  auto loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->dir, store_dir);
+  EXPECT_EQ(loc->source, "store");
+
+  const std::string user = MakeRuntimeDir("mine", runtime_.build_id);
+  opts_.extra_dirs = {user};
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->dir, user);
+  EXPECT_EQ(loc->source, "setclrpath");
+}
+
+TEST_F(LocatorTest, MismatchExplainsWhatIsNeeded) {
+  MakeRuntimeDir("host/10.0.11", "1111111111111111111111111111111111111111");
+  const std::string wrong = MakeRuntimeDir("mine", "2222222222222222222222222222222222222222");
+  const std::string no_dac = MakeRuntimeDir("nodac", runtime_.build_id, /*with_dac=*/false);
+  opts_.extra_dirs = {wrong, no_dac};
+  opts_.store_root = dir_.path() + "/store";
+  auto loc = LocateDac(runtime_, opts_);
+  ASSERT_EQ(loc.status().code(), absl::StatusCode::kNotFound);
+  const std::string msg(loc.status().message());
+  EXPECT_TRUE(absl::StrContains(msg, runtime_.build_id)) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "10.0.1226.42308")) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "setclrpath")) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "/store/runtimes/" + runtime_.build_id)) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "2222222222222222222222222222222222222222")) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, "no libmscordaccore.so")) << msg;
+}
+
+TEST_F(LocatorTest, DumpWithoutBuildIdIsRefused) {
+  MakeRuntimeDir("host/10.0.12", runtime_.build_id);
+  runtime_.build_id.clear();
+  auto loc = LocateDac(runtime_, opts_);
+  EXPECT_EQ(loc.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A managed assembly from this host's shared framework, if there is one.
+std::string FindFrameworkAssembly() {
+  std::error_code ec;
+  for (const char* root : {"/usr/share/dotnet/shared/Microsoft.NETCore.App",
+                           "/usr/lib/dotnet/shared/Microsoft.NETCore.App"}) {
+    for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
+      const std::string p = e.path().string() + "/System.Runtime.dll";
+      if (std::filesystem::exists(p)) return p;
+    }
+  }
+  return "";
+}
+
+TEST(PeImage, ReadsMetadataOfARealAssembly) {
+  const std::string path = FindFrameworkAssembly();
+  if (path.empty()) GTEST_SKIP() << "no .NET shared framework on this host";
+  auto file = elf::MappedFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  auto pe = PeImage::Parse(file->bytes());
+  ASSERT_TRUE(pe.ok()) << pe.status();
+  EXPECT_GT(pe->size_of_image(), 0u);
+  auto md = pe->Metadata();
+  ASSERT_TRUE(md.ok()) << md.status();
+  ASSERT_GE(md->size(), 16u);
+  EXPECT_EQ(std::memcmp(md->data(), "BSJB", 4), 0);
+}
+
+TEST(PeImage, RejectsTruncatedAndForeignFiles) {
+  const uint8_t elf_magic[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+  EXPECT_FALSE(PeImage::Parse(elf_magic).ok());
+  std::vector<uint8_t> mz(0x40, 0);
+  mz[0] = 'M';
+  mz[1] = 'Z';
+  mz[0x3C] = 0x80;  // e_lfanew beyond the end.
+  EXPECT_FALSE(PeImage::Parse(mz).ok());
+  mz.resize(0x200, 0);
+  std::memcpy(mz.data() + 0x80, "PE\0\0", 4);
+  EXPECT_FALSE(PeImage::Parse(mz).ok());  // No optional header magic.
+}
+
+}  // namespace
+}  // namespace clrdiag::dac

@@ -1,0 +1,324 @@
+// End-to-end checks of the DAC host against the reference tool: a Heap dump of the HeapApp
+// fixture is analysed by clrdiag's DAC host and by `dotnet-dump analyze`, and the answers a
+// user sees (heap statistics, managed threads) must agree.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "core/dac/clr_data.h"
+#include "core/dac/dac_locator.h"
+#include "core/dac/data_target.h"
+#include "core/dac/pe_image.h"
+#include "core/dac/thread_context.h"
+#include "core/dac/dac_process.h"
+#include "core/dac/heap_walk.h"
+#include "core/elf/core_file.h"
+#include "tests/harness/harness.h"
+
+namespace clrdiag::testing {
+namespace {
+
+constexpr int kCustomers = 10000;
+
+// dotnet-dump: $DOTNET_DUMP, else the global tool under $HOME, else "" (tests skip).
+std::string DotnetDump() {
+  if (const char* p = std::getenv("DOTNET_DUMP"); p != nullptr && FileExists(p)) return p;
+  if (const char* home = std::getenv("HOME"); home != nullptr) {
+    std::string p = std::string(home) + "/.dotnet/tools/dotnet-dump";
+    if (FileExists(p)) return p;
+  }
+  return "";
+}
+
+struct RefRow {
+  uint64_t count = 0;
+  uint64_t total = 0;
+  std::string name;
+};
+
+uint64_t ParseN0(absl::string_view s) {
+  uint64_t v = 0;
+  std::string digits = absl::StrReplaceAll(s, {{",", ""}});
+  return absl::SimpleAtoi(digits, &v) ? v : ~uint64_t{0};
+}
+
+// Parses the table of `dumpheap -stat` ("<mt> <count> <total> <class name>"): MT -> row.
+std::map<uint64_t, RefRow> ParseDumpHeapStat(const std::string& out) {
+  std::map<uint64_t, RefRow> rows;
+  bool in_table = false;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "MT ")) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    if (absl::StartsWith(line, "Total ")) break;
+    absl::string_view rest = line;
+    absl::string_view cols[3];
+    for (absl::string_view& c : cols) {
+      rest = absl::StripLeadingAsciiWhitespace(rest);
+      const size_t sp = rest.find(' ');
+      c = rest.substr(0, sp);
+      rest = sp == absl::string_view::npos ? absl::string_view() : rest.substr(sp + 1);
+    }
+    uint64_t mt = 0;
+    if (rest.empty() || !absl::SimpleHexAtoi(cols[0], &mt)) continue;
+    rows[mt] = RefRow{ParseN0(cols[1]), ParseN0(cols[2]), std::string(rest)};
+  }
+  return rows;
+}
+
+// "ThreadCount:      5" from clrthreads.
+int ParseThreadCount(const std::string& out) {
+  size_t pos = out.find("ThreadCount:");
+  if (pos == std::string::npos) return -1;
+  int n = -1;
+  std::istringstream(out.substr(pos + 12)) >> n;
+  return n;
+}
+
+class DacDumpTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tool_ = DotnetDump();
+    if (tool_.empty()) return;
+    dir_ = new TempDir("clrdiag-dac");
+    auto app = StartFixture("HeapApp", {std::to_string(kCustomers)});
+    if (!app) {
+      setup_error_ = "HeapApp did not start";
+      return;
+    }
+    dump_ = (*dir_) / "heap.core";
+    RunResult c = RunCommand({tool_, "collect", "-p", std::to_string(app->pid()), "--type",
+                              "Heap", "-o", dump_},
+                             {}, std::chrono::seconds(120));
+    app.reset();  // Kills and reaps the fixture (by pid).
+    if (c.exit_code != 0 || !FileExists(dump_)) {
+      setup_error_ = "dotnet-dump collect failed: " + c.out + c.err;
+      return;
+    }
+    RunResult a = RunCommand({tool_, "analyze", dump_, "-c", "dumpheap -stat", "-c",
+                              "clrthreads", "-c", "exit"},
+                             {}, std::chrono::seconds(180));
+    if (a.exit_code != 0) {
+      setup_error_ = "dotnet-dump analyze failed: " + a.out + a.err;
+      return;
+    }
+    reference_ = a.out;
+  }
+
+  static void TearDownTestSuite() {
+    delete dir_;  // Removes the dump.
+    dir_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (tool_.empty()) GTEST_SKIP() << "dotnet-dump not installed";
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    auto core = elf::CoreFile::Open(dump_);
+    ASSERT_TRUE(core.ok()) << core.status();
+    core_ = std::move(*core);
+    auto rt = dac::FindRuntime(*core_);
+    ASSERT_TRUE(rt.ok()) << rt.status();
+    auto loc = dac::LocateDac(*rt, {});
+    ASSERT_TRUE(loc.ok()) << loc.status();
+    dac::DacProcess::Options opts;
+    opts.dac_path = loc->dac_path;
+    opts.target.runtime_base = rt->base;
+    opts.target.file_substitutes[rt->path] = loc->coreclr_path;
+    auto dac = dac::DacProcess::Open(core_, std::move(opts));
+    ASSERT_TRUE(dac.ok()) << dac.status();
+    dac_ = std::move(*dac);
+  }
+
+  static inline std::string tool_;
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string dump_;
+  static inline std::string reference_;
+  static inline std::string setup_error_;
+  std::shared_ptr<const elf::CoreFile> core_;
+  std::unique_ptr<dac::DacProcess> dac_;
+};
+
+TEST_F(DacDumpTest, HeapStatsMatchDotnetDump) {
+  std::map<uint64_t, RefRow> ref = ParseDumpHeapStat(reference_);
+  ASSERT_FALSE(ref.empty()) << reference_;
+  auto stats = dac::ComputeHeapStats(*dac_);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->warnings.empty()) << stats->warnings.front();
+
+  const dac::TypeStat* customer = nullptr;
+  const dac::TypeStat* string = nullptr;
+  for (const dac::TypeStat& t : stats->types) {
+    if (t.name == "Fixture.Customer") customer = &t;
+    if (t.name == "System.String") string = &t;
+  }
+  ASSERT_NE(customer, nullptr);
+  ASSERT_NE(string, nullptr);
+  EXPECT_EQ(customer->count, static_cast<uint64_t>(kCustomers));
+  ASSERT_TRUE(ref.count(customer->mt));
+  EXPECT_EQ(ref[customer->mt].name, "Fixture.Customer");
+  EXPECT_EQ(customer->count, ref[customer->mt].count);
+  EXPECT_EQ(customer->total_size, ref[customer->mt].total);
+  ASSERT_TRUE(ref.count(string->mt));
+  EXPECT_EQ(string->count, ref[string->mt].count);
+  EXPECT_EQ(string->total_size, ref[string->mt].total);
+  EXPECT_GE(string->count, static_cast<uint64_t>(kCustomers));  // One name per customer.
+
+  // Beyond the two types the fixture controls: every row of the table agrees.
+  EXPECT_EQ(stats->types.size(), ref.size());
+  for (const dac::TypeStat& t : stats->types) {
+    auto it = ref.find(t.mt);
+    if (it == ref.end()) {
+      ADD_FAILURE() << "type not in dotnet-dump's table: " << t.name;
+      continue;
+    }
+    EXPECT_EQ(t.count, it->second.count) << t.name;
+    EXPECT_EQ(t.total_size, it->second.total) << t.name;
+    EXPECT_EQ(t.name, it->second.name);
+  }
+}
+
+TEST_F(DacDumpTest, ManagedThreadsMatchClrThreads) {
+  const int ref_count = ParseThreadCount(reference_);
+  ASSERT_GT(ref_count, 0) << reference_;
+  auto ts = dac_->GetThreadStore();
+  ASSERT_TRUE(ts.ok()) << ts.status();
+  EXPECT_EQ(ts->thread_count, ref_count);
+  // The three named workers plus main and the finalizer are all live managed threads.
+  EXPECT_GE(ts->thread_count, 5);
+  int live = 0, finalizers = 0;
+  for (const dac::ManagedThread& t : ts->threads) {
+    if (t.os_id != 0) ++live;
+    if (t.is_finalizer) ++finalizers;
+    if (t.os_id != 0) {
+      // clrthreads prints the OS id in hex in its own column.
+      std::ostringstream hex;
+      hex << std::hex << t.os_id;
+      EXPECT_NE(reference_.find(" " + hex.str() + " "), std::string::npos) << hex.str();
+    }
+  }
+  EXPECT_EQ(finalizers, 1);
+  EXPECT_EQ(live, ref_count);
+}
+
+TEST_F(DacDumpTest, RuntimeIsFoundAndVersioned) {
+  auto rt = dac::FindRuntime(*core_);
+  ASSERT_TRUE(rt.ok());
+  EXPECT_EQ(rt->build_id.size(), 40u);
+  auto loc = dac::LocateDac(*rt, {});
+  ASSERT_TRUE(loc.ok());
+  // The version comes from the dump or, for heap dumps without the data page, the file.
+  const std::string v = rt->version_string.empty() ? loc->version_string : rt->version_string;
+  EXPECT_TRUE(absl::StartsWith(v, "10.") || absl::StartsWith(v, "9.") ||
+              absl::StartsWith(v, "8."))
+      << v;
+  EXPECT_NE(v.find("@Commit: "), std::string::npos) << v;
+}
+
+TEST_F(DacDumpTest, MismatchedRuntimeIsRefusedWithHowToFix) {
+  auto rt = dac::FindRuntime(*core_);
+  ASSERT_TRUE(rt.ok());
+  dac::RuntimeModule other = *rt;
+  other.build_id = std::string(40, '0');
+  auto loc = dac::LocateDac(other, {});
+  ASSERT_FALSE(loc.ok());
+  const std::string msg(loc.status().message());
+  EXPECT_NE(msg.find(other.build_id), std::string::npos) << msg;
+  EXPECT_NE(msg.find("setclrpath"), std::string::npos) << msg;
+}
+
+// The data target answers the DAC's questions from the dump, and refuses what it cannot know.
+TEST_F(DacDumpTest, DataTargetAnswersFromTheDump) {
+  auto rt = dac::FindRuntime(*core_);
+  ASSERT_TRUE(rt.ok());
+  dac::ComPtr<dac::ICLRDataTarget> target = dac::MakeCoreDataTarget(core_, {});
+
+  dac::ULONG32 machine = 0, ptr = 0;
+  EXPECT_EQ(target->GetMachineType(&machine), dac::kS_OK);
+  EXPECT_EQ(machine, dac::kImageFileMachineAmd64);
+  EXPECT_EQ(target->GetPointerSize(&ptr), dac::kS_OK);
+  EXPECT_EQ(ptr, 8u);
+
+  dac::CLRDATA_ADDRESS base = 0;
+  EXPECT_EQ(target->GetImageBase(u"LIBCORECLR.SO", &base), dac::kS_OK);  // Case-insensitive.
+  EXPECT_EQ(base, rt->base);
+  EXPECT_EQ(target->GetImageBase(u"libnothere.so", &base), dac::kE_FAIL);
+
+  // The ELF header of libcoreclr.so is in the dump (the DAC parses it to find g_dacTable).
+  uint8_t magic[4] = {};
+  dac::ULONG32 done = 0;
+  EXPECT_EQ(target->ReadVirtual(rt->base, magic, sizeof(magic), &done), dac::kS_OK);
+  EXPECT_EQ(done, 4u);
+  EXPECT_EQ(std::memcmp(magic, "\x7f" "ELF", 4), 0);
+  // Page 0 is never mapped: the read fails and reports nothing read (no zero-fill).
+  EXPECT_EQ(target->ReadVirtual(0x1000, magic, sizeof(magic), &done), dac::kE_FAIL);
+  EXPECT_EQ(done, 0u);
+
+  // Registers of a real thread, in the AMD64 CONTEXT layout.
+  const elf::CoreThread& t = core_->threads().front();
+  std::vector<uint8_t> ctx(dac::kAmd64ContextSize);
+  EXPECT_EQ(target->GetThreadContext(t.tid, dac::kContextFull, ctx.size(), ctx.data()),
+            dac::kS_OK);
+  uint64_t rip = 0, rsp = 0;
+  std::memcpy(&rip, ctx.data() + dac::amd64_context::kRip, 8);
+  std::memcpy(&rsp, ctx.data() + dac::amd64_context::kRsp, 8);
+  EXPECT_EQ(rip, t.regs.rip);
+  EXPECT_EQ(rsp, t.regs.rsp);
+  EXPECT_NE(target->GetThreadContext(0x7fffffff, dac::kContextFull, ctx.size(), ctx.data()),
+            dac::kS_OK);
+
+  // Optional interfaces the DAC asks for.
+  dac::ComPtr<dac::ICLRMetadataLocator> md;
+  EXPECT_EQ(target.As(dac::kIID_ICLRMetadataLocator, &md), dac::kS_OK);
+  dac::ComPtr<dac::IUnknown> none;
+  EXPECT_EQ(target.As(dac::kIID_ICLRDataTarget3, &none), dac::kE_NOINTERFACE);
+}
+
+// Metadata the dump lacks is served from the assembly on disk, only if it is the same build.
+TEST_F(DacDumpTest, MetadataLocatorServesTheRightAssembly) {
+  std::string assembly;
+  for (const elf::MappedRange& r : core_->mapped_files()) {
+    if (absl::EndsWith(r.path, "/HeapApp.dll")) assembly = r.path;
+  }
+  ASSERT_FALSE(assembly.empty()) << "HeapApp.dll is not mapped in the dump";
+  auto file = elf::MappedFile::Open(assembly);
+  ASSERT_TRUE(file.ok());
+  auto pe = dac::PeImage::Parse(file->bytes());
+  ASSERT_TRUE(pe.ok()) << pe.status();
+  auto expected = pe->Metadata();
+  ASSERT_TRUE(expected.ok()) << expected.status();
+
+  dac::ComPtr<dac::ICLRDataTarget> target = dac::MakeCoreDataTarget(core_, {});
+  dac::ComPtr<dac::ICLRMetadataLocator> md;
+  ASSERT_EQ(target.As(dac::kIID_ICLRMetadataLocator, &md), dac::kS_OK);
+  const std::u16string path = dac::Utf8ToUtf16(assembly);
+  std::vector<uint8_t> buf(expected->size());
+  dac::ULONG32 got = 0;
+  ASSERT_EQ(md->GetMetadata(path.c_str(), pe->timestamp(), pe->size_of_image(), nullptr, 0, 0,
+                            buf.size(), buf.data(), &got),
+            dac::kS_OK);
+  EXPECT_EQ(got, expected->size());
+  EXPECT_EQ(std::memcmp(buf.data(), expected->data(), buf.size()), 0);
+  // The DAC may pass a NULL size pointer.
+  EXPECT_EQ(md->GetMetadata(path.c_str(), pe->timestamp(), pe->size_of_image(), nullptr, 0, 0,
+                            buf.size(), buf.data(), nullptr),
+            dac::kS_OK);
+  // Another build of the file (different timestamp) is refused.
+  EXPECT_NE(md->GetMetadata(path.c_str(), pe->timestamp() + 1, pe->size_of_image(), nullptr, 0,
+                            0, buf.size(), buf.data(), &got),
+            dac::kS_OK);
+}
+
+}  // namespace
+}  // namespace clrdiag::testing
