@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh — clrdiag vs dotnet-dump, side by side, in one run (~2-3 minutes).
+# bench/run.sh — clrdiag vs dotnet-dump, side by side, in one run (1-2 minutes, ~3 under load).
 #
 # Measures:
 #   1. `ps` wall time with 5 SleepApp processes running: median of PS_RUNS (20) runs of
@@ -83,9 +83,9 @@ cleanup() {
     local p
     for p in "${APP_PIDS[@]}"; do stop_pid "$p" 5; done
     [[ -n $DPID ]] && stop_pid "$DPID" 10
-    if [[ -n $HPID && -n ${TARGET_TMP:-} ]]; then
+    if [[ -n $HPID && -n ${TARGET_TMP_HOST:-} ]]; then
         # Temp dirs the daemon makes in the target's temp dir (only if a collect was cut short).
-        rm -rf "${TARGET_TMP%/}"/clrdiag-*-"$HPID"-heap-* 2>/dev/null
+        rm -rf "${TARGET_TMP_HOST%/}"/clrdiag-*-"$HPID"-heap-* 2>/dev/null
     fi
     [[ -n $T && -d $T ]] && rm -rf "$T"
     exit "$rc"
@@ -241,6 +241,7 @@ sock=$(compgen -G "${TMPDIR:-/tmp}/dotnet-diagnostic-$HPID-*-socket" | head -1 |
 [[ -n $sock ]] || sock=$(awk -v p="dotnet-diagnostic-$HPID-" 'index($NF, p) { print $NF; exit }' /proc/net/unix)
 [[ -n $sock ]] || die "no diagnostic socket for HeapApp $HPID"
 TARGET_TMP="/proc/$HPID/root$(dirname "$sock")"
+TARGET_TMP_HOST="$(dirname "$sock")"   # same mount namespace as this script
 SAME_FS=no
 [[ $(stat -c %d "$TARGET_TMP") == $(stat -c %d "$T") ]] && SAME_FS=yes
 

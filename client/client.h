@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clrdiag/v1/clrdiag.grpc.pb.h"
 
@@ -91,5 +92,8 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
 int RunDumps(Client& client, const GlobalOptions& opts);
 int RunDownload(Client& client, const std::string& id, const std::string& output);
 int RunRm(Client& client, const std::string& id);
+// Opens DUMP (catalog id or daemon-side path), runs `commands`, then reads more from stdin
+// (a `> ` prompt on a terminal) until exit. Exit code 1 if any command failed.
+int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands);
 
 }  // namespace clrdiag::cli

@@ -39,6 +39,14 @@ int main(int argc, char** argv) {
   auto* rm = app.add_subcommand("rm", "Remove a dump from the catalog");
   rm->add_option("id", id, "dump id")->required();
 
+  std::string dump;
+  std::vector<std::string> commands;
+  auto* analyze = app.add_subcommand(
+      "analyze", "Analyze a dump in the daemon with SOS commands (as dotnet-dump analyze)");
+  analyze->add_option("dump", dump, "dump id (see `clrdiag dumps`) or a path on the daemon's host")
+      ->required();
+  analyze->add_option("-c,--command", commands, "run this command at start (repeatable)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -70,6 +78,7 @@ int main(int argc, char** argv) {
   if (dumps->parsed()) rc = RunDumps(client, g);
   if (download->parsed()) rc = RunDownload(client, id, output);
   if (rm->parsed()) rc = RunRm(client, id);
+  if (analyze->parsed()) rc = RunAnalyze(client, dump, commands);
   std::fflush(nullptr);
   std::_Exit(rc);
 }

@@ -7,22 +7,38 @@ namespace {
 
 const char* HResultName(HRESULT hr) {
   switch (static_cast<uint32_t>(hr)) {
-    case 0x00000000: return "S_OK";
-    case 0x00000001: return "S_FALSE";
-    case 0x80004001: return "E_NOTIMPL";
-    case 0x80004002: return "E_NOINTERFACE";
-    case 0x80004003: return "E_POINTER";
-    case 0x80004005: return "E_FAIL";
-    case 0x8000FFFF: return "E_UNEXPECTED";
-    case 0x8007000E: return "E_OUTOFMEMORY";
-    case 0x80070057: return "E_INVALIDARG";
-    case 0x8007012B: return "ERROR_PARTIAL_COPY";
-    case 0x8007007A: return "ERROR_INSUFFICIENT_BUFFER";
-    case 0x80131C30: return "CORDBG_E_INCOMPATIBLE_PLATFORMS";
-    case 0x80131C49: return "CORDBG_E_READVIRTUAL_FAILURE";
-    case 0x80131C4E: return "CORDBG_E_UNSUPPORTED";
-    case 0x80131C4F: return "CORDBG_E_MISSING_DEBUGGER_EXPORTS";
-    default: return nullptr;
+    case 0x00000000:
+      return "S_OK";
+    case 0x00000001:
+      return "S_FALSE";
+    case 0x80004001:
+      return "E_NOTIMPL";
+    case 0x80004002:
+      return "E_NOINTERFACE";
+    case 0x80004003:
+      return "E_POINTER";
+    case 0x80004005:
+      return "E_FAIL";
+    case 0x8000FFFF:
+      return "E_UNEXPECTED";
+    case 0x8007000E:
+      return "E_OUTOFMEMORY";
+    case 0x80070057:
+      return "E_INVALIDARG";
+    case 0x8007012B:
+      return "ERROR_PARTIAL_COPY";
+    case 0x8007007A:
+      return "ERROR_INSUFFICIENT_BUFFER";
+    case 0x80131C30:
+      return "CORDBG_E_INCOMPATIBLE_PLATFORMS";
+    case 0x80131C49:
+      return "CORDBG_E_READVIRTUAL_FAILURE";
+    case 0x80131C4E:
+      return "CORDBG_E_UNSUPPORTED";
+    case 0x80131C4F:
+      return "CORDBG_E_MISSING_DEBUGGER_EXPORTS";
+    default:
+      return nullptr;
   }
 }
 

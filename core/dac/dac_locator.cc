@@ -56,6 +56,24 @@ std::string VersionFromDump(const elf::CoreFile& core, const std::string& path) 
   return "";
 }
 
+// "10.0.12" or "9.0.0-rc.2.24473.5": starts with a digit, has a dot, no slash.
+bool LooksLikeVersion(std::string_view s) {
+  return !s.empty() && s[0] >= '0' && s[0] <= '9' && s.find('.') != std::string_view::npos &&
+         s.find('/') == std::string_view::npos;
+}
+
+std::string FrameworkVersionFromPath(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return "";
+  const std::string_view dir = path.substr(0, slash);
+  const std::string_view name = BaseName(dir);
+  const std::string_view parent = dir.substr(0, dir.size() - name.size());
+  if (!LooksLikeVersion(name) || parent.find("Microsoft.NETCore.App") == std::string_view::npos) {
+    return "";
+  }
+  return std::string(name);
+}
+
 struct Candidate {
   std::string dir;
   std::string source;
@@ -87,6 +105,7 @@ absl::StatusOr<RuntimeModule> FindRuntime(const elf::CoreFile& core) {
     rt.build_id = m.build_id;
     rt.version_string = VersionFromDump(core, m.path);
     rt.version = rt.version_string.substr(0, rt.version_string.find(' '));
+    rt.framework_version = FrameworkVersionFromPath(m.path);
     return rt;
   }
   return absl::NotFoundError(
@@ -96,16 +115,18 @@ absl::StatusOr<RuntimeModule> FindRuntime(const elf::CoreFile& core) {
 
 absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
                                       const DacSearchOptions& options) {
-  const std::string version = runtime.version.empty() ? "unknown" : runtime.version;
+  // What a user would download: the shared-framework version, else the file version.
+  std::string version = runtime.framework_version;
+  if (version.empty()) version = runtime.version;
   if (runtime.build_id.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the dump does not record the build-id of ", runtime.path, " (runtime version ", version,
-        "), so no DAC can be matched to it safely"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the dump does not record the build-id of ", runtime.path, " (.NET runtime ",
+                     version.empty() ? "of unknown version" : version,
+                     "), so no DAC can be matched to it safely"));
   }
-  auto read_id = options.read_build_id ? options.read_build_id
-                                       : [](const std::string& p) {
-                                           return elf::ReadGnuBuildId(p);
-                                         };
+  auto read_id = options.read_build_id ? options.read_build_id : [](const std::string& p) {
+    return elf::ReadGnuBuildId(p);
+  };
   std::vector<Candidate> candidates;
   for (const std::string& d : options.extra_dirs) candidates.push_back({d, "setclrpath"});
   if (!options.store_root.empty()) {
@@ -148,11 +169,16 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
     return loc;
   }
   std::string msg = absl::StrCat(
-      "no DAC for the dump's runtime: .NET runtime ", version, ", ", kCoreClrName,
-      " build-id ", runtime.build_id,
-      ". Supply the directory holding that runtime's libcoreclr.so and libmscordaccore.so "
-      "(the Microsoft.NETCore.App ",
-      version, " shared framework for this OS/architecture) with `setclrpath <dir>`");
+      "no DAC for the dump's runtime: .NET runtime ",
+      version.empty() ? "of unknown version" : version,
+      runtime.version.empty() || runtime.version == version
+          ? ""
+          : absl::StrCat(" (file version ", runtime.version, ")"),
+      ", ", kCoreClrName, " build-id ", runtime.build_id,
+      ". Supply the directory holding that exact runtime's libcoreclr.so and "
+      "libmscordaccore.so (the Microsoft.NETCore.App ",
+      version.empty() ? "" : absl::StrCat(version, " "),
+      "shared framework of the dumped machine's OS and architecture) with `setclrpath <dir>`");
   if (!options.store_root.empty()) {
     absl::StrAppend(&msg, ", or copy both files to ", options.store_root, "/runtimes/",
                     runtime.build_id, "/");

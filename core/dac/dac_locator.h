@@ -26,6 +26,9 @@ struct RuntimeModule {
   // "10.0.1226.42308" from the "@(#)Version ..." string in the runtime's data; "" if absent.
   std::string version;
   std::string version_string;  // The whole string after "@(#)Version ", commit included.
+  // The shared-framework version from the runtime's directory name, e.g. "10.0.12" for
+  // .../Microsoft.NETCore.App/10.0.12/libcoreclr.so; "" for other layouts (self-contained).
+  std::string framework_version;
 };
 
 // Finds libcoreclr.so among the dump's modules. NotFound if the dump has no CoreCLR runtime

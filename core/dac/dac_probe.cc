@@ -1,9 +1,12 @@
 // dac_probe: exercises the DAC host end to end on one core dump.
 //
 //   dac_probe CORE [--dac-dir DIR]... [--store ROOT] [--trace] [--no-heap] [--no-host-files]
+//             [--no-host-runtimes] [--modules]
 //
-// Prints the runtime, the managed threads (like SOS `clrthreads`) and heap statistics (like
-// `dumpheap -stat`). Exit status 0 on success, 1 on error, 2 on bad usage.
+// Prints the runtime, the managed threads (like SOS `clrthreads`), optionally the modules, and
+// heap statistics (like `dumpheap -stat`). --no-host-files: never read NT_FILE paths on this
+// host (as when analysing a dump from elsewhere); --no-host-runtimes: do not look for the DAC
+// in this host's shared frameworks. Exit status 0 on success, 1 on error, 2 on bad usage.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -28,10 +31,13 @@ struct Args {
   bool trace = false;
   bool heap = true;
   bool host_files = true;
+  bool modules = false;
+  bool host_runtimes = true;
 };
 
 int Usage() {
-  std::cerr << "usage: dac_probe CORE [--dac-dir DIR]... [--store ROOT] [--trace] [--no-heap] [--no-host-files]\n";
+  std::cerr << "usage: dac_probe CORE [--dac-dir DIR]... [--store ROOT] [--trace] [--no-heap]"
+               " [--no-host-files] [--no-host-runtimes] [--modules]\n";
   return 2;
 }
 
@@ -52,9 +58,11 @@ void PrintThreads(const clrdiag::dac::ThreadStore& ts, const clrdiag::elf::CoreF
   absl::PrintF("BackgroundThread: %d\n", ts.background_count);
   absl::PrintF("PendingThread:    %d\n", ts.pending_count);
   absl::PrintF("DeadThread:       %d\n", ts.dead_count);
+  absl::PrintF("Hosted Runtime:   no\n");
   absl::PrintF("%-108sLock  \n", "");
-  absl::PrintF(" DBG   ID     OSID ThreadOBJ           State GC Mode     GC Alloc Context        "
-               "          Domain           Count Apt Exception\n");
+  absl::PrintF(
+      " DBG   ID     OSID ThreadOBJ           State GC Mode     GC Alloc Context        "
+      "          Domain           Count Apt Exception\n");
   for (const clrdiag::dac::ManagedThread& t : ts.threads) {
     std::string dbg = "XXXX";
     for (size_t i = 0; i < core.threads().size(); ++i) {
@@ -67,10 +75,9 @@ void PrintThreads(const clrdiag::dac::ThreadStore& ts, const clrdiag::elf::CoreF
     if (t.state & clrdiag::dac::kThreadStateCompletionPort) {
       exc += "(Threadpool Completion Port) ";
     }
-    absl::PrintF("%4s %4u %8x %016X %8x %-11s %016X:%016X %016X %06d Ukn %s\n", dbg,
-                 t.managed_id, t.os_id, t.address, t.state,
-                 t.preemptive ? "Preemptive" : "Cooperative", t.alloc_ptr, t.alloc_limit,
-                 t.domain, t.lock_count, exc);
+    absl::PrintF("%4s %4u %8x %016X %8x %-11s %016X:%016X %016X %06d Ukn %s\n", dbg, t.managed_id,
+                 t.os_id, t.address, t.state, t.preemptive ? "Preemptive" : "Cooperative",
+                 t.alloc_ptr, t.alloc_limit, t.domain, t.lock_count, exc);
   }
 }
 
@@ -84,8 +91,8 @@ void PrintHeapStats(const clrdiag::dac::HeapStats& stats) {
   absl::PrintF("Statistics:\n");
   absl::PrintF("%*s %*s %*s Class Name\n", mt_w, "MT", count_w, "Count", size_w, "TotalSize");
   for (const auto& t : stats.types) {
-    absl::PrintF("%*x %*s %*s %s\n", mt_w, t.mt, count_w, N0(t.count), size_w,
-                 N0(t.total_size), t.name);
+    absl::PrintF("%*x %*s %*s %s\n", mt_w, t.mt, count_w, N0(t.count), size_w, N0(t.total_size),
+                 t.name);
   }
   absl::PrintF("Total %s objects, %s bytes\n", N0(stats.objects), N0(stats.bytes));
   for (const std::string& w : stats.warnings) absl::PrintF("warning: %s\n", w);
@@ -110,6 +117,7 @@ int Run(const Args& args) {
   clrdiag::dac::DacSearchOptions search;
   search.extra_dirs = args.dac_dirs;
   search.store_root = args.store;
+  if (!args.host_runtimes) search.host_framework_roots.clear();
   auto loc = clrdiag::dac::LocateDac(*runtime, search);
   if (!loc.ok()) {
     std::cerr << "dac_probe: " << loc.status() << "\n";
@@ -118,7 +126,9 @@ int Run(const Args& args) {
 
   const std::string& version =
       runtime->version_string.empty() ? loc->version_string : runtime->version_string;
-  absl::PrintF("Runtime: %s%s\n", version.empty() ? "(unknown version)" : version,
+  absl::PrintF("Runtime: .NET %s, %s%s\n",
+               runtime->framework_version.empty() ? "?" : runtime->framework_version,
+               version.empty() ? "(unknown version)" : version,
                runtime->version_string.empty() ? " (from the matching libcoreclr.so)" : "");
 
   DacProcess::Options opts;
@@ -127,9 +137,7 @@ int Run(const Args& args) {
   opts.target.file_substitutes[runtime->path] = loc->coreclr_path;
   opts.target.use_host_files = args.host_files;
   if (args.trace) {
-    opts.target.trace = [](std::string_view line) {
-      std::cerr << "trace: " << line << "\n";
-    };
+    opts.target.trace = [](std::string_view line) { std::cerr << "trace: " << line << "\n"; };
   }
   auto dac = DacProcess::Open(core, std::move(opts));
   if (!dac.ok()) {
@@ -153,6 +161,18 @@ int Run(const Args& args) {
                  gc->server ? "server" : "workstation", gc->heap_count,
                  gc->regions ? "regions" : "segments", gc->max_generation);
   }
+  if (args.modules) {
+    auto modules = (*dac)->GetModules();
+    if (!modules.ok()) {
+      std::cerr << "dac_probe: " << modules.status() << "\n";
+      return 1;
+    }
+    for (const auto& m : *modules) {
+      absl::PrintF("%016X %016X %s%s\n", m.address, m.il_base,
+                   m.file.empty() ? "<no file>" : m.file, m.is_dynamic ? " (Dynamic)" : "");
+    }
+    absl::PrintF("\n");
+  }
   if (!args.heap) return 0;
   auto stats = clrdiag::dac::ComputeHeapStats(**dac);
   if (!stats.ok()) {
@@ -175,6 +195,10 @@ int main(int argc, char** argv) {
       args.store = argv[++i];
     } else if (a == "--trace") {
       args.trace = true;
+    } else if (a == "--no-host-runtimes") {
+      args.host_runtimes = false;
+    } else if (a == "--modules") {
+      args.modules = true;
     } else if (a == "--no-host-files") {
       args.host_files = false;
     } else if (a == "--no-heap") {

@@ -16,17 +16,24 @@ constexpr uint32_t kMaxGenerations = 5;
 // Guards against a corrupt dump turning a list walk into an endless loop.
 constexpr int kMaxThreads = 1 << 20;
 constexpr int kMaxServerHeaps = 4096;
-constexpr uint32_t kMaxTypeNameChars = 64 * 1024;
+constexpr uint32_t kMaxStringChars = 64 * 1024;
+constexpr int32_t kMaxAppDomains = 64;
+constexpr int32_t kMaxAssemblies = 1 << 20;
+constexpr uint32_t kMaxModulesPerAssembly = 1024;
 
 const char* HResultMeaning(HRESULT hr) {
   switch (static_cast<uint32_t>(hr)) {
-    case 0x80131C30: return "the DAC is for another platform than the dump";
-    case 0x80131C49: return "the DAC could not read target memory the dump should hold";
-    case 0x80131C4E: return "the runtime was not initialised yet when the dump was taken";
+    case 0x80131C30:
+      return "the DAC is for another platform than the dump";
+    case 0x80131C49:
+      return "the DAC could not read target memory the dump should hold";
+    case 0x80131C4E:
+      return "the runtime was not initialised yet when the dump was taken";
     case 0x80131C4F:
       return "the runtime's g_dacTable export could not be read: the dump is incomplete or "
              "was taken incorrectly";
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
@@ -41,13 +48,20 @@ absl::Status DacError(std::string_view call, HRESULT hr) {
 
 const char* SegmentKindName(SegmentKind kind) {
   switch (kind) {
-    case SegmentKind::kGen0: return "gen0";
-    case SegmentKind::kGen1: return "gen1";
-    case SegmentKind::kGen2: return "gen2";
-    case SegmentKind::kEphemeral: return "ephemeral";
-    case SegmentKind::kLarge: return "LOH";
-    case SegmentKind::kPinned: return "POH";
-    case SegmentKind::kFrozen: return "frozen";
+    case SegmentKind::kGen0:
+      return "gen0";
+    case SegmentKind::kGen1:
+      return "gen1";
+    case SegmentKind::kGen2:
+      return "gen2";
+    case SegmentKind::kEphemeral:
+      return "ephemeral";
+    case SegmentKind::kLarge:
+      return "LOH";
+    case SegmentKind::kPinned:
+      return "POH";
+    case SegmentKind::kFrozen:
+      return "frozen";
   }
   return "?";
 }
@@ -62,8 +76,7 @@ absl::StatusOr<std::unique_ptr<DacProcess>> DacProcess::Open(
   p->target_ = MakeCoreDataTarget(core, std::move(options.target));
 
   std::lock_guard<std::mutex> lock(DacMutex());
-  HRESULT hr = lib.create_instance(&kIID_IXCLRDataProcess, p->target_.get(),
-                                   p->process_.PutVoid());
+  HRESULT hr = lib.create_instance(&kIID_IXCLRDataProcess, p->target_.get(), p->process_.PutVoid());
   if (Failed(hr) || !p->process_) {
     return DacError(absl::StrCat("CLRDataCreateInstance (", lib.path, ")"), hr);
   }
@@ -106,7 +119,8 @@ absl::StatusOr<ThreadStore> DacProcess::GetThreadStore() {
   out.dead_count = ts.deadThreadCount;
   std::unordered_set<uint64_t> seen;
   for (CLRDATA_ADDRESS t = ts.firstThread; t != 0 && seen.insert(t).second;) {
-    if (seen.size() > kMaxThreads) return absl::DataLossError("thread list does not end");
+    if (seen.size() > static_cast<size_t>(kMaxThreads))
+      return absl::DataLossError("thread list does not end");
     DacpThreadData d{};
     hr = sos_->GetThreadData(t, &d);
     if (Failed(hr)) return DacError(absl::StrCat("GetThreadData(0x", absl::Hex(t), ")"), hr);
@@ -143,11 +157,11 @@ absl::StatusOr<GcHeapSummary> DacProcess::GetGcHeapSummary() {
   if (!s.server && Succeeded(sos_->GetGCHeapStaticData(&details))) {
     s.regions = details.generation_table[kGen0].start_segment !=
                 details.generation_table[kGen1].start_segment;
-  } else if (s.server) {
-    CLRDATA_ADDRESS heap = 0;
+  } else if (s.server && s.heap_count > 0 && s.heap_count <= kMaxServerHeaps) {
+    std::vector<CLRDATA_ADDRESS> heaps(s.heap_count);
     uint32_t needed = 0;
-    if (Succeeded(sos_->GetGCHeapList(1, &heap, &needed)) && heap != 0 &&
-        Succeeded(sos_->GetGCHeapDetails(heap, &details))) {
+    if (Succeeded(sos_->GetGCHeapList(s.heap_count, heaps.data(), &needed)) && heaps[0] != 0 &&
+        Succeeded(sos_->GetGCHeapDetails(heaps[0], &details))) {
       s.regions = details.generation_table[kGen0].start_segment !=
                   details.generation_table[kGen1].start_segment;
     }
@@ -204,8 +218,7 @@ absl::StatusOr<std::vector<HeapSegment>> DacProcess::SegmentsOfHeapLocked(
     uint32_t needed = 0;
     HRESULT hr = heap_addr == 0
                      ? sos8_->GetGenerationTable(kMaxGenerations, g8.data(), &needed)
-                     : sos8_->GetGenerationTableSvr(heap_addr, kMaxGenerations, g8.data(),
-                                                    &needed);
+                     : sos8_->GetGenerationTableSvr(heap_addr, kMaxGenerations, g8.data(), &needed);
     if (Succeeded(hr) && needed >= kDacNumberGenerations && needed <= kMaxGenerations) {
       g8.resize(needed);
       gens = std::move(g8);
@@ -241,8 +254,8 @@ absl::StatusOr<std::vector<HeapSegment>> DacProcess::SegmentsOfHeapLocked(
                  : generation == kGen1 ? SegmentKind::kGen1
                                        : SegmentKind::kGen2;
       } else {
-        s.kind = seg == details.ephemeral_heap_segment ? SegmentKind::kEphemeral
-                                                       : SegmentKind::kGen2;
+        s.kind =
+            seg == details.ephemeral_heap_segment ? SegmentKind::kEphemeral : SegmentKind::kGen2;
       }
       out.push_back(s);
       seg = d.next;
@@ -314,23 +327,99 @@ absl::StatusOr<MethodTableInfo> DacProcess::GetMethodTable(uint64_t mt) {
   return info;
 }
 
+template <typename Call>
+absl::StatusOr<std::string> DacProcess::GetStringLocked(std::string_view what, Call call) {
+  uint32_t needed = 0;
+  HRESULT hr = call(0u, nullptr, &needed);
+  if (Failed(hr) || needed == 0 || needed > kMaxStringChars) {
+    return DacError(what, Failed(hr) ? hr : kE_UNEXPECTED);
+  }
+  std::u16string buf(needed, u'\0');
+  hr = call(needed, buf.data(), &needed);
+  if (Failed(hr)) return DacError(what, hr);
+  buf.resize(std::min<size_t>(buf.size(), needed));
+  while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
+  return Utf16ToUtf8(buf);
+}
+
 absl::StatusOr<std::string> DacProcess::GetMethodTableName(uint64_t mt) {
   std::lock_guard<std::mutex> lock(DacMutex());
   if (auto it = name_cache_.find(mt); it != name_cache_.end()) return it->second;
-  uint32_t needed = 0;
-  HRESULT hr = sos_->GetMethodTableName(mt, 0, nullptr, &needed);
-  if (Failed(hr) || needed == 0 || needed > kMaxTypeNameChars) {
-    return DacError(absl::StrCat("GetMethodTableName(0x", absl::Hex(mt), ")"),
-                    Failed(hr) ? hr : kE_UNEXPECTED);
-  }
-  std::u16string buf(needed, u'\0');
-  hr = sos_->GetMethodTableName(mt, needed, buf.data(), &needed);
-  if (Failed(hr)) return DacError(absl::StrCat("GetMethodTableName(0x", absl::Hex(mt), ")"), hr);
-  buf.resize(std::min<size_t>(buf.size(), needed));
-  while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
-  std::string name = Utf16ToUtf8(buf);
+  ASSIGN_OR_RETURN(std::string name,
+                   GetStringLocked(absl::StrCat("GetMethodTableName(0x", absl::Hex(mt), ")"),
+                                   [&](uint32_t n, WCHAR* buf, uint32_t* needed) {
+                                     return sos_->GetMethodTableName(mt, n, buf, needed);
+                                   }));
   name_cache_.emplace(mt, name);
   return name;
+}
+
+absl::StatusOr<ObjectInfo> DacProcess::GetObject(uint64_t address) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpObjectData d{};
+  HRESULT hr = sos_->GetObjectData(address, &d);
+  if (Failed(hr)) return DacError(absl::StrCat("GetObjectData(0x", absl::Hex(address), ")"), hr);
+  return ObjectInfo{d.MethodTable, d.Size, d.ObjectType, d.dwNumComponents, d.dwComponentSize};
+}
+
+absl::StatusOr<std::vector<ManagedModule>> DacProcess::GetModules() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpAppDomainStoreData store{};
+  HRESULT hr = sos_->GetAppDomainStoreData(&store);
+  if (Failed(hr)) return DacError("GetAppDomainStoreData", hr);
+  if (store.DomainCount < 0 || store.DomainCount > kMaxAppDomains) {
+    return absl::DataLossError(absl::StrCat("implausible app domain count ", store.DomainCount));
+  }
+  std::vector<CLRDATA_ADDRESS> domains(static_cast<size_t>(store.DomainCount));
+  if (!domains.empty()) {
+    uint32_t needed = 0;
+    hr = sos_->GetAppDomainList(static_cast<uint32_t>(domains.size()), domains.data(), &needed);
+    if (Failed(hr)) return DacError("GetAppDomainList", hr);
+  }
+  std::vector<ManagedModule> out;
+  for (CLRDATA_ADDRESS domain : domains) {
+    int32_t count = 0;
+    hr = sos_->GetAssemblyList(domain, 0, nullptr, &count);
+    if (Failed(hr)) return DacError("GetAssemblyList", hr);
+    if (count < 0 || count > kMaxAssemblies) {
+      return absl::DataLossError(absl::StrCat("implausible assembly count ", count));
+    }
+    std::vector<CLRDATA_ADDRESS> assemblies(static_cast<size_t>(count));
+    hr = sos_->GetAssemblyList(domain, count, assemblies.data(), &count);
+    if (Failed(hr)) return DacError("GetAssemblyList", hr);
+    assemblies.resize(std::min<size_t>(assemblies.size(), static_cast<size_t>(count)));
+    for (CLRDATA_ADDRESS assembly : assemblies) {
+      DacpAssemblyData ad{};
+      hr = sos_->GetAssemblyData(domain, assembly, &ad);
+      if (Failed(hr)) return DacError("GetAssemblyData", hr);
+      if (ad.ModuleCount == 0 || ad.ModuleCount > kMaxModulesPerAssembly) continue;
+      std::vector<CLRDATA_ADDRESS> modules(ad.ModuleCount);
+      uint32_t needed = 0;
+      hr = sos_->GetAssemblyModuleList(assembly, ad.ModuleCount, modules.data(), &needed);
+      if (Failed(hr)) return DacError("GetAssemblyModuleList", hr);
+      modules.resize(std::min<size_t>(modules.size(), needed));
+      for (CLRDATA_ADDRESS module : modules) {
+        DacpModuleData md{};
+        hr = sos_->GetModuleData(module, &md);
+        if (Failed(hr)) return DacError("GetModuleData", hr);
+        ManagedModule m;
+        m.address = module;
+        m.assembly = assembly;
+        m.il_base = md.ilBase;
+        m.metadata_start = md.metadataStart;
+        m.metadata_size = md.metadataSize;
+        m.is_dynamic = md.bIsReflection != 0;
+        // .NET 9+ expects the Module address here; older runtimes the PEAssembly, which is
+        // what this field holds there.
+        auto file = GetStringLocked("GetPEFileName", [&](uint32_t n, WCHAR* buf, uint32_t* need) {
+          return sos_->GetPEFileName(md.PEAssembly, n, buf, need);
+        });
+        if (file.ok()) m.file = *file;
+        out.push_back(std::move(m));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace clrdiag::dac

@@ -72,7 +72,7 @@ struct HeapSegment {
   uint64_t committed = 0;
   uint64_t reserved = 0;
   SegmentKind kind = SegmentKind::kGen2;
-  int heap = 0;          // Server GC heap index.
+  int heap = 0;  // Server GC heap index.
 };
 
 struct UsefulGlobals {
@@ -93,19 +93,39 @@ struct MethodTableInfo {
   uint32_t token = 0;
 };
 
+// One loaded module (clrmodules / `assemblies`).
+struct ManagedModule {
+  uint64_t address = 0;   // The runtime's Module*.
+  uint64_t assembly = 0;  // Assembly*.
+  uint64_t il_base = 0;   // Where the image is mapped, 0 for dynamic modules.
+  uint64_t metadata_start = 0;
+  uint64_t metadata_size = 0;
+  bool is_dynamic = false;
+  std::string file;  // Path of the PE file, "" for dynamic/in-memory modules.
+};
+
+// What the DAC says about one object (GetObjectData).
+struct ObjectInfo {
+  uint64_t mt = 0;
+  uint64_t size = 0;  // The DAC's size (string: real base size + length * 2).
+  int32_t kind = 0;   // DacpObjectType
+  uint64_t components = 0;
+  uint64_t component_size = 0;
+};
+
 class DacProcess {
  public:
   struct Options {
-    std::string dac_path;          // libmscordaccore.so to load.
-    DataTargetOptions target;      // How the target answers the DAC.
-    DacLoader loader;              // Default: LoadDacLibrary.
+    std::string dac_path;      // libmscordaccore.so to load.
+    DataTargetOptions target;  // How the target answers the DAC.
+    DacLoader loader;          // Default: LoadDacLibrary.
   };
 
   // Loads the DAC, creates the data target and the DAC's process object, and checks that the
   // runtime is readable (GetThreadStoreData succeeds). Errors say which step failed with
   // which HRESULT and, for the well-known ones, what it usually means.
-  static absl::StatusOr<std::unique_ptr<DacProcess>> Open(
-      std::shared_ptr<const elf::CoreFile> core, Options options);
+  static absl::StatusOr<std::unique_ptr<DacProcess>> Open(std::shared_ptr<const elf::CoreFile> core,
+                                                          Options options);
   ~DacProcess();
   DacProcess(const DacProcess&) = delete;
   DacProcess& operator=(const DacProcess&) = delete;
@@ -128,9 +148,15 @@ class DacProcess {
   // The DAC's raw type name, e.g. "System.Collections.Generic.List`1[[System.String,
   // System.Private.CoreLib]]". Cached per MT.
   absl::StatusOr<std::string> GetMethodTableName(uint64_t mt);
+  absl::StatusOr<ObjectInfo> GetObject(uint64_t address);
+  // Modules of all assemblies of the app domain(s), in the runtime's order.
+  absl::StatusOr<std::vector<ManagedModule>> GetModules();
 
  private:
   DacProcess() = default;
+  // A UTF-16 string from a (count, buffer, needed) DAC call, as UTF-8.
+  template <typename Call>
+  absl::StatusOr<std::string> GetStringLocked(std::string_view what, Call call);
   absl::StatusOr<std::vector<HeapSegment>> SegmentsOfHeapLocked(int heap_index,
                                                                 const DacpGcHeapDetails& details,
                                                                 uint64_t heap_addr);

@@ -166,8 +166,8 @@ TEST(ThreadContext, Amd64LayoutFromPrstatus) {
   std::vector<uint8_t> ctx(kAmd64ContextSize, 0xCC);
   ASSERT_TRUE(FillAmd64Context(t, ctx).ok());
   namespace c = amd64_context;
-  EXPECT_EQ(At<uint32_t>(ctx, c::kContextFlags), kContextControl | kContextInteger |
-                                                     kContextSegments | kContextFloatingPoint);
+  EXPECT_EQ(At<uint32_t>(ctx, c::kContextFlags),
+            kContextControl | kContextInteger | kContextSegments | kContextFloatingPoint);
   EXPECT_EQ(At<uint64_t>(ctx, c::kRax), 0x1111u);
   EXPECT_EQ(At<uint64_t>(ctx, c::kRcx), 0x2222u);
   EXPECT_EQ(At<uint64_t>(ctx, c::kRdx), 0x3333u);
@@ -232,6 +232,7 @@ class LocatorTest : public ::testing::Test {
     runtime_.path = "/usr/share/dotnet/shared/Microsoft.NETCore.App/10.0.12/libcoreclr.so";
     runtime_.build_id = "79945f51fb2612f13b7667a10a8fd29122664791";
     runtime_.version = "10.0.1226.42308";
+    runtime_.framework_version = "10.0.12";
     opts_.host_framework_roots = {dir_.path() + "/host"};
     opts_.read_build_id = [this](const std::string& p) -> absl::StatusOr<std::string> {
       auto it = ids_.find(p);
@@ -265,8 +266,8 @@ TEST_F(LocatorTest, PicksHostFrameworkWithSameBuildId) {
 
 TEST_F(LocatorTest, SetClrPathWinsThenStore) {
   MakeRuntimeDir("host/10.0.12", runtime_.build_id);
-  const std::string store_dir = MakeRuntimeDir("store/runtimes/" + runtime_.build_id,
-                                               runtime_.build_id);
+  const std::string store_dir =
+      MakeRuntimeDir("store/runtimes/" + runtime_.build_id, runtime_.build_id);
   opts_.store_root = dir_.path() + "/store";
   auto loc = LocateDac(runtime_, opts_);
   ASSERT_TRUE(loc.ok()) << loc.status();
@@ -291,7 +292,7 @@ TEST_F(LocatorTest, MismatchExplainsWhatIsNeeded) {
   ASSERT_EQ(loc.status().code(), absl::StatusCode::kNotFound);
   const std::string msg(loc.status().message());
   EXPECT_TRUE(absl::StrContains(msg, runtime_.build_id)) << msg;
-  EXPECT_TRUE(absl::StrContains(msg, "10.0.1226.42308")) << msg;
+  EXPECT_TRUE(absl::StrContains(msg, ".NET runtime 10.0.12 (file version 10.0.1226.42308)")) << msg;
   EXPECT_TRUE(absl::StrContains(msg, "setclrpath")) << msg;
   EXPECT_TRUE(absl::StrContains(msg, "/store/runtimes/" + runtime_.build_id)) << msg;
   EXPECT_TRUE(absl::StrContains(msg, "2222222222222222222222222222222222222222")) << msg;

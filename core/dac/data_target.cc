@@ -37,8 +37,9 @@ class LocalImages {
  public:
   LocalImages(const elf::CoreFile& core, const DataTargetOptions& options)
       : core_(core), options_(options), ranges_(core.mapped_files()) {
-    std::sort(ranges_.begin(), ranges_.end(),
-              [](const elf::MappedRange& a, const elf::MappedRange& b) { return a.start < b.start; });
+    std::sort(
+        ranges_.begin(), ranges_.end(),
+        [](const elf::MappedRange& a, const elf::MappedRange& b) { return a.start < b.start; });
   }
 
   // Copies bytes at `addr` from the local file backing that mapping; returns the count.
@@ -53,8 +54,8 @@ class LocalImages {
     const uint64_t off = it->offset + (addr - it->start);
     const auto bytes = file->bytes();
     if (off >= bytes.size()) return 0;
-    const size_t n = static_cast<size_t>(
-        std::min<uint64_t>({size, it->end - addr, bytes.size() - off}));
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>({size, it->end - addr, bytes.size() - off}));
     std::memcpy(out, bytes.data() + off, n);
     if (options_.trace && traced_.insert(it->path).second) {
       Trace(absl::StrCat("serving pages missing from the dump from a local copy of ", it->path));
@@ -91,7 +92,10 @@ class LocalImages {
 
   bool SameBuild(const std::string& target_path, std::span<const uint8_t> local,
                  bool explicit_choice) {
-    if (local.size() >= 4 && std::memcmp(local.data(), "\x7f" "ELF", 4) == 0) {
+    if (local.size() >= 4 && std::memcmp(local.data(),
+                                         "\x7f"
+                                         "ELF",
+                                         4) == 0) {
       std::string dumped;
       for (const elf::CoreModule& m : core_.modules()) {
         if (m.path == target_path) dumped = m.build_id;
@@ -154,6 +158,7 @@ class CoreDataTarget final : public ICLRDataTarget,
       Trace(absl::StrCat("QueryInterface(", GuidToString(iid), "): E_NOINTERFACE"));
       return kE_NOINTERFACE;
     }
+    Trace(absl::StrCat("QueryInterface(", GuidToString(iid), "): S_OK"));
     AddRef();
     return kS_OK;
   }
@@ -164,9 +169,14 @@ class CoreDataTarget final : public ICLRDataTarget,
   HRESULT GetMachineType(ULONG32* machine) override {
     if (machine == nullptr) return kE_POINTER;
     switch (core_->machine()) {
-      case elf::kEmX86_64: *machine = kImageFileMachineAmd64; return kS_OK;
-      case elf::kEmAarch64: *machine = kImageFileMachineArm64; return kS_OK;
-      default: return kE_UNEXPECTED;
+      case elf::kEmX86_64:
+        *machine = kImageFileMachineAmd64;
+        return kS_OK;
+      case elf::kEmAarch64:
+        *machine = kImageFileMachineArm64;
+        return kS_OK;
+      default:
+        return kE_UNEXPECTED;
     }
   }
 
@@ -233,8 +243,7 @@ class CoreDataTarget final : public ICLRDataTarget,
     return kS_OK;
   }
 
-  HRESULT GetThreadContext(ULONG32 thread_id, ULONG32 flags, ULONG32 size,
-                           BYTE* context) override {
+  HRESULT GetThreadContext(ULONG32 thread_id, ULONG32 flags, ULONG32 size, BYTE* context) override {
     if (context == nullptr) return kE_POINTER;
     if (core_->machine() != elf::kEmX86_64) return kE_NOTIMPL;
     for (const elf::CoreThread& t : core_->threads()) {

@@ -66,8 +66,8 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
       if (info->component_size != 0) {
         uint32_t count = 0;
         if (core.ReadDumpedMemory(obj + kPointerSize, &count, sizeof(count)) != sizeof(count)) {
-          summary.warnings.push_back(absl::StrCat("object 0x", absl::Hex(obj),
-                                                  ": component count is not in the dump"));
+          summary.warnings.push_back(
+              absl::StrCat("object 0x", absl::Hex(obj), ": component count is not in the dump"));
           break;
         }
         // The DAC reports System.String's base size without its terminating NUL char.
@@ -95,7 +95,8 @@ absl::StatusOr<HeapStats> ComputeHeapStats(DacProcess& dac, const CancellationTo
   ASSIGN_OR_RETURN(HeapWalkSummary walk, WalkHeap(
                                              dac,
                                              [&](const HeapObject& o) {
-                                               auto [it, _] = by_mt.try_emplace(o.mt, Acc{by_mt.size()});
+                                               auto [it, _] =
+                                                   by_mt.try_emplace(o.mt, Acc{by_mt.size()});
                                                it->second.count++;
                                                it->second.size += o.size;
                                                return true;

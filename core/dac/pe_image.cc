@@ -10,8 +10,8 @@ namespace {
 
 constexpr uint32_t kPeSignature = 0x00004550;  // "PE\0\0"
 constexpr uint16_t kPe32Magic = 0x10b, kPe32PlusMagic = 0x20b;
-constexpr uint32_t kComDescriptorDirectory = 14;  // IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR
-constexpr uint32_t kCor20MetadataOffset = 8;      // IMAGE_COR20_HEADER.MetaData
+constexpr uint32_t kComDescriptorDirectory = 14;     // IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR
+constexpr uint32_t kCor20MetadataOffset = 8;         // IMAGE_COR20_HEADER.MetaData
 constexpr uint32_t kMetadataSignature = 0x424A5342;  // "BSJB"
 
 template <typename T>
@@ -60,8 +60,8 @@ absl::StatusOr<PeImage> PeImage::Parse(std::span<const uint8_t> file) {
       !ReadAt(file, opt + 60, &img.size_of_headers_) || !ReadAt(file, ndirs_off, &ndirs)) {
     return Bad("truncated optional header");
   }
-  if (ndirs > kComDescriptorDirectory && dirs_off + 8 * (kComDescriptorDirectory + 1) <=
-                                             opt + opt_size) {
+  if (ndirs > kComDescriptorDirectory &&
+      dirs_off + 8 * (kComDescriptorDirectory + 1) <= opt + opt_size) {
     const uint64_t d = dirs_off + 8 * kComDescriptorDirectory;
     if (!ReadAt(file, d, &img.cor_header_rva_) || !ReadAt(file, d + 4, &img.cor_header_size_)) {
       return Bad("truncated data directories");

@@ -12,8 +12,7 @@ namespace clrdiag::dac {
 
 inline constexpr IID kIID_ISOSDacInterface = ParseGuid("436f00f2-b42a-4b9f-870c-e73db66ae930");
 inline constexpr IID kIID_ISOSDacInterface8 = ParseGuid("c12f35a9-e55c-4520-a894-b3dc5165dfce");
-inline constexpr IID kIID_ISOSDacInterface12 =
-    ParseGuid("1b93bacc-8ca4-432d-943a-3e6e7ec0b0a3");
+inline constexpr IID kIID_ISOSDacInterface12 = ParseGuid("1b93bacc-8ca4-432d-943a-3e6e7ec0b0a3");
 
 struct DacpThreadStoreData {
   int32_t threadCount;
@@ -218,105 +217,105 @@ static_assert(sizeof(DacpAssemblyData) == 0x40);
 // The private half of the DAC (what SOS uses). Slot numbers count IUnknown.
 class ISOSDacInterface : public IUnknown {
  public:
-  virtual HRESULT GetThreadStoreData(DacpThreadStoreData* data) = 0;             // 3
-  virtual HRESULT GetAppDomainStoreData(DacpAppDomainStoreData* data) = 0;       // 4
+  virtual HRESULT GetThreadStoreData(DacpThreadStoreData* data) = 0;        // 3
+  virtual HRESULT GetAppDomainStoreData(DacpAppDomainStoreData* data) = 0;  // 4
   virtual HRESULT GetAppDomainList(uint32_t count, CLRDATA_ADDRESS* values,
-                                   uint32_t* needed) = 0;                        // 5
+                                   uint32_t* needed) = 0;                               // 5
   virtual HRESULT GetAppDomainData(CLRDATA_ADDRESS addr, DacpAppDomainData* data) = 0;  // 6
   virtual HRESULT GetAppDomainName(CLRDATA_ADDRESS addr, uint32_t count, WCHAR* name,
-                                   uint32_t* needed) = 0;                        // 7
-  virtual HRESULT GetDomainFromContext(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;   // 8
+                                   uint32_t* needed) = 0;                       // 7
+  virtual HRESULT GetDomainFromContext(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 8
   virtual HRESULT GetAssemblyList(CLRDATA_ADDRESS app_domain, int32_t count,
                                   CLRDATA_ADDRESS* values, int32_t* needed) = 0;  // 9
   virtual HRESULT GetAssemblyData(CLRDATA_ADDRESS base_domain, CLRDATA_ADDRESS assembly,
-                                  DacpAssemblyData* data) = 0;                   // 10
+                                  DacpAssemblyData* data) = 0;  // 10
   virtual HRESULT GetAssemblyName(CLRDATA_ADDRESS assembly, uint32_t count, WCHAR* name,
-                                  uint32_t* needed) = 0;                         // 11
-  virtual HRESULT GetModule(CLRDATA_ADDRESS addr, IUnknown** module) = 0;        // 12
+                                  uint32_t* needed) = 0;                            // 11
+  virtual HRESULT GetModule(CLRDATA_ADDRESS addr, IUnknown** module) = 0;           // 12
   virtual HRESULT GetModuleData(CLRDATA_ADDRESS module, DacpModuleData* data) = 0;  // 13
-  virtual HRESULT TraverseModuleMap(int32_t, CLRDATA_ADDRESS, void*, void*) = 0;  // 14
+  virtual HRESULT TraverseModuleMap(int32_t, CLRDATA_ADDRESS, void*, void*) = 0;    // 14
   virtual HRESULT GetAssemblyModuleList(CLRDATA_ADDRESS assembly, uint32_t count,
                                         CLRDATA_ADDRESS* modules, uint32_t* needed) = 0;  // 15
-  virtual HRESULT GetILForModule(CLRDATA_ADDRESS, DWORD, CLRDATA_ADDRESS*) = 0;  // 16
-  virtual HRESULT GetThreadData(CLRDATA_ADDRESS thread, DacpThreadData* data) = 0;  // 17
-  virtual HRESULT GetThreadFromThinlockID(uint32_t, CLRDATA_ADDRESS*) = 0;       // 18
+  virtual HRESULT GetILForModule(CLRDATA_ADDRESS, DWORD, CLRDATA_ADDRESS*) = 0;           // 16
+  virtual HRESULT GetThreadData(CLRDATA_ADDRESS thread, DacpThreadData* data) = 0;        // 17
+  virtual HRESULT GetThreadFromThinlockID(uint32_t, CLRDATA_ADDRESS*) = 0;                // 18
   virtual HRESULT GetStackLimits(CLRDATA_ADDRESS, CLRDATA_ADDRESS*, CLRDATA_ADDRESS*,
-                                 CLRDATA_ADDRESS*) = 0;                          // 19
+                                 CLRDATA_ADDRESS*) = 0;  // 19
   virtual HRESULT GetMethodDescData(CLRDATA_ADDRESS, CLRDATA_ADDRESS, void*, ULONG, void*,
-                                    ULONG*) = 0;                                 // 20
+                                    ULONG*) = 0;                                  // 20
   virtual HRESULT GetMethodDescPtrFromIP(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 21
   virtual HRESULT GetMethodDescName(CLRDATA_ADDRESS md, uint32_t count, WCHAR* name,
-                                    uint32_t* needed) = 0;                       // 22
+                                    uint32_t* needed) = 0;                           // 22
   virtual HRESULT GetMethodDescPtrFromFrame(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 23
   virtual HRESULT GetMethodDescFromToken(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;
-  virtual HRESULT GetMethodDescTransparencyData(CLRDATA_ADDRESS, void*) = 0;     // 25
-  virtual HRESULT GetCodeHeaderData(CLRDATA_ADDRESS, void*) = 0;                 // 26
-  virtual HRESULT GetJitManagerList(uint32_t, void*, uint32_t*) = 0;             // 27
+  virtual HRESULT GetMethodDescTransparencyData(CLRDATA_ADDRESS, void*) = 0;  // 25
+  virtual HRESULT GetCodeHeaderData(CLRDATA_ADDRESS, void*) = 0;              // 26
+  virtual HRESULT GetJitManagerList(uint32_t, void*, uint32_t*) = 0;          // 27
   virtual HRESULT GetJitHelperFunctionName(CLRDATA_ADDRESS, uint32_t, char*, uint32_t*) = 0;
   virtual HRESULT GetJumpThunkTarget(void*, CLRDATA_ADDRESS*, CLRDATA_ADDRESS*) = 0;  // 29
-  virtual HRESULT GetThreadpoolData(void*) = 0;                                  // 30
-  virtual HRESULT GetWorkRequestData(CLRDATA_ADDRESS, void*) = 0;                // 31
-  virtual HRESULT GetHillClimbingLogEntry(CLRDATA_ADDRESS, void*) = 0;           // 32
-  virtual HRESULT GetObjectData(CLRDATA_ADDRESS obj, DacpObjectData* data) = 0;  // 33
+  virtual HRESULT GetThreadpoolData(void*) = 0;                                       // 30
+  virtual HRESULT GetWorkRequestData(CLRDATA_ADDRESS, void*) = 0;                     // 31
+  virtual HRESULT GetHillClimbingLogEntry(CLRDATA_ADDRESS, void*) = 0;                // 32
+  virtual HRESULT GetObjectData(CLRDATA_ADDRESS obj, DacpObjectData* data) = 0;       // 33
   virtual HRESULT GetObjectStringData(CLRDATA_ADDRESS obj, uint32_t count, WCHAR* data,
-                                      uint32_t* needed) = 0;                     // 34
+                                      uint32_t* needed) = 0;  // 34
   virtual HRESULT GetObjectClassName(CLRDATA_ADDRESS obj, uint32_t count, WCHAR* name,
-                                     uint32_t* needed) = 0;                      // 35
+                                     uint32_t* needed) = 0;  // 35
   virtual HRESULT GetMethodTableName(CLRDATA_ADDRESS mt, uint32_t count, WCHAR* name,
-                                     uint32_t* needed) = 0;                      // 36
+                                     uint32_t* needed) = 0;                               // 36
   virtual HRESULT GetMethodTableData(CLRDATA_ADDRESS mt, DacpMethodTableData* data) = 0;  // 37
-  virtual HRESULT GetMethodTableSlot(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;  // 38
-  virtual HRESULT GetMethodTableFieldData(CLRDATA_ADDRESS, void*) = 0;           // 39
-  virtual HRESULT GetMethodTableTransparencyData(CLRDATA_ADDRESS, void*) = 0;    // 40
-  virtual HRESULT GetMethodTableForEEClass(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 41
-  virtual HRESULT GetFieldDescData(CLRDATA_ADDRESS, void*) = 0;                  // 42
-  virtual HRESULT GetFrameName(CLRDATA_ADDRESS, uint32_t, WCHAR*, uint32_t*) = 0;  // 43
-  virtual HRESULT GetPEFileBase(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;          // 44
+  virtual HRESULT GetMethodTableSlot(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;    // 38
+  virtual HRESULT GetMethodTableFieldData(CLRDATA_ADDRESS, void*) = 0;                    // 39
+  virtual HRESULT GetMethodTableTransparencyData(CLRDATA_ADDRESS, void*) = 0;             // 40
+  virtual HRESULT GetMethodTableForEEClass(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;        // 41
+  virtual HRESULT GetFieldDescData(CLRDATA_ADDRESS, void*) = 0;                           // 42
+  virtual HRESULT GetFrameName(CLRDATA_ADDRESS, uint32_t, WCHAR*, uint32_t*) = 0;         // 43
+  virtual HRESULT GetPEFileBase(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;                   // 44
   virtual HRESULT GetPEFileName(CLRDATA_ADDRESS addr, uint32_t count, WCHAR* name,
-                                uint32_t* needed) = 0;                           // 45
-  virtual HRESULT GetGCHeapData(DacpGcHeapData* data) = 0;                       // 46
+                                uint32_t* needed) = 0;      // 45
+  virtual HRESULT GetGCHeapData(DacpGcHeapData* data) = 0;  // 46
   virtual HRESULT GetGCHeapList(uint32_t count, CLRDATA_ADDRESS* heaps,
-                                uint32_t* needed) = 0;                           // 47
+                                uint32_t* needed) = 0;  // 47
   virtual HRESULT GetGCHeapDetails(CLRDATA_ADDRESS heap, DacpGcHeapDetails* details) = 0;
-  virtual HRESULT GetGCHeapStaticData(DacpGcHeapDetails* details) = 0;           // 49
+  virtual HRESULT GetGCHeapStaticData(DacpGcHeapDetails* details) = 0;                     // 49
   virtual HRESULT GetHeapSegmentData(CLRDATA_ADDRESS seg, DacpHeapSegmentData* data) = 0;  // 50
-  virtual HRESULT GetOOMData(CLRDATA_ADDRESS, void*) = 0;                        // 51
-  virtual HRESULT GetOOMStaticData(void*) = 0;                                   // 52
-  virtual HRESULT GetHeapAnalyzeData(CLRDATA_ADDRESS, void*) = 0;                // 53
-  virtual HRESULT GetHeapAnalyzeStaticData(void*) = 0;                           // 54
-  virtual HRESULT GetDomainLocalModuleData(CLRDATA_ADDRESS, void*) = 0;          // 55
+  virtual HRESULT GetOOMData(CLRDATA_ADDRESS, void*) = 0;                                  // 51
+  virtual HRESULT GetOOMStaticData(void*) = 0;                                             // 52
+  virtual HRESULT GetHeapAnalyzeData(CLRDATA_ADDRESS, void*) = 0;                          // 53
+  virtual HRESULT GetHeapAnalyzeStaticData(void*) = 0;                                     // 54
+  virtual HRESULT GetDomainLocalModuleData(CLRDATA_ADDRESS, void*) = 0;                    // 55
   virtual HRESULT GetDomainLocalModuleDataFromAppDomain(CLRDATA_ADDRESS, int32_t, void*) = 0;
   virtual HRESULT GetDomainLocalModuleDataFromModule(CLRDATA_ADDRESS, void*) = 0;  // 57
   virtual HRESULT GetThreadLocalModuleData(CLRDATA_ADDRESS, uint32_t, void*) = 0;  // 58
-  virtual HRESULT GetSyncBlockData(uint32_t, void*) = 0;                         // 59
-  virtual HRESULT GetSyncBlockCleanupData(CLRDATA_ADDRESS, void*) = 0;           // 60
-  virtual HRESULT GetHandleEnum(IUnknown**) = 0;                                 // 61
-  virtual HRESULT GetHandleEnumForTypes(uint32_t*, uint32_t, IUnknown**) = 0;    // 62
-  virtual HRESULT GetHandleEnumForGC(uint32_t, IUnknown**) = 0;                  // 63
-  virtual HRESULT TraverseEHInfo(CLRDATA_ADDRESS, void*, void*) = 0;             // 64
+  virtual HRESULT GetSyncBlockData(uint32_t, void*) = 0;                           // 59
+  virtual HRESULT GetSyncBlockCleanupData(CLRDATA_ADDRESS, void*) = 0;             // 60
+  virtual HRESULT GetHandleEnum(IUnknown**) = 0;                                   // 61
+  virtual HRESULT GetHandleEnumForTypes(uint32_t*, uint32_t, IUnknown**) = 0;      // 62
+  virtual HRESULT GetHandleEnumForGC(uint32_t, IUnknown**) = 0;                    // 63
+  virtual HRESULT TraverseEHInfo(CLRDATA_ADDRESS, void*, void*) = 0;               // 64
   virtual HRESULT GetNestedExceptionData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*,
-                                         CLRDATA_ADDRESS*) = 0;                  // 65
-  virtual HRESULT GetStressLogAddress(CLRDATA_ADDRESS*) = 0;                     // 66
-  virtual HRESULT TraverseLoaderHeap(CLRDATA_ADDRESS, void*) = 0;                // 67
+                                         CLRDATA_ADDRESS*) = 0;                      // 65
+  virtual HRESULT GetStressLogAddress(CLRDATA_ADDRESS*) = 0;                         // 66
+  virtual HRESULT TraverseLoaderHeap(CLRDATA_ADDRESS, void*) = 0;                    // 67
   virtual HRESULT GetCodeHeapList(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 68
-  virtual HRESULT TraverseVirtCallStubHeap(CLRDATA_ADDRESS, int32_t, void*) = 0;  // 69
-  virtual HRESULT GetUsefulGlobals(DacpUsefulGlobalsData* data) = 0;             // 70
+  virtual HRESULT TraverseVirtCallStubHeap(CLRDATA_ADDRESS, int32_t, void*) = 0;     // 69
+  virtual HRESULT GetUsefulGlobals(DacpUsefulGlobalsData* data) = 0;                 // 70
   // Slots 71-90 (GetClrWatsonBuckets ... GetFailedAssemblyDisplayName) are not called yet.
 };
 
 // Generation tables with all 5 generations (incl. the pinned object heap), .NET 5+.
 class ISOSDacInterface8 : public IUnknown {
  public:
-  virtual HRESULT GetNumberGenerations(uint32_t* generations) = 0;               // 3
+  virtual HRESULT GetNumberGenerations(uint32_t* generations) = 0;  // 3
   virtual HRESULT GetGenerationTable(uint32_t count, DacpGenerationData* data,
-                                     uint32_t* needed) = 0;                      // 4
+                                     uint32_t* needed) = 0;  // 4
   virtual HRESULT GetFinalizationFillPointers(uint32_t count, CLRDATA_ADDRESS* pointers,
-                                              uint32_t* needed) = 0;             // 5
+                                              uint32_t* needed) = 0;  // 5
   virtual HRESULT GetGenerationTableSvr(CLRDATA_ADDRESS heap, uint32_t count,
                                         DacpGenerationData* data, uint32_t* needed) = 0;  // 6
   virtual HRESULT GetFinalizationFillPointersSvr(CLRDATA_ADDRESS heap, uint32_t count,
                                                  CLRDATA_ADDRESS* pointers,
-                                                 uint32_t* needed) = 0;          // 7
+                                                 uint32_t* needed) = 0;                  // 7
   virtual HRESULT GetAssemblyLoadContext(CLRDATA_ADDRESS mt, CLRDATA_ADDRESS* alc) = 0;  // 8
 };
 
@@ -324,7 +323,7 @@ class ISOSDacInterface8 : public IUnknown {
 class ISOSDacInterface12 : public IUnknown {
  public:
   virtual HRESULT GetGlobalAllocationContext(CLRDATA_ADDRESS* ptr,
-                                             CLRDATA_ADDRESS* limit) = 0;        // 3
+                                             CLRDATA_ADDRESS* limit) = 0;  // 3
 };
 
 }  // namespace clrdiag::dac

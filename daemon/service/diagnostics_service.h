@@ -33,6 +33,10 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
                             grpc::ServerWriter<v1::DumpChunk>* writer) override;
   grpc::Status DeleteDump(grpc::ServerContext* ctx, const v1::DeleteDumpRequest* req,
                           v1::DeleteDumpResponse* resp) override;
+  // analyze_service.cc
+  grpc::Status Analyze(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream) override;
 
  private:
   ServiceDeps deps_;

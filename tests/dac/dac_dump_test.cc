@@ -10,17 +10,17 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "core/dac/clr_data.h"
 #include "core/dac/dac_locator.h"
+#include "core/dac/dac_process.h"
 #include "core/dac/data_target.h"
+#include "core/dac/heap_walk.h"
 #include "core/dac/pe_image.h"
 #include "core/dac/thread_context.h"
-#include "core/dac/dac_process.h"
-#include "core/dac/heap_walk.h"
 #include "core/elf/core_file.h"
 #include "tests/harness/harness.h"
 
@@ -99,16 +99,16 @@ class DacDumpTest : public ::testing::Test {
       return;
     }
     dump_ = (*dir_) / "heap.core";
-    RunResult c = RunCommand({tool_, "collect", "-p", std::to_string(app->pid()), "--type",
-                              "Heap", "-o", dump_},
-                             {}, std::chrono::seconds(120));
+    RunResult c = RunCommand(
+        {tool_, "collect", "-p", std::to_string(app->pid()), "--type", "Heap", "-o", dump_}, {},
+        std::chrono::seconds(120));
     app.reset();  // Kills and reaps the fixture (by pid).
     if (c.exit_code != 0 || !FileExists(dump_)) {
       setup_error_ = "dotnet-dump collect failed: " + c.out + c.err;
       return;
     }
-    RunResult a = RunCommand({tool_, "analyze", dump_, "-c", "dumpheap -stat", "-c",
-                              "clrthreads", "-c", "exit"},
+    RunResult a = RunCommand({tool_, "analyze", dump_, "-c", "dumpheap -stat", "-c", "clrthreads",
+                              "-c", "clrmodules", "-c", "exit"},
                              {}, std::chrono::seconds(180));
     if (a.exit_code != 0) {
       setup_error_ = "dotnet-dump analyze failed: " + a.out + a.err;
@@ -220,8 +220,7 @@ TEST_F(DacDumpTest, RuntimeIsFoundAndVersioned) {
   ASSERT_TRUE(loc.ok());
   // The version comes from the dump or, for heap dumps without the data page, the file.
   const std::string v = rt->version_string.empty() ? loc->version_string : rt->version_string;
-  EXPECT_TRUE(absl::StartsWith(v, "10.") || absl::StartsWith(v, "9.") ||
-              absl::StartsWith(v, "8."))
+  EXPECT_TRUE(absl::StartsWith(v, "10.") || absl::StartsWith(v, "9.") || absl::StartsWith(v, "8."))
       << v;
   EXPECT_NE(v.find("@Commit: "), std::string::npos) << v;
 }
@@ -236,6 +235,59 @@ TEST_F(DacDumpTest, MismatchedRuntimeIsRefusedWithHowToFix) {
   const std::string msg(loc.status().message());
   EXPECT_NE(msg.find(other.build_id), std::string::npos) << msg;
   EXPECT_NE(msg.find("setclrpath"), std::string::npos) << msg;
+}
+
+TEST_F(DacDumpTest, ModulesMatchClrModules) {
+  // clrmodules prints "<ImageBase:X16> <Size:X8> <path>" per module.
+  std::map<uint64_t, std::string> ref;
+  std::istringstream in(reference_);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() < 27 || line[16] != ' ' || line[25] != ' ') continue;
+    const absl::string_view l(line);
+    uint64_t base = 0, size = 0;
+    if (l.substr(0, 16).find_first_not_of("0123456789ABCDEF") != absl::string_view::npos ||
+        l.substr(17, 8).find_first_not_of("0123456789ABCDEF") != absl::string_view::npos ||
+        !absl::SimpleHexAtoi(l.substr(0, 16), &base) ||
+        !absl::SimpleHexAtoi(l.substr(17, 8), &size)) {
+      continue;
+    }
+    ref[base] = line.substr(26);
+  }
+  ASSERT_FALSE(ref.empty()) << reference_;
+  auto modules = dac_->GetModules();
+  ASSERT_TRUE(modules.ok()) << modules.status();
+  std::map<uint64_t, std::string> ours;
+  bool has_app = false;
+  for (const dac::ManagedModule& m : *modules) {
+    ours[m.il_base] = m.file;
+    if (absl::EndsWith(m.file, "/HeapApp.dll")) has_app = true;
+  }
+  EXPECT_TRUE(has_app);
+  EXPECT_EQ(ours, ref);
+}
+
+// Our size arithmetic (MethodTable sizes + component count) agrees with the DAC's own
+// GetObjectData for every object on the heap.
+TEST_F(DacDumpTest, ObjectSizesAgreeWithTheDac) {
+  auto globals = dac_->GetUsefulGlobals();
+  ASSERT_TRUE(globals.ok()) << globals.status();
+  int checked = 0, strings = 0;
+  auto walk = dac::WalkHeap(*dac_, [&](const dac::HeapObject& o) {
+    auto info = dac_->GetObject(o.address);
+    EXPECT_TRUE(info.ok()) << info.status();
+    if (!info.ok()) return false;
+    EXPECT_EQ(info->mt, o.mt);
+    if (o.mt != globals->free_mt) {
+      // .NET tools report at least the minimum object size (24); the DAC the raw size.
+      EXPECT_EQ(std::max<uint64_t>(info->size, 24), o.size) << std::hex << o.address;
+    }
+    if (o.mt == globals->string_mt) ++strings;
+    ++checked;
+    return !HasFailure();
+  });
+  ASSERT_TRUE(walk.ok()) << walk.status();
+  EXPECT_GT(checked, 2 * kCustomers);
+  EXPECT_GE(strings, kCustomers);
 }
 
 // The data target answers the DAC's questions from the dump, and refuses what it cannot know.
@@ -260,7 +312,11 @@ TEST_F(DacDumpTest, DataTargetAnswersFromTheDump) {
   dac::ULONG32 done = 0;
   EXPECT_EQ(target->ReadVirtual(rt->base, magic, sizeof(magic), &done), dac::kS_OK);
   EXPECT_EQ(done, 4u);
-  EXPECT_EQ(std::memcmp(magic, "\x7f" "ELF", 4), 0);
+  EXPECT_EQ(std::memcmp(magic,
+                        "\x7f"
+                        "ELF",
+                        4),
+            0);
   // Page 0 is never mapped: the read fails and reports nothing read (no zero-fill).
   EXPECT_EQ(target->ReadVirtual(0x1000, magic, sizeof(magic), &done), dac::kE_FAIL);
   EXPECT_EQ(done, 0u);
@@ -268,8 +324,7 @@ TEST_F(DacDumpTest, DataTargetAnswersFromTheDump) {
   // Registers of a real thread, in the AMD64 CONTEXT layout.
   const elf::CoreThread& t = core_->threads().front();
   std::vector<uint8_t> ctx(dac::kAmd64ContextSize);
-  EXPECT_EQ(target->GetThreadContext(t.tid, dac::kContextFull, ctx.size(), ctx.data()),
-            dac::kS_OK);
+  EXPECT_EQ(target->GetThreadContext(t.tid, dac::kContextFull, ctx.size(), ctx.data()), dac::kS_OK);
   uint64_t rip = 0, rsp = 0;
   std::memcpy(&rip, ctx.data() + dac::amd64_context::kRip, 8);
   std::memcpy(&rsp, ctx.data() + dac::amd64_context::kRsp, 8);
@@ -315,8 +370,8 @@ TEST_F(DacDumpTest, MetadataLocatorServesTheRightAssembly) {
                             buf.size(), buf.data(), nullptr),
             dac::kS_OK);
   // Another build of the file (different timestamp) is refused.
-  EXPECT_NE(md->GetMetadata(path.c_str(), pe->timestamp() + 1, pe->size_of_image(), nullptr, 0,
-                            0, buf.size(), buf.data(), &got),
+  EXPECT_NE(md->GetMetadata(path.c_str(), pe->timestamp() + 1, pe->size_of_image(), nullptr, 0, 0,
+                            buf.size(), buf.data(), &got),
             dac::kS_OK);
 }
 

@@ -1,0 +1,50 @@
+// The analysis engine behind a session: one open dump, its DAC, and the SOS command set.
+// Runs in the worker process only (a DAC fault must never reach the daemon).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/base/cancel.h"
+
+namespace clrdiag::sos {
+
+// Where command output goes; text arrives in pieces as it is produced.
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  virtual void Write(absl::string_view text) = 0;
+};
+
+struct CommandResult {
+  bool ok = true;
+  std::string error;  // for !ok: what went wrong and what to do (usage for bad arguments)
+  bool exit = false;  // exit, quit, q
+};
+
+struct EngineOptions {
+  std::string dump_path;
+  std::vector<std::string> dac_dirs;  // searched after the catalog and the host's runtimes
+  std::string store_runtimes_dir;     // <store>/runtimes, or empty
+};
+
+class Engine {
+ public:
+  // Opens the dump and loads the matching DAC. Errors say what is wrong with the dump, or which
+  // runtime (build-id, version) is needed and how to supply it.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  virtual ~Engine() = default;
+
+  virtual std::string runtime_version() const = 0;
+  virtual std::string dac_dir() const = 0;
+
+  // Runs one command line. Unknown commands and bad arguments are reported in the result (the
+  // session goes on).
+  virtual CommandResult Run(const std::string& command_line, OutputSink& out,
+                            const CancellationToken& cancel) = 0;
+};
+
+}  // namespace clrdiag::sos
