@@ -76,6 +76,31 @@ class ProgressLine {
 int DownloadToFile(Client& client, const std::string& id, const std::string& path,
                    ProgressLine* progress);
 
+// The client-side copy of a dump streamed during `collect -o`: written to PATH.partial,
+// hashed as it arrives, renamed to PATH once the sha256 matches. Removes the partial file
+// unless committed. Errors are printed.
+class OutputFile {
+ public:
+  static std::unique_ptr<OutputFile> Create(const std::string& path);
+  ~OutputFile();
+  // Appends bytes that must start at `offset` (== size()).
+  bool Append(uint64_t offset, const std::string& data);
+  uint64_t size() const { return size_; }
+  bool failed() const { return failed_; }
+  // Verifies size and digest, then renames into place. Returns an exit code.
+  int Commit(uint64_t expected_size, const std::string& expected_sha256);
+
+ private:
+  OutputFile() = default;
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  bool failed_ = false;
+  bool committed_ = false;
+  struct Hash;
+  std::unique_ptr<Hash> hash_;
+};
+
 // Checks that `path`'s directory exists and is writable; prints an error and returns false.
 bool CheckOutputPath(const std::string& path);
 

@@ -169,6 +169,15 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
   req.set_diag(c.diag);
   req.set_crash_report(c.crash_report);
 
+  // With -o the dump's bytes arrive in the same stream while the runtime writes them.
+  std::unique_ptr<OutputFile> out;
+  if (!output.empty()) {
+    req.set_stream_data(true);
+    std::printf("Writing %s to %s\n", typemsg.c_str(), output.c_str());
+    std::fflush(stdout);
+    out = OutputFile::Create(output);
+    if (!out) return kExitFailed;
+  }
   ProgressLine progress;
   grpc::ClientContext ctx;
   auto reader = client.stub().CollectDump(&ctx, req);
@@ -180,6 +189,17 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
     if (ev.has_done()) {
       info = ev.done();
       done = true;
+      continue;
+    }
+    if (ev.has_data()) {
+      if (!out || !out->Append(ev.data().offset(), ev.data().data())) {
+        ctx.TryCancel();
+        break;
+      }
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      progress.Update(absl::StrFormat("writing and transferring: %s (%s/s)",
+                                      HumanBytes(out->size()),
+                                      HumanBytes(static_cast<uint64_t>(out->size() / std::max(secs, 0.001)))));
       continue;
     }
     const auto& p = ev.progress();
@@ -200,22 +220,21 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
       default:
         break;
     }
-    if (!text.empty())
+    if (!text.empty()) {
       progress.Update(text, p.phase() != clrdiag::v1::CollectProgress::PHASE_WRITING);
+    }
   }
   grpc::Status st = reader->Finish();
   progress.Clear();
+  if (out && out->failed()) return kExitFailed;  // already reported
   if (!st.ok()) return client.Fail(st);
   if (!done) {
     std::fprintf(stderr, "clrdiag: the daemon ended the collection without a result\n");
     return kExitFailed;
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  int rc = kExitOk;
-  if (!output.empty()) {
-    std::printf("Writing %s to %s\n", typemsg.c_str(), output.c_str());
-    std::fflush(stdout);
-    rc = DownloadToFile(client, info.id(), output, &progress);
+  if (out) {
+    int rc = out->Commit(info.size_bytes(), info.sha256());
     if (rc != kExitOk) return rc;
   }
   if (opts.json) {
@@ -229,7 +248,7 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
   std::printf("Stored:   %s (on the daemon's host, %s bytes, %.1fs)\n", info.path().c_str(),
               WithThousands(info.size_bytes()).c_str(), secs);
   if (!output.empty()) std::printf("Written:  %s\n", output.c_str());
-  return rc;
+  return kExitOk;
 }
 
 int RunDumps(Client& client, const GlobalOptions& opts) {

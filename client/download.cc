@@ -128,10 +128,78 @@ int DownloadToFile(Client& client, const std::string& id, const std::string& pat
                  id.c_str(), digest.c_str(), info.sha256().c_str());
     return kExitFailed;
   }
-  if (::fsync(fd.get()) != 0 || ::rename(partial.c_str(), path.c_str()) != 0) {
+  if (::rename(partial.c_str(), path.c_str()) != 0) {
     std::fprintf(stderr, "clrdiag: cannot finish %s: %s\n", path.c_str(), std::strerror(errno));
     return kExitFailed;
   }
+  return kExitOk;
+}
+
+struct OutputFile::Hash {
+  Sha256 sha;
+};
+
+std::unique_ptr<OutputFile> OutputFile::Create(const std::string& path) {
+  auto f = std::unique_ptr<OutputFile>(new OutputFile());
+  f->path_ = path;
+  f->hash_ = std::make_unique<Hash>();
+  std::string partial = path + ".partial";
+  f->fd_ = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (f->fd_ < 0) {
+    std::fprintf(stderr, "clrdiag: cannot write %s: %s\n", partial.c_str(), std::strerror(errno));
+    return nullptr;
+  }
+  return f;
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink((path_ + ".partial").c_str());
+}
+
+bool OutputFile::Append(uint64_t offset, const std::string& data) {
+  if (failed_) return false;
+  if (offset != size_) {
+    std::fprintf(stderr, "\nclrdiag: dump data out of order at byte %llu\n",
+                 static_cast<unsigned long long>(size_));
+    failed_ = true;
+    return false;
+  }
+  if (!WriteAll(fd_, data.data(), data.size())) {
+    int err = errno;
+    std::fprintf(stderr, "\nclrdiag: writing %s.partial failed after %llu bytes: %s\n",
+                 path_.c_str(), static_cast<unsigned long long>(size_), std::strerror(err));
+    failed_ = true;
+    return false;
+  }
+  hash_->sha.Update(data.data(), data.size());
+  size_ += data.size();
+  return true;
+}
+
+int OutputFile::Commit(uint64_t expected_size, const std::string& expected_sha256) {
+  std::string partial = path_ + ".partial";
+  if (size_ != expected_size) {
+    std::fprintf(stderr, "clrdiag: got %llu of %llu bytes of the dump; it is in the catalog, "
+                         "fetch it with `clrdiag download`\n",
+                 static_cast<unsigned long long>(size_),
+                 static_cast<unsigned long long>(expected_size));
+    return kExitFailed;
+  }
+  std::string digest = hash_->sha.HexDigest();
+  if (digest != expected_sha256) {
+    std::fprintf(stderr, "clrdiag: checksum mismatch for %s (sha256 %s, expected %s); it is in "
+                         "the catalog, fetch it with `clrdiag download`\n",
+                 path_.c_str(), digest.c_str(), expected_sha256.c_str());
+    return kExitFailed;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(partial.c_str(), path_.c_str()) != 0) {
+    std::fprintf(stderr, "clrdiag: cannot finish %s: %s\n", path_.c_str(), std::strerror(errno));
+    return kExitFailed;
+  }
+  committed_ = true;
   return kExitOk;
 }
 

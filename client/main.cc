@@ -1,4 +1,6 @@
 // clrdiag: the command-line client of clrdiagd. Flags live here only.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -7,6 +9,10 @@
 
 int main(int argc, char** argv) {
   using namespace clrdiag::cli;
+  // Dumps arrive in 1 MiB messages: keep glibc from mapping and trimming the heap for every one
+  // of them (measured: it tripled transfer time).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   GlobalOptions g;
   CLI::App app{"clrdiag: collect and analyze .NET dumps through clrdiagd"};
   app.require_subcommand(1);

@@ -77,54 +77,114 @@ class ScopeExit {
   std::function<void()> fn_;
 };
 
-// Reports the growing size of a file while the runtime writes it.
-class WriteWatcher {
+// Follows the dump file while the runtime writes it (createdump only appends), copying each
+// new block into the store, hashing it and handing it to `on_data`, so storing and streaming
+// to the client overlap with writing instead of following it.
+class Follower {
  public:
-  WriteWatcher(std::string path, const ProgressFn& progress)
-      : path_(std::move(path)), progress_(progress), thread_([this] { Run(); }) {}
-  ~WriteWatcher() {
+  Follower(std::string src, std::string dst, const ProgressFn& progress, const DataFn& on_data)
+      : src_(std::move(src)),
+        dst_(std::move(dst)),
+        progress_(progress),
+        on_data_(on_data),
+        thread_([this] { Run(); }) {}
+  ~Follower() { Finish(false); }
+
+  // The writer is done (`succeeded`) or failed; drains what is left and joins.
+  void Finish(bool succeeded) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      writer_done_ = true;
+      writer_ok_ = succeeded;
     }
-    cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
+  const absl::Status& status() const { return status_; }
+  uint64_t copied() const { return copied_; }
+  std::string digest() { return hash_.HexDigest(); }
 
  private:
+  bool WriterDone(bool* ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    *ok = writer_ok_;
+    return writer_done_;
+  }
   void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, kProgressInterval, [this] { return stop_; })) {
-      struct stat st;
-      if (::stat(path_.c_str(), &st) == 0 && progress_) {
-        progress_({CollectPhase::kWriting, static_cast<uint64_t>(st.st_size), 0, ""});
+    UniqueFd in;
+    bool ok = false;
+    while (!in) {
+      in.Reset(::open(src_.c_str(), O_RDONLY | O_CLOEXEC));
+      if (in) break;
+      if (WriterDone(&ok)) return;  // never created: the caller reports why
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    UniqueFd out(::open(dst_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!out) {
+      status_ = ErrnoStatus(errno, "create " + dst_);
+      return;
+    }
+    std::vector<char> buf(1 << 20);
+    auto last = std::chrono::steady_clock::now();
+    for (;;) {
+      ssize_t n = ::read(in.get(), buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        status_ = ErrnoStatus(errno, "read " + src_);
+        return;
+      }
+      if (n == 0) {
+        // At the current end: finished only once the writer is done and nothing more came.
+        if (WriterDone(&ok)) {
+          if (!ok) return;
+          n = ::read(in.get(), buf.data(), buf.size());
+          if (n == 0) break;
+          if (n < 0) continue;
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          continue;
+        }
+      }
+      if (!WriteAll(out.get(), buf.data(), static_cast<size_t>(n))) {
+        int err = errno;
+        status_ = (err == ENOSPC || err == EDQUOT)
+                      ? absl::ResourceExhaustedError("no space left in the store")
+                      : ErrnoStatus(err, "write " + dst_);
+        return;
+      }
+      hash_.Update(buf.data(), static_cast<size_t>(n));
+      if (on_data_) on_data_(copied_, buf.data(), static_cast<size_t>(n));
+      copied_ += static_cast<uint64_t>(n);
+      auto now = std::chrono::steady_clock::now();
+      if (progress_ && now - last >= kProgressInterval) {
+        last = now;
+        progress_({CollectPhase::kWriting, copied_, 0, ""});
       }
     }
   }
-  std::string path_;
+  static bool WriteAll(int fd, const char* p, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(fd, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  }
+
+  std::string src_, dst_;
   const ProgressFn& progress_;
+  const DataFn& on_data_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  bool writer_done_ = false;
+  bool writer_ok_ = false;
+  absl::Status status_;
+  uint64_t copied_ = 0;
+  Sha256 hash_;
   std::thread thread_;
 };
-
-// Reads a file start to end in 1 MiB blocks, for hashing and progress.
-absl::Status ReadBlocks(const std::string& path,
-                        const std::function<void(const void*, size_t, uint64_t)>& on_block) {
-  FILE* f = ::fopen(path.c_str(), "rbe");
-  if (!f) return ErrnoStatus(errno, "open " + path);
-  std::vector<char> buf(1 << 20);
-  uint64_t done = 0;
-  size_t n;
-  while ((n = ::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    done += n;
-    on_block(buf.data(), n, done);
-  }
-  bool err = ::ferror(f);
-  ::fclose(f);
-  return err ? absl::DataLossError("read " + path) : absl::OkStatus();
-}
 
 // Removes `dir/name` (one level of files, then the directory), relative to a directory fd.
 void RemoveDirAt(int dirfd, const std::string& name) {
@@ -178,6 +238,7 @@ void Collector::Release(pid_t pid) {
 }
 
 absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const ProgressFn& progress,
+                                            const DataFn& on_data,
                                             const CancellationToken& cancel) {
   auto report = [&](CollectPhase phase, uint64_t bytes, uint64_t total, std::string msg) {
     if (progress) progress({phase, bytes, total, std::move(msg)});
@@ -235,15 +296,17 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   dreq.type = ToIpcType(req.kind);
   if (req.diag) dreq.flags |= ipc::dump_flags::kLoggingEnabled;
   if (req.crash_report) dreq.flags |= ipc::dump_flags::kCrashReport;
-  absl::Status written;
-  {
-    WriteWatcher watcher(host_path, progress);
-    written = ipc::GenerateCoreDump(facts.socket.path, dreq);
-  }
+
+  ASSIGN_OR_RETURN(std::string staging, store_->CreateStaging(meta.id));
+  ScopeExit discard([&] { store_->DiscardStaging(meta.id); });
+  std::string stored = store_->StagingDumpPath(meta.id);
+  Follower follower(host_path, stored, progress, on_data);
+  absl::Status written = ipc::GenerateCoreDump(facts.socket.path, dreq);
+  follower.Finish(written.ok());
   if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
       !SameProcessAlive(fs_, req.pid, facts.start_time)) {
-    return absl::UnavailableError(
-        absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
+    return absl::UnavailableError(absl::StrCat("process ", req.pid,
+                                               " exited during collection; no dump was kept"));
   }
   if (!written.ok()) {
     return absl::Status(written.code() == absl::StatusCode::kUnavailable
@@ -252,48 +315,30 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
                         absl::StrCat("the runtime of process ", req.pid,
                                      " could not write the dump: ", written.message()));
   }
+  if (!follower.status().ok()) {
+    if (follower.status().code() == absl::StatusCode::kResourceExhausted) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the dump store ", store_->root(), " ran out of space while storing the dump ",
+          "(", follower.copied(), " bytes in); nothing was kept. Free space (clrdiag rm ID), "
+          "use a smaller --type, or start clrdiagd with another --dump-dir"));
+    }
+    return follower.status();
+  }
   if (cancel.cancelled()) return absl::CancelledError("collection cancelled; no dump was kept");
   auto size = FileSize(host_path);
-  if (!size.ok() || *size == 0) {
-    return absl::InternalError(absl::StrCat("the runtime of process ", req.pid,
-                                            " reported success but wrote no dump at ", target_path,
-                                            " (is its temp directory writable and not full?)"));
+  if (!size.ok() || *size == 0 || follower.copied() == 0) {
+    return absl::InternalError(absl::StrCat(
+        "the runtime of process ", req.pid, " reported success but wrote no dump at ",
+        target_path, " (is its temp directory writable and not full?)"));
   }
-
-  // Move into the catalog: rename when on the same filesystem, else a streaming copy.
-  ASSIGN_OR_RETURN(std::string staging, store_->CreateStaging(meta.id));
-  ScopeExit discard([&] { store_->DiscardStaging(meta.id); });
-  std::string stored = store_->StagingDumpPath(meta.id);
-  Sha256 hash;
-  auto last = std::chrono::steady_clock::now();
-  auto on_block = [&](const void* data, size_t len, uint64_t copied) {
-    hash.Update(data, len);
-    auto now = std::chrono::steady_clock::now();
-    if (now - last >= kProgressInterval || copied == *size) {
-      last = now;
-      report(CollectPhase::kStoring, copied, *size, "");
-    }
-  };
-  if (::rename(host_path.c_str(), stored.c_str()) == 0) {
-    ::chown(stored.c_str(), ::geteuid(), ::getegid());
-    ::chmod(stored.c_str(), 0600);
-    RETURN_IF_ERROR(ReadBlocks(stored, on_block));
-  } else if (errno == EXDEV) {
-    absl::Status st = CopyFile(host_path, stored, 0600, on_block);
-    if (!st.ok()) {
-      if (st.code() == absl::StatusCode::kResourceExhausted) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the dump store ", store_->root(), " ran out of space while storing a ", *size,
-            "-byte dump; nothing was kept. Free space (clrdiag rm ID), use a smaller --type, or "
-            "start clrdiagd with another --dump-dir"));
-      }
-      return st;
-    }
-  } else {
-    return ErrnoStatus(errno, absl::StrCat("cannot move the dump into ", staging));
+  if (*size != follower.copied()) {
+    return absl::DataLossError(absl::StrCat("the dump changed size while it was stored (",
+                                            follower.copied(), " of ", *size,
+                                            " bytes); nothing was kept, collect again"));
   }
+  report(CollectPhase::kStoring, *size, *size, "");
   meta.size_bytes = *size;
-  meta.sha256 = hash.HexDigest();
+  meta.sha256 = follower.digest();
 
   std::string report_src = host_path + ".crashreport.json";
   struct stat rst;

@@ -29,8 +29,11 @@ struct CollectProgress {
   std::string message;
 };
 
-// Receives progress; called from the collecting thread, at most ~4 times a second per phase.
+// Receives progress, at most ~4 times a second per phase. Calls to ProgressFn and DataFn never
+// overlap (they come from one thread at a time).
 using ProgressFn = std::function<void(const CollectProgress&)>;
+// Receives the dump's bytes in order while the runtime writes them: (offset, data, size).
+using DataFn = std::function<void(uint64_t, const char*, size_t)>;
 
 struct CollectRequest {
   pid_t pid = 0;  // host pid
@@ -56,8 +59,10 @@ class Collector {
   // / diagnostics disabled / runtime refused, with the runtime's own text), Unavailable
   // (process exited during collection), ResourceExhausted (busy target, global limit, or the
   // store ran out of space). On any error nothing is left in the catalog or the target.
+  // `on_data` (may be empty) sees every byte of the dump as it is stored; the bytes are only
+  // valid if Collect succeeds (its result carries their sha256).
   absl::StatusOr<DumpMeta> Collect(const CollectRequest& request, const ProgressFn& progress,
-                                   const CancellationToken& cancel);
+                                   const DataFn& on_data, const CancellationToken& cancel);
 
  private:
   // RAII slot: one collection per pid, and the global limit.

@@ -152,7 +152,16 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
   };
   spdlog::info("collect: {} dump of pid {} for uid {}", std::string(dump::DumpKindName(*kind)), pid,
                creq.requested_by);
-  auto meta = deps_.collector->Collect(creq, progress, cancel);
+  dump::DataFn on_data;
+  if (req->stream_data()) {
+    on_data = [&](uint64_t offset, const char* data, size_t len) {
+      v1::CollectDumpEvent ev;
+      ev.mutable_data()->set_offset(offset);
+      ev.mutable_data()->set_data(data, len);
+      if (!writer->Write(ev)) cancel.Cancel();
+    };
+  }
+  auto meta = deps_.collector->Collect(creq, progress, on_data, cancel);
   if (!meta.ok()) {
     spdlog::warn("collect: pid {} failed: {}", pid, std::string(meta.status().message()));
     return ToGrpc(meta.status());

@@ -1,0 +1,133 @@
+#include "core/sos/format.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/dac/heap_walk.h"
+#include "core/dac/type_name.h"
+
+namespace clrdiag::sos {
+
+std::string N0(uint64_t v) {
+  std::string digits = std::to_string(v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core) {
+  std::string out;
+  absl::StrAppendFormat(&out, "ThreadCount:      %d\n", ts.thread_count);
+  absl::StrAppendFormat(&out, "UnstartedThread:  %d\n", ts.unstarted_count);
+  absl::StrAppendFormat(&out, "BackgroundThread: %d\n", ts.background_count);
+  absl::StrAppendFormat(&out, "PendingThread:    %d\n", ts.pending_count);
+  absl::StrAppendFormat(&out, "DeadThread:       %d\n", ts.dead_count);
+  out += "Hosted Runtime:   no\n";
+  absl::StrAppendFormat(&out, "%-108sLock  \n", "");
+  out +=
+      " DBG   ID     OSID ThreadOBJ           State GC Mode     GC Alloc Context                  "
+      "Domain           Count Apt Exception\n";
+  for (const dac::ManagedThread& t : ts.threads) {
+    // DBG is the thread's index in the dump (the debugger's thread number), XXXX if it has
+    // no OS thread.
+    std::string dbg = "XXXX";
+    for (size_t i = 0; i < core.threads().size(); ++i) {
+      if (t.os_id != 0 && core.threads()[i].tid == t.os_id) dbg = std::to_string(i);
+    }
+    std::string exc;
+    if (t.is_finalizer) exc += "(Finalizer) ";
+    if (t.is_gc) exc += "(GC) ";
+    if (t.state & dac::kThreadStateThreadPoolWorker) exc += "(Threadpool Worker) ";
+    if (t.state & dac::kThreadStateCompletionPort) exc += "(Threadpool Completion Port) ";
+    absl::StrAppendFormat(&out, "%4s %4u %8x %016X %8x %-11s %016X:%016X %016X %06d Ukn %s\n", dbg,
+                          t.managed_id, t.os_id, t.address, t.state,
+                          t.preemptive ? "Preemptive" : "Cooperative", t.alloc_ptr, t.alloc_limit,
+                          t.domain, t.lock_count, exc);
+  }
+  return out;
+}
+
+absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputSink& out,
+                         const CancellationToken& cancel) {
+  struct Acc {
+    size_t first_seen;
+    uint64_t count = 0;
+    uint64_t size = 0;
+    std::string name;
+  };
+  std::unordered_map<uint64_t, Acc> by_mt;
+  std::unordered_map<uint64_t, std::string> names;
+  auto name_of = [&](uint64_t mt) -> const std::string& {
+    auto it = names.find(mt);
+    if (it != names.end()) return it->second;
+    auto n = dac.GetMethodTableName(mt);
+    return names[mt] =
+               n.ok() ? dac::PrettyTypeName(*n) : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
+  };
+  bool listing = !o.stat;
+  std::string buf;
+  if (listing && !o.short_) {
+    buf = absl::StrFormat("%16s %16s %14s\n", "Address", "MT", "Size");
+  }
+  uint64_t objects = 0, bytes = 0;
+  auto walk = dac::WalkHeap(
+      dac,
+      [&](const dac::HeapObject& obj) {
+        if (o.mt && obj.mt != o.mt) return true;
+        if (obj.size < o.min || (o.max && obj.size > o.max)) return true;
+        if (!o.type.empty() && !absl::StrContains(name_of(obj.mt), o.type)) return true;
+        auto [it, fresh] = by_mt.try_emplace(obj.mt, Acc{by_mt.size()});
+        it->second.count++;
+        it->second.size += obj.size;
+        ++objects;
+        bytes += obj.size;
+        if (listing) {
+          if (o.short_) {
+            absl::StrAppendFormat(&buf, "%x\n", obj.address);
+          } else {
+            absl::StrAppendFormat(&buf, "%16x %16x %14s \n", obj.address, obj.mt, N0(obj.size));
+          }
+          if (buf.size() >= 64 * 1024) {
+            out.Write(buf);
+            buf.clear();
+          }
+        }
+        return true;
+      },
+      &cancel);
+  if (!walk.ok()) return walk.status();
+  if (!buf.empty()) out.Write(buf);
+  if (o.short_) return absl::OkStatus();
+  std::vector<std::pair<uint64_t, Acc*>> rows;
+  for (auto& [mt, acc] : by_mt) rows.emplace_back(mt, &acc);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    if (a.second->size != b.second->size) return a.second->size < b.second->size;
+    return a.second->first_seen < b.second->first_seen;
+  });
+  size_t mt_w = 12, count_w = 5, size_w = 9;
+  for (const auto& [mt, acc] : rows) {
+    mt_w = std::max(mt_w, absl::StrFormat("%x", mt).size());
+    count_w = std::max(count_w, N0(acc->count).size());
+    size_w = std::max(size_w, N0(acc->size).size());
+  }
+  std::string s = listing ? "\nStatistics:\n" : "Statistics:\n";
+  absl::StrAppendFormat(&s, "%*s %*s %*s Class Name\n", mt_w, "MT", count_w, "Count", size_w,
+                        "TotalSize");
+  for (const auto& [mt, acc] : rows) {
+    absl::StrAppendFormat(&s, "%*x %*s %*s %s\n", mt_w, mt, count_w, N0(acc->count), size_w,
+                          N0(acc->size), name_of(mt));
+  }
+  absl::StrAppendFormat(&s, "Total %s objects, %s bytes\n", N0(objects), N0(bytes));
+  for (const std::string& w : walk->warnings) absl::StrAppendFormat(&s, "warning: %s\n", w);
+  out.Write(s);
+  return absl::OkStatus();
+}
+
+}  // namespace clrdiag::sos
