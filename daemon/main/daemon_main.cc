@@ -167,9 +167,13 @@ int RunDaemon(const DaemonFlags& flags) {
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   SdNotify("STOPPING=1");
 
-  // Teardown: stop taking connections, let in-flight work finish, remove sockets.
+  // Teardown: stop taking connections, let in-flight collections finish (a dump half taken
+  // is worth finishing), remove sockets.
   server->GetHealthCheckService()->SetServingStatus(false);
   for (auto& l : listeners) l->Stop();
+  if (!svc.WaitForCollections(absl::Seconds(kShutdownGraceSeconds))) {
+    spdlog::warn("collections still running after {} s; cancelling them", kShutdownGraceSeconds);
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kShutdownGraceSeconds));
   server->Wait();
   spdlog::info("clrdiagd stopped");

@@ -107,9 +107,26 @@ grpc::Status DiagnosticsService::ListProcesses(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+bool DiagnosticsService::WaitForCollections(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
+                        [this] { return collections_running_ == 0; });
+}
+
 grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
                                              const v1::CollectDumpRequest* req,
                                              grpc::ServerWriter<v1::CollectDumpEvent>* writer) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++collections_running_;
+  }
+  struct Done {
+    DiagnosticsService* s;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(s->mu_);
+      if (--s->collections_running_ == 0) s->idle_.notify_all();
+    }
+  } done_guard{this};
   if ((req->pid() != 0) == !req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "give exactly one of a process id and a process name");

@@ -2,6 +2,10 @@
 // request to domain types, calls one core function, and converts back.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/time/time.h"
 #include "clrdiag/v1/clrdiag.grpc.pb.h"
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
@@ -20,6 +24,10 @@ struct ServiceDeps {
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
  public:
   explicit DiagnosticsService(ServiceDeps deps) : deps_(deps) {}
+
+  // For shutdown: waits until no CollectDump call is running (up to `timeout`); returns
+  // whether they all finished.
+  bool WaitForCollections(absl::Duration timeout);
 
   grpc::Status ListProcesses(grpc::ServerContext* ctx, const v1::ListProcessesRequest* req,
                              v1::ListProcessesResponse* resp) override;
@@ -40,6 +48,9 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
 
  private:
   ServiceDeps deps_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int collections_running_ = 0;
 };
 
 // Size of DownloadDump chunks (named limit; below gRPC's 4 MiB default message cap).

@@ -123,7 +123,8 @@ class DacDumpTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (tool_.empty()) GTEST_SKIP() << "dotnet-dump not installed";
+    ASSERT_FALSE(tool_.empty())
+        << "the reference dotnet-dump is not installed: run WITH_REFERENCE=1 scripts/install-deps.sh";
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     auto core = elf::CoreFile::Open(dump_);
     ASSERT_TRUE(core.ok()) << core.status();

@@ -170,7 +170,7 @@ TEST_F(CollectTest, ProgressIsRedrawnInPlaceOnATerminal) {
   RunResult r = RunCommand({"/usr/bin/script", "-qfec", cmd, "/dev/null"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_CONTAINS(r.out, "\rstoring: ");
-  EXPECT_CONTAINS(r.out, "\rtransferring ");
+  EXPECT_CONTAINS(r.out, "\rwriting and transferring: ");
   EXPECT_CONTAINS(r.out, "/s)");  // transfer rate
   EXPECT_CONTAINS(r.out, "Complete");
 }
