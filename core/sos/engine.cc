@@ -171,6 +171,7 @@ class DacEngine : public Engine {
         if (!value(&v) || !absl::SimpleHexAtoi(absl::StartsWithIgnoreCase(v, "0x") ? v.substr(2) : v, &o.mt)) {
           return Usage(spec, "-mt needs a MethodTable address in hex");
         }
+        if (o.mt == 0) return Usage(spec, "Invalid MethodTable: 0");
       } else if (a == "-min") {
         if (!value(&v) || !ParseSize(v, &o.min)) return Usage(spec, "-min needs a size");
       } else if (a == "-max") {

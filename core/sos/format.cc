@@ -73,9 +73,6 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
   };
   bool listing = !o.stat;
   std::string buf;
-  if (listing && !o.short_) {
-    buf = absl::StrFormat("%16s %16s %14s\n", "Address", "MT", "Size");
-  }
   uint64_t objects = 0, bytes = 0;
   auto walk = dac::WalkHeap(
       dac,
@@ -89,6 +86,11 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
         ++objects;
         bytes += obj.size;
         if (listing) {
+          // The header comes with the first match: like the reference, nothing at all is
+          // printed when nothing matches.
+          if (objects == 1 && !o.short_) {
+            buf = absl::StrFormat("%16s %16s %14s\n", "Address", "MT", "Size");
+          }
           if (o.short_) {
             absl::StrAppendFormat(&buf, "%x\n", obj.address);
           } else {
@@ -104,7 +106,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
       &cancel);
   if (!walk.ok()) return walk.status();
   if (!buf.empty()) out.Write(buf);
-  if (o.short_) return absl::OkStatus();
+  if (o.short_ || objects == 0) return absl::OkStatus();
   std::vector<std::pair<uint64_t, Acc*>> rows;
   for (auto& [mt, acc] : by_mt) rows.emplace_back(mt, &acc);
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
