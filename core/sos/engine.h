@@ -28,7 +28,7 @@ struct CommandResult {
 struct EngineOptions {
   std::string dump_path;
   std::vector<std::string> dac_dirs;  // searched after the catalog and the host's runtimes
-  std::string store_runtimes_dir;     // <store>/runtimes, or empty
+  std::string store_root;  // the dump store (its runtimes/<build-id>/ is searched), or empty
 };
 
 class Engine {

@@ -48,7 +48,7 @@ grpc::Status DiagnosticsService::Analyze(
   }
 
   auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(),
-                                        {"--store-runtimes", deps_.store->root() + "/runtimes"});
+                                        {"--store", deps_.store->root()});
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
   auto& proc = **w;
   spdlog::info("analyze: session on {} (worker pid {}, uid {})", path, proc.pid(),

@@ -55,9 +55,9 @@ void SendDone(uint64_t id, bool ok, const std::string& error, uint64_t ms, bool 
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  std::string store_runtimes;
+  std::string store_root;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--store-runtimes") == 0) store_runtimes = argv[++i];
+    if (std::strcmp(argv[i], "--store") == 0) store_root = argv[++i];
   }
   AnalyzeRequest req;
   if (!clrdiag::worker::ReadFrame(STDIN_FILENO, &req).ok() || !req.has_open()) {
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   clrdiag::sos::EngineOptions opts;
   opts.dump_path = req.open().dump();
   opts.dac_dirs.assign(req.open().dac_dirs().begin(), req.open().dac_dirs().end());
-  opts.store_runtimes_dir = store_runtimes;
+  opts.store_root = store_root;
   auto engine = clrdiag::sos::Engine::Open(opts);
   if (!engine.ok()) {
     SendDone(0, false, std::string(engine.status().message()), 0, true);

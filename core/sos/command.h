@@ -1,0 +1,67 @@
+// The SOS command registry. Each command family lives in its own file (cmd_*.cc) and adds its
+// commands in a Register*Commands function called once by the engine.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/base/cancel.h"
+#include "core/dac/dac_locator.h"
+#include "core/dac/dac_process.h"
+#include "core/elf/core_file.h"
+#include "core/sos/engine.h"
+
+namespace clrdiag::sos {
+
+// What a command can reach: the dump, its DAC, and the session's state.
+struct SessionState {
+  int current_thread = 0;  // index into core.threads() (threads N / setthread N)
+};
+
+struct CommandContext {
+  dac::DacProcess& dac;
+  const elf::CoreFile& core;
+  const dac::RuntimeModule& runtime;
+  const dac::DacLocation& location;
+  SessionState& state;
+  OutputSink& out;
+  const CancellationToken& cancel;
+};
+
+struct CommandSpec;
+using CommandHandler =
+    std::function<CommandResult(CommandContext&, const CommandSpec&, const std::vector<std::string>&)>;
+
+struct CommandSpec {
+  std::vector<std::string> names;  // first is the canonical name; matched case-insensitively
+  std::string synopsis;            // after the names in `help`, e.g. "<arguments>"
+  std::string summary;             // one line in `help`
+  std::string usage;               // `help <command>` and bad-argument messages
+  CommandHandler handler;          // empty for commands the engine handles itself
+};
+
+class CommandRegistry {
+ public:
+  void Add(CommandSpec spec) { commands_.push_back(std::move(spec)); }
+  const std::vector<CommandSpec>& commands() const { return commands_; }
+  const CommandSpec* Find(const std::string& name) const;
+
+ private:
+  std::vector<CommandSpec> commands_;
+};
+
+// A failed command whose arguments were wrong: the problem, then the usage.
+CommandResult UsageError(const CommandSpec& spec, const std::string& problem);
+CommandResult Failure(const std::string& message);
+
+// Parses an address or MethodTable the way SOS does: hex, with or without 0x.
+bool ParseHexAddress(const std::string& text, uint64_t* out);
+
+// Command families.
+void RegisterHeapCommands(CommandRegistry& r);    // cmd_heap.cc: dumpheap
+void RegisterRuntimeCommands(CommandRegistry& r); // cmd_runtime.cc: eeversion, clrthreads
+void RegisterObjectCommands(CommandRegistry& r);  // cmd_object.cc: dumpobj, dumpmt
+void RegisterModuleCommands(CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
+
+}  // namespace clrdiag::sos
