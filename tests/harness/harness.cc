@@ -128,12 +128,16 @@ Process::~Process() {
 }
 
 void RemoveDiagnosticSockets(const std::string& dir, pid_t pid) {
-  std::string prefix = "dotnet-diagnostic-" + std::to_string(pid) + "-";
+  // The runtime's diagnostic socket and its debugger transport pipes.
+  std::vector<std::string> prefixes = {"dotnet-diagnostic-" + std::to_string(pid) + "-",
+                                       "clr-debug-pipe-" + std::to_string(pid) + "-"};
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> doomed;
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n.rfind(prefix, 0) == 0) doomed.push_back(dir + "/" + n);
+      for (const auto& prefix : prefixes) {
+        if (n.rfind(prefix, 0) == 0) doomed.push_back(dir + "/" + n);
+      }
     }
     ::closedir(d);
     for (const auto& p : doomed) ::unlink(p.c_str());

@@ -111,7 +111,8 @@ std::unique_ptr<Process> StartFixture(const std::string& name,
                                       const SpawnOptions& opts = {},
                                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-// Removes <dir>/dotnet-diagnostic-<pid>-*-socket files (left behind by killed runtimes).
+// Removes <dir>/dotnet-diagnostic-<pid>-* and clr-debug-pipe-<pid>-* (left behind by runtimes
+// that were killed).
 void RemoveDiagnosticSockets(const std::string& dir, pid_t pid);
 
 // Number of threads of a live process (/proc/<pid>/task).
