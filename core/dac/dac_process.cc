@@ -84,6 +84,11 @@ absl::StatusOr<std::unique_ptr<DacProcess>> DacProcess::Open(
   if (Failed(hr)) return DacError("QueryInterface(ISOSDacInterface)", hr);
   (void)p->process_.As(kIID_ISOSDacInterface8, &p->sos8_);
   (void)p->process_.As(kIID_ISOSDacInterface12, &p->sos12_);
+  (void)p->process_.As(kIID_ISOSDacInterface6, &p->sos6_);
+  (void)p->process_.As(kIID_ISOSDacInterface10, &p->sos10_);
+  (void)p->process_.As(kIID_ISOSDacInterface11, &p->sos11_);
+  (void)p->process_.As(kIID_ISOSDacInterface14, &p->sos14_);
+  (void)p->process_.As(kIID_ISOSDacInterface15, &p->sos15_);
 
   ULONG32 revision = 0;
   if (Succeeded(p->process_->Request(kClrDataRequestRevision, 0, nullptr, sizeof(revision),
@@ -99,6 +104,12 @@ absl::StatusOr<std::unique_ptr<DacProcess>> DacProcess::Open(
 DacProcess::~DacProcess() {
   // Interfaces from the DAC are released under its lock; the target goes last.
   std::lock_guard<std::mutex> lock(DacMutex());
+  metadata_cache_.clear();
+  sos15_.Reset();
+  sos14_.Reset();
+  sos11_.Reset();
+  sos10_.Reset();
+  sos6_.Reset();
   sos12_.Reset();
   sos8_.Reset();
   sos_.Reset();
@@ -420,6 +431,177 @@ absl::StatusOr<std::vector<ManagedModule>> DacProcess::GetModules() {
     }
   }
   return out;
+}
+
+absl::StatusOr<AppDomainStore> DacProcess::GetAppDomainStore() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpAppDomainStoreData store{};
+  HRESULT hr = sos_->GetAppDomainStoreData(&store);
+  if (Failed(hr)) return DacError("GetAppDomainStoreData", hr);
+  if (store.DomainCount < 0 || store.DomainCount > kMaxAppDomains) {
+    return absl::DataLossError(absl::StrCat("implausible app domain count ", store.DomainCount));
+  }
+  AppDomainStore out;
+  out.shared_domain = store.sharedDomain;
+  out.system_domain = store.systemDomain;
+  out.domains.resize(static_cast<size_t>(store.DomainCount));
+  if (!out.domains.empty()) {
+    uint32_t needed = 0;
+    hr = sos_->GetAppDomainList(static_cast<uint32_t>(out.domains.size()), out.domains.data(),
+                                &needed);
+    if (Failed(hr)) return DacError("GetAppDomainList", hr);
+  }
+  return out;
+}
+
+absl::StatusOr<AppDomainDetails> DacProcess::GetAppDomainDetails(uint64_t domain) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpAppDomainData d{};
+  HRESULT hr = sos_->GetAppDomainData(domain, &d);
+  if (Failed(hr)) {
+    return DacError(absl::StrCat("GetAppDomainData(0x", absl::Hex(domain), ")"), hr);
+  }
+  AppDomainDetails out;
+  out.address = d.AppDomainPtr;
+  out.security_descriptor = d.AppSecDesc;
+  out.low_frequency_heap = d.pLowFrequencyHeap;
+  out.high_frequency_heap = d.pHighFrequencyHeap;
+  out.stub_heap = d.pStubHeap;
+  out.id = d.dwId;
+  out.assembly_count = d.AssemblyCount;
+  out.stage = d.appDomainStage;
+  // An unnamed domain answers with just the terminator, which GetStringLocked reports as an
+  // error: ask once with a buffer instead.
+  std::u16string buf(1024, u'\0');
+  uint32_t needed = 0;
+  hr = sos_->GetAppDomainName(d.AppDomainPtr, static_cast<uint32_t>(buf.size()), buf.data(),
+                              &needed);
+  if (Succeeded(hr)) {
+    out.has_name = true;
+    buf.resize(std::min<size_t>(buf.size(), needed));
+    while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
+    out.name = Utf16ToUtf8(buf);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<uint64_t>> DacProcess::GetDomainAssemblies(uint64_t domain) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  int32_t count = 0;
+  HRESULT hr = sos_->GetAssemblyList(domain, 0, nullptr, &count);
+  if (Failed(hr)) return DacError("GetAssemblyList", hr);
+  if (count < 0 || count > kMaxAssemblies) {
+    return absl::DataLossError(absl::StrCat("implausible assembly count ", count));
+  }
+  std::vector<uint64_t> out(static_cast<size_t>(count));
+  if (out.empty()) return out;
+  hr = sos_->GetAssemblyList(domain, count, out.data(), &count);
+  if (Failed(hr)) return DacError("GetAssemblyList", hr);
+  out.resize(std::min<size_t>(out.size(), static_cast<size_t>(std::max(count, 0))));
+  return out;
+}
+
+absl::StatusOr<AssemblyDetails> DacProcess::GetAssemblyDetails(uint64_t domain,
+                                                               uint64_t assembly) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpAssemblyData d{};
+  HRESULT hr = sos_->GetAssemblyData(domain, assembly, &d);
+  if (Failed(hr)) {
+    return DacError(absl::StrCat("GetAssemblyData(0x", absl::Hex(assembly), ")"), hr);
+  }
+  AssemblyDetails out;
+  out.address = assembly;
+  out.security_descriptor = d.AssemblySecDesc;
+  out.is_dynamic = d.isDynamic != 0;
+  out.module_count = d.ModuleCount;
+  auto name = GetStringLocked("GetAssemblyName", [&](uint32_t n, WCHAR* buf, uint32_t* need) {
+    return sos_->GetAssemblyName(assembly, n, buf, need);
+  });
+  if (name.ok()) {
+    out.has_name = true;
+    out.name = *name;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<uint64_t>> DacProcess::GetAssemblyModules(uint64_t assembly,
+                                                                     uint32_t count) {
+  if (count > kMaxModulesPerAssembly) {
+    return absl::DataLossError(absl::StrCat("implausible module count ", count));
+  }
+  std::vector<uint64_t> out(count);
+  if (out.empty()) return out;
+  std::lock_guard<std::mutex> lock(DacMutex());
+  uint32_t needed = 0;
+  HRESULT hr = sos_->GetAssemblyModuleList(assembly, count, out.data(), &needed);
+  if (Failed(hr)) return DacError("GetAssemblyModuleList", hr);
+  if (needed != 0) out.resize(std::min<size_t>(out.size(), needed));
+  return out;
+}
+
+absl::StatusOr<ModuleDetails> DacProcess::GetModuleDetails(uint64_t module) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpModuleData md{};
+  HRESULT hr = sos_->GetModuleData(module, &md);
+  if (Failed(hr)) return DacError(absl::StrCat("GetModuleData(0x", absl::Hex(module), ")"), hr);
+  ModuleDetails out;
+  out.address = md.Address ? md.Address : module;
+  out.assembly = md.Assembly;
+  out.pe_assembly = md.PEAssembly;
+  out.il_base = md.ilBase;
+  out.metadata_start = md.metadataStart;
+  out.metadata_size = md.metadataSize;
+  out.is_reflection = md.bIsReflection != 0;
+  out.is_pe_file = md.bIsPEFile != 0;
+  if (md.PEAssembly != 0) {
+    CLRDATA_ADDRESS base = 0;
+    if (Succeeded(sos_->GetPEFileBase(md.PEAssembly, &base))) {
+      auto file = GetStringLocked("GetPEFileName", [&](uint32_t n, WCHAR* buf, uint32_t* need) {
+        return sos_->GetPEFileName(md.PEAssembly, n, buf, need);
+      });
+      if (file.ok()) out.pe_file_name = *file;
+    }
+  }
+  ComPtr<IUnknown> unknown;
+  if (Succeeded(sos_->GetModule(module, unknown.Put())) && unknown) {
+    ComPtr<IXCLRDataModule> dm;
+    if (Succeeded(unknown.As(kIID_IXCLRDataModule, &dm)) && dm) {
+      DacpGetModuleData gd{};
+      if (Succeeded(dm->Request(kDacDataModulePrivRequestGetModuleData, 0, nullptr, sizeof(gd),
+                                reinterpret_cast<BYTE*>(&gd)))) {
+        out.has_image_data = true;
+        out.image_dynamic = gd.IsDynamic != 0;
+        out.image_in_memory = gd.IsInMemory != 0;
+        out.flat_layout = gd.IsFileLayout != 0;
+        out.loaded_pe_address = gd.LoadedPEAddress;
+        out.loaded_pe_size = gd.LoadedPESize;
+      }
+      // GetFileName faults on a null buffer, so there is no size query: a fixed buffer.
+      std::u16string buf(4096, u'\0');
+      ULONG32 len = 0;
+      if (Succeeded(dm->GetFileName(static_cast<ULONG32>(buf.size()), &len, buf.data())) &&
+          len > 0) {
+        buf.resize(std::min<size_t>(buf.size(), len));
+        while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
+        out.data_file_name = Utf16ToUtf8(buf);
+      }
+    }
+  }
+  return out;
+}
+
+size_t DacProcess::ReadTargetMemory(uint64_t address, void* buffer, size_t size) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  size_t got = 0;
+  auto* out = static_cast<BYTE*>(buffer);
+  while (got < size) {
+    ULONG32 want = static_cast<ULONG32>(std::min<size_t>(size - got, 1u << 20));
+    ULONG32 done = 0;
+    if (Failed(target_->ReadVirtual(address + got, out + got, want, &done)) || done == 0) break;
+    got += done;
+    if (done < want) break;
+  }
+  return got;
 }
 
 }  // namespace clrdiag::dac

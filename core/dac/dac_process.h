@@ -104,6 +104,59 @@ struct ManagedModule {
   std::string file;  // Path of the PE file, "" for dynamic/in-memory modules.
 };
 
+// The app domains as the runtime lists them (dumpdomain).
+struct AppDomainStore {
+  uint64_t shared_domain = 0;  // 0 on .NET Core.
+  uint64_t system_domain = 0;
+  std::vector<uint64_t> domains;  // GetAppDomainList, in the runtime's order.
+};
+
+// One domain (DacpAppDomainData) and its friendly name.
+struct AppDomainDetails {
+  uint64_t address = 0;
+  uint64_t security_descriptor = 0;
+  uint64_t low_frequency_heap = 0;
+  uint64_t high_frequency_heap = 0;
+  uint64_t stub_heap = 0;
+  uint32_t id = 0;
+  int32_t assembly_count = 0;
+  int32_t stage = 0;  // DacpAppDomainDataStage
+  bool has_name = false;  // GetAppDomainName succeeded
+  std::string name;
+};
+
+// One assembly of a domain (DacpAssemblyData) and its name (for .NET Core, its path).
+struct AssemblyDetails {
+  uint64_t address = 0;
+  uint64_t security_descriptor = 0;
+  bool is_dynamic = false;
+  uint32_t module_count = 0;
+  bool has_name = false;  // GetAssemblyName succeeded
+  std::string name;
+};
+
+// One module: DacpModuleData, the IXCLRDataModule view of its PE image, and its names the
+// ways SOS (GetPEFileName, then IXCLRDataModule::GetFileName) and ClrMD (GetFileName) get them.
+struct ModuleDetails {
+  uint64_t address = 0;
+  uint64_t assembly = 0;
+  uint64_t pe_assembly = 0;  // .NET 9+: the module address; 0 for a dynamic module.
+  uint64_t il_base = 0;
+  uint64_t metadata_start = 0;
+  uint64_t metadata_size = 0;
+  bool is_reflection = false;
+  bool is_pe_file = false;
+  // From IXCLRDataModule::Request(GET_MODULEDATA); valid when has_image_data.
+  bool has_image_data = false;
+  bool image_dynamic = false;
+  bool image_in_memory = false;
+  bool flat_layout = false;
+  uint64_t loaded_pe_address = 0;
+  uint64_t loaded_pe_size = 0;
+  std::string pe_file_name;    // GetPEFileName (after GetPEFileBase succeeded), may be "".
+  std::string data_file_name;  // IXCLRDataModule::GetFileName, may be "".
+};
+
 // What the DAC says about one object (GetObjectData).
 struct ObjectInfo {
   uint64_t mt = 0;
@@ -111,6 +164,99 @@ struct ObjectInfo {
   int32_t kind = 0;   // DacpObjectType
   uint64_t components = 0;
   uint64_t component_size = 0;
+};
+
+
+// The rest of GetObjectData (dumpobj): array shape and interop wrappers.
+struct ObjectDetails {
+  uint64_t mt = 0;
+  int32_t kind = 0;  // DacpObjectType
+  uint64_t size = 0;
+  uint64_t element_type_handle = 0;  // Arrays: the element's MethodTable.
+  int32_t element_type = 0;          // Arrays: CorElementType of the elements.
+  uint32_t rank = 0;
+  uint64_t components = 0;
+  uint64_t component_size = 0;
+  uint64_t array_data = 0;
+  uint64_t rcw = 0;
+  uint64_t ccw = 0;
+};
+
+// All of DacpMethodTableData (dumpmt).
+struct MethodTableDetails {
+  bool is_free = false;
+  uint64_t module = 0;
+  uint64_t klass = 0;  // EEClass, or (.NET 9+) the canonical MethodTable.
+  uint64_t parent = 0;
+  uint16_t num_interfaces = 0;
+  uint16_t num_methods = 0;
+  uint16_t num_vtable_slots = 0;
+  uint16_t num_virtuals = 0;
+  uint32_t base_size = 0;
+  uint32_t component_size = 0;
+  uint32_t token = 0;
+  uint32_t attributes = 0;
+  bool is_shared = false;
+  bool is_dynamic = false;
+  bool contains_pointers = false;
+};
+
+// GetMethodTableFieldData: counts and the head of the type's own FieldDesc list.
+struct MethodTableFields {
+  uint16_t num_instance = 0;  // Includes the parents' instance fields.
+  uint16_t num_static = 0;
+  uint16_t num_thread_static = 0;
+  uint64_t first_field = 0;
+};
+
+// One FieldDesc (GetFieldDescData).
+struct FieldDescInfo {
+  uint64_t address = 0;
+  int32_t type = 0;      // CorElementType as stored (string fields: CLASS)
+  int32_t sig_type = 0;  // CorElementType from the signature
+  uint64_t mt_of_type = 0;
+  uint64_t module_of_type = 0;
+  uint32_t token_of_type = 0;
+  uint32_t token = 0;  // mdFieldDef
+  uint64_t enclosing_mt = 0;
+  uint32_t offset = 0;  // From the start of the instance data.
+  bool is_thread_local = false;
+  bool is_context_local = false;
+  bool is_static = false;
+  uint64_t next = 0;
+};
+
+// GetMethodDescData, the parts dumpmt -md uses.
+struct MethodDescInfo {
+  bool has_native_code = false;
+  uint64_t native_code = 0;
+  uint64_t method_table = 0;
+  uint64_t module = 0;
+  uint32_t token = 0;
+  uint16_t slot = 0;
+};
+
+// GetCodeHeaderData for a code address.
+struct CodeHeaderInfo {
+  uint64_t method_desc = 0;
+  int32_t jit_type = 0;  // DacJitType
+  uint64_t method_start = 0;
+};
+
+// One slot of a MethodTable's vtable (ISOSDacInterface15 enumerator).
+struct MethodSlot {
+  uint64_t method_desc = 0;
+  uint64_t entry_point = 0;
+  uint64_t defining_mt = 0;
+  uint64_t defining_module = 0;
+  uint32_t token = 0;
+  uint32_t slot = 0;
+};
+
+// Where a type's statics live (ISOSDacInterface14); 0 if not allocated.
+struct StaticBases {
+  uint64_t non_gc = 0;
+  uint64_t gc = 0;
 };
 
 class DacProcess {
@@ -151,6 +297,51 @@ class DacProcess {
   absl::StatusOr<ObjectInfo> GetObject(uint64_t address);
   // Modules of all assemblies of the app domain(s), in the runtime's order.
   absl::StatusOr<std::vector<ManagedModule>> GetModules();
+  // The pieces of dumpdomain / clrmodules, one DAC request each.
+  absl::StatusOr<AppDomainStore> GetAppDomainStore();
+  absl::StatusOr<AppDomainDetails> GetAppDomainDetails(uint64_t domain);
+  absl::StatusOr<std::vector<uint64_t>> GetDomainAssemblies(uint64_t domain);
+  absl::StatusOr<AssemblyDetails> GetAssemblyDetails(uint64_t domain, uint64_t assembly);
+  absl::StatusOr<std::vector<uint64_t>> GetAssemblyModules(uint64_t assembly, uint32_t count);
+  absl::StatusOr<ModuleDetails> GetModuleDetails(uint64_t module);
+  // Reads target memory the way the DAC does (the dump, then verified local copies of mapped
+  // files); returns the number of bytes read contiguously from `address`.
+  size_t ReadTargetMemory(uint64_t address, void* buffer, size_t size);
+
+  // Object and type inspection (dumpobj, dumpmt). Each is one DAC request unless noted;
+  // interfaces the DAC does not offer give Unimplemented.
+  absl::StatusOr<ObjectDetails> GetObjectDetails(uint64_t address);
+  absl::StatusOr<MethodTableDetails> GetMethodTableDetails(uint64_t mt);
+  absl::StatusOr<uint64_t> GetMethodTableForEEClass(uint64_t eeclass);
+  absl::StatusOr<MethodTableFields> GetMethodTableFields(uint64_t mt);
+  absl::StatusOr<FieldDescInfo> GetFieldDesc(uint64_t field_desc);
+  // The module's file the way SOS finds it: GetPEFileName (after GetPEFileBase), else
+  // IXCLRDataModule::GetFileName; "" if neither names it.
+  absl::StatusOr<std::string> GetModuleFileName(uint64_t module);
+  // The metadata name of a TypeDef (nested types as Outer+Inner), FieldDef or MethodDef token
+  // of `module`, through the DAC's IMetaDataImport; with `with_type`, members are prefixed
+  // with their type's name and a dot. The importer is cached per module.
+  absl::StatusOr<std::string> GetMetadataName(uint64_t module, uint32_t token,
+                                              bool with_type = false);
+  absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
+  absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
+  absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
+  absl::StatusOr<std::vector<MethodSlot>> GetMethodTableSlots(uint64_t mt);
+  // The characters of a System.String (GetObjectStringData), at most `max_chars` and up to
+  // the first NUL (as SOS prints them).
+  absl::StatusOr<std::u16string> GetObjectString(uint64_t address, uint32_t max_chars);
+  absl::StatusOr<uint64_t> GetThreadFromThinLockId(uint32_t thin_lock_id);
+  absl::StatusOr<StaticBases> GetStaticBases(uint64_t mt);
+  absl::StatusOr<StaticBases> GetThreadStaticBases(uint64_t mt, uint64_t thread);
+  absl::StatusOr<int32_t> GetMethodTableInitializationFlags(uint64_t mt);
+  // 0 when the type's AssemblyLoadContext has no managed object yet (the default one).
+  absl::StatusOr<uint64_t> GetAssemblyLoadContext(uint64_t mt);
+  // The LoaderAllocator handle of a collectible type, 0 otherwise.
+  absl::StatusOr<uint64_t> GetLoaderAllocatorHandle(uint64_t mt);
+  // ComWrappers: the object's RCW (0 if none) and its CCWs.
+  absl::StatusOr<std::pair<uint64_t, std::vector<uint64_t>>> GetObjectComWrappers(uint64_t obj);
+  // Objective-C interop (tracked type, tagged memory); Unimplemented off Apple platforms.
+  absl::StatusOr<std::pair<bool, bool>> IsTrackedType(uint64_t obj);
 
  private:
   DacProcess() = default;
@@ -167,6 +358,13 @@ class DacProcess {
   ComPtr<ISOSDacInterface> sos_;
   ComPtr<ISOSDacInterface8> sos8_;    // May be null.
   ComPtr<ISOSDacInterface12> sos12_;  // May be null.
+  // Object and type inspection (dac_process_types.cc); each may be null.
+  ComPtr<ISOSDacInterface6> sos6_;
+  ComPtr<ISOSDacInterface10> sos10_;
+  ComPtr<ISOSDacInterface11> sos11_;
+  ComPtr<ISOSDacInterface14> sos14_;
+  ComPtr<ISOSDacInterface15> sos15_;
+  std::unordered_map<uint64_t, ComPtr<IUnknown>> metadata_cache_;  // module -> IMetaDataImport
   uint32_t revision_ = 0;
   std::unordered_map<uint64_t, MethodTableInfo> mt_cache_;
   std::unordered_map<uint64_t, std::string> name_cache_;

@@ -71,6 +71,22 @@ TEST(ComAbi, ProcessAndSosSlotsMatchIdl) {
   EXPECT_EQ(VtableSlot(&ISOSDacInterface12::GetGlobalAllocationContext), 3u);
 }
 
+TEST(ComAbi, ModuleSlotsMatchIdl) {
+  // ISOSDacInterface::GetModule / GetPEFileBase and IXCLRDataModule (xclrdata.idl), used by
+  // the module commands.
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetAppDomainData), 6u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetAppDomainName), 7u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetAssemblyData), 10u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetAssemblyName), 11u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetModule), 12u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetAssemblyModuleList), 15u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetPEFileBase), 44u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataModule::GetName), 29u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataModule::GetFileName), 30u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataModule::Request), 36u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataModule::GetVersionId), 40u);
+}
+
 TEST(Guid, ParsesRegistryFormat) {
   constexpr GUID g = ParseGuid("3E11CCEE-D08B-43e5-AF01-32717A64DA03");
   EXPECT_EQ(g.data1, 0x3E11CCEEu);

@@ -214,6 +214,95 @@ struct DacpAssemblyData {
 };
 static_assert(sizeof(DacpAssemblyData) == 0x40);
 
+// Field, method and code structs for dumpobj / dumpmt (dacprivate.h).
+struct DacpFieldDescData {
+  int32_t Type;     // CorElementType as the runtime stores it (String fields: CLASS).
+  int32_t sigType;  // CorElementType from the signature.
+  CLRDATA_ADDRESS MTOfType;  // 0 if the field's type is not loaded.
+  CLRDATA_ADDRESS ModuleOfType;
+  uint32_t TokenOfType;  // mdTypeDef
+  uint32_t mb;           // mdFieldDef
+  CLRDATA_ADDRESS MTOfEnclosingClass;
+  DWORD dwOffset;  // From the start of the instance data (after the MethodTable pointer).
+  BOOL bIsThreadLocal;
+  BOOL bIsContextLocal;
+  BOOL bIsStatic;
+  CLRDATA_ADDRESS NextField;
+};
+static_assert(sizeof(DacpFieldDescData) == 0x40);
+static_assert(offsetof(DacpFieldDescData, TokenOfType) == 24);
+static_assert(offsetof(DacpFieldDescData, NextField) == 56);
+
+struct DacpMethodTableFieldData {
+  WORD wNumInstanceFields;  // Includes the parents' instance fields.
+  WORD wNumStaticFields;
+  WORD wNumThreadStaticFields;
+  CLRDATA_ADDRESS FirstField;
+  WORD wContextStaticOffset;
+  WORD wContextStaticsSize;
+};
+static_assert(sizeof(DacpMethodTableFieldData) == 0x18);
+
+struct DacpMethodTableCollectibleData {
+  CLRDATA_ADDRESS LoaderAllocatorObjectHandle;
+  BOOL bCollectible;
+};
+static_assert(sizeof(DacpMethodTableCollectibleData) == 0x10);
+
+struct DacpReJitData {
+  int32_t type;  // Unmodified, ILModified, ReJITModified
+  CLRDATA_ADDRESS il;
+  ULONG rejitID;
+};
+static_assert(sizeof(DacpReJitData) == 0x18);
+
+struct DacpMethodDescData {
+  BOOL bHasNativeCode;
+  BOOL bIsDynamic;
+  WORD wSlotNumber;
+  CLRDATA_ADDRESS NativeCodeAddr;
+  CLRDATA_ADDRESS AddressOfNativeCodeSlot;
+  CLRDATA_ADDRESS MethodDescPtr;
+  CLRDATA_ADDRESS MethodTablePtr;
+  CLRDATA_ADDRESS ModulePtr;
+  uint32_t MDToken;
+  CLRDATA_ADDRESS GCInfo;
+  CLRDATA_ADDRESS GCStressCodeCopy;
+  CLRDATA_ADDRESS managedDynamicMethodObject;
+  CLRDATA_ADDRESS requestedIP;
+  DacpReJitData rejitDataCurrent;
+  DacpReJitData rejitDataRequested;
+  ULONG cJittedRejitVersions;
+};
+static_assert(sizeof(DacpMethodDescData) == 0x98);
+static_assert(offsetof(DacpMethodDescData, NativeCodeAddr) == 16);
+static_assert(offsetof(DacpMethodDescData, rejitDataCurrent) == 96);
+
+enum DacJitType : int32_t { kJitTypeUnknown = 0, kJitTypeJit = 1, kJitTypePreJit = 2 };
+
+struct DacpCodeHeaderData {
+  CLRDATA_ADDRESS GCInfo;
+  int32_t JITType;  // DacJitType
+  CLRDATA_ADDRESS MethodDescPtr;
+  CLRDATA_ADDRESS MethodStart;
+  DWORD MethodSize;
+  CLRDATA_ADDRESS ColdRegionStart;
+  DWORD ColdRegionSize;
+  DWORD HotRegionSize;
+};
+static_assert(sizeof(DacpCodeHeaderData) == 0x38);
+
+// One vtable slot of a MethodTable (ISOSMethodEnum).
+struct SOSMethodData {
+  CLRDATA_ADDRESS MethodDesc;
+  CLRDATA_ADDRESS Entrypoint;
+  CLRDATA_ADDRESS DefiningMethodTable;
+  CLRDATA_ADDRESS DefiningModule;
+  uint32_t Token;
+  uint32_t Slot;  // 0xFFFFFFFF for methods added by Edit and Continue.
+};
+static_assert(sizeof(SOSMethodData) == 0x28);
+
 // The private half of the DAC (what SOS uses). Slot numbers count IUnknown.
 class ISOSDacInterface : public IUnknown {
  public:
@@ -241,7 +330,8 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetThreadFromThinlockID(uint32_t, CLRDATA_ADDRESS*) = 0;                // 18
   virtual HRESULT GetStackLimits(CLRDATA_ADDRESS, CLRDATA_ADDRESS*, CLRDATA_ADDRESS*,
                                  CLRDATA_ADDRESS*) = 0;  // 19
-  virtual HRESULT GetMethodDescData(CLRDATA_ADDRESS, CLRDATA_ADDRESS, void*, ULONG, void*,
+  virtual HRESULT GetMethodDescData(CLRDATA_ADDRESS md, CLRDATA_ADDRESS ip, DacpMethodDescData* data,
+                                    ULONG rejit_count, void* rejit_data,
                                     ULONG*) = 0;                                  // 20
   virtual HRESULT GetMethodDescPtrFromIP(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 21
   virtual HRESULT GetMethodDescName(CLRDATA_ADDRESS md, uint32_t count, WCHAR* name,
@@ -249,7 +339,7 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetMethodDescPtrFromFrame(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 23
   virtual HRESULT GetMethodDescFromToken(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;
   virtual HRESULT GetMethodDescTransparencyData(CLRDATA_ADDRESS, void*) = 0;  // 25
-  virtual HRESULT GetCodeHeaderData(CLRDATA_ADDRESS, void*) = 0;              // 26
+  virtual HRESULT GetCodeHeaderData(CLRDATA_ADDRESS ip, DacpCodeHeaderData* data) = 0;  // 26
   virtual HRESULT GetJitManagerList(uint32_t, void*, uint32_t*) = 0;          // 27
   virtual HRESULT GetJitHelperFunctionName(CLRDATA_ADDRESS, uint32_t, char*, uint32_t*) = 0;
   virtual HRESULT GetJumpThunkTarget(void*, CLRDATA_ADDRESS*, CLRDATA_ADDRESS*) = 0;  // 29
@@ -265,10 +355,11 @@ class ISOSDacInterface : public IUnknown {
                                      uint32_t* needed) = 0;                               // 36
   virtual HRESULT GetMethodTableData(CLRDATA_ADDRESS mt, DacpMethodTableData* data) = 0;  // 37
   virtual HRESULT GetMethodTableSlot(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;    // 38
-  virtual HRESULT GetMethodTableFieldData(CLRDATA_ADDRESS, void*) = 0;                    // 39
+  virtual HRESULT GetMethodTableFieldData(CLRDATA_ADDRESS mt,
+                                          DacpMethodTableFieldData* data) = 0;  // 39
   virtual HRESULT GetMethodTableTransparencyData(CLRDATA_ADDRESS, void*) = 0;             // 40
   virtual HRESULT GetMethodTableForEEClass(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;        // 41
-  virtual HRESULT GetFieldDescData(CLRDATA_ADDRESS, void*) = 0;                           // 42
+  virtual HRESULT GetFieldDescData(CLRDATA_ADDRESS fd, DacpFieldDescData* data) = 0;     // 42
   virtual HRESULT GetFrameName(CLRDATA_ADDRESS, uint32_t, WCHAR*, uint32_t*) = 0;         // 43
   virtual HRESULT GetPEFileBase(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;                   // 44
   virtual HRESULT GetPEFileName(CLRDATA_ADDRESS addr, uint32_t count, WCHAR* name,
@@ -319,11 +410,141 @@ class ISOSDacInterface8 : public IUnknown {
   virtual HRESULT GetAssemblyLoadContext(CLRDATA_ADDRESS mt, CLRDATA_ADDRESS* alc) = 0;  // 8
 };
 
+// Collectible types (loader allocator), .NET Core 2.0+.
+inline constexpr IID kIID_ISOSDacInterface6 = ParseGuid("11206399-4B66-4EDB-98EA-85654E59AD45");
+class ISOSDacInterface6 : public IUnknown {
+ public:
+  virtual HRESULT GetMethodTableCollectibleData(CLRDATA_ADDRESS mt,
+                                                DacpMethodTableCollectibleData* data) = 0;  // 3
+};
+
+// ComWrappers (.NET 5+).
+inline constexpr IID kIID_ISOSDacInterface10 = ParseGuid("90B8FCC3-7251-4B0A-AE3D-5C13A67EC9AA");
+class ISOSDacInterface10 : public IUnknown {
+ public:
+  virtual HRESULT GetObjectComWrappersData(CLRDATA_ADDRESS obj, CLRDATA_ADDRESS* rcw,
+                                           uint32_t count, CLRDATA_ADDRESS* mow_list,
+                                           uint32_t* needed) = 0;                     // 3
+  virtual HRESULT IsComWrappersCCW(CLRDATA_ADDRESS ccw, BOOL* is_ccw) = 0;            // 4
+  virtual HRESULT GetComWrappersCCWData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*, int32_t*) = 0;  // 5
+  virtual HRESULT IsComWrappersRCW(CLRDATA_ADDRESS rcw, BOOL* is_rcw) = 0;            // 6
+  virtual HRESULT GetComWrappersRCWData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;       // 7
+};
+
+// Objective-C tracked types (Apple platforms).
+inline constexpr IID kIID_ISOSDacInterface11 = ParseGuid("96BA1DB9-14CD-4492-8065-1CAAECF6E5CF");
+class ISOSDacInterface11 : public IUnknown {
+ public:
+  virtual HRESULT IsTrackedType(CLRDATA_ADDRESS obj, BOOL* is_tracked, BOOL* has_tagged) = 0;
+  virtual HRESULT GetTaggedMemory(CLRDATA_ADDRESS obj, CLRDATA_ADDRESS* tagged,
+                                  uint64_t* size_in_bytes) = 0;  // 4
+};
+
+// Statics without DomainLocalModule (.NET 9+).
+inline constexpr IID kIID_ISOSDacInterface14 = ParseGuid("9aa22aca-6dc6-4a0c-b4e0-70d2416b9837");
+inline constexpr int32_t kMethodTableInitialized = 1;
+inline constexpr int32_t kMethodTableInitializationFailed = 2;
+class ISOSDacInterface14 : public IUnknown {
+ public:
+  virtual HRESULT GetStaticBaseAddress(CLRDATA_ADDRESS mt, CLRDATA_ADDRESS* non_gc,
+                                       CLRDATA_ADDRESS* gc) = 0;  // 3
+  virtual HRESULT GetThreadStaticBaseAddress(CLRDATA_ADDRESS mt, CLRDATA_ADDRESS thread,
+                                             CLRDATA_ADDRESS* non_gc,
+                                             CLRDATA_ADDRESS* gc) = 0;  // 4
+  virtual HRESULT GetMethodTableInitializationFlags(CLRDATA_ADDRESS mt,
+                                                    int32_t* flags) = 0;  // 5
+};
+
+// The common base of the DAC's enumerators (sospriv.idl ISOSEnum).
+class ISOSEnum : public IUnknown {
+ public:
+  virtual HRESULT Skip(uint32_t count) = 0;        // 3
+  virtual HRESULT Reset() = 0;                     // 4
+  virtual HRESULT GetCount(uint32_t* count) = 0;   // 5
+};
+
+class ISOSMethodEnum : public ISOSEnum {
+ public:
+  virtual HRESULT Next(uint32_t count, SOSMethodData* values, uint32_t* fetched) = 0;  // 6
+};
+
+// The slots of a MethodTable (.NET 9+).
+inline constexpr IID kIID_ISOSDacInterface15 = ParseGuid("7ed81261-52a9-4a23-a358-c3313dea30a8");
+class ISOSDacInterface15 : public IUnknown {
+ public:
+  virtual HRESULT GetMethodTableSlotEnumerator(CLRDATA_ADDRESS mt,
+                                               ISOSMethodEnum** enumerator) = 0;  // 3
+};
+
 // The allocation context shared by threads without their own (.NET 7+).
 class ISOSDacInterface12 : public IUnknown {
  public:
   virtual HRESULT GetGlobalAllocationContext(CLRDATA_ADDRESS* ptr,
                                              CLRDATA_ADDRESS* limit) = 0;  // 3
+};
+
+// What IXCLRDataModule::Request(DACDATAMODULEPRIV_REQUEST_GET_MODULEDATA) fills (dacprivate.h):
+// the module's loaded PE image as the runtime sees it.
+inline constexpr ULONG32 kDacDataModulePrivRequestGetModuleData = 0xf0000001;
+struct DacpGetModuleData {
+  BOOL IsDynamic;
+  BOOL IsInMemory;
+  BOOL IsFileLayout;            // The image is mapped flat (as the file), not as sections.
+  CLRDATA_ADDRESS PEAssembly;   // .NET 9+: the Module address.
+  CLRDATA_ADDRESS LoadedPEAddress;
+  uint64_t LoadedPESize;        // File size for a flat layout, SizeOfImage for a mapped one.
+  CLRDATA_ADDRESS InMemoryPdbAddress;
+  uint64_t InMemoryPdbSize;
+};
+static_assert(sizeof(DacpGetModuleData) == 0x38);
+static_assert(offsetof(DacpGetModuleData, PEAssembly) == 16);
+
+inline constexpr IID kIID_IXCLRDataModule = ParseGuid("88E32849-0A0A-4cb0-9022-7CD2E9E139E2");
+
+// One module as xclrdata.idl describes it; what ISOSDacInterface::GetModule hands out. Only
+// GetFileName and Request are called; the others keep their vtable slots.
+class IXCLRDataModule : public IUnknown {
+ public:
+  virtual HRESULT StartEnumAssemblies(void*) = 0;                                     // 3
+  virtual HRESULT EnumAssembly(void*, void*) = 0;                                     // 4
+  virtual HRESULT EndEnumAssemblies(ULONG64) = 0;                                     // 5
+  virtual HRESULT StartEnumTypeDefinitions(void*) = 0;                                // 6
+  virtual HRESULT EnumTypeDefinition(void*, void*) = 0;                               // 7
+  virtual HRESULT EndEnumTypeDefinitions(ULONG64) = 0;                                // 8
+  virtual HRESULT StartEnumTypeInstances(void*, void*) = 0;                           // 9
+  virtual HRESULT EnumTypeInstance(void*, void*) = 0;                                 // 10
+  virtual HRESULT EndEnumTypeInstances(ULONG64) = 0;                                  // 11
+  virtual HRESULT StartEnumTypeDefinitionsByName(const WCHAR*, ULONG32, void*) = 0;   // 12
+  virtual HRESULT EnumTypeDefinitionByName(void*, void*) = 0;                         // 13
+  virtual HRESULT EndEnumTypeDefinitionsByName(ULONG64) = 0;                          // 14
+  virtual HRESULT StartEnumTypeInstancesByName(const WCHAR*, ULONG32, void*, void*) = 0;
+  virtual HRESULT EnumTypeInstanceByName(void*, void*) = 0;                           // 16
+  virtual HRESULT EndEnumTypeInstancesByName(ULONG64) = 0;                            // 17
+  virtual HRESULT GetTypeDefinitionByToken(uint32_t, void*) = 0;                      // 18
+  virtual HRESULT StartEnumMethodDefinitionsByName(const WCHAR*, ULONG32, void*) = 0; // 19
+  virtual HRESULT EnumMethodDefinitionByName(void*, void*) = 0;                       // 20
+  virtual HRESULT EndEnumMethodDefinitionsByName(ULONG64) = 0;                        // 21
+  virtual HRESULT StartEnumMethodInstancesByName(const WCHAR*, ULONG32, void*, void*) = 0;
+  virtual HRESULT EnumMethodInstanceByName(void*, void*) = 0;                         // 23
+  virtual HRESULT EndEnumMethodInstancesByName(ULONG64) = 0;                          // 24
+  virtual HRESULT GetMethodDefinitionByToken(uint32_t, void*) = 0;                    // 25
+  virtual HRESULT StartEnumDataByName(const WCHAR*, ULONG32, void*, void*, void*) = 0;
+  virtual HRESULT EnumDataByName(void*, void*) = 0;                                   // 27
+  virtual HRESULT EndEnumDataByName(ULONG64) = 0;                                     // 28
+  virtual HRESULT GetName(ULONG32 buf_len, ULONG32* name_len, WCHAR* name) = 0;       // 29
+  // Faults on a null buffer: always pass one.
+  virtual HRESULT GetFileName(ULONG32 buf_len, ULONG32* name_len, WCHAR* name) = 0;   // 30
+  virtual HRESULT GetFlags(ULONG32* flags) = 0;                                       // 31
+  virtual HRESULT IsSameObject(IXCLRDataModule* other) = 0;                           // 32
+  virtual HRESULT StartEnumExtents(void*) = 0;                                        // 33
+  virtual HRESULT EnumExtent(void*, void*) = 0;                                       // 34
+  virtual HRESULT EndEnumExtents(ULONG64) = 0;                                        // 35
+  virtual HRESULT Request(ULONG32 code, ULONG32 in_size, BYTE* in, ULONG32 out_size,
+                          BYTE* out) = 0;                                             // 36
+  virtual HRESULT StartEnumAppDomains(void*) = 0;                                     // 37
+  virtual HRESULT EnumAppDomain(void*, void*) = 0;                                    // 38
+  virtual HRESULT EndEnumAppDomains(ULONG64) = 0;                                     // 39
+  virtual HRESULT GetVersionId(GUID* vid) = 0;                                        // 40
 };
 
 }  // namespace clrdiag::dac

@@ -1,2 +1,180 @@
-// Conformance of the module commands with dotnet-dump (filled in by their family).
+// Conformance of the module commands (clrmodules/assemblies, modules/lm, dumpdomain, runtimes)
+// with dotnet-dump: on Heap and Full dumps of HeapApp both tools must print the same lines
+// (trailing blanks trimmed), except the intentional differences listed here with their reason.
+// Also checks clrdiag's own setclrpath, which works differently by design.
+#include <cstdlib>
+#include <sstream>
+
 #include "tests/integration/util.h"
+
+namespace clrdiag::testing {
+namespace {
+
+// Lines allowed to differ, by prefix, and why.
+const std::vector<std::pair<std::string, std::string>> kIntentionalDifferences = {
+    {"        CDac ",
+     "runtimes: dotnet-dump lists the cDAC bundled with itself; clrdiag never uses a cDAC"},
+    {"    DAC: ",
+     "runtimes: the DAC's path is where each tool found it; for a dump the daemon took, "
+     "clrdiag loads the copy saved in the dump store (checked separately below)"},
+};
+
+std::string DotnetDump() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/root") + "/.dotnet/tools/dotnet-dump";
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+    bool skip = false;
+    for (const auto& [prefix, why] : kIntentionalDifferences) {
+      if (line.rfind(prefix, 0) == 0) skip = true;
+    }
+    if (!skip) out.push_back(line);
+  }
+  return out;
+}
+
+void ExpectSameOutput(const std::string& ours, const std::string& reference) {
+  std::vector<std::string> a = Lines(ours), b = Lines(reference);
+  size_t n = std::max(a.size(), b.size());
+  int shown = 0;
+  for (size_t i = 0; i < n && shown < 10; ++i) {
+    std::string x = i < a.size() ? a[i] : "<missing>";
+    std::string y = i < b.size() ? b[i] : "<missing>";
+    if (x != y) {
+      ADD_FAILURE() << "line " << i + 1 << " differs:\n  clrdiag:     " << x
+                    << "\n  dotnet-dump: " << y;
+      ++shown;
+    }
+  }
+  EXPECT_EQ(a.size(), b.size());
+}
+
+// Everything after the first line ("Loading core dump: <what> ..."; we name the catalog id).
+std::string Body(const std::string& s) { return s.substr(s.find('\n') + 1); }
+
+std::vector<std::string> WithCommands(std::vector<std::string> argv,
+                                      const std::vector<std::string>& commands) {
+  for (const auto& c : commands) {
+    argv.push_back("-c");
+    argv.push_back(c);
+  }
+  argv.push_back("-c");
+  argv.push_back("exit");
+  return argv;
+}
+
+// The text after `label` up to the end of its line, or "".
+std::string ValueAfter(const std::string& text, const std::string& label) {
+  size_t at = text.find(label);
+  if (at == std::string::npos) return "";
+  at += label.size();
+  size_t end = text.find('\n', at);
+  std::string v = text.substr(at, end - at);
+  v.erase(0, v.find_first_not_of(' '));
+  return v;
+}
+
+class ModuleConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(FileExists(DotnetDump()))
+        << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
+    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+    app_ = StartFixture("HeapApp", {"2000"});
+    ASSERT_TRUE(app_);
+    RunResult c = daemon_.Client(
+        {"collect", "-p", std::to_string(app_->pid()), "--type", GetParam(), "--json"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    auto info = ParseJson(c.out);
+    id_ = info["id"];
+    path_ = info["path"];
+  }
+
+  // Runs the commands in both tools; returns (ours, reference), each without its first line.
+  std::pair<std::string, std::string> Run(const std::vector<std::string>& commands) {
+    RunResult ours = daemon_.Client(WithCommands({"analyze", id_}, commands));
+    EXPECT_EQ(ours.exit_code, 0) << ours.err;
+    RunResult ref = RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
+    EXPECT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+    return {Body(ours.out), Body(ref.out)};
+  }
+
+  Daemon daemon_;
+  std::unique_ptr<Process> app_;
+  std::string id_, path_;
+};
+
+TEST_P(ModuleConformanceTest, SameOutputAsDotnetDump) {
+  auto [ours, ref] = Run({"clrmodules", "assemblies -v", "clrmodules -n thread", "lm",
+                          "modules -n core", "dumpdomain", "runtimes"});
+  ExpectSameOutput(ours, ref);
+  EXPECT_CONTAINS(ours, "/System.Private.CoreLib.dll\n");
+  EXPECT_CONTAINS(ours, "/HeapApp.dll\n");
+  EXPECT_CONTAINS(ours, "Total image size: ");
+  EXPECT_CONTAINS(ours, "Name:               clrhost\n");
+  EXPECT_CONTAINS(ours, "#0 .NET Core runtime ");
+
+  // The DAC line: the store's copy of the runtime the daemon saved with the dump.
+  std::string dac = ValueAfter(ours, "    DAC: ");
+  EXPECT_NE(dac.find("/libmscordaccore.so (don't verify)"), std::string::npos) << dac;
+  EXPECT_TRUE(FileExists(dac.substr(0, dac.find(" ("))));
+
+  // One domain by address.
+  std::string domain = ValueAfter(ours, "Domain 1:");
+  ASSERT_FALSE(domain.empty()) << ours;
+  std::string system = ValueAfter(ours, "System Domain:");
+  ASSERT_FALSE(system.empty()) << ours;
+  auto [ours2, ref2] = Run({"dumpdomain " + domain, "dumpdomain " + system});
+  ExpectSameOutput(ours2, ref2);
+  EXPECT_CONTAINS(ours2, "Domain 1:           " + domain + "\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(DumpTypes, ModuleConformanceTest, ::testing::Values("Heap", "Full"));
+
+// setclrpath differs from dotnet-dump by design: the DAC is chosen (by build-id) when the
+// session opens, so the command shows that DAC's directory and only checks a new one.
+TEST(SetClrPathTest, ShowsTheDacDirectoryAndChecksNewOnes) {
+  Daemon d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  auto app = StartFixture("HeapApp", {"1000"});
+  ASSERT_TRUE(app);
+  RunResult c =
+      d.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini", "--json"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  std::string id = ParseJson(c.out)["id"];
+  std::string build_id = ParseJson(c.out)["coreclr_build_id"];
+  std::string store_dir = d.dump_dir() + "/runtimes/" + build_id;
+
+  RunResult r = d.Client(WithCommands({"analyze", id}, {"setclrpath"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Load path for DAC/DBI: '" + store_dir + "'\n");
+
+  // A directory with the dump's runtime is recorded, and runtimes shows it.
+  r = d.Client(WithCommands({"analyze", id},
+                            {"setclrpath " + store_dir + "/", "setclrpath", "runtimes",
+                             "setclrpath -c", "runtimes"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Set load path for DAC/DBI to '" + store_dir + "'\n");
+  EXPECT_CONTAINS(r.out, "    Runtime module directory: " + store_dir + "\n");
+  size_t first = r.out.find("Runtime module directory:");
+  EXPECT_EQ(r.out.find("Runtime module directory:", first + 1), std::string::npos) << r.out;
+
+  // One without it is refused with the reason; a relative one is a usage error.
+  TempDir empty;
+  r = d.Client(WithCommands({"analyze", id}, {"setclrpath " + empty.path()}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_CONTAINS(r.err, empty.path() + " cannot serve this dump");
+  EXPECT_CONTAINS(r.err, build_id);
+  r = d.Client(WithCommands({"analyze", id}, {"setclrpath some/dir"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_CONTAINS(r.err, "absolute");
+}
+
+}  // namespace
+}  // namespace clrdiag::testing
