@@ -253,6 +253,14 @@ struct MethodSlot {
   uint32_t slot = 0;
 };
 
+// One entry of the sync block table (GetSyncBlockData).
+struct SyncBlockInfo {
+  uint64_t object = 0;
+  bool free = false;
+  uint64_t sync_block = 0;  // The SyncBlock*.
+  uint32_t count = 0;       // Entries in the table: valid numbers are 1..count.
+};
+
 // Where a type's statics live (ISOSDacInterface14); 0 if not allocated.
 struct StaticBases {
   uint64_t non_gc = 0;
@@ -331,6 +339,8 @@ class DacProcess {
   // the first NUL (as SOS prints them).
   absl::StatusOr<std::u16string> GetObjectString(uint64_t address, uint32_t max_chars);
   absl::StatusOr<uint64_t> GetThreadFromThinLockId(uint32_t thin_lock_id);
+  // Entry `number` (1-based; an object header's sync block index) of the sync block table.
+  absl::StatusOr<SyncBlockInfo> GetSyncBlock(uint32_t number);
   absl::StatusOr<StaticBases> GetStaticBases(uint64_t mt);
   absl::StatusOr<StaticBases> GetThreadStaticBases(uint64_t mt, uint64_t thread);
   absl::StatusOr<int32_t> GetMethodTableInitializationFlags(uint64_t mt);

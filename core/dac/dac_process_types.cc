@@ -182,8 +182,8 @@ absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_
     for (int depth = 0; depth < 64; ++depth) {
       ULONG len = 0;
       DWORD flags = 0;
-      HRESULT hr = import->GetTypeDefProps(type, buf.data(), static_cast<ULONG>(buf.size()),
-                                           &len, &flags, nullptr);
+      HRESULT hr = import->GetTypeDefProps(type, buf.data(), static_cast<ULONG>(buf.size()), &len,
+                                           &flags, nullptr);
       if (hr != kS_OK) return DacError(absl::StrCat("GetTypeDefProps(", Hex(type), ")"), hr);
       name = name.empty() ? take(len) : take(len) + u"+" + name;
       if ((flags & kTdVisibilityMask) < kTdNestedPublic) return name;
@@ -204,13 +204,12 @@ absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_
   }
   uint32_t klass = 0;
   ULONG len = 0;
-  HRESULT hr = kind == kMdtFieldDef
-                   ? import->GetFieldProps(token, &klass, buf.data(),
-                                           static_cast<ULONG>(buf.size()), &len, nullptr, nullptr,
-                                           nullptr, nullptr, nullptr, nullptr)
-                   : import->GetMethodProps(token, &klass, buf.data(),
-                                            static_cast<ULONG>(buf.size()), &len, nullptr,
-                                            nullptr, nullptr, nullptr, nullptr);
+  HRESULT hr =
+      kind == kMdtFieldDef
+          ? import->GetFieldProps(token, &klass, buf.data(), static_cast<ULONG>(buf.size()), &len,
+                                  nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
+          : import->GetMethodProps(token, &klass, buf.data(), static_cast<ULONG>(buf.size()), &len,
+                                   nullptr, nullptr, nullptr, nullptr, nullptr);
   if (Failed(hr)) return DacError(absl::StrCat("metadata name of token ", Hex(token)), hr);
   std::u16string member = take(len);
   if (!with_type || klass == kMdTypeDefNil) return Utf16ToUtf8(member);
@@ -274,8 +273,8 @@ absl::StatusOr<std::u16string> DacProcess::GetObjectString(uint64_t address, uin
   std::lock_guard<std::mutex> lock(DacMutex());
   std::u16string buf(static_cast<size_t>(max_chars) + 1, u'\0');
   uint32_t needed = 0;
-  HRESULT hr = sos_->GetObjectStringData(address, static_cast<uint32_t>(buf.size()), buf.data(),
-                                         &needed);
+  HRESULT hr =
+      sos_->GetObjectStringData(address, static_cast<uint32_t>(buf.size()), buf.data(), &needed);
   if (hr != kS_OK) return DacError(absl::StrCat("GetObjectStringData(", Hex(address), ")"), hr);
   buf.resize(max_chars);
   if (size_t nul = buf.find(u'\0'); nul != std::u16string::npos) buf.resize(nul);
@@ -288,6 +287,14 @@ absl::StatusOr<uint64_t> DacProcess::GetThreadFromThinLockId(uint32_t thin_lock_
   HRESULT hr = sos_->GetThreadFromThinlockID(thin_lock_id, &thread);
   if (hr != kS_OK) return DacError("GetThreadFromThinlockID", hr);
   return thread;
+}
+
+absl::StatusOr<SyncBlockInfo> DacProcess::GetSyncBlock(uint32_t number) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpSyncBlockData d{};
+  HRESULT hr = sos_->GetSyncBlockData(number, &d);
+  if (Failed(hr)) return DacError(absl::StrCat("GetSyncBlockData(", number, ")"), hr);
+  return SyncBlockInfo{d.Object, d.bFree != 0, d.SyncBlockPointer, d.SyncBlockCount};
 }
 
 absl::StatusOr<StaticBases> DacProcess::GetStaticBases(uint64_t mt) {

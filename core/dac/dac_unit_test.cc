@@ -11,6 +11,7 @@
 #include "core/dac/clr_data.h"
 #include "core/dac/com.h"
 #include "core/dac/dac_locator.h"
+#include "core/dac/metadata_import.h"
 #include "core/dac/pe_image.h"
 #include "core/dac/sos_dac.h"
 #include "core/dac/thread_context.h"
@@ -85,6 +86,35 @@ TEST(ComAbi, ModuleSlotsMatchIdl) {
   EXPECT_EQ(VtableSlot(&IXCLRDataModule::GetFileName), 30u);
   EXPECT_EQ(VtableSlot(&IXCLRDataModule::Request), 36u);
   EXPECT_EQ(VtableSlot(&IXCLRDataModule::GetVersionId), 40u);
+}
+
+TEST(ComAbi, ObjectSlotsMatchIdl) {
+  // What dumpobj / dumpmt call: sospriv.idl ISOSDacInterface, 6, 10, 11, 14, 15, ISOSMethodEnum
+  // and cor.h IMetaDataImport.
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetThreadFromThinlockID), 18u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetMethodDescData), 20u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetCodeHeaderData), 26u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetObjectStringData), 34u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetMethodTableFieldData), 39u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetMethodTableForEEClass), 41u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetFieldDescData), 42u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface6::GetMethodTableCollectibleData), 3u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface8::GetAssemblyLoadContext), 8u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface10::GetObjectComWrappersData), 3u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface10::GetComWrappersRCWData), 7u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface11::IsTrackedType), 3u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface14::GetStaticBaseAddress), 3u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface14::GetThreadStaticBaseAddress), 4u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface14::GetMethodTableInitializationFlags), 5u);
+  EXPECT_EQ(VtableSlot(&ISOSMethodEnum::GetCount), 5u);
+  EXPECT_EQ(VtableSlot(&ISOSMethodEnum::Next), 6u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface15::GetMethodTableSlotEnumerator), 3u);
+  EXPECT_EQ(VtableSlot(&IMetaDataImport::GetTypeDefProps), 12u);
+  EXPECT_EQ(VtableSlot(&IMetaDataImport::GetMethodProps), 30u);
+  EXPECT_EQ(VtableSlot(&IMetaDataImport::GetMemberProps), 56u);
+  EXPECT_EQ(VtableSlot(&IMetaDataImport::GetFieldProps), 57u);
+  EXPECT_EQ(VtableSlot(&IMetaDataImport::GetNestedClassProps), 62u);
+  EXPECT_EQ(VtableSlot(&IMetaDataImport::IsGlobal), 64u);
 }
 
 TEST(Guid, ParsesRegistryFormat) {

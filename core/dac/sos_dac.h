@@ -292,6 +292,22 @@ struct DacpCodeHeaderData {
 };
 static_assert(sizeof(DacpCodeHeaderData) == 0x38);
 
+struct DacpSyncBlockData {
+  CLRDATA_ADDRESS Object;
+  BOOL bFree;  // If set, nothing else is meaningful.
+  CLRDATA_ADDRESS SyncBlockPointer;
+  DWORD COMFlags;
+  uint32_t MonitorHeld;
+  uint32_t Recursion;
+  CLRDATA_ADDRESS HoldingThread;
+  uint32_t AdditionalThreadCount;
+  CLRDATA_ADDRESS appDomainPtr;
+  uint32_t SyncBlockCount;  // Always filled in: valid numbers are 1..SyncBlockCount.
+};
+static_assert(sizeof(DacpSyncBlockData) == 0x48);
+static_assert(offsetof(DacpSyncBlockData, SyncBlockPointer) == 16);
+static_assert(offsetof(DacpSyncBlockData, SyncBlockCount) == 64);
+
 // One vtable slot of a MethodTable (ISOSMethodEnum).
 struct SOSMethodData {
   CLRDATA_ADDRESS MethodDesc;
@@ -378,7 +394,7 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetDomainLocalModuleDataFromAppDomain(CLRDATA_ADDRESS, int32_t, void*) = 0;
   virtual HRESULT GetDomainLocalModuleDataFromModule(CLRDATA_ADDRESS, void*) = 0;  // 57
   virtual HRESULT GetThreadLocalModuleData(CLRDATA_ADDRESS, uint32_t, void*) = 0;  // 58
-  virtual HRESULT GetSyncBlockData(uint32_t, void*) = 0;                           // 59
+  virtual HRESULT GetSyncBlockData(uint32_t number, DacpSyncBlockData* data) = 0;  // 59
   virtual HRESULT GetSyncBlockCleanupData(CLRDATA_ADDRESS, void*) = 0;             // 60
   virtual HRESULT GetHandleEnum(IUnknown**) = 0;                                   // 61
   virtual HRESULT GetHandleEnumForTypes(uint32_t*, uint32_t, IUnknown**) = 0;      // 62

@@ -1,53 +1,21 @@
 // Conformance with the reference: `clrdiag analyze` and `dotnet-dump analyze` on the same
 // dump must print the same thing, line for line (after trimming trailing blanks), except for
 // differences listed here with their reason.
-#include <cstdlib>
-#include <sstream>
-
+#include "tests/conformance/compare.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
 namespace {
 
 // Lines allowed to differ, by prefix, and why.
-const std::vector<std::pair<std::string, std::string>> kIntentionalDifferences = {
+const std::vector<conformance::IntentionalDifference> kIntentionalDifferences = {
     {"SOS Version:", "we are not SOS: the line names clrdiag's own version"},
 };
 
-std::string DotnetDump() {
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : "/root") + "/.dotnet/tools/dotnet-dump";
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
-    bool skip = false;
-    for (const auto& [prefix, why] : kIntentionalDifferences) {
-      if (line.rfind(prefix, 0) == 0) skip = true;
-    }
-    if (!skip) out.push_back(line);
-  }
-  return out;
-}
+using conformance::DotnetDump;
 
 void ExpectSameOutput(const std::string& ours, const std::string& reference) {
-  std::vector<std::string> a = Lines(ours), b = Lines(reference);
-  size_t n = std::max(a.size(), b.size());
-  int shown = 0;
-  for (size_t i = 0; i < n && shown < 10; ++i) {
-    std::string x = i < a.size() ? a[i] : "<missing>";
-    std::string y = i < b.size() ? b[i] : "<missing>";
-    if (x != y) {
-      ADD_FAILURE() << "line " << i + 1 << " differs:\n  clrdiag:     " << x
-                    << "\n  dotnet-dump: " << y;
-      ++shown;
-    }
-  }
-  EXPECT_EQ(a.size(), b.size());
+  conformance::ExpectSameOutput(ours, reference, kIntentionalDifferences);
 }
 
 class ConformanceTest : public ::testing::TestWithParam<std::string> {

@@ -1,0 +1,81 @@
+// Helpers shared by the conformance tests: run the reference dotnet-dump and compare its output
+// with clrdiag's, line for line, after trimming trailing blanks and dropping the lines each test
+// lists as intentionally different (with the reason).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace clrdiag::testing::conformance {
+
+// A line allowed to differ, by prefix, and why.
+struct IntentionalDifference {
+  std::string prefix;
+  std::string why;
+};
+
+inline std::string DotnetDump() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/root") + "/.dotnet/tools/dotnet-dump";
+}
+
+// The lines of `text` with trailing blanks trimmed, without those an entry of `skip` prefixes.
+inline std::vector<std::string> Lines(const std::string& text,
+                                      const std::vector<IntentionalDifference>& skip = {}) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+    bool skipped = false;
+    for (const auto& d : skip) {
+      if (line.rfind(d.prefix, 0) == 0) skipped = true;
+    }
+    if (!skipped) out.push_back(line);
+  }
+  return out;
+}
+
+// Reports each differing line (up to 10) and a differing line count as test failures.
+inline void ExpectSameOutput(const std::string& ours, const std::string& reference,
+                             const std::vector<IntentionalDifference>& skip = {}) {
+  std::vector<std::string> a = Lines(ours, skip), b = Lines(reference, skip);
+  size_t n = std::max(a.size(), b.size());
+  int shown = 0;
+  for (size_t i = 0; i < n && shown < 10; ++i) {
+    std::string x = i < a.size() ? a[i] : "<missing>";
+    std::string y = i < b.size() ? b[i] : "<missing>";
+    if (x != y) {
+      ADD_FAILURE() << "line " << i + 1 << " differs:\n  clrdiag:     " << x
+                    << "\n  dotnet-dump: " << y;
+      ++shown;
+    }
+  }
+  EXPECT_EQ(a.size(), b.size());
+}
+
+// Everything after the first line: both tools start with "Loading core dump: <what> ...", and
+// clrdiag names the catalog id it was given.
+inline std::string Body(const std::string& s) {
+  size_t nl = s.find('\n');
+  return nl == std::string::npos ? "" : s.substr(nl + 1);
+}
+
+// argv followed by "-c <command>" for each command, then "-c exit".
+inline std::vector<std::string> WithCommands(std::vector<std::string> argv,
+                                             const std::vector<std::string>& commands) {
+  for (const auto& c : commands) {
+    argv.push_back("-c");
+    argv.push_back(c);
+  }
+  argv.push_back("-c");
+  argv.push_back("exit");
+  return argv;
+}
+
+}  // namespace clrdiag::testing::conformance
