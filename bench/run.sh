@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh — clrdiag vs dotnet-dump, side by side, in one run (1-2 minutes, ~3 under load).
+# bench/run.sh — clrdiag vs dotnet-dump, side by side, in one run (about 2 minutes, more under
+# load). Standalone: not part of `make test`.
 #
 # Measures:
 #   1. `ps` wall time with 5 SleepApp processes running: median of PS_RUNS (20) runs of
@@ -10,18 +11,28 @@
 #      -o (the dump only lands in the daemon's store) and a phase breakdown of our collect.
 #      The daemon's peak RSS during our collects (VmHWM reset through /proc/PID/clear_refs
 #      before each run, cross-checked by polling VmRSS every 20 ms).
-#   3. The daemon's idle RSS: after start, after ps calls, after the collections.
+#   3. Analysis of one such dump (the same file for both tools):
+#      `clrdiag analyze ID -c "dumpheap -stat" -c exit` vs `dotnet-dump analyze DUMP -c
+#      "dumpheap -stat" -c exit` (ANALYZE_RUNS (3) each, alternating, median); open to first
+#      prompt (`-c exit`, OPEN_RUNS (5) each after one warm-up); peak RSS of the analysing
+#      process (our clrdiag-worker, a child of clrdiagd, vs dotnet-dump), polled every 10 ms in
+#      one extra run of each; and the physical limit: reading the dump's bytes once from the
+#      (warm) page cache.
+#   4. The daemon's idle RSS: after start, after ps calls, after the collections, after the
+#      analyses.
 #
 # Prints a markdown report and appends it to bench/results-<YYYY-MM-DD>.md (one section per
 # run, so several runs of a day can be compared; set OUT=path to write elsewhere).
 #
-# Needs: build/bin/{clrdiagd,clrdiag} (built if missing), the .NET SDK (fixtures),
-# ~/.dotnet/tools/dotnet-dump (WITH_REFERENCE=1 scripts/install-deps.sh), ~2 GB free in the
-# temp directory. Optional: strace (splits the download's fsync time).
+# Needs: build/bin/{clrdiagd,clrdiag,clrdiag-worker} (built if missing), the .NET SDK
+# (fixtures), ~/.dotnet/tools/dotnet-dump (WITH_REFERENCE=1 scripts/install-deps.sh), ~2 GB
+# free in the temp directory. Optional: strace (times the download's fsync, if any), python3
+# (reads exactly the PT_LOAD bytes of the dump for the physical limit; else only `cat`).
 #
-# Environment knobs: PS_RUNS, COLLECT_RUNS, HEAP_OBJECTS (5000000), HEAP_MB (20),
-# DOTNET_DUMP (path), FIXTURES (fixture dir, default build/fixtures), BENCH_TMP (parent of the
-# temp dir, default ${TMPDIR:-/tmp}), OUT.
+# Environment knobs: PS_RUNS, COLLECT_RUNS, ANALYZE_RUNS, OPEN_RUNS, HEAP_OBJECTS (5000000),
+# HEAP_MB (20), DOTNET_DUMP (path), FIXTURES (fixture dir, default build/fixtures), BENCH_TMP
+# (parent of the temp dir, default ${TMPDIR:-/tmp}), OUT, DAEMON_TUNABLES (a GLIBC_TUNABLES
+# value for clrdiagd and its workers only, for what-if runs; the report names it).
 #
 # Only processes this script starts are stopped (by pid); everything it creates (processes,
 # temp dir, daemon store, dumps) is removed on exit, including on Ctrl-C. Page cache is NOT
@@ -35,6 +46,8 @@ DOTNET_DUMP="${DOTNET_DUMP:-$HOME/.dotnet/tools/dotnet-dump}"
 FIXTURES="${FIXTURES:-$REPO/build/fixtures}"
 PS_RUNS="${PS_RUNS:-20}"
 COLLECT_RUNS="${COLLECT_RUNS:-3}"
+ANALYZE_RUNS="${ANALYZE_RUNS:-3}"
+OPEN_RUNS="${OPEN_RUNS:-5}"
 HEAP_OBJECTS="${HEAP_OBJECTS:-5000000}"
 HEAP_MB="${HEAP_MB:-20}"
 SLEEP_APPS=5
@@ -47,6 +60,9 @@ PS_RATIO_MAX=0.20         # clrdiag ps <= 1/5 of dotnet-dump ps
 COLLECT_RATIO_MAX=1.20    # clrdiag collect -o <= 1.2x dotnet-dump collect -o
 PEAK_RSS_MAX_KB=65536     # daemon peak RSS during collect <= 64 MiB
 IDLE_RSS_MAX_KB=20480     # daemon idle RSS <= 20 MiB
+DUMPHEAP_RATIO_MAX=0.33   # analyze -c "dumpheap -stat" <= 0.33x dotnet-dump's
+WORKER_RSS_RATIO_MAX=0.5  # worker peak RSS <= 0.5x dotnet-dump analyze's peak RSS
+OPEN_RATIO_MAX=0.20       # open to first prompt (-c exit) <= 0.2x dotnet-dump's
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 unset NOTIFY_SOCKET CLRDIAG_SERVER || true
@@ -60,6 +76,7 @@ T=""
 DPID=""
 HPID=""
 POLLER=""
+BG_PID=""   # a timed command running in the background (peak RSS runs)
 APP_PIDS=()
 
 stop_pid() {  # stop_pid PID [grace-seconds]: SIGTERM, then SIGKILL if it lingers
@@ -80,6 +97,7 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     [[ -n $POLLER ]] && stop_pid "$POLLER" 1
+    [[ -n $BG_PID ]] && stop_pid "$BG_PID" 5
     local p
     for p in "${APP_PIDS[@]}"; do stop_pid "$p" 5; done
     [[ -n $DPID ]] && stop_pid "$DPID" 10
@@ -107,6 +125,24 @@ rss_kb() {  # rss_kb PID [field]: prints VmRSS (or the given field) in kB
         if [[ $k == "$field:" ]]; then echo "$v"; return; fi
     done <"/proc/$1/status"
     echo 0
+}
+
+children_of() {  # children_of PID: sets KIDS to the pids of PID's children (of all its threads)
+    local f c
+    KIDS=()
+    for f in /proc/"$1"/task/*/children; do
+        c=""
+        read -r -d '' c 2>/dev/null <"$f" || true
+        KIDS+=($c)
+    done
+}
+proc_comm() { COMM=""; read -r COMM 2>/dev/null <"/proc/$1/comm" || true; }  # sets COMM
+proc_state() {  # proc_state PID: sets STATE to R/S/D/Z/... ("" once the pid is gone)
+    local k v _
+    STATE=""
+    while read -r k v _; do
+        if [[ $k == State: ]]; then STATE=$v; return; fi
+    done 2>/dev/null <"/proc/$1/status" || true
 }
 
 median() {  # median NUM...
@@ -139,10 +175,10 @@ wait_ready() {  # wait_ready PID LOGFILE TIMEOUT_S: waits for "READY <pid>" from
 # ---------------------------------------------------------------------------------------------
 # Preconditions.
 BENCH_START=$SECONDS
-for b in clrdiagd clrdiag; do
+for b in clrdiagd clrdiag clrdiag-worker; do
     if [[ ! -x $BIN/$b ]]; then
         log "building $b"
-        cmake --build "$REPO/build" -j2 --target clrdiagd clrdiag >&2
+        cmake --build "$REPO/build" -j2 --target clrdiagd clrdiag clrdiag-worker >&2
     fi
 done
 [[ -x $DOTNET_DUMP ]] || die "dotnet-dump not found at $DOTNET_DUMP (WITH_REFERENCE=1 scripts/install-deps.sh)"
@@ -162,8 +198,14 @@ exec {TICK}<>"$T/.tick"
 # Run private copies of the binaries: a rebuild of build/bin during the run (someone working
 # in the same tree) must not swap binaries under the benchmark.
 mkdir -p "$T/bin"
-cp "$BIN/clrdiagd" "$BIN/clrdiag" "$T/bin/"
-BIN_INFO="clrdiagd built $(date -r "$BIN/clrdiagd" '+%F %T') (sha256 $(sha256sum "$T/bin/clrdiagd" | cut -c1-12)), clrdiag built $(date -r "$BIN/clrdiag" '+%F %T') (sha256 $(sha256sum "$T/bin/clrdiag" | cut -c1-12))"
+# (clrdiagd starts the clrdiag-worker next to its own executable.)
+cp "$BIN/clrdiagd" "$BIN/clrdiag" "$BIN/clrdiag-worker" "$T/bin/"
+bin_info() {  # bin_info NAME: build time, sha256 prefix, number of shared libraries it needs
+    local needed="?"
+    command -v readelf >/dev/null && needed=$(readelf -d "$T/bin/$1" | grep -c '(NEEDED)' || true)
+    echo "$1 built $(date -r "$BIN/$1" '+%F %T') (sha256 $(sha256sum "$T/bin/$1" | cut -c1-12), $needed shared libs)"
+}
+BIN_INFO="$(bin_info clrdiagd), $(bin_info clrdiag), $(bin_info clrdiag-worker)"
 BIN="$T/bin"
 
 CLRDIAG=("$BIN/clrdiag" --server "unix:$T/d.sock")
@@ -171,8 +213,12 @@ LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------------------
 # The daemon.
-log "starting clrdiagd"
-"$BIN/clrdiagd" --listen "unix:$T/d.sock" --dump-dir "$T/store" 2>"$T/clrdiagd.log" &
+log "starting clrdiagd${DAEMON_TUNABLES:+ with GLIBC_TUNABLES=$DAEMON_TUNABLES}"
+if [[ -n ${DAEMON_TUNABLES:-} ]]; then
+    GLIBC_TUNABLES=$DAEMON_TUNABLES "$BIN/clrdiagd" --listen "unix:$T/d.sock" --dump-dir "$T/store" 2>"$T/clrdiagd.log" &
+else
+    "$BIN/clrdiagd" --listen "unix:$T/d.sock" --dump-dir "$T/store" 2>"$T/clrdiagd.log" &
+fi
 DPID=$!
 for ((i = 0; i < 100; i++)); do
     [[ -S $T/d.sock ]] && break
@@ -246,16 +292,19 @@ SAME_FS=no
 [[ $(stat -c %d "$TARGET_TMP") == $(stat -c %d "$T") ]] && SAME_FS=yes
 
 # Background sampler for one of our collects: max VmRSS of the daemon every 20 ms, plus when
-# the daemon's temporary dump file (createdump's output, before the move into the store)
-# is first and last seen. Stops when $T/stop exists; writes "maxrss first_us last_us".
+# the target's createdump child process (the runtime writing the dump; the daemon copies,
+# hashes and streams it while it grows) is first and last seen. Stops when $T/stop exists;
+# writes "maxrss first_us last_us".
 sampler() {
-    local out=$1 max=0 first="" last="" k v _ f
+    local out=$1 max=0 first="" last="" k v _ p
     while [[ ! -e $T/stop ]]; do
         while read -r k v _; do
             if [[ $k == VmRSS: ]]; then (( v > max )) && max=$v; break; fi
         done <"/proc/$DPID/status"
-        for f in "${TARGET_TMP%/}"/clrdiag-*-"$HPID"-heap-*/dump; do
-            if [[ -e $f ]]; then
+        children_of "$HPID"
+        for p in "${KIDS[@]}"; do
+            proc_comm "$p"
+            if [[ $COMM == createdump ]]; then
                 now_us
                 [[ -z $first ]] && first=$NOW_US
                 last=$NOW_US
@@ -313,9 +362,10 @@ our_collect() {
         rm -f "$out"
     fi
     "${CLRDIAG[@]}" rm "$id" >/dev/null || die "clrdiag rm $id failed"
-    # Phases (seconds). createdump = request logged -> temp dump file last seen (moved);
-    # store = that -> "stored" logged (sha256 read-back, runtime files, commit);
-    # download = "stored" logged -> client exit (gRPC transfer, client sha256, fsync, rename).
+    # Phases (seconds). createdump = request logged -> createdump last seen (it exited); the
+    # daemon copies, hashes and (with -o) streams the dump while it grows;
+    # tail = that -> "stored" logged (the rest of the copy/hash/stream, runtime files, commit);
+    # finish = "stored" logged -> client exit (last message; with -o: close and rename FILE).
     local total cd st dl pre
     total=$(calc '%.2f' "($e - $s) / 1e6")
     pre=$(calc '%.2f' "($t_req - $s) / 1e6")
@@ -328,10 +378,10 @@ our_collect() {
     dl=$(calc '%.2f' "($e - $t_stored) / 1e6")
     ROW_KIND+=("$( (( with_o )) && echo "clrdiag collect -o" || echo "clrdiag collect (store only)")")
     ROW_RUN+=("$run"); ROW_TOTAL+=("$total"); ROW_PRE+=("$pre"); ROW_CD+=("$cd"); ROW_ST+=("$st")
-    ROW_DL+=("$( (( with_o )) && echo "$dl" || echo "-")"); ROW_MAX+=("$max"); ROW_HWM+=("$hwm")
+    ROW_DL+=("$dl"); ROW_MAX+=("$max"); ROW_HWM+=("$hwm")
     DUMP_SIZE=$size
     LAST_LOG_LINES+=("$lstart collect start / $lstored stored $id")
-    log "run $run clrdiag collect$( (( with_o )) && echo ' -o'): ${total}s (createdump ${cd}s, store ${st}s, download $( (( with_o )) && echo "${dl}s" || echo -)), daemon peak RSS $(mib "$hwm") MiB (polled $(mib "$max"))"
+    log "run $run clrdiag collect$( (( with_o )) && echo ' -o'): ${total}s (createdump ${cd}s, tail ${st}s, finish ${dl}s), daemon peak RSS $(mib "$hwm") MiB (polled $(mib "$max"))"
 }
 
 ref_collect() {
@@ -391,12 +441,186 @@ fi
 DOWNLOAD_S=$(calc '%.2f' "($e - $s) / 1e6")
 DL_RATE=$(calc '%.0f' "$DUMP_SIZE / 1048576 / (($e - $s) / 1e6)")
 rm -f "$T/probe.dmp"
-"${CLRDIAG[@]}" rm "$PROBE_ID" >/dev/null
 
 sleep 1
 RSS_IDLE_AFTER_COLLECT=$(rss_kb "$DPID")
+stop_pid "$HPID" 5   # the analyses below work on the stored probe dump
+
+# ---------------------------------------------------------------------------------------------
+# 3. Analysis of the probe dump: the same file for both tools (dotnet-dump opens the file in our
+# store; ours opens it by id), warm page cache.
+PROBE_SIZE=$(stat -c %s "$PROBE_FILE")
+
+# run_timed OUTFILE CMD...: runs CMD (stdout to OUTFILE, stderr to OUTFILE.err); sets TIMED_S.
+run_timed() {
+    local out=$1 s
+    shift
+    now_us; s=$NOW_US
+    if ! "$@" >"$out" 2>"$out.err"; then
+        cat "$out" "$out.err" >&2
+        die "failed: $*"
+    fi
+    now_us; TIMED_S=$(calc '%.3f' "($NOW_US - $s) / 1e6")
+}
+
+# peak_run MODE OUTFILE CMD...: runs CMD in the background and polls every 10 ms, until it exits,
+# the status of the process doing the analysis: MODE=self: CMD itself (dotnet-dump);
+# MODE=worker: the clrdiag-worker children of clrdiagd. Sets PEAK_HWM, PEAK_ANON, PEAK_FILE
+# (kB; the maximum of each field over the samples) and PEAK_PID. A poll is a lower bound: the
+# last sample is at most ~10 ms before the process exits.
+peak_run() {
+    local mode=$1 out=$2 p k v _ pids
+    shift 2
+    PEAK_HWM=0; PEAK_ANON=0; PEAK_FILE=0; PEAK_PID=""
+    "$@" >"$out" 2>"$out.err" &
+    BG_PID=$!
+    for (( ; ; )); do
+        proc_state "$BG_PID"
+        [[ -z $STATE || $STATE == Z* ]] && break
+        pids=()
+        if [[ $mode == self ]]; then
+            pids=("$BG_PID")
+        else
+            children_of "$DPID"
+            for p in "${KIDS[@]}"; do
+                proc_comm "$p"
+                if [[ $COMM == clrdiag-worker ]]; then pids+=("$p"); fi
+            done
+        fi
+        for p in "${pids[@]}"; do
+            PEAK_PID=$p
+            while read -r k v _; do
+                case $k in
+                    VmHWM:) if (( v > PEAK_HWM )); then PEAK_HWM=$v; fi ;;
+                    RssAnon:) if (( v > PEAK_ANON )); then PEAK_ANON=$v; fi ;;
+                    RssFile:) if (( v > PEAK_FILE )); then PEAK_FILE=$v; fi ;;
+                esac
+            done 2>/dev/null <"/proc/$p/status" || true
+        done
+        nap 0.01
+    done
+    if ! wait "$BG_PID"; then
+        BG_PID=""
+        cat "$out" "$out.err" >&2
+        die "failed: $*"
+    fi
+    BG_PID=""
+}
+
+# The physical limit: the dump's bytes read once from the page cache. `cat` of the whole file,
+# and (python3) exactly the bytes of its PT_LOAD segments — what an analysis can at most need —
+# read with pread into a 1 MiB buffer, and touched once per page through mmap (the worker maps
+# the dump). Medians of 3 passes, timed inside python (no interpreter start-up).
+log "analysis: physical limit (reading the dump once, warm cache)"
+CAT_TIMES=()
+for i in 0 1 2 3; do   # pass 0 warms the cache
+    now_us; s=$NOW_US
+    cat "$PROBE_FILE" >/dev/null
+    now_us
+    if (( i > 0 )); then CAT_TIMES+=("$(calc '%.3f' "($NOW_US - $s) / 1e6")"); fi
+done
+CAT_S=$(median "${CAT_TIMES[@]}")
+LOAD_SEGS="?"; LOAD_BYTES=""; LOAD_READ_S=""; LOAD_MMAP_S=""
+if command -v python3 >/dev/null; then
+    cat >"$T/readload.py" <<'PY'
+import mmap, os, struct, sys, time
+path, passes = sys.argv[1], int(sys.argv[2])
+fd = os.open(path, os.O_RDONLY)
+eh = os.pread(fd, 64, 0)
+if eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1:
+    sys.exit("not a little-endian ELF64 file")
+phoff, shoff = struct.unpack_from("<QQ", eh, 0x20)
+phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+if phnum == 0xFFFF:  # PN_XNUM: the count is in section header 0's sh_info
+    phnum = struct.unpack_from("<I", os.pread(fd, 64, shoff), 0x2C)[0]
+ph = os.pread(fd, phentsize * phnum, phoff)
+segs = []
+for i in range(phnum):
+    p_type, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", ph, i * phentsize)
+    if p_type == 1 and filesz:
+        segs.append((off, filesz))
+buf = bytearray(1 << 20)
+mv = memoryview(buf)
+
+def read_pass():
+    t = time.perf_counter()
+    for off, n in segs:
+        while n:
+            k = os.preadv(fd, [mv[: min(n, len(buf))]], off)
+            if k <= 0:
+                sys.exit("short read")
+            off += k
+            n -= k
+    return time.perf_counter() - t
+
+def mmap_pass():
+    mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+    t = time.perf_counter()
+    for off, n in segs:
+        for p in range(off - off % 4096, off + n, 4096):
+            mm[p]
+    t = time.perf_counter() - t
+    mm.close()
+    return t
+
+r = sorted(read_pass() for _ in range(passes))
+m = sorted(mmap_pass() for _ in range(passes))
+print(len(segs), sum(n for _, n in segs), "%.3f" % r[len(r) // 2], "%.3f" % m[len(m) // 2])
+PY
+    if read -r LOAD_SEGS LOAD_BYTES LOAD_READ_S LOAD_MMAP_S < <(python3 "$T/readload.py" "$PROBE_FILE" 3); then
+        :
+    else
+        log "warning: the PT_LOAD reader failed; only the cat figure is reported"
+    fi
+fi
+PHYS_S=${LOAD_READ_S:-$CAT_S}
+log "physical limit: cat ${CAT_S}s; PT_LOAD bytes: pread ${LOAD_READ_S:-?}s, mmap touch ${LOAD_MMAP_S:-?}s"
+
+# Open to first prompt: one warm-up of each, then OPEN_RUNS alternating.
+log "analysis: open to first prompt (-c exit), 1 warm-up + $OPEN_RUNS runs of each"
+OPEN_OURS=(); OPEN_REF=()
+for ((i = 0; i <= OPEN_RUNS; i++)); do
+    run_timed "$T/open-ours.txt" "${CLRDIAG[@]}" analyze "$PROBE_ID" -c exit
+    if (( i > 0 )); then OPEN_OURS+=("$(calc '%.1f' "$TIMED_S * 1000")"); fi
+    run_timed "$T/open-ref.txt" "$DOTNET_DUMP" analyze "$PROBE_FILE" -c exit
+    if (( i > 0 )); then OPEN_REF+=("$(calc '%.1f' "$TIMED_S * 1000")"); fi
+done
+OPEN_OURS_MED=$(median "${OPEN_OURS[@]}")
+OPEN_REF_MED=$(median "${OPEN_REF[@]}")
+log "open to first prompt: clrdiag ${OPEN_OURS_MED} ms, dotnet-dump ${OPEN_REF_MED} ms"
+
+# dumpheap -stat end to end, alternating (the open runs were the warm-up).
+log "analysis: dumpheap -stat, $ANALYZE_RUNS runs of each"
+DH_OURS=(); DH_REF=()
+for ((i = 1; i <= ANALYZE_RUNS; i++)); do
+    run_timed "$T/dh-ours.txt" "${CLRDIAG[@]}" analyze "$PROBE_ID" -c "dumpheap -stat" -c exit
+    DH_OURS+=("$TIMED_S")
+    run_timed "$T/dh-ref.txt" "$DOTNET_DUMP" analyze "$PROBE_FILE" -c "dumpheap -stat" -c exit
+    DH_REF+=("$TIMED_S")
+    log "run $i dumpheap -stat: clrdiag ${DH_OURS[-1]}s, dotnet-dump ${DH_REF[-1]}s"
+done
+DH_OURS_MED=$(median "${DH_OURS[@]}")
+DH_REF_MED=$(median "${DH_REF[@]}")
+grep -q '^Total ' "$T/dh-ours.txt" || { cat "$T/dh-ours.txt" >&2; die "no 'Total' line in our dumpheap -stat"; }
+# The first line names the dump (an id for us, a path for dotnet-dump).
+DH_SAME=no
+if cmp -s <(tail -n +2 "$T/dh-ours.txt") <(tail -n +2 "$T/dh-ref.txt"); then DH_SAME=yes; fi
+DH_LINES=$(wc -l <"$T/dh-ours.txt")
+DH_TOTAL_LINE=$(grep '^Total ' "$T/dh-ours.txt" | head -1)
+
+# Peak RSS: one more run of each, polled.
+log "analysis: peak RSS (one polled run of each)"
+peak_run worker "$T/peak-ours.txt" "${CLRDIAG[@]}" analyze "$PROBE_ID" -c "dumpheap -stat" -c exit
+W_HWM=$PEAK_HWM; W_ANON=$PEAK_ANON; W_FILE=$PEAK_FILE; W_PID=$PEAK_PID
+[[ -n $W_PID ]] || die "no clrdiag-worker child of clrdiagd was seen during the analysis"
+peak_run self "$T/peak-ref.txt" "$DOTNET_DUMP" analyze "$PROBE_FILE" -c "dumpheap -stat" -c exit
+R_HWM=$PEAK_HWM; R_ANON=$PEAK_ANON; R_FILE=$PEAK_FILE
+log "peak RSS: clrdiag-worker $(mib "$W_HWM") MiB (anon $(mib "$W_ANON"), file $(mib "$W_FILE")), dotnet-dump $(mib "$R_HWM") MiB (anon $(mib "$R_ANON"), file $(mib "$R_FILE"))"
+
+"${CLRDIAG[@]}" rm "$PROBE_ID" >/dev/null
+sleep 1
+RSS_IDLE_AFTER_ANALYZE=$(rss_kb "$DPID")
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
-stop_pid "$HPID" 5
 ELAPSED=$((SECONDS - BENCH_START))
 
 # ---------------------------------------------------------------------------------------------
@@ -404,7 +628,13 @@ ELAPSED=$((SECONDS - BENCH_START))
 PS_RATIO=$(calc '%.3f' "$PS_OURS_MED / $PS_REF_MED")
 O_RATIO=$(calc '%.2f' "$OURS_O_MED / $REF_MED")
 S_RATIO=$(calc '%.2f' "$OURS_STORE_MED / $REF_MED")
-IDLE_MAX=$(maxof "$RSS_IDLE_START" "$RSS_IDLE_AFTER_PS" "$RSS_IDLE_AFTER_PS_BENCH" "$RSS_IDLE_AFTER_COLLECT")
+IDLE_MAX=$(maxof "$RSS_IDLE_START" "$RSS_IDLE_AFTER_PS" "$RSS_IDLE_AFTER_PS_BENCH" "$RSS_IDLE_AFTER_COLLECT" "$RSS_IDLE_AFTER_ANALYZE")
+DH_RATIO=$(calc '%.3f' "$DH_OURS_MED / $DH_REF_MED")
+OPEN_RATIO=$(calc '%.3f' "$OPEN_OURS_MED / $OPEN_REF_MED")
+W_RATIO=$(calc '%.2f' "$W_HWM / $R_HWM")
+W_ANON_RATIO=$(calc '%.3f' "$W_ANON / $R_ANON")
+DH_PHYS=$(calc '%.1f' "$DH_OURS_MED / $PHYS_S")
+DH_REF_PHYS=$(calc '%.1f' "$DH_REF_MED / $PHYS_S")
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
 git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
@@ -417,6 +647,7 @@ echo "Machine: $(nproc)-core VM ($CPU_MODEL), $(awk '/MemTotal/ { printf "%.0f G
 echo "**Numbers are from a $(nproc)-core VM, warm page cache (caches not dropped).**"
 echo "Load average at start / end: $LOAD_START / $LOAD_END (other workloads on the machine add noise)."
 echo "Source tree at $COMMIT; binaries measured (copied at start): $BIN_INFO; dotnet-dump $REF_VERSION. Run took ${ELAPSED}s."
+if [[ -n ${DAEMON_TUNABLES:-} ]]; then echo "**What-if run: clrdiagd (and its workers) ran with GLIBC_TUNABLES=$DAEMON_TUNABLES.**"; fi
 echo
 echo "| Measure | clrdiag | dotnet-dump | ratio | target | result |"
 echo "|---|---:|---:|---:|---|---|"
@@ -424,21 +655,26 @@ echo "| \`ps\` wall time, median of $PS_RUNS (ms) | $PS_OURS_MED | $PS_REF_MED |
 echo "| Heap dump \`collect -o FILE\`, median of $COLLECT_RUNS (s) | $OURS_O_MED | $REF_MED | ${O_RATIO}× | ≤ 1.2× | $(verdict "$O_RATIO <= $COLLECT_RATIO_MAX") |"
 echo "| Heap dump \`collect\` into the daemon's store only (no -o), median of $COLLECT_RUNS (s) | $OURS_STORE_MED | $REF_MED | ${S_RATIO}× | (info) | |"
 echo "| clrdiagd peak RSS during collect (MiB) | $(mib "$PEAK_KB") | – | | ≤ 64 MiB | $(verdict "$PEAK_KB <= $PEAK_RSS_MAX_KB") |"
-echo "| clrdiagd idle RSS: after start / after 3 ps / after $((PS_RUNS + 1)) ps / after all collects (MiB) | $(mib "$RSS_IDLE_START") / $(mib "$RSS_IDLE_AFTER_PS") / $(mib "$RSS_IDLE_AFTER_PS_BENCH") / $(mib "$RSS_IDLE_AFTER_COLLECT") | – | | ≤ 20 MiB | $(verdict "$IDLE_MAX <= $IDLE_RSS_MAX_KB") |"
+echo "| clrdiagd idle RSS: after start / after 3 ps / after $((PS_RUNS + 1)) ps / after all collects and downloads / after the analyses (MiB) | $(mib "$RSS_IDLE_START") / $(mib "$RSS_IDLE_AFTER_PS") / $(mib "$RSS_IDLE_AFTER_PS_BENCH") / $(mib "$RSS_IDLE_AFTER_COLLECT") / $(mib "$RSS_IDLE_AFTER_ANALYZE") | – | | ≤ 20 MiB | $(verdict "$IDLE_MAX <= $IDLE_RSS_MAX_KB") |"
+echo "| \`analyze -c \"dumpheap -stat\" -c exit\`, client start to exit, median of $ANALYZE_RUNS (s) | $DH_OURS_MED | $DH_REF_MED | ${DH_RATIO}× | ≤ 0.33× | $(verdict "$DH_RATIO <= $DUMPHEAP_RATIO_MAX") |"
+echo "| Peak RSS of the analysing process during dumpheap -stat (MiB; ours: clrdiag-worker) | $(mib "$W_HWM") | $(mib "$R_HWM") | ${W_RATIO}× | ≤ 0.5× | $(verdict "$W_RATIO <= $WORKER_RSS_RATIO_MAX") |"
+echo "| … of which anonymous (private) memory, peak (MiB) | $(mib "$W_ANON") | $(mib "$R_ANON") | ${W_ANON_RATIO}× | (info) | |"
+echo "| Open to first prompt, \`analyze -c exit\`, median of $OPEN_RUNS (ms) | $OPEN_OURS_MED | $OPEN_REF_MED | ${OPEN_RATIO}× | ≤ 0.2× | $(verdict "$OPEN_RATIO <= $OPEN_RATIO_MAX") |"
+echo "| Physical limit: the dump's PT_LOAD bytes read once, warm cache (s); dumpheap -stat as a multiple of it | $PHYS_S → ${DH_PHYS}× | ${DH_REF_PHYS}× | | (info) | |"
 echo
 echo "Setup: $SLEEP_APPS SleepApps for \`ps\` (each tool listed $PS_SEEN_OURS / $PS_SEEN_REF processes: clrdiag / dotnet-dump, incl. any .NET processes of other users of the machine); one warm-up of each tool discarded; runs interleaved."
 echo "HeapApp \`10000 $HEAP_MB --objects $HEAP_OBJECTS\`: RSS $(mib "$HEAP_RSS_KB") MiB, READY after ${HEAP_READY_S}s; Heap dump size $(calc '%.0f' "$DUMP_SIZE / 1048576") MiB (clrdiag) / $(calc '%.0f' "$REF_SIZE / 1048576") MiB (dotnet-dump)."
 echo "Collect runs interleaved: clrdiag -o, dotnet-dump, clrdiag store-only; every dump deleted (file and \`clrdiag rm\`) after its run."
-echo "Daemon store and the target's temp dir on the same filesystem: $SAME_FS (yes = the dump is renamed into the store, not copied)."
+echo "Daemon store and the target's temp dir on the same filesystem: $SAME_FS (the daemon copies the dump into the store while createdump writes it, either way)."
 echo "Peak RSS: VmHWM$( [[ $HWM_RESET == yes ]] && echo " reset before each collect (echo 5 > /proc/PID/clear_refs)" || echo " (not resettable here: 0 = no new peak)"), cross-checked with VmRSS polled every 20 ms."
 echo
 echo "### Our collect, phase by phase (s)"
 echo
-echo "createdump = daemon logs the request → createdump's temp file is moved (sampled every 20 ms);"
-echo "store = → daemon logs \"stored\" (sha256 read-back of the whole dump, runtime files, commit);"
-echo "download = → client exits (gRPC DownloadDump stream, client-side sha256, fsync, rename)."
+echo "createdump = daemon logs the request → the target's createdump process is last seen (sampled every 20 ms); the daemon copies, hashes and (-o) streams the dump while createdump writes it;"
+echo "tail = → daemon logs \"stored\" (the rest of the copy/hash/stream, runtime files, commit);"
+echo "finish = → client exits (the last message; with -o: closing and renaming FILE)."
 echo
-echo "| run | command | total | client→request | createdump | store | download | peak RSS (MiB, VmHWM / polled) |"
+echo "| run | command | total | client→request | createdump | tail | finish | peak RSS (MiB, VmHWM / polled) |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for ((k = 0; k < ${#ROW_RUN[@]}; k++)); do
     echo "| ${ROW_RUN[$k]} | ${ROW_KIND[$k]} | ${ROW_TOTAL[$k]} | ${ROW_PRE[$k]} | ${ROW_CD[$k]} | ${ROW_ST[$k]} | ${ROW_DL[$k]} | $(mib "${ROW_HWM[$k]}") / $(mib "${ROW_MAX[$k]}") |"
@@ -446,7 +682,14 @@ done
 echo
 echo "dotnet-dump collect -o runs (s): ${REF_TIMES[*]}"
 echo
-echo "Probe: \`clrdiag download\` alone of one $(calc '%.0f' "$DUMP_SIZE / 1048576") MiB dump: ${DOWNLOAD_S}s (${DL_RATE} MiB/s), of which fsync ${FSYNC_S}s; one \`$SHA_TOOL\` pass over the stored dump (warm cache): ${SHA_S}s."
+echo "Probe: \`clrdiag download\` alone of one $(calc '%.0f' "$DUMP_SIZE / 1048576") MiB dump: ${DOWNLOAD_S}s (${DL_RATE} MiB/s), of which fsync (strace) ${FSYNC_S}s; one \`$SHA_TOOL\` pass over the stored dump (warm cache): ${SHA_S}s."
+echo
+echo "### Analysis of one $(calc '%.0f' "$PROBE_SIZE / 1048576") MiB Heap dump (the same file for both tools)"
+echo
+echo "- \`dumpheap -stat\` runs (s) — clrdiag: ${DH_OURS[*]}; dotnet-dump: ${DH_REF[*]}. Output identical to dotnet-dump's (after the first line, which names the dump): **$DH_SAME** ($DH_LINES lines; \"$DH_TOTAL_LINE\")."
+echo "- Open to first prompt (\`-c exit\`) runs (ms) — clrdiag: ${OPEN_OURS[*]}; dotnet-dump: ${OPEN_REF[*]}."
+echo "- Peak RSS, polled every 10 ms in one extra run of each (max over the samples): clrdiag-worker VmHWM $(mib "$W_HWM") MiB, of which at most $(mib "$W_FILE") MiB file-backed (the mmap'd dump and the binaries: page-cache pages, shared) and $(mib "$W_ANON") MiB anonymous; dotnet-dump VmHWM $(mib "$R_HWM") MiB (file $(mib "$R_FILE"), anonymous $(mib "$R_ANON"))."
+echo "- Physical limit (warm cache, median of 3): \`cat\` of the whole file ${CAT_S}s; the ${LOAD_SEGS} PT_LOAD segments ($(calc '%.0f' "${LOAD_BYTES:-0} / 1048576") MiB) read with pread ${LOAD_READ_S:-n/a}s, touched once per page through mmap ${LOAD_MMAP_S:-n/a}s. dumpheap -stat end to end = ${DH_PHYS}× the pread figure (dotnet-dump: ${DH_REF_PHYS}×)."
 echo
 echo "Raw \`ps\` times (ms) — clrdiag: ${PS_OURS[*]}"
 echo

@@ -19,6 +19,11 @@
 #     Use it instead of target_link_libraries(<exe> PRIVATE <libs>) for these libraries.
 
 find_package(PkgConfig QUIET)
+include(CheckLinkerFlag)
+# DT_RELR (binutils >= 2.38, glibc >= 2.36): relative relocations in a few KiB instead of
+# ~800 KiB of .rela.dyn that is read, and stays resident, at every start (measured: -1.6 MiB
+# daemon RSS).
+check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" CLRDIAG_LINKER_HAS_RELR)
 set(CLRDIAG_STATIC_ARCHIVES_FOUND FALSE)
 set(CLRDIAG_STATIC_ARCHIVES "")
 set(CLRDIAG_STATIC_MISSING "")
@@ -105,11 +110,21 @@ function(_clrdiag_static_walk lib libs_out other_out)
 endfunction()
 
 function(clrdiag_link_static exe)
-  cmake_parse_arguments(S "STATIC_RUNTIME" "" "LIBS" ${ARGN})
   if(NOT CLRDIAG_STATIC_ARCHIVES_FOUND)
     message(FATAL_ERROR "clrdiag_link_static(${exe}): static archives missing: "
                         "${CLRDIAG_STATIC_MISSING}")
   endif()
+  # The libraries' link interfaces are read once the whole project is configured: a
+  # target_link_libraries() further down (or in another directory) still counts.
+  # (A deferred call evaluates variable references when it runs: pass the values in.)
+  set(args ${exe} ${ARGN})
+  list(JOIN args "]] [[" args)
+  cmake_language(EVAL CODE
+    "cmake_language(DEFER DIRECTORY [[${CMAKE_SOURCE_DIR}]] CALL _clrdiag_link_static_now [[${args}]])")
+endfunction()
+
+function(_clrdiag_link_static_now exe)
+  cmake_parse_arguments(S "STATIC_RUNTIME" "" "LIBS" ${ARGN})
   set(libs "")
   set(other "")
   foreach(lib IN LISTS S_LIBS)
@@ -135,6 +150,9 @@ function(clrdiag_link_static exe)
     -Wl,--push-state,--as-needed -lrt -latomic -Wl,--pop-state)
   target_compile_options(${exe} PRIVATE -ffunction-sections -fdata-sections)
   target_link_options(${exe} PRIVATE -Wl,--gc-sections)
+  if(CLRDIAG_LINKER_HAS_RELR)
+    target_link_options(${exe} PRIVATE -Wl,-z,pack-relative-relocs)
+  endif()
   if(S_STATIC_RUNTIME)
     target_link_options(${exe} PRIVATE -static-libstdc++ -static-libgcc)
   endif()
