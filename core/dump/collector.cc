@@ -118,10 +118,15 @@ class Follower {
       if (WriterDone(&ok)) return;  // never created: the caller reports why
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    UniqueFd out(::open(dst_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!out) {
-      status_ = ErrnoStatus(errno, "create " + dst_);
-      return;
+    // No destination: the file will be renamed into the store (same filesystem), so it is
+    // only read here, for the hash and the stream.
+    UniqueFd out;
+    if (!dst_.empty()) {
+      out.Reset(::open(dst_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!out) {
+        status_ = ErrnoStatus(errno, "create " + dst_);
+        return;
+      }
     }
     std::vector<char> buf(1 << 20);
     auto last = std::chrono::steady_clock::now();
@@ -144,7 +149,7 @@ class Follower {
           continue;
         }
       }
-      if (!WriteAll(out.get(), buf.data(), static_cast<size_t>(n))) {
+      if (out && !WriteAll(out.get(), buf.data(), static_cast<size_t>(n))) {
         int err = errno;
         status_ = (err == ENOSPC || err == EDQUOT)
                       ? absl::ResourceExhaustedError("no space left in the store")
@@ -300,7 +305,11 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   ASSIGN_OR_RETURN(std::string staging, store_->CreateStaging(meta.id));
   ScopeExit discard([&] { store_->DiscardStaging(meta.id); });
   std::string stored = store_->StagingDumpPath(meta.id);
-  Follower follower(host_path, stored, progress, on_data);
+  // Same filesystem as the store: rename the finished file instead of copying it.
+  struct stat tmp_st, store_st;
+  bool same_fs = ::fstat(tmp_fd.get(), &tmp_st) == 0 && ::stat(staging.c_str(), &store_st) == 0 &&
+                 tmp_st.st_dev == store_st.st_dev;
+  Follower follower(host_path, same_fs ? std::string() : stored, progress, on_data);
   absl::Status written = ipc::GenerateCoreDump(facts.socket.path, dreq);
   follower.Finish(written.ok());
   if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
@@ -335,6 +344,13 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
     return absl::DataLossError(absl::StrCat("the dump changed size while it was stored (",
                                             follower.copied(), " of ", *size,
                                             " bytes); nothing was kept, collect again"));
+  }
+  if (same_fs) {
+    if (::rename(host_path.c_str(), stored.c_str()) != 0) {
+      RETURN_IF_ERROR(CopyFile(host_path, stored, 0600));
+    }
+    ::chown(stored.c_str(), ::geteuid(), ::getegid());
+    ::chmod(stored.c_str(), 0600);
   }
   report(CollectPhase::kStoring, *size, *size, "");
   meta.size_bytes = *size;

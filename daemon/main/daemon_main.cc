@@ -120,6 +120,8 @@ int RunDaemon(const DaemonFlags& flags) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.RegisterService(&svc);
+  // Dumps stream in 1 MiB messages: a large HTTP/2 window keeps the pipe full.
+  builder.AddChannelArgument("grpc.http2.lookahead_bytes", 32 << 20);
   for (const auto& a : cfg->listen) {
     if (a.kind == config::ListenAddress::Kind::kTcp) {
       spdlog::warn(

@@ -1,4 +1,6 @@
 // clrdiagd: flags live here only.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -6,6 +8,12 @@
 #include "daemon/main/daemon_main.h"
 
 int main(int argc, char** argv) {
+  // Streaming a dump moves ~1 MiB buffers through gRPC's threads. With glibc's defaults each
+  // thread arena hands those pages back and faults them in again for the next chunk, which
+  // cost seconds of CPU per collection (bench/README.md): one arena, no mmap/trim churn.
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   clrdiag::DaemonFlags flags;
   CLI::App app{"clrdiagd: the clrdiag node daemon (discovery, dump collection, dump catalog)"};
   app.add_option("--config", flags.config_path, "YAML configuration file");
