@@ -10,24 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/client.h"
+#include "core/base/fs.h"
 #include "core/base/sha256.h"
 #include "core/base/unique_fd.h"
 
 namespace clrdiag::cli {
 namespace {
 
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= w;
-  }
-  return true;
-}
 
 // Hashes the first `len` bytes of an open file (the part kept from an earlier attempt).
 bool HashPrefix(int fd, uint64_t len, Sha256* h) {
@@ -80,7 +69,7 @@ int DownloadToFile(Client& client, const std::string& id, const std::string& pat
       return kExitFailed;
     }
     const std::string& d = chunk.data();
-    if (!WriteAll(fd.get(), d.data(), d.size())) {
+    if (!WriteFully(fd.get(), d.data(), d.size())) {
       int err = errno;
       ctx.TryCancel();
       if (progress) progress->Clear();
@@ -165,7 +154,7 @@ bool OutputFile::Append(uint64_t offset, const std::string& data) {
     failed_ = true;
     return false;
   }
-  if (!WriteAll(fd_, data.data(), data.size())) {
+  if (!WriteFully(fd_, data.data(), data.size())) {
     int err = errno;
     std::fprintf(stderr, "\nclrdiag: writing %s.partial failed after %llu bytes: %s\n",
                  path_.c_str(), static_cast<unsigned long long>(size_), std::strerror(err));

@@ -84,21 +84,27 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
   return out;
 }
 
-namespace {
-absl::Status WriteAll(int fd, const char* p, size_t len, const std::string& what) {
+bool WriteFully(int fd, const void* data, size_t len) {
+  const char* p = static_cast<const char*>(data);
   while (len > 0) {
     ssize_t n = ::write(fd, p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == ENOSPC || errno == EDQUOT) {
-        return absl::ResourceExhaustedError(absl::StrCat("no space left writing ", what));
-      }
-      return ErrnoStatus(errno, absl::StrCat("write ", what));
+      return false;
     }
     p += n;
-    len -= n;
+    len -= static_cast<size_t>(n);
   }
-  return absl::OkStatus();
+  return true;
+}
+
+namespace {
+absl::Status WriteAll(int fd, const char* p, size_t len, const std::string& what) {
+  if (WriteFully(fd, p, len)) return absl::OkStatus();
+  if (errno == ENOSPC || errno == EDQUOT) {
+    return absl::ResourceExhaustedError(absl::StrCat("no space left writing ", what));
+  }
+  return ErrnoStatus(errno, absl::StrCat("write ", what));
 }
 }  // namespace
 

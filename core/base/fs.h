@@ -20,6 +20,10 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
 absl::Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode);
 absl::StatusOr<uint64_t> FileSize(const std::string& path);
 
+// write(2) until all `len` bytes are written, retrying on EINTR and short writes. Returns false
+// with errno set on failure.
+bool WriteFully(int fd, const void* data, size_t len);
+
 // Streams `src` to `dst` (created with `mode`, must not exist) in 1 MiB blocks, never
 // holding the whole file in memory. `on_block(data, len, copied_so_far)` sees every block
 // (for hashing and progress). ENOSPC comes back as ResourceExhausted naming `dst`.

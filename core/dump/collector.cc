@@ -149,7 +149,7 @@ class Follower {
           continue;
         }
       }
-      if (out && !WriteAll(out.get(), buf.data(), static_cast<size_t>(n))) {
+      if (out && !WriteFully(out.get(), buf.data(), static_cast<size_t>(n))) {
         int err = errno;
         status_ = (err == ENOSPC || err == EDQUOT)
                       ? absl::ResourceExhaustedError("no space left in the store")
@@ -166,18 +166,7 @@ class Follower {
       }
     }
   }
-  static bool WriteAll(int fd, const char* p, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return false;
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-    return true;
-  }
+
 
   std::string src_, dst_;
   const ProgressFn& progress_;

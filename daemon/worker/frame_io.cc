@@ -7,22 +7,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/fs.h"
 
 namespace clrdiag::worker {
 namespace {
 
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 // Returns bytes read before EOF (== n when complete), or -1 on error.
 ssize_t ReadAll(int fd, char* p, size_t n) {
@@ -48,7 +37,7 @@ absl::Status WriteFrame(int fd, const google::protobuf::MessageLite& msg) {
   uint32_t len = static_cast<uint32_t>(body.size());
   char hdr[4] = {static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
                  static_cast<char>((len >> 16) & 0xff), static_cast<char>((len >> 24) & 0xff)};
-  if (!WriteAll(fd, hdr, 4) || !WriteAll(fd, body.data(), body.size())) {
+  if (!WriteFully(fd, hdr, 4) || !WriteFully(fd, body.data(), body.size())) {
     return absl::UnavailableError(absl::StrCat("write to peer failed: ", std::strerror(errno)));
   }
   return absl::OkStatus();

@@ -5,13 +5,19 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "tests/conformance/compare.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
 namespace {
 
+using conformance::Body;
+using conformance::DotnetDump;
+using conformance::IntentionalDifference;
+using conformance::WithCommands;
+
 // Lines allowed to differ, by prefix, and why.
-const std::vector<std::pair<std::string, std::string>> kIntentionalDifferences = {
+const std::vector<IntentionalDifference> kIntentionalDifferences = {
     {"        CDac ",
      "runtimes: dotnet-dump lists the cDAC bundled with itself; clrdiag never uses a cDAC"},
     {"    DAC: ",
@@ -19,54 +25,8 @@ const std::vector<std::pair<std::string, std::string>> kIntentionalDifferences =
      "clrdiag loads the copy saved in the dump store (checked separately below)"},
 };
 
-std::string DotnetDump() {
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : "/root") + "/.dotnet/tools/dotnet-dump";
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
-    bool skip = false;
-    for (const auto& [prefix, why] : kIntentionalDifferences) {
-      if (line.rfind(prefix, 0) == 0) skip = true;
-    }
-    if (!skip) out.push_back(line);
-  }
-  return out;
-}
-
 void ExpectSameOutput(const std::string& ours, const std::string& reference) {
-  std::vector<std::string> a = Lines(ours), b = Lines(reference);
-  size_t n = std::max(a.size(), b.size());
-  int shown = 0;
-  for (size_t i = 0; i < n && shown < 10; ++i) {
-    std::string x = i < a.size() ? a[i] : "<missing>";
-    std::string y = i < b.size() ? b[i] : "<missing>";
-    if (x != y) {
-      ADD_FAILURE() << "line " << i + 1 << " differs:\n  clrdiag:     " << x
-                    << "\n  dotnet-dump: " << y;
-      ++shown;
-    }
-  }
-  EXPECT_EQ(a.size(), b.size());
-}
-
-// Everything after the first line ("Loading core dump: <what> ..."; we name the catalog id).
-std::string Body(const std::string& s) { return s.substr(s.find('\n') + 1); }
-
-std::vector<std::string> WithCommands(std::vector<std::string> argv,
-                                      const std::vector<std::string>& commands) {
-  for (const auto& c : commands) {
-    argv.push_back("-c");
-    argv.push_back(c);
-  }
-  argv.push_back("-c");
-  argv.push_back("exit");
-  return argv;
+  conformance::ExpectSameOutput(ours, reference, kIntentionalDifferences);
 }
 
 // The text after `label` up to the end of its line, or "".
