@@ -89,6 +89,10 @@ class OutputFile {
   bool failed() const { return failed_; }
   // Verifies size and digest, then renames into place. Returns an exit code.
   int Commit(uint64_t expected_size, const std::string& expected_sha256);
+  // For the same-host path, where the daemon wrote the file through `fd()`: checks the size
+  // (the daemon hashed exactly the bytes it wrote), then renames into place.
+  int CommitWrittenByDaemon(uint64_t expected_size);
+  int fd() const { return fd_; }
 
  private:
   OutputFile() = default;
@@ -100,6 +104,10 @@ class OutputFile {
   struct Hash;
   std::unique_ptr<Hash> hash_;
 };
+
+// Hands `fd` to the daemon's side socket for same-host `collect -o` (see the daemon's
+// output_fds.h); returns the token, or "" if that path is not available (then stream).
+std::string SendOutputFd(const std::string& server_target, int fd);
 
 // Checks that `path`'s directory exists and is writable; prints an error and returns false.
 bool CheckOutputPath(const std::string& path);

@@ -170,13 +170,22 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
   req.set_crash_report(c.crash_report);
 
   // With -o the dump's bytes arrive in the same stream while the runtime writes them.
+  // On this host the daemon writes straight into our file (handed over on its side socket);
+  // otherwise the bytes come in the stream.
   std::unique_ptr<OutputFile> out;
+  bool daemon_writes = false;
   if (!output.empty()) {
-    req.set_stream_data(true);
     std::printf("Writing %s to %s\n", typemsg.c_str(), output.c_str());
     std::fflush(stdout);
     out = OutputFile::Create(output);
     if (!out) return kExitFailed;
+    std::string token = SendOutputFd(client.target(), out->fd());
+    daemon_writes = !token.empty();
+    if (daemon_writes) {
+      req.set_output_token(token);
+    } else {
+      req.set_stream_data(true);
+    }
   }
   ProgressLine progress;
   grpc::ClientContext ctx;
@@ -234,7 +243,8 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (out) {
-    int rc = out->Commit(info.size_bytes(), info.sha256());
+    int rc = daemon_writes ? out->CommitWrittenByDaemon(info.size_bytes())
+                           : out->Commit(info.size_bytes(), info.sha256());
     if (rc != kExitOk) return rc;
   }
   if (opts.json) {

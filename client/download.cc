@@ -1,5 +1,7 @@
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -190,6 +192,63 @@ int OutputFile::Commit(uint64_t expected_size, const std::string& expected_sha25
   }
   committed_ = true;
   return kExitOk;
+}
+
+int OutputFile::CommitWrittenByDaemon(uint64_t expected_size) {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) != expected_size) {
+    std::fprintf(stderr,
+                 "clrdiag: %s.partial holds %lld of %llu bytes (is its disk full?); the dump is "
+                 "in the catalog, fetch it with `clrdiag download`\n",
+                 path_.c_str(), static_cast<long long>(st.st_size),
+                 static_cast<unsigned long long>(expected_size));
+    return kExitFailed;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename((path_ + ".partial").c_str(), path_.c_str()) != 0) {
+    std::fprintf(stderr, "clrdiag: cannot finish %s: %s\n", path_.c_str(), std::strerror(errno));
+    return kExitFailed;
+  }
+  committed_ = true;
+  return kExitOk;
+}
+
+std::string SendOutputFd(const std::string& server_target, int fd) {
+  if (server_target.rfind("unix:", 0) != 0) return "";
+  std::string path = server_target.substr(5) + ".fds";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return "";
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "";
+  char byte = 'F';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (::sendmsg(s.get(), &msg, MSG_NOSIGNAL) != 1) return "";
+  timeval tv{5, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string token;
+  char buf[64];
+  for (;;) {
+    ssize_t n = ::recv(s.get(), buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    token.append(buf, static_cast<size_t>(n));
+    if (token.find('\n') != std::string::npos) break;
+  }
+  size_t nl = token.find('\n');
+  return nl == std::string::npos ? "" : token.substr(0, nl);
 }
 
 }  // namespace clrdiag::cli

@@ -18,6 +18,7 @@
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
 #include "daemon/service/diagnostics_service.h"
+#include "daemon/service/output_fds.h"
 #include "daemon/service/unix_listener.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -114,7 +115,8 @@ int RunDaemon(const DaemonFlags& flags) {
   copts.process_info_timeout = std::max(cfg->process_info_timeout, absl::Seconds(2));
   dump::Collector collector(fs, store->get(), copts);
   service::PeerRegistry peers;
-  service::DiagnosticsService svc({&inventory, &collector, store->get(), &peers});
+  service::OutputFdRegistry output_fds;
+  service::DiagnosticsService svc({&inventory, &collector, store->get(), &peers, &output_fds});
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
@@ -151,6 +153,20 @@ int RunDaemon(const DaemonFlags& flags) {
     }
     (*l)->Start(server.get(), &peers);
     listeners.push_back(std::move(*l));
+    // The side socket for `collect -o` on this host (see output_fds.h); optional: clients
+    // fall back to streaming without it.
+    std::string fds_path = a.address + service::kOutputFdSocketSuffix;
+    if (fds_path.size() < 108) {
+      auto side = service::UnixListener::Bind(fds_path, cfg->socket_mode, cfg->socket_group);
+      if (side.ok()) {
+        (*side)->Start([&output_fds](UniqueFd conn, const service::PeerCred& cred) {
+          output_fds.Serve(std::move(conn), cred);
+        });
+        listeners.push_back(std::move(*side));
+      } else {
+        spdlog::warn("no same-host output socket: {}", std::string(side.status().message()));
+      }
+    }
   }
 
   // Step 5: ready.

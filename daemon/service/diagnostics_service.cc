@@ -171,7 +171,16 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
   spdlog::info("collect: {} dump of pid {} for uid {}", std::string(dump::DumpKindName(*kind)), pid,
                creq.requested_by);
   dump::DataFn on_data;
-  if (req->stream_data()) {
+  std::unique_ptr<BlockWriter> output;
+  if (!req->output_token().empty()) {
+    // Same-host fast path: write into the client's own file as the runtime writes the dump.
+    auto fd = deps_.output_fds->Take(req->output_token(), creq.requested_by);
+    if (!fd.ok()) return ToGrpc(fd.status());
+    output = std::make_unique<BlockWriter>(std::move(*fd));
+    on_data = [&](uint64_t offset, const char* data, size_t len) {
+      output->Write(offset, data, len);
+    };
+  } else if (req->stream_data()) {
     on_data = [&](uint64_t offset, const char* data, size_t len) {
       v1::CollectDumpEvent ev;
       ev.mutable_data()->set_offset(offset);
@@ -180,6 +189,7 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
     };
   }
   auto meta = deps_.collector->Collect(creq, progress, on_data, cancel);
+  if (output) output->Finish();  // the client's file is complete before it hears "done"
   if (!meta.ok()) {
     spdlog::warn("collect: pid {} failed: {}", pid, std::string(meta.status().message()));
     return ToGrpc(meta.status());

@@ -10,6 +10,7 @@
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "daemon/service/output_fds.h"
 #include "daemon/service/peer_registry.h"
 
 namespace clrdiag::service {
@@ -19,6 +20,7 @@ struct ServiceDeps {
   dump::Collector* collector = nullptr;
   dump::DumpStore* store = nullptr;
   const PeerRegistry* peers = nullptr;
+  OutputFdRegistry* output_fds = nullptr;
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {

@@ -109,7 +109,14 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
 UnixListener::~UnixListener() { Stop(); }
 
 void UnixListener::Start(grpc::Server* server, PeerRegistry* peers) {
-  thread_ = std::thread([this, server, peers] { AcceptLoop(server, peers); });
+  Start([server, peers](UniqueFd conn, const PeerCred& cred) {
+    peers->Set(conn.get(), cred);
+    grpc::AddInsecureChannelFromFd(server, conn.Release());  // gRPC owns the fd from here
+  });
+}
+
+void UnixListener::Start(Handler handler) {
+  thread_ = std::thread([this, handler = std::move(handler)] { AcceptLoop(handler); });
 }
 
 void UnixListener::Stop() {
@@ -119,7 +126,7 @@ void UnixListener::Stop() {
   ::unlink(path_.c_str());
 }
 
-void UnixListener::AcceptLoop(grpc::Server* server, PeerRegistry* peers) {
+void UnixListener::AcceptLoop(const Handler& handler) {
   while (!stopping_.load()) {
     pollfd fds[2] = {{fd_.get(), POLLIN, 0}, {wake_[0].get(), POLLIN, 0}};
     int rc = ::poll(fds, 2, -1);
@@ -143,8 +150,7 @@ void UnixListener::AcceptLoop(grpc::Server* server, PeerRegistry* peers) {
       ::close(c);
       continue;
     }
-    peers->Set(c, PeerCred{cred.pid, cred.uid, cred.gid});
-    grpc::AddInsecureChannelFromFd(server, c);  // gRPC owns the fd from here
+    handler(UniqueFd(c), PeerCred{cred.pid, cred.uid, cred.gid});
   }
 }
 

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -27,13 +28,17 @@ class UnixListener {
 
   // Starts accepting; every connection is registered in `peers` and given to `server`.
   void Start(grpc::Server* server, PeerRegistry* peers);
+  // Starts accepting; every connection goes to `handler` with its peer's credentials (on the
+  // accept thread: the handler must not block for long).
+  using Handler = std::function<void(UniqueFd conn, const PeerCred& cred)>;
+  void Start(Handler handler);
   // Stops accepting and removes the socket file.
   void Stop();
   const std::string& path() const { return path_; }
 
  private:
   UnixListener(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
-  void AcceptLoop(grpc::Server* server, PeerRegistry* peers);
+  void AcceptLoop(const Handler& handler);
 
   std::string path_;
   UniqueFd fd_;

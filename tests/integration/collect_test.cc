@@ -1,6 +1,7 @@
 // `clrdiag collect` of real .NET processes: every dump type, the catalog, -o, -n.
 #include <unistd.h>
 
+#include <fstream>
 #include <thread>
 
 #include "core/base/sha256.h"
@@ -92,6 +93,30 @@ TEST_F(CollectTest, OutputIsWrittenOnTheClientSideAndMatchesTheCatalog) {
   EXPECT_TRUE(InspectCore(dest).ok);
 }
 
+TEST(CollectOverTcpTest, OutputIsStreamedWhenTheClientIsNotOnThisHost) {
+  // Over TCP there is no side socket to hand a file to: the bytes come in the stream and are
+  // verified against the catalog's sha256.
+  TempDir t;
+  int port = 20000 + (::getpid() % 20000);
+  std::string cfg = t / "tcp.yaml";
+  std::ofstream(cfg) << "listen: [\"127.0.0.1:" << port << "\"]\ninsecure_tcp: true\n";
+  Daemon::Options o;
+  o.extra_args = {"--config", cfg, "--listen", "127.0.0.1:" + std::to_string(port)};
+  Daemon d(o);
+  ASSERT_TRUE(d.Start()) << d.log();
+  auto app = StartFixture("HeapApp", {"2000"});
+  ASSERT_TRUE(app);
+  std::string dest = t / "over-tcp.core";
+  RunResult r = RunCommand({BinDir() + "/clrdiag", "--server", "127.0.0.1:" + std::to_string(port),
+                            "collect", "-p", std::to_string(app->pid()), "--type", "Heap", "-o",
+                            dest});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = DumpIdFrom(r.out);
+  ASSERT_FALSE(id.empty()) << r.out;
+  EXPECT_EQ(*Sha256File(dest), *Sha256File(d.dump_dir() + "/dumps/" + id + "/dump"));
+  EXPECT_FALSE(FileExists(dest + ".partial"));
+}
+
 TEST_F(CollectTest, ByNameAndDefaultTypeIsFull) {
   // A unique executable name, so other processes on the machine cannot make it ambiguous.
   TempDir dir;
@@ -169,9 +194,8 @@ TEST_F(CollectTest, ProgressIsRedrawnInPlaceOnATerminal) {
                     std::to_string(app_->pid()) + " --type Heap -o " + (out / "d");
   RunResult r = RunCommand({"/usr/bin/script", "-qfec", cmd, "/dev/null"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_CONTAINS(r.out, "\rasking HeapApp (pid ");
   EXPECT_CONTAINS(r.out, "\rstoring: ");
-  EXPECT_CONTAINS(r.out, "\rwriting and transferring: ");
-  EXPECT_CONTAINS(r.out, "/s)");  // transfer rate
   EXPECT_CONTAINS(r.out, "Complete");
 }
 

@@ -1,0 +1,127 @@
+#include "daemon/service/output_fds.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_format.h"
+
+namespace clrdiag::service {
+
+void OutputFdRegistry::Serve(UniqueFd conn, const PeerCred& cred) {
+  // The client sends right after connecting; don't let a silent peer hold the accept thread.
+  pollfd p{conn.get(), POLLIN, 0};
+  if (::poll(&p, 1, 2000) != 1) return;
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) != 1) return;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int))) {
+    return;
+  }
+  int raw;
+  std::memcpy(&raw, CMSG_DATA(c), sizeof(int));
+  UniqueFd fd(raw);
+  // Only a writable regular file will do.
+  struct stat st;
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || fl < 0 ||
+      (fl & O_ACCMODE) == O_RDONLY) {
+    return;
+  }
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string token = absl::StrFormat("%016x%016x", rng(), rng());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::Time now = absl::Now();
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      it = it->second.expires < now ? entries_.erase(it) : std::next(it);
+    }
+    if (entries_.size() >= kMaxPendingOutputFds) return;
+    entries_[token] = Entry{std::move(fd), cred.uid, now + kOutputFdTtl};
+  }
+  std::string line = token + "\n";
+  (void)!::send(conn.get(), line.data(), line.size(), MSG_NOSIGNAL);
+}
+
+absl::StatusOr<UniqueFd> OutputFdRegistry::Take(const std::string& token, uid_t uid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(token);
+  if (it == entries_.end() || it->second.uid != uid || it->second.expires < absl::Now()) {
+    return absl::NotFoundError("unknown or expired output token; run the command again");
+  }
+  UniqueFd fd = std::move(it->second.fd);
+  entries_.erase(it);
+  return fd;
+}
+
+namespace {
+// Named limit: blocks (of up to 1 MiB) waiting to be written into a client's file.
+constexpr size_t kMaxQueuedBlocks = 8;
+}  // namespace
+
+BlockWriter::BlockWriter(UniqueFd fd) : fd_(std::move(fd)), thread_([this] { Run(); }) {}
+
+BlockWriter::~BlockWriter() { Finish(); }
+
+void BlockWriter::Write(uint64_t offset, const char* data, size_t len) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return queue_.size() < kMaxQueuedBlocks || failed_; });
+  if (failed_) return;
+  queue_.emplace_back(offset, std::string(data, len));
+  cv_.notify_all();
+}
+
+bool BlockWriter::Finish() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  return !failed_;
+}
+
+void BlockWriter::Run() {
+  for (;;) {
+    std::pair<uint64_t, std::string> block;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+      if (queue_.empty()) return;
+      block = std::move(queue_.front());
+      queue_.pop_front();
+      cv_.notify_all();
+    }
+    const std::string& d = block.second;
+    size_t done = 0;
+    while (done < d.size()) {
+      ssize_t n = ::pwrite(fd_.get(), d.data() + done, d.size() - done,
+                           static_cast<off_t>(block.first + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        failed_ = true;
+        queue_.clear();
+        cv_.notify_all();
+        return;
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+}
+
+}  // namespace clrdiag::service

@@ -1,0 +1,71 @@
+// The same-host fast path of `collect -o`: a local client hands the daemon its open output file
+// over a side socket (<socket>.fds, SCM_RIGHTS) and gets a token; CollectDump with that token
+// writes the dump straight into the file while the runtime writes it, instead of streaming the
+// bytes through gRPC for the client to write again. The fd was opened by the client, so the
+// daemon can do nothing with it the client could not. Tokens are bound to the sender's uid
+// and expire.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <thread>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/base/unique_fd.h"
+#include "daemon/service/peer_registry.h"
+
+namespace clrdiag::service {
+
+inline constexpr char kOutputFdSocketSuffix[] = ".fds";
+// Named limits: how long a handed-over fd waits for its CollectDump, and how many may wait.
+inline constexpr absl::Duration kOutputFdTtl = absl::Seconds(60);
+inline constexpr size_t kMaxPendingOutputFds = 64;
+
+class OutputFdRegistry {
+ public:
+  // Handles one connection of the side socket: receives an fd, answers "<token>\n".
+  void Serve(UniqueFd conn, const PeerCred& cred);
+  // Takes the fd registered under `token` by `uid`. NotFound if unknown, expired, or another
+  // user's.
+  absl::StatusOr<UniqueFd> Take(const std::string& token, uid_t uid);
+
+ private:
+  struct Entry {
+    UniqueFd fd;
+    uid_t uid;
+    absl::Time expires;
+  };
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
+// Writes blocks into a client's output file on its own thread, so the collector's thread can
+// go on hashing the next block meanwhile. A bounded queue keeps memory flat.
+class BlockWriter {
+ public:
+  explicit BlockWriter(UniqueFd fd);
+  ~BlockWriter();  // drains and joins
+  // Copies the block into the queue; blocks while the queue is full.
+  void Write(uint64_t offset, const char* data, size_t len);
+  // Waits until everything queued is written; false if a write failed (e.g. the client's disk
+  // is full: the catalog copy is unaffected, and the client sees its short file).
+  bool Finish();
+
+ private:
+  void Run();
+  UniqueFd fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<uint64_t, std::string>> queue_;
+  bool done_ = false;
+  bool failed_ = false;
+  std::thread thread_;
+};
+
+}  // namespace clrdiag::service
