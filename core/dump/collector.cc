@@ -157,7 +157,7 @@ class Follower {
         return;
       }
       hash_.Update(buf.data(), static_cast<size_t>(n));
-      if (on_data_) on_data_(copied_, buf.data(), static_cast<size_t>(n));
+      if (on_data_) on_data_(in.get(), copied_, buf.data(), static_cast<size_t>(n));
       copied_ += static_cast<uint64_t>(n);
       auto now = std::chrono::steady_clock::now();
       if (progress_ && now - last >= kProgressInterval) {

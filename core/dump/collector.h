@@ -32,8 +32,10 @@ struct CollectProgress {
 // Receives progress, at most ~4 times a second per phase. Calls to ProgressFn and DataFn never
 // overlap (they come from one thread at a time).
 using ProgressFn = std::function<void(const CollectProgress&)>;
-// Receives the dump's bytes in order while the runtime writes them: (offset, data, size).
-using DataFn = std::function<void(uint64_t, const char*, size_t)>;
+// Receives the dump's bytes in order while the runtime writes them: (file, offset, data, size),
+// where `file` is an fd of the dump being written (valid during the call; dup it to keep it),
+// for consumers that copy in the kernel instead of from `data`.
+using DataFn = std::function<void(int, uint64_t, const char*, size_t)>;
 
 struct CollectRequest {
   pid_t pid = 0;  // host pid

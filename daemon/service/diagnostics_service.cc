@@ -177,11 +177,11 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
     auto fd = deps_.output_fds->Take(req->output_token(), creq.requested_by);
     if (!fd.ok()) return ToGrpc(fd.status());
     output = std::make_unique<BlockWriter>(std::move(*fd));
-    on_data = [&](uint64_t offset, const char* data, size_t len) {
-      output->Write(offset, data, len);
+    on_data = [&](int file, uint64_t offset, const char*, size_t len) {
+      output->Copy(file, offset, len);
     };
   } else if (req->stream_data()) {
-    on_data = [&](uint64_t offset, const char* data, size_t len) {
+    on_data = [&](int, uint64_t offset, const char* data, size_t len) {
       v1::CollectDumpEvent ev;
       ev.mutable_data()->set_offset(offset);
       ev.mutable_data()->set_data(data, len);

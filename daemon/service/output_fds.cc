@@ -1,6 +1,7 @@
 #include "daemon/service/output_fds.h"
 
 #include <fcntl.h>
+#include <sys/types.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -81,7 +82,16 @@ void BlockWriter::Write(uint64_t offset, const char* data, size_t len) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [this] { return queue_.size() < kMaxQueuedBlocks || failed_; });
   if (failed_) return;
-  queue_.emplace_back(offset, std::string(data, len));
+  queue_.push_back(Item{offset, len, std::string(data, len)});
+  cv_.notify_all();
+}
+
+void BlockWriter::Copy(int source, uint64_t offset, size_t len) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!source_) source_.Reset(::fcntl(source, F_DUPFD_CLOEXEC, 0));
+  cv_.wait(lock, [this] { return queue_.size() < kMaxQueuedBlocks || failed_; });
+  if (failed_) return;
+  queue_.push_back(Item{offset, len, std::string()});
   cv_.notify_all();
 }
 
@@ -97,20 +107,35 @@ bool BlockWriter::Finish() {
 
 void BlockWriter::Run() {
   for (;;) {
-    std::pair<uint64_t, std::string> block;
+    Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return !queue_.empty() || done_; });
       if (queue_.empty()) return;
-      block = std::move(queue_.front());
+      item = std::move(queue_.front());
       queue_.pop_front();
       cv_.notify_all();
     }
-    const std::string& d = block.second;
     size_t done = 0;
-    while (done < d.size()) {
-      ssize_t n = ::pwrite(fd_.get(), d.data() + done, d.size() - done,
-                           static_cast<off_t>(block.first + done));
+    while (done < item.len) {
+      ssize_t n;
+      if (item.data.empty()) {
+        loff_t in_off = static_cast<loff_t>(item.offset + done);
+        loff_t out_off = in_off;
+        n = ::copy_file_range(source_.get(), &in_off, fd_.get(), &out_off, item.len - done, 0);
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
+          // No in-kernel copy between these files: read and write.
+          std::string buf(item.len - done, '\0');
+          ssize_t r = ::pread(source_.get(), buf.data(), buf.size(),
+                              static_cast<off_t>(item.offset + done));
+          n = r > 0 ? ::pwrite(fd_.get(), buf.data(), static_cast<size_t>(r),
+                               static_cast<off_t>(item.offset + done))
+                    : -1;
+        }
+      } else {
+        n = ::pwrite(fd_.get(), item.data.data() + done, item.len - done,
+                     static_cast<off_t>(item.offset + done));
+      }
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         std::lock_guard<std::mutex> lock(mu_);

@@ -45,13 +45,16 @@ class OutputFdRegistry {
   std::map<std::string, Entry> entries_;
 };
 
-// Writes blocks into a client's output file on its own thread, so the collector's thread can
-// go on hashing the next block meanwhile. A bounded queue keeps memory flat.
+// Copies ranges of the dump into a client's output file on its own thread, in the kernel
+// (copy_file_range), so the collector's thread can go on hashing the next block meanwhile.
 class BlockWriter {
  public:
   explicit BlockWriter(UniqueFd fd);
   ~BlockWriter();  // drains and joins
-  // Copies the block into the queue; blocks while the queue is full.
+  // Queues [offset, offset+len) of `source` (the file being written) for copying to the same
+  // offset of the output; `source` is duplicated on first use.
+  void Copy(int source, uint64_t offset, size_t len);
+  // Queues a block given in memory (tests, and sources that cannot be copied from).
   void Write(uint64_t offset, const char* data, size_t len);
   // Waits until everything queued is written; false if a write failed (e.g. the client's disk
   // is full: the catalog copy is unaffected, and the client sees its short file).
@@ -59,10 +62,16 @@ class BlockWriter {
 
  private:
   void Run();
+  struct Item {
+    uint64_t offset;
+    size_t len;
+    std::string data;  // empty: copy from source_
+  };
   UniqueFd fd_;
+  UniqueFd source_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<uint64_t, std::string>> queue_;
+  std::deque<Item> queue_;
   bool done_ = false;
   bool failed_ = false;
   std::thread thread_;

@@ -1,4 +1,5 @@
 // `clrdiag collect` of real .NET processes: every dump type, the catalog, -o, -n.
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -91,6 +92,35 @@ TEST_F(CollectTest, OutputIsWrittenOnTheClientSideAndMatchesTheCatalog) {
   EXPECT_FALSE(FileExists(dest + ".partial"));
   EXPECT_EQ(*Sha256File(dest), *Sha256File(stored));
   EXPECT_TRUE(InspectCore(dest).ok);
+}
+
+TEST_F(CollectTest, OutputOnAnotherFilesystemAndOnAFullDisk) {
+  ASSERT_EQ(::geteuid(), 0u) << "this test mounts tmpfs file systems and needs root (CI is root)";
+  TempDir big, small;
+  ASSERT_EQ(::mount("tmpfs", big.path().c_str(), "tmpfs", 0, "size=512m"), 0);
+  ASSERT_EQ(::mount("tmpfs", small.path().c_str(), "tmpfs", 0, "size=4m"), 0);
+  struct Unmount {
+    std::string a, b;
+    ~Unmount() {
+      ::umount2(a.c_str(), MNT_DETACH);
+      ::umount2(b.c_str(), MNT_DETACH);
+    }
+  } unmount{big.path(), small.path()};
+  // Another filesystem than the dump's: the copy crosses file systems.
+  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap",
+                                "-o", big / "d.core"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string id = DumpIdFrom(r.out);
+  EXPECT_EQ(*Sha256File(big / "d.core"), *Sha256File(daemon_.dump_dir() + "/dumps/" + id + "/dump"));
+  // A disk too small for the copy: a clear error, no partial file, and the dump is still in the
+  // catalog.
+  RunResult full = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap",
+                                   "-o", small / "d.core"});
+  EXPECT_EQ(full.exit_code, 1) << full.err;
+  EXPECT_CONTAINS(full.err, "is in the catalog, fetch it with `clrdiag download`");
+  EXPECT_FALSE(FileExists(small / "d.core"));
+  EXPECT_FALSE(FileExists(small / "d.core.partial"));
+  EXPECT_EQ(ParseJson(daemon_.Client({"dumps", "--json"}).out).size(), 2u);
 }
 
 TEST(CollectOverTcpTest, OutputIsStreamedWhenTheClientIsNotOnThisHost) {
