@@ -206,9 +206,9 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
         break;
       }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      progress.Update(absl::StrFormat("writing and transferring: %s (%s/s)",
-                                      HumanBytes(out->size()),
-                                      HumanBytes(static_cast<uint64_t>(out->size() / std::max(secs, 0.001)))));
+      progress.Update(
+          absl::StrFormat("writing and transferring: %s (%s/s)", HumanBytes(out->size()),
+                          HumanBytes(static_cast<uint64_t>(out->size() / std::max(secs, 0.001)))));
       continue;
     }
     const auto& p = ev.progress();

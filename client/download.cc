@@ -19,7 +19,6 @@
 namespace clrdiag::cli {
 namespace {
 
-
 // Hashes the first `len` bytes of an open file (the part kept from an earlier attempt).
 bool HashPrefix(int fd, uint64_t len, Sha256* h) {
   std::vector<char> buf(1 << 20);
@@ -171,16 +170,18 @@ bool OutputFile::Append(uint64_t offset, const std::string& data) {
 int OutputFile::Commit(uint64_t expected_size, const std::string& expected_sha256) {
   std::string partial = path_ + ".partial";
   if (size_ != expected_size) {
-    std::fprintf(stderr, "clrdiag: got %llu of %llu bytes of the dump; it is in the catalog, "
-                         "fetch it with `clrdiag download`\n",
+    std::fprintf(stderr,
+                 "clrdiag: got %llu of %llu bytes of the dump; it is in the catalog, "
+                 "fetch it with `clrdiag download`\n",
                  static_cast<unsigned long long>(size_),
                  static_cast<unsigned long long>(expected_size));
     return kExitFailed;
   }
   std::string digest = hash_->sha.HexDigest();
   if (digest != expected_sha256) {
-    std::fprintf(stderr, "clrdiag: checksum mismatch for %s (sha256 %s, expected %s); it is in "
-                         "the catalog, fetch it with `clrdiag download`\n",
+    std::fprintf(stderr,
+                 "clrdiag: checksum mismatch for %s (sha256 %s, expected %s); it is in "
+                 "the catalog, fetch it with `clrdiag download`\n",
                  path_.c_str(), digest.c_str(), expected_sha256.c_str());
     return kExitFailed;
   }

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "core/dac/dac_string.h"
 
 namespace clrdiag::dac {
 namespace {
@@ -16,7 +17,6 @@ constexpr uint32_t kMaxGenerations = 5;
 // Guards against a corrupt dump turning a list walk into an endless loop.
 constexpr int kMaxThreads = 1 << 20;
 constexpr int kMaxServerHeaps = 4096;
-constexpr uint32_t kMaxStringChars = 64 * 1024;
 constexpr int32_t kMaxAppDomains = 64;
 constexpr int32_t kMaxAssemblies = 1 << 20;
 constexpr uint32_t kMaxModulesPerAssembly = 1024;
@@ -340,17 +340,7 @@ absl::StatusOr<MethodTableInfo> DacProcess::GetMethodTable(uint64_t mt) {
 
 template <typename Call>
 absl::StatusOr<std::string> DacProcess::GetStringLocked(std::string_view what, Call call) {
-  uint32_t needed = 0;
-  HRESULT hr = call(0u, nullptr, &needed);
-  if (Failed(hr) || needed == 0 || needed > kMaxStringChars) {
-    return DacError(what, Failed(hr) ? hr : kE_UNEXPECTED);
-  }
-  std::u16string buf(needed, u'\0');
-  hr = call(needed, buf.data(), &needed);
-  if (Failed(hr)) return DacError(what, hr);
-  buf.resize(std::min<size_t>(buf.size(), needed));
-  while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
-  return Utf16ToUtf8(buf);
+  return ReadDacString(what, call);
 }
 
 absl::StatusOr<std::string> DacProcess::GetMethodTableName(uint64_t mt) {
@@ -501,8 +491,7 @@ absl::StatusOr<std::vector<uint64_t>> DacProcess::GetDomainAssemblies(uint64_t d
   return out;
 }
 
-absl::StatusOr<AssemblyDetails> DacProcess::GetAssemblyDetails(uint64_t domain,
-                                                               uint64_t assembly) {
+absl::StatusOr<AssemblyDetails> DacProcess::GetAssemblyDetails(uint64_t domain, uint64_t assembly) {
   std::lock_guard<std::mutex> lock(DacMutex());
   DacpAssemblyData d{};
   HRESULT hr = sos_->GetAssemblyData(domain, assembly, &d);

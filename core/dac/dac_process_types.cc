@@ -6,31 +6,15 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "core/dac/dac_process.h"
+#include "core/dac/dac_string.h"
 #include "core/dac/metadata_import.h"
 
 namespace clrdiag::dac {
 namespace {
 
-constexpr uint32_t kMaxNameChars = 64 * 1024;
 constexpr uint32_t kMaxSlots = 1 << 16;
 
 std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
-
-// A UTF-16 string from a (capacity, buffer, needed) DAC call.
-template <typename Call>
-absl::StatusOr<std::string> ReadName(const std::string& what, Call call) {
-  uint32_t needed = 0;
-  HRESULT hr = call(0u, nullptr, &needed);
-  if (Failed(hr) || needed == 0 || needed > kMaxNameChars) {
-    return DacError(what, Failed(hr) ? hr : kE_UNEXPECTED);
-  }
-  std::u16string buf(needed, u'\0');
-  hr = call(needed, buf.data(), &needed);
-  if (Failed(hr)) return DacError(what, hr);
-  buf.resize(std::min<size_t>(buf.size(), needed));
-  while (!buf.empty() && buf.back() == u'\0') buf.pop_back();
-  return Utf16ToUtf8(buf);
-}
 
 absl::Status Unavailable(const char* iface) {
   return absl::UnimplementedError(absl::StrCat("the DAC does not offer ", iface));
@@ -129,7 +113,7 @@ absl::StatusOr<std::string> DacProcess::GetModuleFileName(uint64_t module) {
   if (md.PEAssembly == 0) return std::string();  // A dynamic module.
   CLRDATA_ADDRESS base = 0;
   if (Succeeded(sos_->GetPEFileBase(md.PEAssembly, &base))) {
-    auto name = ReadName("GetPEFileName", [&](uint32_t n, WCHAR* buf, uint32_t* needed) {
+    auto name = ReadDacString("GetPEFileName", [&](uint32_t n, WCHAR* buf, uint32_t* needed) {
       return sos_->GetPEFileName(md.PEAssembly, n, buf, needed);
     });
     if (name.ok() && !name->empty()) return *name;
@@ -219,10 +203,10 @@ absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_
 
 absl::StatusOr<std::string> DacProcess::GetMethodDescName(uint64_t method_desc) {
   std::lock_guard<std::mutex> lock(DacMutex());
-  return ReadName(absl::StrCat("GetMethodDescName(", Hex(method_desc), ")"),
-                  [&](uint32_t n, WCHAR* buf, uint32_t* needed) {
-                    return sos_->GetMethodDescName(method_desc, n, buf, needed);
-                  });
+  return ReadDacString(absl::StrCat("GetMethodDescName(", Hex(method_desc), ")"),
+                       [&](uint32_t n, WCHAR* buf, uint32_t* needed) {
+                         return sos_->GetMethodDescName(method_desc, n, buf, needed);
+                       });
 }
 
 absl::StatusOr<MethodDescInfo> DacProcess::GetMethodDesc(uint64_t method_desc) {

@@ -167,7 +167,6 @@ class Follower {
     }
   }
 
-
   std::string src_, dst_;
   const ProgressFn& progress_;
   const DataFn& on_data_;
@@ -303,8 +302,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   follower.Finish(written.ok());
   if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
       !SameProcessAlive(fs_, req.pid, facts.start_time)) {
-    return absl::UnavailableError(absl::StrCat("process ", req.pid,
-                                               " exited during collection; no dump was kept"));
+    return absl::UnavailableError(
+        absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
   }
   if (!written.ok()) {
     return absl::Status(written.code() == absl::StatusCode::kUnavailable
@@ -315,19 +314,20 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   }
   if (!follower.status().ok()) {
     if (follower.status().code() == absl::StatusCode::kResourceExhausted) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the dump store ", store_->root(), " ran out of space while storing the dump ",
-          "(", follower.copied(), " bytes in); nothing was kept. Free space (clrdiag rm ID), "
-          "use a smaller --type, or start clrdiagd with another --dump-dir"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the dump store ", store_->root(),
+                       " ran out of space while storing the dump ", "(", follower.copied(),
+                       " bytes in); nothing was kept. Free space (clrdiag rm ID), "
+                       "use a smaller --type, or start clrdiagd with another --dump-dir"));
     }
     return follower.status();
   }
   if (cancel.cancelled()) return absl::CancelledError("collection cancelled; no dump was kept");
   auto size = FileSize(host_path);
   if (!size.ok() || *size == 0 || follower.copied() == 0) {
-    return absl::InternalError(absl::StrCat(
-        "the runtime of process ", req.pid, " reported success but wrote no dump at ",
-        target_path, " (is its temp directory writable and not full?)"));
+    return absl::InternalError(absl::StrCat("the runtime of process ", req.pid,
+                                            " reported success but wrote no dump at ", target_path,
+                                            " (is its temp directory writable and not full?)"));
   }
   if (*size != follower.copied()) {
     return absl::DataLossError(absl::StrCat("the dump changed size while it was stored (",

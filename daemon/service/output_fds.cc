@@ -1,10 +1,10 @@
 #include "daemon/service/output_fds.h"
 
 #include <fcntl.h>
-#include <sys/types.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>

@@ -11,9 +11,9 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
-#include <thread>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

@@ -107,15 +107,16 @@ TEST_F(CollectTest, OutputOnAnotherFilesystemAndOnAFullDisk) {
     }
   } unmount{big.path(), small.path()};
   // Another filesystem than the dump's: the copy crosses file systems.
-  RunResult r = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap",
-                                "-o", big / "d.core"});
+  RunResult r = daemon_.Client(
+      {"collect", "-p", std::to_string(app_->pid()), "--type", "Heap", "-o", big / "d.core"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string id = DumpIdFrom(r.out);
-  EXPECT_EQ(*Sha256File(big / "d.core"), *Sha256File(daemon_.dump_dir() + "/dumps/" + id + "/dump"));
+  EXPECT_EQ(*Sha256File(big / "d.core"),
+            *Sha256File(daemon_.dump_dir() + "/dumps/" + id + "/dump"));
   // A disk too small for the copy: a clear error, no partial file, and the dump is still in the
   // catalog.
-  RunResult full = daemon_.Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap",
-                                   "-o", small / "d.core"});
+  RunResult full = daemon_.Client(
+      {"collect", "-p", std::to_string(app_->pid()), "--type", "Heap", "-o", small / "d.core"});
   EXPECT_EQ(full.exit_code, 1) << full.err;
   EXPECT_CONTAINS(full.err, "is in the catalog, fetch it with `clrdiag download`");
   EXPECT_FALSE(FileExists(small / "d.core"));
@@ -137,9 +138,9 @@ TEST(CollectOverTcpTest, OutputIsStreamedWhenTheClientIsNotOnThisHost) {
   auto app = StartFixture("HeapApp", {"2000"});
   ASSERT_TRUE(app);
   std::string dest = t / "over-tcp.core";
-  RunResult r = RunCommand({BinDir() + "/clrdiag", "--server", "127.0.0.1:" + std::to_string(port),
-                            "collect", "-p", std::to_string(app->pid()), "--type", "Heap", "-o",
-                            dest});
+  RunResult r =
+      RunCommand({BinDir() + "/clrdiag", "--server", "127.0.0.1:" + std::to_string(port), "collect",
+                  "-p", std::to_string(app->pid()), "--type", "Heap", "-o", dest});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string id = DumpIdFrom(r.out);
   ASSERT_FALSE(id.empty()) << r.out;
