@@ -12,6 +12,7 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "core/base/fd_passing.h"
 
 namespace clrdiag::service {
 
@@ -19,23 +20,8 @@ void OutputFdRegistry::Serve(UniqueFd conn, const PeerCred& cred) {
   // The client sends right after connecting; don't let a silent peer hold the accept thread.
   pollfd p{conn.get(), POLLIN, 0};
   if (::poll(&p, 1, 2000) != 1) return;
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  if (::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) != 1) return;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof(int))) {
-    return;
-  }
-  int raw;
-  std::memcpy(&raw, CMSG_DATA(c), sizeof(int));
-  UniqueFd fd(raw);
+  UniqueFd fd = ReceiveFd(conn.get());
+  if (!fd) return;
   // Only a writable regular file will do.
   struct stat st;
   int fl = ::fcntl(fd.get(), F_GETFL);

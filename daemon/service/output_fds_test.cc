@@ -8,6 +8,8 @@
 #include <cstring>
 #include <thread>
 
+#include "core/base/fd_passing.h"
+
 namespace clrdiag::service {
 namespace {
 
@@ -15,20 +17,7 @@ namespace {
 std::string HandOver(OutputFdRegistry& reg, int fd, uid_t uid) {
   int sv[2];
   EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  char byte = 'F';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  EXPECT_EQ(::sendmsg(sv[0], &msg, 0), 1);
+  EXPECT_TRUE(SendFd(sv[0], fd));
   reg.Serve(UniqueFd(sv[1]), PeerCred{0, uid, 0});
   char buf[64] = {};
   ssize_t n = ::recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
