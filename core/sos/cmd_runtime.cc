@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/sos/command.h"
 #include "core/sos/format.h"
+#include "core/sos/json.h"
 
 namespace clrdiag::sos {
 namespace {
@@ -11,8 +12,19 @@ CommandResult EeVersion(CommandContext& ctx, const CommandSpec& spec,
   std::string vs = ctx.runtime.version_string.empty() ? ctx.location.version_string
                                                       : ctx.runtime.version_string;
   std::string version = vs.substr(0, vs.find(' '));
-  std::string out = absl::StrCat(version, "\n", vs, "\n");
   auto gc = ctx.dac.GetGcHeapSummary();
+  if (ctx.json) {
+    Json j{{"version", version}, {"version_string", vs}};
+    if (gc.ok()) {
+      j["gc_mode"] = gc->server ? "server" : "workstation";
+      j["gc_heap_count"] = gc->server ? gc->heap_count : 1;
+    }
+    j["runtime_build_id"] = ctx.runtime.build_id;
+    j["dac_dir"] = ctx.location.dir;
+    WriteJson(ctx, j);
+    return {};
+  }
+  std::string out = absl::StrCat(version, "\n", vs, "\n");
   if (gc.ok()) {
     out += gc->server ? absl::StrCat("Server mode with ", gc->heap_count, " gc heaps\n")
                       : "Workstation mode\n";
@@ -27,7 +39,7 @@ CommandResult ClrThreads(CommandContext& ctx, const CommandSpec& spec,
   if (!args.empty()) return UsageError(spec, absl::StrCat("unexpected argument '", args[0], "'"));
   auto ts = ctx.dac.GetThreadStore();
   if (!ts.ok()) return Failure(std::string(ts.status().message()));
-  ctx.out.Write(FormatClrThreads(*ts, ctx.core));
+  ctx.out.Write(ctx.json ? ClrThreadsJson(*ts, ctx.core) : FormatClrThreads(*ts, ctx.core));
   return {};
 }
 

@@ -27,6 +27,9 @@ struct CommandContext {
   SessionState& state;
   OutputSink& out;
   const CancellationToken& cancel;
+  // The command's JSON form is wanted instead of its text: write one value with WriteJson
+  // (core/sos/json.h), or, for long streams, the text of one JSON value through `out`.
+  bool json = false;
 };
 
 struct CommandSpec;

@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
     uint64_t id = req.command().id();
     FrameSink sink(id);
     auto t0 = std::chrono::steady_clock::now();
-    clrdiag::sos::CommandResult res = (*engine)->Run(req.command().command_line(), sink, cancel);
+    clrdiag::sos::CommandResult res = (*engine)->Run(
+        req.command().command_line(), clrdiag::sos::RunOptions{req.command().json()}, sink, cancel);
     sink.Flush();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - t0)
