@@ -31,7 +31,8 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
   if (!stream->Write(open) || !stream->Read(&resp) || !resp.has_opened()) {
     stream->WritesDone();
     grpc::Status st = stream->Finish();
-    if (st.ok()) st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
+    if (st.ok())
+      st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
     return client.Fail(st);
   }
   bool failed = false;

@@ -138,9 +138,9 @@ CommandResult ClrModules(CommandContext& ctx, const CommandSpec& spec,
            {"metadata_address", JsonHex(row.metadata_address)},
            {"metadata_size", row.metadata_size}};
     if (verbose) {
-      j["pdb"] = row.pdb ? Json{{"guid", row.pdb->guid}, {"age", row.pdb->age},
-                                {"path", row.pdb->path}}
-                         : Json();
+      j["pdb"] = row.pdb
+                     ? Json{{"guid", row.pdb->guid}, {"age", row.pdb->age}, {"path", row.pdb->path}}
+                     : Json();
       j["version"] = row.version ? Json(*row.version) : Json();
     }
     rows.push_back(std::move(j));
@@ -239,9 +239,9 @@ std::string DomainInfo(dac::DacProcess& dac, const dac::AppDomainDetails& d,
     absl::StrAppend(&out, "SecurityDescriptor: ", Upper(d.security_descriptor), "\n");
   }
   absl::StrAppend(&out, "Name:               ",
-                  !d.has_name        ? "Error getting AppDomain friendly name"
-                  : d.name.empty()   ? "None"
-                                     : d.name,
+                  !d.has_name      ? "Error getting AppDomain friendly name"
+                  : d.name.empty() ? "None"
+                                   : d.name,
                   "\n");
   if (d.assembly_count == 0) return out;
   auto assemblies = dac.GetDomainAssemblies(d.address);
@@ -322,8 +322,7 @@ Json DomainJson(dac::DacProcess& dac, const dac::AppDomainDetails& d, uint64_t a
 }
 
 std::string DomainTitle(const dac::AppDomainDetails& d, uint64_t address) {
-  return absl::StrFormat("Domain %d:%s          %s\n", d.id, d.id >= 10 ? "" : " ",
-                         Lower(address));
+  return absl::StrFormat("Domain %d:%s          %s\n", d.id, d.id >= 10 ? "" : " ", Lower(address));
 }
 
 CommandResult DumpDomain(CommandContext& ctx, const CommandSpec& spec,
@@ -427,8 +426,8 @@ const char* ArchitectureName(uint16_t machine) {
 
 std::string RuntimeVersion(const CommandContext& ctx) {
   if (!ctx.runtime.version.empty()) return ctx.runtime.version;
-  std::string vs = ctx.runtime.version_string.empty() ? ctx.location.version_string
-                                                      : ctx.runtime.version_string;
+  std::string vs =
+      ctx.runtime.version_string.empty() ? ctx.location.version_string : ctx.runtime.version_string;
   return vs.substr(0, vs.find(' '));
 }
 
@@ -488,9 +487,9 @@ CommandResult Runtimes(CommandContext& ctx, const CommandSpec& spec,
   absl::StrAppend(&out, "        Dbi libmscordbi.so LINUX ", arch, " Coreclr ", build_id, "\n");
   // The runtime's special exports, looked up in the local copy of libcoreclr.so that has the
   // dump's build-id.
-  static const std::vector<std::string> kExports = {
-      "DotNetRuntimeInfo", "g_dacTable", "DotNetRuntimeDebugHeader",
-      "DotNetRuntimeContractDescriptor"};
+  static const std::vector<std::string> kExports = {"DotNetRuntimeInfo", "g_dacTable",
+                                                    "DotNetRuntimeDebugHeader",
+                                                    "DotNetRuntimeContractDescriptor"};
   auto exports = ReadElfExports(ctx.location.coreclr_path, kExports);
   if (ctx.json) {
     Json ex = Json::object();

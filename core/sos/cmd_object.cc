@@ -66,7 +66,8 @@ CommandResult DumpMt(CommandContext& ctx, const CommandSpec& spec,
   if (!ParseHexAddress(address_text, &mt)) {
     return Failure(absl::StrCat("Invalid parameter ", address_text));
   }
-  return FromStatus(RunDumpMt(ctx.dac, ctx.core, ctx.runtime, mt, o, ctx.out, ctx.cancel, ctx.json));
+  return FromStatus(
+      RunDumpMt(ctx.dac, ctx.core, ctx.runtime, mt, o, ctx.out, ctx.cancel, ctx.json));
 }
 
 }  // namespace

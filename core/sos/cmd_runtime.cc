@@ -9,8 +9,8 @@ namespace {
 
 CommandResult EeVersion(CommandContext& ctx, const CommandSpec& spec,
                         const std::vector<std::string>& args) {
-  std::string vs = ctx.runtime.version_string.empty() ? ctx.location.version_string
-                                                      : ctx.runtime.version_string;
+  std::string vs =
+      ctx.runtime.version_string.empty() ? ctx.location.version_string : ctx.runtime.version_string;
   std::string version = vs.substr(0, vs.find(' '));
   auto gc = ctx.dac.GetGcHeapSummary();
   if (ctx.json) {
@@ -51,11 +51,12 @@ void RegisterRuntimeCommands(CommandRegistry& r) {
          "Displays information about the runtime version.",
          "eeversion\n  The runtime's version, commit and GC mode.",
          EeVersion});
-  r.Add({{"clrthreads"},
-         "<arguments>",
-         "Lists the managed threads running.",
-         "clrthreads\n  Lists the managed threads with their state, GC mode and allocation context.",
-         ClrThreads});
+  r.Add(
+      {{"clrthreads"},
+       "<arguments>",
+       "Lists the managed threads running.",
+       "clrthreads\n  Lists the managed threads with their state, GC mode and allocation context.",
+       ClrThreads});
 }
 
 }  // namespace clrdiag::sos

@@ -33,8 +33,8 @@ struct CommandContext {
 };
 
 struct CommandSpec;
-using CommandHandler =
-    std::function<CommandResult(CommandContext&, const CommandSpec&, const std::vector<std::string>&)>;
+using CommandHandler = std::function<CommandResult(CommandContext&, const CommandSpec&,
+                                                   const std::vector<std::string>&)>;
 
 struct CommandSpec {
   std::vector<std::string> names;  // first is the canonical name; matched case-insensitively
@@ -62,9 +62,10 @@ CommandResult Failure(const std::string& message);
 bool ParseHexAddress(const std::string& text, uint64_t* out);
 
 // Command families.
-void RegisterHeapCommands(CommandRegistry& r);    // cmd_heap.cc: dumpheap
-void RegisterRuntimeCommands(CommandRegistry& r); // cmd_runtime.cc: eeversion, clrthreads
-void RegisterObjectCommands(CommandRegistry& r);  // cmd_object.cc: dumpobj, dumpmt
-void RegisterModuleCommands(CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
+void RegisterHeapCommands(CommandRegistry& r);     // cmd_heap.cc: dumpheap
+void RegisterRuntimeCommands(CommandRegistry& r);  // cmd_runtime.cc: eeversion, clrthreads
+void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, dumpmt
+void RegisterModuleCommands(
+    CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 
 }  // namespace clrdiag::sos

@@ -53,10 +53,13 @@ class DacEngine : public Engine {
         dac_(std::move(dac)),
         runtime_(std::move(runtime)),
         location_(std::move(location)) {
-    registry_.Add({{"exit", "quit", "q"}, "", "Exits interactive mode.", "exit\n  Ends the session.",
+    registry_.Add(
+        {{"exit", "quit", "q"}, "", "Exits interactive mode.", "exit\n  Ends the session.", {}});
+    registry_.Add({{"help", "soshelp"},
+                   "<command>",
+                   "Displays help for a command.",
+                   "help [command]\n  Lists the commands, or describes one.",
                    {}});
-    registry_.Add({{"help", "soshelp"}, "<command>", "Displays help for a command.",
-                   "help [command]\n  Lists the commands, or describes one.", {}});
     RegisterHeapCommands(registry_);
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);
@@ -95,8 +98,7 @@ class DacEngine : public Engine {
                               .dump(-1, ' ', false, Json::error_handler_t::replace);
     Wrapper wrapped(out, absl::StrCat("{\"command\":", command, ",\"result\":"));
     CommandResult result = RunLine(line, true, wrapped, cancel);
-    std::string error =
-        Json(result.error).dump(-1, ' ', false, Json::error_handler_t::replace);
+    std::string error = Json(result.error).dump(-1, ' ', false, Json::error_handler_t::replace);
     if (!wrapped.started()) {
       out.Write(result.ok ? absl::StrCat("{\"command\":", command, ",\"result\":null}\n")
                           : absl::StrCat("{\"command\":", command, ",\"error\":", error, "}\n"));
@@ -109,8 +111,8 @@ class DacEngine : public Engine {
  private:
   CommandResult RunLine(const std::string& line, bool json, OutputSink& out,
                         const CancellationToken& cancel) {
-    std::vector<std::string> args = absl::StrSplit(absl::StripAsciiWhitespace(line),
-                                                   absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    std::vector<std::string> args =
+        absl::StrSplit(absl::StripAsciiWhitespace(line), absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (args.empty()) return {};
     std::string name = args[0];
     if (!name.empty() && name[0] == '!') name.erase(0, 1);  // "!dumpheap", WinDbg habit
@@ -172,15 +174,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   auto core_or = elf::CoreFile::Open(options.dump_path);
   if (!core_or.ok()) {
     return absl::Status(core_or.status().code(),
-                        absl::StrCat("cannot open ", options.dump_path, " as a dump: ",
-                                     core_or.status().message()));
+                        absl::StrCat("cannot open ", options.dump_path,
+                                     " as a dump: ", core_or.status().message()));
   }
   std::shared_ptr<const elf::CoreFile> core = std::move(*core_or);
   auto runtime = dac::FindRuntime(*core);
   if (!runtime.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options.dump_path, " holds no .NET runtime that clrdiag can analyze: ",
-                     runtime.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.dump_path,
+        " holds no .NET runtime that clrdiag can analyze: ", runtime.status().message()));
   }
   dac::DacSearchOptions search;
   search.extra_dirs = options.dac_dirs;

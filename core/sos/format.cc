@@ -57,9 +57,12 @@ std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core
                            {"lock_count", t.lock_count},
                            {"special", special}});
   }
-  Json j{{"thread_count", ts.thread_count},     {"unstarted_count", ts.unstarted_count},
-         {"background_count", ts.background_count}, {"pending_count", ts.pending_count},
-         {"dead_count", ts.dead_count},         {"hosted_runtime", false},
+  Json j{{"thread_count", ts.thread_count},
+         {"unstarted_count", ts.unstarted_count},
+         {"background_count", ts.background_count},
+         {"pending_count", ts.pending_count},
+         {"dead_count", ts.dead_count},
+         {"hosted_runtime", false},
          {"threads", threads}};
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -108,8 +111,8 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     auto it = names.find(mt);
     if (it != names.end()) return it->second;
     auto n = dac.GetMethodTableName(mt);
-    return names[mt] =
-               n.ok() ? dac::PrettyTypeName(*n) : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
+    return names[mt] = n.ok() ? dac::PrettyTypeName(*n)
+                              : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
   };
   bool listing = !o.stat;
   std::string buf;

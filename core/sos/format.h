@@ -24,8 +24,8 @@ std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core
 struct DumpHeapOptions {
   bool stat = false;
   bool short_ = false;
-  std::string type;   // substring of the type name
-  uint64_t mt = 0;    // 0: any
+  std::string type;  // substring of the type name
+  uint64_t mt = 0;   // 0: any
   uint64_t min = 0;
   uint64_t max = 0;   // 0: no limit
   bool json = false;  // the JSON form (core/sos/json.h)

@@ -712,8 +712,9 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
     if (thread_ptr != 0) {
       Emit(absl::StrFormat("ThinLock owner %x (%s), Recursive %x\n", thread_id, Ptr(thread_ptr),
                            recursion));
-      doc_["thin_lock"] = Json{
-          {"owner_thread_id", thread_id}, {"thread", JsonHex(thread_ptr)}, {"recursion", recursion}};
+      doc_["thin_lock"] = Json{{"owner_thread_id", thread_id},
+                               {"thread", JsonHex(thread_ptr)},
+                               {"recursion", recursion}};
     }
   }
   return cancel_.cancelled() ? absl::CancelledError("cancelled") : absl::OkStatus();

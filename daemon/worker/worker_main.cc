@@ -91,9 +91,9 @@ int main(int argc, char** argv) {
     clrdiag::sos::CommandResult res = (*engine)->Run(
         req.command().command_line(), clrdiag::sos::RunOptions{req.command().json()}, sink, cancel);
     sink.Flush();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     SendDone(id, res.ok, res.error, static_cast<uint64_t>(ms), res.exit);
     if (res.exit) return 0;
   }

@@ -18,8 +18,8 @@ class AnalyzeJsonTest : public ::testing::Test {
     ASSERT_TRUE(daemon_->Start()) << daemon_->log();
     app_ = StartFixture("HeapApp", {"2000"}).release();
     ASSERT_TRUE(app_);
-    RunResult r = daemon_->Client(
-        {"collect", "-p", std::to_string(app_->pid()), "--type", "Heap", "--json"});
+    RunResult r =
+        daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type", "Heap", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     id_ = ParseJson(r.out)["id"];
   }
@@ -72,9 +72,9 @@ std::string AnalyzeJsonTest::id_;
 
 TEST_F(AnalyzeJsonTest, EveryCommandPrintsOneDocumentNamingItsCommand) {
   const std::vector<std::string> commands = {
-      "help",       "help dumpheap", "eeversion", "clrthreads", "dumpheap -stat",
-      "clrmodules", "lm",            "dumpdomain", "runtimes",  "setclrpath",
-      "exit"};
+      "help",           "help dumpheap", "eeversion", "clrthreads",
+      "dumpheap -stat", "clrmodules",    "lm",        "dumpdomain",
+      "runtimes",       "setclrpath",    "exit"};
   std::vector<Json> docs = RunJson(commands);
   ASSERT_EQ(docs.size(), commands.size());
   for (size_t i = 0; i < docs.size(); ++i) {
@@ -86,7 +86,8 @@ TEST_F(AnalyzeJsonTest, EveryCommandPrintsOneDocumentNamingItsCommand) {
   EXPECT_EQ(docs[0]["result"]["commands"].size() > 10, true);
   EXPECT_EQ(docs[1]["result"]["names"][0], "dumpheap");
   const Json& ee = docs[2]["result"];
-  EXPECT_TRUE(std::regex_match(ee["version"].get<std::string>(), std::regex(R"(\d+\.\d+\.\d+\.\d+)")));
+  EXPECT_TRUE(
+      std::regex_match(ee["version"].get<std::string>(), std::regex(R"(\d+\.\d+\.\d+\.\d+)")));
   EXPECT_EQ(ee["gc_mode"], "workstation");
   const Json& rt = docs[8]["result"]["runtimes"][0];
   EXPECT_TRUE(IsHex(rt["base"]));
@@ -133,7 +134,8 @@ TEST_F(AnalyzeJsonTest, DumpHeapAgreesWithItsTextForm) {
   }
   EXPECT_EQ(rows, stat["statistics"].size());
   std::smatch total;
-  ASSERT_TRUE(std::regex_search(text, total, std::regex(R"(Total ([0-9,]+) objects, ([0-9,]+) bytes)")));
+  ASSERT_TRUE(
+      std::regex_search(text, total, std::regex(R"(Total ([0-9,]+) objects, ([0-9,]+) bytes)")));
   EXPECT_EQ(stat["total_objects"].get<uint64_t>(), plain(total[1]));
   EXPECT_EQ(stat["total_size"].get<uint64_t>(), plain(total[2]));
 
