@@ -118,9 +118,19 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
   std::string buf;
   if (o.json && listing) buf = "{\"objects\":[";
   uint64_t objects = 0, bytes = 0;
+  // Progress: bytes of objects walked out of the segments' allocated bytes.
+  ProgressInfo progress;
+  progress.stage = "walking the heap";
+  if (auto segments = dac.GetHeapSegments(); segments.ok()) {
+    for (const dac::HeapSegment& seg : *segments) {
+      if (seg.end > seg.start) progress.total += seg.end - seg.start;
+    }
+  }
   auto walk = dac::WalkHeap(
       dac,
       [&](const dac::HeapObject& obj) {
+        progress.done += obj.footprint;
+        if ((++progress.items & 0xffff) == 0) out.Progress(progress);
         if (o.mt && obj.mt != o.mt) return true;
         if (obj.size < o.min || (o.max && obj.size > o.max)) return true;
         if (!o.type.empty() && !absl::StrContains(name_of(obj.mt), o.type)) return true;
