@@ -168,6 +168,8 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
   };
 
   bool failed = false;
+  // CLRDIAG_TIMING=1: each command's time in the worker on stderr (benchmarks).
+  const bool timing = std::getenv("CLRDIAG_TIMING") != nullptr;
   bool progress_shown = false;
   auto clear_progress = [&] {
     if (progress_shown) {
@@ -239,6 +241,10 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
         clear_progress();
         std::fflush(stdout);
         if (log) std::fflush(log);
+        if (timing) {
+          std::fprintf(stderr, "clrdiag: '%s' took %llu ms in the worker\n", line.c_str(),
+                       static_cast<unsigned long long>(resp.done().elapsed_ms()));
+        }
         if (!resp.done().ok()) {
           failed = true;
           std::fprintf(stderr, "%s\n", resp.done().error().c_str());
