@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -154,11 +156,51 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       if (at_prompt.load()) std::fputs("\n", stdout);
       std::string history = HistoryPath();
       if (stdin_tty && !history.empty()) write_history(history.c_str());
-      std::fflush(nullptr);
+      std::fflush(stdout);  // not stdin: the main thread may be blocked reading it
+      std::fflush(stderr);
       std::_Exit(kExitOk);
     }
   });
   signals.detach();
+
+  // Responses are read on their own thread, so that the end of the session (closed by an
+  // administrator, idle timeout) is noticed while we wait at the prompt or on stdin.
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<clrdiag::v1::AnalyzeResponse> queue;
+  bool stream_ended = false;
+  std::thread reader([&] {
+    clrdiag::v1::AnalyzeResponse r;
+    while (stream->Read(&r)) {
+      if (running.load() == 0 && r.has_done() && r.done().exit()) {
+        // The daemon ended the session between commands.
+        if (have_termios) tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+        std::fflush(stdout);
+        std::fprintf(stderr, "%s%s\n", at_prompt.load() ? "\n" : "", r.done().error().c_str());
+        std::string history = HistoryPath();
+        if (stdin_tty && !history.empty()) write_history(history.c_str());
+        // Not fflush(nullptr): the main thread may hold stdin's lock, blocked in a read.
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(kExitFailed);
+      }
+      std::lock_guard<std::mutex> lock(queue_mu);
+      queue.push_back(std::move(r));
+      queue_cv.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(queue_mu);
+    stream_ended = true;
+    queue_cv.notify_all();
+  });
+  // The next response, false once the stream ended.
+  auto next = [&](clrdiag::v1::AnalyzeResponse* r) {
+    std::unique_lock<std::mutex> lock(queue_mu);
+    queue_cv.wait(lock, [&] { return !queue.empty() || stream_ended; });
+    if (queue.empty()) return false;
+    *r = std::move(queue.front());
+    queue.pop_front();
+    return true;
+  };
 
   FILE* log = nullptr;  // logopen
   std::string log_path;
@@ -218,7 +260,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       running = 0;
       return false;
     }
-    while (stream->Read(&resp)) {
+    while (next(&resp)) {
       if (resp.has_progress()) {
         if (!stderr_tty) continue;
         const auto& p = resp.progress();
@@ -280,10 +322,12 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       req.mutable_command()->set_json(true);
       std::string text;
       if (write(req)) {
-        while (stream->Read(&resp)) {
+        running = next_id - 1;
+        while (next(&resp)) {
           if (resp.has_output()) text += resp.output().text();
           if (resp.has_done()) break;
         }
+        running = 0;
       }
       auto doc = nlohmann::json::parse(text, nullptr, false);
       if (!doc.is_discarded() && doc.contains("result")) {
@@ -339,6 +383,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
     std::lock_guard<std::mutex> lock(write_mu);
     stream->WritesDone();
   }
+  reader.join();  // the stream ends after WritesDone
   grpc::Status st = stream->Finish();
   if (!st.ok()) return client.Fail(st);
   return failed ? kExitFailed : kExitOk;

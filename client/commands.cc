@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/client.h"
+#include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 
 namespace clrdiag::cli {
@@ -313,6 +314,58 @@ int RunRm(Client& client, const std::string& id) {
   grpc::Status st = client.stub().DeleteDump(&ctx, req, &resp);
   if (!st.ok()) return client.Fail(st);
   std::printf("Removed %s (%s freed)\n", id.c_str(), HumanBytes(resp.freed_bytes()).c_str());
+  return kExitOk;
+}
+
+}  // namespace clrdiag::cli
+
+namespace clrdiag::cli {
+
+int RunSessions(Client& client, const GlobalOptions& opts, const std::string& close_id) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  if (!close_id.empty()) {
+    clrdiag::v1::CloseSessionRequest req;
+    clrdiag::v1::CloseSessionResponse resp;
+    req.set_id(close_id);
+    grpc::Status st = client.stub().CloseSession(&ctx, req, &resp);
+    if (!st.ok()) return client.Fail(st);
+    std::printf("Closed session %s\n", close_id.c_str());
+    return kExitOk;
+  }
+  clrdiag::v1::ListSessionsRequest req;
+  clrdiag::v1::ListSessionsResponse resp;
+  grpc::Status st = client.stub().ListSessions(&ctx, req, &resp);
+  if (!st.ok()) return client.Fail(st);
+  if (opts.json) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& s : resp.sessions()) {
+      nlohmann::ordered_json j;
+      j["id"] = s.id();
+      j["uid"] = s.uid();
+      j["dump"] = s.dump();
+      j["dump_path"] = s.dump_path();
+      j["started"] = google::protobuf::util::TimeUtil::ToString(s.started());
+      j["idle_ms"] = s.idle_ms();
+      j["running_command"] = s.running_command();
+      j["commands"] = s.commands();
+      j["worker_pid"] = s.worker_pid();
+      arr.push_back(std::move(j));
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return kExitOk;
+  }
+  if (resp.sessions().empty()) {
+    std::printf("No analysis sessions are open\n");
+    return kExitOk;
+  }
+  std::printf("%-6s %6s %8s %9s  %-34s %s\n", "ID", "UID", "WORKER", "IDLE", "DUMP", "RUNNING");
+  for (const auto& s : resp.sessions()) {
+    std::string idle =
+        s.running_command().empty() ? absl::StrCat(s.idle_ms() / 1000, "s") : std::string("-");
+    std::printf("%-6s %6lld %8d %9s  %-34s %s\n", s.id().c_str(), static_cast<long long>(s.uid()),
+                s.worker_pid(), idle.c_str(), s.dump().c_str(), s.running_command().c_str());
+  }
   return kExitOk;
 }
 

@@ -57,6 +57,12 @@ int main(int argc, char** argv) {
   analyze->add_flag("--json", g.json,
                     "each command prints its JSON form: one document per command and line");
 
+  std::string close_id;
+  auto* sessions =
+      app.add_subcommand("sessions", "List the daemon's analysis sessions, or close one");
+  sessions->add_flag("--json", g.json, "print a JSON array");
+  sessions->add_option("--close", close_id, "close this session (yours; any session as root)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -97,6 +103,7 @@ int main(int argc, char** argv) {
   if (download->parsed()) rc = RunDownload(client, id, output);
   if (rm->parsed()) rc = RunRm(client, id);
   if (analyze->parsed()) rc = RunAnalyze(client, dump, commands, g.json);
+  if (sessions->parsed()) rc = RunSessions(client, g, close_id);
   std::fflush(nullptr);
   std::_Exit(rc);
 }

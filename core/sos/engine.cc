@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "core/sos/command.h"
 #include "core/sos/json.h"
@@ -175,18 +176,20 @@ class DacEngine : public Engine {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  const std::string& name = options.display_path.empty() ? options.dump_path : options.display_path;
   auto core_or = elf::CoreFile::Open(options.dump_path);
   if (!core_or.ok()) {
+    std::string why(core_or.status().message());
+    // The reader names the file it opened; name the dump as the user knows it.
+    if (name != options.dump_path) why = absl::StrReplaceAll(why, {{options.dump_path, name}});
     return absl::Status(core_or.status().code(),
-                        absl::StrCat("cannot open ", options.dump_path,
-                                     " as a dump: ", core_or.status().message()));
+                        absl::StrCat("cannot open ", name, " as a dump: ", why));
   }
   std::shared_ptr<const elf::CoreFile> core = std::move(*core_or);
   auto runtime = dac::FindRuntime(*core);
   if (!runtime.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        options.dump_path,
-        " holds no .NET runtime that clrdiag can analyze: ", runtime.status().message()));
+        name, " holds no .NET runtime that clrdiag can analyze: ", runtime.status().message()));
   }
   dac::DacSearchOptions search;
   search.extra_dirs = options.dac_dirs;

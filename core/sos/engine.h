@@ -38,6 +38,7 @@ struct CommandResult {
 
 struct EngineOptions {
   std::string dump_path;
+  std::string display_path;  // how messages name the dump (default: dump_path)
   std::vector<std::string> dac_dirs;  // searched after the catalog and the host's runtimes
   std::string store_root;  // the dump store (its runtimes/<build-id>/ is searched), or empty
 };

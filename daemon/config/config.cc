@@ -134,7 +134,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   if (root.IsNull()) return c;
   if (!root.IsMap()) return absl::InvalidArgumentError(source + ": expected a mapping at the top");
   Walker w(source);
-  w.CheckKeys(root, "", {"listen", "insecure_tcp", "socket", "dump_dir", "log_level", "limits"});
+  w.CheckKeys(root, "",
+              {"listen", "insecure_tcp", "socket", "dump_dir", "log_level", "limits", "analysis"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -207,6 +208,35 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       if (n["process_info_timeout"]) {
         w.Duration(n["process_info_timeout"], "limits.process_info_timeout",
                    &c.process_info_timeout);
+      }
+    }
+  }
+  if (auto n = root["analysis"]) {
+    if (!n.IsMap()) {
+      w.Error("analysis", "expected a mapping");
+    } else {
+      w.CheckKeys(n, "analysis",
+                  {"max_sessions", "max_sessions_per_user", "idle_timeout", "command_timeout",
+                   "max_command_output_mib", "worker_memory_mib"});
+      AnalysisLimits& a = c.analysis;
+      if (n["max_sessions"])
+        w.Int(n["max_sessions"], "analysis.max_sessions", 1, 1024, &a.max_sessions);
+      if (n["max_sessions_per_user"]) {
+        w.Int(n["max_sessions_per_user"], "analysis.max_sessions_per_user", 1, 1024,
+              &a.max_sessions_per_user);
+      }
+      if (n["idle_timeout"])
+        w.Duration(n["idle_timeout"], "analysis.idle_timeout", &a.idle_timeout);
+      if (n["command_timeout"]) {
+        w.Duration(n["command_timeout"], "analysis.command_timeout", &a.command_timeout);
+      }
+      if (n["max_command_output_mib"]) {
+        w.Int(n["max_command_output_mib"], "analysis.max_command_output_mib", 1, 1 << 20,
+              &a.max_command_output_mib);
+      }
+      if (n["worker_memory_mib"]) {
+        w.Int(n["worker_memory_mib"], "analysis.worker_memory_mib", 256, 1 << 24,
+              &a.worker_memory_mib);
       }
     }
   }

@@ -19,6 +19,16 @@ struct ListenAddress {
   std::string ToString() const;
 };
 
+// Limits of analysis sessions (config key `analysis`).
+struct AnalysisLimits {
+  int max_sessions = 8;                                // at once, all users
+  int max_sessions_per_user = 4;                       // at once, per uid
+  absl::Duration idle_timeout = absl::Minutes(30);     // no command for this long: closed
+  absl::Duration command_timeout = absl::Minutes(10);  // one command longer: cancelled
+  int max_command_output_mib = 256;                    // one command's output; the rest is cut off
+  int worker_memory_mib = 8192;  // the worker's data (heap) limit, RLIMIT_DATA
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
   bool insecure_tcp = false;
@@ -28,6 +38,7 @@ struct DaemonConfig {
   std::string log_level = "info";
   int max_concurrent_collections = 2;
   absl::Duration process_info_timeout = absl::Milliseconds(500);
+  AnalysisLimits analysis;
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).

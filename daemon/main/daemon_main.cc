@@ -116,7 +116,11 @@ int RunDaemon(const DaemonFlags& flags) {
   dump::Collector collector(fs, store->get(), copts);
   service::PeerRegistry peers;
   service::OutputFdRegistry output_fds;
-  service::DiagnosticsService svc({&inventory, &collector, store->get(), &peers, &output_fds});
+  // Never destroyed, like the server: its watchdog may still look at a session of a call that
+  // gRPC has not finished when the process exits.
+  auto* sessions = new service::SessionRegistry(cfg->analysis);
+  service::DiagnosticsService svc(
+      {&inventory, &collector, store->get(), &peers, &output_fds, sessions});
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);

@@ -1,4 +1,7 @@
-// The Analyze RPC: one worker process per session; the handler relays frames both ways.
+// The Analyze RPC: one worker process per session; the handler relays frames both ways, and
+// enforces the session limits (count, idle time, command time, output size). ListSessions and
+// CloseSession.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -6,9 +9,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/unique_fd.h"
 #include "daemon/service/diagnostics_service.h"
 #include "daemon/worker/frame_io.h"
 #include "daemon/worker/worker_process.h"
+#include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
 namespace clrdiag::service {
@@ -22,13 +27,15 @@ grpc::Status DiagnosticsService::Analyze(
                         "an analysis session starts with an open request");
   }
   auto peer = deps_.peers->Lookup(ctx->peer());
+  const int64_t uid = peer ? static_cast<int64_t>(peer->uid) : -1;
   // Resolve the dump: a catalog id, or a core file on this host.
   const std::string& what = first.open().dump();
   std::string path;
   if (dump::IsValidDumpId(what)) {
     auto meta = deps_.store->Get(what);
-    if (!meta.ok())
+    if (!meta.ok()) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(meta.status().message()));
+    }
     path = deps_.store->DumpPath(what);
   } else if (!what.empty() && what[0] == '/') {
     struct stat st;
@@ -47,16 +54,53 @@ grpc::Status DiagnosticsService::Analyze(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("'", what, "' is neither a dump id nor an absolute path"));
   }
+  // The worker gets the dump as an open file (its fd 3), not the right to open paths itself.
+  UniqueFd dump_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!dump_fd) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
 
-  auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(),
-                                        {"--store", deps_.store->root()});
+  SessionRegistry* registry = deps_.sessions;
+  std::shared_ptr<Session> session;
+  if (registry) {
+    auto s = registry->Open(uid, what, path);
+    if (!s.ok()) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(s.status().message()));
+    }
+    session = *s;
+  }
+  const config::AnalysisLimits limits = registry ? registry->limits() : config::AnalysisLimits{};
+  struct Unregister {
+    SessionRegistry* r;
+    std::shared_ptr<Session> s;
+    ~Unregister() {
+      if (s) {
+        s->Detach();
+        r->Remove(s->id());
+      }
+    }
+  } unregister{registry, session};
+
+  worker::WorkerProcess::Options wopts;
+  wopts.fd3 = dump_fd.get();
+  wopts.data_limit = static_cast<uint64_t>(limits.worker_memory_mib) << 20;
+  auto w = worker::WorkerProcess::Start(
+      worker::WorkerExecutablePath(),
+      {"--store", deps_.store->root(), "--dump-fd", "3", "--dump-name", path}, wopts);
+  dump_fd.Reset();
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
   auto& proc = **w;
-  spdlog::info("analyze: session on {} (worker pid {}, uid {})", path, proc.pid(),
-               peer ? static_cast<int64_t>(peer->uid) : -1);
+  spdlog::info("analyze: session {} on {} (worker pid {}, uid {})", session ? session->id() : "-",
+               path, proc.pid(), uid);
   v1::AnalyzeRequest open = first;
   open.mutable_open()->set_dump(path);
-  if (!worker::WriteFrame(proc.to_worker(), open).ok()) {
+  std::mutex to_worker_mu;  // the handler's thread and the watchdog (cancel) write to the worker
+  auto to_worker = [&](const v1::AnalyzeRequest& r) {
+    std::lock_guard<std::mutex> lock(to_worker_mu);
+    return worker::WriteFrame(proc.to_worker(), r).ok();
+  };
+  if (!to_worker(open)) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "the analysis worker did not start");
   }
   // The first answer: opened, or a failure to open.
@@ -70,39 +114,104 @@ grpc::Status DiagnosticsService::Analyze(
   if (resp.has_done() && !resp.done().ok()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, resp.done().error());
   }
-  stream->Write(resp);
+  if (session) resp.mutable_opened()->set_session_id(session->id());
+  std::mutex stream_mu;  // the relay thread and the watchdog (close) write to the client
+  auto to_client = [&](const v1::AnalyzeResponse& r) {
+    std::lock_guard<std::mutex> lock(stream_mu);
+    return stream->Write(r);
+  };
+  to_client(resp);
 
-  // Worker → client, on its own thread; it also notices a worker that dies mid-command.
   std::mutex mu;
   uint64_t running_id = 0;
   std::string running_cmd;
+  std::atomic<bool> closing{false};
+  if (session) {
+    Session::Callbacks cb;
+    cb.close = [&](const std::string& reason) {
+      closing = true;
+      v1::AnalyzeResponse bye;
+      bye.mutable_done()->set_id(0);
+      bye.mutable_done()->set_ok(false);
+      bye.mutable_done()->set_exit(true);
+      bye.mutable_done()->set_error(reason);
+      proc.Kill();
+      // The client hangs up when it reads this, which ends the handler's Read below.
+      if (!to_client(bye)) ctx->TryCancel();
+    };
+    cb.force = [&] { ctx->TryCancel(); };
+    cb.cancel = [&](uint64_t id) {
+      v1::AnalyzeRequest c;
+      c.mutable_cancel()->set_id(id);
+      to_worker(c);
+    };
+    session->Attach(proc.pid(), std::move(cb));
+  }
+
+  // Worker → client, on its own thread; it also notices a worker that dies mid-command, and
+  // cuts off a command's output at the limit.
+  const uint64_t max_output = static_cast<uint64_t>(limits.max_command_output_mib) << 20;
   std::thread relay([&] {
     v1::AnalyzeResponse r;
+    uint64_t output_id = 0, output_bytes = 0;
+    bool truncated = false;
     for (;;) {
       absl::Status st = worker::ReadFrame(proc.from_worker(), &r);
       if (!st.ok()) break;
-      stream->Write(r);
+      if (r.has_output()) {
+        if (r.output().id() != output_id) {
+          output_id = r.output().id();
+          output_bytes = 0;
+          truncated = false;
+        }
+        if (truncated) continue;
+        output_bytes += r.output().text().size();
+        if (output_bytes > max_output) {
+          // Keep what fits, add a note, and stop the command: more output helps nobody.
+          truncated = true;
+          std::string* text = r.mutable_output()->mutable_text();
+          text->resize(text->size() - static_cast<size_t>(output_bytes - max_output));
+          absl::StrAppend(text, "\n<output cut off after ", limits.max_command_output_mib,
+                          " MiB (analysis.max_command_output_mib)>\n");
+          v1::AnalyzeRequest c;
+          c.mutable_cancel()->set_id(output_id);
+          to_worker(c);
+        }
+      }
+      if (r.has_done()) {
+        if (session) session->CommandEnded(r.done().id());
+        if (truncated && r.done().id() == output_id) {
+          r.mutable_done()->set_ok(false);
+          r.mutable_done()->set_error(absl::StrCat(
+              "the output was cut off after ", limits.max_command_output_mib,
+              " MiB (analysis.max_command_output_mib); narrow the command (e.g. dumpheap -stat, "
+              "-type, -mt)"));
+        }
+      }
+      to_client(r);
       if (r.has_done() && r.done().exit()) return;
     }
     bool clean;
     std::string how = proc.Wait(&clean);
-    if (clean) return;
+    if (clean || closing) return;
     v1::AnalyzeResponse crash;
-    std::lock_guard<std::mutex> lock(mu);
-    crash.mutable_done()->set_id(running_id);
-    crash.mutable_done()->set_ok(false);
-    crash.mutable_done()->set_exit(true);
-    crash.mutable_done()->set_error(
-        absl::StrCat("the analysis worker ", how,
-                     running_cmd.empty() ? "" : " while running '" + running_cmd + "'",
-                     "; this session is over (the daemon is fine): start a new one"));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      crash.mutable_done()->set_id(running_id);
+      crash.mutable_done()->set_ok(false);
+      crash.mutable_done()->set_exit(true);
+      crash.mutable_done()->set_error(
+          absl::StrCat("the analysis worker ", how,
+                       running_cmd.empty() ? "" : " while running '" + running_cmd + "'",
+                       "; this session is over (the daemon is fine): start a new one"));
+    }
     spdlog::warn("analyze: worker {} {}", proc.pid(), how);
-    stream->Write(crash);
+    to_client(crash);
   });
   v1::AnalyzeRequest req;
   while (stream->Read(&req)) {
     if (req.has_cancel()) {
-      if (!worker::WriteFrame(proc.to_worker(), req).ok()) break;
+      if (!to_worker(req)) break;
       continue;
     }
     if (!req.has_command()) continue;
@@ -111,8 +220,10 @@ grpc::Status DiagnosticsService::Analyze(
       running_id = req.command().id();
       running_cmd = req.command().command_line();
     }
-    if (!worker::WriteFrame(proc.to_worker(), req).ok()) break;
+    if (session) session->CommandStarted(req.command().id(), req.command().command_line());
+    if (!to_worker(req)) break;
   }
+  if (session) session->Detach();       // no watchdog callback from here on
   if (ctx->IsCancelled()) proc.Kill();  // the client is gone: stop whatever runs
   proc.CloseInput();                    // the worker exits at end of input
   relay.join();
@@ -120,6 +231,46 @@ grpc::Status DiagnosticsService::Analyze(
   proc.Wait(&clean);
   spdlog::info("analyze: session on {} ended", path);
   return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::ListSessions(grpc::ServerContext* ctx,
+                                              const v1::ListSessionsRequest* req,
+                                              v1::ListSessionsResponse* resp) {
+  if (!deps_.sessions) return grpc::Status::OK;
+  auto peer = deps_.peers->Lookup(ctx->peer());
+  std::optional<int64_t> only;
+  if (peer && peer->uid != 0) only = static_cast<int64_t>(peer->uid);
+  for (const Session::Snapshot& s : deps_.sessions->List(only)) {
+    v1::SessionInfo* i = resp->add_sessions();
+    i->set_id(s.id);
+    i->set_uid(s.uid);
+    i->set_dump(s.dump);
+    i->set_dump_path(s.dump_path);
+    *i->mutable_started() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(s.started));
+    i->set_idle_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(s.idle)));
+    i->set_running_command(s.running_command);
+    i->set_commands(s.commands);
+    i->set_worker_pid(s.worker_pid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DiagnosticsService::CloseSession(grpc::ServerContext* ctx,
+                                              const v1::CloseSessionRequest* req,
+                                              v1::CloseSessionResponse* resp) {
+  if (!deps_.sessions) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sessions");
+  auto peer = deps_.peers->Lookup(ctx->peer());
+  // Without a known uid (TCP) only root's rights would do, and we cannot tell: refuse.
+  if (!peer) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "closing sessions needs a connection on the daemon's unix socket");
+  }
+  absl::Status st = deps_.sessions->Close(req->id(), static_cast<int64_t>(peer->uid));
+  if (st.ok()) return grpc::Status::OK;
+  auto code =
+      absl::IsNotFound(st) ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::PERMISSION_DENIED;
+  return grpc::Status(code, std::string(st.message()));
 }
 
 }  // namespace clrdiag::service

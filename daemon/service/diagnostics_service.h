@@ -12,6 +12,7 @@
 #include "core/inventory/inventory.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/peer_registry.h"
+#include "daemon/service/session_registry.h"
 
 namespace clrdiag::service {
 
@@ -21,6 +22,7 @@ struct ServiceDeps {
   dump::DumpStore* store = nullptr;
   const PeerRegistry* peers = nullptr;
   OutputFdRegistry* output_fds = nullptr;
+  SessionRegistry* sessions = nullptr;
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
@@ -47,6 +49,10 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
   grpc::Status Analyze(
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream) override;
+  grpc::Status ListSessions(grpc::ServerContext* ctx, const v1::ListSessionsRequest* req,
+                            v1::ListSessionsResponse* resp) override;
+  grpc::Status CloseSession(grpc::ServerContext* ctx, const v1::CloseSessionRequest* req,
+                            v1::CloseSessionResponse* resp) override;
 
  private:
   ServiceDeps deps_;

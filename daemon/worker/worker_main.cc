@@ -2,6 +2,8 @@
 // stdin, writes AnalyzeResponse frames on stdout, logs on stderr. It opens one dump and hosts
 // the DAC; if the DAC faults, only this process dies.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "clrdiag/v1/clrdiag.pb.h"
 #include "core/sos/engine.h"
 #include "daemon/worker/frame_io.h"
@@ -144,13 +147,42 @@ void SendDone(uint64_t id, bool ok, const std::string& error, uint64_t ms, bool 
   (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
 }
 
+// Keeps only CAP_DAC_READ_SEARCH (reading module files and runtimes of other users and
+// containers) of whatever capabilities the worker started with (all of them, as root): a DAC
+// or a crafted dump that takes over the worker cannot signal, trace, mount or chown.
+void DropCapabilities() {
+  constexpr int kCapDacReadSearch = 2;
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (cap != kCapDacReadSearch) ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
+  struct {
+    uint32_t version;
+    int pid;
+  } header = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) return;
+  const uint32_t keep = data[0].permitted & (1u << kCapDacReadSearch);
+  data[0] = {keep, keep, 0};
+  data[1] = {0, 0, 0};
+  (void)::syscall(SYS_capset, &header, data);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  std::string store_root;
+  DropCapabilities();
+  std::string store_root, dump_name;
+  int dump_fd = -1;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--store") == 0) store_root = argv[++i];
+    if (std::strcmp(argv[i], "--store") == 0)
+      store_root = argv[++i];
+    else if (std::strcmp(argv[i], "--dump-fd") == 0)
+      dump_fd = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--dump-name") == 0)
+      dump_name = argv[++i];
   }
   AnalyzeRequest req;
   if (!clrdiag::worker::ReadFrame(STDIN_FILENO, &req).ok() || !req.has_open()) {
@@ -158,7 +190,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   clrdiag::sos::EngineOptions opts;
-  opts.dump_path = req.open().dump();
+  // The daemon opened the dump for us (fd 3); its path is for messages only.
+  opts.dump_path = dump_fd >= 0 ? absl::StrCat("/proc/self/fd/", dump_fd) : req.open().dump();
+  opts.display_path = dump_name.empty() ? req.open().dump() : dump_name;
   opts.dac_dirs.assign(req.open().dac_dirs().begin(), req.open().dac_dirs().end());
   opts.store_root = store_root;
   auto engine = clrdiag::sos::Engine::Open(opts);
@@ -168,7 +202,7 @@ int main(int argc, char** argv) {
   }
   {
     AnalyzeResponse r;
-    r.mutable_opened()->set_dump_path(opts.dump_path);
+    r.mutable_opened()->set_dump_path(opts.display_path);
     r.mutable_opened()->set_runtime_version((*engine)->runtime_version());
     r.mutable_opened()->set_dac_dir((*engine)->dac_dir());
     if (!clrdiag::worker::WriteFrame(STDOUT_FILENO, r).ok()) return 1;

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +25,7 @@ std::string WorkerExecutablePath() {
 }
 
 absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(
-    const std::string& exe, const std::vector<std::string>& args) {
+    const std::string& exe, const std::vector<std::string>& args, const Options& options) {
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
   if (::pipe2(out, O_CLOEXEC) != 0) {
@@ -41,7 +43,22 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(
   if (pid == 0) {
     ::dup2(in[0], STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
-    // Everything else the daemon has open is O_CLOEXEC; signals back to defaults.
+    if (options.fd3 >= 0) {
+      if (options.fd3 != 3)
+        ::dup2(options.fd3, 3);  // dup2 clears O_CLOEXEC on the copy
+      else
+        ::fcntl(3, F_SETFD, 0);
+    }
+    // No other fd: not even one a library opened without O_CLOEXEC.
+    ::close_range(options.fd3 >= 0 ? 4 : 3, ~0U, 0);
+    struct rlimit no_core = {0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    if (options.data_limit > 0) {
+      struct rlimit data = {options.data_limit, options.data_limit};
+      ::setrlimit(RLIMIT_DATA, &data);
+    }
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    // Signals back to defaults.
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -14,9 +14,20 @@ namespace clrdiag::worker {
 
 class WorkerProcess {
  public:
-  // Starts `exe` with `args`. Its stderr goes to the daemon's stderr (log).
+  struct Options {
+    int fd3 = -1;                // handed to the worker as its fd 3 (the dump), -1: none
+    uint64_t data_limit = 0;     // RLIMIT_DATA in bytes, 0: unlimited
+  };
+  // Starts `exe` with `args`. Its stderr goes to the daemon's stderr (log). The worker inherits
+  // no other fd, no core-dump permission (RLIMIT_CORE 0) and no way to gain privileges
+  // (PR_SET_NO_NEW_PRIVS); it drops capabilities itself once started.
   static absl::StatusOr<std::unique_ptr<WorkerProcess>> Start(const std::string& exe,
-                                                              const std::vector<std::string>& args);
+                                                              const std::vector<std::string>& args,
+                                                              const Options& options);
+  static absl::StatusOr<std::unique_ptr<WorkerProcess>> Start(const std::string& exe,
+                                                              const std::vector<std::string>& args) {
+    return Start(exe, args, Options{});
+  }
   ~WorkerProcess();  // kills (SIGKILL) and reaps if still running
 
   pid_t pid() const { return pid_; }

@@ -87,10 +87,10 @@ std::unique_ptr<Process> Process::Spawn(const std::vector<std::string>& argv,
   pid_t pid = ::fork();
   if (pid < 0) return nullptr;
   if (pid == 0) {
-    // Child: stdin from /dev/null, stdout to the pipe or file, own process group.
+    // Child: stdin from /dev/null (or stdin_file), stdout to the pipe or file, own process group.
     ::setpgid(0, 0);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
+    int in = ::open(opts.stdin_file.empty() ? "/dev/null" : opts.stdin_file.c_str(), O_RDONLY);
+    ::dup2(in, 0);
     if (opts.stdout_file.empty()) {
       ::dup2(out[1], 1);
     } else {

@@ -37,6 +37,7 @@ struct SpawnOptions {
   std::vector<std::string> unset_env;
   std::string stdout_file;  // empty: a pipe read by the harness
   std::string stderr_file;  // empty: inherit
+  std::string stdin_file;   // empty: /dev/null (a FIFO the test writes to works)
   std::string cwd;
 };
 
