@@ -356,7 +356,7 @@ class DacProcess {
   absl::StatusOr<SyncBlockInfo> GetSyncBlock(uint32_t number);
   // Unimplemented without ISOSDacInterface14 (.NET 8 and older): use GetDomainLocalModule.
   absl::StatusOr<StaticBases> GetStaticBases(uint64_t mt);
-  bool HasStaticBaseApi() const { return sos14_ != nullptr; }
+  bool HasStaticBaseApi() const { return static_cast<bool>(sos14_); }
   // GetDomainLocalModuleDataFromModule: where `module`'s statics live before .NET 9.
   absl::StatusOr<DomainLocalModule> GetDomainLocalModule(uint64_t module);
   absl::StatusOr<StaticBases> GetThreadStaticBases(uint64_t mt, uint64_t thread);
