@@ -1,8 +1,9 @@
 // Conformance of the object commands (dumpobj/do, dumpmt) with dotnet-dump, on Heap and Full
-// dumps of HeapApp on each runtime (net8.0 and net9.0 self-contained, net10.0 shared): the same lines (trailing blanks trimmed) for a Fixture.Customer, the
-// List<Fixture.Customer>, a customer's name string, the Customer[] array and the stored
-// InvalidOperationException, and for dumpmt / dumpmt -md of Fixture.Customer and System.String.
-// The addresses are found with clrdiag's own dumpheap.
+// dumps of HeapApp on each runtime (net8.0 and net9.0 self-contained, net10.0 shared): the same
+// lines (trailing blanks trimmed) for a Fixture.Customer, the List<Fixture.Customer>, a customer's
+// name string, the Customer[] array and the stored InvalidOperationException, and for dumpmt /
+// dumpmt -md of Fixture.Customer and System.String. The addresses are found with clrdiag's own
+// dumpheap.
 //
 // Intentional differences:
 //  - The reference crashes (SIGSEGV inside the DAC's GetObjectComWrappersData) on every dumpobj
@@ -220,8 +221,9 @@ TEST_P(ObjectConformanceTest, DumpMtSameAsDotnetDump) {
 // Not an object: a clear error, and the session runs the next commands.
 TEST_P(ObjectConformanceTest, NotAnObjectIsAnErrorAndTheSessionGoesOn) {
   const Targets& t = rt_->targets;
-  RunResult r = Ours(rt_->dumps[DumpType()].id, {"dumpobj 0x1234", "dumpmt 0x1234", "dumpobj",
-                                             "dumpobj " + t.customer, "dumpmt " + t.customer_mt});
+  RunResult r =
+      Ours(rt_->dumps[DumpType()].id, {"dumpobj 0x1234", "dumpmt 0x1234", "dumpobj",
+                                       "dumpobj " + t.customer, "dumpmt " + t.customer_mt});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "0000000000001234 is not a valid object");
   EXPECT_CONTAINS(r.err, "0000000000001234 is not a MethodTable");

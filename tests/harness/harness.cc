@@ -290,9 +290,8 @@ std::unique_ptr<Process> StartFixture(const std::string& name, const std::vector
   std::vector<std::string> argv = {FixturePath(name, runtime)};
   if (::access(argv[0].c_str(), X_OK) != 0) {
     std::string error = FixturesDir() + "/" + runtime + "/" + name + ".error";
-    std::fprintf(stderr, "fixture %s for %s is not built (%s)%s\n%s", name.c_str(),
-                 runtime.c_str(), argv[0].c_str(),
-                 FileExists(error) ? ": the build script said" : "",
+    std::fprintf(stderr, "fixture %s for %s is not built (%s)%s\n%s", name.c_str(), runtime.c_str(),
+                 argv[0].c_str(), FileExists(error) ? ": the build script said" : "",
                  FileExists(error) ? ReadFile(error).c_str() : "");
     return nullptr;
   }
