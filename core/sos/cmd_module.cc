@@ -198,9 +198,9 @@ std::string DomainInfo(dac::DacProcess& dac, const dac::AppDomainDetails& d,
     absl::StrAppend(&out, "SecurityDescriptor: ", Upper(d.security_descriptor), "\n");
   }
   absl::StrAppend(&out, "Name:               ",
-                  !d.has_name      ? "Error getting AppDomain friendly name"
-                  : d.name.empty() ? "None"
-                                   : d.name,
+                  !d.has_name        ? "Error getting AppDomain friendly name"
+                  : d.name.empty()   ? "None"
+                                     : d.name,
                   "\n");
   if (d.assembly_count == 0) return out;
   auto assemblies = dac.GetDomainAssemblies(d.address);
@@ -240,7 +240,8 @@ std::string DomainInfo(dac::DacProcess& dac, const dac::AppDomainDetails& d,
 }
 
 std::string DomainTitle(const dac::AppDomainDetails& d, uint64_t address) {
-  return absl::StrFormat("Domain %d:%s          %s\n", d.id, d.id >= 10 ? "" : " ", Lower(address));
+  return absl::StrFormat("Domain %d:%s          %s\n", d.id, d.id >= 10 ? "" : " ",
+                         Lower(address));
 }
 
 CommandResult DumpDomain(CommandContext& ctx, const CommandSpec& spec,
@@ -314,8 +315,8 @@ const char* ArchitectureName(uint16_t machine) {
 
 std::string RuntimeVersion(const CommandContext& ctx) {
   if (!ctx.runtime.version.empty()) return ctx.runtime.version;
-  std::string vs =
-      ctx.runtime.version_string.empty() ? ctx.location.version_string : ctx.runtime.version_string;
+  std::string vs = ctx.runtime.version_string.empty() ? ctx.location.version_string
+                                                      : ctx.runtime.version_string;
   return vs.substr(0, vs.find(' '));
 }
 
@@ -367,9 +368,9 @@ CommandResult Runtimes(CommandContext& ctx, const CommandSpec& spec,
   absl::StrAppend(&out, "        Dbi libmscordbi.so LINUX ", arch, " Coreclr ", build_id, "\n");
   // The runtime's special exports, looked up in the local copy of libcoreclr.so that has the
   // dump's build-id.
-  static const std::vector<std::string> kExports = {"DotNetRuntimeInfo", "g_dacTable",
-                                                    "DotNetRuntimeDebugHeader",
-                                                    "DotNetRuntimeContractDescriptor"};
+  static const std::vector<std::string> kExports = {
+      "DotNetRuntimeInfo", "g_dacTable", "DotNetRuntimeDebugHeader",
+      "DotNetRuntimeContractDescriptor"};
   auto exports = ReadElfExports(ctx.location.coreclr_path, kExports);
   absl::StrAppend(&out, "    Exports:\n");
   for (const std::string& name : kExports) {

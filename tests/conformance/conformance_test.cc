@@ -34,12 +34,8 @@ class ConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndD
 };
 
 const std::vector<std::string> kCommands = {
-    "eeversion",
-    "dumpheap -stat",
-    "clrthreads",
-    "dumpheap -type Fixture.Customer[]",
-    "dumpheap -min 80000 -stat",
-    "dumpheap -short -max 24 -type Fixture.Customer[]",
+    "eeversion", "dumpheap -stat", "clrthreads", "dumpheap -type Fixture.Customer[]",
+    "dumpheap -min 80000 -stat", "dumpheap -short -max 24 -type Fixture.Customer[]",
 };
 
 std::vector<std::string> CommandArgs() {
@@ -103,8 +99,8 @@ TEST_P(ConformanceForeignDumpTest, DumpCollectedByDotnetDumpAnalyzes) {
   ASSERT_TRUE(app) << "HeapApp for " << GetParam() << " did not start";
   TempDir t;
   std::string dump = t / "theirs.core";
-  RunResult c = RunCommand(
-      {DotnetDump(), "collect", "-p", std::to_string(app->pid()), "--type", "Heap", "-o", dump});
+  RunResult c = RunCommand({DotnetDump(), "collect", "-p", std::to_string(app->pid()), "--type",
+                            "Heap", "-o", dump});
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   std::vector<std::string> ours_argv = {"analyze", dump};
   for (const auto& a : CommandArgs()) ours_argv.push_back(a);

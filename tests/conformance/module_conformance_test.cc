@@ -107,7 +107,8 @@ TEST(SetClrPathTest, ShowsTheDacDirectoryAndChecksNewOnes) {
   ASSERT_TRUE(d.Start()) << d.log();
   auto app = StartFixture("HeapApp", {"1000"});
   ASSERT_TRUE(app);
-  RunResult c = d.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini", "--json"});
+  RunResult c =
+      d.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini", "--json"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   std::string id = ParseJson(c.out)["id"];
   std::string build_id = ParseJson(c.out)["coreclr_build_id"];
@@ -118,8 +119,9 @@ TEST(SetClrPathTest, ShowsTheDacDirectoryAndChecksNewOnes) {
   EXPECT_CONTAINS(r.out, "Load path for DAC/DBI: '" + store_dir + "'\n");
 
   // A directory with the dump's runtime is recorded, and runtimes shows it.
-  r = d.Client(WithCommands({"analyze", id}, {"setclrpath " + store_dir + "/", "setclrpath",
-                                              "runtimes", "setclrpath -c", "runtimes"}));
+  r = d.Client(WithCommands({"analyze", id},
+                            {"setclrpath " + store_dir + "/", "setclrpath", "runtimes",
+                             "setclrpath -c", "runtimes"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.out, "Set load path for DAC/DBI to '" + store_dir + "'\n");
   EXPECT_CONTAINS(r.out, "    Runtime module directory: " + store_dir + "\n");
