@@ -119,7 +119,9 @@ fi
 
 # Self-contained copies for the older runtimes. -p:TargetFrameworks=<tfm> restricts restore
 # to that TFM (no other TFM's packs are fetched); DisableTransitiveFrameworkReferenceDownloads
-# keeps restore to the Microsoft.NETCore.App packs this console app uses.
+# keeps restore to the Microsoft.NETCore.App packs this console app uses; NuGetAudit=false: no
+# vulnerability-data download (the packs are the runtime under test, and with
+# TreatWarningsAsErrors an offline audit warning would fail a build the cache could serve).
 for tfm in "${OLDER_TFMS[@]}"; do
     for name in "${OLDER_FIXTURES[@]}"; do
         dir="$fixtures_dir/$name"
@@ -143,6 +145,7 @@ for tfm in "${OLDER_TFMS[@]}"; do
                 -nologo -v:quiet -nodeReuse:false \
                 -p:TargetFrameworks="$tfm" \
                 -p:DisableTransitiveFrameworkReferenceDownloads=true \
+                -p:NuGetAudit=false \
                 -p:BaseIntermediateOutputPath="$build_root/$tfm/$name/obj/" \
                 -p:BaseOutputPath="$build_root/$tfm/$name/bin/" \
                 -p:UseSharedCompilation=false \
