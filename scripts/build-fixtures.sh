@@ -152,6 +152,7 @@ for tfm in "${OLDER_TFMS[@]}"; do
                 </dev/null >"$log" 2>&1; then
             { echo "build-fixtures: could not publish $name self-contained for $tfm:"; cat "$log"; } \
                 >"$error"
+            rm -rf "$out"  # no stale build for the tests to pick up
             echo "build-fixtures: WARNING: could not publish $name for $tfm (see $error);" \
                  "tests of that runtime will fail" >&2
             failed+=("$tfm/$name")
