@@ -1,6 +1,7 @@
 #include "core/dac/dac_locator.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -25,6 +26,21 @@ constexpr size_t kScanChunk = 1 << 20;
 bool IsRegularFile(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// A directory the dump names may be anyone's: its DAC is only loaded (into a worker with the
+// daemon's rights) when the directory and both files belong to root or to us and no one else
+// may write them, like a runtime installed by the administrator.
+bool OwnedByUsAndNotWritableByOthers(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && (st.st_uid == 0 || st.st_uid == ::geteuid()) &&
+         (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+bool TrustedRuntimeDir(const std::string& dir) {
+  return OwnedByUsAndNotWritableByOthers(dir) &&
+         OwnedByUsAndNotWritableByOthers(absl::StrCat(dir, "/", kCoreClrName)) &&
+         OwnedByUsAndNotWritableByOthers(absl::StrCat(dir, "/", kDacName));
 }
 
 std::string_view BaseName(std::string_view path) {
@@ -133,6 +149,12 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
     candidates.push_back(
         {absl::StrCat(options.store_root, "/runtimes/", runtime.build_id), "store"});
   }
+  if (options.runtime_dir) {
+    const size_t slash = runtime.path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      candidates.push_back({runtime.path.substr(0, slash), "dump"});
+    }
+  }
   for (const std::string& root : options.host_framework_roots) {
     std::error_code ec;
     std::vector<std::string> versions;
@@ -153,7 +175,7 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
     }
     absl::StatusOr<std::string> id = read_id(loc.coreclr_path);
     if (!id.ok() || *id != runtime.build_id) {
-      if (c.source != "host" || id.ok()) {
+      if ((c.source != "host" && c.source != "dump") || id.ok()) {
         rejected.push_back(absl::StrCat(loc.coreclr_path, " has build-id ",
                                         id.ok() ? *id : id.status().ToString()));
       }
@@ -161,6 +183,12 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
     }
     if (!IsRegularFile(loc.dac_path)) {
       rejected.push_back(absl::StrCat(c.dir, ": matching ", kCoreClrName, " but no ", kDacName));
+      continue;
+    }
+    if (c.source == "dump" && !TrustedRuntimeDir(c.dir)) {
+      rejected.push_back(absl::StrCat(c.dir,
+                                      ": matching runtime, but not owned by root (or "
+                                      "writable by others), so its DAC is not loaded"));
       continue;
     }
     if (auto file = elf::MappedFile::Open(loc.coreclr_path); file.ok()) {

@@ -50,6 +50,10 @@ struct DacSearchOptions {
   };
   // Directories named by the user (`setclrpath`), tried first.
   std::vector<std::string> extra_dirs;
+  // Also try the directory the dump names for libcoreclr.so, on this host (after the store,
+  // before the host's frameworks): right for a dump of a process of this machine that the
+  // daemon did not take, e.g. a self-contained app, whose runtime and DAC sit beside it.
+  bool runtime_dir = true;
   // Reads the GNU build-id of a file; injectable for tests. Default: elf::ReadGnuBuildId.
   std::function<absl::StatusOr<std::string>(const std::string&)> read_build_id;
 };
@@ -58,16 +62,17 @@ struct DacLocation {
   std::string dir;           // Holds both files below.
   std::string dac_path;      // <dir>/libmscordaccore.so
   std::string coreclr_path;  // <dir>/libcoreclr.so, same build-id as the dump's runtime.
-  std::string source;        // "setclrpath", "store" or "host": where it was found.
+  std::string source;        // "setclrpath", "store", "dump" (runtime_dir) or "host": where found.
   // The version string read from `coreclr_path` (heap dumps often lack the runtime's data
   // pages, so RuntimeModule::version_string may be empty); "" if not found.
   std::string version_string;
 };
 
-// Picks the DAC for `runtime`: the first of extra_dirs, the store's runtimes/<build-id>/, and
-// the host's framework directories whose libcoreclr.so matches the build-id and which holds a
-// libmscordaccore.so. NotFound names the build-id, the runtime version and how to supply the
-// files; FailedPrecondition if the dump does not record the runtime's build-id.
+// Picks the DAC for `runtime`: the first of extra_dirs, the store's runtimes/<build-id>/, the
+// dump's own runtime directory (runtime_dir), and the host's framework directories whose
+// libcoreclr.so matches the build-id and which holds a libmscordaccore.so. NotFound names the
+// build-id, the runtime version and how to supply the files; FailedPrecondition if the dump does
+// not record the runtime's build-id.
 absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
                                       const DacSearchOptions& options);
 

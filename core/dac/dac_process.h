@@ -251,6 +251,16 @@ struct MethodSlot {
   uint64_t defining_module = 0;
   uint32_t token = 0;
   uint32_t slot = 0;
+  // Only without ISOSDacInterface15 (.NET 8): GetMethodTableSlot failed for `slot`; SOS prints
+  // "<error getting slot N>" in its place.
+  bool unreadable = false;
+};
+
+// A module's DomainLocalModule statics blocks (.NET 8 and older; see GetDomainLocalModule).
+struct DomainLocalModule {
+  uint64_t class_data = 0;  // Class-init flag bytes, indexed by TypeDef RID - 1.
+  uint64_t gc_statics = 0;
+  uint64_t non_gc_statics = 0;
 };
 
 // One entry of the sync block table (GetSyncBlockData).
@@ -334,6 +344,9 @@ class DacProcess {
   absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
   absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
   absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
+  // The MethodTable's method slots: ISOSDacInterface15's enumerator (.NET 9+); on older DACs,
+  // as SOS does, slots 0 .. NumMethods-1 through GetMethodTableSlot, each MethodDesc found
+  // from the entry point's code header (defining MT/module/token stay 0).
   absl::StatusOr<std::vector<MethodSlot>> GetMethodTableSlots(uint64_t mt);
   // The characters of a System.String (GetObjectStringData), at most `max_chars` and up to
   // the first NUL (as SOS prints them).
@@ -341,7 +354,11 @@ class DacProcess {
   absl::StatusOr<uint64_t> GetThreadFromThinLockId(uint32_t thin_lock_id);
   // Entry `number` (1-based; an object header's sync block index) of the sync block table.
   absl::StatusOr<SyncBlockInfo> GetSyncBlock(uint32_t number);
+  // Unimplemented without ISOSDacInterface14 (.NET 8 and older): use GetDomainLocalModule.
   absl::StatusOr<StaticBases> GetStaticBases(uint64_t mt);
+  bool HasStaticBaseApi() const { return static_cast<bool>(sos14_); }
+  // GetDomainLocalModuleDataFromModule: where `module`'s statics live before .NET 9.
+  absl::StatusOr<DomainLocalModule> GetDomainLocalModule(uint64_t module);
   absl::StatusOr<StaticBases> GetThreadStaticBases(uint64_t mt, uint64_t thread);
   absl::StatusOr<int32_t> GetMethodTableInitializationFlags(uint64_t mt);
   // 0 when the type's AssemblyLoadContext has no managed object yet (the default one).

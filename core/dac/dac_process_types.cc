@@ -234,7 +234,28 @@ absl::StatusOr<CodeHeaderInfo> DacProcess::GetCodeHeader(uint64_t ip) {
 
 absl::StatusOr<std::vector<MethodSlot>> DacProcess::GetMethodTableSlots(uint64_t mt) {
   std::lock_guard<std::mutex> lock(DacMutex());
-  if (!sos15_) return Unavailable("ISOSDacInterface15");
+  if (!sos15_) {
+    // .NET 8's DAC has no slot enumerator: walk the slots by index like SOS's stand-in does.
+    DacpMethodTableData d{};
+    HRESULT hr = sos_->GetMethodTableData(mt, &d);
+    if (Failed(hr)) return DacError(absl::StrCat("GetMethodTableData(", Hex(mt), ")"), hr);
+    std::vector<MethodSlot> out;
+    for (uint32_t i = 0; i < d.wNumMethods; ++i) {
+      MethodSlot slot;
+      slot.slot = i;
+      CLRDATA_ADDRESS entry = 0;
+      if (sos_->GetMethodTableSlot(mt, i, &entry) != kS_OK) {
+        slot.unreadable = true;
+        out.push_back(slot);
+        continue;
+      }
+      slot.entry_point = entry;
+      DacpCodeHeaderData ch{};
+      if (sos_->GetCodeHeaderData(entry, &ch) == kS_OK) slot.method_desc = ch.MethodDescPtr;
+      out.push_back(slot);
+    }
+    return out;
+  }
   ComPtr<ISOSMethodEnum> e;
   HRESULT hr = sos15_->GetMethodTableSlotEnumerator(mt, e.Put());
   if (Failed(hr) || !e) {
@@ -288,6 +309,16 @@ absl::StatusOr<StaticBases> DacProcess::GetStaticBases(uint64_t mt) {
   HRESULT hr = sos14_->GetStaticBaseAddress(mt, &non_gc, &gc);
   if (Failed(hr)) return DacError(absl::StrCat("GetStaticBaseAddress(", Hex(mt), ")"), hr);
   return StaticBases{non_gc, gc};
+}
+
+absl::StatusOr<DomainLocalModule> DacProcess::GetDomainLocalModule(uint64_t module) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpDomainLocalModuleData d{};
+  HRESULT hr = sos_->GetDomainLocalModuleDataFromModule(module, &d);
+  if (Failed(hr)) {
+    return DacError(absl::StrCat("GetDomainLocalModuleDataFromModule(", Hex(module), ")"), hr);
+  }
+  return DomainLocalModule{d.pClassData, d.pGCStaticDataStart, d.pNonGCStaticDataStart};
 }
 
 absl::StatusOr<StaticBases> DacProcess::GetThreadStaticBases(uint64_t mt, uint64_t thread) {

@@ -1,5 +1,6 @@
 // Unit tests of the DAC host that need no dump: COM ABI layout, struct layouts, names.
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -326,6 +327,45 @@ TEST_F(LocatorTest, SetClrPathWinsThenStore) {
   ASSERT_TRUE(loc.ok()) << loc.status();
   EXPECT_EQ(loc->dir, user);
   EXPECT_EQ(loc->source, "setclrpath");
+}
+
+// A self-contained app's runtime, still where the dump says: found beside it, after the store
+// and before the host's frameworks; a different build there is passed over (and reported).
+TEST_F(LocatorTest, RuntimeDirectoryOfTheDump) {
+  MakeRuntimeDir("host/10.0.12", runtime_.build_id);
+  const std::string app = MakeRuntimeDir("app", runtime_.build_id);
+  runtime_.path = app + "/libcoreclr.so";
+  runtime_.framework_version = "";
+  auto loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->dir, app);
+  EXPECT_EQ(loc->source, "dump");
+
+  const std::string store_dir =
+      MakeRuntimeDir("store/runtimes/" + runtime_.build_id, runtime_.build_id);
+  opts_.store_root = dir_.path() + "/store";
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->source, "store");
+
+  opts_.store_root.clear();
+  // Writable by others: anyone could have put a DAC there; not loaded.
+  ASSERT_EQ(::chmod(app.c_str(), 0777), 0);
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->source, "host");
+  ASSERT_EQ(::chmod(app.c_str(), 0755), 0);
+
+  ids_[app + "/libcoreclr.so"] = "3333333333333333333333333333333333333333";
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->source, "host");
+
+  opts_.runtime_dir = false;
+  ids_[app + "/libcoreclr.so"] = runtime_.build_id;
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->source, "host");
 }
 
 TEST_F(LocatorTest, MismatchExplainsWhatIsNeeded) {

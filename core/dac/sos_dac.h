@@ -292,6 +292,18 @@ struct DacpCodeHeaderData {
 };
 static_assert(sizeof(DacpCodeHeaderData) == 0x38);
 
+// A module's DomainLocalModule (GetDomainLocalModuleDataFromModule): where its statics live
+// on .NET 8 and older, before ISOSDacInterface14 replaced it.
+struct DacpDomainLocalModuleData {
+  CLRDATA_ADDRESS appDomainAddr;
+  uint64_t ModuleID;
+  CLRDATA_ADDRESS pClassData;  // One byte of class-init flags per TypeDef RID (RID-1).
+  CLRDATA_ADDRESS pDynamicClassTable;
+  CLRDATA_ADDRESS pGCStaticDataStart;
+  CLRDATA_ADDRESS pNonGCStaticDataStart;
+};
+static_assert(sizeof(DacpDomainLocalModuleData) == 0x30);
+
 struct DacpSyncBlockData {
   CLRDATA_ADDRESS Object;
   BOOL bFree;  // If set, nothing else is meaningful.

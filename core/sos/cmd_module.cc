@@ -575,6 +575,7 @@ CommandResult SetClrPath(CommandContext& ctx, const CommandSpec& spec,
   dac::DacSearchOptions search;
   search.extra_dirs = {dir};
   search.host_framework_roots.clear();
+  search.runtime_dir = false;
   auto loc = dac::LocateDac(ctx.runtime, search);
   if (!loc.ok()) {
     return Failure(absl::StrCat(dir, " cannot serve this dump: ", loc.status().message()));

@@ -358,6 +358,19 @@ std::string Printer::DataMember(const dac::FieldDescInfo& fd, uint64_t addr, boo
 
 std::string Printer::StaticValue(uint64_t mt, const dac::FieldDescInfo& fd) {
   const bool gc_static = fd.type == kEtValueType || fd.type == kEtClass;
+  if (!dac_.HasStaticBaseApi()) {
+    // .NET 8 and older: the statics blocks of the type's module's DomainLocalModule, as SOS
+    // reads them. Dynamic statics (e.g. generic instantiations) are not followed, and SOS
+    // says so ("dynamic statics NYI"); a block not allocated yet shows the default value.
+    auto mtd = dac_.GetMethodTableDetails(mt);
+    auto dlm = mtd.ok() ? dac_.GetDomainLocalModule(mtd->module)
+                        : absl::StatusOr<dac::DomainLocalModule>(mtd.status());
+    if (!dlm.ok()) return " <no information>\n";
+    const uint64_t base = gc_static ? dlm->gc_statics : dlm->non_gc_statics;
+    if (base == 0) return DataMember(fd, 0, true);
+    if (mtd->is_dynamic) return "dynamic statics NYI <no information>\n";
+    return DataMember(fd, base + fd.offset, true);
+  }
   auto bases = dac_.GetStaticBases(mt);
   if (!bases.ok()) {
     if (absl::IsUnimplemented(bases.status())) return " <no information>\n";
@@ -789,6 +802,10 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
     if (slots.ok()) {
       for (const dac::MethodSlot& s : *slots) {
         if (cancel_.cancelled()) return absl::CancelledError("cancelled");
+        if (s.unreadable) {
+          Emit(absl::StrFormat("<error getting slot %u>\n", s.slot));
+          continue;
+        }
         int32_t jit = dac::kJitTypeUnknown;
         if (s.entry_point != 0) {
           uint64_t md_from_ip = 0;

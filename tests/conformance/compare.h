@@ -9,7 +9,10 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
+
+#include "tests/harness/harness.h"
 
 namespace clrdiag::testing::conformance {
 
@@ -76,6 +79,23 @@ inline std::vector<std::string> WithCommands(std::vector<std::string> argv,
   argv.push_back("-c");
   argv.push_back("exit");
   return argv;
+}
+
+// A test's (runtime, dump type) parameter: the fixture's target framework (see
+// FixtureRuntimes() in tests/harness/harness.h) and the collect --type.
+using RuntimeAndDumpType = std::tuple<std::string, std::string>;
+
+// Every runtime × {Heap, Full}.
+inline auto AllRuntimesAndDumpTypes() {
+  return ::testing::Combine(::testing::ValuesIn(FixtureRuntimes()),
+                            ::testing::Values("Heap", "Full"));
+}
+
+// "net8_0_Heap": a test-name suffix (gtest allows only [A-Za-z0-9_]).
+inline std::string ParamName(const ::testing::TestParamInfo<RuntimeAndDumpType>& info) {
+  std::string s = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+  std::replace(s.begin(), s.end(), '.', '_');
+  return s;
 }
 
 }  // namespace clrdiag::testing::conformance

@@ -1,6 +1,8 @@
 // Conformance with the reference: `clrdiag analyze` and `dotnet-dump analyze` on the same
 // dump must print the same thing, line for line (after trimming trailing blanks), except for
 // differences listed here with their reason.
+#include <cstdio>
+
 #include "tests/conformance/compare.h"
 #include "tests/integration/util.h"
 
@@ -18,7 +20,10 @@ void ExpectSameOutput(const std::string& ours, const std::string& reference) {
   conformance::ExpectSameOutput(ours, reference, kIntentionalDifferences);
 }
 
-class ConformanceTest : public ::testing::TestWithParam<std::string> {
+// Parameter: (runtime, dump type). Each runtime's HeapApp is dumped by the daemon and both
+// tools read the same dump; for net8.0/net9.0 the DAC comes from the self-contained app's
+// directory, saved in the dump store by the daemon's collector.
+class ConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(FileExists(DotnetDump()))
@@ -47,13 +52,17 @@ std::vector<std::string> CommandArgs() {
 }
 
 TEST_P(ConformanceTest, SameOutputAsDotnetDump) {
-  auto app = StartFixture("HeapApp", {"3000"});
-  ASSERT_TRUE(app);
-  RunResult c = daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", GetParam(),
-                                "--json"});
+  const auto& [runtime, dump_type] = GetParam();
+  auto app = StartFixture("HeapApp", {"3000"}, runtime);
+  ASSERT_TRUE(app) << "HeapApp for " << runtime << " did not start";
+  RunResult c =
+      daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", dump_type, "--json"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   auto info = ParseJson(c.out);
   std::string path = info["path"];
+  // The daemon saved this runtime's libcoreclr.so and DAC (from the app's own directory for
+  // the self-contained ones): the analysis below must use them.
+  EXPECT_EQ(info["runtime_files_stored"], true) << c.out;
 
   std::vector<std::string> ours_argv = {"analyze", info["id"]};
   for (const auto& a : CommandArgs()) ours_argv.push_back(a);
@@ -69,16 +78,27 @@ TEST_P(ConformanceTest, SameOutputAsDotnetDump) {
   auto body = [](const std::string& s) { return s.substr(s.find('\n') + 1); };
   ExpectSameOutput(body(ours.out), body(ref.out));
   EXPECT_CONTAINS(ours.out, " Fixture.Customer\n");
+  // eeversion's first line is the runtime's file version: the runtime asked for.
+  const std::string major = runtime.substr(3, runtime.find('.') - 3) + ".0.";
+  EXPECT_EQ(body(ours.out).rfind(major, 0), 0u) << ours.out;
+  std::printf("[ runtime  ] %s %s: %s\n", runtime.c_str(), dump_type.c_str(),
+              body(ours.out).substr(0, body(ours.out).find('\n')).c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(DumpTypes, ConformanceTest, ::testing::Values("Heap", "Full"));
+INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, ConformanceTest,
+                         conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
 
-TEST(ConformanceForeignDumpTest, DumpCollectedByDotnetDumpAnalyzes) {
+// A dump the daemon did not take: its DAC is not in the store. For the shared runtime it is
+// found among the host's frameworks; for a self-contained app (net8.0) beside the app, in the
+// runtime directory the dump names.
+class ConformanceForeignDumpTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ConformanceForeignDumpTest, DumpCollectedByDotnetDumpAnalyzes) {
   ASSERT_TRUE(FileExists(DotnetDump()));
   Daemon d;
   ASSERT_TRUE(d.Start()) << d.log();
-  auto app = StartFixture("HeapApp", {"1500"});
-  ASSERT_TRUE(app);
+  auto app = StartFixture("HeapApp", {"1500"}, GetParam());
+  ASSERT_TRUE(app) << "HeapApp for " << GetParam() << " did not start";
   TempDir t;
   std::string dump = t / "theirs.core";
   RunResult c = RunCommand({DotnetDump(), "collect", "-p", std::to_string(app->pid()), "--type",
@@ -94,6 +114,14 @@ TEST(ConformanceForeignDumpTest, DumpCollectedByDotnetDumpAnalyzes) {
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   ExpectSameOutput(ours.out, ref.out);
 }
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, ConformanceForeignDumpTest,
+                         ::testing::Values("net8.0", kDefaultRuntime),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '.', '_');
+                           return s;
+                         });
 
 }  // namespace
 }  // namespace clrdiag::testing

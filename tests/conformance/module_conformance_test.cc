@@ -1,5 +1,6 @@
 // Conformance of the module commands (clrmodules/assemblies, modules/lm, dumpdomain, runtimes)
-// with dotnet-dump: on Heap and Full dumps of HeapApp both tools must print the same lines
+// with dotnet-dump: on Heap and Full dumps of HeapApp, on each runtime (net8.0 and net9.0
+// self-contained, net10.0 shared), both tools must print the same lines
 // (trailing blanks trimmed), except the intentional differences listed here with their reason.
 // Also checks clrdiag's own setclrpath, which works differently by design.
 #include <cstdlib>
@@ -40,16 +41,17 @@ std::string ValueAfter(const std::string& text, const std::string& label) {
   return v;
 }
 
-class ModuleConformanceTest : public ::testing::TestWithParam<std::string> {
+class ModuleConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(FileExists(DotnetDump()))
         << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
     ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-    app_ = StartFixture("HeapApp", {"2000"});
-    ASSERT_TRUE(app_);
+    const auto& [runtime, dump_type] = GetParam();
+    app_ = StartFixture("HeapApp", {"2000"}, runtime);
+    ASSERT_TRUE(app_) << "HeapApp for " << runtime << " did not start";
     RunResult c = daemon_.Client(
-        {"collect", "-p", std::to_string(app_->pid()), "--type", GetParam(), "--json"});
+        {"collect", "-p", std::to_string(app_->pid()), "--type", dump_type, "--json"});
     ASSERT_EQ(c.exit_code, 0) << c.err;
     auto info = ParseJson(c.out);
     id_ = info["id"];
@@ -95,7 +97,8 @@ TEST_P(ModuleConformanceTest, SameOutputAsDotnetDump) {
   EXPECT_CONTAINS(ours2, "Domain 1:           " + domain + "\n");
 }
 
-INSTANTIATE_TEST_SUITE_P(DumpTypes, ModuleConformanceTest, ::testing::Values("Heap", "Full"));
+INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, ModuleConformanceTest,
+                         conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
 
 // setclrpath differs from dotnet-dump by design: the DAC is chosen (by build-id) when the
 // session opens, so the command shows that DAC's directory and only checks a new one.

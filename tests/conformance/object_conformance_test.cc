@@ -1,8 +1,9 @@
 // Conformance of the object commands (dumpobj/do, dumpmt) with dotnet-dump, on Heap and Full
-// dumps of HeapApp: the same lines (trailing blanks trimmed) for a Fixture.Customer, the
-// List<Fixture.Customer>, a customer's name string, the Customer[] array and the stored
-// InvalidOperationException, and for dumpmt / dumpmt -md of Fixture.Customer and System.String.
-// The addresses are found with clrdiag's own dumpheap.
+// dumps of HeapApp on each runtime (net8.0 and net9.0 self-contained, net10.0 shared): the same
+// lines (trailing blanks trimmed) for a Fixture.Customer, the List<Fixture.Customer>, a customer's
+// name string, the Customer[] array and the stored InvalidOperationException, and for dumpmt /
+// dumpmt -md of Fixture.Customer and System.String. The addresses are found with clrdiag's own
+// dumpheap.
 //
 // Intentional differences:
 //  - The reference crashes (SIGSEGV inside the DAC's GetObjectComWrappersData) on every dumpobj
@@ -17,6 +18,7 @@
 //  - Command names: dotnet-dump only knows "dumpobj"/"do" and "dumpmt"; clrdiag also accepts
 //    "DumpObj"/"DumpMT" (SOS's WinDbg spelling). Not compared.
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "tests/conformance/compare.h"
@@ -41,7 +43,15 @@ struct Targets {
   std::string customer_mt, string_mt;
 };
 
-class ObjectConformanceTest : public ::testing::TestWithParam<std::string> {
+// One runtime's HeapApp, its two dumps and what the tests look at; made on first use.
+struct RuntimeDumps {
+  std::unique_ptr<Process> app;
+  std::map<std::string, CollectedDump> dumps;  // by dump type
+  Targets targets;
+  std::string setup_error;
+};
+
+class ObjectConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
     if (!FileExists(DotnetDump())) {
@@ -54,33 +64,49 @@ class ObjectConformanceTest : public ::testing::TestWithParam<std::string> {
       setup_error_ = "daemon did not start: " + daemon_->log();
       return;
     }
-    app_ = StartFixture("HeapApp", {"2000"}).release();
-    if (!app_) {
-      setup_error_ = "HeapApp did not start";
-      return;
-    }
-    // The Heap dump first, then the Full one the reference reads for it (see above).
-    for (const std::string type : {"Heap", "Full"}) {
-      RunResult c =
-          daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type", type, "--json"});
-      auto info = ParseJson(c.out);
-      if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-        setup_error_ = "collect --type " + type + " failed: " + c.out + c.err;
-        return;
-      }
-      dumps_[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
-    }
-    setup_error_ = FindTargets(dumps_["Full"].id, &targets_);
   }
 
   static void TearDownTestSuite() {
-    delete app_;  // kills the fixture (by pid) if still running
-    app_ = nullptr;
+    runtimes_.clear();  // kills the fixtures (by pid) if still running
     delete daemon_;
     daemon_ = nullptr;
   }
 
-  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+  void SetUp() override {
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    const std::string& runtime = std::get<0>(GetParam());
+    rt_ = &runtimes_[runtime];
+    // The Heap dump first when this test needs it, then the Full one, which the reference
+    // reads for it (see above) and in which the targets are found. Full-dump tests run in
+    // their own process under ctest: they take no Heap dump.
+    if (!rt_->app && rt_->setup_error.empty()) Start(runtime, rt_);
+    if (DumpType() == "Heap") Collect(rt_, "Heap");
+    Collect(rt_, "Full");
+    if (rt_->setup_error.empty() && rt_->targets.customer.empty()) {
+      rt_->setup_error = FindTargets(rt_->dumps["Full"].id, &rt_->targets);
+    }
+    ASSERT_TRUE(rt_->setup_error.empty()) << runtime << ": " << rt_->setup_error;
+  }
+
+  static void Start(const std::string& runtime, RuntimeDumps* rt) {
+    rt->app = StartFixture("HeapApp", {"2000"}, runtime);
+    if (!rt->app) rt->setup_error = "HeapApp did not start";
+  }
+
+  // Takes a dump of the runtime's HeapApp of `type` unless there is one.
+  static void Collect(RuntimeDumps* rt, const std::string& type) {
+    if (!rt->setup_error.empty() || rt->dumps.count(type)) return;
+    RunResult c = daemon_->Client(
+        {"collect", "-p", std::to_string(rt->app->pid()), "--type", type, "--json"});
+    auto info = ParseJson(c.out);
+    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
+      rt->setup_error = "collect --type " + type + " failed: " + c.out + c.err;
+      return;
+    }
+    rt->dumps[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+  }
+
+  const std::string& DumpType() const { return std::get<1>(GetParam()); }
 
   // clrdiag's output for `commands` on the dump with catalog id `id`, without the first line.
   static RunResult Ours(const std::string& id, const std::vector<std::string>& commands) {
@@ -149,29 +175,26 @@ class ObjectConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   static Daemon* daemon_;
-  static Process* app_;
-  static std::map<std::string, CollectedDump> dumps_;
-  static Targets targets_;
+  static std::map<std::string, RuntimeDumps> runtimes_;  // by runtime
   static std::string setup_error_;
+  RuntimeDumps* rt_ = nullptr;  // this test's runtime
 };
 
 Daemon* ObjectConformanceTest::daemon_ = nullptr;
-Process* ObjectConformanceTest::app_ = nullptr;
-std::map<std::string, CollectedDump> ObjectConformanceTest::dumps_;
-Targets ObjectConformanceTest::targets_;
+std::map<std::string, RuntimeDumps> ObjectConformanceTest::runtimes_;
 std::string ObjectConformanceTest::setup_error_;
 
 TEST_P(ObjectConformanceTest, DumpObjSameAsDotnetDump) {
-  const Targets& t = targets_;
+  const Targets& t = rt_->targets;
   const std::vector<std::string> commands = {
       "dumpobj " + t.customer,       "dumpobj " + t.list,      "dumpobj " + t.name_string,
       "dumpobj " + t.array,          "dumpobj " + t.exception, "do " + t.customer,
       "dumpobj -nofields " + t.list,
   };
-  RunResult ours = Ours(dumps_[GetParam()].id, commands);
+  RunResult ours = Ours(rt_->dumps[DumpType()].id, commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
   // On a Heap dump the reference crashes: it reads the Full dump of the same process.
-  RunResult ref = Reference(dumps_["Full"].path, commands);
+  RunResult ref = Reference(rt_->dumps["Full"].path, commands);
   ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
   ExpectSameOutput(Body(ours.out), Body(ref.out));
   EXPECT_CONTAINS(ours.out, "Name:        Fixture.Customer\n");
@@ -182,14 +205,14 @@ TEST_P(ObjectConformanceTest, DumpObjSameAsDotnetDump) {
 }
 
 TEST_P(ObjectConformanceTest, DumpMtSameAsDotnetDump) {
-  const Targets& t = targets_;
+  const Targets& t = rt_->targets;
   const std::vector<std::string> commands = {
       "dumpmt " + t.customer_mt,
       "dumpmt -md " + t.customer_mt,
       "dumpmt " + t.string_mt,
       "dumpmt -md " + t.string_mt,
   };
-  const CollectedDump& dump = dumps_[GetParam()];
+  const CollectedDump& dump = rt_->dumps[DumpType()];
   RunResult ours = Ours(dump.id, commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
   RunResult ref = Reference(dump.path, commands);
@@ -200,11 +223,16 @@ TEST_P(ObjectConformanceTest, DumpMtSameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, "ComponentSize:       0x2\n");
 }
 
+// Error handling is clrdiag's own and the same whatever the runtime: checked on the default
+// runtime only (each extra runtime would cost a fixture and two dumps under ctest).
+class ObjectErrorTest : public ObjectConformanceTest {};
+
 // Not an object: a clear error, and the session runs the next commands.
-TEST_P(ObjectConformanceTest, NotAnObjectIsAnErrorAndTheSessionGoesOn) {
-  const Targets& t = targets_;
-  RunResult r = Ours(dumps_[GetParam()].id, {"dumpobj 0x1234", "dumpmt 0x1234", "dumpobj",
-                                             "dumpobj " + t.customer, "dumpmt " + t.customer_mt});
+TEST_P(ObjectErrorTest, NotAnObjectIsAnErrorAndTheSessionGoesOn) {
+  const Targets& t = rt_->targets;
+  RunResult r =
+      Ours(rt_->dumps[DumpType()].id, {"dumpobj 0x1234", "dumpmt 0x1234", "dumpobj",
+                                       "dumpobj " + t.customer, "dumpmt " + t.customer_mt});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "0000000000001234 is not a valid object");
   EXPECT_CONTAINS(r.err, "0000000000001234 is not a MethodTable");
@@ -214,7 +242,12 @@ TEST_P(ObjectConformanceTest, NotAnObjectIsAnErrorAndTheSessionGoesOn) {
   EXPECT_EQ(r.out.find("Invalid object"), std::string::npos) << r.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(DumpTypes, ObjectConformanceTest, ::testing::Values("Heap", "Full"));
+INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, ObjectConformanceTest,
+                         conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
+INSTANTIATE_TEST_SUITE_P(DumpTypes, ObjectErrorTest,
+                         ::testing::Combine(::testing::Values(std::string(kDefaultRuntime)),
+                                            ::testing::Values("Heap", "Full")),
+                         conformance::ParamName);
 
 }  // namespace
 }  // namespace clrdiag::testing

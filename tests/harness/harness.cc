@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -270,7 +271,30 @@ RunResult Daemon::Client(const std::vector<std::string>& args,
 
 std::unique_ptr<Process> StartFixture(const std::string& name, const std::vector<std::string>& args,
                                       const SpawnOptions& opts, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {FixturesDir() + "/" + name + "/" + name};
+  return StartFixture(name, args, kDefaultRuntime, opts, timeout);
+}
+
+const std::vector<std::string>& FixtureRuntimes() {
+  static const std::vector<std::string> runtimes = {"net8.0", "net9.0", kDefaultRuntime};
+  return runtimes;
+}
+
+std::string FixturePath(const std::string& name, const std::string& runtime) {
+  if (runtime == kDefaultRuntime) return FixturesDir() + "/" + name + "/" + name;
+  return FixturesDir() + "/" + runtime + "/" + name + "/" + name;
+}
+
+std::unique_ptr<Process> StartFixture(const std::string& name, const std::vector<std::string>& args,
+                                      const std::string& runtime, const SpawnOptions& opts,
+                                      std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {FixturePath(name, runtime)};
+  if (::access(argv[0].c_str(), X_OK) != 0) {
+    std::string error = FixturesDir() + "/" + runtime + "/" + name + ".error";
+    std::fprintf(stderr, "fixture %s for %s is not built (%s)%s\n%s", name.c_str(), runtime.c_str(),
+                 argv[0].c_str(), FileExists(error) ? ": the build script said" : "",
+                 FileExists(error) ? ReadFile(error).c_str() : "");
+    return nullptr;
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   auto p = Process::Spawn(argv, opts);
   if (!p || !p->WaitForLine("READY", timeout)) return nullptr;

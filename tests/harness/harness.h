@@ -112,6 +112,22 @@ std::unique_ptr<Process> StartFixture(const std::string& name,
                                       const SpawnOptions& opts = {},
                                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// The runtimes a fixture can run on (target frameworks): kDefaultRuntime is the
+// framework-dependent build in build/fixtures/<name>/ that runs on the SDK's shared runtime;
+// the others are self-contained publishes in build/fixtures/<tfm>/<name>/ (HeapApp only; see
+// scripts/build-fixtures.sh), each carrying its own libcoreclr.so and libmscordaccore.so.
+inline constexpr const char* kDefaultRuntime = "net10.0";
+const std::vector<std::string>& FixtureRuntimes();  // {"net8.0", "net9.0", "net10.0"}
+
+// The fixture's executable for `runtime` (a TFM from FixtureRuntimes()).
+std::string FixturePath(const std::string& name, const std::string& runtime = kDefaultRuntime);
+
+// Starts the fixture built for `runtime` and waits for its READY line. If that build is
+// missing, prints why (the build script's saved error log, if any) to stderr and returns null.
+std::unique_ptr<Process> StartFixture(const std::string& name, const std::vector<std::string>& args,
+                                      const std::string& runtime, const SpawnOptions& opts = {},
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // Removes <dir>/dotnet-diagnostic-<pid>-* and clr-debug-pipe-<pid>-* (left behind by runtimes
 // that were killed).
 void RemoveDiagnosticSockets(const std::string& dir, pid_t pid);
