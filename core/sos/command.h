@@ -63,5 +63,6 @@ void RegisterHeapCommands(CommandRegistry& r);    // cmd_heap.cc: dumpheap
 void RegisterRuntimeCommands(CommandRegistry& r); // cmd_runtime.cc: eeversion, clrthreads
 void RegisterObjectCommands(CommandRegistry& r);  // cmd_object.cc: dumpobj, dumpmt
 void RegisterModuleCommands(CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
+void RegisterStackCommands(CommandRegistry& r);   // cmd_stack.cc: clrstack, threads/setthread
 
 }  // namespace clrdiag::sos

@@ -1,0 +1,196 @@
+// Conformance of the stack and thread-selection commands (clrstack, threads / setthread) with
+// dotnet-dump, on Heap and Full dumps of HeapApp (main thread asleep, three workers and the
+// "clrdiag-deep" thread blocked in WaitOne, the latter under Fixture.Deep.Level1 → Level2 →
+// Level3). Each dump is compared with the reference's output on the same dump, line for line
+// (trailing blanks trimmed), source lines ("[.../Program.cs @ 42]", read from HeapApp.pdb next to
+// HeapApp.dll) included.
+//
+// Intentional differences:
+//  - Errors (setthread 9999, clrstack -bogus, setthread abc): dotnet-dump prints its message on
+//    stdout and stops running the remaining -c commands; clrdiag reports the error (with the
+//    usage for bad arguments) on stderr, exits non-zero at the end and runs the next commands.
+//    Checked separately below, not compared.
+//  - clrstack -f (native frames), -i (ICorDebug), -gc, -r and /d are refused by name: clrdiag
+//    has no native unwinder or ICorDebug yet.
+#include <map>
+#include <sstream>
+
+#include "tests/conformance/compare.h"
+#include "tests/integration/util.h"
+
+namespace clrdiag::testing {
+namespace {
+
+using conformance::Body;
+using conformance::DotnetDump;
+using conformance::ExpectSameOutput;
+using conformance::WithCommands;
+
+struct CollectedDump {
+  std::string id;
+  std::string path;
+};
+
+class StackConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    if (!FileExists(DotnetDump())) {
+      setup_error_ =
+          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
+      return;
+    }
+    daemon_ = new Daemon();
+    if (!daemon_->Start()) {
+      setup_error_ = "daemon did not start: " + daemon_->log();
+      return;
+    }
+    app_ = StartFixture("HeapApp", {"500"}).release();
+    if (!app_) {
+      setup_error_ = "HeapApp did not start";
+      return;
+    }
+    for (const std::string type : {"Heap", "Full"}) {
+      RunResult c =
+          daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type", type, "--json"});
+      auto info = ParseJson(c.out);
+      if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
+        setup_error_ = "collect --type " + type + " failed: " + c.out + c.err;
+        return;
+      }
+      dumps_[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete app_;  // kills the fixture (by pid) if still running
+    app_ = nullptr;
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+
+  static RunResult Ours(const std::string& id, const std::vector<std::string>& commands) {
+    return daemon_->Client(WithCommands({"analyze", id}, commands));
+  }
+  static RunResult Reference(const std::string& path, const std::vector<std::string>& commands) {
+    return RunCommand(WithCommands({DotnetDump(), "analyze", path}, commands));
+  }
+
+  // Runs `commands` on the dump of this test's type with both tools and compares the output.
+  // Returns clrdiag's output.
+  std::string Compare(const std::vector<std::string>& commands) {
+    const CollectedDump& dump = dumps_[GetParam()];
+    RunResult ours = Ours(dump.id, commands);
+    EXPECT_EQ(ours.exit_code, 0) << ours.err;
+    RunResult ref = Reference(dump.path, commands);
+    EXPECT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+    ExpectSameOutput(Body(ours.out), Body(ref.out));
+    return Body(ours.out);
+  }
+
+  // The OS thread ids of the dump, in `threads` order, from clrdiag's own listing.
+  static std::vector<uint32_t> ThreadIds(const std::string& id) {
+    std::vector<uint32_t> tids;
+    std::istringstream in(Body(Ours(id, {"threads"}).out));
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t open = line.find('('), close = line.find(')');
+      if (open != std::string::npos && close > open) {
+        tids.push_back(static_cast<uint32_t>(std::stoul(line.substr(open + 1, close - open - 1))));
+      }
+    }
+    return tids;
+  }
+
+  static Daemon* daemon_;
+  static Process* app_;
+  static std::map<std::string, CollectedDump> dumps_;
+  static std::string setup_error_;
+};
+
+Daemon* StackConformanceTest::daemon_ = nullptr;
+Process* StackConformanceTest::app_ = nullptr;
+std::map<std::string, CollectedDump> StackConformanceTest::dumps_;
+std::string StackConformanceTest::setup_error_;
+
+using StackConformance = StackConformanceTest;
+
+TEST_P(StackConformance, ThreadsSameAsDotnetDump) {
+  std::string out = Compare({"threads", "threads -v"});
+  EXPECT_EQ(out.rfind("*0 0x", 0), 0u) << out;  // thread 0 is current at the start
+}
+
+TEST_P(StackConformance, ClrStackAllSameAsDotnetDump) {
+  std::string out = Compare({"clrstack -all"});
+  // The deep thread's chain, innermost first, with lines from HeapApp.pdb.
+  size_t l3 = out.find(" Fixture.Deep.Level3(Int32) [");
+  size_t l2 = out.find(" Fixture.Deep.Level2(Int32) [");
+  size_t l1 = out.find(" Fixture.Deep.Level1(Int32) [");
+  ASSERT_NE(l3, std::string::npos) << out;
+  EXPECT_LT(l3, l2);
+  EXPECT_LT(l2, l1);
+  EXPECT_NE(out.find("Program.cs @ ", l3), std::string::npos);
+  EXPECT_CONTAINS(out, " Fixture.HeapProgram.WorkerWait() [");
+  EXPECT_CONTAINS(out, " Fixture.HeapProgram.Main(System.String[]) [");
+  EXPECT_CONTAINS(out, "        Child SP               IP Call Site\n");
+}
+
+// Every thread made current in turn (native-only threads included), by index and by OS id.
+TEST_P(StackConformance, SetThreadThenClrStackSameAsDotnetDump) {
+  std::vector<uint32_t> tids = ThreadIds(dumps_[GetParam()].id);
+  ASSERT_GE(tids.size(), 6u);
+  std::vector<std::string> commands;
+  for (size_t i = 0; i < tids.size(); ++i) {
+    commands.push_back("setthread " + std::to_string(i));
+    commands.push_back("clrstack");
+  }
+  commands.push_back("threads");
+  commands.push_back("setthread -t " + std::to_string(tids[2]));
+  commands.push_back("threads");
+  commands.push_back("clrstack -n");
+  commands.push_back("threads 1");
+  commands.push_back("clrstack -c 2");
+  std::string out = Compare(commands);
+  EXPECT_CONTAINS(out, "Unable to walk the managed stack.");  // some thread is native only
+  EXPECT_CONTAINS(out, "\n*2 0x");
+}
+
+TEST_P(StackConformance, ClrStackArgumentsAndLocalsSameAsDotnetDump) {
+  std::vector<uint32_t> tids = ThreadIds(dumps_[GetParam()].id);
+  std::vector<std::string> commands;
+  for (size_t i = 0; i < tids.size(); ++i) {
+    commands.push_back("setthread " + std::to_string(i));
+    commands.push_back("clrstack -a");
+  }
+  commands.push_back("setthread 0");
+  commands.push_back("clrstack -p");
+  commands.push_back("clrstack -l");
+  commands.push_back("clrstack -all -p");
+  std::string out = Compare(commands);
+  EXPECT_CONTAINS(out, "    PARAMETERS:\n        depth (0x");
+}
+
+// Bad input: a clear error on stderr, non-zero exit, and the session goes on.
+TEST_P(StackConformance, BadInputIsAnErrorAndTheSessionGoesOn) {
+  const std::string& id = dumps_[GetParam()].id;
+  RunResult r = Ours(id, {"setthread 9999", "threads", "clrstack -bogus", "setthread abc",
+                          "setthread -t 1", "clrstack -f", "clrstack -c", "clrstack"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_CONTAINS(r.err, "Invalid thread index: 9999");
+  EXPECT_CONTAINS(r.err, "Unknown option: -bogus");
+  EXPECT_CONTAINS(r.err, "Usage: clrstack [-all]");
+  EXPECT_CONTAINS(r.err, "'abc' is not a thread index or id");
+  EXPECT_CONTAINS(r.err, "Invalid thread id: 1");
+  EXPECT_CONTAINS(r.err, "option -f is not supported");
+  EXPECT_CONTAINS(r.err, "-c needs a number of frames");
+  // The commands after the errors ran: thread 0 is still current.
+  EXPECT_CONTAINS(r.out, "*0 0x");
+  EXPECT_CONTAINS(r.out, "OS Thread Id: 0x");
+  EXPECT_CONTAINS(r.out, " Fixture.HeapProgram.Main(System.String[]) [");
+}
+
+INSTANTIATE_TEST_SUITE_P(DumpTypes, StackConformance, ::testing::Values("Heap", "Full"));
+
+}  // namespace
+}  // namespace clrdiag::testing
