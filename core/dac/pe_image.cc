@@ -14,7 +14,7 @@ constexpr uint32_t kComDescriptorDirectory = 14;     // IMAGE_DIRECTORY_ENTRY_CO
 constexpr uint32_t kDebugDirectory = 6;              // IMAGE_DIRECTORY_ENTRY_DEBUG
 constexpr uint32_t kDebugEntrySize = 28;             // IMAGE_DEBUG_DIRECTORY
 constexpr uint32_t kDebugTypeCodeView = 2;
-constexpr uint32_t kCodeViewSignature = 0x53445352;  // "RSDS"
+constexpr uint32_t kCodeViewSignature = 0x53445352;    // "RSDS"
 constexpr uint16_t kPortablePdbMinorVersion = 0x504D;  // "PM"
 constexpr uint32_t kMaxDebugEntries = 64;
 constexpr uint32_t kCor20MetadataOffset = 8;         // IMAGE_COR20_HEADER.MetaData
@@ -143,7 +143,8 @@ absl::StatusOr<std::span<const uint8_t>> PeImage::Metadata() const {
 
 absl::StatusOr<PeImage::CodeView> PeImage::FindCodeView() const {
   if (debug_dir_rva_ == 0) return absl::NotFoundError("PE file has no debug directory");
-  auto dir = BytesAtRva(debug_dir_rva_, std::min(debug_dir_size_, kMaxDebugEntries * kDebugEntrySize));
+  auto dir =
+      BytesAtRva(debug_dir_rva_, std::min(debug_dir_size_, kMaxDebugEntries * kDebugEntrySize));
   if (!dir.ok()) return dir.status();
   for (size_t e = 0; e + kDebugEntrySize <= dir->size(); e += kDebugEntrySize) {
     uint32_t stamp = 0, type = 0, size = 0, file_off = 0;

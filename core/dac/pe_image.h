@@ -3,8 +3,8 @@
 // target loaded) and the ECMA-335 metadata blob located by the CLR (COR20) header.
 #pragma once
 
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>

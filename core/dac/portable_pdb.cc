@@ -212,8 +212,8 @@ std::optional<SourceLine> PortablePdb::LineForIlOffset(uint32_t method_token,
     il = first ? delta_il : il + delta_il;
     first = false;
     uint32_t delta_lines = p.CompressedUnsigned();
-    int64_t delta_columns = delta_lines == 0 ? int64_t{p.CompressedUnsigned()}
-                                             : int64_t{p.CompressedSigned()};
+    int64_t delta_columns =
+        delta_lines == 0 ? int64_t{p.CompressedUnsigned()} : int64_t{p.CompressedSigned()};
     bool hidden = delta_lines == 0 && delta_columns == 0;
     if (!hidden) {
       if (!seen_visible) {

@@ -30,6 +30,9 @@ class PortablePdb {
   // GUID + stamp; equals PeImage::CodeView::pdb_id of the assembly it belongs to.
   const std::array<uint8_t, 20>& id() const { return id_; }
 
+  // Rows of MethodDebugInformation: one per MethodDef of the assembly (tokens 0x06000001...).
+  uint32_t method_count() const { return method_rows_; }
+
   // The source line of IL offset `il_offset` in method `method_token` (an mdMethodDef): the
   // last visible sequence point at or before the offset, as the reference tools choose it.
   // nullopt if the method has none or its data is malformed.

@@ -65,7 +65,8 @@ std::optional<std::string> FixedDacString(Call call) {
 std::string MethodDescName(ISOSDacInterface* sos, uint64_t md) {
   return FixedDacString([&](uint32_t n, WCHAR* b, uint32_t* need) {
            return sos->GetMethodDescName(md, n, b, need);
-         }).value_or("");
+         })
+      .value_or("");
 }
 
 // The frame's value: name, location and bytes, the way SOS's ShowArgs/ShowLocals ask.

@@ -27,7 +27,7 @@ struct StackWalkOptions {
 // An argument or local of a managed frame (IXCLRDataValue).
 struct FrameValue {
   enum class Location { kUnknown, kMemory, kRegister };
-  std::string name;  // "" when the DAC knows none (locals never have one)
+  std::string name;                        // "" when the DAC knows none (locals never have one)
   Location location = Location::kUnknown;  // known only when the value has exactly one
   uint64_t address = 0;                    // kMemory: where it lives
   bool has_data = false;                   // the DAC can produce the bytes
@@ -45,9 +45,9 @@ struct StackFrame {
   uint64_t frame_address = 0;
   std::string frame_name;  // e.g. "InlinedCallFrame"; "Frame" when the DAC cannot name it
   // The frame's method: for managed code from the IP, for a runtime Frame from the Frame.
-  uint64_t method_desc = 0;  // 0 if none
-  std::string method_name;   // DAC's name (GetMethodDescName), "" if it failed
-  uint64_t module = 0;       // Module* of the method, 0 if unknown
+  uint64_t method_desc = 0;   // 0 if none
+  std::string method_name;    // DAC's name (GetMethodDescName), "" if it failed
+  uint64_t module = 0;        // Module* of the method, 0 if unknown
   uint32_t method_token = 0;  // mdMethodDef
   // Managed code: the IL offset the IP maps to (prolog as 0, epilog as the last IL offset),
   // with SOS's adjustment of return addresses (IP - 1 unless this is the first frame).

@@ -11,6 +11,7 @@
 #include "core/dac/pe_image.h"
 #include "core/dac/portable_pdb.h"
 #include "core/sos/command.h"
+#include "core/sos/json.h"
 #include "core/sos/stack_format.h"
 
 namespace clrdiag::sos {
@@ -87,7 +88,8 @@ class SourceLines {
     const std::string dir = DirName(*path);
     std::string stem = BaseName(*path);
     if (size_t dot = stem.rfind('.'); dot != std::string::npos) stem.resize(dot);
-    for (const std::string& candidate : {dir + "/" + BaseName(cv->path), dir + "/" + stem + ".pdb"}) {
+    for (const std::string& candidate :
+         {dir + "/" + BaseName(cv->path), dir + "/" + stem + ".pdb"}) {
       auto bytes = ReadWholeFile(candidate);
       if (!bytes) continue;
       auto pdb = dac::PortablePdb::Parse(std::move(*bytes));
@@ -166,17 +168,36 @@ CommandResult ClrStack(CommandContext& ctx, const CommandSpec& spec,
     const uint32_t tid = threads[static_cast<size_t>(index)].tid;
     auto stack = Walk(ctx, lines, tid, a);
     if (!stack.ok()) return Failure(std::string(stack.status().message()));
-    ctx.out.Write(FormatStackHeader(tid, index) + FormatThreadStack(*stack, a.text));
+    if (ctx.json) {
+      WriteJson(ctx, Json{{"threads", Json::array({ThreadStackJson(*stack, index, a.text)})}});
+    } else {
+      ctx.out.Write(FormatStackHeader(tid, index) + FormatThreadStack(*stack, a.text));
+    }
     return {};
   }
   // -all: every thread the runtime lists that has an OS thread, in the runtime's order.
   auto store = ctx.dac.GetThreadStore();
   if (!store.ok()) return Failure(std::string(store.status().message()));
+  Json all = Json::array();
   for (const dac::ManagedThread& t : store->threads) {
     if (t.os_id == 0) continue;
     auto stack = Walk(ctx, lines, t.os_id, a);
     if (!stack.ok()) return Failure(std::string(stack.status().message()));
-    ctx.out.Write(FormatStackHeader(t.os_id, -1) + FormatThreadStack(*stack, a.text));
+    if (ctx.json) {
+      all.push_back(ThreadStackJson(*stack, -1, a.text));
+    } else {
+      ctx.out.Write(FormatStackHeader(t.os_id, -1) + FormatThreadStack(*stack, a.text));
+    }
+  }
+  if (ctx.json) WriteJson(ctx, Json{{"threads", all}});
+  return {};
+}
+
+// Makes dump thread `index` current; prints nothing (as dotnet-dump), its JSON form says which.
+CommandResult Select(CommandContext& ctx, size_t index) {
+  ctx.state.current_thread = static_cast<int>(index);
+  if (ctx.json) {
+    WriteJson(ctx, Json{{"current", index}, {"os_thread_id", ctx.core.threads()[index].tid}});
   }
   return {};
 }
@@ -197,7 +218,8 @@ CommandResult Threads(CommandContext& ctx, const CommandSpec& spec,
     } else {
       uint32_t n = 0;
       if (number || !absl::SimpleAtoi(arg, &n)) {
-        return UsageError(spec, absl::StrCat("'", arg, "' is not a thread index or id (a decimal number)"));
+        return UsageError(
+            spec, absl::StrCat("'", arg, "' is not a thread index or id (a decimal number)"));
       }
       number = n;
     }
@@ -205,21 +227,21 @@ CommandResult Threads(CommandContext& ctx, const CommandSpec& spec,
   const auto& threads = ctx.core.threads();
   if (!number) {
     if (by_tid) return UsageError(spec, "-t needs an OS thread id");
-    ctx.out.Write(FormatThreadList(threads, ctx.state.current_thread, verbose));
+    if (ctx.json) {
+      WriteJson(ctx, ThreadListJson(threads, ctx.state.current_thread));
+    } else {
+      ctx.out.Write(FormatThreadList(threads, ctx.state.current_thread, verbose));
+    }
     return {};
   }
   if (by_tid) {
     for (size_t i = 0; i < threads.size(); ++i) {
-      if (threads[i].tid == *number) {
-        ctx.state.current_thread = static_cast<int>(i);
-        return {};
-      }
+      if (threads[i].tid == *number) return Select(ctx, i);
     }
     return Failure(absl::StrCat("Invalid thread id: ", *number));
   }
   if (*number >= threads.size()) return Failure(absl::StrCat("Invalid thread index: ", *number));
-  ctx.state.current_thread = static_cast<int>(*number);
-  return {};
+  return Select(ctx, *number);
 }
 
 }  // namespace

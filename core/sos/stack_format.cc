@@ -74,8 +74,9 @@ std::string FormatThreadStack(const dac::ThreadStack& stack, const ClrStackTextO
   out += absl::StrFormat("%16s %16s %s\n", "Child SP", "IP", "Call Site");
   for (const dac::StackFrame& f : stack.frames) {
     if (f.context_error != 0) {
-      absl::StrAppend(&out, "GetFrameContext failed: ",
-                      absl::Hex(static_cast<uint32_t>(f.context_error)), "\n");
+      absl::StrAppend(&out,
+                      "GetFrameContext failed: ", absl::Hex(static_cast<uint32_t>(f.context_error)),
+                      "\n");
       continue;
     }
     absl::StrAppend(&out, Upper(f.sp), " ");
@@ -118,6 +119,98 @@ std::string FormatThreadList(const std::vector<elf::CoreThread>& threads, int cu
     }
   }
   return out;
+}
+
+namespace {
+
+Json ValueJson(const dac::FrameValue& v) {
+  Json j{{"name", v.name.empty() ? Json() : Json(v.name)}};
+  switch (v.location) {
+    case dac::FrameValue::Location::kMemory:
+      j["location"] = "memory";
+      j["address"] = JsonHex(v.address);
+      break;
+    case dac::FrameValue::Location::kRegister:
+      j["location"] = "register";
+      j["address"] = nullptr;
+      break;
+    case dac::FrameValue::Location::kUnknown:
+      j["location"] = nullptr;
+      j["address"] = nullptr;
+      break;
+  }
+  bool readable = v.has_data && !v.read_failed;
+  j["size"] = readable ? Json(v.size) : Json();
+  j["value"] = readable ? Json(JsonHex(v.value)) : Json();
+  return j;
+}
+
+Json ValuesJson(const std::vector<dac::FrameValue>& values) {
+  Json a = Json::array();
+  for (const auto& v : values) a.push_back(ValueJson(v));
+  return a;
+}
+
+std::string HResultHex(dac::HRESULT hr) { return JsonHex(static_cast<uint32_t>(hr)); }
+
+}  // namespace
+
+Json ThreadStackJson(const dac::ThreadStack& stack, int index, const ClrStackTextOptions& o) {
+  Json frames = Json::array();
+  for (const dac::StackFrame& f : stack.frames) {
+    if (f.context_error != 0) {
+      frames.push_back(Json{{"error", "GetFrameContext failed: " + HResultHex(f.context_error)}});
+      continue;
+    }
+    Json j{{"kind", f.is_runtime_frame() ? "runtime" : "managed"},
+           {"child_sp", JsonHex(f.sp)},
+           {"ip", JsonHex(f.ip)}};
+    if (f.is_runtime_frame()) {
+      j["frame_address"] = JsonHex(f.frame_address);
+      j["frame_name"] = f.frame_name;
+    }
+    j["method_desc"] = f.method_desc ? Json(JsonHex(f.method_desc)) : Json();
+    j["method"] = f.method_name.empty() ? Json() : Json(f.method_name);
+    if (!f.is_runtime_frame()) {
+      j["module"] = f.module ? Json(JsonHex(f.module)) : Json();
+      j["method_token"] = f.method_token ? Json(JsonHex(f.method_token)) : Json();
+      j["il_offset"] = f.has_il_offset ? Json(f.il_offset) : Json();
+      j["source"] = o.lines && !f.source_file.empty()
+                        ? Json{{"file", f.source_file}, {"line", f.source_line}}
+                        : Json();
+      if (o.arguments) j["arguments"] = f.values_read ? ValuesJson(f.arguments) : Json();
+      if (o.locals) {
+        j["locals"] = f.values_read && !f.arguments_failed ? ValuesJson(f.locals) : Json();
+      }
+    }
+    frames.push_back(std::move(j));
+  }
+  Json t{{"os_thread_id", stack.os_thread_id},
+         {"index", index < 0 ? Json() : Json(index)},
+         {"managed", !stack.not_managed}};
+  if (stack.start_error != 0) {
+    t["error"] = (stack.not_managed ? std::string("not a managed thread; ") : std::string()) +
+                 "failed to start stack walk: " + HResultHex(stack.start_error);
+  } else {
+    t["frames"] = std::move(frames);
+    t["complete"] = stack.walk_error == 0 && !stack.truncated;
+    if (stack.walk_error != 0) t["walk_error"] = HResultHex(stack.walk_error);
+  }
+  return t;
+}
+
+Json ThreadListJson(const std::vector<elf::CoreThread>& threads, int current) {
+  Json list = Json::array();
+  for (size_t i = 0; i < threads.size(); ++i) {
+    const elf::CoreThread& t = threads[i];
+    list.push_back(Json{{"index", i},
+                        {"os_thread_id", t.tid},
+                        {"current", static_cast<int>(i) == current},
+                        {"ip", JsonHex(t.regs.rip)},
+                        {"sp", JsonHex(t.regs.rsp)},
+                        {"fp", JsonHex(t.regs.rbp)}});
+  }
+  return Json{{"current", current}, {"threads", list}};
 }
 
 }  // namespace clrdiag::sos

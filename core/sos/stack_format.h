@@ -8,6 +8,7 @@
 
 #include "core/dac/stack_walk.h"
 #include "core/elf/core_file.h"
+#include "core/sos/json.h"
 
 namespace clrdiag::sos {
 
@@ -28,5 +29,11 @@ std::string FormatThreadStack(const dac::ThreadStack& stack, const ClrStackTextO
 // with `verbose` the thread's IP, SP, FP and TEB (0 on Linux) follow each line.
 std::string FormatThreadList(const std::vector<elf::CoreThread>& threads, int current,
                              bool verbose);
+
+// JSON forms (docs/json-output.md). One thread's walk: `index` is its position in `threads`
+// (-1 when listed by -all).
+Json ThreadStackJson(const dac::ThreadStack& stack, int index, const ClrStackTextOptions& o);
+// `threads`: every dump thread with its registers and whether it is current.
+Json ThreadListJson(const std::vector<elf::CoreThread>& threads, int current);
 
 }  // namespace clrdiag::sos

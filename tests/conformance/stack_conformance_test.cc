@@ -12,6 +12,7 @@
 //    Checked separately below, not compared.
 //  - clrstack -f (native frames), -i (ICorDebug), -gc, -r and /d are refused by name: clrdiag
 //    has no native unwinder or ICorDebug yet.
+#include <cstdio>
 #include <map>
 #include <sstream>
 
@@ -188,6 +189,73 @@ TEST_P(StackConformance, BadInputIsAnErrorAndTheSessionGoesOn) {
   EXPECT_CONTAINS(r.out, "*0 0x");
   EXPECT_CONTAINS(r.out, "OS Thread Id: 0x");
   EXPECT_CONTAINS(r.out, " Fixture.HeapProgram.Main(System.String[]) [");
+}
+
+// The JSON form (analyze --json) says what the text form says: per thread the same frames with
+// the same stack pointers, methods and source lines; `threads` and `setthread` likewise.
+TEST_P(StackConformance, JsonAgreesWithText) {
+  const std::string& id = dumps_[GetParam()].id;
+  const std::vector<std::string> commands = {"clrstack -all", "setthread 2", "threads",
+                                             "setthread -t 1"};
+  RunResult text = Ours(id, {"clrstack -all"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  std::vector<std::string> argv = {"analyze", id, "--json"};
+  for (const auto& c : commands) {
+    argv.push_back("-c");
+    argv.push_back(c);
+  }
+  RunResult r = daemon_->Client(argv);
+  EXPECT_NE(r.exit_code, 0);  // setthread -t 1: no such thread
+  std::vector<nlohmann::json> docs;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line.substr(0, 300);
+    docs.push_back(j);
+  }
+  ASSERT_EQ(docs.size(), commands.size()) << r.out;
+  for (size_t i = 0; i < commands.size(); ++i) EXPECT_EQ(docs[i]["command"], commands[i]);
+
+  // Rebuild the text rows from the JSON and compare with the text form.
+  std::string rebuilt;
+  for (const auto& t : docs[0]["result"]["threads"]) {
+    char header[64];
+    snprintf(header, sizeof(header), "OS Thread Id: 0x%x\n", t["os_thread_id"].get<unsigned>());
+    rebuilt += header;
+    ASSERT_TRUE(t["managed"].get<bool>());
+    rebuilt += "        Child SP               IP Call Site\n";
+    for (const auto& f : t["frames"]) {
+      auto hex = [](const nlohmann::json& v, bool upper) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), upper ? "%016llX" : "%016llx",
+                 std::stoull(v.get<std::string>().substr(2), nullptr, 16));
+        return std::string(buf);
+      };
+      rebuilt += hex(f["child_sp"], true) + " ";
+      if (f["kind"] == "runtime") {
+        rebuilt += hex(f["ip"], false) + " [" + f["frame_name"].get<std::string>() + ": " +
+                   hex(f["frame_address"], false) + "] " +
+                   (f["method"].is_null() ? "" : f["method"].get<std::string>()) + "\n";
+      } else {
+        rebuilt += hex(f["ip"], true) + " " + f["method"].get<std::string>();
+        if (!f["source"].is_null()) {
+          rebuilt += " [" + f["source"]["file"].get<std::string>() + " @ " +
+                     std::to_string(f["source"]["line"].get<int>()) + "]";
+        }
+        rebuilt += "\n";
+      }
+    }
+  }
+  ExpectSameOutput(rebuilt, Body(text.out));
+
+  EXPECT_EQ(docs[1]["result"]["current"], 2);
+  const auto& threads = docs[2]["result"]["threads"];
+  ASSERT_GT(threads.size(), 2u);
+  EXPECT_EQ(docs[1]["result"]["os_thread_id"], threads[2]["os_thread_id"]);
+  EXPECT_TRUE(threads[2]["current"].get<bool>());
+  EXPECT_FALSE(threads[0]["current"].get<bool>());
+  EXPECT_EQ(docs[3]["error"], "Invalid thread id: 1");
 }
 
 INSTANTIATE_TEST_SUITE_P(DumpTypes, StackConformance, ::testing::Values("Heap", "Full"));
