@@ -12,7 +12,9 @@
 //    Checked separately below, not compared.
 //  - clrstack -f (native frames), -i (ICorDebug), -gc, -r and /d are refused by name: clrdiag
 //    has no native unwinder or ICorDebug yet.
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -256,6 +258,48 @@ TEST_P(StackConformance, JsonAgreesWithText) {
   EXPECT_TRUE(threads[2]["current"].get<bool>());
   EXPECT_FALSE(threads[0]["current"].get<bool>());
   EXPECT_EQ(docs[3]["error"], "Invalid thread id: 1");
+}
+
+// Symbols: a copy of HeapApp runs from a private directory, so its PDB can be swapped after the
+// dump is taken. With the right PDB both tools print source lines; with another build's PDB
+// under the same name (its id does not match the assembly's CodeView record) or with none,
+// both print the frames without them.
+TEST(StackSymbolsConformanceTest, StaleOrMissingPdbGivesNoLinesLikeDotnetDump) {
+  ASSERT_TRUE(FileExists(DotnetDump()));
+  Daemon d;
+  ASSERT_TRUE(d.Start()) << d.log();
+  TempDir t;
+  const std::string app_dir = t / "HeapApp";
+  std::filesystem::copy(FixturesDir() + "/HeapApp", app_dir,
+                        std::filesystem::copy_options::recursive);
+  auto app = Process::Spawn({app_dir + "/HeapApp", "200"});
+  ASSERT_TRUE(app && app->WaitForLine("READY", std::chrono::seconds(60)));
+  RunResult c = d.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Heap", "--json"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto info = ParseJson(c.out);
+  const std::string id = info["id"], path = info["path"];
+  auto compare = [&](const std::string& what) {
+    RunResult ours = d.Client(WithCommands({"analyze", id}, {"clrstack -all"}));
+    EXPECT_EQ(ours.exit_code, 0) << ours.err;
+    RunResult ref = RunCommand(WithCommands({DotnetDump(), "analyze", path}, {"clrstack -all"}));
+    EXPECT_EQ(ref.exit_code, 0) << ref.err;
+    SCOPED_TRACE(what);
+    ExpectSameOutput(Body(ours.out), Body(ref.out));
+    return Body(ours.out);
+  };
+  EXPECT_CONTAINS(compare("matching PDB"), "/Program.cs @ ");
+
+  const std::string pdb = app_dir + "/HeapApp.pdb";
+  std::filesystem::copy_file(FixturesDir() + "/SleepApp/SleepApp.pdb", pdb,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::string stale = compare("another build's PDB");
+  EXPECT_EQ(stale.find(" @ "), std::string::npos) << stale;
+  EXPECT_CONTAINS(stale, " Fixture.Deep.Level3(Int32)\n");
+
+  std::filesystem::remove(pdb);
+  std::string missing = compare("no PDB");
+  EXPECT_EQ(missing.find(" @ "), std::string::npos) << missing;
+  EXPECT_CONTAINS(missing, " Fixture.Deep.Level3(Int32)\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(DumpTypes, StackConformance, ::testing::Values("Heap", "Full"));
