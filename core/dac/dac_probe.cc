@@ -6,7 +6,8 @@
 // Prints the runtime, the managed threads (like SOS `clrthreads`), optionally the modules and
 // the managed stacks (--stacks), and heap statistics (like `dumpheap -stat`). --no-host-files:
 // never read NT_FILE paths on this host (as when analysing a dump from elsewhere);
-// --no-host-runtimes: do not look for the DAC in this host's shared frameworks. Exit status 0 on success, 1 on error, 2 on bad usage.
+// --no-host-runtimes: do not look for the DAC in this host's shared frameworks. Exit status 0
+// on success, 1 on error, 2 on bad usage.
 #include <cstdio>
 #include <iostream>
 #include <memory>
