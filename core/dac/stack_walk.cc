@@ -109,6 +109,7 @@ void ReadValues(IXCLRDataStackWalk* walk, const StackWalkOptions& o, StackFrame*
       f->arguments_failed = true;
       return;
     }
+    f->argument_count = n;
     for (ULONG32 i = 0; i < n; ++i) {
       ComPtr<IXCLRDataValue> v;
       std::fill(name.begin(), name.end(), u'\0');
@@ -127,6 +128,7 @@ void ReadValues(IXCLRDataStackWalk* walk, const StackWalkOptions& o, StackFrame*
       f->locals_failed = true;
       return;
     }
+    f->local_count = n;
     for (ULONG32 i = 0; i < n; ++i) {
       ComPtr<IXCLRDataValue> v;
       std::fill(name.begin(), name.end(), u'\0');

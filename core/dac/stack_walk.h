@@ -57,9 +57,11 @@ struct StackFrame {
   std::string source_file;
   uint32_t source_line = 0;
   // Managed code with StackWalkOptions::arguments/locals.
-  bool values_read = false;  // false: the DAC gave no IXCLRDataFrame for this frame
+  bool values_read = false;     // false: the DAC gave no IXCLRDataFrame for this frame
+  uint32_t argument_count = 0;  // as the frame reports it (GetNumArguments)
   std::vector<FrameValue> arguments;
-  bool arguments_failed = false;  // an argument could not be read: the rest are missing
+  bool arguments_failed = false;  // an argument could not be read: it and the rest are missing
+  uint32_t local_count = 0;       // GetNumLocalVariables
   std::vector<FrameValue> locals;
   bool locals_failed = false;
   // GetContext failed at this position (SOS: "GetFrameContext failed: <hr>"); nothing else

@@ -18,10 +18,10 @@ std::string ValueText(const dac::FrameValue& v) {
 
 void AppendValues(const dac::StackFrame& f, const ClrStackTextOptions& o, std::string* out) {
   if (f.values_read && o.arguments) {
+    // SOS prints the heading before it asks for the first argument, even if that fails.
+    if (f.argument_count > 0) *out += "    PARAMETERS:\n";
     bool printed_location = false;  // SOS never resets it between arguments
-    for (size_t i = 0; i < f.arguments.size(); ++i) {
-      const dac::FrameValue& v = f.arguments[i];
-      if (i == 0) *out += "    PARAMETERS:\n";
+    for (const dac::FrameValue& v : f.arguments) {
       *out += "        ";
       if (!v.name.empty()) absl::StrAppend(out, v.name, " ");
       if (v.location == dac::FrameValue::Location::kRegister) {
@@ -36,9 +36,8 @@ void AppendValues(const dac::StackFrame& f, const ClrStackTextOptions& o, std::s
     }
   }
   if (f.values_read && o.locals && !f.arguments_failed) {
-    for (size_t i = 0; i < f.locals.size(); ++i) {
-      const dac::FrameValue& v = f.locals[i];
-      if (i == 0) *out += "    LOCALS:\n";
+    if (f.local_count > 0) *out += "    LOCALS:\n";
+    for (const dac::FrameValue& v : f.locals) {
       *out += "        ";
       if (v.location == dac::FrameValue::Location::kRegister) {
         *out += "<CLR reg> = ";
@@ -47,6 +46,8 @@ void AppendValues(const dac::StackFrame& f, const ClrStackTextOptions& o, std::s
       }
       absl::StrAppend(out, ValueText(v), "\n");
     }
+    // SOS indents before it asks for a local: a failed one leaves the indent on its own line.
+    if (f.locals_failed && f.local_count > 0) *out += "        ";
   }
   *out += "\n";
 }
