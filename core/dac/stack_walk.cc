@@ -13,10 +13,15 @@ namespace {
 
 // Longest argument name accepted (UTF-16 units), as SOS's mdNameLen.
 constexpr ULONG32 kMaxValueName = 2048;
+// Values and IL maps larger than these are not read (an argument is at most a struct).
+constexpr ULONG32 kMaxValueBytes = 1u << 20;
+constexpr ULONG32 kMaxIlMapEntries = 1u << 20;
 // HRESULT_CODE of HRESULT_FROM_WIN32(ERROR_BUFFER_OVERFLOW): GetBytes' "buffer too small".
 constexpr uint32_t kErrorBufferOverflow = 111;
 // Control, integer and segment registers plus floating point: what SOS asks for.
 constexpr ULONG32 kWalkContextFlags = kContextFull | kContextSegments;
+// The largest CONTEXT the DAC may ask for (its PAL CONTEXT with an AVX-512 tail is ~3 KB).
+constexpr ULONG32 kMaxContextSize = 64 * 1024;
 // On AMD64 a return address is moved back by one byte to land in the call instruction.
 constexpr uint64_t kIpAdjust = 1;
 
@@ -32,7 +37,7 @@ class ContextBuffer {
     if (buf_.empty()) {
       ULONG32 need = 0;
       (void)walk->GetContext(kWalkContextFlags, 0, &need, nullptr);
-      size_t size = std::max<size_t>(need, kAmd64ContextSize);
+      size_t size = std::max<size_t>(std::min(need, kMaxContextSize), kAmd64ContextSize);
       buf_.assign((size + 15) / 16, {});
     }
     ULONG32 size = 0;
@@ -83,7 +88,7 @@ FrameValue ReadValue(IXCLRDataValue* v, const WCHAR* name) {
   }
   ULONG32 size = 0;
   HRESULT hr = v->GetBytes(0, &size, nullptr);
-  if ((static_cast<uint32_t>(hr) & 0xFFFF) != kErrorBufferOverflow || size > (1u << 20)) {
+  if ((static_cast<uint32_t>(hr) & 0xFFFF) != kErrorBufferOverflow || size > kMaxValueBytes) {
     return out;
   }
   out.has_data = true;
@@ -146,7 +151,8 @@ void ReadValues(IXCLRDataStackWalk* walk, const StackWalkOptions& o, StackFrame*
 // The highest real IL offset of the method's IL-to-native map (for an IP in the epilog).
 bool LastIlOffset(IXCLRDataMethodInstance* m, uint32_t* out) {
   ULONG32 need = 0;
-  if (Failed(m->GetILAddressMap(0, &need, nullptr)) || need == 0 || need > 1u << 20) return false;
+  if (Failed(m->GetILAddressMap(0, &need, nullptr)) || need == 0 || need > kMaxIlMapEntries)
+    return false;
   std::vector<CLRDATA_IL_ADDRESS_MAP> map(need);
   if (Failed(m->GetILAddressMap(need, &need, map.data()))) return false;
   uint32_t best = 0;
