@@ -1,4 +1,5 @@
 // Stack and thread-selection commands: clrstack, threads / setthread.
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -46,7 +47,8 @@ std::string BaseName(const std::string& path) {
 // Source lines from portable PDBs next to the assemblies, as dotnet-dump finds them: the
 // assembly's file on this host must be the build the dump loaded (TimeDateStamp and
 // SizeOfImage of the headers in the dump), and the PDB's id must equal the assembly's
-// CodeView record. One lookup per module and session.
+// CodeView record. One lookup per module and command. Only a directory holding <stem>.pdb is
+// looked at further, so the large framework assemblies (no PDB beside them) are never read.
 class SourceLines {
  public:
   explicit SourceLines(dac::DacProcess& dac) : dac_(dac) {}
@@ -73,6 +75,11 @@ class SourceLines {
     if (!details.ok() || details->il_base == 0) return nullptr;
     auto path = dac_.GetModuleFileName(module);
     if (!path.ok() || path->empty()) return nullptr;
+    const std::string dir = DirName(*path);
+    std::string stem = BaseName(*path);
+    if (size_t dot = stem.rfind('.'); dot != std::string::npos) stem.resize(dot);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(dir + "/" + stem + ".pdb", ec)) return nullptr;
     auto file = ReadWholeFile(*path);
     if (!file) return nullptr;
     auto on_disk = dac::PeImage::Parse(*file);
@@ -85,9 +92,6 @@ class SourceLines {
     }
     auto cv = on_disk->FindCodeView();
     if (!cv.ok() || !cv->portable) return nullptr;
-    const std::string dir = DirName(*path);
-    std::string stem = BaseName(*path);
-    if (size_t dot = stem.rfind('.'); dot != std::string::npos) stem.resize(dot);
     for (const std::string& candidate :
          {dir + "/" + BaseName(cv->path), dir + "/" + stem + ".pdb"}) {
       auto bytes = ReadWholeFile(candidate);
