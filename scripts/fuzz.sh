@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while.
 #
 # Usage: scripts/fuzz.sh [--seconds N] [--build-dir DIR] [TARGET...]
-#   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz (default: all three)
+#   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz, portable_pdb_fuzz (default: all four)
 #   --seconds N   time per target (default 300; `make test` runs a 15 s smoke run each)
 #
 # The corpus of each target grows in DIR/fuzz-corpus/<target>/ across runs; seeds come from
@@ -25,7 +25,7 @@ while (($#)); do
 done
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${build_dir:-$repo/build-fuzz}"
-((${#targets[@]})) || targets=(core_file_fuzz ipc_codec_fuzz procfs_fuzz)
+((${#targets[@]})) || targets=(core_file_fuzz ipc_codec_fuzz procfs_fuzz portable_pdb_fuzz)
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz.sh: clang++ not found: run scripts/install-deps.sh" >&2
@@ -55,6 +55,14 @@ if [[ ! -s "$seed_dir/sleep-core-64k" ]] && command -v gcore >/dev/null; then
   wait "$sleeper" 2>/dev/null || true
   rm -rf "$tmp"
 fi
+
+# Seeds for the portable PDB reader: the fixtures' PDBs, when the main build has built them.
+pdb_seeds="$build_dir/fuzz-seeds/portable_pdb_fuzz"
+for pdb in "$repo"/build/fixtures/*/*.pdb; do
+  [[ -f "$pdb" ]] || continue
+  mkdir -p "$pdb_seeds"
+  cp "$pdb" "$pdb_seeds/"
+done
 
 mkdir -p "$build_dir/fuzz-artifacts"
 status=0

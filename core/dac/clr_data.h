@@ -87,8 +87,10 @@ class IXCLRDataProcess : public IUnknown {
   virtual HRESULT EnumModule(void*, void*) = 0;                                          // 24
   virtual HRESULT EndEnumModules(ULONG64) = 0;                                           // 25
   virtual HRESULT GetModuleByAddress(CLRDATA_ADDRESS, void*) = 0;                        // 26
-  virtual HRESULT StartEnumMethodInstancesByAddress(CLRDATA_ADDRESS, void*, void*) = 0;  // 27
-  virtual HRESULT EnumMethodInstanceByAddress(void*, void*) = 0;                         // 28
+  // Method instances whose code holds an address; `app_domain` may be null.
+  virtual HRESULT StartEnumMethodInstancesByAddress(CLRDATA_ADDRESS address, IUnknown* app_domain,
+                                                    ULONG64* handle) = 0;                // 27
+  virtual HRESULT EnumMethodInstanceByAddress(ULONG64* handle, IUnknown** method) = 0;   // 28
   virtual HRESULT EndEnumMethodInstancesByAddress(ULONG64) = 0;                          // 29
   virtual HRESULT GetDataByAddress(CLRDATA_ADDRESS, ULONG32, void*, void*, ULONG32, void*, void*,
                                    void*, void*) = 0;                        // 30
@@ -97,6 +99,175 @@ class IXCLRDataProcess : public IUnknown {
   virtual HRESULT Request(ULONG32 code, ULONG32 in_size, BYTE* in, ULONG32 out_size,
                           BYTE* out) = 0;  // 33
   // Slots 34-48 (CreateMemoryValue ... DumpNativeImage) are not declared: never called.
+};
+
+// ---- Tasks and stack walks (xclrdata.idl) ----
+// Declared in IDL order; parameters of methods clrdiag does not call are elided as in
+// IXCLRDataProcess above.
+
+inline constexpr IID kIID_IXCLRDataTask = ParseGuid("A5B0BEEA-EC62-4618-8012-A24FFC23934C");
+inline constexpr IID kIID_IXCLRDataStackWalk = ParseGuid("E59D8D22-ADA7-49a2-89B5-A415AFCFC95F");
+inline constexpr IID kIID_IXCLRDataFrame = ParseGuid("271498C2-4085-4766-BC3A-7F8ED188A173");
+inline constexpr IID kIID_IXCLRDataMethodInstance =
+    ParseGuid("ECD73800-22CA-4b0d-AB55-E9BA7E6318A5");
+inline constexpr IID kIID_IXCLRDataValue = ParseGuid("96EC93C7-1000-4e93-8991-98D8766E6666");
+
+// CLRDataSimpleFrameType: which frames a stack walk stops at.
+inline constexpr ULONG32 kClrDataSimpFrameUnrecognized = 0x1;
+inline constexpr ULONG32 kClrDataSimpFrameManagedMethod = 0x2;
+inline constexpr ULONG32 kClrDataSimpFrameRuntimeManagedCode = 0x4;
+inline constexpr ULONG32 kClrDataSimpFrameRuntimeUnmanagedCode = 0x8;
+inline constexpr ULONG32 kClrDataSimpFrameAll =
+    kClrDataSimpFrameUnrecognized | kClrDataSimpFrameManagedMethod |
+    kClrDataSimpFrameRuntimeManagedCode | kClrDataSimpFrameRuntimeUnmanagedCode;
+
+// IXCLRDataStackWalk::Request code (dacprivate.h DACSTACKPRIV_REQUEST_FRAME_DATA): writes the
+// address of the runtime Frame the walk stands on (0 for a frame of managed code).
+inline constexpr ULONG32 kDacStackPrivRequestFrameData = 0xF0000000;
+struct DacpFrameData {
+  CLRDATA_ADDRESS frameAddr;
+};
+static_assert(sizeof(DacpFrameData) == 8);
+
+// CLRDATA_IL_OFFSET_MARKER values returned in place of an IL offset.
+inline constexpr ULONG32 kClrDataIlOffsetNoMapping = 0xFFFFFFFF;  // -1
+inline constexpr ULONG32 kClrDataIlOffsetProlog = 0xFFFFFFFE;     // -2
+inline constexpr ULONG32 kClrDataIlOffsetEpilog = 0xFFFFFFFD;     // -3
+
+struct CLRDATA_IL_ADDRESS_MAP {
+  ULONG32 ilOffset;
+  CLRDATA_ADDRESS startAddress;
+  CLRDATA_ADDRESS endAddress;
+  int32_t type;  // CLRDataSourceType
+};
+static_assert(sizeof(CLRDATA_IL_ADDRESS_MAP) == 32);
+
+// ClrDataValueLocationFlag.
+inline constexpr ULONG32 kClrDataVlocMemory = 0;
+inline constexpr ULONG32 kClrDataVlocRegister = 1;
+
+using CLRDATA_ENUM = ULONG64;
+
+class IXCLRDataMethodInstance : public IUnknown {
+ public:
+  virtual HRESULT GetTypeInstance(IUnknown**) = 0;                           // 3
+  virtual HRESULT GetDefinition(IUnknown**) = 0;                             // 4
+  virtual HRESULT GetTokenAndScope(uint32_t* token, IUnknown** module) = 0;  // 5
+  virtual HRESULT GetName(ULONG32 flags, ULONG32 buf_len, ULONG32* name_len,
+                          WCHAR* name) = 0;                         // 6
+  virtual HRESULT GetFlags(ULONG32*) = 0;                           // 7
+  virtual HRESULT IsSameObject(IXCLRDataMethodInstance*) = 0;       // 8
+  virtual HRESULT GetEnCVersion(ULONG32*) = 0;                      // 9
+  virtual HRESULT GetNumTypeArguments(ULONG32*) = 0;                // 10
+  virtual HRESULT GetTypeArgumentByIndex(ULONG32, IUnknown**) = 0;  // 11
+  virtual HRESULT GetILOffsetsByAddress(CLRDATA_ADDRESS address, ULONG32 offsets_len,
+                                        ULONG32* offsets_needed, ULONG32* il_offsets) = 0;  // 12
+  virtual HRESULT GetAddressRangesByILOffset(ULONG32, ULONG32, ULONG32*, void*) = 0;        // 13
+  virtual HRESULT GetILAddressMap(ULONG32 map_len, ULONG32* map_needed,
+                                  CLRDATA_IL_ADDRESS_MAP* maps) = 0;            // 14
+  virtual HRESULT StartEnumExtents(CLRDATA_ENUM*) = 0;                          // 15
+  virtual HRESULT EnumExtent(CLRDATA_ENUM*, void*) = 0;                         // 16
+  virtual HRESULT EndEnumExtents(CLRDATA_ENUM) = 0;                             // 17
+  virtual HRESULT Request(ULONG32, ULONG32, BYTE*, ULONG32, BYTE*) = 0;         // 18
+  virtual HRESULT GetRepresentativeEntryAddress(CLRDATA_ADDRESS* address) = 0;  // 19
+};
+
+// An argument, local or field value.
+class IXCLRDataValue : public IUnknown {
+ public:
+  virtual HRESULT GetFlags(ULONG32* flags) = 0;              // 3
+  virtual HRESULT GetAddress(CLRDATA_ADDRESS* address) = 0;  // 4
+  virtual HRESULT GetSize(ULONG64* size) = 0;                // 5
+  // With buf_len too small: HRESULT_FROM_WIN32(ERROR_BUFFER_OVERFLOW) and the size needed.
+  virtual HRESULT GetBytes(ULONG32 buf_len, ULONG32* data_size, BYTE* buffer) = 0;  // 6
+  virtual HRESULT SetBytes(ULONG32, ULONG32*, BYTE*) = 0;                           // 7
+  virtual HRESULT GetType(IUnknown**) = 0;                                          // 8
+  virtual HRESULT GetNumFields(ULONG32*) = 0;                                       // 9
+  virtual HRESULT GetFieldByIndex(ULONG32, IXCLRDataValue**, ULONG32, ULONG32*, WCHAR*,
+                                  uint32_t*) = 0;                          // 10
+  virtual HRESULT Request(ULONG32, ULONG32, BYTE*, ULONG32, BYTE*) = 0;    // 11
+  virtual HRESULT GetNumFields2(ULONG32, IUnknown*, ULONG32*) = 0;         // 12
+  virtual HRESULT StartEnumFields(ULONG32, IUnknown*, CLRDATA_ENUM*) = 0;  // 13
+  virtual HRESULT EnumField(CLRDATA_ENUM*, IXCLRDataValue**, ULONG32, ULONG32*, WCHAR*,
+                            uint32_t*) = 0;         // 14
+  virtual HRESULT EndEnumFields(CLRDATA_ENUM) = 0;  // 15
+  virtual HRESULT StartEnumFieldsByName(const WCHAR*, ULONG32, ULONG32, IUnknown*,
+                                        CLRDATA_ENUM*) = 0;                         // 16
+  virtual HRESULT EnumFieldByName(CLRDATA_ENUM*, IXCLRDataValue**, uint32_t*) = 0;  // 17
+  virtual HRESULT EndEnumFieldsByName(CLRDATA_ENUM) = 0;                            // 18
+  virtual HRESULT GetFieldByToken(uint32_t, IXCLRDataValue**, ULONG32, ULONG32*, WCHAR*) = 0;
+  virtual HRESULT GetAssociatedValue(IXCLRDataValue**) = 0;  // 20
+  virtual HRESULT GetAssociatedType(IUnknown**) = 0;         // 21
+  virtual HRESULT GetString(ULONG32, ULONG32*, WCHAR*) = 0;  // 22
+  virtual HRESULT GetArrayProperties(ULONG32*, ULONG32*, ULONG32, ULONG32*, ULONG32,
+                                     int32_t*) = 0;                          // 23
+  virtual HRESULT GetArrayElement(ULONG32, int32_t*, IXCLRDataValue**) = 0;  // 24
+  virtual HRESULT EnumField2(CLRDATA_ENUM*, IXCLRDataValue**, ULONG32, ULONG32*, WCHAR*, IUnknown**,
+                             uint32_t*) = 0;  // 25
+  virtual HRESULT EnumFieldByName2(CLRDATA_ENUM*, IXCLRDataValue**, IUnknown**,
+                                   uint32_t*) = 0;  // 26
+  virtual HRESULT GetFieldByToken2(IUnknown*, uint32_t, IXCLRDataValue**, ULONG32, ULONG32*,
+                                   WCHAR*) = 0;         // 27
+  virtual HRESULT GetNumLocations(ULONG32* count) = 0;  // 28
+  virtual HRESULT GetLocationByIndex(ULONG32 index, ULONG32* flags,
+                                     CLRDATA_ADDRESS* address) = 0;  // 29
+};
+
+class IXCLRDataFrame : public IUnknown {
+ public:
+  virtual HRESULT GetFrameType(int32_t* simple_type, int32_t* detailed_type) = 0;  // 3
+  virtual HRESULT GetContext(ULONG32 flags, ULONG32 buf_size, ULONG32* size,
+                             BYTE* buffer) = 0;         // 4
+  virtual HRESULT GetAppDomain(IUnknown**) = 0;         // 5
+  virtual HRESULT GetNumArguments(ULONG32* count) = 0;  // 6
+  virtual HRESULT GetArgumentByIndex(ULONG32 index, IXCLRDataValue** value, ULONG32 buf_len,
+                                     ULONG32* name_len, WCHAR* name) = 0;  // 7
+  virtual HRESULT GetNumLocalVariables(ULONG32* count) = 0;                // 8
+  virtual HRESULT GetLocalVariableByIndex(ULONG32 index, IXCLRDataValue** value, ULONG32 buf_len,
+                                          ULONG32* name_len, WCHAR* name) = 0;  // 9
+  virtual HRESULT GetCodeName(ULONG32 flags, ULONG32 buf_len, ULONG32* name_len,
+                              WCHAR* name) = 0;                             // 10
+  virtual HRESULT GetMethodInstance(IXCLRDataMethodInstance** method) = 0;  // 11
+  virtual HRESULT Request(ULONG32, ULONG32, BYTE*, ULONG32, BYTE*) = 0;     // 12
+  virtual HRESULT GetNumTypeArguments(ULONG32*) = 0;                        // 13
+  virtual HRESULT GetTypeArgumentByIndex(ULONG32, IUnknown**) = 0;          // 14
+};
+
+class IXCLRDataStackWalk : public IUnknown {
+ public:
+  // S_FALSE when the walk stands on no frame. The buffer must be at least the DAC's own
+  // CONTEXT size for `flags` (ask with buf_size 0 first).
+  virtual HRESULT GetContext(ULONG32 flags, ULONG32 buf_size, ULONG32* size, BYTE* buffer) = 0;
+  virtual HRESULT SetContext(ULONG32, BYTE*) = 0;  // 4
+  // S_FALSE at the end of the stack; a failure means the walk could not go on.
+  virtual HRESULT Next() = 0;                                                      // 5
+  virtual HRESULT GetStackSizeSkipped(ULONG64*) = 0;                               // 6
+  virtual HRESULT GetFrameType(int32_t* simple_type, int32_t* detailed_type) = 0;  // 7
+  virtual HRESULT GetFrame(IXCLRDataFrame** frame) = 0;                            // 8
+  virtual HRESULT Request(ULONG32 code, ULONG32 in_size, BYTE* in, ULONG32 out_size,
+                          BYTE* out) = 0;                    // 9
+  virtual HRESULT SetContext2(ULONG32, ULONG32, BYTE*) = 0;  // 10
+};
+
+// A thread (task) the runtime knows.
+class IXCLRDataTask : public IUnknown {
+ public:
+  virtual HRESULT GetProcess(IUnknown**) = 0;                                     // 3
+  virtual HRESULT GetCurrentAppDomain(IUnknown**) = 0;                            // 4
+  virtual HRESULT GetUniqueID(ULONG64*) = 0;                                      // 5
+  virtual HRESULT GetFlags(ULONG32*) = 0;                                         // 6
+  virtual HRESULT IsSameObject(IXCLRDataTask*) = 0;                               // 7
+  virtual HRESULT GetManagedObject(IXCLRDataValue**) = 0;                         // 8
+  virtual HRESULT GetDesiredExecutionState(ULONG32*) = 0;                         // 9
+  virtual HRESULT SetDesiredExecutionState(ULONG32) = 0;                          // 10
+  virtual HRESULT CreateStackWalk(ULONG32 flags, IXCLRDataStackWalk** walk) = 0;  // 11
+  virtual HRESULT GetOSThreadID(ULONG32* id) = 0;                                 // 12
+  virtual HRESULT GetContext(ULONG32, ULONG32, ULONG32*, BYTE*) = 0;              // 13
+  virtual HRESULT SetContext(ULONG32, BYTE*) = 0;                                 // 14
+  virtual HRESULT GetCurrentExceptionState(IUnknown**) = 0;                       // 15
+  virtual HRESULT Request(ULONG32, ULONG32, BYTE*, ULONG32, BYTE*) = 0;           // 16
+  virtual HRESULT GetName(ULONG32, ULONG32*, WCHAR*) = 0;                         // 17
+  virtual HRESULT GetLastExceptionState(IUnknown**) = 0;                          // 18
 };
 
 // IXCLRDataProcess::Request code returning the DAC interface revision (a ULONG32).

@@ -1,12 +1,13 @@
 // dac_probe: exercises the DAC host end to end on one core dump.
 //
 //   dac_probe CORE [--dac-dir DIR]... [--store ROOT] [--trace] [--no-heap] [--no-host-files]
-//             [--no-host-runtimes] [--modules]
+//             [--no-host-runtimes] [--modules] [--stacks]
 //
-// Prints the runtime, the managed threads (like SOS `clrthreads`), optionally the modules, and
-// heap statistics (like `dumpheap -stat`). --no-host-files: never read NT_FILE paths on this
-// host (as when analysing a dump from elsewhere); --no-host-runtimes: do not look for the DAC
-// in this host's shared frameworks. Exit status 0 on success, 1 on error, 2 on bad usage.
+// Prints the runtime, the managed threads (like SOS `clrthreads`), optionally the modules and
+// the managed stacks (--stacks), and heap statistics (like `dumpheap -stat`). --no-host-files:
+// never read NT_FILE paths on this host (as when analysing a dump from elsewhere);
+// --no-host-runtimes: do not look for the DAC in this host's shared frameworks. Exit status 0
+// on success, 1 on error, 2 on bad usage.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -32,12 +33,13 @@ struct Args {
   bool heap = true;
   bool host_files = true;
   bool modules = false;
+  bool stacks = false;  // the managed stack of every managed thread
   bool host_runtimes = true;
 };
 
 int Usage() {
   std::cerr << "usage: dac_probe CORE [--dac-dir DIR]... [--store ROOT] [--trace] [--no-heap]"
-               " [--no-host-files] [--no-host-runtimes] [--modules]\n";
+               " [--no-host-files] [--no-host-runtimes] [--modules] [--stacks]\n";
   return 2;
 }
 
@@ -173,6 +175,24 @@ int Run(const Args& args) {
     }
     absl::PrintF("\n");
   }
+  if (args.stacks) {
+    clrdiag::CancellationToken never;
+    for (const clrdiag::dac::ManagedThread& t : threads->threads) {
+      if (t.os_id == 0) continue;
+      auto stack = (*dac)->WalkStack(t.os_id, {}, never);
+      if (!stack.ok()) {
+        std::cerr << "dac_probe: " << stack.status() << "\n";
+        return 1;
+      }
+      absl::PrintF("Thread 0x%x:%s%s\n", t.os_id, stack->not_managed ? " not managed" : "",
+                   stack->walk_error ? " (walk failed)" : "");
+      for (const auto& f : stack->frames) {
+        absl::PrintF("  %016X %016X %s%s\n", f.sp, f.ip,
+                     f.is_runtime_frame() ? "[" + f.frame_name + "] " : "", f.method_name);
+      }
+    }
+    absl::PrintF("\n");
+  }
   if (!args.heap) return 0;
   auto stats = clrdiag::dac::ComputeHeapStats(**dac);
   if (!stats.ok()) {
@@ -199,6 +219,8 @@ int main(int argc, char** argv) {
       args.host_runtimes = false;
     } else if (a == "--modules") {
       args.modules = true;
+    } else if (a == "--stacks") {
+      args.stacks = true;
     } else if (a == "--no-host-files") {
       args.host_files = false;
     } else if (a == "--no-heap") {

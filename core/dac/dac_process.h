@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/base/cancel.h"
 #include "core/dac/clr_data.h"
 #include "core/dac/dac_library.h"
 #include "core/dac/data_target.h"
 #include "core/dac/sos_dac.h"
+#include "core/dac/stack_walk.h"
 #include "core/elf/core_file.h"
 
 namespace clrdiag::dac {
@@ -369,6 +371,11 @@ class DacProcess {
   absl::StatusOr<std::pair<uint64_t, std::vector<uint64_t>>> GetObjectComWrappers(uint64_t obj);
   // Objective-C interop (tracked type, tagged memory); Unimplemented off Apple platforms.
   absl::StatusOr<std::pair<bool, bool>> IsTrackedType(uint64_t obj);
+
+  // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
+  // runtime does not know comes back with `not_managed` set, not as an error.
+  absl::StatusOr<ThreadStack> WalkStack(uint32_t os_thread_id, const StackWalkOptions& options,
+                                        const CancellationToken& cancel);
 
  private:
   DacProcess() = default;

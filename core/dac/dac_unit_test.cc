@@ -51,6 +51,31 @@ TEST(ComAbi, DataTargetSlotsMatchIdl) {
   EXPECT_EQ(VtableSlot(&ICLRMetadataLocator::GetMetadata), 3u);
 }
 
+TEST(ComAbi, StackWalkSlotsMatchIdl) {
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::StartEnumMethodInstancesByAddress), 27u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::EnumMethodInstanceByAddress), 28u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataProcess::EndEnumMethodInstancesByAddress), 29u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataTask::CreateStackWalk), 11u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataTask::GetOSThreadID), 12u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataTask::GetLastExceptionState), 18u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataStackWalk::GetContext), 3u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataStackWalk::Next), 5u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataStackWalk::GetFrame), 8u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataStackWalk::Request), 9u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataStackWalk::SetContext2), 10u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataFrame::GetNumArguments), 6u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataFrame::GetLocalVariableByIndex), 9u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataFrame::GetMethodInstance), 11u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataFrame::GetTypeArgumentByIndex), 14u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataMethodInstance::GetTokenAndScope), 5u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataMethodInstance::GetILOffsetsByAddress), 12u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataMethodInstance::GetILAddressMap), 14u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataMethodInstance::GetRepresentativeEntryAddress), 19u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataValue::GetBytes), 6u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataValue::GetNumLocations), 28u);
+  EXPECT_EQ(VtableSlot(&IXCLRDataValue::GetLocationByIndex), 29u);
+}
+
 TEST(ComAbi, ProcessAndSosSlotsMatchIdl) {
   EXPECT_EQ(VtableSlot(&IXCLRDataProcess::Flush), 3u);
   EXPECT_EQ(VtableSlot(&IXCLRDataProcess::GetTaskByOSThreadID), 7u);

@@ -11,6 +11,12 @@ namespace {
 constexpr uint32_t kPeSignature = 0x00004550;  // "PE\0\0"
 constexpr uint16_t kPe32Magic = 0x10b, kPe32PlusMagic = 0x20b;
 constexpr uint32_t kComDescriptorDirectory = 14;     // IMAGE_DIRECTORY_ENTRY_COM_DESCRIPTOR
+constexpr uint32_t kDebugDirectory = 6;              // IMAGE_DIRECTORY_ENTRY_DEBUG
+constexpr uint32_t kDebugEntrySize = 28;             // IMAGE_DEBUG_DIRECTORY
+constexpr uint32_t kDebugTypeCodeView = 2;
+constexpr uint32_t kCodeViewSignature = 0x53445352;    // "RSDS"
+constexpr uint16_t kPortablePdbMinorVersion = 0x504D;  // "PM"
+constexpr uint32_t kMaxDebugEntries = 64;
 constexpr uint32_t kCor20MetadataOffset = 8;         // IMAGE_COR20_HEADER.MetaData
 constexpr uint32_t kMetadataSignature = 0x424A5342;  // "BSJB"
 
@@ -64,6 +70,12 @@ absl::StatusOr<PeImage> PeImage::Parse(std::span<const uint8_t> file) {
       dirs_off + 8 * (kComDescriptorDirectory + 1) <= opt + opt_size) {
     const uint64_t d = dirs_off + 8 * kComDescriptorDirectory;
     if (!ReadAt(file, d, &img.cor_header_rva_) || !ReadAt(file, d + 4, &img.cor_header_size_)) {
+      return Bad("truncated data directories");
+    }
+  }
+  if (ndirs > kDebugDirectory && dirs_off + 8 * (kDebugDirectory + 1) <= opt + opt_size) {
+    const uint64_t d = dirs_off + 8 * kDebugDirectory;
+    if (!ReadAt(file, d, &img.debug_dir_rva_) || !ReadAt(file, d + 4, &img.debug_dir_size_)) {
       return Bad("truncated data directories");
     }
   }
@@ -127,6 +139,36 @@ absl::StatusOr<std::span<const uint8_t>> PeImage::Metadata() const {
     return Bad("metadata blob missing or without BSJB signature");
   }
   return *md;
+}
+
+absl::StatusOr<PeImage::CodeView> PeImage::FindCodeView() const {
+  if (debug_dir_rva_ == 0) return absl::NotFoundError("PE file has no debug directory");
+  auto dir =
+      BytesAtRva(debug_dir_rva_, std::min(debug_dir_size_, kMaxDebugEntries * kDebugEntrySize));
+  if (!dir.ok()) return dir.status();
+  for (size_t e = 0; e + kDebugEntrySize <= dir->size(); e += kDebugEntrySize) {
+    uint32_t stamp = 0, type = 0, size = 0, file_off = 0;
+    uint16_t minor = 0;
+    if (!ReadAt(*dir, e + 4, &stamp) || !ReadAt(*dir, e + 10, &minor) ||
+        !ReadAt(*dir, e + 12, &type) || !ReadAt(*dir, e + 16, &size) ||
+        !ReadAt(*dir, e + 24, &file_off)) {
+      break;
+    }
+    if (type != kDebugTypeCodeView) continue;
+    uint32_t sig = 0;
+    if (size < 24 || file_off > file_.size() || file_.size() - file_off < size ||
+        !ReadAt(file_, file_off, &sig) || sig != kCodeViewSignature) {
+      return Bad("malformed CodeView debug entry");
+    }
+    CodeView cv;
+    std::memcpy(cv.pdb_id.data(), file_.data() + file_off + 4, 16);
+    std::memcpy(cv.pdb_id.data() + 16, &stamp, 4);
+    cv.portable = minor == kPortablePdbMinorVersion;
+    const char* path = reinterpret_cast<const char*>(file_.data() + file_off + 24);
+    cv.path.assign(path, strnlen(path, size - 24));
+    return cv;
+  }
+  return absl::NotFoundError("PE file has no CodeView debug entry");
 }
 
 }  // namespace clrdiag::dac

@@ -3,9 +3,11 @@
 // target loaded) and the ECMA-335 metadata blob located by the CLR (COR20) header.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 
 #include "absl/status/statusor.h"
 
@@ -28,6 +30,17 @@ class PeImage {
   // Bytes at an RVA, up to `max_size`, clipped to the section's raw data.
   absl::StatusOr<std::span<const uint8_t>> BytesAtRva(uint32_t rva, uint32_t max_size) const;
 
+  // The CodeView debug directory entry naming the image's symbol file.
+  struct CodeView {
+    // The id a matching portable PDB carries in its #Pdb stream: the entry's GUID followed by
+    // the debug directory entry's TimeDateStamp.
+    std::array<uint8_t, 20> pdb_id{};
+    bool portable = false;  // MinorVersion "PM": the symbols are a portable PDB
+    std::string path;       // as the compiler wrote it
+  };
+  // NotFound if the image has no CodeView entry.
+  absl::StatusOr<CodeView> FindCodeView() const;
+
  private:
   struct Section {
     uint32_t virtual_address = 0;
@@ -42,6 +55,8 @@ class PeImage {
   uint32_t size_of_headers_ = 0;
   uint32_t cor_header_rva_ = 0;
   uint32_t cor_header_size_ = 0;
+  uint32_t debug_dir_rva_ = 0;
+  uint32_t debug_dir_size_ = 0;
   std::span<const Section> sections() const { return {sections_, section_count_}; }
   static constexpr size_t kMaxSections = 96;  // The PE spec's limit.
   Section sections_[kMaxSections] = {};

@@ -65,6 +65,7 @@ class DacEngine : public Engine {
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);
     RegisterModuleCommands(registry_);
+    RegisterStackCommands(registry_);
   }
 
   std::string runtime_version() const override {
