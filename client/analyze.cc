@@ -18,18 +18,21 @@ bool IsExit(const std::string& line) {
 
 }  // namespace
 
-int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands) {
+int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands,
+               bool json) {
   grpc::ClientContext ctx;
   auto stream = client.stub().Analyze(&ctx);
   clrdiag::v1::AnalyzeRequest open;
   open.mutable_open()->set_dump(dump);
-  std::printf("Loading core dump: %s ...\n", dump.c_str());
-  std::fflush(stdout);
+  // With --json, stdout carries only the commands' JSON documents.
+  std::fprintf(json ? stderr : stdout, "Loading core dump: %s ...\n", dump.c_str());
+  std::fflush(json ? stderr : stdout);
   clrdiag::v1::AnalyzeResponse resp;
   if (!stream->Write(open) || !stream->Read(&resp) || !resp.has_opened()) {
     stream->WritesDone();
     grpc::Status st = stream->Finish();
-    if (st.ok()) st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
+    if (st.ok())
+      st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
     return client.Fail(st);
   }
   bool failed = false;
@@ -41,6 +44,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
     clrdiag::v1::AnalyzeRequest req;
     req.mutable_command()->set_id(next_id++);
     req.mutable_command()->set_command_line(line);
+    req.mutable_command()->set_json(json);
     if (!stream->Write(req)) return false;
     while (stream->Read(&resp)) {
       if (resp.has_output()) {

@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   analyze->add_option("dump", dump, "dump id (see `clrdiag dumps`) or a path on the daemon's host")
       ->required();
   analyze->add_option("-c,--command", commands, "run this command at start (repeatable)");
+  analyze->add_flag("--json", g.json,
+                    "each command prints its JSON form: one document per command and line");
 
   try {
     app.parse(argc, argv);
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
   if (dumps->parsed()) rc = RunDumps(client, g);
   if (download->parsed()) rc = RunDownload(client, id, output);
   if (rm->parsed()) rc = RunRm(client, id);
-  if (analyze->parsed()) rc = RunAnalyze(client, dump, commands);
+  if (analyze->parsed()) rc = RunAnalyze(client, dump, commands, g.json);
   std::fflush(nullptr);
   std::_Exit(rc);
 }

@@ -31,6 +31,11 @@ struct EngineOptions {
   std::string store_root;  // the dump store (its runtimes/<build-id>/ is searched), or empty
 };
 
+struct RunOptions {
+  // The command's JSON form instead of its text (see RunCommand.json in the proto).
+  bool json = false;
+};
+
 class Engine {
  public:
   // Opens the dump and loads the matching DAC. Errors say what is wrong with the dump, or which
@@ -43,8 +48,12 @@ class Engine {
 
   // Runs one command line. Unknown commands and bad arguments are reported in the result (the
   // session goes on).
-  virtual CommandResult Run(const std::string& command_line, OutputSink& out,
-                            const CancellationToken& cancel) = 0;
+  virtual CommandResult Run(const std::string& command_line, const RunOptions& options,
+                            OutputSink& out, const CancellationToken& cancel) = 0;
+  CommandResult Run(const std::string& command_line, OutputSink& out,
+                    const CancellationToken& cancel) {
+    return Run(command_line, RunOptions{}, out, cancel);
+  }
 };
 
 }  // namespace clrdiag::sos

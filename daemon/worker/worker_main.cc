@@ -88,11 +88,12 @@ int main(int argc, char** argv) {
     uint64_t id = req.command().id();
     FrameSink sink(id);
     auto t0 = std::chrono::steady_clock::now();
-    clrdiag::sos::CommandResult res = (*engine)->Run(req.command().command_line(), sink, cancel);
+    clrdiag::sos::CommandResult res = (*engine)->Run(
+        req.command().command_line(), clrdiag::sos::RunOptions{req.command().json()}, sink, cancel);
     sink.Flush();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     SendDone(id, res.ok, res.error, static_cast<uint64_t>(ms), res.exit);
     if (res.exit) return 0;
   }
