@@ -67,5 +67,6 @@ void RegisterRuntimeCommands(CommandRegistry& r);  // cmd_runtime.cc: eeversion,
 void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, dumpmt
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
+void RegisterExceptionCommands(CommandRegistry& r);  // cmd_exception.cc: printexception, pe
 
 }  // namespace clrdiag::sos

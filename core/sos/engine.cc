@@ -64,6 +64,7 @@ class DacEngine : public Engine {
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);
     RegisterModuleCommands(registry_);
+    RegisterExceptionCommands(registry_);
   }
 
   std::string runtime_version() const override {
