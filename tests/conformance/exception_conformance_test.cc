@@ -1,0 +1,253 @@
+// Conformance of printexception / pe with dotnet-dump, on Heap and Full dumps of HeapApp
+// started with --parked-exception: its main thread waits inside a catch block whose exception
+// (InvalidOperationException "clrdiag nested exception", inner FormatException) was thrown
+// while the FormatException was being handled, so the thread has a current exception and a
+// nested one; Fixture.Roots.LastException holds an InvalidOperationException with an inner
+// ArgumentException, thrown four and three frames deep. Same lines (trailing blanks trimmed)
+// for `pe <addr>` of every exception of the fixture, `pe`, `pe -nested` and `printexception`
+// on the current (main) thread, and `pe` on a dump of HeapApp without a current exception.
+// The exception addresses are found with clrdiag's own dumpheap.
+//
+// Intentional differences:
+//  - Errors: for an object that is not an exception, an address that is no object, or an
+//    unparsable address, the reference prints "Not a valid exception object", "Invalid
+//    exception object: <%016x>" or "Invalid exception object <text>" as ordinary output (and
+//    for the first two still reports the thread's nested exceptions and exits 0). clrdiag
+//    reports the same text as the command's error (stderr, non-zero exit status) and runs the
+//    next commands. Checked in BadInputIsAnErrorAndTheSessionGoesOn, with the reference's
+//    wording.
+//  - -lines (-l): the reference adds " [file @ line]" from the portable PDB; clrdiag refuses
+//    the option with a usage error until the PDB reader lands. -ccw (Windows COM) likewise.
+//  - Command names: clrdiag also accepts "PrintException" (SOS's WinDbg spelling).
+#include <map>
+#include <sstream>
+
+#include "tests/conformance/compare.h"
+#include "tests/integration/util.h"
+
+namespace clrdiag::testing {
+namespace {
+
+using conformance::Body;
+using conformance::DotnetDump;
+using conformance::ExpectSameOutput;
+using conformance::WithCommands;
+
+struct CollectedDump {
+  std::string id;
+  std::string path;
+};
+
+// The fixture's exceptions in one dump.
+struct Targets {
+  std::vector<std::string> invalid_operation;  // the stored one and the parked one
+  std::string argument, format, customer;
+};
+
+class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    if (!FileExists(DotnetDump())) {
+      setup_error_ =
+          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
+      return;
+    }
+    daemon_ = new Daemon();
+    if (!daemon_->Start()) {
+      setup_error_ = "daemon did not start: " + daemon_->log();
+      return;
+    }
+    parked_app_ = StartFixture("HeapApp", {"1000", "--parked-exception"}).release();
+    plain_app_ = StartFixture("HeapApp", {"1000"}).release();
+    if (!parked_app_ || !plain_app_) {
+      setup_error_ = "HeapApp did not start";
+      return;
+    }
+    for (const std::string type : {"Heap", "Full"}) {
+      if (!Collect(parked_app_->pid(), type, &dumps_[type])) return;
+      setup_error_ = FindTargets(dumps_[type].id, &targets_[type]);
+      if (!setup_error_.empty()) return;
+      if (!Collect(plain_app_->pid(), type, &plain_dumps_[type])) return;
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete parked_app_;  // kills the fixtures (by pid) if still running
+    parked_app_ = nullptr;
+    delete plain_app_;
+    plain_app_ = nullptr;
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+
+  static bool Collect(int pid, const std::string& type, CollectedDump* dump) {
+    RunResult c = daemon_->Client({"collect", "-p", std::to_string(pid), "--type", type, "--json"});
+    auto info = ParseJson(c.out);
+    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
+      setup_error_ = "collect --type " + type + " failed: " + c.out + c.err;
+      return false;
+    }
+    *dump = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    return true;
+  }
+
+  static RunResult Ours(const std::string& id, const std::vector<std::string>& commands) {
+    return daemon_->Client(WithCommands({"analyze", id}, commands));
+  }
+
+  static RunResult Reference(const std::string& path, const std::vector<std::string>& commands) {
+    return RunCommand(WithCommands({DotnetDump(), "analyze", path}, commands));
+  }
+
+  // The addresses `dumpheap -mt <mt> -short` prints.
+  static std::vector<std::string> Addresses(const std::string& id, const std::string& mt) {
+    RunResult r = Ours(id, {"dumpheap -mt " + mt + " -short"});
+    std::vector<std::string> out;
+    std::istringstream in(Body(r.out));
+    std::string a;
+    while (r.exit_code == 0 && in >> a) out.push_back(a);
+    return out;
+  }
+
+  static std::string FindTargets(const std::string& id, Targets* t) {
+    RunResult stat = Ours(id, {"dumpheap -stat"});
+    if (stat.exit_code != 0) return "dumpheap -stat failed: " + stat.err;
+    std::map<std::string, std::string> mt_by_name;
+    std::istringstream in(Body(stat.out));
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream row(line);
+      std::string mt, count, size, name;
+      if (!(row >> mt >> count >> size)) continue;
+      std::getline(row >> std::ws, name);
+      mt_by_name[name] = mt;
+    }
+    for (const char* name : {"System.InvalidOperationException", "System.ArgumentException",
+                             "System.FormatException", "Fixture.Customer"}) {
+      if (mt_by_name[name].empty()) return std::string(name) + " is missing from:\n" + stat.out;
+    }
+    t->invalid_operation = Addresses(id, mt_by_name["System.InvalidOperationException"]);
+    auto first = [&](const char* name) {
+      auto a = Addresses(id, mt_by_name[name]);
+      return a.empty() ? std::string() : a[0];
+    };
+    t->argument = first("System.ArgumentException");
+    t->format = first("System.FormatException");
+    t->customer = first("Fixture.Customer");
+    if (t->invalid_operation.size() != 2 || t->argument.empty() || t->format.empty() ||
+        t->customer.empty()) {
+      return "dumpheap -mt did not find the fixture's exceptions in " + id;
+    }
+    return "";
+  }
+
+  static Daemon* daemon_;
+  static Process* parked_app_;
+  static Process* plain_app_;
+  static std::map<std::string, CollectedDump> dumps_;
+  static std::map<std::string, Targets> targets_;
+  static std::map<std::string, CollectedDump> plain_dumps_;  // HeapApp without a current one
+  static std::string setup_error_;
+};
+
+Daemon* ExceptionConformanceTest::daemon_ = nullptr;
+Process* ExceptionConformanceTest::parked_app_ = nullptr;
+Process* ExceptionConformanceTest::plain_app_ = nullptr;
+std::map<std::string, CollectedDump> ExceptionConformanceTest::dumps_;
+std::map<std::string, Targets> ExceptionConformanceTest::targets_;
+std::map<std::string, CollectedDump> ExceptionConformanceTest::plain_dumps_;
+std::string ExceptionConformanceTest::setup_error_;
+
+TEST_P(ExceptionConformanceTest, PeOfAddressesSameAsDotnetDump) {
+  const Targets& t = targets_[GetParam()];
+  const std::vector<std::string> commands = {
+      "pe " + t.invalid_operation[0], "pe " + t.invalid_operation[1], "pe " + t.argument,
+      "printexception " + t.format,   "pe -nested 0x" + t.argument,
+  };
+  const CollectedDump& dump = dumps_[GetParam()];
+  RunResult ours = Ours(dump.id, commands);
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  RunResult ref = Reference(dump.path, commands);
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  ExpectSameOutput(Body(ours.out), Body(ref.out));
+  // What the fixture threw, as the reader would look for it.
+  EXPECT_CONTAINS(ours.out, "Message:          clrdiag fixture exception\n");
+  EXPECT_CONTAINS(ours.out, "InnerException:   System.ArgumentException, Use printexception ");
+  EXPECT_CONTAINS(ours.out, "    SP               IP               Function\n");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.ThrowOuter()+0x");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.Level2()+0x");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.MakeException()+0x");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.ThrowInner()+0x");
+  EXPECT_CONTAINS(ours.out, "Message:          clrdiag fixture inner exception\n");
+  EXPECT_CONTAINS(ours.out, "HResult: 80070057\n");
+  EXPECT_CONTAINS(ours.out, "There are nested exceptions on this thread.");
+}
+
+TEST_P(ExceptionConformanceTest, PeOfCurrentThreadSameAsDotnetDump) {
+  const std::vector<std::string> commands = {"pe", "pe -nested", "printexception -nested"};
+  const CollectedDump& dump = dumps_[GetParam()];
+  RunResult ours = Ours(dump.id, commands);
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  RunResult ref = Reference(dump.path, commands);
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  ExpectSameOutput(Body(ours.out), Body(ref.out));
+  EXPECT_CONTAINS(ours.out, "Message:          clrdiag nested exception\n");
+  EXPECT_CONTAINS(ours.out, "InnerException:   System.FormatException, Use printexception ");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.ThrowNested(System.Exception)+0x");
+  EXPECT_CONTAINS(ours.out,
+                  "\nNested exception -------------------------------------------------------"
+                  "------\n");
+  EXPECT_CONTAINS(ours.out, "Message:          clrdiag first exception\n");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.CatcherLevel3()+0x");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.CatcherLevel1()+0x");
+}
+
+TEST_P(ExceptionConformanceTest, NoCurrentExceptionSameAsDotnetDump) {
+  const std::vector<std::string> commands = {"pe", "pe -nested"};
+  const CollectedDump& dump = plain_dumps_[GetParam()];
+  RunResult ours = Ours(dump.id, commands);
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  RunResult ref = Reference(dump.path, commands);
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  ExpectSameOutput(Body(ours.out), Body(ref.out));
+  EXPECT_CONTAINS(ours.out, "There is no current managed exception on this thread\n");
+}
+
+// Not an exception, not an object, not an address, bad options: clear errors in the
+// reference's words, a non-zero exit status, and the session runs the next commands.
+TEST_P(ExceptionConformanceTest, BadInputIsAnErrorAndTheSessionGoesOn) {
+  const Targets& t = targets_[GetParam()];
+  const CollectedDump& dump = dumps_[GetParam()];
+  struct Case {
+    std::string command;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"pe " + t.customer, "Not a valid exception object"},
+      {"pe 1234", "Invalid exception object: 0000000000001234"},
+      {"pe xyz", "Invalid exception object xyz"},
+      {"pe -foo", "Unknown option: -foo"},
+      {"pe " + t.argument + " " + t.format, "Incorrect argument: " + t.format},
+  };
+  for (const Case& c : cases) {
+    RunResult ours = Ours(dump.id, {c.command, "pe " + t.argument});
+    EXPECT_NE(ours.exit_code, 0) << c.command;
+    EXPECT_CONTAINS(ours.err, c.message);
+    // The next command ran.
+    EXPECT_CONTAINS(ours.out, "Message:          clrdiag fixture inner exception\n");
+    EXPECT_EQ(ours.out.find(c.message), std::string::npos) << ours.out;
+    // The reference says the same (on stdout).
+    RunResult ref = Reference(dump.path, {c.command});
+    EXPECT_CONTAINS(ref.out, c.message);
+  }
+  RunResult lines = Ours(dump.id, {"pe -lines " + t.argument});
+  EXPECT_NE(lines.exit_code, 0);
+  EXPECT_CONTAINS(lines.err, "-lines is not supported yet");
+}
+
+INSTANTIATE_TEST_SUITE_P(DumpTypes, ExceptionConformanceTest, ::testing::Values("Heap", "Full"));
+
+}  // namespace
+}  // namespace clrdiag::testing
