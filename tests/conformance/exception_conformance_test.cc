@@ -6,7 +6,8 @@
 // ArgumentException, thrown four and three frames deep. Same lines (trailing blanks trimmed)
 // for `pe <addr>` of every exception of the fixture, `pe`, `pe -nested` and `printexception`
 // on the current (main) thread, and `pe` on a dump of HeapApp without a current exception.
-// The exception addresses are found with clrdiag's own dumpheap.
+// The exception addresses are found with clrdiag's own dumpheap. The JSON form is checked
+// against the text form.
 //
 // Intentional differences:
 //  - Errors: for an object that is not an exception, an address that is no object, or an
@@ -245,6 +246,58 @@ TEST_P(ExceptionConformanceTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   RunResult lines = Ours(dump.id, {"pe -lines " + t.argument});
   EXPECT_NE(lines.exit_code, 0);
   EXPECT_CONTAINS(lines.err, "-lines is not supported yet");
+}
+
+// The JSON form (analyze --json) says what the text form says: the same exceptions, frames and
+// nested chain; errors are documents with an "error".
+TEST_P(ExceptionConformanceTest, JsonAgreesWithText) {
+  const CollectedDump& dump = dumps_[GetParam()];
+  RunResult text = Ours(dump.id, {"pe -nested"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  RunResult js = daemon_->Client(WithCommands({"analyze", dump.id, "--json"}, {"pe -nested"}));
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  std::istringstream lines(js.out);
+  std::string line;
+  ASSERT_TRUE(std::getline(lines, line));
+  auto doc = ParseJson(line);
+  ASSERT_TRUE(doc.is_object()) << line;
+  EXPECT_EQ(doc["command"], "pe -nested");
+  const auto& r = doc["result"];
+  ASSERT_TRUE(r.is_object()) << line;
+  EXPECT_EQ(r["has_nested_exceptions"], true);
+  ASSERT_TRUE(r["nested_exceptions"].is_array());
+  ASSERT_EQ(r["nested_exceptions"].size(), 1u);
+
+  // Every exception of the text, in order, with its frames.
+  std::vector<nlohmann::json> exceptions = {r["exception"], r["nested_exceptions"][0]};
+  for (const auto& e : exceptions) {
+    const std::string address = e["address"].get<std::string>();
+    ASSERT_LE(address.size(), 18u);
+    EXPECT_CONTAINS(text.out, "Exception object: " + std::string(18 - address.size(), '0') +
+                                  address.substr(2) + "\n" +
+                                  "Exception type:   " + e["type"].get<std::string>() + "\n" +
+                                  "Message:          " + e["message"].get<std::string>() + "\n");
+    EXPECT_EQ(e["stack_trace_state"], "frames");
+    for (const auto& f : e["stack_trace"]) {
+      EXPECT_EQ(f["module"], "HeapApp.dll");
+      char offset[32];
+      std::snprintf(offset, sizeof(offset), "+0x%x", f["offset"].get<unsigned>());
+      EXPECT_CONTAINS(text.out, f["module"].get<std::string>() + "!" +
+                                    f["method"].get<std::string>() + offset + "\n");
+    }
+    EXPECT_TRUE(e["stack_trace_string"].is_null());
+  }
+  EXPECT_EQ(exceptions[0]["message"], "clrdiag nested exception");
+  EXPECT_EQ(exceptions[0]["hresult"], "0x80131509");
+  EXPECT_EQ(exceptions[0]["inner_exception"]["type"], "System.FormatException");
+  EXPECT_EQ(exceptions[0]["inner_exception"]["address"], exceptions[1]["address"]);
+  EXPECT_EQ(exceptions[1]["stack_trace"].size(), 4u);
+
+  RunResult bad = daemon_->Client(WithCommands({"analyze", dump.id, "--json"}, {"pe 1234"}));
+  EXPECT_NE(bad.exit_code, 0);
+  auto err = ParseJson(bad.out.substr(0, bad.out.find('\n')));
+  ASSERT_TRUE(err.is_object()) << bad.out;
+  EXPECT_CONTAINS(err["error"].get<std::string>(), "Invalid exception object: 0000000000001234");
 }
 
 INSTANTIATE_TEST_SUITE_P(DumpTypes, ExceptionConformanceTest, ::testing::Values("Heap", "Full"));
