@@ -302,6 +302,11 @@ class DacProcess {
   uint32_t revision() const { return revision_; }
 
   absl::StatusOr<ThreadStore> GetThreadStore();
+  // Exceptions (exception.cc). GetExceptionObjectData is ISOSDacInterface2's view of an
+  // exception object (Unimplemented without that interface); GetNestedException follows one
+  // link of a thread's nested exception chain: (exception object, next link or 0).
+  absl::StatusOr<ExceptionObjectFields> GetExceptionObjectData(uint64_t obj);
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> GetNestedException(uint64_t nested);
   absl::StatusOr<GcHeapSummary> GetGcHeapSummary();
   absl::StatusOr<UsefulGlobals> GetUsefulGlobals();
   // All segments/regions of all heaps: per heap, gen 3 (LOH), gen 2, with regions gen 1 and
@@ -365,12 +370,6 @@ class DacProcess {
   absl::StatusOr<std::pair<uint64_t, std::vector<uint64_t>>> GetObjectComWrappers(uint64_t obj);
   // Objective-C interop (tracked type, tagged memory); Unimplemented off Apple platforms.
   absl::StatusOr<std::pair<bool, bool>> IsTrackedType(uint64_t obj);
-
-  // Exceptions (exception.cc). GetExceptionObjectData is ISOSDacInterface2's view of an
-  // exception object (Unimplemented without that interface); GetNestedException follows one
-  // link of a thread's nested exception chain: (exception object, next link or 0).
-  absl::StatusOr<ExceptionObjectFields> GetExceptionObjectData(uint64_t obj);
-  absl::StatusOr<std::pair<uint64_t, uint64_t>> GetNestedException(uint64_t nested);
 
  private:
   DacProcess() = default;

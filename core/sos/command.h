@@ -62,11 +62,11 @@ CommandResult Failure(const std::string& message);
 bool ParseHexAddress(const std::string& text, uint64_t* out);
 
 // Command families.
+void RegisterExceptionCommands(CommandRegistry& r);  // cmd_exception.cc: printexception, pe
 void RegisterHeapCommands(CommandRegistry& r);     // cmd_heap.cc: dumpheap
 void RegisterRuntimeCommands(CommandRegistry& r);  // cmd_runtime.cc: eeversion, clrthreads
 void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, dumpmt
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
-void RegisterExceptionCommands(CommandRegistry& r);  // cmd_exception.cc: printexception, pe
 
 }  // namespace clrdiag::sos

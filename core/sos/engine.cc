@@ -60,11 +60,11 @@ class DacEngine : public Engine {
                    "Displays help for a command.",
                    "help [command]\n  Lists the commands, or describes one.",
                    {}});
+    RegisterExceptionCommands(registry_);
     RegisterHeapCommands(registry_);
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);
     RegisterModuleCommands(registry_);
-    RegisterExceptionCommands(registry_);
   }
 
   std::string runtime_version() const override {
