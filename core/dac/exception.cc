@@ -282,6 +282,18 @@ absl::StatusOr<ThreadExceptions> ReadThreadExceptions(DacProcess& dac, uint32_t 
   return absl::NotFoundError("The current thread is unmanaged");
 }
 
+std::optional<LastThrown> ReadLastThrown(DacProcess& dac, const ManagedThread& thread) {
+  LastThrown last;
+  uint64_t mt = 0;
+  if (thread.last_thrown_handle == 0 || !ReadValue(dac, thread.last_thrown_handle, &last.object) ||
+      last.object == 0 || !ReadValue(dac, last.object, &mt)) {
+    return std::nullopt;
+  }
+  last.type = TypeName(dac, mt);
+  last.nested = thread.first_nested_exception != 0;
+  return last;
+}
+
 std::vector<uint64_t> ReadNestedExceptions(DacProcess& dac, uint64_t first_nested,
                                            std::optional<uint64_t>* error) {
   std::vector<uint64_t> out;

@@ -73,6 +73,17 @@ struct ThreadExceptions {
 // thread).
 absl::StatusOr<ThreadExceptions> ReadThreadExceptions(DacProcess& dac, uint32_t os_tid);
 
+// A thread's last thrown exception as clrthreads shows it: the object behind the handle, the
+// name of the MethodTable its first word points to (nullopt if the DAC has none) and whether
+// the thread has nested exceptions. nullopt when the thread has no last thrown object or the
+// object is unreadable.
+struct LastThrown {
+  uint64_t object = 0;
+  std::optional<std::string> type;
+  bool nested = false;
+};
+std::optional<LastThrown> ReadLastThrown(DacProcess& dac, const ManagedThread& thread);
+
 // The exception objects of a nested chain starting at `first_nested`, outermost link first.
 // On a broken link, returns what was read and sets *error (the link that failed).
 std::vector<uint64_t> ReadNestedExceptions(DacProcess& dac, uint64_t first_nested,

@@ -5,7 +5,8 @@
 // nested one; Fixture.Roots.LastException holds an InvalidOperationException with an inner
 // ArgumentException, thrown four and three frames deep. Same lines (trailing blanks trimmed)
 // for `pe <addr>` of every exception of the fixture, `pe`, `pe -nested` and `printexception`
-// on the current (main) thread, and `pe` on a dump of HeapApp without a current exception.
+// on the current (main) thread, clrthreads' Exception column for that thread, and `pe` on a
+// dump of HeapApp without a current exception.
 // The exception addresses are found with clrdiag's own dumpheap. The JSON form is checked
 // against the text form.
 //
@@ -187,7 +188,8 @@ TEST_P(ExceptionConformanceTest, PeOfAddressesSameAsDotnetDump) {
 }
 
 TEST_P(ExceptionConformanceTest, PeOfCurrentThreadSameAsDotnetDump) {
-  const std::vector<std::string> commands = {"pe", "pe -nested", "printexception -nested"};
+  const std::vector<std::string> commands = {"pe", "pe -nested", "printexception -nested",
+                                             "clrthreads"};
   const CollectedDump& dump = dumps_[GetParam()];
   RunResult ours = Ours(dump.id, commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
@@ -203,6 +205,9 @@ TEST_P(ExceptionConformanceTest, PeOfCurrentThreadSameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, "Message:          clrdiag first exception\n");
   EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.CatcherLevel3()+0x");
   EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.CatcherLevel1()+0x");
+  // clrthreads' Exception column names the main thread's exception.
+  EXPECT_CONTAINS(ours.out, " Ukn System.InvalidOperationException 0000");
+  EXPECT_CONTAINS(ours.out, " (nested exceptions)\n");
 }
 
 TEST_P(ExceptionConformanceTest, NoCurrentExceptionSameAsDotnetDump) {
@@ -292,6 +297,21 @@ TEST_P(ExceptionConformanceTest, JsonAgreesWithText) {
   EXPECT_EQ(exceptions[0]["inner_exception"]["type"], "System.FormatException");
   EXPECT_EQ(exceptions[0]["inner_exception"]["address"], exceptions[1]["address"]);
   EXPECT_EQ(exceptions[1]["stack_trace"].size(), 4u);
+
+  // clrthreads names the same exception for the main thread.
+  RunResult threads = daemon_->Client(WithCommands({"analyze", dump.id, "--json"}, {"clrthreads"}));
+  ASSERT_EQ(threads.exit_code, 0) << threads.err;
+  auto t = ParseJson(threads.out.substr(0, threads.out.find('\n')));
+  ASSERT_TRUE(t.is_object()) << threads.out;
+  int with_exception = 0;
+  for (const auto& row : t["result"]["threads"]) {
+    if (row["exception"].is_null()) continue;
+    ++with_exception;
+    EXPECT_EQ(row["exception"]["address"], exceptions[0]["address"]);
+    EXPECT_EQ(row["exception"]["type"], "System.InvalidOperationException");
+    EXPECT_EQ(row["exception"]["nested_exceptions"], true);
+  }
+  EXPECT_EQ(with_exception, 1);
 
   RunResult bad = daemon_->Client(WithCommands({"analyze", dump.id, "--json"}, {"pe 1234"}));
   EXPECT_NE(bad.exit_code, 0);
