@@ -122,9 +122,24 @@ std::optional<std::string> TypeName(DacProcess& dac, uint64_t mt) {
   return *name;
 }
 
+// MethodDesc::m_wFlags (offset 6 since .NET Core 3) holds the classification in its low 3
+// bits; 7 is mcDynamic (LCG methods and IL stubs).
+constexpr uint64_t kMethodDescFlagsOffset = 6;
+constexpr uint16_t kMethodDescClassificationMask = 7;
+constexpr uint16_t kMethodDescDynamic = 7;
+
+bool IsDynamicMethodDesc(DacProcess& dac, uint64_t md) {
+  uint16_t flags = 0;
+  return ReadValue(dac, md + kMethodDescFlagsOffset, &flags) &&
+         (flags & kMethodDescClassificationMask) == kMethodDescDynamic;
+}
+
 // DumpMDInfoBuffer: module and method name of one frame; false if the MethodDesc is unknown
 // (SOS then leaves the frame out).
-bool ResolveFrame(DacProcess& dac, ExceptionFrame* frame) {
+bool ResolveFrame(DacProcess& dac, const ExceptionReadOptions& options, ExceptionFrame* frame) {
+  if (!options.runtime_relro_in_dump && IsDynamicMethodDesc(dac, frame->method_desc)) {
+    return false;  // GetMethodDescData would kill the process (see ExceptionReadOptions)
+  }
   auto md = dac.GetMethodDesc(frame->method_desc);
   if (!md.ok()) return false;
   std::string module;
@@ -147,7 +162,8 @@ bool ResolveFrame(DacProcess& dac, ExceptionFrame* frame) {
 }
 
 // GetStackTraceArray + the decoding of FormatException.
-void ReadStackTrace(DacProcess& dac, uint64_t stack_trace, bool async, ExceptionInfo* info) {
+void ReadStackTrace(DacProcess& dac, const ExceptionReadOptions& options, uint64_t stack_trace,
+                    bool async, ExceptionInfo* info) {
   if (stack_trace == 0) {
     info->stack_state = StackTraceState::kNone;
     return;
@@ -189,7 +205,7 @@ void ReadStackTrace(DacProcess& dac, uint64_t stack_trace, bool async, Exception
     std::memcpy(&f.sp, raw + 8, 8);
     std::memcpy(&f.method_desc, raw + 16, 8);
     if (async) f.ip += 1;
-    if (ResolveFrame(dac, &f)) info->frames.push_back(std::move(f));
+    if (ResolveFrame(dac, options, &f)) info->frames.push_back(std::move(f));
   }
 }
 
@@ -225,7 +241,8 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> DacProcess::GetNestedException(uin
   return std::make_pair(static_cast<uint64_t>(obj), static_cast<uint64_t>(next));
 }
 
-absl::StatusOr<ExceptionInfo> ReadException(DacProcess& dac, uint64_t address) {
+absl::StatusOr<ExceptionInfo> ReadException(DacProcess& dac, uint64_t address,
+                                            const ExceptionReadOptions& options) {
   auto obj = dac.GetObjectDetails(address);
   if (!obj.ok()) {
     return absl::NotFoundError(absl::StrFormat("Invalid exception object: %016x", address));
@@ -262,7 +279,7 @@ absl::StatusOr<ExceptionInfo> ReadException(DacProcess& dac, uint64_t address) {
     }
   }
   info.async = IsAsync(fields);
-  ReadStackTrace(dac, fields.stack_trace, info.async, &info);
+  ReadStackTrace(dac, options, fields.stack_trace, info.async, &info);
   info.stack_trace_string = ReadString(dac, fields.stack_trace_string);
   info.hresult = static_cast<uint32_t>(fields.hresult);
   return info;
@@ -280,6 +297,44 @@ absl::StatusOr<ThreadExceptions> ReadThreadExceptions(DacProcess& dac, uint32_t 
     return e;
   }
   return absl::NotFoundError("The current thread is unmanaged");
+}
+
+bool RuntimeRelroInDump(const elf::CoreFile& core, uint64_t base) {
+  auto read = [&](uint64_t addr, void* buf, size_t n) {
+    return core.ReadDumpedMemory(addr, buf, n) == n;
+  };
+  uint8_t ehdr[64];
+  if (base == 0 || !read(base, ehdr, sizeof(ehdr)) ||
+      std::memcmp(ehdr,
+                  "\x7f"
+                  "ELF",
+                  4) != 0) {
+    return false;
+  }
+  uint64_t phoff = 0;
+  uint16_t phentsize = 0, phnum = 0;
+  std::memcpy(&phoff, ehdr + 0x20, 8);
+  std::memcpy(&phentsize, ehdr + 0x36, 2);
+  std::memcpy(&phnum, ehdr + 0x38, 2);
+  if (phentsize < 56 || phnum > 256) return false;
+  bool found = false;
+  for (uint16_t i = 0; i < phnum; ++i) {
+    uint8_t ph[56];
+    if (!read(base + phoff + uint64_t{i} * phentsize, ph, sizeof(ph))) return false;
+    uint32_t type = 0;
+    uint64_t vaddr = 0, memsz = 0;
+    std::memcpy(&type, ph, 4);
+    std::memcpy(&vaddr, ph + 16, 8);
+    std::memcpy(&memsz, ph + 40, 8);
+    if (type != 0x6474e552) continue;  // PT_GNU_RELRO
+    if (memsz > (uint64_t{1} << 32)) return false;
+    for (uint64_t page = (base + vaddr) & ~uint64_t{0xfff}; page < base + vaddr + memsz;
+         page += 0x1000) {
+      if (!core.Contains(page)) return false;
+    }
+    found = true;
+  }
+  return found;
 }
 
 std::optional<LastThrown> ReadLastThrown(DacProcess& dac, const ManagedThread& thread) {

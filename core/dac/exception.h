@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/dac/dac_process.h"
+#include "core/elf/core_file.h"
 
 namespace clrdiag::dac {
 
@@ -58,9 +59,23 @@ struct ExceptionInfo {
   bool async = false;  // A hardware exception (SOS's heuristic on _xcode / _HResult).
 };
 
+struct ExceptionReadOptions {
+  // Whether every page of libcoreclr's PT_GNU_RELRO segment is in the dump (see
+  // RuntimeRelroInDump). Without them (Heap dumps) GetMethodDescData of a dynamic (LCG)
+  // method kills the process inside the DAC: it looks up a CoreLib class through name
+  // pointers kept in that segment and gets a null name. Such frames are then left out, as
+  // SOS leaves out frames whose MethodDesc it cannot read.
+  bool runtime_relro_in_dump = true;
+};
+
 // Reads the exception object at `address`. Errors: NotFound when the DAC does not know the
 // address as an object, InvalidArgument when the object is not a System.Exception.
-absl::StatusOr<ExceptionInfo> ReadException(DacProcess& dac, uint64_t address);
+absl::StatusOr<ExceptionInfo> ReadException(DacProcess& dac, uint64_t address,
+                                            const ExceptionReadOptions& options = {});
+
+// Whether every page of the PT_GNU_RELRO segment of the ELF image loaded at `base` is in the
+// dump (read from the image's program headers in the dump; false if they are missing).
+bool RuntimeRelroInDump(const elf::CoreFile& core, uint64_t base);
 
 // What a managed thread says about exceptions.
 struct ThreadExceptions {

@@ -177,6 +177,8 @@ CommandResult PrintException(CommandContext& ctx, const CommandSpec& spec,
     return Failure(message);
   };
 
+  dac::ExceptionReadOptions read_options;
+  read_options.runtime_relro_in_dump = dac::RuntimeRelroInDump(ctx.core, ctx.runtime.base);
   auto thread = CurrentThread(ctx);
   uint64_t object = 0;
   if (address_text) {
@@ -192,7 +194,7 @@ CommandResult PrintException(CommandContext& ctx, const CommandSpec& spec,
     }
   }
   if (object != 0) {
-    auto e = dac::ReadException(ctx.dac, object);
+    auto e = dac::ReadException(ctx.dac, object, read_options);
     if (!e.ok()) return fail(std::string(e.status().message()));
     result["exception"] = ExceptionJson(*e);
     text.Exception(*e);
@@ -210,7 +212,7 @@ CommandResult PrintException(CommandContext& ctx, const CommandSpec& spec,
       for (uint64_t obj : dac::ReadNestedExceptions(ctx.dac, thread->first_nested, &broken)) {
         if (ctx.cancel.cancelled()) return fail("cancelled");
         text.Emit(kNestedSeparator);
-        auto e = dac::ReadException(ctx.dac, obj);
+        auto e = dac::ReadException(ctx.dac, obj, read_options);
         if (!e.ok()) {
           result["nested_exceptions"] = list;
           return fail(std::string(e.status().message()));

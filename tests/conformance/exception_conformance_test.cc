@@ -18,6 +18,12 @@
 //    reports the same text as the command's error (stderr, non-zero exit status) and runs the
 //    next commands. Checked in BadInputIsAnErrorAndTheSessionGoesOn, with the reference's
 //    wording.
+//  - Heap dumps lack libcoreclr's RELRO pages; there GetMethodDescData of a dynamic (LCG)
+//    method makes the DAC dereference a null class name and the reference dies (SIGSEGV).
+//    clrdiag leaves such frames out on those dumps (as SOS leaves out any frame whose
+//    MethodDesc it cannot read) and prints the rest. Checked in DynamicMethodFrame.
+//  - "The current thread is unmanaged" (pe without an address, or its nested-exception check,
+//    on a thread the runtime does not know) is an error in clrdiag; the reference prints it.
 //  - -lines (-l): the reference adds " [file @ line]" from the portable PDB; clrdiag refuses
 //    the option with a usage error until the PDB reader lands. -ccw (Windows COM) likewise.
 //  - Command names: clrdiag also accepts "PrintException" (SOS's WinDbg spelling).
@@ -44,6 +50,7 @@ struct CollectedDump {
 struct Targets {
   std::vector<std::string> invalid_operation;  // the stored one and the parked one
   std::string argument, format, customer;
+  std::string dynamic;  // NotSupportedException thrown by a DynamicMethod
 };
 
 class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
@@ -126,8 +133,9 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
       std::getline(row >> std::ws, name);
       mt_by_name[name] = mt;
     }
-    for (const char* name : {"System.InvalidOperationException", "System.ArgumentException",
-                             "System.FormatException", "Fixture.Customer"}) {
+    for (const char* name :
+         {"System.InvalidOperationException", "System.ArgumentException", "System.FormatException",
+          "Fixture.Customer", "System.NotSupportedException"}) {
       if (mt_by_name[name].empty()) return std::string(name) + " is missing from:\n" + stat.out;
     }
     t->invalid_operation = Addresses(id, mt_by_name["System.InvalidOperationException"]);
@@ -138,8 +146,9 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
     t->argument = first("System.ArgumentException");
     t->format = first("System.FormatException");
     t->customer = first("Fixture.Customer");
+    t->dynamic = first("System.NotSupportedException");
     if (t->invalid_operation.size() != 2 || t->argument.empty() || t->format.empty() ||
-        t->customer.empty()) {
+        t->customer.empty() || t->dynamic.empty()) {
       return "dumpheap -mt did not find the fixture's exceptions in " + id;
     }
     return "";
@@ -185,6 +194,30 @@ TEST_P(ExceptionConformanceTest, PeOfAddressesSameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, "Message:          clrdiag fixture inner exception\n");
   EXPECT_CONTAINS(ours.out, "HResult: 80070057\n");
   EXPECT_CONTAINS(ours.out, "There are nested exceptions on this thread.");
+}
+
+// A frame of a dynamic (LCG) method: its _stackTrace is an object[] whose first element is the
+// frame data. On a Heap dump the reference dies inside the DAC (see the header), so clrdiag's
+// output on the Heap dump is compared with the reference's on the Full dump of the same idle
+// process, without the dynamic method's line.
+TEST_P(ExceptionConformanceTest, DynamicMethodFrame) {
+  const std::string& address = targets_[GetParam()].dynamic;
+  ASSERT_EQ(address, targets_["Full"].dynamic);  // the same heap in both dumps
+  RunResult ours = Ours(dumps_[GetParam()].id, {"pe " + address});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  RunResult ref = Reference(dumps_["Full"].path, {"pe " + address});
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  EXPECT_CONTAINS(ref.out, "!DynamicClass.ClrdiagDynamicThrow()+0x");
+  std::string expected = Body(ref.out);
+  if (GetParam() == "Heap") {
+    const size_t at = expected.find("DynamicClass.ClrdiagDynamicThrow()");
+    ASSERT_NE(at, std::string::npos);
+    const size_t begin = expected.rfind('\n', at) + 1;
+    expected.erase(begin, expected.find('\n', at) + 1 - begin);
+  }
+  ExpectSameOutput(Body(ours.out), expected);
+  EXPECT_CONTAINS(ours.out, "Message:          clrdiag dynamic exception\n");
+  EXPECT_CONTAINS(ours.out, " HeapApp.dll!Fixture.HeapProgram.MakeDynamicException()+0x");
 }
 
 TEST_P(ExceptionConformanceTest, PeOfCurrentThreadSameAsDotnetDump) {
