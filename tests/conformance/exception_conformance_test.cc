@@ -3,7 +3,8 @@
 // (InvalidOperationException "clrdiag nested exception", inner FormatException) was thrown
 // while the FormatException was being handled, so the thread has a current exception and a
 // nested one; Fixture.Roots.LastException holds an InvalidOperationException with an inner
-// ArgumentException, thrown four and three frames deep. Same lines (trailing blanks trimmed)
+// ArgumentException, thrown four and three frames deep, and Fixture.Roots.DynamicException an
+// exception thrown by a DynamicMethod. Same lines (trailing blanks trimmed)
 // for `pe <addr>` of every exception of the fixture, `pe`, `pe -nested` and `printexception`
 // on the current (main) thread, clrthreads' Exception column for that thread, and `pe` on a
 // dump of HeapApp without a current exception.
