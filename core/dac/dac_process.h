@@ -40,7 +40,8 @@ struct ManagedThread {
   uint64_t domain = 0;
   int32_t lock_count = 0;
   uint64_t last_thrown_handle = 0;  // Handle to the last thrown exception object, or 0.
-  uint64_t first_nested_exception = 0;  // Head of the nested exception chain, or 0.
+  // Head of the thread's nested exception chain (GetNestedExceptionData), or 0.
+  uint64_t first_nested_exception = 0;
   bool is_finalizer = false;
   bool is_gc = false;
 };

@@ -428,7 +428,7 @@ class ISOSDacInterface2 : public IUnknown {
  public:
   virtual HRESULT GetObjectExceptionData(CLRDATA_ADDRESS obj,
                                          DacpExceptionObjectData* data) = 0;  // 3
-  virtual HRESULT IsRCWDCOMProxy(CLRDATA_ADDRESS, BOOL*) = 0;                  // 4
+  virtual HRESULT IsRCWDCOMProxy(CLRDATA_ADDRESS, BOOL*) = 0;                 // 4
 };
 
 // Generation tables with all 5 generations (incl. the pinned object heap), .NET 5+.
