@@ -1,5 +1,7 @@
 // clrdiag: the command-line client of clrdiagd. Flags live here only.
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -80,6 +82,14 @@ int main(int argc, char** argv) {
   // Never destroyed: destroying the last channel runs grpc_shutdown(), which can wait up to
   // 10 s for gRPC's executor after large transfers. Every call has finished and every file is
   // closed when we exit below.
+  if (analyze->parsed()) {
+    // Ctrl-C in a session is for its sigwait thread (RunAnalyze): block it in every thread,
+    // so before gRPC starts any.
+    sigset_t sigint;
+    sigemptyset(&sigint);
+    sigaddset(&sigint, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
+  }
   Client& client = *new Client(g);
   if (ps->parsed()) rc = RunPs(client, g);
   if (collect->parsed()) rc = RunCollect(client, g, c);

@@ -47,7 +47,7 @@ CommandResult DumpHeap(CommandContext& ctx, const CommandSpec& spec,
       return UsageError(spec, absl::StrCat("unknown option '", args[i], "'"));
     }
   }
-  absl::Status st = RunDumpHeap(ctx.dac, o, ctx.out, ctx.cancel);
+  absl::Status st = RunDumpHeap(ctx.dac, o, ctx.out, ctx.cancel, &ctx.state.heap_index);
   if (!st.ok()) return Failure(std::string(st.message()));
   return {};
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,13 @@
 
 namespace clrdiag::sos {
 
+struct HeapIndex;  // format.h: what a complete heap walk learned, kept for the session
+
 // What a command can reach: the dump, its DAC, and the session's state.
 struct SessionState {
   int current_thread = 0;  // index into core.threads() (threads N / setthread N)
+  // Filled by the first complete heap walk; later `dumpheap -stat` runs answer from it.
+  std::shared_ptr<HeapIndex> heap_index;
 };
 
 struct CommandContext {

@@ -88,6 +88,7 @@ class DacEngine : public Engine {
         }
         inner_.Write(text);
       }
+      void Progress(const ProgressInfo& progress) override { inner_.Progress(progress); }
       bool started() const { return started_; }
 
      private:
@@ -144,7 +145,10 @@ class DacEngine : public Engine {
     if (ctx.json) {
       Json list = Json::array();
       for (const auto& c : registry_.commands()) {
-        list.push_back(Json{{"names", c.names}, {"synopsis", c.synopsis}, {"summary", c.summary}});
+        list.push_back(Json{{"names", c.names},
+                            {"synopsis", c.synopsis},
+                            {"summary", c.summary},
+                            {"usage", c.usage}});
       }
       WriteJson(ctx, Json{{"commands", list}});
       return {};

@@ -12,11 +12,22 @@
 
 namespace clrdiag::sos {
 
+// How far a long command has come (see CommandProgress in the proto).
+struct ProgressInfo {
+  std::string stage;  // "walking the heap"
+  uint64_t done = 0;
+  uint64_t total = 0;  // 0: unknown
+  std::string unit = "bytes";
+  uint64_t items = 0;
+};
+
 // Where command output goes; text arrives in pieces as it is produced.
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
   virtual void Write(absl::string_view text) = 0;
+  // Called often (cheap to call); sinks forward it at their own pace. Never output.
+  virtual void Progress(const ProgressInfo& progress) {}
 };
 
 struct CommandResult {

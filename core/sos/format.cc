@@ -104,7 +104,7 @@ std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& co
 }
 
 absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputSink& out,
-                         const CancellationToken& cancel) {
+                         const CancellationToken& cancel, std::shared_ptr<HeapIndex>* index) {
   struct Acc {
     size_t first_seen;
     uint64_t count = 0;
@@ -113,6 +113,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
   };
   std::unordered_map<uint64_t, Acc> by_mt;
   std::unordered_map<uint64_t, std::string> names;
+  if (index && *index) names = (*index)->names;
   auto name_of = [&](uint64_t mt) -> const std::string& {
     auto it = names.find(mt);
     if (it != names.end()) return it->second;
@@ -124,49 +125,97 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
   std::string buf;
   if (o.json && listing) buf = "{\"objects\":[";
   uint64_t objects = 0, bytes = 0;
-  auto walk = dac::WalkHeap(
-      dac,
-      [&](const dac::HeapObject& obj) {
-        if (o.mt && obj.mt != o.mt) return true;
-        if (obj.size < o.min || (o.max && obj.size > o.max)) return true;
-        if (!o.type.empty() && !absl::StrContains(name_of(obj.mt), o.type)) return true;
-        auto [it, fresh] = by_mt.try_emplace(obj.mt, Acc{by_mt.size()});
-        it->second.count++;
-        it->second.size += obj.size;
-        ++objects;
-        bytes += obj.size;
-        if (listing && o.json) {
-          absl::StrAppendFormat(&buf, "%s{\"address\":\"0x%x\",\"mt\":\"0x%x\",\"size\":%u}",
-                                objects == 1 ? "" : ",", obj.address, obj.mt, obj.size);
-          if (buf.size() >= 64 * 1024) {
-            out.Write(buf);
-            buf.clear();
-          }
-        } else if (listing) {
-          // The header comes with the first match: like the reference, nothing at all is
-          // printed when nothing matches.
-          if (objects == 1 && !o.short_) {
-            buf = absl::StrFormat("%16s %16s %14s\n", "Address", "MT", "Size");
-          }
-          if (o.short_) {
-            absl::StrAppendFormat(&buf, "%x\n", obj.address);
-          } else {
-            absl::StrAppendFormat(&buf, "%16x %16x %14s \n", obj.address, obj.mt, N0(obj.size));
-          }
-          if (buf.size() >= 64 * 1024) {
-            out.Write(buf);
-            buf.clear();
-          }
-        }
-        return true;
-      },
-      &cancel);
+  // Progress: bytes of objects walked out of the segments' allocated bytes.
+  ProgressInfo progress;
+  progress.stage = "walking the heap";
+  if (auto segments = dac.GetHeapSegments(); segments.ok()) {
+    for (const dac::HeapSegment& seg : *segments) {
+      if (seg.end > seg.start) progress.total += seg.end - seg.start;
+    }
+  }
+  const bool from_index = index && *index && o.stat && o.min == 0 && o.max == 0;
+  // A first complete walk in the session builds the index as it goes (every object, whatever
+  // the filters).
+  std::shared_ptr<HeapIndex> building;
+  std::unordered_map<uint64_t, size_t> building_pos;
+  if (index && !*index && !from_index) building = std::make_shared<HeapIndex>();
+  auto matches = [&](uint64_t mt) {
+    if (o.mt && mt != o.mt) return false;
+    return o.type.empty() || absl::StrContains(name_of(mt), o.type);
+  };
+  std::vector<std::string> warnings;
+  if (from_index) {
+    for (const HeapIndex::Type& t : (*index)->types) {
+      if (!matches(t.mt)) continue;
+      by_mt.try_emplace(t.mt, Acc{by_mt.size(), t.count, t.size});
+      objects += t.count;
+      bytes += t.size;
+    }
+    warnings = (*index)->warnings;
+  }
+  auto walk =
+      from_index
+          ? absl::StatusOr<dac::HeapWalkSummary>(dac::HeapWalkSummary{})
+          : dac::WalkHeap(
+                dac,
+                [&](const dac::HeapObject& obj) {
+                  progress.done += obj.footprint;
+                  if ((++progress.items & 0xffff) == 0) out.Progress(progress);
+                  if (building) {
+                    auto [pos, fresh] = building_pos.try_emplace(obj.mt, building->types.size());
+                    if (fresh) building->types.push_back({obj.mt, 0, 0});
+                    HeapIndex::Type& t = building->types[pos->second];
+                    ++t.count;
+                    t.size += obj.size;
+                  }
+                  if (obj.size < o.min || (o.max && obj.size > o.max)) return true;
+                  if (!matches(obj.mt)) return true;
+                  auto [it, fresh] = by_mt.try_emplace(obj.mt, Acc{by_mt.size()});
+                  it->second.count++;
+                  it->second.size += obj.size;
+                  ++objects;
+                  bytes += obj.size;
+                  if (listing && o.json) {
+                    absl::StrAppendFormat(&buf,
+                                          "%s{\"address\":\"0x%x\",\"mt\":\"0x%x\",\"size\":%u}",
+                                          objects == 1 ? "" : ",", obj.address, obj.mt, obj.size);
+                    if (buf.size() >= 64 * 1024) {
+                      out.Write(buf);
+                      buf.clear();
+                    }
+                  } else if (listing) {
+                    // The header comes with the first match: like the reference, nothing at all is
+                    // printed when nothing matches.
+                    if (objects == 1 && !o.short_) {
+                      buf = absl::StrFormat("%16s %16s %14s\n", "Address", "MT", "Size");
+                    }
+                    if (o.short_) {
+                      absl::StrAppendFormat(&buf, "%x\n", obj.address);
+                    } else {
+                      absl::StrAppendFormat(&buf, "%16x %16x %14s \n", obj.address, obj.mt,
+                                            N0(obj.size));
+                    }
+                    if (buf.size() >= 64 * 1024) {
+                      out.Write(buf);
+                      buf.clear();
+                    }
+                  }
+                  return true;
+                },
+                &cancel);
   if (o.json && listing) buf += "]";
   if (!walk.ok()) {
     if (o.json) out.Write(listing ? buf + "}" : "null");  // a complete value before the error
     return walk.status();
   }
   if (!o.json && !buf.empty()) out.Write(buf);
+  if (!from_index) warnings = walk->warnings;
+  if (building) {
+    building->warnings = warnings;
+    for (const HeapIndex::Type& t : building->types) name_of(t.mt);
+    building->names = names;
+    *index = std::move(building);
+  }
   std::vector<std::pair<uint64_t, Acc*>> rows;
   for (auto& [mt, acc] : by_mt) rows.emplace_back(mt, &acc);
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
@@ -186,7 +235,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     Json tail{{"statistics", stats},
               {"total_objects", objects},
               {"total_size", bytes},
-              {"warnings", walk->warnings}};
+              {"warnings", warnings}};
     std::string t = tail.dump(-1, ' ', false, Json::error_handler_t::replace);
     // Merge {"objects":[...] with the tail's members.
     out.Write(listing ? absl::StrCat(buf, ",", t.substr(1)) : t);
@@ -207,7 +256,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
                           N0(acc->size), name_of(mt));
   }
   absl::StrAppendFormat(&s, "Total %s objects, %s bytes\n", N0(objects), N0(bytes));
-  for (const std::string& w : walk->warnings) absl::StrAppendFormat(&s, "warning: %s\n", w);
+  for (const std::string& w : warnings) absl::StrAppendFormat(&s, "warning: %s\n", w);
   out.Write(s);
   return absl::OkStatus();
 }

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,8 +40,25 @@ struct DumpHeapOptions {
   bool json = false;  // the JSON form (core/sos/json.h)
 };
 
-// `dumpheap`: walks the heap, prints matching objects (unless -stat) then statistics.
+// Per-MethodTable totals of the whole heap, in first-seen order, with the type names: enough
+// to answer `dumpheap -stat` (also with -type/-mt) without walking the heap again. ~100 bytes
+// per distinct type.
+struct HeapIndex {
+  struct Type {
+    uint64_t mt = 0;
+    uint64_t count = 0;
+    uint64_t size = 0;
+  };
+  std::vector<Type> types;  // first-seen order (ties in the statistics keep it)
+  std::unordered_map<uint64_t, std::string> names;
+  std::vector<std::string> warnings;
+};
+
+// `dumpheap`: walks the heap, prints matching objects (unless -stat) then statistics. With
+// `index`: a -stat without -min/-max is answered from *index when it is set, and a complete
+// walk sets it.
 absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputSink& out,
-                         const CancellationToken& cancel);
+                         const CancellationToken& cancel,
+                         std::shared_ptr<HeapIndex>* index = nullptr);
 
 }  // namespace clrdiag::sos

@@ -29,7 +29,9 @@ class ConformanceTest : public ::testing::TestWithParam<std::string> {
 };
 
 const std::vector<std::string> kCommands = {
-    "eeversion", "dumpheap -stat", "clrthreads", "dumpheap -type Fixture.Customer[]",
+    // The second -stat, and the filtered one, come from the session's heap index.
+    "eeversion", "dumpheap -stat", "clrthreads", "dumpheap -stat", "dumpheap -stat -type Fixture.",
+    "dumpheap -type Fixture.Customer[]",
     "dumpheap -min 80000 -stat", "dumpheap -short -max 24 -type Fixture.Customer[]",
 };
 
