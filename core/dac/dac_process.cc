@@ -146,6 +146,7 @@ absl::StatusOr<ThreadStore> DacProcess::GetThreadStore() {
     m.domain = d.domain;
     m.lock_count = static_cast<int32_t>(d.lockCount);
     m.last_thrown_handle = d.lastThrownObjectHandle;
+    m.first_nested_exception = d.firstNestedException;
     m.is_finalizer = t == ts.finalizerThread;
     m.is_gc = t == ts.gcThread;
     out.threads.push_back(m);

@@ -42,6 +42,8 @@ struct ManagedThread {
   uint64_t domain = 0;
   int32_t lock_count = 0;
   uint64_t last_thrown_handle = 0;  // Handle to the last thrown exception object, or 0.
+  // Head of the thread's nested exception chain (GetNestedExceptionData), or 0.
+  uint64_t first_nested_exception = 0;
   bool is_finalizer = false;
   bool is_gc = false;
 };
@@ -279,6 +281,18 @@ struct StaticBases {
   uint64_t gc = 0;
 };
 
+// The fields of a System.Exception as ISOSDacInterface2::GetObjectExceptionData reports them.
+struct ExceptionObjectFields {
+  uint64_t message = 0;  // System.String, or 0
+  uint64_t inner_exception = 0;
+  uint64_t stack_trace = 0;  // _stackTrace: byte[] or (.NET 9+) object[] whose [0] is the byte[]
+  uint64_t watson_buckets = 0;
+  uint64_t stack_trace_string = 0;
+  uint64_t remote_stack_trace_string = 0;
+  int32_t hresult = 0;
+  uint32_t xcode = 0;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -301,6 +315,11 @@ class DacProcess {
   uint32_t revision() const { return revision_; }
 
   absl::StatusOr<ThreadStore> GetThreadStore();
+  // Exceptions (exception.cc). GetExceptionObjectData is ISOSDacInterface2's view of an
+  // exception object (Unimplemented without that interface); GetNestedException follows one
+  // link of a thread's nested exception chain: (exception object, next link or 0).
+  absl::StatusOr<ExceptionObjectFields> GetExceptionObjectData(uint64_t obj);
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> GetNestedException(uint64_t nested);
   absl::StatusOr<GcHeapSummary> GetGcHeapSummary();
   absl::StatusOr<UsefulGlobals> GetUsefulGlobals();
   // All segments/regions of all heaps: per heap, gen 3 (LOH), gen 2, with regions gen 1 and

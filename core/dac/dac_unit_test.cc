@@ -98,6 +98,14 @@ TEST(ComAbi, ProcessAndSosSlotsMatchIdl) {
   EXPECT_EQ(VtableSlot(&ISOSDacInterface12::GetGlobalAllocationContext), 3u);
 }
 
+TEST(ComAbi, ExceptionSlotsMatchIdl) {
+  // printexception: ISOSDacInterface2 and the nested exception chain (sospriv.idl).
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface2::GetObjectExceptionData), 3u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface2::IsRCWDCOMProxy), 4u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetNestedExceptionData), 65u);
+  EXPECT_EQ(offsetof(DacpExceptionObjectData, HResult), 48u);
+}
+
 TEST(ComAbi, ModuleSlotsMatchIdl) {
   // ISOSDacInterface::GetModule / GetPEFileBase and IXCLRDataModule (xclrdata.idl), used by
   // the module commands.

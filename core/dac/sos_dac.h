@@ -422,6 +422,27 @@ class ISOSDacInterface : public IUnknown {
   // Slots 71-90 (GetClrWatsonBuckets ... GetFailedAssemblyDisplayName) are not called yet.
 };
 
+// An exception object's fields (ISOSDacInterface2::GetObjectExceptionData).
+struct DacpExceptionObjectData {
+  CLRDATA_ADDRESS Message;
+  CLRDATA_ADDRESS InnerException;
+  CLRDATA_ADDRESS StackTrace;
+  CLRDATA_ADDRESS WatsonBuckets;
+  CLRDATA_ADDRESS StackTraceString;
+  CLRDATA_ADDRESS RemoteStackTraceString;
+  int32_t HResult;
+  int32_t XCode;
+};
+static_assert(sizeof(DacpExceptionObjectData) == 0x38);
+
+inline constexpr IID kIID_ISOSDacInterface2 = ParseGuid("A16026EC-96F4-40BA-87FB-5575986FB7AF");
+class ISOSDacInterface2 : public IUnknown {
+ public:
+  virtual HRESULT GetObjectExceptionData(CLRDATA_ADDRESS obj,
+                                         DacpExceptionObjectData* data) = 0;  // 3
+  virtual HRESULT IsRCWDCOMProxy(CLRDATA_ADDRESS, BOOL*) = 0;                 // 4
+};
+
 // Generation tables with all 5 generations (incl. the pinned object heap), .NET 5+.
 class ISOSDacInterface8 : public IUnknown {
  public:

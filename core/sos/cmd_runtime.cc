@@ -1,5 +1,7 @@
 // Runtime and thread commands: eeversion, clrthreads.
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/dac/exception.h"
 #include "core/sos/command.h"
 #include "core/sos/format.h"
 #include "core/sos/json.h"
@@ -39,7 +41,25 @@ CommandResult ClrThreads(CommandContext& ctx, const CommandSpec& spec,
   if (!args.empty()) return UsageError(spec, absl::StrCat("unexpected argument '", args[0], "'"));
   auto ts = ctx.dac.GetThreadStore();
   if (!ts.ok()) return Failure(std::string(ts.status().message()));
-  ctx.out.Write(ctx.json ? ClrThreadsJson(*ts, ctx.core) : FormatClrThreads(*ts, ctx.core));
+  // The Exception column: each thread's last thrown exception (strike.cpp's clrthreads).
+  std::vector<std::string> text;
+  std::vector<Json> json;
+  for (const dac::ManagedThread& t : ts->threads) {
+    auto last = dac::ReadLastThrown(ctx.dac, t);
+    if (!last) {
+      text.emplace_back();
+      json.emplace_back();
+      continue;
+    }
+    text.push_back(last->type ? absl::StrFormat("%s %016x", *last->type, last->object)
+                              : absl::StrFormat("<Invalid Object> (%016X)", last->object));
+    if (last->nested) text.back() += " (nested exceptions)";
+    json.push_back(Json{{"address", JsonHex(last->object)},
+                        {"type", last->type ? Json(*last->type) : Json()},
+                        {"nested_exceptions", last->nested}});
+  }
+  ctx.out.Write(ctx.json ? ClrThreadsJson(*ts, ctx.core, json)
+                         : FormatClrThreads(*ts, ctx.core, text));
   return {};
 }
 

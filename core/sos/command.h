@@ -67,6 +67,8 @@ CommandResult Failure(const std::string& message);
 bool ParseHexAddress(const std::string& text, uint64_t* out);
 
 // Command families.
+// cmd_exception.cc: printexception, pe
+void RegisterExceptionCommands(CommandRegistry& r);
 void RegisterHeapCommands(CommandRegistry& r);     // cmd_heap.cc: dumpheap
 void RegisterRuntimeCommands(CommandRegistry& r);  // cmd_runtime.cc: eeversion, clrthreads
 void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, dumpmt

@@ -61,6 +61,7 @@ class DacEngine : public Engine {
                    "Displays help for a command.",
                    "help [command]\n  Lists the commands, or describes one.",
                    {}});
+    RegisterExceptionCommands(registry_);
     RegisterHeapCommands(registry_);
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);

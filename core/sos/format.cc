@@ -36,9 +36,11 @@ int DebuggerThreadIndex(const dac::ManagedThread& t, const elf::CoreFile& core) 
 
 }  // namespace
 
-std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core) {
+std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core,
+                           const std::vector<Json>& exceptions) {
   Json threads = Json::array();
-  for (const dac::ManagedThread& t : ts.threads) {
+  for (size_t i = 0; i < ts.threads.size(); ++i) {
+    const dac::ManagedThread& t = ts.threads[i];
     int dbg = DebuggerThreadIndex(t, core);
     Json special = Json::array();
     if (t.is_finalizer) special.push_back("Finalizer");
@@ -55,7 +57,8 @@ std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core
                            {"alloc_context_limit", JsonHex(t.alloc_limit)},
                            {"domain", JsonHex(t.domain)},
                            {"lock_count", t.lock_count},
-                           {"special", special}});
+                           {"special", special},
+                           {"exception", i < exceptions.size() ? exceptions[i] : Json()}});
   }
   Json j{{"thread_count", ts.thread_count},
          {"unstarted_count", ts.unstarted_count},
@@ -67,7 +70,8 @@ std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core) {
+std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core,
+                             const std::vector<std::string>& exceptions) {
   std::string out;
   absl::StrAppendFormat(&out, "ThreadCount:      %d\n", ts.thread_count);
   absl::StrAppendFormat(&out, "UnstartedThread:  %d\n", ts.unstarted_count);
@@ -79,7 +83,8 @@ std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& co
   out +=
       " DBG   ID     OSID ThreadOBJ           State GC Mode     GC Alloc Context                  "
       "Domain           Count Apt Exception\n";
-  for (const dac::ManagedThread& t : ts.threads) {
+  for (size_t i = 0; i < ts.threads.size(); ++i) {
+    const dac::ManagedThread& t = ts.threads[i];
     // DBG is the thread's index in the dump (the debugger's thread number), XXXX if it has
     // no OS thread.
     int index = DebuggerThreadIndex(t, core);
@@ -89,6 +94,7 @@ std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& co
     if (t.is_gc) exc += "(GC) ";
     if (t.state & dac::kThreadStateThreadPoolWorker) exc += "(Threadpool Worker) ";
     if (t.state & dac::kThreadStateCompletionPort) exc += "(Threadpool Completion Port) ";
+    if (i < exceptions.size()) exc += exceptions[i];
     absl::StrAppendFormat(&out, "%4s %4u %8x %016X %8x %-11s %016X:%016X %016X %06d Ukn %s\n", dbg,
                           t.managed_id, t.os_id, t.address, t.state,
                           t.preemptive ? "Preemptive" : "Cooperative", t.alloc_ptr, t.alloc_limit,

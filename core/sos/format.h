@@ -13,6 +13,7 @@
 #include "core/dac/dac_process.h"
 #include "core/elf/core_file.h"
 #include "core/sos/engine.h"
+#include "core/sos/json.h"
 
 namespace clrdiag::sos {
 
@@ -20,9 +21,14 @@ namespace clrdiag::sos {
 std::string N0(uint64_t v);
 
 // `clrthreads`: the thread store summary and one row per managed thread.
-std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core);
+// `exceptions`, if given, holds each thread's Exception column text (after the
+// "(Finalizer) "-style markers), in ts.threads order.
+std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core,
+                             const std::vector<std::string>& exceptions = {});
 // Its JSON form, as a JSON text.
-std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core);
+// `exceptions`, if given, holds each thread's "exception" value, in ts.threads order.
+std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core,
+                           const std::vector<Json>& exceptions = {});
 
 struct DumpHeapOptions {
   bool stat = false;
