@@ -182,10 +182,13 @@ class LocalImages {
   // The file holds a shared object's data as linked: pointers the loader relocates at start-up
   // (RELA: the word is 0 in the file, or the bare addend) are not what the target's memory
   // held. Writes load bias + addend over every relative relocation in [addr, addr + n).
-  void Relocate(LocalFile& local, const std::string& path, uint64_t addr, uint8_t* out,
-                size_t n) {
+  void Relocate(LocalFile& local, const std::string& path, uint64_t addr, uint8_t* out, size_t n) {
     const auto bytes = local.file.bytes();
-    if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return;
+    if (bytes.size() < 4 || std::memcmp(bytes.data(),
+                                        "\x7f"
+                                        "ELF",
+                                        4) != 0)
+      return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!local.relocations_known) {

@@ -98,7 +98,6 @@ std::vector<Segment> Normalize(std::vector<Segment> segs) {
   return out;
 }
 
-
 // Where the core's bytes come from. ReadAt copies up to `n` bytes at file offset `off` and
 // returns how many it copied: fewer only at the end of the file (or on an I/O error, which a
 // reader treats like the end).

@@ -23,7 +23,7 @@ inline constexpr uint16_t kEmX86_64 = 62, kEmAarch64 = 183;
 // The memory budget of CoreFile::Open's read cache, in one place: chunks of kCoreCacheChunkBytes
 // (aligned in the file), at most kCoreCacheBytes of them. A read of kCoreCacheChunkBytes or
 // more goes straight to the caller's buffer.
-inline constexpr size_t kCoreCacheChunkBytes = size_t{64} << 10;
+inline constexpr size_t kCoreCacheChunkBytes = size_t{16} << 10;
 inline constexpr size_t kCoreCacheBytes = size_t{16} << 20;
 // Note segments bigger than this in total are refused (DataLoss): they are read into memory
 // at open, and no real core comes near it (a thread costs a few KiB of notes).

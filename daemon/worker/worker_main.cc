@@ -90,10 +90,12 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     clrdiag::sos::CommandResult res = (*engine)->Run(req.command().command_line(), sink, cancel);
     sink.Flush();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     SendDone(id, res.ok, res.error, static_cast<uint64_t>(ms), res.exit);
-    if (res.exit) return 0;
+    // The session is over: the daemon waits for this process before it ends the RPC, so leave
+    // without tearing down the DAC and the dump (the kernel frees it all at once).
+    if (res.exit) ::_exit(0);
   }
 }

@@ -124,8 +124,8 @@ class DacDumpTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_FALSE(tool_.empty())
-        << "the reference dotnet-dump is not installed: run WITH_REFERENCE=1 scripts/install-deps.sh";
+    ASSERT_FALSE(tool_.empty()) << "the reference dotnet-dump is not installed: run "
+                                   "WITH_REFERENCE=1 scripts/install-deps.sh";
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     auto core = elf::CoreFile::Open(dump_);
     ASSERT_TRUE(core.ok()) << core.status();
@@ -440,8 +440,7 @@ TEST_F(DacDumpTest, DataTargetRelocatesPointersServedFromTheRuntimeFile) {
     const bool dumped = core_->ReadDumpedMemory(addr, &raw, 8) == 8;
     uint64_t value = 0;
     dac::ULONG32 done = 0;
-    ASSERT_EQ(target->ReadVirtual(addr, reinterpret_cast<dac::BYTE*>(&value), 8, &done),
-              dac::kS_OK)
+    ASSERT_EQ(target->ReadVirtual(addr, reinterpret_cast<dac::BYTE*>(&value), 8, &done), dac::kS_OK)
         << std::hex << addr;
     ASSERT_EQ(done, 8u);
     if (dumped) EXPECT_EQ(value, raw);  // what the dump holds is served as it is
