@@ -509,8 +509,8 @@ peak_run() {
 
 # The physical limit: the dump's bytes read once from the page cache. `cat` of the whole file,
 # and (python3) exactly the bytes of its PT_LOAD segments — what an analysis can at most need —
-# read with pread into a 1 MiB buffer, and touched once per page through mmap (the worker maps
-# the dump). Medians of 3 passes, timed inside python (no interpreter start-up).
+# read with pread into a 1 MiB buffer (as the worker's heap walk reads it), and touched once per
+# page through mmap (how the worker read it before it switched to pread). Medians of 3 passes, timed inside python (no interpreter start-up).
 log "analysis: physical limit (reading the dump once, warm cache)"
 CAT_TIMES=()
 for i in 0 1 2 3; do   # pass 0 warms the cache
@@ -602,9 +602,12 @@ done
 DH_OURS_MED=$(median "${DH_OURS[@]}")
 DH_REF_MED=$(median "${DH_REF[@]}")
 grep -q '^Total ' "$T/dh-ours.txt" || { cat "$T/dh-ours.txt" >&2; die "no 'Total' line in our dumpheap -stat"; }
-# The first line names the dump (an id for us, a path for dotnet-dump).
+# The first line names the dump (an id for us, a path for dotnet-dump). dotnet-dump prints
+# "Scanning heap: N MB / M MB (P%)..." progress lines when the walk takes long (under load).
 DH_SAME=no
-if cmp -s <(tail -n +2 "$T/dh-ours.txt") <(tail -n +2 "$T/dh-ref.txt"); then DH_SAME=yes; fi
+if cmp -s <(tail -n +2 "$T/dh-ours.txt") <(tail -n +2 "$T/dh-ref.txt" | grep -v '^Scanning heap: '); then
+    DH_SAME=yes
+fi
 DH_LINES=$(wc -l <"$T/dh-ours.txt")
 DH_TOTAL_LINE=$(grep '^Total ' "$T/dh-ours.txt" | head -1)
 
@@ -688,7 +691,7 @@ echo "### Analysis of one $(calc '%.0f' "$PROBE_SIZE / 1048576") MiB Heap dump (
 echo
 echo "- \`dumpheap -stat\` runs (s) — clrdiag: ${DH_OURS[*]}; dotnet-dump: ${DH_REF[*]}. Output identical to dotnet-dump's (after the first line, which names the dump): **$DH_SAME** ($DH_LINES lines; \"$DH_TOTAL_LINE\")."
 echo "- Open to first prompt (\`-c exit\`) runs (ms) — clrdiag: ${OPEN_OURS[*]}; dotnet-dump: ${OPEN_REF[*]}."
-echo "- Peak RSS, polled every 10 ms in one extra run of each (max over the samples): clrdiag-worker VmHWM $(mib "$W_HWM") MiB, of which at most $(mib "$W_FILE") MiB file-backed (the mmap'd dump and the binaries: page-cache pages, shared) and $(mib "$W_ANON") MiB anonymous; dotnet-dump VmHWM $(mib "$R_HWM") MiB (file $(mib "$R_FILE"), anonymous $(mib "$R_ANON"))."
+echo "- Peak RSS, polled every 10 ms in one extra run of each (max over the samples): clrdiag-worker VmHWM $(mib "$W_HWM") MiB, of which at most $(mib "$W_FILE") MiB file-backed (the binaries and the local runtime files: page-cache pages, shared; the dump itself is read with pread, not mapped) and $(mib "$W_ANON") MiB anonymous; dotnet-dump VmHWM $(mib "$R_HWM") MiB (file $(mib "$R_FILE"), anonymous $(mib "$R_ANON"))."
 echo "- Physical limit (warm cache, median of 3): \`cat\` of the whole file ${CAT_S}s; the ${LOAD_SEGS} PT_LOAD segments ($(calc '%.0f' "${LOAD_BYTES:-0} / 1048576") MiB) read with pread ${LOAD_READ_S:-n/a}s, touched once per page through mmap ${LOAD_MMAP_S:-n/a}s. dumpheap -stat end to end = ${DH_PHYS}× the pread figure (dotnet-dump: ${DH_REF_PHYS}×)."
 echo
 echo "Raw \`ps\` times (ms) — clrdiag: ${PS_OURS[*]}"
