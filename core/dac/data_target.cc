@@ -22,6 +22,7 @@ namespace {
 // Largest PE header prefix we read from the dump to identify an assembly.
 constexpr size_t kPeHeaderProbeBytes = 4096;
 
+constexpr char kElfMagic[4] = {0x7f, 'E', 'L', 'F'};
 constexpr uint64_t kDtNull = 0, kDtRela = 7, kDtRelaSz = 8, kDtRelaEnt = 9;
 constexpr uint32_t kPtDynamic = 2;
 constexpr uint32_t kRX86_64Relative = 8, kRAarch64Relative = 1027;
@@ -184,11 +185,7 @@ class LocalImages {
   // held. Writes load bias + addend over every relative relocation in [addr, addr + n).
   void Relocate(LocalFile& local, const std::string& path, uint64_t addr, uint8_t* out, size_t n) {
     const auto bytes = local.file.bytes();
-    if (bytes.size() < 4 || std::memcmp(bytes.data(),
-                                        "\x7f"
-                                        "ELF",
-                                        4) != 0)
-      return;
+    if (bytes.size() < sizeof(kElfMagic) || std::memcmp(bytes.data(), kElfMagic, 4) != 0) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!local.relocations_known) {
