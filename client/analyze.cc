@@ -1,89 +1,338 @@
 // `clrdiag analyze DUMP [-c CMD]...`: a session in the daemon, next to the dump.
+//
+// The commands given with -c run first; then, unless one of them was `exit`, commands come
+// from stdin: a line editor with history and completion on a terminal, plain lines otherwise.
+// Ctrl-C while a command runs cancels that command (the session goes on); Ctrl-C or Ctrl-D at
+// the prompt ends the session. Progress of long commands shows on stderr when it is a terminal.
+// `logopen FILE` / `logclose` copy the session's output to a file on this machine.
+#include <editline/readline.h>
+#include <pthread.h>
+#include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/client.h"
+#include "nlohmann/json.hpp"
 
 namespace clrdiag::cli {
 namespace {
 
 bool IsExit(const std::string& line) {
-  std::string c(absl::StripAsciiWhitespace(line));
+  std::string c = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line));
   return c == "exit" || c == "quit" || c == "q";
+}
+
+std::string HistoryPath() {
+  const char* home = std::getenv("HOME");
+  return home && *home ? std::string(home) + "/.clrdiag_history" : "";
+}
+
+// 1234567 → "1,234,567".
+std::string Grouped(uint64_t v) {
+  std::string d = std::to_string(v), out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i > 0 && (d.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(d[i]);
+  }
+  return out;
+}
+
+// Command names and their options, for tab completion (filled from `help` in JSON).
+struct Completions {
+  std::vector<std::string> commands;
+  std::map<std::string, std::vector<std::string>> options;  // by command name, lower case
+};
+Completions* g_completions = nullptr;
+
+char* CompletionGenerator(const char* text, int state) {
+  static std::vector<std::string> matches;
+  static size_t next;
+  if (state == 0) {
+    matches.clear();
+    next = 0;
+    std::string line(rl_line_buffer, rl_point);
+    std::string prefix(text);
+    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    const bool first_word =
+        words.empty() || (words.size() == 1 && !line.empty() && line.back() != ' ');
+    if (first_word) {
+      for (const auto& c : g_completions->commands) {
+        if (absl::StartsWithIgnoreCase(c, prefix)) matches.push_back(c);
+      }
+    } else {
+      auto it = g_completions->options.find(absl::AsciiStrToLower(words[0]));
+      if (it != g_completions->options.end()) {
+        for (const auto& o : it->second) {
+          if (absl::StartsWith(o, prefix)) matches.push_back(o);
+        }
+      }
+    }
+  }
+  if (next < matches.size()) return strdup(matches[next++].c_str());
+  return nullptr;
+}
+
+char** Complete(const char* text, int start, int end) {
+  rl_attempted_completion_over = 1;  // no file-name completion
+  if (!g_completions) return nullptr;
+  return rl_completion_matches(text, CompletionGenerator);
 }
 
 }  // namespace
 
-int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands) {
+int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands,
+               bool json) {
+  // SIGINT is handled by a thread of its own (sigwait), in every phase of the session.
+  sigset_t sigint;
+  sigemptyset(&sigint);
+  sigaddset(&sigint, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
+
   grpc::ClientContext ctx;
   auto stream = client.stub().Analyze(&ctx);
+  std::mutex write_mu;  // one writer at a time: commands (main thread), cancels (signal thread)
+  auto write = [&](const clrdiag::v1::AnalyzeRequest& r) {
+    std::lock_guard<std::mutex> lock(write_mu);
+    return stream->Write(r);
+  };
   clrdiag::v1::AnalyzeRequest open;
   open.mutable_open()->set_dump(dump);
-  std::printf("Loading core dump: %s ...\n", dump.c_str());
-  std::fflush(stdout);
+  // With --json, stdout carries only the commands' JSON documents.
+  std::fprintf(json ? stderr : stdout, "Loading core dump: %s ...\n", dump.c_str());
+  std::fflush(json ? stderr : stdout);
   clrdiag::v1::AnalyzeResponse resp;
-  if (!stream->Write(open) || !stream->Read(&resp) || !resp.has_opened()) {
+  if (!write(open) || !stream->Read(&resp) || !resp.has_opened()) {
     stream->WritesDone();
     grpc::Status st = stream->Finish();
-    if (st.ok()) st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
+    if (st.ok())
+      st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
     return client.Fail(st);
   }
+
+  const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
+  const bool stderr_tty = ::isatty(STDERR_FILENO) == 1;
+  struct termios saved_termios;
+  const bool have_termios = stdin_tty && tcgetattr(STDIN_FILENO, &saved_termios) == 0;
+
+  // The command now running (0: none, we are at the prompt or between -c commands).
+  std::atomic<uint64_t> running{0};
+  std::atomic<bool> at_prompt{false};
+  std::thread signals([&] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&sigint, &sig) != 0) continue;
+      uint64_t id = running.load();
+      if (id != 0) {
+        clrdiag::v1::AnalyzeRequest c;
+        c.mutable_cancel()->set_id(id);
+        write(c);
+        if (stderr_tty) std::fputs("\r\033[K", stderr);
+        std::fputs("^C (cancelling the command)\n", stderr);
+        continue;
+      }
+      // At the prompt (or before the session's first command): end the session.
+      if (have_termios) tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+      if (at_prompt.load()) std::fputs("\n", stdout);
+      std::string history = HistoryPath();
+      if (stdin_tty && !history.empty()) write_history(history.c_str());
+      std::fflush(nullptr);
+      std::_Exit(kExitOk);
+    }
+  });
+  signals.detach();
+
+  FILE* log = nullptr;  // logopen
+  std::string log_path;
+  auto out = [&](const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    if (log) std::fwrite(text.data(), 1, text.size(), log);
+  };
+
   bool failed = false;
-  bool ended = false;
+  bool progress_shown = false;
+  auto clear_progress = [&] {
+    if (progress_shown) {
+      std::fputs("\r\033[K", stderr);
+      progress_shown = false;
+    }
+  };
   uint64_t next_id = 1;
   // Runs one command and prints its output as it arrives. Returns false when the session is
   // over (exit, or the worker is gone).
   auto run = [&](const std::string& line) -> bool {
+    // Client-side commands.
+    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::string verb = words.empty() ? "" : absl::AsciiStrToLower(words[0]);
+    if (verb == "logopen") {
+      if (log) std::fclose(log);
+      log = nullptr;
+      log_path = words.size() > 1 ? words[1] : "clrdiag-session.log";
+      log = std::fopen(log_path.c_str(), "a");
+      if (!log) {
+        failed = true;
+        std::fprintf(stderr, "logopen: cannot open %s for writing: %s\n", log_path.c_str(),
+                     std::strerror(errno));
+        return true;
+      }
+      if (!json) out(absl::StrCat("Console is logging to ", log_path, "\n"));
+      return true;
+    }
+    if (verb == "logclose") {
+      if (log) {
+        if (!json) out(absl::StrCat("Console logging to ", log_path, " is closed\n"));
+        std::fclose(log);
+        log = nullptr;
+      } else if (!json) {
+        out("Console logging was not enabled\n");
+      }
+      return true;
+    }
     clrdiag::v1::AnalyzeRequest req;
-    req.mutable_command()->set_id(next_id++);
+    uint64_t id = next_id++;
+    req.mutable_command()->set_id(id);
     req.mutable_command()->set_command_line(line);
-    if (!stream->Write(req)) return false;
+    req.mutable_command()->set_json(json);
+    running = id;
+    if (!write(req)) {
+      running = 0;
+      return false;
+    }
     while (stream->Read(&resp)) {
+      if (resp.has_progress()) {
+        if (!stderr_tty) continue;
+        const auto& p = resp.progress();
+        std::string text = absl::StrCat(p.stage(), ": ");
+        if (p.total() > 0) {
+          absl::StrAppend(&text, std::min<uint64_t>(100, p.done() * 100 / p.total()), "%, ");
+        }
+        absl::StrAppend(&text, Grouped(p.items()), " objects (Ctrl-C cancels)");
+        std::fprintf(stderr, "\r\033[K%s", text.c_str());
+        progress_shown = true;
+        continue;
+      }
       if (resp.has_output()) {
-        std::fwrite(resp.output().text().data(), 1, resp.output().text().size(), stdout);
+        clear_progress();
+        out(resp.output().text());
         continue;
       }
       if (resp.has_done()) {
+        running = 0;
+        clear_progress();
         std::fflush(stdout);
+        if (log) std::fflush(log);
         if (!resp.done().ok()) {
           failed = true;
           std::fprintf(stderr, "%s\n", resp.done().error().c_str());
+          if (log && !json) std::fprintf(log, "%s\n", resp.done().error().c_str());
         }
         return !resp.done().exit();
       }
     }
+    running = 0;
     return false;
   };
+
+  bool ended = false;
   for (const auto& c : commands) {
     if (!run(c)) {
       ended = true;
       break;
     }
   }
-  if (!ended) {
-    bool tty = ::isatty(STDIN_FILENO) == 1;
-    if (tty && StdoutIsTty()) {
+  if (!ended && stdin_tty) {
+    if (StdoutIsTty()) {
       std::printf(
           "Ready to process analysis commands. Type 'help' to list available commands or 'help "
           "[command]' to get detailed help on a command.\nType 'quit' or 'exit' to exit the "
           "session.\n");
     }
-    std::string line;
-    for (;;) {
-      if (tty) {
-        std::printf("> ");
-        std::fflush(stdout);
+    // Completion data: the command names and each command's options, from `help` (JSON).
+    Completions completions;
+    {
+      clrdiag::v1::AnalyzeRequest req;
+      req.mutable_command()->set_id(next_id++);
+      req.mutable_command()->set_command_line("help");
+      req.mutable_command()->set_json(true);
+      std::string text;
+      if (write(req)) {
+        while (stream->Read(&resp)) {
+          if (resp.has_output()) text += resp.output().text();
+          if (resp.has_done()) break;
+        }
       }
-      if (!std::getline(std::cin, line)) break;
+      auto doc = nlohmann::json::parse(text, nullptr, false);
+      if (!doc.is_discarded() && doc.contains("result")) {
+        static const std::regex kOption(R"((^|[\s\[|])(-{1,2}[A-Za-z][A-Za-z0-9]*))");
+        for (const auto& c : doc["result"]["commands"]) {
+          // The options a command takes, as its usage text lists them.
+          std::set<std::string> opts;
+          std::string usage = c.value("usage", "");
+          for (std::sregex_iterator it(usage.begin(), usage.end(), kOption), end; it != end; ++it) {
+            opts.insert((*it)[2].str());
+          }
+          for (const auto& n : c["names"]) {
+            std::string name = n.get<std::string>();
+            completions.commands.push_back(name);
+            completions.options[absl::AsciiStrToLower(name)].assign(opts.begin(), opts.end());
+          }
+        }
+      }
+      for (const char* local : {"logopen", "logclose"}) completions.commands.push_back(local);
+      std::sort(completions.commands.begin(), completions.commands.end());
+    }
+    g_completions = &completions;
+    rl_attempted_completion_function = Complete;
+    rl_catch_signals = 0;
+    std::string history = HistoryPath();
+    stifle_history(1000);
+    if (!history.empty()) read_history(history.c_str());
+    for (;;) {
+      at_prompt = true;
+      char* raw = readline("> ");
+      at_prompt = false;
+      if (!raw) {  // Ctrl-D
+        std::fputs("\n", stdout);
+        break;
+      }
+      std::string line(absl::StripAsciiWhitespace(raw));
+      std::free(raw);
+      if (line.empty()) continue;
+      add_history(line.c_str());
+      // Saved as soon as it is entered: a killed session keeps its history.
+      if (!history.empty()) write_history(history.c_str());
+      if (!run(line) || IsExit(line)) break;
+    }
+  } else if (!ended) {
+    std::string line;
+    while (std::getline(std::cin, line)) {
       if (absl::StripAsciiWhitespace(line).empty()) continue;
       if (!run(line) || IsExit(line)) break;
     }
   }
-  stream->WritesDone();
+  if (log) std::fclose(log);
+  {
+    std::lock_guard<std::mutex> lock(write_mu);
+    stream->WritesDone();
+  }
   grpc::Status st = stream->Finish();
   if (!st.ok()) return client.Fail(st);
   return failed ? kExitFailed : kExitOk;

@@ -127,6 +127,8 @@ int RunDownload(Client& client, const std::string& id, const std::string& output
 int RunRm(Client& client, const std::string& id);
 // Opens DUMP (catalog id or daemon-side path), runs `commands`, then reads more from stdin
 // (a `> ` prompt on a terminal) until exit. Exit code 1 if any command failed.
-int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands);
+// `json`: each command prints its JSON form (one document per line, see docs/json-output.md).
+int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::string>& commands,
+               bool json);
 
 }  // namespace clrdiag::cli

@@ -1,5 +1,7 @@
 // clrdiag: the command-line client of clrdiagd. Flags live here only.
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
   analyze->add_option("dump", dump, "dump id (see `clrdiag dumps`) or a path on the daemon's host")
       ->required();
   analyze->add_option("-c,--command", commands, "run this command at start (repeatable)");
+  analyze->add_flag("--json", g.json,
+                    "each command prints its JSON form: one document per command and line");
 
   try {
     app.parse(argc, argv);
@@ -78,13 +82,21 @@ int main(int argc, char** argv) {
   // Never destroyed: destroying the last channel runs grpc_shutdown(), which can wait up to
   // 10 s for gRPC's executor after large transfers. Every call has finished and every file is
   // closed when we exit below.
+  if (analyze->parsed()) {
+    // Ctrl-C in a session is for its sigwait thread (RunAnalyze): block it in every thread,
+    // so before gRPC starts any.
+    sigset_t sigint;
+    sigemptyset(&sigint);
+    sigaddset(&sigint, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
+  }
   Client& client = *new Client(g);
   if (ps->parsed()) rc = RunPs(client, g);
   if (collect->parsed()) rc = RunCollect(client, g, c);
   if (dumps->parsed()) rc = RunDumps(client, g);
   if (download->parsed()) rc = RunDownload(client, id, output);
   if (rm->parsed()) rc = RunRm(client, id);
-  if (analyze->parsed()) rc = RunAnalyze(client, dump, commands);
+  if (analyze->parsed()) rc = RunAnalyze(client, dump, commands, g.json);
   std::fflush(nullptr);
   std::_Exit(rc);
 }

@@ -9,6 +9,7 @@ PKGS=(
   libabsl-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
   libcli11-dev nlohmann-json3-dev libssl-dev
   util-linux bsdutils procps binutils gdb
+  clang libclang-rt-14-dev libedit-dev tmux
 )
 
 missing=()

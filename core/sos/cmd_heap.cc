@@ -18,6 +18,7 @@ bool ParseSize(const std::string& s, uint64_t* out) {
 CommandResult DumpHeap(CommandContext& ctx, const CommandSpec& spec,
                        const std::vector<std::string>& args) {
   DumpHeapOptions o;
+  o.json = ctx.json;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = absl::AsciiStrToLower(args[i]);
     std::string v;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/sos/command.h"
+#include "core/sos/json.h"
 #include "core/sos/module_format.h"
 
 namespace clrdiag::sos {
@@ -86,6 +87,7 @@ CommandResult ClrModules(CommandContext& ctx, const CommandSpec& spec,
   if (!modules.ok()) return Failure(std::string(modules.status().message()));
   std::vector<NativeModule> natives;
   if (verbose) natives = ListNativeModules(ctx.core);
+  Json rows = Json::array();
   MemoryReader read = [&ctx](uint64_t a, void* b, size_t n) {
     return ctx.dac.ReadTargetMemory(a, b, n);
   };
@@ -120,8 +122,30 @@ CommandResult ClrModules(CommandContext& ctx, const CommandSpec& spec,
         if (n.base == d.il_base && n.is_pe && pe) row.version = pe->version;
       }
     }
-    ctx.out.Write(FormatClrModule(row, verbose));
+    if (!ctx.json) {
+      ctx.out.Write(FormatClrModule(row, verbose));
+      continue;
+    }
+    Json j{{"name", row.name},
+           {"assembly_name", row.assembly_name},
+           {"image_base", JsonHex(row.image_base)},
+           {"size", row.size},
+           {"module", JsonHex(row.address)},
+           {"assembly", JsonHex(row.assembly)},
+           {"is_pe_file", row.is_pe_file},
+           {"layout", row.layout},
+           {"is_dynamic", row.is_dynamic},
+           {"metadata_address", JsonHex(row.metadata_address)},
+           {"metadata_size", row.metadata_size}};
+    if (verbose) {
+      j["pdb"] = row.pdb
+                     ? Json{{"guid", row.pdb->guid}, {"age", row.pdb->age}, {"path", row.pdb->path}}
+                     : Json();
+      j["version"] = row.version ? Json(*row.version) : Json();
+    }
+    rows.push_back(std::move(j));
   }
+  if (ctx.json) WriteJson(ctx, Json{{"modules", rows}});
   return {};
 }
 
@@ -154,9 +178,16 @@ CommandResult Modules(CommandContext& ctx, const CommandSpec& spec,
     }
   }
   std::vector<NativeModule> modules = ListNativeModules(ctx.core);
+  auto module_json = [](const NativeModule& m) {
+    return Json{{"base", JsonHex(m.base)}, {"size", m.size}, {"path", m.path}, {"is_pe", m.is_pe}};
+  };
   if (address) {
     for (const NativeModule& m : modules) {
       if (*address >= m.base && *address - m.base < m.size) {
+        if (ctx.json) {
+          WriteJson(ctx, Json{{"modules", Json::array({module_json(m)})}});
+          return {};
+        }
         ctx.out.Write(FormatNativeModule(m));
         return {};
       }
@@ -165,9 +196,19 @@ CommandResult Modules(CommandContext& ctx, const CommandSpec& spec,
   }
   uint64_t total = 0;
   std::string out;
+  Json list = Json::array();
   for (const NativeModule& m : modules) {
     total += m.size;
-    if (!filter || filter->Matches(m.path)) out += FormatNativeModule(m);
+    if (filter && !filter->Matches(m.path)) continue;
+    if (ctx.json) {
+      list.push_back(module_json(m));
+    } else {
+      out += FormatNativeModule(m);
+    }
+  }
+  if (ctx.json) {
+    WriteJson(ctx, Json{{"modules", list}, {"total_image_size", total}});
+    return {};
   }
   absl::StrAppend(&out, "Total image size: ", total, "\n");
   ctx.out.Write(out);
@@ -198,9 +239,9 @@ std::string DomainInfo(dac::DacProcess& dac, const dac::AppDomainDetails& d,
     absl::StrAppend(&out, "SecurityDescriptor: ", Upper(d.security_descriptor), "\n");
   }
   absl::StrAppend(&out, "Name:               ",
-                  !d.has_name        ? "Error getting AppDomain friendly name"
-                  : d.name.empty()   ? "None"
-                                     : d.name,
+                  !d.has_name      ? "Error getting AppDomain friendly name"
+                  : d.name.empty() ? "None"
+                                   : d.name,
                   "\n");
   if (d.assembly_count == 0) return out;
   auto assemblies = dac.GetDomainAssemblies(d.address);
@@ -239,9 +280,49 @@ std::string DomainInfo(dac::DacProcess& dac, const dac::AppDomainDetails& d,
   return out;
 }
 
+// The JSON form of one domain: DomainInfo's facts as data.
+Json DomainJson(dac::DacProcess& dac, const dac::AppDomainDetails& d, uint64_t address,
+                const char* kind, const CancellationToken& cancel) {
+  Json j{{"kind", kind},
+         {"address", JsonHex(address)},
+         {"id", d.id},
+         {"name", d.has_name ? Json(d.name) : Json()},
+         {"stage", AppDomainStageName(d.stage)},
+         {"low_frequency_heap", JsonHex(d.low_frequency_heap)},
+         {"high_frequency_heap", JsonHex(d.high_frequency_heap)},
+         {"stub_heap", JsonHex(d.stub_heap)},
+         {"assemblies", Json::array()}};
+  if (d.assembly_count == 0) return j;
+  auto assemblies = dac.GetDomainAssemblies(d.address);
+  if (!assemblies.ok()) return j;
+  for (uint64_t assembly : *assemblies) {
+    if (cancel.cancelled()) break;
+    Json a{{"address", JsonHex(assembly)}};
+    auto ad = dac.GetAssemblyDetails(d.address, assembly);
+    if (ad.ok()) {
+      a["name"] = ad->has_name ? Json(ad->name) : Json();
+      a["dynamic"] = ad->is_dynamic;
+      Json mods = Json::array();
+      auto modules = dac.GetAssemblyModules(assembly, ad->module_count);
+      if (modules.ok()) {
+        for (uint64_t module : *modules) {
+          auto md = dac.GetModuleDetails(module);
+          std::string name = md.ok() ? SosModuleName(*md) : "";
+          if (md.ok() && name.empty()) {
+            name = md->is_reflection ? "Dynamic Module" : "Unknown Module";
+          }
+          mods.push_back(Json{{"address", JsonHex(module)}, {"name", name}});
+        }
+      }
+      a["modules"] = mods;
+    }
+    j["assemblies"].push_back(std::move(a));
+  }
+  return j;
+}
+
 std::string DomainTitle(const dac::AppDomainDetails& d, uint64_t address) {
-  return absl::StrFormat("Domain %d:%s          %s\n", d.id, d.id >= 10 ? "" : " ",
-                         Lower(address));
+  return absl::StrFormat("Domain %d:%s          %s\n", d.id, d.id >= 10 ? "" : " ", Lower(address));
 }
 
 CommandResult DumpDomain(CommandContext& ctx, const CommandSpec& spec,
@@ -256,6 +337,36 @@ CommandResult DumpDomain(CommandContext& ctx, const CommandSpec& spec,
   auto store = ctx.dac.GetAppDomainStore();
   if (!store.ok()) return Failure("Unable to get AppDomain information");
   const char* rule = "--------------------------------------\n";
+  if (ctx.json) {
+    // Every domain (or the one asked for), with its kind.
+    Json domains = Json::array();
+    auto add = [&](uint64_t address, const char* kind) -> bool {
+      auto d = ctx.dac.GetAppDomainDetails(address);
+      if (!d.ok()) return false;
+      domains.push_back(DomainJson(ctx.dac, *d, address, kind, ctx.cancel));
+      return true;
+    };
+    auto kind_of = [&](uint64_t a) {
+      return a == store->system_domain ? "system" : a == store->shared_domain ? "shared" : "app";
+    };
+    if (only != 0) {
+      if (!add(only, kind_of(only))) return Failure("Fail to fill AppDomain");
+    } else {
+      if (store->system_domain != 0 && !add(store->system_domain, "system")) {
+        return Failure("Unable to get system domain info.");
+      }
+      if (store->shared_domain != 0 && !add(store->shared_domain, "shared")) {
+        return Failure("Unable to get shared domain info");
+      }
+      for (uint64_t domain : store->domains) {
+        if (!add(domain, "app")) {
+          return Failure(absl::StrFormat("Failed to get appdomain %s", Upper(domain)));
+        }
+      }
+    }
+    WriteJson(ctx, Json{{"domains", domains}});
+    return {};
+  }
   if (only != 0) {
     auto d = ctx.dac.GetAppDomainDetails(only);
     if (!d.ok()) return Failure("Fail to fill AppDomain");
@@ -315,8 +426,8 @@ const char* ArchitectureName(uint16_t machine) {
 
 std::string RuntimeVersion(const CommandContext& ctx) {
   if (!ctx.runtime.version.empty()) return ctx.runtime.version;
-  std::string vs = ctx.runtime.version_string.empty() ? ctx.location.version_string
-                                                      : ctx.runtime.version_string;
+  std::string vs =
+      ctx.runtime.version_string.empty() ? ctx.location.version_string : ctx.runtime.version_string;
   return vs.substr(0, vs.find(' '));
 }
 
@@ -341,12 +452,20 @@ CommandResult Runtimes(CommandContext& ctx, const CommandSpec& spec,
   if (netfx && netcore) return Failure("Cannot specify both -netfx and -netcore options");
   if (netfx) return Failure("The desktop .NET Framework runtime is not loaded");
   if (netcore) {
-    ctx.out.Write("Switched to .NET Core runtime successfully\n");
+    if (ctx.json) {
+      WriteJson(ctx, Json{{"current_runtime", 0}});
+    } else {
+      ctx.out.Write("Switched to .NET Core runtime successfully\n");
+    }
     return {};
   }
   if (id) {
     if (*id != 0) return Failure(absl::StrCat("Invalid runtime id ", *id));
-    ctx.out.Write("Switched to runtime #0 successfully\n");
+    if (ctx.json) {
+      WriteJson(ctx, Json{{"current_runtime", 0}});
+    } else {
+      ctx.out.Write("Switched to runtime #0 successfully\n");
+    }
     return {};
   }
   uint64_t size = 0;
@@ -368,10 +487,34 @@ CommandResult Runtimes(CommandContext& ctx, const CommandSpec& spec,
   absl::StrAppend(&out, "        Dbi libmscordbi.so LINUX ", arch, " Coreclr ", build_id, "\n");
   // The runtime's special exports, looked up in the local copy of libcoreclr.so that has the
   // dump's build-id.
-  static const std::vector<std::string> kExports = {
-      "DotNetRuntimeInfo", "g_dacTable", "DotNetRuntimeDebugHeader",
-      "DotNetRuntimeContractDescriptor"};
+  static const std::vector<std::string> kExports = {"DotNetRuntimeInfo", "g_dacTable",
+                                                    "DotNetRuntimeDebugHeader",
+                                                    "DotNetRuntimeContractDescriptor"};
   auto exports = ReadElfExports(ctx.location.coreclr_path, kExports);
+  if (ctx.json) {
+    Json ex = Json::object();
+    for (const std::string& name : kExports) {
+      ex[name] = Json();
+      if (!exports.ok()) continue;
+      if (auto it = exports->find(name); it != exports->end()) {
+        ex[name] = JsonHex(ctx.runtime.base + it->second);
+      }
+    }
+    Json rt{{"id", 0},
+            {"flavor", ".NET Core"},
+            {"version", RuntimeVersion(ctx)},
+            {"base", JsonHex(ctx.runtime.base)},
+            {"size", size},
+            {"build_id", build_id},
+            {"module_path", ctx.runtime.path},
+            {"module_directory", clr_path.dir.empty() ? Json() : Json(clr_path.dir)},
+            {"dac_path", ctx.location.dac_path},
+            {"dac_source", ctx.location.source},
+            {"architecture", arch},
+            {"exports", ex}};
+    WriteJson(ctx, Json{{"runtimes", Json::array({rt})}, {"current_runtime", 0}});
+    return {};
+  }
   absl::StrAppend(&out, "    Exports:\n");
   for (const std::string& name : kExports) {
     std::string value = "<NO SYMBOL>";
@@ -412,11 +555,16 @@ CommandResult SetClrPath(CommandContext& ctx, const CommandSpec& spec,
   }
   if (clear) {
     clr_path.dir.clear();
+    if (ctx.json) WriteJson(ctx, Json{{"load_path", Json()}, {"dac_dir", ctx.location.dir}});
     return {};
   }
   if (dir.empty()) {
-    ctx.out.Write(absl::StrCat("Load path for DAC/DBI: '",
-                               clr_path.dir.empty() ? ctx.location.dir : clr_path.dir, "'\n"));
+    const std::string& shown = clr_path.dir.empty() ? ctx.location.dir : clr_path.dir;
+    if (ctx.json) {
+      WriteJson(ctx, Json{{"load_path", shown}, {"dac_dir", ctx.location.dir}});
+    } else {
+      ctx.out.Write(absl::StrCat("Load path for DAC/DBI: '", shown, "'\n"));
+    }
     return {};
   }
   if (dir[0] != '/') {
@@ -432,6 +580,10 @@ CommandResult SetClrPath(CommandContext& ctx, const CommandSpec& spec,
     return Failure(absl::StrCat(dir, " cannot serve this dump: ", loc.status().message()));
   }
   clr_path.dir = dir;
+  if (ctx.json) {
+    WriteJson(ctx, Json{{"load_path", dir}, {"dac_dir", ctx.location.dir}});
+    return {};
+  }
   std::string out = absl::StrCat("Set load path for DAC/DBI to '", dir, "'\n");
   if (loc->dir != ctx.location.dir) {
     absl::StrAppend(&out, "It holds the same runtime build (", ctx.runtime.build_id,

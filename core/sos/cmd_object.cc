@@ -38,7 +38,7 @@ CommandResult DumpObj(CommandContext& ctx, const CommandSpec& spec,
     return Failure(absl::StrCat("Invalid parameter ", address_text));
   }
   return FromStatus(
-      RunDumpObj(ctx.dac, ctx.core, ctx.runtime, address, fields, ctx.out, ctx.cancel));
+      RunDumpObj(ctx.dac, ctx.core, ctx.runtime, address, fields, ctx.out, ctx.cancel, ctx.json));
 }
 
 CommandResult DumpMt(CommandContext& ctx, const CommandSpec& spec,
@@ -66,7 +66,8 @@ CommandResult DumpMt(CommandContext& ctx, const CommandSpec& spec,
   if (!ParseHexAddress(address_text, &mt)) {
     return Failure(absl::StrCat("Invalid parameter ", address_text));
   }
-  return FromStatus(RunDumpMt(ctx.dac, ctx.core, ctx.runtime, mt, o, ctx.out, ctx.cancel));
+  return FromStatus(
+      RunDumpMt(ctx.dac, ctx.core, ctx.runtime, mt, o, ctx.out, ctx.cancel, ctx.json));
 }
 
 }  // namespace

@@ -27,11 +27,14 @@ struct CommandContext {
   SessionState& state;
   OutputSink& out;
   const CancellationToken& cancel;
+  // The command's JSON form is wanted instead of its text: write one value with WriteJson
+  // (core/sos/json.h), or, for long streams, the text of one JSON value through `out`.
+  bool json = false;
 };
 
 struct CommandSpec;
-using CommandHandler =
-    std::function<CommandResult(CommandContext&, const CommandSpec&, const std::vector<std::string>&)>;
+using CommandHandler = std::function<CommandResult(CommandContext&, const CommandSpec&,
+                                                   const std::vector<std::string>&)>;
 
 struct CommandSpec {
   std::vector<std::string> names;  // first is the canonical name; matched case-insensitively
@@ -59,9 +62,10 @@ CommandResult Failure(const std::string& message);
 bool ParseHexAddress(const std::string& text, uint64_t* out);
 
 // Command families.
-void RegisterHeapCommands(CommandRegistry& r);    // cmd_heap.cc: dumpheap
-void RegisterRuntimeCommands(CommandRegistry& r); // cmd_runtime.cc: eeversion, clrthreads
-void RegisterObjectCommands(CommandRegistry& r);  // cmd_object.cc: dumpobj, dumpmt
-void RegisterModuleCommands(CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
+void RegisterHeapCommands(CommandRegistry& r);     // cmd_heap.cc: dumpheap
+void RegisterRuntimeCommands(CommandRegistry& r);  // cmd_runtime.cc: eeversion, clrthreads
+void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, dumpmt
+void RegisterModuleCommands(
+    CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 
 }  // namespace clrdiag::sos

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/sos/command.h"
+#include "core/sos/json.h"
 
 namespace clrdiag::sos {
 
@@ -30,6 +31,12 @@ CommandResult UsageError(const CommandSpec& spec, const std::string& problem) {
 
 CommandResult Failure(const std::string& message) { return {false, message, false}; }
 
+std::string JsonHex(uint64_t value) { return absl::StrCat("0x", absl::Hex(value)); }
+
+void WriteJson(CommandContext& ctx, const Json& value) {
+  ctx.out.Write(value.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
 bool ParseHexAddress(const std::string& text, uint64_t* out) {
   std::string t = text;
   if (absl::StartsWithIgnoreCase(t, "0x")) t = t.substr(2);
@@ -46,10 +53,13 @@ class DacEngine : public Engine {
         dac_(std::move(dac)),
         runtime_(std::move(runtime)),
         location_(std::move(location)) {
-    registry_.Add({{"exit", "quit", "q"}, "", "Exits interactive mode.", "exit\n  Ends the session.",
+    registry_.Add(
+        {{"exit", "quit", "q"}, "", "Exits interactive mode.", "exit\n  Ends the session.", {}});
+    registry_.Add({{"help", "soshelp"},
+                   "<command>",
+                   "Displays help for a command.",
+                   "help [command]\n  Lists the commands, or describes one.",
                    {}});
-    registry_.Add({{"help", "soshelp"}, "<command>", "Displays help for a command.",
-                   "help [command]\n  Lists the commands, or describes one.", {}});
     RegisterHeapCommands(registry_);
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);
@@ -61,10 +71,49 @@ class DacEngine : public Engine {
   }
   std::string dac_dir() const override { return location_.dir; }
 
-  CommandResult Run(const std::string& line, OutputSink& out,
+  CommandResult Run(const std::string& line, const RunOptions& options, OutputSink& out,
                     const CancellationToken& cancel) override {
-    std::vector<std::string> args = absl::StrSplit(absl::StripAsciiWhitespace(line),
-                                                   absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (!options.json) return RunLine(line, false, out, cancel);
+    // {"command": LINE, "result": VALUE} or {"command": LINE, "error": MESSAGE}; the prefix is
+    // written with the first piece of the result, so a command that fails before producing
+    // anything leaves a clean error document.
+    class Wrapper : public OutputSink {
+     public:
+      Wrapper(OutputSink& inner, std::string prefix) : inner_(inner), prefix_(std::move(prefix)) {}
+      void Write(absl::string_view text) override {
+        if (!started_) {
+          inner_.Write(prefix_);
+          started_ = true;
+        }
+        inner_.Write(text);
+      }
+      void Progress(const ProgressInfo& progress) override { inner_.Progress(progress); }
+      bool started() const { return started_; }
+
+     private:
+      OutputSink& inner_;
+      std::string prefix_;
+      bool started_ = false;
+    };
+    std::string command = Json(std::string(absl::StripAsciiWhitespace(line)))
+                              .dump(-1, ' ', false, Json::error_handler_t::replace);
+    Wrapper wrapped(out, absl::StrCat("{\"command\":", command, ",\"result\":"));
+    CommandResult result = RunLine(line, true, wrapped, cancel);
+    std::string error = Json(result.error).dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (!wrapped.started()) {
+      out.Write(result.ok ? absl::StrCat("{\"command\":", command, ",\"result\":null}\n")
+                          : absl::StrCat("{\"command\":", command, ",\"error\":", error, "}\n"));
+    } else {
+      out.Write(result.ok ? "}\n" : absl::StrCat(",\"error\":", error, "}\n"));
+    }
+    return result;
+  }
+
+ private:
+  CommandResult RunLine(const std::string& line, bool json, OutputSink& out,
+                        const CancellationToken& cancel) {
+    std::vector<std::string> args =
+        absl::StrSplit(absl::StripAsciiWhitespace(line), absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (args.empty()) return {};
     std::string name = args[0];
     if (!name.empty() && name[0] == '!') name.erase(0, 1);  // "!dumpheap", WinDbg habit
@@ -75,17 +124,32 @@ class DacEngine : public Engine {
                                   "'. Type 'help' to list the available commands."));
     }
     if (spec->names[0] == "exit") return {true, "", true};
-    if (spec->names[0] == "help") return Help(args, out);
-    CommandContext ctx{*dac_, *core_, runtime_, location_, state_, out, cancel};
+    CommandContext ctx{*dac_, *core_, runtime_, location_, state_, out, cancel, json};
+    if (spec->names[0] == "help") return Help(ctx, args);
     return spec->handler(ctx, *spec, args);
   }
 
- private:
-  CommandResult Help(const std::vector<std::string>& args, OutputSink& out) {
+  CommandResult Help(CommandContext& ctx, const std::vector<std::string>& args) {
+    OutputSink& out = ctx.out;
     if (!args.empty()) {
       const CommandSpec* spec = registry_.Find(args[0]);
       if (!spec) return Failure(absl::StrCat("No help for unknown command '", args[0], "'."));
-      out.Write(absl::StrCat(spec->usage, "\n"));
+      if (ctx.json) {
+        WriteJson(ctx, Json{{"names", spec->names}, {"usage", spec->usage}});
+      } else {
+        out.Write(absl::StrCat(spec->usage, "\n"));
+      }
+      return {};
+    }
+    if (ctx.json) {
+      Json list = Json::array();
+      for (const auto& c : registry_.commands()) {
+        list.push_back(Json{{"names", c.names},
+                            {"synopsis", c.synopsis},
+                            {"summary", c.summary},
+                            {"usage", c.usage}});
+      }
+      WriteJson(ctx, Json{{"commands", list}});
       return {};
     }
     std::vector<std::pair<std::string, std::string>> rows;
@@ -114,15 +178,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   auto core_or = elf::CoreFile::Open(options.dump_path);
   if (!core_or.ok()) {
     return absl::Status(core_or.status().code(),
-                        absl::StrCat("cannot open ", options.dump_path, " as a dump: ",
-                                     core_or.status().message()));
+                        absl::StrCat("cannot open ", options.dump_path,
+                                     " as a dump: ", core_or.status().message()));
   }
   std::shared_ptr<const elf::CoreFile> core = std::move(*core_or);
   auto runtime = dac::FindRuntime(*core);
   if (!runtime.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options.dump_path, " holds no .NET runtime that clrdiag can analyze: ",
-                     runtime.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.dump_path,
+        " holds no .NET runtime that clrdiag can analyze: ", runtime.status().message()));
   }
   dac::DacSearchOptions search;
   search.extra_dirs = options.dac_dirs;

@@ -12,11 +12,22 @@
 
 namespace clrdiag::sos {
 
+// How far a long command has come (see CommandProgress in the proto).
+struct ProgressInfo {
+  std::string stage;  // "walking the heap"
+  uint64_t done = 0;
+  uint64_t total = 0;  // 0: unknown
+  std::string unit = "bytes";
+  uint64_t items = 0;
+};
+
 // Where command output goes; text arrives in pieces as it is produced.
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
   virtual void Write(absl::string_view text) = 0;
+  // Called often (cheap to call); sinks forward it at their own pace. Never output.
+  virtual void Progress(const ProgressInfo& progress) {}
 };
 
 struct CommandResult {
@@ -31,6 +42,11 @@ struct EngineOptions {
   std::string store_root;  // the dump store (its runtimes/<build-id>/ is searched), or empty
 };
 
+struct RunOptions {
+  // The command's JSON form instead of its text (see RunCommand.json in the proto).
+  bool json = false;
+};
+
 class Engine {
  public:
   // Opens the dump and loads the matching DAC. Errors say what is wrong with the dump, or which
@@ -43,8 +59,12 @@ class Engine {
 
   // Runs one command line. Unknown commands and bad arguments are reported in the result (the
   // session goes on).
-  virtual CommandResult Run(const std::string& command_line, OutputSink& out,
-                            const CancellationToken& cancel) = 0;
+  virtual CommandResult Run(const std::string& command_line, const RunOptions& options,
+                            OutputSink& out, const CancellationToken& cancel) = 0;
+  CommandResult Run(const std::string& command_line, OutputSink& out,
+                    const CancellationToken& cancel) {
+    return Run(command_line, RunOptions{}, out, cancel);
+  }
 };
 
 }  // namespace clrdiag::sos

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "core/dac/heap_walk.h"
 #include "core/dac/type_name.h"
+#include "core/sos/json.h"
 
 namespace clrdiag::sos {
 
@@ -20,6 +21,50 @@ std::string N0(uint64_t v) {
     out.push_back(digits[i]);
   }
   return out;
+}
+
+namespace {
+
+// The debugger's thread number of a managed thread (its index among the dump's threads), or -1
+// when it has no OS thread in the dump.
+int DebuggerThreadIndex(const dac::ManagedThread& t, const elf::CoreFile& core) {
+  for (size_t i = 0; i < core.threads().size(); ++i) {
+    if (t.os_id != 0 && core.threads()[i].tid == t.os_id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core) {
+  Json threads = Json::array();
+  for (const dac::ManagedThread& t : ts.threads) {
+    int dbg = DebuggerThreadIndex(t, core);
+    Json special = Json::array();
+    if (t.is_finalizer) special.push_back("Finalizer");
+    if (t.is_gc) special.push_back("GC");
+    if (t.state & dac::kThreadStateThreadPoolWorker) special.push_back("Threadpool Worker");
+    if (t.state & dac::kThreadStateCompletionPort) special.push_back("Threadpool Completion Port");
+    threads.push_back(Json{{"debugger_index", dbg < 0 ? Json() : Json(dbg)},
+                           {"managed_id", t.managed_id},
+                           {"os_id", t.os_id},
+                           {"thread_object", JsonHex(t.address)},
+                           {"state", JsonHex(t.state)},
+                           {"gc_mode", t.preemptive ? "Preemptive" : "Cooperative"},
+                           {"alloc_context_pointer", JsonHex(t.alloc_ptr)},
+                           {"alloc_context_limit", JsonHex(t.alloc_limit)},
+                           {"domain", JsonHex(t.domain)},
+                           {"lock_count", t.lock_count},
+                           {"special", special}});
+  }
+  Json j{{"thread_count", ts.thread_count},
+         {"unstarted_count", ts.unstarted_count},
+         {"background_count", ts.background_count},
+         {"pending_count", ts.pending_count},
+         {"dead_count", ts.dead_count},
+         {"hosted_runtime", false},
+         {"threads", threads}};
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core) {
@@ -37,10 +82,8 @@ std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& co
   for (const dac::ManagedThread& t : ts.threads) {
     // DBG is the thread's index in the dump (the debugger's thread number), XXXX if it has
     // no OS thread.
-    std::string dbg = "XXXX";
-    for (size_t i = 0; i < core.threads().size(); ++i) {
-      if (t.os_id != 0 && core.threads()[i].tid == t.os_id) dbg = std::to_string(i);
-    }
+    int index = DebuggerThreadIndex(t, core);
+    std::string dbg = index < 0 ? "XXXX" : std::to_string(index);
     std::string exc;
     if (t.is_finalizer) exc += "(Finalizer) ";
     if (t.is_gc) exc += "(GC) ";
@@ -68,15 +111,26 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     auto it = names.find(mt);
     if (it != names.end()) return it->second;
     auto n = dac.GetMethodTableName(mt);
-    return names[mt] =
-               n.ok() ? dac::PrettyTypeName(*n) : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
+    return names[mt] = n.ok() ? dac::PrettyTypeName(*n)
+                              : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
   };
   bool listing = !o.stat;
   std::string buf;
+  if (o.json && listing) buf = "{\"objects\":[";
   uint64_t objects = 0, bytes = 0;
+  // Progress: bytes of objects walked out of the segments' allocated bytes.
+  ProgressInfo progress;
+  progress.stage = "walking the heap";
+  if (auto segments = dac.GetHeapSegments(); segments.ok()) {
+    for (const dac::HeapSegment& seg : *segments) {
+      if (seg.end > seg.start) progress.total += seg.end - seg.start;
+    }
+  }
   auto walk = dac::WalkHeap(
       dac,
       [&](const dac::HeapObject& obj) {
+        progress.done += obj.footprint;
+        if ((++progress.items & 0xffff) == 0) out.Progress(progress);
         if (o.mt && obj.mt != o.mt) return true;
         if (obj.size < o.min || (o.max && obj.size > o.max)) return true;
         if (!o.type.empty() && !absl::StrContains(name_of(obj.mt), o.type)) return true;
@@ -85,7 +139,14 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
         it->second.size += obj.size;
         ++objects;
         bytes += obj.size;
-        if (listing) {
+        if (listing && o.json) {
+          absl::StrAppendFormat(&buf, "%s{\"address\":\"0x%x\",\"mt\":\"0x%x\",\"size\":%u}",
+                                objects == 1 ? "" : ",", obj.address, obj.mt, obj.size);
+          if (buf.size() >= 64 * 1024) {
+            out.Write(buf);
+            buf.clear();
+          }
+        } else if (listing) {
           // The header comes with the first match: like the reference, nothing at all is
           // printed when nothing matches.
           if (objects == 1 && !o.short_) {
@@ -104,15 +165,38 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
         return true;
       },
       &cancel);
-  if (!walk.ok()) return walk.status();
-  if (!buf.empty()) out.Write(buf);
-  if (o.short_ || objects == 0) return absl::OkStatus();
+  if (o.json && listing) buf += "]";
+  if (!walk.ok()) {
+    if (o.json) out.Write(listing ? buf + "}" : "null");  // a complete value before the error
+    return walk.status();
+  }
+  if (!o.json && !buf.empty()) out.Write(buf);
   std::vector<std::pair<uint64_t, Acc*>> rows;
   for (auto& [mt, acc] : by_mt) rows.emplace_back(mt, &acc);
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
     if (a.second->size != b.second->size) return a.second->size < b.second->size;
     return a.second->first_seen < b.second->first_seen;
   });
+  if (o.json) {
+    Json stats = Json::array();
+    if (!o.short_) {
+      for (const auto& [mt, acc] : rows) {
+        stats.push_back(Json{{"mt", JsonHex(mt)},
+                             {"count", acc->count},
+                             {"total_size", acc->size},
+                             {"type", name_of(mt)}});
+      }
+    }
+    Json tail{{"statistics", stats},
+              {"total_objects", objects},
+              {"total_size", bytes},
+              {"warnings", walk->warnings}};
+    std::string t = tail.dump(-1, ' ', false, Json::error_handler_t::replace);
+    // Merge {"objects":[...] with the tail's members.
+    out.Write(listing ? absl::StrCat(buf, ",", t.substr(1)) : t);
+    return absl::OkStatus();
+  }
+  if (o.short_ || objects == 0) return absl::OkStatus();
   size_t mt_w = 12, count_w = 5, size_w = 9;
   for (const auto& [mt, acc] : rows) {
     mt_w = std::max(mt_w, absl::StrFormat("%x", mt).size());

@@ -18,14 +18,17 @@ std::string N0(uint64_t v);
 
 // `clrthreads`: the thread store summary and one row per managed thread.
 std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& core);
+// Its JSON form, as a JSON text.
+std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core);
 
 struct DumpHeapOptions {
   bool stat = false;
   bool short_ = false;
-  std::string type;   // substring of the type name
-  uint64_t mt = 0;    // 0: any
+  std::string type;  // substring of the type name
+  uint64_t mt = 0;   // 0: any
   uint64_t min = 0;
   uint64_t max = 0;   // 0: no limit
+  bool json = false;  // the JSON form (core/sos/json.h)
 };
 
 // `dumpheap`: walks the heap, prints matching objects (unless -stat) then statistics.

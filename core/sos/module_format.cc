@@ -24,8 +24,10 @@ T Get(const uint8_t* p) {
 
 bool IsElfHeaderAt(const elf::CoreFile& core, uint64_t base) {
   uint8_t ident[16] = {};
-  return core.ReadMemory(base, ident, sizeof(ident)) == sizeof(ident) &&
-         std::memcmp(ident, "\x7f" "ELF", 4) == 0;
+  return core.ReadMemory(base, ident, sizeof(ident)) == sizeof(ident) && std::memcmp(ident,
+                                                                                     "\x7f"
+                                                                                     "ELF",
+                                                                                     4) == 0;
 }
 
 // A PE image in target memory: headers, sections and RVA translation for either layout.
@@ -165,8 +167,8 @@ std::optional<std::vector<ResourceEntry>> ReadResourceDir(const PeReader& pe, ui
     uint8_t e[8];
     if (!pe.ReadRva(root + offset + 16 + 8 * i, e, sizeof(e))) return std::nullopt;
     uint32_t name = Get<uint32_t>(e), data = Get<uint32_t>(e + 4);
-    out.push_back({name & 0x7fffffff, (name & 0x80000000) != 0, (data & 0x80000000) != 0,
-                   data & 0x7fffffff});
+    out.push_back(
+        {name & 0x7fffffff, (name & 0x80000000) != 0, (data & 0x80000000) != 0, data & 0x7fffffff});
   }
   return out;
 }
@@ -306,10 +308,19 @@ std::string FormatClrModule(const ClrModuleRow& m, bool verbose) {
 }
 
 const char* AppDomainStageName(int32_t stage) {
-  static constexpr const char* kNames[] = {
-      "CREATING", "READYFORMANAGEDCODE", "ACTIVE",    "OPEN",      "UNLOAD_REQUESTED",
-      "EXITING",  "EXITED",              "FINALIZING", "FINALIZED", "HANDLETABLE_NOACCESS",
-      "CLEARED",  "COLLECTED",           "CLOSED"};
+  static constexpr const char* kNames[] = {"CREATING",
+                                           "READYFORMANAGEDCODE",
+                                           "ACTIVE",
+                                           "OPEN",
+                                           "UNLOAD_REQUESTED",
+                                           "EXITING",
+                                           "EXITED",
+                                           "FINALIZING",
+                                           "FINALIZED",
+                                           "HANDLETABLE_NOACCESS",
+                                           "CLEARED",
+                                           "COLLECTED",
+                                           "CLOSED"};
   if (stage < 0 || stage >= static_cast<int32_t>(std::size(kNames))) return "UNKNOWN";
   return kNames[stage];
 }
@@ -327,9 +338,7 @@ absl::StatusOr<std::map<std::string, uint64_t>> ReadElfExports(
     if (ph.ok() && ph->type == elf::kPtLoad) min_vaddr = std::min(min_vaddr, ph->vaddr);
   }
   if (min_vaddr == UINT64_MAX) min_vaddr = 0;
-  auto bad = [&](const char* what) {
-    return absl::DataLossError(absl::StrCat(path, ": ", what));
-  };
+  auto bad = [&](const char* what) { return absl::DataLossError(absl::StrCat(path, ": ", what)); };
   if (b.size() < 64) return bad("truncated ELF header");
   uint64_t shoff = Get<uint64_t>(b.data() + 0x28);
   uint16_t shentsize = Get<uint16_t>(b.data() + 0x3a), shnum = Get<uint16_t>(b.data() + 0x3c);
@@ -373,8 +382,8 @@ absl::StatusOr<NameFilter> NameFilter::Create(const std::string& pattern) {
     f.re_ = std::make_shared<const std::regex>(
         pattern, std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
   } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid regular expression '", pattern,
-                                                   "': ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid regular expression '", pattern, "': ", e.what()));
   }
   return f;
 }

@@ -1,14 +1,17 @@
 #include "core/sos/object_format.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/dac/metadata_import.h"
+#include "core/sos/json.h"
 
 namespace clrdiag::sos {
 namespace {
@@ -145,8 +148,11 @@ std::string FirstMessage(const absl::Status& s) { return std::string(s.message()
 class Printer {
  public:
   Printer(dac::DacProcess& dac, const elf::CoreFile& core, const dac::RuntimeModule& runtime,
-          OutputSink& out, const CancellationToken& cancel)
-      : dac_(dac), core_(core), runtime_(runtime), sink_(out), cancel_(cancel) {}
+          OutputSink& out, const CancellationToken& cancel, bool json)
+      : dac_(dac), core_(core), runtime_(runtime), sink_(out), cancel_(cancel), json_(json) {}
+
+  // JSON mode: the text is not printed; doc() holds the command's JSON form instead.
+  const Json& doc() const { return doc_; }
 
   ~Printer() { Flush(); }
 
@@ -164,7 +170,7 @@ class Printer {
   // newlines and printable ASCII (it drops '\r', other control characters and every non-ASCII
   // character). Callers pass the same pieces SOS does wherever a name or string is printed.
   void Emit(const std::string& piece) {
-    if (piece.size() >= 8192) return;
+    if (json_ || piece.size() >= 8192) return;
     for (char c : piece) {
       const unsigned char u = static_cast<unsigned char>(c);
       if (u == '\n' || u == '\t' || (u >= 0x20 && u <= 0x7f)) out_.push_back(c);
@@ -279,6 +285,8 @@ class Printer {
   std::optional<dac::UsefulGlobals> globals_;
   std::optional<dac::ThreadStore> threads_;
   std::optional<bool> relro_in_dump_;
+  bool json_ = false;
+  Json doc_ = Json::object();
   uint32_t display_instance_count_ = 0;  // DisplayFields' running count, parents included
   uint32_t offset_instance_count_ = 0;   // GetObjFieldOffset's
 };
@@ -391,7 +399,15 @@ void Printer::DisplayThreadStatic(uint64_t mt, const dac::FieldDescInfo& fd) {
       Emit("GetMethodTableInitializationFlags failed");
     }
     if (flags & 4) {
-      Emit(absl::StrFormat("        %x:%s\n", t.os_id, DataMember(fd, base + fd.offset, false)));
+      std::string value = DataMember(fd, base + fd.offset, false);
+      Emit(absl::StrFormat("        %x:%s\n", t.os_id, value));
+      if (json_) {
+        Json& fields = doc_["fields"];
+        if (fields.is_array() && !fields.empty()) {
+          fields.back()["thread_values"].push_back(
+              Json{{"os_thread_id", t.os_id}, {"value", value}});
+        }
+      }
     }
   }
   Emit("\n");
@@ -449,6 +465,12 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
     } else {
       type_name = ComposeName(fd.type != fd.sig_type ? fd.sig_type : fd.type);
     }
+    Json field{{"mt", JsonHex(fd.mt_of_type)},
+               {"field", JsonHex(fd.token | dac::kMdtFieldDef)},
+               {"offset", offset},
+               {"type", type_name},
+               {"value_type", IsElementValueType(fd.type)},
+               {"name", FieldName(mtd.module, fd.token)}};
     Emit(absl::StrFormat("%20.20s ", FormatTypeName(type_name, 20)));
     Emit(absl::StrFormat("%4s ", IsElementValueType(fd.type) ? "Yes" : "No"));
     const std::string name_piece = absl::StrCat(" ", FieldName(mtd.module, fd.token), "\n");
@@ -457,6 +479,8 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
       ++static_count;
       Emit(absl::StrFormat("%8s ", fd.is_thread_local ? "TLstatic" : "CLstatic"));
       Emit(name_piece);
+      field["attr"] = fd.is_thread_local ? "TLstatic" : "CLstatic";
+      if (json_) doc_["fields"].push_back(field);
       if (fd.is_thread_local) {
         DisplayThreadStatic(mt, fd);
       } else {
@@ -467,11 +491,19 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
       Emit(absl::StrFormat("%8s ", "static"));
       std::string value = StaticValue(mt, fd);
       Emit(value);
+      field["attr"] = "static";
+      field["value"] = std::string(absl::StripAsciiWhitespace(value));
+      if (json_) doc_["fields"].push_back(field);
       if (value.empty() || value.back() != '\n') Emit(name_piece);  // else: no information
     } else {
       ++display_instance_count_;
       Emit(absl::StrFormat("%8s ", "instance"));
-      Emit(start != 0 ? DataMember(fd, start + fd.offset + 8, true) : std::string(16, ' '));
+      std::string value =
+          start != 0 ? DataMember(fd, start + fd.offset + 8, true) : std::string(16, ' ');
+      Emit(value);
+      field["attr"] = "instance";
+      if (start != 0) field["value"] = std::string(absl::StripAsciiWhitespace(value));
+      if (json_) doc_["fields"].push_back(field);
       Emit(name_piece);
     }
   }
@@ -566,7 +598,10 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
           "consistency errors.\n");
     }
   }
+  doc_["address"] = JsonHex(address);
   if (obj.kind == dac::kObjFree) {
+    doc_["free"] = true;
+    doc_["size"] = obj.size;
     Emit("Free Object\n");
     Emit(absl::StrFormat("Size:        %d(0x%x) bytes\n", obj.size, obj.size));
     return absl::OkStatus();
@@ -574,6 +609,8 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
   const std::string name = TypeName(obj.mt, obj.element_type_handle);
   Emit(absl::StrCat("Name:        ", name, "\n"));
   Emit(absl::StrCat("MethodTable: ", Dml(obj.mt), "\n"));
+  doc_["type"] = name;
+  doc_["method_table"] = JsonHex(obj.mt);
   auto mtd_or = dac_.GetMethodTableDetails(obj.mt);
   if (!mtd_or.ok()) {
     Emit("Invalid MethodTable address\n");
@@ -604,6 +641,7 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
     Emit("Tracked Type: true\n");
   }
   Emit(absl::StrFormat("Size:        %d(0x%x) bytes\n", obj.size, obj.size));
+  doc_["size"] = obj.size;
 
   if (name == "System.RuntimeType") PrintRuntimeTypeInfo(address, obj.mt);
   if (name == "System.RuntimeType+RuntimeTypeCache") {
@@ -624,6 +662,9 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
   if (obj.kind == dac::kObjArray) {
     Emit(absl::StrFormat("Array:       Rank %d, Number of elements %d, Type %s\n", obj.rank,
                          obj.components, ElementTypeName(obj.element_type)));
+    doc_["array"] = Json{{"rank", obj.rank},
+                         {"length", obj.components},
+                         {"element_type", ElementTypeName(obj.element_type)}};
     if (obj.element_type == kEtI1 || obj.element_type == kEtU1 || obj.element_type == kEtChar) {
       const bool wide = obj.element_type == kEtChar;
       uint64_t count = 0;
@@ -638,9 +679,14 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
     auto file = dac_.GetModuleFileName(mtd.module);
     Emit(absl::StrCat("File:        ", file.ok() && !file->empty() ? *file : "Unknown Module",
                       "\n"));
+    doc_["module_file"] = file.ok() ? *file : "";
   }
   if (obj.kind == dac::kObjString) {
     Emit("String:      ");
+    if (json_) {
+      auto str = dac_.GetObjectString(address, 1u << 20);
+      if (str.ok()) doc_["string"] = dac::Utf16ToUtf8(*str);
+    }
     Emit(StringContent(address));
     Emit("\n");
   }
@@ -649,6 +695,7 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
     auto f = dac_.GetMethodTableFields(obj.mt);
     if (!f.ok()) return f.status();
     Emit("Fields:\n");
+    doc_["fields"] = Json::array();
     if (f->num_instance + f->num_static > 0) {
       DisplayFields(obj.mt, mtd, *f, address, true);
     } else {
@@ -665,6 +712,9 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
     if (thread_ptr != 0) {
       Emit(absl::StrFormat("ThinLock owner %x (%s), Recursive %x\n", thread_id, Ptr(thread_ptr),
                            recursion));
+      doc_["thin_lock"] = Json{{"owner_thread_id", thread_id},
+                               {"thread", JsonHex(thread_ptr)},
+                               {"recursion", recursion}};
     }
   }
   return cancel_.cancelled() ? absl::CancelledError("cancelled") : absl::OkStatus();
@@ -680,7 +730,21 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
   if (mtd.is_free) return absl::InvalidArgumentError("Free MethodTable");
 
   // Two columns: the label (20 wide, 29 for the last one), then the value.
+  doc_["method_table"] = JsonHex(mt);
   auto row = [&](const std::string& label, const std::string& value, int width = 20) {
+    if (json_) {
+      // "Has GC Pointers:" → "has_gc_pointers"
+      std::string key;
+      for (char c : label) {
+        if (std::isalnum(static_cast<unsigned char>(c))) {
+          key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        } else if (!key.empty() && key.back() != '_') {
+          key.push_back('_');
+        }
+      }
+      while (!key.empty() && key.back() == '_') key.pop_back();
+      doc_[key] = value;
+    }
     Emit(absl::StrFormat("%-*.*s ", width, width, label));
     Emit(value);
     Emit("\n");
@@ -773,6 +837,13 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
         Emit(line);
         Emit(name);
         Emit("\n");
+        if (json_) {
+          doc_["method_descs"].push_back(Json{{"entry", JsonHex(s.entry_point)},
+                                              {"method_desc", JsonHex(s.method_desc)},
+                                              {"jit", jit_name},
+                                              {"slot", JsonHex(s.slot)},
+                                              {"name", name}});
+        }
       }
     }
   }
@@ -789,7 +860,14 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
     if (mtd.num_vtable_slots != 0) {
       Emit(absl::StrFormat("Total Method Slots:  %d\n", mtd.num_vtable_slots));
     }
+    doc_["class_attributes"] = JsonHex(mtd.attributes);
+    doc_["vtable_slots"] = mtd.num_virtuals;
+    doc_["total_method_slots"] = mtd.num_vtable_slots;
     if (auto f = dac_.GetMethodTableFields(mt); f.ok()) {
+      doc_["num_instance_fields"] = f->num_instance;
+      doc_["num_static_fields"] = f->num_static;
+      doc_["num_thread_static_fields"] = f->num_thread_static;
+      doc_["fields"] = Json::array();
       Emit(absl::StrFormat("NumInstanceFields:   %d\n", f->num_instance));
       Emit(absl::StrFormat("NumStaticFields:     %d\n", f->num_static));
       if (f->num_thread_static != 0) {
@@ -805,16 +883,20 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
 
 absl::Status RunDumpObj(dac::DacProcess& dac, const elf::CoreFile& core,
                         const dac::RuntimeModule& runtime, uint64_t address, bool fields,
-                        OutputSink& out, const CancellationToken& cancel) {
-  Printer p(dac, core, runtime, out, cancel);
-  return p.DumpObj(address, fields);
+                        OutputSink& out, const CancellationToken& cancel, bool json) {
+  Printer p(dac, core, runtime, out, cancel, json);
+  absl::Status st = p.DumpObj(address, fields);
+  if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
+  return st;
 }
 
 absl::Status RunDumpMt(dac::DacProcess& dac, const elf::CoreFile& core,
                        const dac::RuntimeModule& runtime, uint64_t mt, const DumpMtOptions& o,
-                       OutputSink& out, const CancellationToken& cancel) {
-  Printer p(dac, core, runtime, out, cancel);
-  return p.DumpMt(mt, o);
+                       OutputSink& out, const CancellationToken& cancel, bool json) {
+  Printer p(dac, core, runtime, out, cancel, json);
+  absl::Status st = p.DumpMt(mt, o);
+  if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
+  return st;
 }
 
 }  // namespace clrdiag::sos

@@ -19,7 +19,7 @@ namespace clrdiag::sos {
 // ("<address> is not a valid object") and nothing printed.
 absl::Status RunDumpObj(dac::DacProcess& dac, const elf::CoreFile& core,
                         const dac::RuntimeModule& runtime, uint64_t address, bool fields,
-                        OutputSink& out, const CancellationToken& cancel);
+                        OutputSink& out, const CancellationToken& cancel, bool json = false);
 
 struct DumpMtOptions {
   bool method_descs = false;  // -md: the MethodDesc table
@@ -29,6 +29,6 @@ struct DumpMtOptions {
 // Prints the MethodTable at `mt`. Not a MethodTable (or the Free one): an error.
 absl::Status RunDumpMt(dac::DacProcess& dac, const elf::CoreFile& core,
                        const dac::RuntimeModule& runtime, uint64_t mt, const DumpMtOptions& o,
-                       OutputSink& out, const CancellationToken& cancel);
+                       OutputSink& out, const CancellationToken& cancel, bool json = false);
 
 }  // namespace clrdiag::sos

@@ -27,7 +27,8 @@ grpc::Status DiagnosticsService::Analyze(
   std::string path;
   if (dump::IsValidDumpId(what)) {
     auto meta = deps_.store->Get(what);
-    if (!meta.ok()) return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(meta.status().message()));
+    if (!meta.ok())
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(meta.status().message()));
     path = deps_.store->DumpPath(what);
   } else if (!what.empty() && what[0] == '/') {
     struct stat st;
@@ -91,14 +92,19 @@ grpc::Status DiagnosticsService::Analyze(
     crash.mutable_done()->set_id(running_id);
     crash.mutable_done()->set_ok(false);
     crash.mutable_done()->set_exit(true);
-    crash.mutable_done()->set_error(absl::StrCat(
-        "the analysis worker ", how, running_cmd.empty() ? "" : " while running '" + running_cmd + "'",
-        "; this session is over (the daemon is fine): start a new one"));
+    crash.mutable_done()->set_error(
+        absl::StrCat("the analysis worker ", how,
+                     running_cmd.empty() ? "" : " while running '" + running_cmd + "'",
+                     "; this session is over (the daemon is fine): start a new one"));
     spdlog::warn("analyze: worker {} {}", proc.pid(), how);
     stream->Write(crash);
   });
   v1::AnalyzeRequest req;
   while (stream->Read(&req)) {
+    if (req.has_cancel()) {
+      if (!worker::WriteFrame(proc.to_worker(), req).ok()) break;
+      continue;
+    }
     if (!req.has_command()) continue;
     {
       std::lock_guard<std::mutex> lock(mu);

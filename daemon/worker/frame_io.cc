@@ -12,7 +12,6 @@
 namespace clrdiag::worker {
 namespace {
 
-
 // Returns bytes read before EOF (== n when complete), or -1 on error.
 ssize_t ReadAll(int fd, char* p, size_t n) {
   size_t got = 0;

@@ -5,9 +5,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "clrdiag/v1/clrdiag.pb.h"
 #include "core/sos/engine.h"
@@ -18,13 +24,34 @@ namespace {
 using clrdiag::v1::AnalyzeRequest;
 using clrdiag::v1::AnalyzeResponse;
 
-// Output goes to the daemon in frames; small writes are batched per command piece.
+using Clock = std::chrono::steady_clock;
+
+// Output goes to the daemon in frames; small writes are batched (64 KiB, or 100 ms) so that a
+// slow command still shows its output as it comes.
 class FrameSink : public clrdiag::sos::OutputSink {
  public:
   explicit FrameSink(uint64_t id) : id_(id) {}
   void Write(absl::string_view text) override {
     buffer_.append(text.data(), text.size());
-    if (buffer_.size() >= 64 * 1024) Flush();
+    if (buffer_.size() >= 64 * 1024 ||
+        Clock::now() - last_flush_ > std::chrono::milliseconds(100)) {
+      Flush();
+    }
+  }
+  // At most four progress frames a second.
+  void Progress(const clrdiag::sos::ProgressInfo& p) override {
+    auto now = Clock::now();
+    if (now - last_progress_ < std::chrono::milliseconds(250)) return;
+    last_progress_ = now;
+    AnalyzeResponse r;
+    auto* m = r.mutable_progress();
+    m->set_id(id_);
+    m->set_stage(p.stage);
+    m->set_done(p.done);
+    m->set_total(p.total);
+    m->set_unit(p.unit);
+    m->set_items(p.items);
+    (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
   }
   void Flush() {
     if (buffer_.empty()) return;
@@ -32,12 +59,78 @@ class FrameSink : public clrdiag::sos::OutputSink {
     r.mutable_output()->set_id(id_);
     r.mutable_output()->set_text(std::move(buffer_));
     buffer_.clear();
+    last_flush_ = Clock::now();
     (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
   }
 
  private:
   uint64_t id_;
   std::string buffer_;
+  Clock::time_point last_flush_ = Clock::now();
+  // The first progress frame comes after 250 ms: quick commands send none.
+  Clock::time_point last_progress_ = Clock::now();
+};
+
+// Requests from the daemon, read on their own thread so that a cancel reaches the running
+// command while it runs.
+class RequestQueue {
+ public:
+  void Start() {
+    reader_ = std::thread([this] { ReadLoop(); });
+    reader_.detach();  // blocked in read() until the daemon closes the pipe; exit ends it
+  }
+  // The next command; false at end of input (or a broken pipe).
+  bool Next(AnalyzeRequest* req, std::shared_ptr<clrdiag::CancellationToken>* token) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return false;
+    *req = std::move(queue_.front());
+    queue_.pop_front();
+    running_id_ = req->command().id();
+    running_ = std::make_shared<clrdiag::CancellationToken>();
+    if (cancelled_.erase(running_id_)) running_->Cancel();
+    *token = running_;
+    return true;
+  }
+  bool closed_status_ok() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return clean_end_;
+  }
+
+ private:
+  void ReadLoop() {
+    for (;;) {
+      AnalyzeRequest req;
+      absl::Status st = clrdiag::worker::ReadFrame(STDIN_FILENO, &req);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!st.ok()) {
+        closed_ = true;
+        clean_end_ = st.code() == absl::StatusCode::kNotFound;
+        cv_.notify_all();
+        return;
+      }
+      if (req.has_cancel()) {
+        if (running_ && running_id_ == req.cancel().id()) {
+          running_->Cancel();
+        } else {
+          cancelled_.insert(req.cancel().id());  // still queued: skipped when its turn comes
+        }
+      } else if (req.has_command()) {
+        queue_.push_back(std::move(req));
+        cv_.notify_all();
+      }
+    }
+  }
+
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<AnalyzeRequest> queue_;
+  std::set<uint64_t> cancelled_;
+  uint64_t running_id_ = 0;
+  std::shared_ptr<clrdiag::CancellationToken> running_;
+  bool closed_ = false;
+  bool clean_end_ = false;
 };
 
 void SendDone(uint64_t id, bool ok, const std::string& error, uint64_t ms, bool exit) {
@@ -80,15 +173,23 @@ int main(int argc, char** argv) {
     r.mutable_opened()->set_dac_dir((*engine)->dac_dir());
     if (!clrdiag::worker::WriteFrame(STDOUT_FILENO, r).ok()) return 1;
   }
-  clrdiag::CancellationToken cancel;
+  RequestQueue requests;
+  requests.Start();
+  std::shared_ptr<clrdiag::CancellationToken> cancel;
   for (;;) {
-    absl::Status st = clrdiag::worker::ReadFrame(STDIN_FILENO, &req);
-    if (!st.ok()) return st.code() == absl::StatusCode::kNotFound ? 0 : 1;
-    if (!req.has_command()) continue;
+    if (!requests.Next(&req, &cancel)) return requests.closed_status_ok() ? 0 : 1;
     uint64_t id = req.command().id();
     FrameSink sink(id);
     auto t0 = std::chrono::steady_clock::now();
-    clrdiag::sos::CommandResult res = (*engine)->Run(req.command().command_line(), sink, cancel);
+    clrdiag::sos::CommandResult res;
+    if (cancel->cancelled()) {
+      res = {false, "cancelled", false};
+    } else {
+      res = (*engine)->Run(req.command().command_line(),
+                           clrdiag::sos::RunOptions{req.command().json()}, sink, *cancel);
+    }
+    // Whatever a command reports when it was cancelled, the client hears "cancelled".
+    if (cancel->cancelled() && !res.exit) res = {false, "cancelled", false};
     sink.Flush();
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
