@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -48,28 +51,111 @@ std::string_view BaseName(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-// Version string from the dumped memory of the runtime's mappings.
-std::string VersionFromDump(const elf::CoreFile& core, const std::string& path) {
-  std::vector<uint8_t> buf;
-  for (const elf::MappedRange& r : core.mapped_files()) {
-    if (r.path != path) continue;
-    for (uint64_t addr = r.start; addr < r.end;) {
-      const size_t want = static_cast<size_t>(std::min<uint64_t>(kScanChunk, r.end - addr));
-      buf.resize(want);
-      const size_t got = core.ReadDumpedMemory(addr, buf.data(), want);
-      if (got == 0) {
-        addr += 4096;  // Not dumped: skip a page and retry.
-        continue;
-      }
-      buf.resize(got);
-      std::string v = FindVersionString(buf);
-      if (!v.empty()) return v;
-      addr += got > kVersionMarker.size() + kMaxVersionString
-                  ? got - kVersionMarker.size() - kMaxVersionString
-                  : got;
+constexpr uint32_t kPfW = 2;  // PT_LOAD flag: writable
+
+// Scans dumped memory [start, end) for the version string, in chunks.
+std::string ScanDump(const elf::CoreFile& core, uint64_t start, uint64_t end) {
+  std::unique_ptr<uint8_t[]> buf;
+  for (uint64_t addr = start; addr < end;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kScanChunk, end - addr));
+    if (!buf) buf.reset(new uint8_t[kScanChunk]);  // no zero-fill: only `got` bytes are used
+    const size_t got = core.ReadDumpedMemory(addr, buf.get(), want);
+    if (got == 0) {
+      addr = (addr | 4095) + 1;  // Not dumped: skip to the next page and retry.
+      continue;
     }
+    std::string v = FindVersionString(std::span<const uint8_t>(buf.get(), got));
+    if (!v.empty()) return v;
+    addr += got > kVersionMarker.size() + kMaxVersionString
+                ? got - kVersionMarker.size() - kMaxVersionString
+                : got;
   }
   return "";
+}
+
+// The writable PT_LOAD segments ([vaddr, vaddr + memsz), link-time addresses) and the link
+// base of an ELF image read through `read` (from offset/address 0 of the image); nullopt if
+// the headers cannot be read. The version string is a writable global of the runtime.
+struct WritableSegments {
+  uint64_t link_base = 0;
+  std::vector<elf::ProgramHeader> segments;
+};
+std::optional<WritableSegments> FindWritableSegments(
+    const std::function<size_t(uint64_t, void*, size_t)>& read) {
+  uint8_t eh[64];
+  if (read(0, eh, sizeof(eh)) != sizeof(eh) ||
+      std::memcmp(eh,
+                  "\x7f"
+                  "ELF",
+                  4) != 0 ||
+      eh[4] != 2 || eh[5] != 1) {
+    return std::nullopt;
+  }
+  uint64_t phoff = 0;
+  uint16_t phentsize = 0, phnum = 0;
+  std::memcpy(&phoff, eh + 0x20, 8);
+  std::memcpy(&phentsize, eh + 0x36, 2);
+  std::memcpy(&phnum, eh + 0x38, 2);
+  if (phentsize < 56 || phnum == 0 || phnum > 256) return std::nullopt;
+  WritableSegments out;
+  bool first_load = true;
+  for (uint16_t i = 0; i < phnum; ++i) {
+    uint8_t ph[56];
+    if (read(phoff + uint64_t{i} * phentsize, ph, sizeof(ph)) != sizeof(ph)) return std::nullopt;
+    elf::ProgramHeader h;
+    std::memcpy(&h.type, ph, 4);
+    std::memcpy(&h.flags, ph + 4, 4);
+    std::memcpy(&h.offset, ph + 8, 8);
+    std::memcpy(&h.vaddr, ph + 16, 8);
+    std::memcpy(&h.filesz, ph + 32, 8);
+    std::memcpy(&h.memsz, ph + 40, 8);
+    if (h.type != elf::kPtLoad) continue;
+    if (first_load) out.link_base = h.vaddr - h.offset;
+    first_load = false;
+    if ((h.flags & kPfW) != 0) out.segments.push_back(h);
+  }
+  return out;
+}
+
+// Version string from the dumped memory of the runtime: its writable segments, found through
+// its program headers in the dump; every dumped page of its mappings if those headers are not
+// in the dump.
+std::string VersionFromDump(const elf::CoreFile& core, const std::string& path, uint64_t base) {
+  auto segs = FindWritableSegments(
+      [&](uint64_t off, void* out, size_t n) { return core.ReadDumpedMemory(base + off, out, n); });
+  if (segs) {
+    for (const elf::ProgramHeader& h : segs->segments) {
+      const uint64_t start = base + (h.vaddr - segs->link_base);
+      std::string v = ScanDump(core, start, start + h.memsz);
+      if (!v.empty()) return v;
+    }
+    return "";
+  }
+  for (const elf::MappedRange& r : core.mapped_files()) {
+    if (r.path != path) continue;
+    std::string v = ScanDump(core, r.start, r.end);
+    if (!v.empty()) return v;
+  }
+  return "";
+}
+
+// Version string from a local copy of the runtime: its writable segments' file bytes, else
+// the whole file.
+std::string VersionFromFile(std::span<const uint8_t> bytes) {
+  auto segs = FindWritableSegments([&](uint64_t off, void* out, size_t n) -> size_t {
+    if (off > bytes.size() || bytes.size() - off < n) return 0;
+    std::memcpy(out, bytes.data() + off, n);
+    return n;
+  });
+  if (segs) {
+    for (const elf::ProgramHeader& h : segs->segments) {
+      if (h.offset > bytes.size()) continue;
+      std::string v = FindVersionString(
+          bytes.subspan(h.offset, std::min<uint64_t>(h.filesz, bytes.size() - h.offset)));
+      if (!v.empty()) return v;
+    }
+  }
+  return FindVersionString(bytes);
 }
 
 // "10.0.12" or "9.0.0-rc.2.24473.5": starts with a digit, has a dot, no slash.
@@ -119,7 +205,7 @@ absl::StatusOr<RuntimeModule> FindRuntime(const elf::CoreFile& core) {
     rt.path = m.path;
     rt.base = m.base;
     rt.build_id = m.build_id;
-    rt.version_string = VersionFromDump(core, m.path);
+    rt.version_string = VersionFromDump(core, m.path, m.base);
     rt.version = rt.version_string.substr(0, rt.version_string.find(' '));
     rt.framework_version = FrameworkVersionFromPath(m.path);
     return rt;
@@ -192,7 +278,7 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
       continue;
     }
     if (auto file = elf::MappedFile::Open(loc.coreclr_path); file.ok()) {
-      loc.version_string = FindVersionString(file->bytes());
+      loc.version_string = VersionFromFile(file->bytes());
     }
     return loc;
   }

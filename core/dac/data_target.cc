@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -20,6 +21,95 @@ namespace {
 
 // Largest PE header prefix we read from the dump to identify an assembly.
 constexpr size_t kPeHeaderProbeBytes = 4096;
+
+constexpr char kElfMagic[4] = {0x7f, 'E', 'L', 'F'};
+constexpr uint64_t kDtNull = 0, kDtRela = 7, kDtRelaSz = 8, kDtRelaEnt = 9;
+constexpr uint32_t kPtDynamic = 2;
+constexpr uint32_t kRX86_64Relative = 8, kRAarch64Relative = 1027;
+constexpr uint64_t kRelaEntrySize = 24;
+// More relocations than this in one module mean a damaged file: it gets none applied.
+constexpr uint64_t kMaxRelocations = uint64_t{16} << 20;
+
+template <typename T>
+bool LoadAt(std::span<const uint8_t> bytes, uint64_t off, T* out) {
+  if (off > bytes.size() || bytes.size() - off < sizeof(T)) return false;
+  std::memcpy(out, bytes.data() + off, sizeof(T));
+  return true;
+}
+
+// One relative relocation of a shared object: at link-time address `where` the loader stores
+// load bias + `addend`.
+struct Relocation {
+  uint64_t where = 0;
+  uint64_t addend = 0;
+};
+
+// The relative relocations (R_X86_64_RELATIVE / R_AARCH64_RELATIVE in DT_RELA) of an ELF
+// shared object, sorted by address; empty if it has none or its dynamic section is damaged.
+// Symbolic relocations (GLOB_DAT, JUMP_SLOT, 64) need the target's symbol resolution and are
+// left as the file has them.
+std::vector<Relocation> RelativeRelocations(std::span<const uint8_t> file) {
+  auto view = elf::ElfView::Parse(file);
+  if (!view.ok()) return {};
+  const uint32_t relative =
+      view->machine() == elf::kEmAarch64 ? kRAarch64Relative : kRX86_64Relative;
+  std::vector<elf::ProgramHeader> loads;
+  std::optional<elf::ProgramHeader> dynamic;
+  for (size_t i = 0; i < view->program_header_count(); ++i) {
+    auto ph = view->GetProgramHeader(i);
+    if (!ph.ok()) return {};
+    if (ph->type == elf::kPtLoad) loads.push_back(*ph);
+    if (ph->type == kPtDynamic) dynamic = *ph;
+  }
+  // File offset of a link-time address (inside a PT_LOAD's file bytes).
+  auto offset_of = [&](uint64_t vaddr) -> std::optional<uint64_t> {
+    for (const elf::ProgramHeader& l : loads) {
+      if (vaddr >= l.vaddr && vaddr - l.vaddr < l.filesz) return l.offset + (vaddr - l.vaddr);
+    }
+    return std::nullopt;
+  };
+  if (!dynamic) return {};
+  uint64_t rela = 0, rela_size = 0, rela_ent = kRelaEntrySize;
+  for (uint64_t pos = 0; pos + 16 <= dynamic->filesz; pos += 16) {
+    uint64_t tag = 0, value = 0;
+    if (!LoadAt(file, dynamic->offset + pos, &tag) ||
+        !LoadAt(file, dynamic->offset + pos + 8, &value) || tag == kDtNull) {
+      break;
+    }
+    if (tag == kDtRela) rela = value;
+    if (tag == kDtRelaSz) rela_size = value;
+    if (tag == kDtRelaEnt) rela_ent = value;
+  }
+  const std::optional<uint64_t> table = offset_of(rela);
+  if (rela_size == 0 || !table || rela_ent < kRelaEntrySize ||
+      rela_size / rela_ent > kMaxRelocations) {
+    return {};
+  }
+  std::vector<Relocation> out;
+  for (uint64_t pos = 0; pos + rela_ent <= rela_size; pos += rela_ent) {
+    uint64_t where = 0, info = 0, addend = 0;
+    if (!LoadAt(file, *table + pos, &where) || !LoadAt(file, *table + pos + 8, &info) ||
+        !LoadAt(file, *table + pos + 16, &addend)) {
+      break;
+    }
+    if ((info & 0xffffffff) == relative) out.push_back({where, addend});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Relocation& a, const Relocation& b) { return a.where < b.where; });
+  return out;
+}
+
+// Link-time address of file offset 0: the first PT_LOAD's vaddr - offset (0 for shared objects
+// linked at 0).
+uint64_t LinkBase(std::span<const uint8_t> file) {
+  auto view = elf::ElfView::Parse(file);
+  if (!view.ok()) return 0;
+  for (size_t i = 0; i < view->program_header_count(); ++i) {
+    auto ph = view->GetProgramHeader(i);
+    if (ph.ok() && ph->type == elf::kPtLoad) return ph->vaddr - ph->offset;
+  }
+  return 0;
+}
 
 std::string_view BaseName(std::string_view path) {
   size_t slash = path.rfind('/');
@@ -49,14 +139,15 @@ class LocalImages {
     if (it == ranges_.begin()) return 0;
     --it;
     if (addr >= it->end) return 0;
-    const elf::MappedFile* file = FileFor(it->path);
-    if (file == nullptr) return 0;
+    LocalFile* local = LocalFor(it->path);
+    if (local == nullptr) return 0;
     const uint64_t off = it->offset + (addr - it->start);
-    const auto bytes = file->bytes();
+    const auto bytes = local->file.bytes();
     if (off >= bytes.size()) return 0;
     const size_t n =
         static_cast<size_t>(std::min<uint64_t>({size, it->end - addr, bytes.size() - off}));
     std::memcpy(out, bytes.data() + off, n);
+    Relocate(*local, it->path, addr, out, n);
     if (options_.trace && traced_.insert(it->path).second) {
       Trace(absl::StrCat("serving pages missing from the dump from a local copy of ", it->path));
     }
@@ -65,13 +156,77 @@ class LocalImages {
 
   // The verified local copy of target file `path`, or null.
   const elf::MappedFile* FileFor(const std::string& path) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [it, inserted] = files_.try_emplace(path);
-    if (inserted) it->second = OpenVerified(path);
-    return it->second ? &*it->second : nullptr;
+    LocalFile* local = LocalFor(path);
+    return local != nullptr ? &local->file : nullptr;
   }
 
  private:
+  struct LocalFile {
+    explicit LocalFile(elf::MappedFile f) : file(std::move(f)) {}
+    elf::MappedFile file;
+    // ELF shared objects: the relative relocations and the load bias in the target, found on
+    // the first read.
+    bool relocations_known = false;
+    std::vector<Relocation> relocations;
+    uint64_t bias = 0;
+  };
+
+  LocalFile* LocalFor(const std::string& path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = files_.try_emplace(path);
+    if (inserted) {
+      if (auto f = OpenVerified(path)) it->second.emplace(std::move(*f));
+    }
+    return it->second ? &*it->second : nullptr;
+  }
+
+  // The file holds a shared object's data as linked: pointers the loader relocates at start-up
+  // (RELA: the word is 0 in the file, or the bare addend) are not what the target's memory
+  // held. Writes load bias + addend over every relative relocation in [addr, addr + n).
+  void Relocate(LocalFile& local, const std::string& path, uint64_t addr, uint8_t* out, size_t n) {
+    const auto bytes = local.file.bytes();
+    if (bytes.size() < sizeof(kElfMagic) || std::memcmp(bytes.data(), kElfMagic, 4) != 0) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!local.relocations_known) {
+        local.relocations_known = true;
+        local.relocations = RelativeRelocations(bytes);
+        const uint64_t base = ModuleBase(path);
+        // Without a known load address nothing can be relocated.
+        if (base == 0) local.relocations.clear();
+        local.bias = base - LinkBase(bytes);
+      }
+    }
+    if (local.relocations.empty() || local.bias > addr) return;
+    const uint64_t first = addr - local.bias;  // link-time address of out[0]
+    if (first > std::numeric_limits<uint64_t>::max() - n) return;
+    const uint64_t last = first + n;
+    auto it = std::lower_bound(local.relocations.begin(), local.relocations.end(),
+                               first > 7 ? first - 7 : 0,
+                               [](const Relocation& r, uint64_t a) { return r.where < a; });
+    for (; it != local.relocations.end() && it->where < last; ++it) {
+      const uint64_t value = local.bias + it->addend;
+      uint8_t word[8];
+      std::memcpy(word, &value, sizeof(word));
+      // The overlap of [where, where + 8) with [first, last).
+      const uint64_t lo = std::max(it->where, first);
+      const uint64_t hi = std::min(it->where + 8, last);
+      if (lo < hi) std::memcpy(out + (lo - first), word + (lo - it->where), hi - lo);
+    }
+  }
+
+  // Where the target loaded `path`: the module's base (ELF header mapping), else the start of
+  // its mapping of file offset 0.
+  uint64_t ModuleBase(const std::string& path) const {
+    for (const elf::CoreModule& m : core_.modules()) {
+      if (m.path == path) return m.base;
+    }
+    for (const elf::MappedRange& r : ranges_) {
+      if (r.path == path && r.offset == 0) return r.start;
+    }
+    return 0;
+  }
+
   std::optional<elf::MappedFile> OpenVerified(const std::string& path) {
     std::vector<std::pair<std::string, bool>> candidates;  // (local path, explicitly given)
     if (auto s = options_.file_substitutes.find(path); s != options_.file_substitutes.end()) {
@@ -132,7 +287,7 @@ class LocalImages {
   const DataTargetOptions& options_;
   std::vector<elf::MappedRange> ranges_;
   std::mutex mu_;
-  std::map<std::string, std::optional<elf::MappedFile>> files_;
+  std::map<std::string, std::optional<LocalFile>> files_;
   std::set<std::string> traced_;
 };
 

@@ -1,7 +1,9 @@
 #include "core/dac/heap_walk.h"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,38 @@ constexpr uint64_t kMethodTableFlagBits = 7;
 
 uint64_t Align(uint64_t size) { return (size + kObjectAlignment - 1) & ~(kObjectAlignment - 1); }
 
+// Object headers are read through a window of the dump's memory, refilled with one large read
+// (which bypasses the core's chunk cache) whenever an object lies outside it. The window never
+// reaches past the segment's end by more than an object header, so that the tail of a segment
+// costs no more than its objects; a large object's body is skipped, not read.
+constexpr size_t kWindowBytes = size_t{1} << 20;
+constexpr size_t kHeaderBytes = 2 * kPointerSize;  // MethodTable and the component count
+
+class WindowReader {
+ public:
+  explicit WindowReader(const elf::CoreFile& core) : core_(core), buf_(kWindowBytes) {}
+
+  // Copies `n` (<= kHeaderBytes) bytes at `addr`; false if the dump does not hold them all.
+  // `limit` is the end of the segment being walked.
+  bool Read(uint64_t addr, void* out, size_t n, uint64_t limit) {
+    if (addr < start_ || addr - start_ > valid_ || valid_ - (addr - start_) < n) {
+      uint64_t want = limit > addr ? limit - addr : 0;
+      want = std::clamp<uint64_t>(want + kHeaderBytes, n, kWindowBytes);
+      start_ = addr;
+      valid_ = core_.ReadDumpedMemory(addr, buf_.data(), static_cast<size_t>(want));
+      if (valid_ < n) return false;
+    }
+    std::memcpy(out, buf_.data() + (addr - start_), n);
+    return true;
+  }
+
+ private:
+  const elf::CoreFile& core_;
+  std::vector<uint8_t> buf_;
+  uint64_t start_ = 0;
+  size_t valid_ = 0;
+};
+
 }  // namespace
 
 absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
@@ -29,7 +63,7 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
                    [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
   ASSIGN_OR_RETURN(UsefulGlobals globals, dac.GetUsefulGlobals());
   ASSIGN_OR_RETURN(auto contexts, dac.GetAllocationContexts());
-  const elf::CoreFile& core = dac.core();
+  WindowReader window(dac.core());
 
   HeapWalkSummary summary;
   for (const HeapSegment& seg : segments) {
@@ -47,7 +81,7 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
     while (obj < seg.end) {
       if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap walk");
       uint64_t mt = 0;
-      if (core.ReadDumpedMemory(obj, &mt, sizeof(mt)) != sizeof(mt)) {
+      if (!window.Read(obj, &mt, sizeof(mt), seg.end)) {
         summary.warnings.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
                                                 absl::Hex(seg.address), ": object 0x",
                                                 absl::Hex(obj), " is not in the dump"));
@@ -65,7 +99,7 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
       uint64_t size = info->base_size;
       if (info->component_size != 0) {
         uint32_t count = 0;
-        if (core.ReadDumpedMemory(obj + kPointerSize, &count, sizeof(count)) != sizeof(count)) {
+        if (!window.Read(obj + kPointerSize, &count, sizeof(count), seg.end)) {
           summary.warnings.push_back(
               absl::StrCat("object 0x", absl::Hex(obj), ": component count is not in the dump"));
           break;

@@ -1,14 +1,22 @@
 #include "core/elf/core_file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <limits>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "core/base/unique_fd.h"
 
 namespace clrdiag::elf {
 namespace {
@@ -90,11 +98,123 @@ std::vector<Segment> Normalize(std::vector<Segment> segs) {
   return out;
 }
 
+// Where the core's bytes come from. ReadAt copies up to `n` bytes at file offset `off` and
+// returns how many it copied: fewer only at the end of the file (or on an I/O error, which a
+// reader treats like the end).
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  uint64_t size() const { return size_; }
+  virtual size_t ReadAt(uint64_t off, void* out, size_t n) const = 0;
+
+ protected:
+  uint64_t size_ = 0;
+};
+
+// A caller's buffer (OpenBytes: tests, fuzzing).
+class MemorySource final : public ByteSource {
+ public:
+  explicit MemorySource(std::span<const uint8_t> bytes) : bytes_(bytes) { size_ = bytes.size(); }
+  size_t ReadAt(uint64_t off, void* out, size_t n) const override {
+    if (off >= bytes_.size()) return 0;
+    n = static_cast<size_t>(std::min<uint64_t>(n, bytes_.size() - off));
+    std::memcpy(out, bytes_.data() + off, n);
+    return n;
+  }
+
+ private:
+  std::span<const uint8_t> bytes_;
+};
+
+// A file read with pread through an LRU cache of kCoreCacheChunkBytes-aligned chunks, at most
+// kCoreCacheBytes in all, allocated as they are first needed. A read of a chunk or more goes
+// directly into the caller's buffer (the heap walk reads large windows that way); smaller ones
+// (the DAC's) are served from the cache. The page cache holds the file; what this process
+// keeps resident is the chunks and the caller's buffers.
+class FileSource final : public ByteSource {
+ public:
+  FileSource(UniqueFd fd, uint64_t size) : fd_(std::move(fd)) { size_ = size; }
+
+  size_t ReadAt(uint64_t off, void* out, size_t n) const override {
+    if (off >= size_) return 0;
+    n = static_cast<size_t>(std::min<uint64_t>(n, size_ - off));
+    if (n >= kCoreCacheChunkBytes) return PreadFully(off, out, n);
+    auto* dst = static_cast<uint8_t*>(out);
+    size_t done = 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    while (done < n) {
+      const uint64_t pos = off + done;
+      const Chunk* c = ChunkAt(pos / kCoreCacheChunkBytes);
+      const size_t in_chunk = static_cast<size_t>(pos % kCoreCacheChunkBytes);
+      if (c == nullptr || in_chunk >= c->length) break;
+      const size_t k = std::min(n - done, c->length - in_chunk);
+      std::memcpy(dst + done, c->data.get() + in_chunk, k);
+      done += k;
+      if (c->length < kCoreCacheChunkBytes) break;  // the end of the file (or an I/O error)
+    }
+    return done;
+  }
+
+ private:
+  static constexpr size_t kMaxChunks = kCoreCacheBytes / kCoreCacheChunkBytes;
+  static_assert(kMaxChunks >= 2, "the core cache needs room for a read straddling two chunks");
+
+  struct Chunk {
+    uint64_t index = 0;
+    size_t length = 0;  // bytes valid (less than a chunk only at the end of the file)
+    std::unique_ptr<uint8_t[]> data;
+  };
+
+  size_t PreadFully(uint64_t off, void* out, size_t n) const {
+    auto* dst = static_cast<uint8_t*>(out);
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t k = ::pread(fd_.get(), dst + done, n - done, static_cast<off_t>(off + done));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) break;
+      done += static_cast<size_t>(k);
+    }
+    return done;
+  }
+
+  // The chunk with this index, read if needed (evicting the least recently used one when the
+  // cache is full); null if nothing could be read. Called with mu_ held.
+  const Chunk* ChunkAt(uint64_t index) const {
+    if (!lru_.empty() && lru_.front().index == index) return &lru_.front();
+    if (auto it = by_index_.find(index); it != by_index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return &lru_.front();
+    }
+    if (lru_.size() < kMaxChunks) {
+      lru_.emplace_front();
+      lru_.front().data = std::make_unique_for_overwrite<uint8_t[]>(kCoreCacheChunkBytes);
+    } else {
+      lru_.splice(lru_.begin(), lru_, std::prev(lru_.end()));
+      by_index_.erase(lru_.front().index);
+    }
+    Chunk& c = lru_.front();
+    c.index = index;
+    c.length = PreadFully(index * kCoreCacheChunkBytes, c.data.get(), kCoreCacheChunkBytes);
+    if (c.length == 0) {
+      lru_.splice(lru_.end(), lru_, lru_.begin());  // keep the buffer for reuse, unindexed
+      lru_.back().index = std::numeric_limits<uint64_t>::max();
+      return nullptr;
+    }
+    by_index_[index] = lru_.begin();
+    return &c;
+  }
+
+  UniqueFd fd_;
+  mutable std::mutex mu_;
+  mutable std::list<Chunk> lru_;  // most recently used first
+  mutable std::unordered_map<uint64_t, std::list<Chunk>::iterator> by_index_;
+};
+
 }  // namespace
 
 struct CoreFile::Impl {
-  std::optional<MappedFile> file;
-  std::span<const uint8_t> bytes;
+  std::unique_ptr<ByteSource> source;
+  std::list<std::vector<uint8_t>> note_segments;  // the PT_NOTE bytes (spans point into them)
   uint16_t machine = 0;
   std::vector<Segment> segments;
   std::vector<CoreThread> threads;
@@ -103,7 +223,9 @@ struct CoreFile::Impl {
   std::vector<std::pair<uint64_t, uint64_t>> auxv;
 
   absl::Status Index();
-  absl::Status IndexSegments(const ElfView& view);
+  absl::Status ParseHeader(std::vector<ProgramHeader>* headers);
+  absl::Status IndexSegments(const std::vector<ProgramHeader>& headers);
+  absl::Status IndexNotes(const std::vector<ProgramHeader>& headers);
   absl::Status ParseNote(const Note& note);
   absl::Status ParsePrstatus(std::span<const uint8_t> desc);
   absl::Status ParseFile(std::span<const uint8_t> desc);
@@ -118,40 +240,87 @@ struct CoreFile::Impl {
 };
 
 absl::Status CoreFile::Impl::Index() {
-  auto parsed = ElfView::Parse(bytes);
+  std::vector<ProgramHeader> headers;
+  absl::Status parsed = ParseHeader(&headers);
   if (!parsed.ok()) {
     // A core whose program headers are cut off is a damaged core, not a wrong file.
-    if (IsCoreHeader(bytes)) {
+    uint8_t ident[18] = {};
+    const size_t got = source->ReadAt(0, ident, sizeof(ident));
+    if (parsed.code() == absl::StatusCode::kInvalidArgument &&
+        IsCoreHeader(std::span<const uint8_t>(ident, got))) {
       return absl::DataLossError(
-          absl::StrCat("truncated or malformed ELF core: ", parsed.status().message()));
+          absl::StrCat("truncated or malformed ELF core: ", parsed.message()));
     }
-    return parsed.status();
+    return parsed;
   }
-  const ElfView& view = *parsed;
-  if (view.type() != kEtCore) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("an ELF file but not a core dump (e_type ", view.type(), ")"));
-  }
-  machine = view.machine();
-  RETURN_IF_ERROR(IndexSegments(view));
-
-  absl::Status note_status;
-  absl::Status walk = view.ForEachNote([&](const Note& n) {
-    note_status = ParseNote(n);
-    return note_status.ok();
-  });
-  RETURN_IF_ERROR(note_status);
-  if (!walk.ok()) {
-    return absl::DataLossError(absl::StrCat("core notes are unreadable: ", walk.message()));
-  }
+  RETURN_IF_ERROR(IndexSegments(headers));
+  RETURN_IF_ERROR(IndexNotes(headers));
   BuildModules();
   return absl::OkStatus();
 }
 
-absl::Status CoreFile::Impl::IndexSegments(const ElfView& view) {
+// The ELF header and program header table, checked as ElfView::Parse checks them, read from
+// the source instead of a mapping.
+absl::Status CoreFile::Impl::ParseHeader(std::vector<ProgramHeader>* headers) {
+  uint8_t eh[kElfHeaderSize];
+  if (source->size() < kElfHeaderSize || source->ReadAt(0, eh, sizeof(eh)) != sizeof(eh)) {
+    return absl::InvalidArgumentError("not an ELF file (too short)");
+  }
+  const std::span<const uint8_t> hdr(eh);
+  if (std::memcmp(eh, kElfMagic, 4) != 0) {
+    return absl::InvalidArgumentError("not an ELF file (bad magic)");
+  }
+  if (eh[4] != 2) return absl::InvalidArgumentError("not a 64-bit ELF file");
+  if (eh[5] != 1) return absl::InvalidArgumentError("not a little-endian ELF file");
+  const uint16_t type = Load<uint16_t>(hdr, 16);
+  const uint64_t phoff = Load<uint64_t>(hdr, 32);
+  const uint16_t phentsize = Load<uint16_t>(hdr, 54);
+  uint64_t phnum = Load<uint16_t>(hdr, 56);
+  if (phnum == kPnXnum) {
+    // Extended numbering: the real count is in section header 0's sh_info.
+    const uint64_t shoff = Load<uint64_t>(hdr, 40);
+    uint32_t info = 0;
+    if (shoff > std::numeric_limits<uint64_t>::max() - 44 ||
+        source->ReadAt(shoff + 44, &info, sizeof(info)) != sizeof(info)) {
+      return absl::InvalidArgumentError("ELF extended program header count is unreadable");
+    }
+    phnum = info;
+  }
+  if (phnum > 0 && phentsize < kProgramHeaderSize) {
+    return absl::InvalidArgumentError("ELF program header entry size is too small");
+  }
+  if (phoff > source->size() || (source->size() - phoff) / (phentsize ? phentsize : 1) < phnum) {
+    return absl::InvalidArgumentError("ELF program headers extend past the end of the file");
+  }
+  if (type != kEtCore) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an ELF file but not a core dump (e_type ", type, ")"));
+  }
+  machine = Load<uint16_t>(hdr, 18);
+  // The table fits in the file (checked above), so its size is bounded by the file's.
+  std::vector<uint8_t> table(static_cast<size_t>(phnum * phentsize));
+  if (source->ReadAt(phoff, table.data(), table.size()) != table.size()) {
+    return absl::DataLossError("truncated program header");
+  }
+  headers->reserve(static_cast<size_t>(phnum));
+  for (uint64_t i = 0; i < phnum; ++i) {
+    const size_t base = static_cast<size_t>(i * phentsize);
+    ProgramHeader ph;
+    ph.type = Load<uint32_t>(table, base);
+    ph.flags = Load<uint32_t>(table, base + 4);
+    ph.offset = Load<uint64_t>(table, base + 8);
+    ph.vaddr = Load<uint64_t>(table, base + 16);
+    ph.filesz = Load<uint64_t>(table, base + 32);
+    ph.memsz = Load<uint64_t>(table, base + 40);
+    headers->push_back(ph);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CoreFile::Impl::IndexSegments(const std::vector<ProgramHeader>& headers) {
+  const uint64_t size = source->size();
   std::vector<Segment> segs;
-  for (size_t i = 0; i < view.program_header_count(); ++i) {
-    ASSIGN_OR_RETURN(ProgramHeader ph, view.GetProgramHeader(i));
+  for (const ProgramHeader& ph : headers) {
     if (ph.type != kPtLoad) continue;
     Segment s;
     s.vaddr = ph.vaddr;
@@ -159,10 +328,45 @@ absl::Status CoreFile::Impl::IndexSegments(const ElfView& view) {
     if (s.memsz == 0) continue;
     s.filesz = std::min(ph.filesz, s.memsz);
     s.offset = ph.offset;
-    s.stored = ph.offset >= bytes.size() ? 0 : std::min(s.filesz, bytes.size() - ph.offset);
+    s.stored = ph.offset >= size ? 0 : std::min(s.filesz, size - ph.offset);
     segs.push_back(s);
   }
   segments = Normalize(std::move(segs));
+  return absl::OkStatus();
+}
+
+// Reads every PT_NOTE segment into memory (they are small) and parses its notes, in program
+// header order; the first failing note ends the walk.
+absl::Status CoreFile::Impl::IndexNotes(const std::vector<ProgramHeader>& headers) {
+  const uint64_t size = source->size();
+  uint64_t total = 0;
+  for (const ProgramHeader& ph : headers) {
+    if (ph.type != kPtNote) continue;
+    if (ph.offset > size || size - ph.offset < ph.filesz) {
+      return absl::DataLossError(
+          "core notes are unreadable: PT_NOTE segment extends past the end of the file");
+    }
+    total += ph.filesz;
+    if (total > kMaxCoreNoteBytes) {
+      return absl::DataLossError(absl::StrCat("core notes are unreadable: more than ",
+                                              kMaxCoreNoteBytes >> 20, " MiB of notes"));
+    }
+    std::vector<uint8_t>& buf = note_segments.emplace_back(static_cast<size_t>(ph.filesz));
+    if (source->ReadAt(ph.offset, buf.data(), buf.size()) != buf.size()) {
+      return absl::DataLossError("core notes are unreadable: short read of a PT_NOTE segment");
+    }
+    absl::Status note_status;
+    bool stopped = false;
+    absl::Status walk = ForEachNoteIn(buf, [&](const Note& n) {
+      note_status = ParseNote(n);
+      stopped = !note_status.ok();
+      return !stopped;
+    });
+    RETURN_IF_ERROR(note_status);
+    if (!walk.ok()) {
+      return absl::DataLossError(absl::StrCat("core notes are unreadable: ", walk.message()));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -338,7 +542,8 @@ size_t CoreFile::Impl::Read(uint64_t addr, void* out, size_t size, bool zero_fil
     uint64_t n = 0;
     if (rel < s.stored) {
       n = std::min<uint64_t>(size - done, s.stored - rel);
-      std::memcpy(dst + done, bytes.data() + s.offset + rel, n);
+      const size_t got = source->ReadAt(s.offset + rel, dst + done, static_cast<size_t>(n));
+      if (got < n) return done + got;  // the file shrank since it was opened, or an I/O error
     } else if (rel < s.filesz || !zero_fill) {
       break;  // cut off by truncation, or not dumped
     } else {
@@ -359,19 +564,24 @@ CoreFile::CoreFile() : impl_(std::make_unique<Impl>()) {}
 CoreFile::~CoreFile() = default;
 
 absl::StatusOr<std::unique_ptr<CoreFile>> CoreFile::Open(const std::string& path) {
-  auto mapped = MappedFile::Open(path);
-  if (!mapped.ok()) return mapped.status();
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", path));
+  if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(path, " is not a file"));
   std::unique_ptr<CoreFile> core(new CoreFile());
-  core->impl_->bytes = mapped->bytes();
-  core->impl_->file = std::move(*mapped);
-  absl::Status st = core->impl_->Index();
-  if (!st.ok()) return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
+  core->impl_->source =
+      std::make_unique<FileSource>(std::move(fd), static_cast<uint64_t>(st.st_size));
+  absl::Status st_index = core->impl_->Index();
+  if (!st_index.ok()) {
+    return absl::Status(st_index.code(), absl::StrCat(path, ": ", st_index.message()));
+  }
   return core;
 }
 
 absl::StatusOr<std::unique_ptr<CoreFile>> CoreFile::OpenBytes(std::span<const uint8_t> bytes) {
   std::unique_ptr<CoreFile> core(new CoreFile());
-  core->impl_->bytes = bytes;
+  core->impl_->source = std::make_unique<MemorySource>(bytes);
   RETURN_IF_ERROR(core->impl_->Index());
   return core;
 }

@@ -1,7 +1,10 @@
 // An ELF core dump (x86-64 today; arm64 kept in mind): memory map from PT_LOAD segments with
 // fast address lookup, threads from NT_PRSTATUS, mapped files from NT_FILE, auxv, and the GNU
-// build-ids of mapped modules. The file is mmap'd read-only; every read is bounds-checked and a
-// corrupt or truncated core yields a Status, never a crash.
+// build-ids of mapped modules. The file is not mapped: its headers and notes are read once at
+// open, and memory reads go through pread into a small LRU cache of aligned chunks (reads of a
+// chunk or more bypass it), so a walk over a multi-GB core keeps the process's RSS bounded by
+// the cache. Every read is bounds-checked and a corrupt or truncated core yields a Status,
+// never a crash.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +20,15 @@ namespace clrdiag::elf {
 
 inline constexpr uint16_t kEmX86_64 = 62, kEmAarch64 = 183;
 
+// The memory budget of CoreFile::Open's read cache, in one place: chunks of kCoreCacheChunkBytes
+// (aligned in the file), at most kCoreCacheBytes of them. A read of kCoreCacheChunkBytes or
+// more goes straight to the caller's buffer.
+inline constexpr size_t kCoreCacheChunkBytes = size_t{16} << 10;
+inline constexpr size_t kCoreCacheBytes = size_t{16} << 20;
+// Note segments bigger than this in total are refused (DataLoss): they are read into memory
+// at open, and no real core comes near it (a thread costs a few KiB of notes).
+inline constexpr uint64_t kMaxCoreNoteBytes = uint64_t{256} << 20;
+
 // General-purpose registers of one thread, as the kernel's user_regs_struct (x86-64 order).
 struct X64Registers {
   uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip,
@@ -28,7 +40,8 @@ struct CoreThread {
   int32_t signal = 0;               // pr_cursig
   X64Registers regs{};              // valid when machine == kEmX86_64
   std::vector<uint8_t> raw_regs;    // pr_reg bytes as stored (for other architectures)
-  std::span<const uint8_t> fpregs;  // NT_FPREGSET that follows, if any (user_fpregs_struct)
+  std::span<const uint8_t> fpregs;  // NT_FPREGSET that follows, if any (user_fpregs_struct);
+                                    // points into the CoreFile's copy of the notes
 };
 
 // One NT_FILE entry: [start, end) mapped from `path` at file offset `offset`.
@@ -50,8 +63,8 @@ struct CoreModule {
 
 class CoreFile {
  public:
-  // Opens and indexes a core file. InvalidArgument if it is not an ELF core; DataLoss if it
-  // is truncated or malformed in a way that makes it unusable.
+  // Opens and indexes a core file (read with pread, never mapped). InvalidArgument if it is
+  // not an ELF core; DataLoss if it is truncated or malformed in a way that makes it unusable.
   static absl::StatusOr<std::unique_ptr<CoreFile>> Open(const std::string& path);
   // The same over bytes already in memory (tests, fuzzing). Nothing is copied: `bytes` must
   // outlive the CoreFile.

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -440,6 +442,152 @@ TEST(CoreFileTest, EveryPrefixOfACoreOpensOrFailsCleanly) {
       EXPECT_EQ((*core)->modules()[0].build_id, "01020304");
     }
   }
+}
+
+// A core written to a temp file, removed at the end of the test.
+class TempCore {
+ public:
+  TempCore() {
+    char path[] = "/tmp/clrdiag-core-test-XXXXXX";
+    fd_ = ::mkstemp(path);
+    path_ = path;
+  }
+  ~TempCore() {
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  bool Write(const void* p, size_t n) {
+    return fd_ >= 0 && ::write(fd_, p, n) == static_cast<ssize_t>(n);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// VmRSS of this process in bytes (0 if unknown).
+uint64_t RssBytes() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %lu kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+// The 8-byte word at segment offset `k` (a multiple of 8) of the big test segment.
+uint64_t Word(uint64_t k) { return (k * 0x9E3779B97F4A7C15ull) ^ 0x5a5a5a5a5a5a5a5aull; }
+
+// A core much bigger than the read cache, read from disk: every kind of read returns the right
+// bytes (small ones through the chunk cache, across chunk boundaries, large ones past it, short
+// ones at the end of the file), and reading every page of it leaves the process's RSS within
+// the cache budget (a mapping would have made all of it resident).
+TEST(CoreFileTest, FileReadsAreCorrectAndResidentMemoryStaysWithinTheCache) {
+  constexpr uint64_t kVaddr = 0x7f0000000000;
+  constexpr uint64_t kSegBytes = 6 * kCoreCacheBytes + 12345 * 8;
+  constexpr uint64_t kClaimed = kSegBytes + 3 * 4096;  // the file is cut short by 3 pages
+  auto head = CoreBuilder()
+                  .Note("CORE", kNtPrstatus, Prstatus(7, 0, kVaddr + 8, kVaddr + 4096))
+                  .Load(kVaddr, {}, 1)
+                  .Build();
+  // The segment's bytes start where Build() ended; give it its real size.
+  const uint64_t seg_off = head.size();
+  Put<uint64_t>(head, 64 + 56 + 8, seg_off);
+  Put<uint64_t>(head, 64 + 56 + 32, kClaimed);
+  Put<uint64_t>(head, 64 + 56 + 40, kClaimed);
+  TempCore file;
+  ASSERT_TRUE(file.Write(head.data(), head.size()));
+  std::vector<uint64_t> piece(1 << 17);  // 1 MiB
+  for (uint64_t k = 0; k < kSegBytes; k += piece.size() * 8) {
+    const size_t words = static_cast<size_t>(std::min<uint64_t>(piece.size(), (kSegBytes - k) / 8));
+    for (size_t i = 0; i < words; ++i) piece[i] = Word(k + i * 8);
+    ASSERT_TRUE(file.Write(piece.data(), words * 8));
+  }
+  piece = {};
+  piece.shrink_to_fit();
+
+  const uint64_t rss_before = RssBytes();
+  auto opened = CoreFile::Open(file.path());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  const CoreFile& core = **opened;
+  ASSERT_EQ(core.threads().size(), 1u);
+  EXPECT_EQ(core.threads()[0].tid, 7u);
+
+  auto expect_bytes = [&](uint64_t rel, const uint8_t* got, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t k = rel + i;
+      const uint64_t w = Word(k & ~uint64_t{7});
+      ASSERT_EQ(got[i], static_cast<uint8_t>(w >> (8 * (k & 7)))) << "segment offset " << k;
+    }
+  };
+  uint8_t small[24];
+  for (uint64_t rel = 0; rel + sizeof(small) <= kSegBytes; rel += 4096) {
+    ASSERT_EQ(core.ReadDumpedMemory(kVaddr + rel + 5, small, sizeof(small)), sizeof(small));
+    expect_bytes(rel + 5, small, sizeof(small));
+  }
+  // Straddling two cache chunks (the segment starts at an unaligned file offset, so chunk
+  // boundaries fall anywhere; read across every 64th one of them).
+  for (uint64_t c = kCoreCacheChunkBytes; c + sizeof(small) < seg_off + kSegBytes;
+       c += 64 * kCoreCacheChunkBytes) {
+    const uint64_t rel = c - seg_off - 10;
+    ASSERT_EQ(core.ReadMemory(kVaddr + rel, small, sizeof(small)), sizeof(small));
+    expect_bytes(rel, small, sizeof(small));
+  }
+  // Large reads go around the cache.
+  std::vector<uint8_t> big(3 * kCoreCacheChunkBytes + 17);
+  ASSERT_EQ(core.ReadDumpedMemory(kVaddr + 1000003, big.data(), big.size()), big.size());
+  expect_bytes(1000003, big.data(), big.size());
+  // The file ends before the segment does: reads stop at its last byte.
+  EXPECT_EQ(core.ReadDumpedMemory(kVaddr + kSegBytes - 5, small, sizeof(small)), 5u);
+  expect_bytes(kSegBytes - 5, small, 5);
+  EXPECT_EQ(core.ReadMemory(kVaddr + kSegBytes - 5, big.data(), big.size()), 5u);
+  EXPECT_EQ(core.ReadDumpedMemory(kVaddr + kSegBytes, small, 1), 0u);
+  EXPECT_TRUE(core.Contains(kVaddr + kSegBytes - 1));
+  EXPECT_FALSE(core.Contains(kVaddr + kSegBytes));
+
+  const uint64_t rss_after = RssBytes();
+  ASSERT_GT(rss_before, 0u);
+  EXPECT_LT(rss_after, rss_before + kCoreCacheBytes + (uint64_t{4} << 20))
+      << "reading a " << (kSegBytes >> 20) << " MiB core grew RSS from " << (rss_before >> 20)
+      << " to " << (rss_after >> 20) << " MiB";
+}
+
+// Open (from disk) and OpenBytes (from memory) index the same core the same way.
+TEST(CoreFileTest, OpenFromDiskMatchesOpenBytes) {
+  const std::vector<uint8_t> id = {9, 8, 7, 6};
+  auto bytes = CoreBuilder()
+                   .Note("CORE", kNtFile, NtFile({{0x10000, 0x11000, 0, "/lib/libbar.so"}}))
+                   .Note("CORE", kNtPrstatus, Prstatus(42, 11, 0x10000, 0x10010))
+                   .Note("CORE", kNtFpregset, Filled(512, 0xab))
+                   .Load(0x10000, SharedObjectImage(id))
+                   .ExtendedNumbering()
+                   .Build();
+  TempCore file;
+  ASSERT_TRUE(file.Write(bytes.data(), bytes.size()));
+  auto disk = CoreFile::Open(file.path());
+  ASSERT_TRUE(disk.ok()) << disk.status();
+  auto mem = MustOpen(bytes);
+  ASSERT_NE(mem, nullptr);
+  ASSERT_EQ((*disk)->threads().size(), 1u);
+  EXPECT_EQ((*disk)->threads()[0].tid, 42u);
+  EXPECT_EQ((*disk)->threads()[0].signal, 11);
+  ASSERT_EQ((*disk)->threads()[0].fpregs.size(), 512u);
+  EXPECT_EQ((*disk)->threads()[0].fpregs[511], 0xab);
+  ASSERT_EQ((*disk)->modules().size(), 1u);
+  EXPECT_EQ((*disk)->modules()[0].build_id, "09080706");
+  EXPECT_EQ((*disk)->modules()[0].path, mem->modules()[0].path);
+  std::vector<uint8_t> a(5000), b(5000);
+  EXPECT_EQ((*disk)->ReadMemory(0x10000, a.data(), a.size()), 4096u);
+  EXPECT_EQ(mem->ReadMemory(0x10000, b.data(), b.size()), 4096u);
+  EXPECT_EQ(a, b);
+  // The same damage is reported the same way from disk.
+  TempCore cut;
+  ASSERT_TRUE(cut.Write(bytes.data(), 100));
+  EXPECT_EQ(CoreFile::Open(cut.path()).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -84,10 +84,10 @@ grpc::Status DiagnosticsService::Analyze(
 
   worker::WorkerProcess::Options wopts;
   wopts.fd3 = dump_fd.get();
-  wopts.data_limit = static_cast<uint64_t>(limits.worker_memory_mib) << 20;
   auto w = worker::WorkerProcess::Start(
       worker::WorkerExecutablePath(),
-      {"--store", deps_.store->root(), "--dump-fd", "3", "--dump-name", path}, wopts);
+      {"--store", deps_.store->root(), "--dump-fd", "3", "--dump-name", path, "--data-limit-mib",
+       std::to_string(limits.worker_memory_mib)}, wopts);
   dump_fd.Reset();
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
   auto& proc = **w;

@@ -3,6 +3,7 @@
 // the DAC; if the DAC faults, only this process dies.
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -173,17 +174,29 @@ void DropCapabilities() {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  DropCapabilities();
   std::string store_root, dump_name;
   int dump_fd = -1;
+  uint64_t data_limit_mib = 0;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--store") == 0)
+    if (std::strcmp(argv[i], "--store") == 0) {
       store_root = argv[++i];
-    else if (std::strcmp(argv[i], "--dump-fd") == 0)
+    } else if (std::strcmp(argv[i], "--dump-fd") == 0) {
       dump_fd = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--dump-name") == 0)
+    } else if (std::strcmp(argv[i], "--dump-name") == 0) {
       dump_name = argv[++i];
+    } else if (std::strcmp(argv[i], "--data-limit-mib") == 0) {
+      data_limit_mib = std::strtoull(argv[++i], nullptr, 10);
+    }
   }
+  // First steps, before any byte of the dump is read: limits, then privileges.
+  struct rlimit no_core = {0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  if (data_limit_mib > 0) {
+    struct rlimit data = {data_limit_mib << 20, data_limit_mib << 20};
+    ::setrlimit(RLIMIT_DATA, &data);
+  }
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  DropCapabilities();
   AnalyzeRequest req;
   if (!clrdiag::worker::ReadFrame(STDIN_FILENO, &req).ok() || !req.has_open()) {
     std::fprintf(stderr, "clrdiag-worker: expected an open request on stdin\n");
@@ -229,6 +242,8 @@ int main(int argc, char** argv) {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
     SendDone(id, res.ok, res.error, static_cast<uint64_t>(ms), res.exit);
-    if (res.exit) return 0;
+    // The session is over: the daemon waits for this process before it ends the RPC, so leave
+    // without tearing down the DAC and the dump (the kernel frees it all at once).
+    if (res.exit) ::_exit(0);
   }
 }

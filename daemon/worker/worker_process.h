@@ -15,12 +15,10 @@ namespace clrdiag::worker {
 class WorkerProcess {
  public:
   struct Options {
-    int fd3 = -1;                // handed to the worker as its fd 3 (the dump), -1: none
-    uint64_t data_limit = 0;     // RLIMIT_DATA in bytes, 0: unlimited
+    int fd3 = -1;  // handed to the worker as its fd 3 (the dump), -1: none
   };
   // Starts `exe` with `args`. Its stderr goes to the daemon's stderr (log). The worker inherits
-  // no other fd, no core-dump permission (RLIMIT_CORE 0) and no way to gain privileges
-  // (PR_SET_NO_NEW_PRIVS); it drops capabilities itself once started.
+  // no other fd; it sets its own limits and drops privileges once started (worker_main.cc).
   static absl::StatusOr<std::unique_ptr<WorkerProcess>> Start(const std::string& exe,
                                                               const std::vector<std::string>& args,
                                                               const Options& options);
