@@ -87,7 +87,8 @@ grpc::Status DiagnosticsService::Analyze(
   auto w = worker::WorkerProcess::Start(
       worker::WorkerExecutablePath(),
       {"--store", deps_.store->root(), "--dump-fd", "3", "--dump-name", path, "--data-limit-mib",
-       std::to_string(limits.worker_memory_mib)}, wopts);
+       std::to_string(limits.worker_memory_mib)},
+      wopts);
   dump_fd.Reset();
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
   auto& proc = **w;

@@ -71,8 +71,9 @@ class FrameSink : public clrdiag::sos::OutputSink {
   uint64_t id_;
   std::string buffer_;
   Clock::time_point last_flush_ = Clock::now();
-  // The first progress frame comes after 250 ms: quick commands send none.
-  Clock::time_point last_progress_ = Clock::now();
+  // The first progress frame comes after 100 ms (quick commands send none), then at most four
+  // a second.
+  Clock::time_point last_progress_ = Clock::now() - std::chrono::milliseconds(150);
 };
 
 // Requests from the daemon, read on their own thread so that a cancel reaches the running
