@@ -28,6 +28,7 @@
 //  - -lines (-l): the reference adds " [file @ line]" from the portable PDB; clrdiag refuses
 //    the option with a usage error until the PDB reader lands. -ccw (Windows COM) likewise.
 //  - Command names: clrdiag also accepts "PrintException" (SOS's WinDbg spelling).
+#include <cctype>
 #include <map>
 #include <sstream>
 
@@ -67,30 +68,54 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
       setup_error_ = "daemon did not start: " + daemon_->log();
       return;
     }
-    parked_app_ = StartFixture("HeapApp", {"1000", "--parked-exception"}).release();
-    plain_app_ = StartFixture("HeapApp", {"1000"}).release();
-    if (!parked_app_ || !plain_app_) {
-      setup_error_ = "HeapApp did not start";
-      return;
-    }
-    for (const std::string type : {"Heap", "Full"}) {
-      if (!Collect(parked_app_->pid(), type, &dumps_[type])) return;
-      setup_error_ = FindTargets(dumps_[type].id, &targets_[type]);
-      if (!setup_error_.empty()) return;
-      if (!Collect(plain_app_->pid(), type, &plain_dumps_[type])) return;
-    }
   }
 
   static void TearDownTestSuite() {
-    delete parked_app_;  // kills the fixtures (by pid) if still running
-    parked_app_ = nullptr;
-    delete plain_app_;
-    plain_app_ = nullptr;
+    for (auto& [key, app] : apps_) delete app;  // kills the fixtures (by pid) if still running
+    apps_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
 
-  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+  // The parameter is "TYPE" (the .NET 10 fixture) or "RUNTIME:TYPE" (e.g. "net8.0:Heap").
+  static std::string RuntimeOf(const std::string& p) {
+    size_t colon = p.find(':');
+    return colon == std::string::npos ? kDefaultRuntime : p.substr(0, colon);
+  }
+  static std::string TypeOf(const std::string& p) { return p.substr(p.find(':') + 1); }
+
+  // Starts the two fixtures (a thread parked in a catch block, and none) of this test's
+  // runtime and collects their dumps of its type, once per test process.
+  void SetUp() override {
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    std::string error = Prepare(GetParam());
+    ASSERT_TRUE(error.empty()) << error;
+  }
+
+  // Dumps for parameter `p` ("TYPE" or "RUNTIME:TYPE"); "" or what went wrong.
+  static std::string Prepare(const std::string& p) {
+    const std::string runtime = RuntimeOf(p), type = TypeOf(p);
+    if (dumps_.count(p)) return "";
+    for (bool parked : {true, false}) {
+      std::string key = runtime + (parked ? "/parked" : "/plain");
+      if (apps_.count(key)) continue;
+      std::vector<std::string> args = {"1000"};
+      if (parked) args.push_back("--parked-exception");
+      Process* app = StartFixture("HeapApp", args, runtime).release();
+      if (!app) return "HeapApp (" + key + ") did not start";
+      apps_[key] = app;
+    }
+    if (!Collect(apps_[runtime + "/parked"]->pid(), type, &dumps_[p])) return setup_error_;
+    std::string error = FindTargets(dumps_[p].id, &targets_[p]);
+    if (!error.empty()) return error;
+    if (!Collect(apps_[runtime + "/plain"]->pid(), type, &plain_dumps_[p])) return setup_error_;
+    return "";
+  }
+  // The parameter of the Full dump of the same runtime as `p`.
+  static std::string FullOf(const std::string& p) {
+    size_t colon = p.find(':');
+    return colon == std::string::npos ? "Full" : p.substr(0, colon) + ":Full";
+  }
 
   static bool Collect(int pid, const std::string& type, CollectedDump* dump) {
     RunResult c = daemon_->Client({"collect", "-p", std::to_string(pid), "--type", type, "--json"});
@@ -156,8 +181,7 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   static Daemon* daemon_;
-  static Process* parked_app_;
-  static Process* plain_app_;
+  static std::map<std::string, Process*> apps_;  // by "RUNTIME/parked" and "RUNTIME/plain"
   static std::map<std::string, CollectedDump> dumps_;
   static std::map<std::string, Targets> targets_;
   static std::map<std::string, CollectedDump> plain_dumps_;  // HeapApp without a current one
@@ -165,8 +189,7 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
 };
 
 Daemon* ExceptionConformanceTest::daemon_ = nullptr;
-Process* ExceptionConformanceTest::parked_app_ = nullptr;
-Process* ExceptionConformanceTest::plain_app_ = nullptr;
+std::map<std::string, Process*> ExceptionConformanceTest::apps_;
 std::map<std::string, CollectedDump> ExceptionConformanceTest::dumps_;
 std::map<std::string, Targets> ExceptionConformanceTest::targets_;
 std::map<std::string, CollectedDump> ExceptionConformanceTest::plain_dumps_;
@@ -202,15 +225,18 @@ TEST_P(ExceptionConformanceTest, PeOfAddressesSameAsDotnetDump) {
 // output on the Heap dump is compared with the reference's on the Full dump of the same idle
 // process, without the dynamic method's line.
 TEST_P(ExceptionConformanceTest, DynamicMethodFrame) {
+  const std::string full = FullOf(GetParam());
+  std::string error = Prepare(full);
+  ASSERT_TRUE(error.empty()) << error;
   const std::string& address = targets_[GetParam()].dynamic;
-  ASSERT_EQ(address, targets_["Full"].dynamic);  // the same heap in both dumps
+  ASSERT_EQ(address, targets_[full].dynamic);  // the same heap in both dumps
   RunResult ours = Ours(dumps_[GetParam()].id, {"pe " + address});
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
-  RunResult ref = Reference(dumps_["Full"].path, {"pe " + address});
+  RunResult ref = Reference(dumps_[full].path, {"pe " + address});
   ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
   EXPECT_CONTAINS(ref.out, "!DynamicClass.ClrdiagDynamicThrow()+0x");
   std::string expected = Body(ref.out);
-  if (GetParam() == "Heap") {
+  if (TypeOf(GetParam()) == "Heap") {
     const size_t at = expected.find("DynamicClass.ClrdiagDynamicThrow()");
     ASSERT_NE(at, std::string::npos);
     const size_t begin = expected.rfind('\n', at) + 1;
@@ -355,6 +381,17 @@ TEST_P(ExceptionConformanceTest, JsonAgreesWithText) {
 }
 
 INSTANTIATE_TEST_SUITE_P(DumpTypes, ExceptionConformanceTest, ::testing::Values("Heap", "Full"));
+// The self-contained .NET 8 and .NET 9 builds of the fixture.
+INSTANTIATE_TEST_SUITE_P(OlderRuntimes, ExceptionConformanceTest,
+                         ::testing::Values("net8.0:Heap", "net8.0:Full", "net9.0:Heap",
+                                           "net9.0:Full"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace clrdiag::testing

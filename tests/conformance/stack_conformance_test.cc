@@ -12,6 +12,7 @@
 //    Checked separately below, not compared.
 //  - clrstack -f (native frames), -i (ICorDebug), -gc, -r and /d are refused by name: clrdiag
 //    has no native unwinder or ICorDebug yet.
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -47,31 +48,40 @@ class StackConformanceTest : public ::testing::TestWithParam<std::string> {
       setup_error_ = "daemon did not start: " + daemon_->log();
       return;
     }
-    app_ = StartFixture("HeapApp", {"500"}).release();
-    if (!app_) {
-      setup_error_ = "HeapApp did not start";
-      return;
-    }
   }
 
   static void TearDownTestSuite() {
-    delete app_;  // kills the fixture (by pid) if still running
-    app_ = nullptr;
+    for (auto& [runtime, app] : apps_) delete app;  // kills the fixture (by pid) if still running
+    apps_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
 
-  // Collects the dump of this test's type (once per test process: each test runs in its own).
+  // The parameter is "TYPE" (the .NET 10 fixture) or "RUNTIME:TYPE" (e.g. "net8.0:Heap").
+  static std::string RuntimeOf(const std::string& p) {
+    size_t colon = p.find(':');
+    return colon == std::string::npos ? kDefaultRuntime : p.substr(0, colon);
+  }
+  static std::string TypeOf(const std::string& p) { return p.substr(p.find(':') + 1); }
+
+  // Starts the fixture for this test's runtime and collects the dump of its type (once per
+  // test process: each test runs in its own).
   void SetUp() override {
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    const std::string type = GetParam();
-    if (dumps_.count(type)) return;
-    RunResult c =
-        daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type", type, "--json"});
+    const std::string runtime = RuntimeOf(GetParam());
+    const std::string type = TypeOf(GetParam());
+    if (dumps_.count(GetParam())) return;
+    if (!apps_.count(runtime)) {
+      Process* app = StartFixture("HeapApp", {"500"}, runtime).release();
+      ASSERT_TRUE(app) << "HeapApp (" << runtime << ") did not start";
+      apps_[runtime] = app;
+    }
+    RunResult c = daemon_->Client(
+        {"collect", "-p", std::to_string(apps_[runtime]->pid()), "--type", type, "--json"});
     auto info = ParseJson(c.out);
     ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id"))
         << "collect --type " << type << " failed: " << c.out << c.err;
-    dumps_[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    dumps_[GetParam()] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
   }
 
   static RunResult Ours(const std::string& id, const std::vector<std::string>& commands) {
@@ -108,13 +118,13 @@ class StackConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   static Daemon* daemon_;
-  static Process* app_;
+  static std::map<std::string, Process*> apps_;
   static std::map<std::string, CollectedDump> dumps_;
   static std::string setup_error_;
 };
 
 Daemon* StackConformanceTest::daemon_ = nullptr;
-Process* StackConformanceTest::app_ = nullptr;
+std::map<std::string, Process*> StackConformanceTest::apps_;
 std::map<std::string, CollectedDump> StackConformanceTest::dumps_;
 std::string StackConformanceTest::setup_error_;
 
@@ -174,7 +184,7 @@ TEST_P(StackConformance, ClrStackArgumentsAndLocalsSameAsDotnetDump) {
   std::string out = Compare(commands);
   // In Mini and Triage dumps the DAC names no parameter (GetArgumentByIndex fails): both tools
   // print the heading alone.
-  if (GetParam() == "Heap" || GetParam() == "Full") {
+  if (TypeOf(GetParam()) == "Heap" || TypeOf(GetParam()) == "Full") {
     EXPECT_CONTAINS(out, "    PARAMETERS:\n        depth (0x");
   } else {
     EXPECT_CONTAINS(out, "    PARAMETERS:\n\n");
@@ -311,6 +321,17 @@ TEST(StackSymbolsConformanceTest, StaleOrMissingPdbGivesNoLinesLikeDotnetDump) {
 
 INSTANTIATE_TEST_SUITE_P(DumpTypes, StackConformance,
                          ::testing::Values("Heap", "Full", "Mini", "Triage"));
+// The self-contained .NET 8 and .NET 9 builds of the fixture (Heap and Full).
+INSTANTIATE_TEST_SUITE_P(OlderRuntimes, StackConformance,
+                         ::testing::Values("net8.0:Heap", "net8.0:Full", "net9.0:Heap",
+                                           "net9.0:Full"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace clrdiag::testing
