@@ -125,7 +125,7 @@ struct AppDomainDetails {
   uint64_t stub_heap = 0;
   uint32_t id = 0;
   int32_t assembly_count = 0;
-  int32_t stage = 0;      // DacpAppDomainDataStage
+  int32_t stage = 0;  // DacpAppDomainDataStage
   bool has_name = false;  // GetAppDomainName succeeded
   std::string name;
 };
@@ -170,6 +170,7 @@ struct ObjectInfo {
   uint64_t components = 0;
   uint64_t component_size = 0;
 };
+
 
 // The rest of GetObjectData (dumpobj): array shape and interop wrappers.
 struct ObjectDetails {
