@@ -424,9 +424,9 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetDacModuleHandle(void**) = 0;                                    // 73
   virtual HRESULT GetRCWData(CLRDATA_ADDRESS, void*) = 0;                            // 74
   virtual HRESULT GetRCWInterfaces(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 75
-  virtual HRESULT GetCCWData(CLRDATA_ADDRESS, void*) = 0;                            // 76
+  virtual HRESULT GetCCWData(CLRDATA_ADDRESS, void*) = 0;                             // 76
   virtual HRESULT GetCCWInterfaces(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 77
-  virtual HRESULT TraverseRCWCleanupList(CLRDATA_ADDRESS, void*, void*) = 0;         // 78
+  virtual HRESULT TraverseRCWCleanupList(CLRDATA_ADDRESS, void*, void*) = 0;          // 78
   // Hands back an ISOSStackRefEnum (declared below) of the thread's GC references.
   virtual HRESULT GetStackReferences(DWORD os_thread_id, IUnknown** refs) = 0;  // 79
   // Slots 80-90 (GetRegisterName ... GetFailedAssemblyDisplayName) are not called yet.
