@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -293,6 +294,23 @@ struct ExceptionObjectFields {
   uint32_t xcode = 0;
 };
 
+// One handle-table entry (GetHandles); `object` is read from the handle's slot.
+struct HandleEntry {
+  uint64_t handle = 0;
+  uint64_t object = 0;
+  uint64_t secondary = 0;  // Dependent handles: the object kept alive with `object`.
+  uint32_t type = 0;       // SOSHandleData::Type (2 strong, 6 dependent, ...).
+  uint32_t ref_count = 0;
+};
+
+// One GC reference of a thread's stack (GetStackReferences).
+struct StackReference {
+  uint64_t address = 0;  // The slot.
+  uint64_t object = 0;
+  bool interior = false;
+  bool pinned = false;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -390,6 +408,13 @@ class DacProcess {
   absl::StatusOr<std::pair<uint64_t, std::vector<uint64_t>>> GetObjectComWrappers(uint64_t obj);
   // Objective-C interop (tracked type, tagged memory); Unimplemented off Apple platforms.
   absl::StatusOr<std::pair<bool, bool>> IsTrackedType(uint64_t obj);
+
+  // GC roots (gc_roots.cc). Every handle of the handle table (GetHandleEnum), the GC
+  // references of one OS thread's stack (GetStackReferences), and per heap the finalizer
+  // queue's ready-for-finalization range [begin, end) of object slots.
+  absl::StatusOr<std::vector<HandleEntry>> GetHandles(const CancellationToken* cancel);
+  absl::StatusOr<std::vector<StackReference>> GetStackReferences(uint32_t os_thread_id);
+  absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> GetFinalizerReadyRanges();
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.

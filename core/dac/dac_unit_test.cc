@@ -98,6 +98,20 @@ TEST(ComAbi, ProcessAndSosSlotsMatchIdl) {
   EXPECT_EQ(VtableSlot(&ISOSDacInterface12::GetGlobalAllocationContext), 3u);
 }
 
+TEST(ComAbi, GcRootSlotsMatchIdl) {
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetGCHeapDetails), 48u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetHandleEnum), 61u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetClrWatsonBuckets), 71u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::TraverseRCWCleanupList), 78u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface::GetStackReferences), 79u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface8::GetFinalizationFillPointers), 5u);
+  EXPECT_EQ(VtableSlot(&ISOSDacInterface8::GetFinalizationFillPointersSvr), 7u);
+  EXPECT_EQ(VtableSlot(&ISOSEnum::GetCount), 5u);
+  EXPECT_EQ(VtableSlot(&ISOSHandleEnum::Next), 6u);
+  EXPECT_EQ(VtableSlot(&ISOSStackRefEnum::Next), 6u);
+  EXPECT_EQ(VtableSlot(&ISOSStackRefEnum::EnumerateErrors), 7u);
+}
+
 TEST(ComAbi, ExceptionSlotsMatchIdl) {
   // printexception: ISOSDacInterface2 and the nested exception chain (sospriv.idl).
   EXPECT_EQ(VtableSlot(&ISOSDacInterface2::GetObjectExceptionData), 3u);

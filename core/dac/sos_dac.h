@@ -419,7 +419,17 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetCodeHeapList(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 68
   virtual HRESULT TraverseVirtCallStubHeap(CLRDATA_ADDRESS, int32_t, void*) = 0;     // 69
   virtual HRESULT GetUsefulGlobals(DacpUsefulGlobalsData* data) = 0;                 // 70
-  // Slots 71-90 (GetClrWatsonBuckets ... GetFailedAssemblyDisplayName) are not called yet.
+  virtual HRESULT GetClrWatsonBuckets(CLRDATA_ADDRESS, void*) = 0;                   // 71
+  virtual HRESULT GetTLSIndex(uint32_t*) = 0;                                        // 72
+  virtual HRESULT GetDacModuleHandle(void**) = 0;                                    // 73
+  virtual HRESULT GetRCWData(CLRDATA_ADDRESS, void*) = 0;                            // 74
+  virtual HRESULT GetRCWInterfaces(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 75
+  virtual HRESULT GetCCWData(CLRDATA_ADDRESS, void*) = 0;                             // 76
+  virtual HRESULT GetCCWInterfaces(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 77
+  virtual HRESULT TraverseRCWCleanupList(CLRDATA_ADDRESS, void*, void*) = 0;          // 78
+  // Hands back an ISOSStackRefEnum (declared below) of the thread's GC references.
+  virtual HRESULT GetStackReferences(DWORD os_thread_id, IUnknown** refs) = 0;  // 79
+  // Slots 80-90 (GetRegisterName ... GetFailedAssemblyDisplayName) are not called yet.
 };
 
 // An exception object's fields (ISOSDacInterface2::GetObjectExceptionData).
@@ -515,6 +525,54 @@ class ISOSEnum : public IUnknown {
 class ISOSMethodEnum : public ISOSEnum {
  public:
   virtual HRESULT Next(uint32_t count, SOSMethodData* values, uint32_t* fetched) = 0;  // 6
+};
+
+// One handle-table entry (sospriv.idl SOSHandleData). Type: 0 WeakShort, 1 WeakLong,
+// 2 Strong, 3 Pinned, 4 Variable, 5 RefCounted, 6 Dependent (Secondary = the dependent
+// object), 7 AsyncPinned, 8 SizedRef, 9 WeakNativeCom, 10 WeakInteriorPointer,
+// 11 CrossReference.
+struct SOSHandleData {
+  CLRDATA_ADDRESS AppDomain;
+  CLRDATA_ADDRESS Handle;  // The handle's slot; the object is what it points to.
+  CLRDATA_ADDRESS Secondary;
+  uint32_t Type;
+  BOOL StrongReference;
+  uint32_t RefCount;
+  uint32_t JupiterRefCount;
+  BOOL IsPegged;
+};
+static_assert(sizeof(SOSHandleData) == 48);
+static_assert(offsetof(SOSHandleData, Type) == 24);
+static_assert(offsetof(SOSHandleData, RefCount) == 32);
+
+// One GC reference of a thread's stack (sospriv.idl SOSStackRefData). Flags: 1 interior,
+// 2 pinned. SourceType: 0 the frame's IP, 1 an explicit Frame.
+struct SOSStackRefData {
+  BOOL HasRegisterInformation;
+  int32_t Register;
+  int32_t Offset;
+  CLRDATA_ADDRESS Address;  // The slot (stack or register save area).
+  CLRDATA_ADDRESS Object;
+  uint32_t Flags;
+  uint32_t SourceType;
+  CLRDATA_ADDRESS Source;
+  CLRDATA_ADDRESS StackPointer;
+};
+static_assert(sizeof(SOSStackRefData) == 56);
+static_assert(offsetof(SOSStackRefData, Address) == 16);
+static_assert(offsetof(SOSStackRefData, Flags) == 32);
+
+// GetHandleEnum's result (IID 3E269830-4A2B-4301-8EE2-D6805B29B2FA).
+class ISOSHandleEnum : public ISOSEnum {
+ public:
+  virtual HRESULT Next(uint32_t count, SOSHandleData* values, uint32_t* fetched) = 0;  // 6
+};
+
+// GetStackReferences' result (IID 8FA642BD-9F10-4799-9AA3-512AE78C77EE).
+class ISOSStackRefEnum : public ISOSEnum {
+ public:
+  virtual HRESULT Next(uint32_t count, SOSStackRefData* values, uint32_t* fetched) = 0;  // 6
+  virtual HRESULT EnumerateErrors(IUnknown** errors) = 0;                                // 7
 };
 
 // The slots of a MethodTable (.NET 9+).

@@ -29,6 +29,10 @@ CommandResult DumpHeap(CommandContext& ctx, const CommandSpec& spec,
     };
     if (a == "-stat") {
       o.stat = true;
+    } else if (a == "-live") {
+      o.live = true;
+    } else if (a == "-dead") {
+      o.dead = true;
     } else if (a == "-short") {
       o.short_ = true;
     } else if (a == "-type") {
@@ -47,6 +51,8 @@ CommandResult DumpHeap(CommandContext& ctx, const CommandSpec& spec,
       return UsageError(spec, absl::StrCat("unknown option '", args[i], "'"));
     }
   }
+  // The reference quietly drops both when given both; asking for opposites is a mistake.
+  if (o.live && o.dead) return UsageError(spec, "-live and -dead exclude each other");
   absl::Status st = RunDumpHeap(ctx.dac, o, ctx.out, ctx.cancel, &ctx.state.heap_index);
   if (!st.ok()) return Failure(std::string(st.message()));
   return {};
@@ -59,13 +65,15 @@ void RegisterHeapCommands(CommandRegistry& r) {
          "<memoryrange>",
          "Displays a list of all managed objects.",
          "dumpheap [-stat] [-short] [-type <partial type name>] [-mt <MethodTable address>]\n"
-         "         [-min <size>] [-max <size>]\n"
+         "         [-min <size>] [-max <size>] [-live | -dead]\n"
          "  -stat   only the statistics (per type: count, total size)\n"
          "  -short  only the addresses of the matching objects\n"
          "  -type   objects whose type name contains the text\n"
          "  -mt     objects of this MethodTable (hex)\n"
          "  -min    objects at least this many bytes (decimal, or hex with 0x)\n"
-         "  -max    objects at most this many bytes",
+         "  -max    objects at most this many bytes\n"
+         "  -live   only objects reachable from the GC roots (handles, stacks, finalizer queue)\n"
+         "  -dead   only objects not reachable from them (garbage the next GC may free)",
          DumpHeap});
 }
 

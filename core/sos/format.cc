@@ -1,12 +1,14 @@
 #include "core/sos/format.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/dac/gc_roots.h"
 #include "core/dac/heap_walk.h"
 #include "core/dac/type_name.h"
 #include "core/sos/json.h"
@@ -133,6 +135,27 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
       if (seg.end > seg.start) progress.total += seg.end - seg.start;
     }
   }
+  const bool reachability = o.live || o.dead;
+  // -live/-dead neither use nor build the index: it counts every object.
+  if (reachability) index = nullptr;
+  std::optional<dac::LiveObjectSet> live_set;
+  if (reachability) {
+    // As the reference, announce the (slow) reachability pass, except with -short.
+    if (!o.json && !o.short_) out.Write("Calculating live objects, this may take a while...\n");
+    ProgressInfo marking;
+    marking.stage = "marking live objects";
+    out.Progress(marking);
+    absl::StatusOr<dac::LiveObjectSet> computed = dac::LiveObjectSet::Compute(dac, &cancel);
+    if (!computed.ok()) {
+      if (o.json) out.Write("null");
+      return computed.status();
+    }
+    live_set = std::move(*computed);
+    if (!o.json && !o.short_) {
+      out.Write(absl::StrFormat("Calculating live objects complete: %s objects from %s roots\n",
+                                N0(live_set->live_objects()), N0(live_set->roots())));
+    }
+  }
   const bool from_index = index && *index && o.stat && o.min == 0 && o.max == 0;
   // A first complete walk in the session builds the index as it goes (every object, whatever
   // the filters).
@@ -168,6 +191,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
                     ++t.count;
                     t.size += obj.size;
                   }
+                  if (live_set && live_set->IsLive(obj.address) != o.live) return true;
                   if (obj.size < o.min || (o.max && obj.size > o.max)) return true;
                   if (!matches(obj.mt)) return true;
                   auto [it, fresh] = by_mt.try_emplace(obj.mt, Acc{by_mt.size()});
@@ -210,6 +234,9 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
   }
   if (!o.json && !buf.empty()) out.Write(buf);
   if (!from_index) warnings = walk->warnings;
+  if (live_set) {
+    for (const std::string& w : live_set->warnings()) warnings.push_back(w);
+  }
   if (building) {
     building->warnings = warnings;
     for (const HeapIndex::Type& t : building->types) name_of(t.mt);

@@ -38,6 +38,10 @@ struct DumpHeapOptions {
   uint64_t min = 0;
   uint64_t max = 0;   // 0: no limit
   bool json = false;  // the JSON form (core/sos/json.h)
+  // Only objects reachable from the GC roots (-live), or only unreachable ones (-dead);
+  // at most one of them (core/dac/gc_roots.h).
+  bool live = false;
+  bool dead = false;
 };
 
 // Per-MethodTable totals of the whole heap, in first-seen order, with the type names: enough
@@ -55,8 +59,8 @@ struct HeapIndex {
 };
 
 // `dumpheap`: walks the heap, prints matching objects (unless -stat) then statistics. With
-// `index`: a -stat without -min/-max is answered from *index when it is set, and a complete
-// walk sets it.
+// `index`: a -stat without -min/-max/-live/-dead is answered from *index when it is set, and
+// a complete walk without -live/-dead sets it.
 absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputSink& out,
                          const CancellationToken& cancel,
                          std::shared_ptr<HeapIndex>* index = nullptr);

@@ -19,6 +19,7 @@
 #include "core/dac/dac_locator.h"
 #include "core/dac/dac_process.h"
 #include "core/dac/data_target.h"
+#include "core/dac/gc_roots.h"
 #include "core/dac/heap_walk.h"
 #include "core/dac/pe_image.h"
 #include "core/dac/thread_context.h"
@@ -478,6 +479,52 @@ TEST_F(DacDumpTest, ComWrappersQueryOnAHeapDumpDoesNotCrashTheDac) {
   });
   ASSERT_TRUE(walk.ok()) << walk.status();
   EXPECT_EQ(asked, 200);
+}
+
+// The reachability pass behind `dumpheap -live/-dead` (core/dac/gc_roots.h): the fixture's
+// customers hang off a static, so every one is live; roots come from the handle table and
+// the stacks; a cancelled token stops it.
+TEST_F(DacDumpTest, LiveObjectSetMarksTheCustomersAndHonoursCancellation) {
+  CancellationToken cancelled;
+  cancelled.Cancel();
+  auto stopped = dac::LiveObjectSet::Compute(*dac_, &cancelled);
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+
+  auto handles = dac_->GetHandles(nullptr);
+  ASSERT_TRUE(handles.ok()) << handles.status();
+  int strong = 0;
+  for (const auto& h : *handles) strong += (h.type == 2 || h.type == 3) && h.object != 0;
+  EXPECT_GT(strong, 0);
+  auto ts = dac_->GetThreadStore();
+  ASSERT_TRUE(ts.ok()) << ts.status();
+  size_t stack_refs = 0;
+  for (const auto& t : ts->threads) {
+    if (t.os_id == 0) continue;
+    auto refs = dac_->GetStackReferences(t.os_id);
+    if (refs.ok()) stack_refs += refs->size();
+  }
+  EXPECT_GT(stack_refs, 0u);
+
+  auto live = dac::LiveObjectSet::Compute(*dac_);
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_GT(live->roots(), 0u);
+  int customers = 0, live_customers = 0;
+  uint64_t objects = 0;
+  auto walk = dac::WalkHeap(*dac_, [&](const dac::HeapObject& o) {
+    ++objects;
+    auto name = dac_->GetMethodTableName(o.mt);
+    if (name.ok() && *name == "Fixture.Customer") {
+      ++customers;
+      live_customers += live->IsLive(o.address);
+    }
+    EXPECT_FALSE(live->IsLive(o.address + 8));  // only object starts are live
+    return true;
+  });
+  ASSERT_TRUE(walk.ok()) << walk.status();
+  EXPECT_EQ(customers, kCustomers);
+  EXPECT_EQ(live_customers, kCustomers);
+  EXPECT_LE(live->live_objects(), objects);
+  EXPECT_GT(live->live_objects(), static_cast<uint64_t>(2 * kCustomers));
 }
 
 }  // namespace
