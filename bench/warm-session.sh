@@ -42,7 +42,7 @@ F=(); S=(); TT=(); R1=(); R2=()
 for ((i = 0; i < RUNS; i++)); do
   CLRDIAG_TIMING=1 "${C[@]}" analyze "$ID" -c "dumpheap -stat" -c "dumpheap -stat" \
     -c "dumpheap -stat -type Fixture." -c exit >"$T/ours" 2>"$T/ours.err" || die "analyze failed"
-  mapfile -t ms < <(awk '/took/ {print $(NF-3)}' "$T/ours.err")
+  mapfile -t ms < <(awk '/took/ {print $(NF-4)}' "$T/ours.err")
   F+=("${ms[0]}"); S+=("${ms[1]}"); TT+=("${ms[2]}")
   s=$(now_ms); "$DD" analyze "$DUMP" -c "dumpheap -stat" -c exit >/dev/null 2>&1; e=$(now_ms)
   R1+=($((e - s)))
