@@ -271,7 +271,10 @@ absl::StatusOr<DacLocation> LocateDac(const RuntimeModule& runtime,
       rejected.push_back(absl::StrCat(c.dir, ": matching ", kCoreClrName, " but no ", kDacName));
       continue;
     }
-    if (c.source == "dump" && !TrustedRuntimeDir(c.dir)) {
+    // A DAC is code the worker runs with the daemon's (root's) rights: from a directory a
+    // client named (setclrpath) or the dump named, only when root owns it like an installed
+    // runtime. Anyone else's runtime goes into the store by an administrator.
+    if ((c.source == "dump" || c.source == "setclrpath") && !TrustedRuntimeDir(c.dir)) {
       rejected.push_back(absl::StrCat(c.dir,
                                       ": matching runtime, but not owned by root (or "
                                       "writable by others), so its DAC is not loaded"));

@@ -374,6 +374,25 @@ TEST_F(LocatorTest, SetClrPathWinsThenStore) {
   ASSERT_TRUE(loc.ok()) << loc.status();
   EXPECT_EQ(loc->dir, user);
   EXPECT_EQ(loc->source, "setclrpath");
+
+  // A directory others may write to could hold anyone's "DAC", which the root worker would
+  // run: refused, with the reason, and the next candidate (the store) is used.
+  ASSERT_EQ(::chmod(user.c_str(), 0777), 0);
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->source, "store");
+  opts_.store_root.clear();
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->source, "host");
+  // Nothing else matches: the refusal is named in the error.
+  opts_.host_framework_roots.clear();
+  loc = LocateDac(runtime_, opts_);
+  ASSERT_FALSE(loc.ok());
+  EXPECT_TRUE(
+      absl::StrContains(loc.status().message(), user + ": matching runtime, but not owned by root"))
+      << loc.status();
+  ASSERT_EQ(::chmod(user.c_str(), 0755), 0);
 }
 
 // A self-contained app's runtime, still where the dump says: found beside it, after the store
