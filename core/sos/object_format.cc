@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/dac/exception.h"
 #include "core/dac/metadata_import.h"
 #include "core/sos/json.h"
 
@@ -181,39 +182,7 @@ class Printer {
   // Whether every page of libcoreclr's PT_GNU_RELRO segment is in the dump (read from the
   // runtime's program headers in the dump; false if they are missing).
   bool RuntimeRelroInDump() {
-    if (relro_in_dump_) return *relro_in_dump_;
-    relro_in_dump_ = false;
-    const uint64_t base = runtime_.base;
-    uint8_t ehdr[64];
-    if (base == 0 || !Read(base, ehdr, sizeof(ehdr)) ||
-        std::memcmp(ehdr,
-                    "\x7f"
-                    "ELF",
-                    4) != 0) {
-      return false;
-    }
-    uint64_t phoff = 0;
-    uint16_t phentsize = 0, phnum = 0;
-    std::memcpy(&phoff, ehdr + 0x20, 8);
-    std::memcpy(&phentsize, ehdr + 0x36, 2);
-    std::memcpy(&phnum, ehdr + 0x38, 2);
-    if (phentsize < 56 || phnum > 256) return false;
-    for (uint16_t i = 0; i < phnum; ++i) {
-      uint8_t ph[56];
-      if (!Read(base + phoff + uint64_t{i} * phentsize, ph, sizeof(ph))) return false;
-      uint32_t type = 0;
-      uint64_t vaddr = 0, memsz = 0;
-      std::memcpy(&type, ph, 4);
-      std::memcpy(&vaddr, ph + 16, 8);
-      std::memcpy(&memsz, ph + 40, 8);
-      if (type != 0x6474e552) continue;  // PT_GNU_RELRO
-      if (memsz > (uint64_t{1} << 32)) return false;
-      const uint64_t start = (base + vaddr) & ~uint64_t{0xfff};
-      for (uint64_t page = start; page < base + vaddr + memsz; page += 0x1000) {
-        if (!core_.Contains(page)) return false;
-      }
-      relro_in_dump_ = true;
-    }
+    if (!relro_in_dump_) relro_in_dump_ = dac::RuntimeRelroInDump(core_, runtime_.base);
     return *relro_in_dump_;
   }
 
