@@ -60,13 +60,13 @@ cg_setup() {
     mkdir "$CG"
     CG_USAGE=memory.usage_in_bytes
     CG_PEAK=memory.max_usage_in_bytes
-    [ "$LIMIT_MIB" -gt 0 ] && echo $((LIMIT_MIB << 20)) >"$CG/memory.limit_in_bytes"
+    if [ "$LIMIT_MIB" -gt 0 ]; then echo $((LIMIT_MIB << 20)) >"$CG/memory.limit_in_bytes"; fi
   elif [ -n "$v2" ] && [ -f "/sys/fs/cgroup$v2/memory.current" ]; then
     CG="/sys/fs/cgroup$v2/clrdiag-res-$$"
     mkdir "$CG"
     CG_USAGE=memory.current
     CG_PEAK=memory.peak
-    [ "$LIMIT_MIB" -gt 0 ] && echo $((LIMIT_MIB << 20)) >"$CG/memory.max"
+    if [ "$LIMIT_MIB" -gt 0 ]; then echo $((LIMIT_MIB << 20)) >"$CG/memory.max"; fi
   else
     echo "resources: no writable memory cgroup; run without CGROUP=1" >&2
     exit 1
@@ -78,7 +78,7 @@ cg_usage() { [ -z "$CG" ] && echo "" || awk '{ printf "%.1f", $1 / 1048576 }' "$
 
 [ -x "$BIN/clrdiagd" ] || { echo "resources: $BIN/clrdiagd missing (make build)" >&2; exit 1; }
 [ -x "$FIX/HeapApp/HeapApp" ] || { echo "resources: fixtures missing (make fixtures)" >&2; exit 1; }
-[ "$CGROUP" = 1 ] && cg_setup
+if [ "$CGROUP" = 1 ]; then cg_setup; fi
 
 # The daemon, in the cgroup from its first instruction (pages charged before a move would
 # stay with the old cgroup).
@@ -96,7 +96,7 @@ for _ in $(seq 1 100); do [ -S "$T/d.sock" ] && break; sleep 0.1; done
 echo "## bench/resources.sh $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 echo "load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores; clrdiagd $(stat -c %y "$BIN/clrdiagd" | cut -d. -f1)"
-[ -n "$CG" ] && echo "memory cgroup: $CG${LIMIT_MIB:+ (limit ${LIMIT_MIB} MiB, 0 = none)}"
+if [ -n "$CG" ]; then echo "memory cgroup: $CG (limit ${LIMIT_MIB} MiB, 0 = none)"; fi
 echo
 echo "| phase | daemon VmRSS after | daemon VmHWM in phase | daemon CPU | worker VmHWM (anon) | cgroup peak | result |"
 echo "|---|---:|---:|---:|---:|---:|---|"
