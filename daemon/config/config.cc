@@ -21,11 +21,21 @@ class Walker {
   void Error(const std::string& path, const std::string& msg) {
     errors_.push_back(absl::StrCat(source_, ": ", path, ": ", msg));
   }
-  // Reports keys of `node` not in `known`.
+  // Reports keys of `node` not in `known`, keys that are not plain names, and repeated keys
+  // (YAML parsers keep one of the values silently).
   void CheckKeys(const YAML::Node& node, const std::string& path,
                  const std::set<std::string>& known) {
+    std::set<std::string> seen;
     for (const auto& kv : node) {
-      std::string key = kv.first.as<std::string>("");
+      if (!kv.first.IsScalar()) {
+        Error(path.empty() ? "(top level)" : path, "a key must be a plain name");
+        continue;
+      }
+      std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        Error(path.empty() ? key : path + "." + key, "duplicate key");
+        continue;
+      }
       if (!known.count(key)) {
         Error(path.empty() ? key : path + "." + key,
               absl::StrCat("unknown key (known: ", absl::StrJoin(known.begin(), known.end(), ", "),
