@@ -10,6 +10,7 @@ PKGS=(
   libcli11-dev nlohmann-json3-dev libssl-dev
   util-linux bsdutils procps binutils gdb
   clang libclang-rt-14-dev libedit-dev tmux
+  systemd
 )
 
 missing=()
