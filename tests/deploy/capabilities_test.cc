@@ -216,5 +216,95 @@ TEST_F(DeployCapabilitiesTest, WithoutFownerTheTempDirStaysBehind) {
   EXPECT_TRUE(o.leftover_tmp);
 }
 
+// The sidecar manifests' claim: a daemon running as the app's uid, with no capability at all,
+// collects from an app in another mount namespace (another container of the pod) whose /tmp
+// is its own. And with another uid it cannot (the control).
+struct SidecarOutcome {
+  RunResult collect;
+  RunResult analyze;
+  std::string cap_eff;
+};
+
+SidecarOutcome RunSidecar(uid_t app_uid) {
+  SidecarOutcome o;
+  VarTmpDir t;
+  fs::copy(FixturesDir() + "/SleepApp", t / "app", fs::copy_options::recursive);
+  fs::create_directory(t / "apphome");
+  fs::create_directory(t / "daemon");
+  EXPECT_EQ(::chown((t / "apphome").c_str(), app_uid, app_uid), 0);
+  EXPECT_EQ(::chown((t / "daemon").c_str(), kNobody, kNobody), 0);
+  std::string id = std::to_string(app_uid);
+  // The app's "container": its own mount namespace with a private /tmp.
+  SpawnOptions app_env;
+  app_env.env["HOME"] = t / "apphome";
+  app_env.unset_env = {"TMPDIR"};
+  auto app = Process::Spawn({"/usr/bin/unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             "mount -t tmpfs tmpfs /tmp && exec setpriv --reuid=" + id +
+                                 " --regid=" + id + " --clear-groups \"$0\"",
+                             t / "app/SleepApp"},
+                            app_env);
+  if (!app || !app->WaitForLine("READY", std::chrono::seconds(60))) {
+    ADD_FAILURE() << "SleepApp did not start in its own mount namespace";
+    return o;
+  }
+  // The daemon: nobody, no capability in any set.
+  std::string sock = t / "daemon/d.sock";
+  SpawnOptions d_env;
+  d_env.stderr_file = t / "daemon.log";
+  auto daemon =
+      Process::Spawn({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      "--inh-caps=-all", "--bounding-set=-all", "--", BinDir() + "/clrdiagd",
+                      "--listen", "unix:" + sock, "--dump-dir", t / "daemon/store"},
+                     d_env);
+  for (int i = 0; i < 200 && !FileExists(sock); ++i) ::usleep(50000);
+  if (!FileExists(sock)) {
+    ADD_FAILURE() << "clrdiagd did not start as nobody:\n" << ReadFile(t / "daemon.log");
+    return o;
+  }
+  std::istringstream status(ReadFile("/proc/" + std::to_string(daemon->pid()) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      o.cap_eff = std::string(absl::StripAsciiWhitespace(line.substr(7)));
+    }
+  }
+  // The client as root: the daemon's socket is its uid's, mode 0660.
+  auto client = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {BinDir() + "/clrdiag", "--server", "unix:" + sock});
+    return RunCommand(args);
+  };
+  o.collect = client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini"});
+  if (o.collect.exit_code == 0) {
+    std::string dump_id;
+    std::istringstream out(o.collect.out);
+    for (std::string line; std::getline(out, line);) {
+      if (line.rfind("Dump id:", 0) == 0) {
+        dump_id = std::string(absl::StripAsciiWhitespace(line.substr(8)));
+      }
+    }
+    o.analyze = client({"analyze", dump_id, "-c", "eeversion", "-c", "exit"});
+  }
+  daemon->Signal(SIGTERM);
+  daemon->Wait(std::chrono::seconds(30));
+  app->Signal(SIGTERM);
+  app->Wait(std::chrono::seconds(10));
+  return o;
+}
+
+TEST(DeploySidecarTest, SameUidNeedsNoCapability) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root to switch users (CI runs as root)";
+  SidecarOutcome o = RunSidecar(kNobody);
+  EXPECT_EQ(o.cap_eff, "0000000000000000");
+  EXPECT_EQ(o.collect.exit_code, 0) << o.collect.err;
+  EXPECT_EQ(o.analyze.exit_code, 0) << o.analyze.out << o.analyze.err;
+  EXPECT_CONTAINS(o.analyze.out, "@Commit:");
+}
+
+TEST(DeploySidecarTest, AnotherUidIsOutOfReachWithoutCapabilities) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root to switch users (CI runs as root)";
+  SidecarOutcome o = RunSidecar(kNobody - 1);
+  EXPECT_EQ(o.collect.exit_code, 5) << o.collect.err;
+  EXPECT_CONTAINS(o.collect.err, "Permission denied");
+}
+
 }  // namespace
 }  // namespace clrdiag::testing
