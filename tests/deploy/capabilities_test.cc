@@ -247,13 +247,18 @@ SidecarOutcome RunSidecar(uid_t app_uid) {
     ADD_FAILURE() << "SleepApp did not start in its own mount namespace";
     return o;
   }
-  // The daemon: nobody, no capability in any set.
+  // The daemon: nobody, no capability in any set; its binaries copied where nobody may run
+  // them (the build tree may be under /root).
+  fs::create_directory(t / "bin");
+  for (const char* bin : {"clrdiagd", "clrdiag-worker"}) {
+    fs::copy_file(BinDir() + "/" + bin, t / (std::string("bin/") + bin));
+  }
   std::string sock = t / "daemon/d.sock";
   SpawnOptions d_env;
   d_env.stderr_file = t / "daemon.log";
   auto daemon =
       Process::Spawn({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                      "--inh-caps=-all", "--bounding-set=-all", "--", BinDir() + "/clrdiagd",
+                      "--inh-caps=-all", "--bounding-set=-all", "--", t / "bin/clrdiagd",
                       "--listen", "unix:" + sock, "--dump-dir", t / "daemon/store"},
                      d_env);
   for (int i = 0; i < 200 && !FileExists(sock); ++i) ::usleep(50000);
