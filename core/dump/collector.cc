@@ -347,6 +347,15 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
     return absl::UnavailableError(
         absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
   }
+  if (!written.ok() && absl::StrContains(written.message(), "No space left on device")) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the runtime of process ", req.pid,
+        " ran out of space writing the dump in its temp directory ", facts.socket.tmpdir,
+        same_fs ? " (the dump store's filesystem)" : "",
+        "; nothing was kept. Free space, take a smaller dump (--type Mini)",
+        same_fs ? ", or use another store (dump_dir)" : ", or give the process a larger TMPDIR",
+        ". The runtime said: ", written.message()));
+  }
   if (!written.ok()) {
     return absl::Status(written.code() == absl::StatusCode::kUnavailable
                             ? absl::StatusCode::kUnavailable

@@ -44,8 +44,8 @@ absl::Status CheckPreflight(const PreflightInput& in) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "not enough space for ", what, ": it needs about ", Human(in.estimate),
         " (estimated from the process's memory), but the dump store ", in.store_root, " has ",
-        Human(in.store_free), " free of which ", Human(in.reserve),
-        " stay in reserve (store.free_space_reserve_mib); nothing was collected. Take a smaller "
+        Human(in.store_free), " free and keeps ", Human(in.reserve),
+        " of it in reserve (store.free_space_reserve_mib); nothing was collected. Take a smaller "
         "dump (--type Mini), free space (clrdiag rm ID), or use another store (dump_dir in the "
         "config, or clrdiagd --dump-dir)"));
   }

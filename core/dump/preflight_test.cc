@@ -42,7 +42,7 @@ TEST(PreflightTest, RefusesWhatDoesNotFitWithAdvice) {
   ASSERT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
   std::string msg(st.message());
   for (const char* part : {"a Full dump of process 42", "about 200 MiB", "/srv/store has 300 MiB",
-                           "128 MiB stay in reserve", "--type Mini", "another store"}) {
+                           "keeps 128 MiB of it in reserve", "--type Mini", "another store"}) {
     EXPECT_NE(msg.find(part), std::string::npos) << part << "\n" << msg;
   }
   in.store_free = 10 << 20;  // less than the reserve itself
