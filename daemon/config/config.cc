@@ -88,7 +88,7 @@ void U64(Walker& w, const YAML::Node& n, const std::string& path, uint64_t* out)
   uint64_t v = 0;
   if (!w.Scalar(n, path, &s)) return;
   if (!absl::SimpleAtoi(s, &v) || v > (uint64_t{1} << 40)) {
-    w.Error(path, absl::StrCat("expected a whole number from 0 (unlimited), got '", s, "'"));
+    w.Error(path, absl::StrCat("expected a whole number, 0 or more, got '", s, "'"));
     return;
   }
   *out = v;

@@ -398,7 +398,7 @@ TEST_F(StoreTest, SigkillDuringACollectionIsRepairedAtRestart) {
   Tmpfs fs("2g");
   ASSERT_TRUE(fs.ok());
   StartDaemon("", fs / "store");
-  auto app = StartFixture("HeapApp", {"1000", "300"});
+  auto app = StartFixture("HeapApp", {"1000", "150"});
   ASSERT_TRUE(app);
   std::string kept = Collect(app->pid(), "Mini");
   TempDir out;
