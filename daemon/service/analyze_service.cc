@@ -38,8 +38,9 @@ grpc::Status DiagnosticsService::Analyze(
       return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(meta.status().message()));
     }
     auto p = deps_.store->Pin(what, "an analysis session");
-    if (!p.ok())
+    if (!p.ok()) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(p.status().message()));
+    }
     pin = std::move(*p);
     path = deps_.store->DumpPath(what);
   } else if (!what.empty() && what[0] == '/') {
