@@ -129,5 +129,45 @@ TEST(ListenAddressTest, Forms) {
   EXPECT_FALSE(ParseListenAddress("localhost").ok());
 }
 
+TEST(ConfigTest, StoreSafetyDefaultsMatchTheShippedConfig) {
+  auto c = LoadConfigFile(CLRDIAG_SOURCE_DIR "/config/clrdiagd.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  StoreSafety d;
+  EXPECT_EQ(c->store.max_age, d.max_age);
+  EXPECT_EQ(c->store.max_total_mib, d.max_total_mib);
+  EXPECT_EQ(c->store.max_count, d.max_count);
+  EXPECT_EQ(c->store.preflight, d.preflight);
+  EXPECT_EQ(c->store.free_space_reserve_mib, d.free_space_reserve_mib);
+}
+
+TEST(ConfigTest, RetentionAndStoreKeys) {
+  auto c = ParseConfig(
+      "retention: {max_age: 7d, max_total_mib: 2048, max_count: 20}\n"
+      "store: {preflight: false, free_space_reserve_mib: 0}\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store.max_age, absl::Hours(24 * 7));
+  EXPECT_EQ(c->store.max_total_mib, 2048u);
+  EXPECT_EQ(c->store.max_count, 20u);
+  EXPECT_FALSE(c->store.preflight);
+  EXPECT_EQ(c->store.free_space_reserve_mib, 0u);
+  auto h = ParseConfig("retention: {max_age: 36h}\n", "t.yaml");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->store.max_age, absl::Hours(36));
+
+  auto bad = ParseConfig(
+      "retention: {max_age: soon, max_count: -1, max_total_mib: lots, keep: 3}\n"
+      "store: {preflight: maybe, free_space_reserve_mib: 1.5, reserve: 1}\n",
+      "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  std::string msg(bad.status().message());
+  for (const char* path :
+       {"retention.max_age", "retention.max_count", "retention.max_total_mib", "retention.keep",
+        "store.preflight", "store.free_space_reserve_mib", "store.reserve"}) {
+    EXPECT_NE(msg.find(std::string("t.yaml: ") + path + ":"), std::string::npos) << path << "\n"
+                                                                                 << msg;
+  }
+}
+
 }  // namespace
 }  // namespace clrdiag::config
