@@ -142,6 +142,15 @@ int Client::Fail(const grpc::Status& st) const {
                      target_.c_str(), msg.c_str());
         return kExitDenied;
       }
+      if (tls_ && msg.find("Socket closed") != std::string::npos) {
+        std::fprintf(stderr,
+                     "clrdiag: %s closed the TLS connection during the handshake: %s\n"
+                     "The daemon did not accept the client certificate: give --cert/--key of a "
+                     "certificate signed by the CA the daemon trusts (tls.client_ca), not "
+                     "expired.\n",
+                     target_.c_str(), msg.c_str());
+        return kExitDenied;
+      }
       if (!tls_ && target_.rfind("unix:", 0) != 0 &&
           (msg.find("Socket closed") != std::string::npos ||
            msg.find("reset") != std::string::npos || msg.find("EOF") != std::string::npos)) {

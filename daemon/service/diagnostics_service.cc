@@ -199,8 +199,9 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
       });
       if (matches->empty()) {
         return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                            absl::StrCat("no .NET process named '", req->name(), "' runs as ",
-                                         call->who->name, " (you may collect only your own)"));
+                            CapMessage(absl::StrCat("no .NET process named '", req->name(), "' runs as ",
+                                                    call->who->name,
+                                                    " (you may collect only your own)")));
       }
     }
     if (matches->size() > 1) {

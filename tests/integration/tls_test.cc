@@ -227,11 +227,11 @@ TEST_F(TlsTest, ClientCertificates) {
   // Signed by another CA: the handshake fails.
   RunResult other = Remote(Cert("mallory"), {"dumps"});
   EXPECT_EQ(other.exit_code, 5) << other.err;
-  EXPECT_CONTAINS(other.err, "TLS handshake");
+  EXPECT_CONTAINS(other.err, "did not accept the client certificate");
   // Expired.
   RunResult old = Remote(Cert("old"), {"dumps"});
   EXPECT_EQ(old.exit_code, 5) << old.err;
-  EXPECT_CONTAINS(old.err, "TLS handshake");
+  EXPECT_CONTAINS(old.err, "did not accept the client certificate");
   // The client does not trust the server's CA.
   RunResult distrust = Remote({"--ca", dir_ / "otherca.crt", "--token", "tok-viewer"}, {"dumps"});
   EXPECT_EQ(distrust.exit_code, 5) << distrust.err;
