@@ -1,16 +1,15 @@
 #include "client/client.h"
 
+#include <grpcpp/support/client_interceptor.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <grpcpp/support/client_interceptor.h>
-
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -72,7 +71,8 @@ bool ReadPem(const char* flag, const std::string& path, std::string* out) {
   }
   char buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && out->size() < (1 << 20)) out->append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && out->size() < (1 << 20))
+    out->append(buf, n);
   std::fclose(f);
   if (out->find("-----BEGIN") == std::string::npos) {
     std::fprintf(stderr, "clrdiag: %s: %s is not a PEM file (-----BEGIN ...)\n", flag,
@@ -94,13 +94,14 @@ bool LoadTlsMaterial(GlobalOptions& opts, TlsMaterial* tls) {
     return false;
   }
   if (opts.cert.empty() != opts.key.empty()) {
-    std::fprintf(stderr, "clrdiag: --cert and --key go together (a client certificate and its key)\n");
+    std::fprintf(stderr,
+                 "clrdiag: --cert and --key go together (a client certificate and its key)\n");
     return false;
   }
   if (opts.ca.empty() && opts.cert.empty()) return true;
   if (!opts.ca.empty() && !ReadPem("--ca", opts.ca, &tls->ca)) return false;
-  if (!opts.cert.empty() && (!ReadPem("--cert", opts.cert, &tls->cert) ||
-                             !ReadPem("--key", opts.key, &tls->key))) {
+  if (!opts.cert.empty() &&
+      (!ReadPem("--cert", opts.cert, &tls->cert) || !ReadPem("--key", opts.key, &tls->key))) {
     return false;
   }
   tls->enabled = true;
@@ -154,11 +155,12 @@ int Client::Fail(const grpc::Status& st) const {
       if (!tls_ && target_.rfind("unix:", 0) != 0 &&
           (msg.find("Socket closed") != std::string::npos ||
            msg.find("reset") != std::string::npos || msg.find("EOF") != std::string::npos)) {
-        std::fprintf(stderr,
-                     "clrdiag: %s closed the connection: %s\n"
-                     "If the daemon listens with TLS, connect with TLS: give --ca (and --cert/--key "
-                     "or --token).\n",
-                     target_.c_str(), msg.c_str());
+        std::fprintf(
+            stderr,
+            "clrdiag: %s closed the connection: %s\n"
+            "If the daemon listens with TLS, connect with TLS: give --ca (and --cert/--key "
+            "or --token).\n",
+            target_.c_str(), msg.c_str());
         return kExitUnreachable;
       }
       if (msg.find("failed to connect") != std::string::npos ||

@@ -85,20 +85,23 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path
   return std::unique_ptr<AuditLog>(new AuditLog(path, std::move(fd)));
 }
 
-void AuditLog::Record(const Identity* who, const std::string& peer, const AuditEvent& ev,
-                      int code, const std::string& message) {
+void AuditLog::Record(const Identity* who, const std::string& peer, const AuditEvent& ev, int code,
+                      const std::string& message) {
   std::string line = absl::StrCat(
-      "{\"time\":", Json(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())));
+      "{\"time\":",
+      Json(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())));
   if (who) {
-    absl::StrAppend(&line, ",\"identity\":", Json(who->name), ",\"auth\":", Json(who->method_name()),
+    absl::StrAppend(&line, ",\"identity\":", Json(who->name),
+                    ",\"auth\":", Json(who->method_name()),
                     ",\"role\":", Json(RoleName(who->role)));
     if (who->uid) absl::StrAppend(&line, ",\"uid\":", *who->uid);
   } else {
     absl::StrAppend(&line, ",\"identity\":null");
   }
   const char* result = code == 0 ? "ok" : (code == 7 || code == 16) ? "denied" : "error";
-  absl::StrAppend(&line, ",\"peer\":", Json(who ? who->peer : peer), ",\"action\":", Json(ev.action),
-                  ",\"target\":", Json(ev.target), ",\"result\":", Json(result));
+  absl::StrAppend(&line, ",\"peer\":", Json(who ? who->peer : peer),
+                  ",\"action\":", Json(ev.action), ",\"target\":", Json(ev.target),
+                  ",\"result\":", Json(result));
   if (code != 0) {
     absl::StrAppend(&line, ",\"code\":", Json(CodeName(code)), ",\"message\":", Json(message));
   }

@@ -28,8 +28,8 @@ class AuditLog {
   // One line: time, identity (name, method, role, uid), peer, action, target, result
   // ("ok", "denied", or "error" with the gRPC code name and message), bytes.
   // `who` may be null when the caller could not be identified (then `peer` names it).
-  void Record(const Identity* who, const std::string& peer, const AuditEvent& ev,
-              int grpc_code, const std::string& message);
+  void Record(const Identity* who, const std::string& peer, const AuditEvent& ev, int grpc_code,
+              const std::string& message);
 
  private:
   AuditLog(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}

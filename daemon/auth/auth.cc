@@ -115,14 +115,15 @@ absl::Status Authorize(const Identity& who, Action action, std::optional<int64_t
         RoleName(need), " or more (ask the daemon's administrator to change auth.identities)"));
   }
   if (who.owner_scoped && owner && (!who.uid || *owner != static_cast<int64_t>(*who.uid))) {
-    std::string whose = *owner < 0 ? std::string("a remote user")
-                                   : absl::StrCat("uid ", *owner,
-                                                  UserName(static_cast<uid_t>(*owner)).empty()
-                                                      ? ""
-                                                      : " (" + UserName(static_cast<uid_t>(*owner)) + ")");
+    std::string whose = *owner < 0
+                            ? std::string("a remote user")
+                            : absl::StrCat("uid ", *owner,
+                                           UserName(static_cast<uid_t>(*owner)).empty()
+                                               ? ""
+                                               : " (" + UserName(static_cast<uid_t>(*owner)) + ")");
     return absl::PermissionDeniedError(absl::StrCat(
-        what.empty() ? "that" : what, " belongs to ", whose, "; ", who.name,
-        " may ", ActionName(action),
+        what.empty() ? "that" : what, " belongs to ", whose, "; ", who.name, " may ",
+        ActionName(action),
         " only its own processes and dumps. Run as that user or as root, or ask to be added to "
         "the daemon's admin group (auth.admin_group)"));
   }
@@ -202,7 +203,8 @@ absl::StatusOr<Identity> Authenticator::Resolve(const grpc::ServerContext& ctx) 
       if (c.token_sha256.empty() || c.token_sha256.size() != hash.size()) continue;
       // Constant time: no early exit on the first differing digit.
       unsigned diff = 0;
-      for (size_t i = 0; i < hash.size(); ++i) diff |= static_cast<unsigned>(hash[i] ^ c.token_sha256[i]);
+      for (size_t i = 0; i < hash.size(); ++i)
+        diff |= static_cast<unsigned>(hash[i] ^ c.token_sha256[i]);
       if (diff == 0) {
         id.name = c.name;
         id.method = Identity::Method::kToken;
@@ -229,9 +231,9 @@ absl::StatusOr<Identity> Authenticator::Resolve(const grpc::ServerContext& ctx) 
         }
       }
     }
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the client certificate (", names.empty() ? std::string("no name") : names[0],
-        ") is not mapped to an identity in the daemon's auth.identities"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("the client certificate (", names.empty() ? std::string("no name") : names[0],
+                     ") is not mapped to an identity in the daemon's auth.identities"));
   }
   if (!tcp_tls_) {
     // Plaintext TCP (`insecure: true`): the operator chose to trust the network.

@@ -1,8 +1,7 @@
 #include "daemon/config/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <grp.h>
+#include <yaml-cpp/yaml.h>
 
 #include <set>
 
@@ -142,15 +141,18 @@ void ParseSecurity(const YAML::Node& root, Walker* w, DaemonConfig* c) {
             if (e["name"]) w->Scalar(e["name"], p + ".name", &id.name);
             if (e["role"]) w->Scalar(e["role"], p + ".role", &id.role);
             if (e["cert"]) w->Scalar(e["cert"], p + ".cert", &id.cert);
-            if (e["token_sha256"]) w->Scalar(e["token_sha256"], p + ".token_sha256", &id.token_sha256);
-            if (id.name.empty()) w->Error(p + ".name", "every identity needs a name (for the audit log)");
+            if (e["token_sha256"])
+              w->Scalar(e["token_sha256"], p + ".token_sha256", &id.token_sha256);
+            if (id.name.empty())
+              w->Error(p + ".name", "every identity needs a name (for the audit log)");
             if (!id.name.empty() && !names.insert(id.name).second) {
               w->Error(p + ".name", absl::StrCat("'", id.name, "' is used twice"));
             }
             static const std::set<std::string> kRoles = {"viewer", "collector", "analyst", "admin"};
             if (!kRoles.count(id.role)) {
-              w->Error(p + ".role", absl::StrCat("expected viewer, collector, analyst or admin, got '",
-                                                 id.role, "'"));
+              w->Error(p + ".role",
+                       absl::StrCat("expected viewer, collector, analyst or admin, got '", id.role,
+                                    "'"));
             }
             if (id.cert.empty() && id.token_sha256.empty()) {
               w->Error(p, "give cert (a client certificate's CN or SAN) and/or token_sha256");
@@ -259,7 +261,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   }
   if (auto n = root["insecure"]) w.Bool(n, "insecure", &c.insecure);
   if (root["insecure_tcp"]) {
-    w.Error("insecure_tcp", "renamed: use `insecure: true` (plaintext TCP), or better configure tls");
+    w.Error("insecure_tcp",
+            "renamed: use `insecure: true` (plaintext TCP), or better configure tls");
   }
   ParseSecurity(root, &w, &c);
   if (auto n = root["socket"]) {

@@ -41,8 +41,8 @@ struct TlsConfig {
 // subject CN or a SAN) and/or a bearer token (its SHA-256, hex), with a role.
 struct IdentityConfig {
   std::string name;
-  std::string role;  // viewer, collector, analyst, admin
-  std::string cert;  // subject CN or SAN of the client certificate; empty: none
+  std::string role;          // viewer, collector, analyst, admin
+  std::string cert;          // subject CN or SAN of the client certificate; empty: none
   std::string token_sha256;  // 64 lower-case hex digits; empty: none
 };
 
@@ -69,7 +69,7 @@ struct DaemonConfig {
   // "default": `clrdiag` if that group exists, else the daemon's primary group; empty: the
   // daemon's primary group.
   std::string socket_group = "default";
-  std::string dump_dir;      // resolved absolute path
+  std::string dump_dir;  // resolved absolute path
   std::string log_level = "info";
   int max_concurrent_collections = 2;
   absl::Duration process_info_timeout = absl::Milliseconds(500);

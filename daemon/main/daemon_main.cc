@@ -12,11 +12,11 @@
 #include <memory>
 
 #include "absl/strings/str_join.h"
+#include "core/base/fs.h"
+#include "core/base/status_macros.h"
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
-#include "core/base/fs.h"
-#include "core/base/status_macros.h"
 #include "core/procfs/procfs.h"
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
@@ -91,14 +91,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   auto read = [](const std::string& key, const std::string& path) -> absl::StatusOr<std::string> {
     auto text = ReadFileToString(path, 1 << 20);
     if (!text.ok()) {
-      return absl::Status(text.status().code(), absl::StrCat(key, ": cannot read ", path, ": ",
-                                                             text.status().message()));
+      return absl::Status(text.status().code(),
+                          absl::StrCat(key, ": cannot read ", path, ": ", text.status().message()));
     }
     return text;
   };
-  grpc::SslServerCredentialsOptions opts(
-      tls.client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions opts(tls.client_ca.empty()
+                                             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                             : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   ASSIGN_OR_RETURN(pair.cert_chain, read("tls.cert", tls.cert));
   ASSIGN_OR_RETURN(pair.private_key, read("tls.key", tls.key));
@@ -194,8 +194,9 @@ int RunDaemon(const DaemonFlags& flags) {
     spdlog::critical("{}", std::string(audit.status().message()));
     return 1;
   }
-  spdlog::info("audit log: {}; admin group: {}", audit_path,
-               authn.admin_group().empty() ? std::string("(none: root only)") : authn.admin_group());
+  spdlog::info(
+      "audit log: {}; admin group: {}", audit_path,
+      authn.admin_group().empty() ? std::string("(none: root only)") : authn.admin_group());
   service::ServiceDeps deps{&inventory, &collector, store->get(), &peers, &output_fds, sessions};
   deps.authn = &authn;
   deps.audit = audit->get();

@@ -70,8 +70,9 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     }
     path = what;
   } else {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        CapMessage(absl::StrCat("'", what, "' is neither a dump id nor an absolute path")));
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        CapMessage(absl::StrCat("'", what, "' is neither a dump id nor an absolute path")));
   }
   // The worker gets the dump as an open file (its fd 3), not the right to open paths itself.
   if (!dump_fd) dump_fd.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

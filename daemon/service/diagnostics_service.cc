@@ -144,7 +144,8 @@ grpc::Status DiagnosticsService::ListProcesses(grpc::ServerContext* ctx,
   for (const auto& p : deps_.inventory->List()) {
     if (!req->name().empty() && p.facts.name != req->name()) continue;
     // Owner-scoped callers see only their own processes.
-    if (call.who->owner_scoped && static_cast<int64_t>(p.facts.uid) != call.who->owner_id()) continue;
+    if (call.who->owner_scoped && static_cast<int64_t>(p.facts.uid) != call.who->owner_id())
+      continue;
     FillProcess(p, resp->add_processes());
   }
   return grpc::Status::OK;
@@ -198,10 +199,10 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
         return static_cast<int64_t>(p.facts.uid) != call->who->owner_id();
       });
       if (matches->empty()) {
-        return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                            CapMessage(absl::StrCat("no .NET process named '", req->name(), "' runs as ",
-                                                    call->who->name,
-                                                    " (you may collect only your own)")));
+        return grpc::Status(
+            grpc::StatusCode::NOT_FOUND,
+            CapMessage(absl::StrCat("no .NET process named '", req->name(), "' runs as ",
+                                    call->who->name, " (you may collect only your own)")));
       }
     }
     if (matches->size() > 1) {
@@ -285,7 +286,8 @@ grpc::Status DiagnosticsService::ListDumps(grpc::ServerContext* ctx,
   if (auto st = Authenticate(ctx, auth::Action::kListDumps, &call); !st.ok()) return st;
   for (const auto& m : deps_.store->List()) {
     // Owner-scoped callers see only the dumps they collected.
-    if (call.who->owner_scoped && static_cast<int64_t>(m.requested_by_uid) != call.who->owner_id()) {
+    if (call.who->owner_scoped &&
+        static_cast<int64_t>(m.requested_by_uid) != call.who->owner_id()) {
       continue;
     }
     FillDumpInfo(m, *deps_.store, resp->add_dumps());

@@ -91,7 +91,7 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
 // The owner of a dump for authorization: who collected it (-1: a remote identity).
 inline int64_t DumpOwner(const dump::DumpMeta& m) {
   return m.requested_by_uid == static_cast<uid_t>(-1) ? -1
-                                                       : static_cast<int64_t>(m.requested_by_uid);
+                                                      : static_cast<int64_t>(m.requested_by_uid);
 }
 
 // Size of DownloadDump chunks (named limit; below gRPC's 4 MiB default message cap).

@@ -22,7 +22,8 @@ inline std::string CapMessage(std::string msg) {
 
 inline grpc::Status ToGrpc(const absl::Status& st) {
   if (st.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), CapMessage(std::string(st.message())));
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
+                      CapMessage(std::string(st.message())));
 }
 
 }  // namespace clrdiag::service

@@ -155,8 +155,7 @@ TEST_F(LocalAuthTest, UsersActOnlyOnTheirOwnProcessesAndDumps) {
     int n = 0;
     for (const auto& l : lines) {
       if (l.value("action", "") == action && l.value("result", "") == result &&
-          l.value("identity", "") == who &&
-          l.value("target", "").rfind(target_prefix, 0) == 0) {
+          l.value("identity", "") == who && l.value("target", "").rfind(target_prefix, 0) == 0) {
         ++n;
       }
     }
@@ -189,8 +188,8 @@ TEST_F(LocalAuthTest, AdminGroupMembersMayDoEverything) {
   RunResult c = As(*admin_, {"collect", "-p", std::to_string(root_app->pid()), "--type", "Mini"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   std::string id = DumpIdFrom(c.out);
-  RunResult by_root = daemon_->Client({"collect", "-p", std::to_string(root_app->pid()), "--type",
-                                       "Mini"});
+  RunResult by_root =
+      daemon_->Client({"collect", "-p", std::to_string(root_app->pid()), "--type", "Mini"});
   ASSERT_EQ(by_root.exit_code, 0) << by_root.err;
   std::string root_id = DumpIdFrom(by_root.out);
   RunResult dumps = As(*admin_, {"dumps", "--json"});

@@ -20,7 +20,8 @@ namespace clrdiag::testing {
 // A user created for one test (no home, no login shell, its own group), deleted afterwards.
 class TestUser {
  public:
-  explicit TestUser(std::string name, const std::string& extra_group = "") : name_(std::move(name)) {
+  explicit TestUser(std::string name, const std::string& extra_group = "")
+      : name_(std::move(name)) {
     std::vector<std::string> argv = {"/usr/sbin/useradd", "-M", "-U", "-s", "/usr/sbin/nologin"};
     if (!extra_group.empty()) {
       argv.push_back("-G");
@@ -48,7 +49,7 @@ class TestUser {
   // Runs the rest of a command line as this user (setpriv execs: the pid stays the same).
   std::vector<std::string> Prefix() const {
     return {"/usr/bin/setpriv", "--reuid", std::to_string(uid_), "--regid", std::to_string(gid_),
-            "--init-groups", "--"};
+            "--init-groups",    "--"};
   }
   // SleepApp running as this user (its diagnostics socket in /tmp).
   std::unique_ptr<Process> StartSleepApp() const {

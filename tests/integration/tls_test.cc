@@ -25,8 +25,8 @@ class TlsTest : public ::testing::Test {
     // (CN alice), from the other CA, and expired.
     ASSERT_TRUE(MakeCa("ca"));
     ASSERT_TRUE(MakeCa("otherca"));
-    ASSERT_TRUE(MakeCert("server", "ca", "localhost", "1",
-                         "subjectAltName=IP:127.0.0.1,DNS:localhost"));
+    ASSERT_TRUE(
+        MakeCert("server", "ca", "localhost", "1", "subjectAltName=IP:127.0.0.1,DNS:localhost"));
     ASSERT_TRUE(MakeCert("alice", "ca", "alice", "1", ""));
     ASSERT_TRUE(MakeCert("mallory", "otherca", "alice", "1", ""));
     ASSERT_TRUE(MakeCert("old", "ca", "alice", "-1", ""));  // notAfter before now: expired
@@ -34,8 +34,10 @@ class TlsTest : public ::testing::Test {
     port_ = 21000 + (::getpid() % 20000);
     std::ofstream(dir_ / "d.yaml")
         << "listen: [\"127.0.0.1:" << port_ << "\"]\n"
-        << "tls: {cert: " << dir_ / "server.crt" << ", key: " << dir_ / "server.key"
-        << ", client_ca: " << dir_ / "ca.crt" << "}\n"
+        << "tls: {cert: " << dir_ / "server.crt"
+        << ", key: " << dir_ / "server.key"
+        << ", client_ca: " << dir_ / "ca.crt"
+        << "}\n"
         << "auth:\n  identities:\n"
         << "    - {name: alice, role: collector, cert: alice}\n"
         << "    - {name: viewer-bot, role: viewer, token_sha256: " << Hash("tok-viewer") << "}\n"
@@ -69,9 +71,10 @@ class TlsTest : public ::testing::Test {
                   "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn})) {
       return false;
     }
-    std::vector<std::string> args = {"x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
-                                     "-CAkey", ca + ".key", "-CAcreateserial", "-out",
-                                     name + ".crt", "-days", days};
+    std::vector<std::string> args = {
+        "x509",        "-req",   "-in",       name + ".csr",     "-CA",
+        ca + ".crt",   "-CAkey", ca + ".key", "-CAcreateserial", "-out",
+        name + ".crt", "-days",  days};
     if (!ext.empty()) {
       std::ofstream(dir_ / (name + ".ext")) << ext << "\n";
       args.push_back("-extfile");
@@ -94,8 +97,8 @@ class TlsTest : public ::testing::Test {
     return {"--ca", dir_ / "ca.crt", "--token", t};
   }
   std::vector<std::string> Cert(const std::string& name, const std::string& ca = "ca") {
-    return {"--ca", dir_ / (ca + ".crt"), "--cert", dir_ / (name + ".crt"), "--key",
-            dir_ / (name + ".key")};
+    return {"--ca",  dir_ / (ca + ".crt"),  "--cert", dir_ / (name + ".crt"),
+            "--key", dir_ / (name + ".key")};
   }
 
   TempDir dir_{"clrdiag-tls"};
