@@ -254,7 +254,7 @@ TEST_F(TlsTest, ClientCertificates) {
   EXPECT_EQ(daemon_->Client({"dumps"}).exit_code, 0);
 }
 
-TEST(HashTokenTest, PrintsTheSha256OfStdin) {
+TEST(HashTokenToolTest, PrintsTheSha256OfStdin) {
   TempDir t;
   std::ofstream(t / "tok") << "s3cret-token\n";
   SpawnOptions so;
