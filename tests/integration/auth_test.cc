@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "tests/integration/auth_util.h"
 #include "tests/integration/util.h"
@@ -200,6 +201,36 @@ TEST_F(LocalAuthTest, AdminGroupMembersMayDoEverything) {
   EXPECT_EQ(rm.exit_code, 0) << rm.err;
   // The plain user, for contrast, does not see the admin's dump.
   EXPECT_FALSE(Has(Ids(As(*user_, {"dumps", "--json"})), id));
+
+  // Sessions: root's session is invisible to the plain user and not closable by it; an admin
+  // group member sees and closes it.
+  std::string fifo = cfg_dir_ / "in";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int writer = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // the client never sees EOF
+  SpawnOptions so;
+  so.stdin_file = fifo;
+  so.stdout_file = cfg_dir_ / "s.out";
+  so.stderr_file = cfg_dir_ / "s.err";
+  auto session =
+      Process::Spawn({BinDir() + "/clrdiag", "--server", daemon_->server(), "analyze", id}, so);
+  std::string sid;
+  for (int i = 0; i < 300 && sid.empty(); ++i) {
+    auto j = ParseJson(daemon_->Client({"sessions", "--json"}).out);
+    if (j.is_array() && j.size() == 1) sid = j[0].value("id", "");
+    if (sid.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(sid.empty()) << ReadFile(cfg_dir_ / "s.err");
+  auto seen = ParseJson(As(*user_, {"sessions", "--json"}).out);
+  EXPECT_TRUE(seen.is_array() && seen.empty()) << seen.dump();
+  RunResult close = As(*user_, {"sessions", "--close", sid});
+  EXPECT_EQ(close.exit_code, 5) << close.err;
+  EXPECT_CONTAINS(close.err, "belongs to another user");
+  auto admin_seen = ParseJson(As(*admin_, {"sessions", "--json"}).out);
+  EXPECT_EQ(admin_seen.size(), 1u) << admin_seen.dump();
+  RunResult admin_close = As(*admin_, {"sessions", "--close", sid});
+  EXPECT_EQ(admin_close.exit_code, 0) << admin_close.err;
+  EXPECT_TRUE(session->Wait(std::chrono::seconds(20)).has_value());
+  ::close(writer);
 }
 
 TEST_F(LocalAuthTest, ClientSuppliedIdsCannotTraverseTheStore) {
