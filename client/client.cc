@@ -1,12 +1,15 @@
 #include "client/client.h"
 
+#include <grpcpp/support/client_interceptor.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,12 +32,101 @@ std::string ResolveServer(const std::string& flag) {
   return s;
 }
 
-Client::Client(const GlobalOptions& opts) : target_(ResolveServer(opts.server)) {
+namespace {
+
+// Adds "authorization: Bearer <token>" to every call.
+class TokenInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(std::string token) : header_("Bearer " + std::move(token)) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::string header_;
+};
+
+class TokenInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(std::string token) : token_(std::move(token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(token_);
+  }
+
+ private:
+  std::string token_;
+};
+
+bool ReadPem(const char* flag, const std::string& path, std::string* out) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    std::fprintf(stderr, "clrdiag: %s: cannot read %s: %s\n", flag, path.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && out->size() < (1 << 20))
+    out->append(buf, n);
+  std::fclose(f);
+  if (out->find("-----BEGIN") == std::string::npos) {
+    std::fprintf(stderr, "clrdiag: %s: %s is not a PEM file (-----BEGIN ...)\n", flag,
+                 path.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool LoadTlsMaterial(GlobalOptions& opts, TlsMaterial* tls) {
+  if (opts.token.empty()) {
+    const char* env = std::getenv("CLRDIAG_TOKEN");
+    if (env && *env) opts.token = env;
+  }
+  if (opts.token.find_first_of(" \t\r\n") != std::string::npos) {
+    std::fprintf(stderr, "clrdiag: --token / CLRDIAG_TOKEN: a token is one word without spaces\n");
+    return false;
+  }
+  if (opts.cert.empty() != opts.key.empty()) {
+    std::fprintf(stderr,
+                 "clrdiag: --cert and --key go together (a client certificate and its key)\n");
+    return false;
+  }
+  if (opts.ca.empty() && opts.cert.empty()) return true;
+  if (!opts.ca.empty() && !ReadPem("--ca", opts.ca, &tls->ca)) return false;
+  if (!opts.cert.empty() &&
+      (!ReadPem("--cert", opts.cert, &tls->cert) || !ReadPem("--key", opts.key, &tls->key))) {
+    return false;
+  }
+  tls->enabled = true;
+  return true;
+}
+
+Client::Client(const GlobalOptions& opts, const TlsMaterial& tls)
+    : target_(ResolveServer(opts.server)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
   // Dumps stream in 1 MiB messages: a large HTTP/2 window keeps the pipe full.
   args.SetInt("grpc.http2.lookahead_bytes", 32 << 20);
-  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  tls_ = tls.enabled && target_.rfind("unix:", 0) != 0;
+  if (tls_) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = tls.ca;  // empty: the system's trusted CAs
+    ssl.pem_cert_chain = tls.cert;
+    ssl.pem_private_key = tls.key;
+    creds = grpc::SslCredentials(ssl);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> icpt;
+  if (!opts.token.empty()) icpt.push_back(std::make_unique<TokenInterceptorFactory>(opts.token));
+  channel_ = grpc::experimental::CreateCustomChannelWithInterceptors(target_, creds, args,
+                                                                     std::move(icpt));
   stub_ = clrdiag::v1::Diagnostics::NewStub(channel_);
 }
 
@@ -42,6 +134,35 @@ int Client::Fail(const grpc::Status& st) const {
   std::string msg = st.error_message();
   switch (st.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
+      if (msg.find("andshake") != std::string::npos || msg.find("SSL") != std::string::npos ||
+          msg.find("ssl") != std::string::npos || msg.find("certificate") != std::string::npos) {
+        std::fprintf(stderr,
+                     "clrdiag: the TLS handshake with %s failed: %s\n"
+                     "Check --ca (the CA that signed the daemon's certificate) and --cert/--key "
+                     "(a client certificate the daemon trusts, not expired).\n",
+                     target_.c_str(), msg.c_str());
+        return kExitDenied;
+      }
+      if (tls_ && msg.find("Socket closed") != std::string::npos) {
+        std::fprintf(stderr,
+                     "clrdiag: %s closed the TLS connection during the handshake: %s\n"
+                     "The daemon did not accept the client certificate: give --cert/--key of a "
+                     "certificate signed by the CA the daemon trusts (tls.client_ca), not "
+                     "expired.\n",
+                     target_.c_str(), msg.c_str());
+        return kExitDenied;
+      }
+      if (!tls_ && target_.rfind("unix:", 0) != 0 &&
+          (msg.find("Socket closed") != std::string::npos ||
+           msg.find("reset") != std::string::npos || msg.find("EOF") != std::string::npos)) {
+        std::fprintf(
+            stderr,
+            "clrdiag: %s closed the connection: %s\n"
+            "If the daemon listens with TLS, connect with TLS: give --ca (and --cert/--key "
+            "or --token).\n",
+            target_.c_str(), msg.c_str());
+        return kExitUnreachable;
+      }
       if (msg.find("failed to connect") != std::string::npos ||
           msg.find("Connection refused") != std::string::npos ||
           msg.find("No such file") != std::string::npos || msg.empty() ||

@@ -27,11 +27,22 @@ enum ExitCode : int {
 struct GlobalOptions {
   std::string server;  // --server, else $CLRDIAG_SERVER, else the default socket
   bool json = false;
+  // Remote access (TCP): TLS when `ca` or `cert` is given; a bearer token from --token or
+  // $CLRDIAG_TOKEN. PEM file paths.
+  std::string ca, cert, key, token;
 };
+
+// Checks the TLS/token options (files readable, --cert with --key) and fills `tls` with their
+// contents; prints an error and returns false otherwise.
+struct TlsMaterial {
+  bool enabled = false;
+  std::string ca, cert, key;
+};
+bool LoadTlsMaterial(GlobalOptions& opts, TlsMaterial* tls);
 
 class Client {
  public:
-  explicit Client(const GlobalOptions& opts);
+  explicit Client(const GlobalOptions& opts, const TlsMaterial& tls = {});
   const std::string& target() const { return target_; }
   clrdiag::v1::Diagnostics::Stub& stub() { return *stub_; }
 
@@ -41,6 +52,7 @@ class Client {
 
  private:
   std::string target_;
+  bool tls_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<clrdiag::v1::Diagnostics::Stub> stub_;
 };

@@ -22,6 +22,12 @@ int main(int argc, char** argv) {
                  "daemon address: unix:/path, /path or host:port (default: $CLRDIAG_SERVER, "
                  "else the local daemon's socket)");
 
+  app.add_option("--ca", g.ca, "TCP: verify the daemon with this CA certificate (PEM); uses TLS");
+  app.add_option("--cert", g.cert, "TCP: this client certificate (PEM) for mTLS; uses TLS");
+  app.add_option("--key", g.key, "TCP: the private key (PEM) of --cert");
+  app.add_option("--token", g.token,
+                 "bearer token for the daemon (default: $CLRDIAG_TOKEN); prefer the environment "
+                 "variable: command lines are visible to other users");
   auto* ps = app.add_subcommand("ps", "List the .NET processes dumps can be collected from");
   ps->add_flag("--json", g.json, "print a JSON array");
 
@@ -96,7 +102,9 @@ int main(int argc, char** argv) {
     sigaddset(&sigint, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
   }
-  Client& client = *new Client(g);
+  TlsMaterial tls;
+  if (!LoadTlsMaterial(g, &tls)) return kExitUsage;
+  Client& client = *new Client(g, tls);
   if (ps->parsed()) rc = RunPs(client, g);
   if (collect->parsed()) rc = RunCollect(client, g, c);
   if (dumps->parsed()) rc = RunDumps(client, g);

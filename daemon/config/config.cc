@@ -1,5 +1,6 @@
 #include "daemon/config/config.h"
 
+#include <grp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <set>
@@ -145,7 +146,111 @@ void ParseStoreSafety(const YAML::Node& root, Walker& w, StoreSafety* out) {
   }
 }
 
+bool IsHex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char ch : s) {
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  }
+  return true;
+}
+
+// The keys `tls`, `auth` and `audit`.
+void ParseSecurity(const YAML::Node& root, Walker* w, DaemonConfig* c) {
+  auto path_key = [&](const YAML::Node& n, const std::string& key, std::string* out) {
+    std::string s;
+    if (!w->Scalar(n, key, &s)) return;
+    if (s.empty() || s[0] != '/') {
+      w->Error(key, absl::StrCat("must be an absolute path, got '", s, "'"));
+      return;
+    }
+    *out = s;
+  };
+  if (auto n = root["tls"]) {
+    if (!n.IsMap()) {
+      w->Error("tls", "expected a mapping");
+    } else {
+      w->CheckKeys(n, "tls", {"cert", "key", "client_ca"});
+      if (n["cert"]) path_key(n["cert"], "tls.cert", &c->tls.cert);
+      if (n["key"]) path_key(n["key"], "tls.key", &c->tls.key);
+      if (n["client_ca"]) path_key(n["client_ca"], "tls.client_ca", &c->tls.client_ca);
+      if (c->tls.cert.empty() != c->tls.key.empty()) {
+        w->Error("tls", "cert and key go together: give both");
+      }
+      if (!c->tls.client_ca.empty() && c->tls.cert.empty()) {
+        w->Error("tls.client_ca", "needs tls.cert and tls.key (the server's own certificate)");
+      }
+    }
+  }
+  if (auto n = root["auth"]) {
+    if (!n.IsMap()) {
+      w->Error("auth", "expected a mapping");
+    } else {
+      w->CheckKeys(n, "auth", {"admin_group", "identities"});
+      if (n["admin_group"]) w->Scalar(n["admin_group"], "auth.admin_group", &c->auth.admin_group);
+      if (auto ids = n["identities"]) {
+        if (!ids.IsSequence()) {
+          w->Error("auth.identities", "expected a list");
+        } else {
+          std::set<std::string> names;
+          for (size_t i = 0; i < ids.size(); ++i) {
+            std::string p = absl::StrCat("auth.identities[", i, "]");
+            const YAML::Node& e = ids[i];
+            if (!e.IsMap()) {
+              w->Error(p, "expected a mapping with name, role, and cert and/or token_sha256");
+              continue;
+            }
+            w->CheckKeys(e, p, {"name", "role", "cert", "token_sha256"});
+            IdentityConfig id;
+            if (e["name"]) w->Scalar(e["name"], p + ".name", &id.name);
+            if (e["role"]) w->Scalar(e["role"], p + ".role", &id.role);
+            if (e["cert"]) w->Scalar(e["cert"], p + ".cert", &id.cert);
+            if (e["token_sha256"])
+              w->Scalar(e["token_sha256"], p + ".token_sha256", &id.token_sha256);
+            if (id.name.empty())
+              w->Error(p + ".name", "every identity needs a name (for the audit log)");
+            if (!id.name.empty() && !names.insert(id.name).second) {
+              w->Error(p + ".name", absl::StrCat("'", id.name, "' is used twice"));
+            }
+            static const std::set<std::string> kRoles = {"viewer", "collector", "analyst", "admin"};
+            if (!kRoles.count(id.role)) {
+              w->Error(p + ".role",
+                       absl::StrCat("expected viewer, collector, analyst or admin, got '", id.role,
+                                    "'"));
+            }
+            if (id.cert.empty() && id.token_sha256.empty()) {
+              w->Error(p, "give cert (a client certificate's CN or SAN) and/or token_sha256");
+            }
+            if (!id.token_sha256.empty() && !IsHex64(id.token_sha256)) {
+              w->Error(p + ".token_sha256",
+                       "expected 64 lower-case hex digits (make one with: clrdiagd --hash-token)");
+            }
+            c->auth.identities.push_back(id);
+          }
+        }
+      }
+    }
+  }
+  if (auto n = root["audit"]) {
+    if (!n.IsMap()) {
+      w->Error("audit", "expected a mapping");
+    } else {
+      w->CheckKeys(n, "audit", {"path"});
+      if (n["path"]) {
+        std::string s;
+        if (w->Scalar(n["path"], "audit.path", &s) && s != "default") {
+          path_key(n["path"], "audit.path", &c->audit.path);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+std::string ResolveGroupSetting(const std::string& value, const char* default_group) {
+  if (value != "default") return value;
+  return ::getgrnam(default_group) ? default_group : "";
+}
 
 std::string ListenAddress::ToString() const {
   return kind == Kind::kUnix ? "unix:" + address : address;
@@ -198,8 +303,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   if (!root.IsMap()) return absl::InvalidArgumentError(source + ": expected a mapping at the top");
   Walker w(source);
   w.CheckKeys(root, "",
-              {"listen", "insecure_tcp", "socket", "dump_dir", "log_level", "limits", "analysis",
-               "retention", "store"});
+              {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
+               "log_level", "limits", "analysis", "retention", "store"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -217,7 +322,12 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       }
     }
   }
-  if (auto n = root["insecure_tcp"]) w.Bool(n, "insecure_tcp", &c.insecure_tcp);
+  if (auto n = root["insecure"]) w.Bool(n, "insecure", &c.insecure);
+  if (root["insecure_tcp"]) {
+    w.Error("insecure_tcp",
+            "renamed: use `insecure: true` (plaintext TCP), or better configure tls");
+  }
+  ParseSecurity(root, &w, &c);
   if (auto n = root["socket"]) {
     if (!n.IsMap()) {
       w.Error("socket", "expected a mapping");
@@ -321,11 +431,12 @@ absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path) {
 absl::Status ValidateConfig(const DaemonConfig& c) {
   if (c.listen.empty()) return absl::InvalidArgumentError("listen: at least one address is needed");
   for (const auto& a : c.listen) {
-    if (a.kind == ListenAddress::Kind::kTcp && !c.insecure_tcp) {
+    if (a.kind == ListenAddress::Kind::kTcp && !c.insecure && !c.tls.enabled()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "listen: ", a.address,
-          ": TCP requires TLS, which this build does not configure yet; use a unix socket, or "
-          "set insecure_tcp: true to accept plaintext TCP on a trusted network"));
+          ": TCP requires TLS: configure tls.cert and tls.key (and tls.client_ca for client "
+          "certificates), or use a unix socket; `insecure: true` accepts plaintext TCP on a "
+          "trusted network only"));
     }
   }
   return absl::OkStatus();

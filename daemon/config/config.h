@@ -39,12 +39,47 @@ struct StoreSafety {
   uint64_t free_space_reserve_mib = 256;          // store.free_space_reserve_mib
 };
 
+// TLS for TCP listeners (config key `tls`). Paths to PEM files.
+struct TlsConfig {
+  std::string cert;       // the server's certificate chain
+  std::string key;        // its private key
+  std::string client_ca;  // when set: client certificates are requested and verified (mTLS)
+  bool enabled() const { return !cert.empty(); }
+};
+
+// One remote identity (config key `auth.identities[]`): a client certificate (matched by its
+// subject CN or a SAN) and/or a bearer token (its SHA-256, hex), with a role.
+struct IdentityConfig {
+  std::string name;
+  std::string role;          // viewer, collector, analyst, admin
+  std::string cert;          // subject CN or SAN of the client certificate; empty: none
+  std::string token_sha256;  // 64 lower-case hex digits; empty: none
+};
+
+// Who may do what (config key `auth`).
+struct AuthConfig {
+  // Members of this group (primary or supplementary) on the unix socket may do everything,
+  // like root. "default": `clrdiag-admin` if that group exists, else none.
+  std::string admin_group = "default";
+  std::vector<IdentityConfig> identities;
+};
+
+// The audit log (config key `audit`).
+struct AuditConfig {
+  std::string path;  // resolved: empty in the file ("default") means <dump_dir>/audit.jsonl
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
-  bool insecure_tcp = false;
+  bool insecure = false;              // plaintext TCP allowed (config key `insecure`)
+  TlsConfig tls;
+  AuthConfig auth;
+  AuditConfig audit;
   mode_t socket_mode = 0660;
-  std::string socket_group;  // empty: the daemon's primary group
-  std::string dump_dir;      // resolved absolute path
+  // "default": `clrdiag` if that group exists, else the daemon's primary group; empty: the
+  // daemon's primary group.
+  std::string socket_group = "default";
+  std::string dump_dir;  // resolved absolute path
   std::string log_level = "info";
   int max_concurrent_collections = 2;
   absl::Duration process_info_timeout = absl::Milliseconds(500);
@@ -61,6 +96,9 @@ absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path);
 
 // "unix:PATH", "unix:default", or "host:port"; InvalidArgument otherwise.
 absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+
+// "default" → `default_group` if that group exists on this host, else "" (none).
+std::string ResolveGroupSetting(const std::string& value, const char* default_group);
 
 // Checks that only make sense on the whole (e.g. TCP without TLS).
 absl::Status ValidateConfig(const DaemonConfig& config);

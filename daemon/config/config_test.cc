@@ -17,7 +17,7 @@ TEST(ConfigTest, ShippedConfigLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->listen[0].address, DefaultSocketPath());
   EXPECT_EQ(c->dump_dir, DefaultDumpDir());
   EXPECT_EQ(c->socket_mode, 0660u);
-  EXPECT_FALSE(c->insecure_tcp);
+  EXPECT_FALSE(c->insecure);
   EXPECT_TRUE(ValidateConfig(*c).ok());
 }
 
@@ -90,7 +90,7 @@ TEST(ConfigTest, AllErrorsAreReportedAtOnce) {
 
 TEST(ConfigTest, ValuesAreParsed) {
   auto c = ParseConfig(
-      "listen: [unix:/tmp/a.sock, \"127.0.0.1:7070\"]\ninsecure_tcp: true\n"
+      "listen: [unix:/tmp/a.sock, \"127.0.0.1:7070\"]\ninsecure: true\n"
       "dump_dir: /srv/dumps\nsocket: {mode: \"0600\", group: adm}\n"
       "limits: {max_concurrent_collections: 4, process_info_timeout: 2s}\n",
       "t.yaml");
@@ -167,6 +167,62 @@ TEST(ConfigTest, RetentionAndStoreKeys) {
     EXPECT_NE(msg.find(std::string("t.yaml: ") + path + ":"), std::string::npos) << path << "\n"
                                                                                  << msg;
   }
+}
+
+}  // namespace
+}  // namespace clrdiag::config
+
+namespace clrdiag::config {
+namespace {
+
+TEST(ConfigSecurityTest, TcpWithoutTlsIsRefusedWithATlsMessage) {
+  auto c = ParseConfig("listen: [\"127.0.0.1:7070\"]\n", "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::Status st = ValidateConfig(*c);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(std::string(st.message()).find("TCP requires TLS"), std::string::npos) << st;
+  EXPECT_NE(std::string(st.message()).find("tls.cert"), std::string::npos) << st;
+}
+
+TEST(ConfigSecurityTest, OldInsecureKeyNamesTheNewOne) {
+  auto c = ParseConfig("insecure_tcp: true\n", "t.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string(c.status().message()).find("insecure: true"), std::string::npos);
+}
+
+TEST(ConfigSecurityTest, TlsAndIdentitiesAreParsed) {
+  std::string hash(64, 'a');
+  auto c = ParseConfig(
+      "listen: [\"127.0.0.1:7070\"]\n"
+      "tls: {cert: /etc/s.crt, key: /etc/s.key, client_ca: /etc/ca.crt}\n"
+      "auth:\n  admin_group: ops\n  identities:\n"
+      "    - {name: alice, role: analyst, cert: alice.example}\n"
+      "    - {name: mon, role: viewer, token_sha256: " +
+          hash + "}\naudit: {path: /var/log/clrdiag-audit.jsonl}\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(ValidateConfig(*c).ok());
+  EXPECT_EQ(c->tls.client_ca, "/etc/ca.crt");
+  EXPECT_EQ(c->auth.admin_group, "ops");
+  ASSERT_EQ(c->auth.identities.size(), 2u);
+  EXPECT_EQ(c->auth.identities[0].cert, "alice.example");
+  EXPECT_EQ(c->auth.identities[1].token_sha256, hash);
+  EXPECT_EQ(c->audit.path, "/var/log/clrdiag-audit.jsonl");
+}
+
+TEST(ConfigSecurityTest, BadIdentitiesNameTheirKeyPath) {
+  auto c = ParseConfig(
+      "tls: {cert: /etc/s.crt}\n"
+      "auth:\n  identities:\n"
+      "    - {name: a, role: root, token_sha256: abc}\n"
+      "    - {name: b, role: viewer}\n",
+      "t.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  EXPECT_NE(msg.find("tls: cert and key go together"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("auth.identities[0].role"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("auth.identities[0].token_sha256"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("auth.identities[1]: give cert"), std::string::npos) << msg;
 }
 
 }  // namespace

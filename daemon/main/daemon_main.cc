@@ -1,6 +1,7 @@
 #include "daemon/main/daemon_main.h"
 
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <signal.h>
@@ -11,10 +12,14 @@
 #include <memory>
 
 #include "absl/strings/str_join.h"
+#include "core/base/fs.h"
+#include "core/base/status_macros.h"
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
 #include "core/procfs/procfs.h"
+#include "daemon/auth/audit.h"
+#include "daemon/auth/auth.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
 #include "daemon/service/diagnostics_service.h"
@@ -27,6 +32,9 @@ namespace clrdiag {
 namespace {
 
 constexpr char kSystemConfig[] = "/etc/clrdiag/clrdiagd.yaml";
+// Named limit: the largest request message the server accepts (requests are small: a pid, a
+// dump id, a command line; dumps only flow from the server to clients).
+constexpr int kMaxRequestBytes = 64 << 10;
 // Named limit: how long shutdown waits for in-flight RPCs (collections) before cancelling.
 constexpr int kShutdownGraceSeconds = 60;
 
@@ -77,7 +85,53 @@ sigset_t BlockShutdownSignals() {
   return set;
 }
 
+// The TLS credentials of TCP listeners, from the PEM files in `tls`.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
+    const config::TlsConfig& tls) {
+  auto read = [](const std::string& key, const std::string& path) -> absl::StatusOr<std::string> {
+    auto text = ReadFileToString(path, 1 << 20);
+    if (!text.ok()) {
+      return absl::Status(text.status().code(),
+                          absl::StrCat(key, ": cannot read ", path, ": ", text.status().message()));
+    }
+    return text;
+  };
+  grpc::SslServerCredentialsOptions opts(tls.client_ca.empty()
+                                             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                             : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, read("tls.cert", tls.cert));
+  ASSIGN_OR_RETURN(pair.private_key, read("tls.key", tls.key));
+  opts.pem_key_cert_pairs.push_back(pair);
+  if (!tls.client_ca.empty()) {
+    ASSIGN_OR_RETURN(opts.pem_root_certs, read("tls.client_ca", tls.client_ca));
+  }
+  return grpc::SslServerCredentials(opts);
+}
+
 }  // namespace
+
+int RunHashToken() {
+  std::string token;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0 && token.size() < (1 << 16)) {
+    token.append(buf, n);
+  }
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) {
+    std::fprintf(stderr,
+                 "clrdiagd --hash-token: give the token on standard input, e.g.\n"
+                 "  head -c 32 /dev/urandom | base64 | tee token.txt | clrdiagd --hash-token\n");
+    return 1;
+  }
+  if (token.find_first_of(" \t\n") != std::string::npos) {
+    std::fprintf(stderr, "clrdiagd --hash-token: a token is one line without spaces\n");
+    return 1;
+  }
+  std::printf("%s\n", auth::HashToken(token).c_str());
+  return 0;
+}
 
 int RunDaemon(const DaemonFlags& flags) {
   sigset_t signals = BlockShutdownSignals();
@@ -135,8 +189,34 @@ int RunDaemon(const DaemonFlags& flags) {
   // Never destroyed, like the server: its watchdog may still look at a session of a call that
   // gRPC has not finished when the process exits.
   auto* sessions = new service::SessionRegistry(cfg->analysis);
-  service::DiagnosticsService svc(
-      {&inventory, &collector, store->get(), &peers, &output_fds, sessions});
+  // Step 2b: who may do what, and the audit log.
+  bool has_tcp = false;
+  for (const auto& a : cfg->listen) has_tcp |= a.kind == config::ListenAddress::Kind::kTcp;
+  std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
+  if (has_tcp && cfg->tls.enabled()) {
+    auto creds = TlsCredentials(cfg->tls);
+    if (!creds.ok()) {
+      spdlog::critical("{}", std::string(creds.status().message()));
+      return 1;
+    }
+    tcp_creds = *creds;
+  }
+  auth::Authenticator authn(cfg->auth, cfg->tls.enabled(),
+                            [&peers](const std::string& p) { return peers.Lookup(p); });
+  std::string audit_path =
+      cfg->audit.path.empty() ? cfg->dump_dir + "/audit.jsonl" : cfg->audit.path;
+  auto audit = auth::AuditLog::Open(audit_path);
+  if (!audit.ok()) {
+    spdlog::critical("{}", std::string(audit.status().message()));
+    return 1;
+  }
+  spdlog::info(
+      "audit log: {}; admin group: {}", audit_path,
+      authn.admin_group().empty() ? std::string("(none: root only)") : authn.admin_group());
+  service::ServiceDeps deps{&inventory, &collector, store->get(), &peers, &output_fds, sessions};
+  deps.authn = &authn;
+  deps.audit = audit->get();
+  service::DiagnosticsService svc(deps);
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
@@ -144,13 +224,20 @@ int RunDaemon(const DaemonFlags& flags) {
   builder.RegisterService(&svc);
   // Dumps stream in 1 MiB messages: a large HTTP/2 window keeps the pipe full.
   builder.AddChannelArgument("grpc.http2.lookahead_bytes", 32 << 20);
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   for (const auto& a : cfg->listen) {
     if (a.kind == config::ListenAddress::Kind::kTcp) {
-      spdlog::warn(
-          "listening on {} WITHOUT TLS (insecure_tcp: true): anyone who can reach this "
-          "port can collect and download dumps",
-          a.address);
-      builder.AddListeningPort(a.address, grpc::InsecureServerCredentials());
+      if (!cfg->tls.enabled()) {
+        spdlog::warn(
+            "!!! listening on {} WITHOUT TLS (insecure: true): anyone who can reach this port "
+            "can list processes, collect, download and delete dumps, unless they give a wrong "
+            "token. Configure tls.cert and tls.key. !!!",
+            a.address);
+      } else {
+        spdlog::info("listening on {} with TLS{}", a.address,
+                     cfg->tls.client_ca.empty() ? "" : " (client certificates verified)");
+      }
+      builder.AddListeningPort(a.address, tcp_creds);
     }
   }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -160,11 +247,12 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   server->GetHealthCheckService()->SetServingStatus(false);
 
-  // Step 4: unix sockets.
+  // Step 4: unix sockets ("default" group: `clrdiag` when it exists, else the daemon's own).
+  const std::string socket_group = config::ResolveGroupSetting(cfg->socket_group, "clrdiag");
   std::vector<std::unique_ptr<service::UnixListener>> listeners;
   for (const auto& a : cfg->listen) {
     if (a.kind != config::ListenAddress::Kind::kUnix) continue;
-    auto l = service::UnixListener::Bind(a.address, cfg->socket_mode, cfg->socket_group);
+    auto l = service::UnixListener::Bind(a.address, cfg->socket_mode, socket_group);
     if (!l.ok()) {
       spdlog::critical("{}", std::string(l.status().message()));
       for (auto& x : listeners) x->Stop();
@@ -177,7 +265,7 @@ int RunDaemon(const DaemonFlags& flags) {
     // fall back to streaming without it.
     std::string fds_path = a.address + service::kOutputFdSocketSuffix;
     if (fds_path.size() < 108) {
-      auto side = service::UnixListener::Bind(fds_path, cfg->socket_mode, cfg->socket_group);
+      auto side = service::UnixListener::Bind(fds_path, cfg->socket_mode, socket_group);
       if (side.ok()) {
         (*side)->Start([&output_fds](UniqueFd conn, const service::PeerCred& cred) {
           output_fds.Serve(std::move(conn), cred);

@@ -14,6 +14,10 @@ struct DaemonFlags {
   bool check_config = false;
 };
 
+// `clrdiagd --hash-token`: reads a bearer token from stdin, prints its SHA-256 (hex) for
+// auth.identities[].token_sha256. Returns the exit code.
+int RunHashToken();
+
 // Runs until SIGTERM/SIGINT; returns the process exit code.
 int RunDaemon(const DaemonFlags& flags);
 

@@ -24,7 +24,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error");
   app.add_flag("--check-config", flags.check_config,
                "validate the configuration, print the result and exit (0 valid, 1 invalid)");
+  bool hash_token = false;
+  app.add_flag("--hash-token", hash_token,
+               "read a bearer token from stdin, print its SHA-256 for auth.identities[]."
+               "token_sha256, and exit");
   CLI11_PARSE(app, argc, argv);
+  if (hash_token) return clrdiag::RunHashToken();
   int rc = clrdiag::RunDaemon(flags);
   // RunDaemon has finished every RPC and removed its sockets; skip static teardown (see the
   // note at the end of RunDaemon).

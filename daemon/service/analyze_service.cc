@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/unique_fd.h"
 #include "daemon/service/diagnostics_service.h"
+#include "daemon/service/status_convert.h"
 #include "daemon/worker/frame_io.h"
 #include "daemon/worker/worker_process.h"
 #include "google/protobuf/util/time_util.h"
@@ -21,21 +22,38 @@ namespace clrdiag::service {
 grpc::Status DiagnosticsService::Analyze(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream) {
+  Call call;
+  call.ev.action = "analyze.open";
+  grpc::Status st = Authenticate(ctx, auth::Action::kAnalyze, &call);
+  if (st.ok()) st = AnalyzeImpl(ctx, stream, &call);
+  // A session that opened has its own lines (analyze.open, analyze.close).
+  if (!call.audited) Audit(call, st);
+  return st;
+}
+
+grpc::Status DiagnosticsService::AnalyzeImpl(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream, Call* call) {
   v1::AnalyzeRequest first;
   if (!stream->Read(&first) || !first.has_open()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "an analysis session starts with an open request");
   }
-  auto peer = deps_.peers->Lookup(ctx->peer());
-  const int64_t uid = peer ? static_cast<int64_t>(peer->uid) : -1;
+  const int64_t uid = call->who->owner_id();
   // Resolve the dump: a catalog id, or a core file on this host.
   const std::string& what = first.open().dump();
+  call->ev.target = what;
   std::string path;
   dump::DumpPin pin;  // retention and `rm` leave a catalog dump alone while the session lasts
+  UniqueFd dump_fd;
   if (dump::IsValidDumpId(what)) {
     auto meta = deps_.store->Get(what);
     if (!meta.ok()) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(meta.status().message()));
+    }
+    if (auto st = Authorize(*call, auth::Action::kAnalyze, DumpOwner(*meta), "dump " + what);
+        !st.ok()) {
+      return st;
     }
     auto p = deps_.store->Pin(what, "an analysis session");
     if (!p.ok()) {
@@ -43,17 +61,18 @@ grpc::Status DiagnosticsService::Analyze(
     }
     pin = std::move(*p);
     path = deps_.store->DumpPath(what);
-  } else if (!what.empty() && what[0] == '/') {
-    struct stat st;
-    if (::stat(what.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          absl::StrCat("no dump file at ", what, " on the daemon's host"));
-    }
-    // A path on the daemon's host is read with the daemon's rights: only its owner or root
-    // may open it this way.
-    if (peer && peer->uid != 0 && peer->uid != st.st_uid) {
+  } else if (!what.empty() && what[0] == '/' && what.find('\0') == std::string::npos) {
+    // A path on the daemon's host: remote identities have no rights on the host's files.
+    if (!call->who->uid) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat(what, " belongs to another user"));
+                          "files on the daemon's host can be analyzed only through its unix "
+                          "socket; analyze a dump id from `clrdiag dumps`");
+    }
+    // Opened with the caller's own rights (not the daemon's): see auth::OpenAsUser.
+    if (*call->who->uid != 0) {
+      auto fd = auth::OpenAsUser(what, *call->who->uid, call->who->gid);
+      if (!fd.ok()) return ToGrpc(fd.status());
+      dump_fd = std::move(*fd);
     }
     path = what;
     // A store's dump named by its path is in use all the same.
@@ -62,14 +81,20 @@ grpc::Status DiagnosticsService::Analyze(
       if (p.ok()) pin = std::move(*p);
     }
   } else {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("'", what, "' is neither a dump id nor an absolute path"));
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        CapMessage(absl::StrCat("'", what, "' is neither a dump id nor an absolute path")));
   }
   // The worker gets the dump as an open file (its fd 3), not the right to open paths itself.
-  UniqueFd dump_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!dump_fd) dump_fd.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!dump_fd) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  struct stat dst;
+  if (::fstat(dump_fd.get(), &dst) != 0 || !S_ISREG(dst.st_mode)) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no dump file at ", what, " on the daemon's host"));
   }
 
   SessionRegistry* registry = deps_.sessions;
@@ -127,6 +152,11 @@ grpc::Status DiagnosticsService::Analyze(
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, resp.done().error());
   }
   if (session) resp.mutable_opened()->set_session_id(session->id());
+  call->ev.bytes = static_cast<uint64_t>(dst.st_size);
+  if (session) call->ev.target = absl::StrCat(what, " session:", session->id());
+  Audit(*call, grpc::Status::OK);  // analyze.open
+  call->audited = true;
+  uint64_t commands_run = 0;
   std::mutex stream_mu;  // the relay thread and the watchdog (close) write to the client
   auto to_client = [&](const v1::AnalyzeResponse& r) {
     std::lock_guard<std::mutex> lock(stream_mu);
@@ -232,6 +262,7 @@ grpc::Status DiagnosticsService::Analyze(
       running_id = req.command().id();
       running_cmd = req.command().command_line();
     }
+    ++commands_run;
     if (session) session->CommandStarted(req.command().id(), req.command().command_line());
     if (!to_worker(req)) break;
   }
@@ -242,16 +273,21 @@ grpc::Status DiagnosticsService::Analyze(
   bool clean;
   proc.Wait(&clean);
   spdlog::info("analyze: session on {} ended", path);
+  call->ev.action = "analyze.close";
+  call->ev.bytes = commands_run;  // for a session's close: the number of commands it ran
+  Audit(*call, grpc::Status::OK);
   return grpc::Status::OK;
 }
 
 grpc::Status DiagnosticsService::ListSessions(grpc::ServerContext* ctx,
                                               const v1::ListSessionsRequest* req,
                                               v1::ListSessionsResponse* resp) {
+  Call call;
+  if (auto st = Authenticate(ctx, auth::Action::kSessions, &call); !st.ok()) return st;
   if (!deps_.sessions) return grpc::Status::OK;
-  auto peer = deps_.peers->Lookup(ctx->peer());
+  // Admins see every session; others their own (remote identities: those opened remotely).
   std::optional<int64_t> only;
-  if (peer && peer->uid != 0) only = static_cast<int64_t>(peer->uid);
+  if (call.who->role != auth::Role::kAdmin) only = call.who->owner_id();
   for (const Session::Snapshot& s : deps_.sessions->List(only)) {
     v1::SessionInfo* i = resp->add_sessions();
     i->set_id(s.id);
@@ -271,14 +307,12 @@ grpc::Status DiagnosticsService::ListSessions(grpc::ServerContext* ctx,
 grpc::Status DiagnosticsService::CloseSession(grpc::ServerContext* ctx,
                                               const v1::CloseSessionRequest* req,
                                               v1::CloseSessionResponse* resp) {
+  Call call;
+  if (auto st = Authenticate(ctx, auth::Action::kSessions, &call); !st.ok()) return st;
   if (!deps_.sessions) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sessions");
-  auto peer = deps_.peers->Lookup(ctx->peer());
-  // Without a known uid (TCP) only root's rights would do, and we cannot tell: refuse.
-  if (!peer) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "closing sessions needs a connection on the daemon's unix socket");
-  }
-  absl::Status st = deps_.sessions->Close(req->id(), static_cast<int64_t>(peer->uid));
+  // Admins close any session (the registry's "root"); others only their own.
+  int64_t as = call.who->role == auth::Role::kAdmin ? 0 : call.who->owner_id();
+  absl::Status st = deps_.sessions->Close(req->id(), as);
   if (st.ok()) return grpc::Status::OK;
   auto code =
       absl::IsNotFound(st) ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::PERMISSION_DENIED;

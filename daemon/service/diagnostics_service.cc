@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "core/base/cancel.h"
 #include "core/base/unique_fd.h"
+#include "core/procfs/procfs.h"
 #include "daemon/service/status_convert.h"
 #include "spdlog/spdlog.h"
 
@@ -96,13 +97,55 @@ void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
   out->set_runtime_error(p.runtime_error);
 }
 
+// The uid that owns a process for authorization: its uid, or root's (0) when its real and
+// effective uids differ (a setuid program is not its caller's to dump).
+std::optional<int64_t> ProcessOwner(pid_t pid) {
+  auto st = procfs::ProcFs("/proc").ReadStatus(pid);
+  if (!st.ok()) return std::nullopt;  // gone: the collector reports that
+  return st->uid == st->euid ? static_cast<int64_t>(st->uid) : 0;
+}
+
 }  // namespace
+
+grpc::Status DiagnosticsService::Authenticate(grpc::ServerContext* ctx, auth::Action action,
+                                              Call* call) {
+  call->peer = ctx->peer();
+  if (!deps_.authn) {
+    auth::Identity trusted;
+    trusted.name = "trusted";
+    trusted.role = auth::Role::kAdmin;
+    trusted.peer = call->peer;
+    if (auto p = deps_.peers ? deps_.peers->Lookup(call->peer) : std::nullopt) trusted.uid = p->uid;
+    call->who = trusted;
+    return grpc::Status::OK;
+  }
+  auto who = deps_.authn->Resolve(*ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  call->who = *who;
+  return ToGrpc(auth::Authorize(*who, action, std::nullopt));
+}
+
+grpc::Status DiagnosticsService::Authorize(const Call& call, auth::Action action,
+                                           std::optional<int64_t> owner, const std::string& what) {
+  return ToGrpc(auth::Authorize(*call.who, action, owner, what));
+}
+
+void DiagnosticsService::Audit(const Call& call, const grpc::Status& st) {
+  if (!deps_.audit) return;
+  deps_.audit->Record(call.who ? &*call.who : nullptr, call.peer, call.ev,
+                      static_cast<int>(st.error_code()), st.error_message());
+}
 
 grpc::Status DiagnosticsService::ListProcesses(grpc::ServerContext* ctx,
                                                const v1::ListProcessesRequest* req,
                                                v1::ListProcessesResponse* resp) {
+  Call call;
+  if (auto st = Authenticate(ctx, auth::Action::kListProcesses, &call); !st.ok()) return st;
   for (const auto& p : deps_.inventory->List()) {
     if (!req->name().empty() && p.facts.name != req->name()) continue;
+    // Owner-scoped callers see only their own processes.
+    if (call.who->owner_scoped && static_cast<int64_t>(p.facts.uid) != call.who->owner_id())
+      continue;
     FillProcess(p, resp->add_processes());
   }
   return grpc::Status::OK;
@@ -117,6 +160,19 @@ bool DiagnosticsService::WaitForCollections(absl::Duration timeout) {
 grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
                                              const v1::CollectDumpRequest* req,
                                              grpc::ServerWriter<v1::CollectDumpEvent>* writer) {
+  Call call;
+  call.ev.action = "collect";
+  call.ev.target = req->pid() ? absl::StrCat("pid:", req->pid()) : "name:" + req->name();
+  grpc::Status st = Authenticate(ctx, auth::Action::kCollect, &call);
+  if (st.ok()) st = CollectDumpImpl(ctx, req, writer, &call);
+  Audit(call, st);
+  return st;
+}
+
+grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
+                                                 const v1::CollectDumpRequest* req,
+                                                 grpc::ServerWriter<v1::CollectDumpEvent>* writer,
+                                                 Call* call) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++collections_running_;
@@ -138,6 +194,17 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
   if (!req->name().empty()) {
     auto matches = deps_.inventory->FindByName(req->name());
     if (!matches.ok()) return ToGrpc(matches.status());
+    if (call->who->owner_scoped) {  // only the caller's own processes are candidates
+      std::erase_if(*matches, [&](const inventory::DotnetProcess& p) {
+        return static_cast<int64_t>(p.facts.uid) != call->who->owner_id();
+      });
+      if (matches->empty()) {
+        return grpc::Status(
+            grpc::StatusCode::NOT_FOUND,
+            CapMessage(absl::StrCat("no .NET process named '", req->name(), "' runs as ",
+                                    call->who->name, " (you may collect only your own)")));
+      }
+    }
     if (matches->size() > 1) {
       std::vector<std::string> rows;
       for (const auto& p : *matches) {
@@ -150,13 +217,21 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
     }
     pid = (*matches)[0].facts.pid;
   }
-  auto peer = deps_.peers->Lookup(ctx->peer());
+  call->ev.target = absl::StrCat("pid:", pid);
+  if (call->who->owner_scoped) {
+    if (auto owner = ProcessOwner(pid)) {
+      if (auto st = Authorize(*call, auth::Action::kCollect, *owner, absl::StrCat("process ", pid));
+          !st.ok()) {
+        return st;
+      }
+    }
+  }
   dump::CollectRequest creq;
   creq.pid = pid;
   creq.kind = *kind;
   creq.diag = req->diag();
   creq.crash_report = req->crash_report();
-  creq.requested_by = peer ? peer->uid : static_cast<uid_t>(-1);
+  creq.requested_by = static_cast<uid_t>(call->who->owner_id());
   CancellationToken cancel;
   auto progress = [&](const dump::CollectProgress& p) {
     if (ctx->IsCancelled()) cancel.Cancel();
@@ -195,6 +270,8 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
     return ToGrpc(meta.status());
   }
   spdlog::info("collect: stored {} ({} bytes)", meta->id, meta->size_bytes);
+  call->ev.target = absl::StrCat("pid:", pid, " dump:", meta->id);
+  call->ev.bytes = meta->size_bytes;
   v1::CollectDumpEvent done;
   FillDumpInfo(*meta, *deps_.store, done.mutable_done());
   writer->Write(done);
@@ -205,14 +282,29 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
 grpc::Status DiagnosticsService::ListDumps(grpc::ServerContext* ctx,
                                            const v1::ListDumpsRequest* req,
                                            v1::ListDumpsResponse* resp) {
-  for (const auto& m : deps_.store->List()) FillDumpInfo(m, *deps_.store, resp->add_dumps());
+  Call call;
+  if (auto st = Authenticate(ctx, auth::Action::kListDumps, &call); !st.ok()) return st;
+  for (const auto& m : deps_.store->List()) {
+    // Owner-scoped callers see only the dumps they collected.
+    if (call.who->owner_scoped &&
+        static_cast<int64_t>(m.requested_by_uid) != call.who->owner_id()) {
+      continue;
+    }
+    FillDumpInfo(m, *deps_.store, resp->add_dumps());
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status DiagnosticsService::GetDump(grpc::ServerContext* ctx, const v1::GetDumpRequest* req,
                                          v1::DumpInfo* resp) {
+  Call call;
+  if (auto st = Authenticate(ctx, auth::Action::kListDumps, &call); !st.ok()) return st;
   auto m = deps_.store->Get(req->id());
   if (!m.ok()) return ToGrpc(m.status());
+  if (auto st = Authorize(call, auth::Action::kListDumps, DumpOwner(*m), "dump " + m->id);
+      !st.ok()) {
+    return st;
+  }
   FillDumpInfo(*m, *deps_.store, resp);
   return grpc::Status::OK;
 }
@@ -220,8 +312,25 @@ grpc::Status DiagnosticsService::GetDump(grpc::ServerContext* ctx, const v1::Get
 grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
                                               const v1::DownloadDumpRequest* req,
                                               grpc::ServerWriter<v1::DumpChunk>* writer) {
+  Call call;
+  call.ev.action = "download";
+  call.ev.target = req->id();
+  grpc::Status st = Authenticate(ctx, auth::Action::kDownload, &call);
+  if (st.ok()) st = DownloadDumpImpl(ctx, req, writer, &call);
+  Audit(call, st);
+  return st;
+}
+
+grpc::Status DiagnosticsService::DownloadDumpImpl(grpc::ServerContext* ctx,
+                                                  const v1::DownloadDumpRequest* req,
+                                                  grpc::ServerWriter<v1::DumpChunk>* writer,
+                                                  Call* call) {
   auto m = deps_.store->Get(req->id());
   if (!m.ok()) return ToGrpc(m.status());
+  if (auto st = Authorize(*call, auth::Action::kDownload, DumpOwner(*m), "dump " + m->id);
+      !st.ok()) {
+    return st;
+  }
   // Retention and `rm` leave the dump alone until the download ends.
   auto pin = deps_.store->Pin(m->id, "a download");
   if (!pin.ok()) return ToGrpc(pin.status());
@@ -273,6 +382,7 @@ grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     }
     off += n;
+    call->ev.bytes += static_cast<uint64_t>(n);
   }
   malloc_trim(0);  // give the freed 1 MiB chunk buffers back to the kernel (idle RSS)
   return grpc::Status::OK;
@@ -281,9 +391,27 @@ grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
 grpc::Status DiagnosticsService::DeleteDump(grpc::ServerContext* ctx,
                                             const v1::DeleteDumpRequest* req,
                                             v1::DeleteDumpResponse* resp) {
+  Call call;
+  call.ev.action = "delete";
+  call.ev.target = req->id();
+  grpc::Status st = Authenticate(ctx, auth::Action::kDelete, &call);
+  if (st.ok()) {
+    auto m = deps_.store->Get(req->id());
+    st = m.ok() ? Authorize(call, auth::Action::kDelete, DumpOwner(*m), "dump " + m->id)
+                : ToGrpc(m.status());
+  }
+  if (!st.ok()) {
+    Audit(call, st);
+    return st;
+  }
   auto freed = deps_.store->Delete(req->id());
-  if (!freed.ok()) return ToGrpc(freed.status());
+  if (!freed.ok()) {
+    Audit(call, ToGrpc(freed.status()));
+    return ToGrpc(freed.status());
+  }
   spdlog::info("delete: {} ({} bytes freed)", req->id(), *freed);
+  call.ev.bytes = *freed;
+  Audit(call, grpc::Status::OK);
   resp->set_freed_bytes(*freed);
   return grpc::Status::OK;
 }

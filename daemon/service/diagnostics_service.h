@@ -10,6 +10,8 @@
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "daemon/auth/audit.h"
+#include "daemon/auth/auth.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/peer_registry.h"
 #include "daemon/service/session_registry.h"
@@ -23,6 +25,9 @@ struct ServiceDeps {
   const PeerRegistry* peers = nullptr;
   OutputFdRegistry* output_fds = nullptr;
   SessionRegistry* sessions = nullptr;
+  // Who may do what (daemon/auth). Null: every caller is trusted (tests of other parts).
+  const auth::Authenticator* authn = nullptr;
+  auth::AuditLog* audit = nullptr;  // null: no audit log
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
@@ -55,11 +60,39 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
                             v1::CloseSessionResponse* resp) override;
 
  private:
+  // One call's caller and audit record (see daemon/auth).
+  struct Call {
+    std::optional<auth::Identity> who;
+    std::string peer;
+    auth::AuditEvent ev;
+    bool audited = false;  // the handler wrote its own lines (analyze)
+  };
+  // Resolves the caller into call->who (UNAUTHENTICATED otherwise) and checks `action` for
+  // no particular owner.
+  grpc::Status Authenticate(grpc::ServerContext* ctx, auth::Action action, Call* call);
+  // Checks `action` on something `owner` owns (a process uid, a dump's requester).
+  grpc::Status Authorize(const Call& call, auth::Action action, std::optional<int64_t> owner,
+                         const std::string& what);
+  void Audit(const Call& call, const grpc::Status& st);
+  grpc::Status CollectDumpImpl(grpc::ServerContext* ctx, const v1::CollectDumpRequest* req,
+                               grpc::ServerWriter<v1::CollectDumpEvent>* writer, Call* call);
+  grpc::Status DownloadDumpImpl(grpc::ServerContext* ctx, const v1::DownloadDumpRequest* req,
+                                grpc::ServerWriter<v1::DumpChunk>* writer, Call* call);
+  grpc::Status AnalyzeImpl(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream, Call* call);
+
   ServiceDeps deps_;
   std::mutex mu_;
   std::condition_variable idle_;
   int collections_running_ = 0;
 };
+
+// The owner of a dump for authorization: who collected it (-1: a remote identity).
+inline int64_t DumpOwner(const dump::DumpMeta& m) {
+  return m.requested_by_uid == static_cast<uid_t>(-1) ? -1
+                                                      : static_cast<int64_t>(m.requested_by_uid);
+}
 
 // Size of DownloadDump chunks (named limit; below gRPC's 4 MiB default message cap).
 inline constexpr size_t kDownloadChunkBytes = 1 << 20;

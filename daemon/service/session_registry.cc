@@ -162,8 +162,9 @@ absl::Status SessionRegistry::Close(const std::string& id, int64_t caller_uid) {
         absl::StrCat("no analysis session ", id, " (see `clrdiag sessions`)"));
   }
   if (caller_uid != 0 && caller_uid != target->uid()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("session ", id, " belongs to another user; only root may close it"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "session ", id,
+        " belongs to another user; only root and the admin group (auth.admin_group) may close it"));
   }
   target->Close(caller_uid == 0 && target->uid() != 0
                     ? "the session was closed by an administrator"

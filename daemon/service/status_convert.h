@@ -7,9 +7,23 @@
 
 namespace clrdiag::service {
 
+// Named limit: status messages travel in a response trailer, which clients cap (gRPC's
+// default metadata limit); longer ones (e.g. echoing a huge client-supplied id) are cut.
+inline constexpr size_t kMaxStatusMessageBytes = 4096;
+
+inline std::string CapMessage(std::string msg) {
+  if (msg.size() > kMaxStatusMessageBytes) {
+    size_t full = msg.size();
+    msg.resize(kMaxStatusMessageBytes);
+    msg += "... (message cut off, " + std::to_string(full) + " bytes)";
+  }
+  return msg;
+}
+
 inline grpc::Status ToGrpc(const absl::Status& st) {
   if (st.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()),
+                      CapMessage(std::string(st.message())));
 }
 
 }  // namespace clrdiag::service

@@ -130,7 +130,7 @@ TEST(CollectOverTcpTest, OutputIsStreamedWhenTheClientIsNotOnThisHost) {
   TempDir t;
   int port = 20000 + (::getpid() % 20000);
   std::string cfg = t / "tcp.yaml";
-  std::ofstream(cfg) << "listen: [\"127.0.0.1:" << port << "\"]\ninsecure_tcp: true\n";
+  std::ofstream(cfg) << "listen: [\"127.0.0.1:" << port << "\"]\ninsecure: true\n";
   Daemon::Options o;
   o.extra_args = {"--config", cfg, "--listen", "127.0.0.1:" + std::to_string(port)};
   Daemon d(o);
