@@ -29,6 +29,11 @@ struct AnalysisLimits {
   int worker_memory_mib = 8192;  // the worker's data (heap) limit, RLIMIT_DATA
 };
 
+// The metrics port (config key `metrics`): Prometheus /metrics, /healthz, /readyz over HTTP.
+struct MetricsConfig {
+  std::string listen;  // "IPV4:PORT"; empty: off
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
   bool insecure_tcp = false;
@@ -39,6 +44,7 @@ struct DaemonConfig {
   int max_concurrent_collections = 2;
   absl::Duration process_info_timeout = absl::Milliseconds(500);
   AnalysisLimits analysis;
+  MetricsConfig metrics;
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).
@@ -50,6 +56,11 @@ absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path);
 
 // "unix:PATH", "unix:default", or "host:port"; InvalidArgument otherwise.
 absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+
+// The metrics port's address: "IPV4:PORT" or "localhost:PORT" (as 127.0.0.1), normalized;
+// InvalidArgument otherwise (also for IPv6: the HTTP library is built without it). Port 0 picks
+// a free port.
+absl::StatusOr<std::string> ParseMetricsAddress(const std::string& text);
 
 // Checks that only make sense on the whole (e.g. TCP without TLS).
 absl::Status ValidateConfig(const DaemonConfig& config);

@@ -12,6 +12,7 @@ struct DaemonFlags {
   std::string dump_dir;             // overrides the config when non-empty
   std::string log_level;            // overrides the config when non-empty
   bool check_config = false;
+  std::string metrics_listen;  // overrides the config's metrics.listen when non-empty
 };
 
 // Runs until SIGTERM/SIGINT; returns the process exit code.

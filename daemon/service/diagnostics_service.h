@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 #include "absl/time/time.h"
@@ -23,6 +24,8 @@ struct ServiceDeps {
   const PeerRegistry* peers = nullptr;
   OutputFdRegistry* output_fds = nullptr;
   SessionRegistry* sessions = nullptr;
+  // Told about every collection that reached the collector (metrics); may be empty.
+  std::function<void(dump::DumpKind, const absl::Status&, absl::Duration)> on_collection;
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
