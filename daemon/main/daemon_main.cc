@@ -185,7 +185,8 @@ int RunDaemon(const DaemonFlags& flags) {
   builder.RegisterService(&svc);
   {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> icpt;
-    icpt.push_back(std::make_unique<metrics::RpcMetricsInterceptorFactory>(metrics));
+    icpt.push_back(
+        std::make_unique<metrics::RpcMetricsInterceptorFactory>(metrics, metrics::DaemonMethods()));
     builder.experimental().SetInterceptorCreators(std::move(icpt));
   }
   // Dumps stream in 1 MiB messages: a large HTTP/2 window keeps the pipe full.

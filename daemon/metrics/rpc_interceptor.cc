@@ -1,6 +1,10 @@
 #include "daemon/metrics/rpc_interceptor.h"
 
+#include <google/protobuf/descriptor.h>
+
 #include <string>
+
+#include "clrdiag/v1/clrdiag.grpc.pb.h"
 
 namespace clrdiag::metrics {
 namespace {
@@ -32,9 +36,21 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
 
 }  // namespace
 
+std::set<std::string> DaemonMethods() {
+  std::set<std::string> out = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"};
+  const google::protobuf::ServiceDescriptor* d =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::Diagnostics::service_full_name());
+  for (int i = 0; d != nullptr && i < d->method_count(); ++i) {
+    out.insert("/" + d->full_name() + "/" + d->method(i)->name());
+  }
+  return out;
+}
+
 grpc::experimental::Interceptor* RpcMetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new RpcMetricsInterceptor(metrics_, info->method() ? info->method() : "");
+  const char* m = info->method();
+  return new RpcMetricsInterceptor(metrics_, m != nullptr && known_.count(m) ? m : kUnknownMethod);
 }
 
 }  // namespace clrdiag::metrics

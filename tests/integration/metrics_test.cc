@@ -186,6 +186,27 @@ int HealthCheck(grpc::GenericStub& stub) {
   return bytes[1];
 }
 
+// Calls `method` with an empty message; returns the gRPC status code.
+int CallEmpty(grpc::GenericStub& stub, const std::string& method) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 3s);
+  grpc::CompletionQueue cq;
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer req(&empty, 1);
+  auto call = stub.PrepareUnaryCall(&ctx, method, req, &cq);
+  call->StartCall();
+  grpc::ByteBuffer resp;
+  grpc::Status st;
+  call->Finish(&resp, &st, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return st.error_code();
+}
+
 // An interactive `clrdiag analyze` whose stdin is a FIFO the test writes commands into.
 class LiveSession {
  public:
@@ -284,6 +305,20 @@ TEST_F(MetricsTest, ExpositionIsWellFormedAndOnlyKnownPathsAnswer) {
   EXPECT_EQ(Http(port_, "/metrics", "POST").status, 405);
   EXPECT_EQ(Http(port_, "/metrics", "DELETE").status, 405);
   EXPECT_EQ(Http(port_, "/metrics?name=x").status, 200);
+
+  // Methods a client makes up are UNIMPLEMENTED and never become label values (a client must not
+  // be able to grow the exposition without bound).
+  auto channel = grpc::CreateChannel(daemon_->server(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  for (const char* m : {"/clrdiag.v1.Diagnostics/MadeUp1", "/made.up.Service/Call", "/x"}) {
+    EXPECT_EQ(CallEmpty(stub, m), grpc::StatusCode::UNIMPLEMENTED) << m;
+  }
+  HttpResponse after = Http(port_, "/metrics");
+  EXPECT_EQ(after.body.find("MadeUp1"), std::string::npos) << after.body;
+  EXPECT_EQ(after.body.find("made.up"), std::string::npos) << after.body;
+  EXPECT_CONTAINS(after.body,
+                  "clrdiag_grpc_requests_total{service=\"unknown\",method=\"unknown\","
+                  "code=\"UNIMPLEMENTED\"} 3\n");
 }
 
 TEST_F(MetricsTest, CollectionsPsAndStoreAreCounted) {
