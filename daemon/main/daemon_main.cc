@@ -149,25 +149,15 @@ int RunDaemon(const DaemonFlags& flags) {
   // Never destroyed, like the server: its watchdog may still look at a session of a call that
   // gRPC has not finished when the process exits.
   auto* sessions = new service::SessionRegistry(cfg->analysis);
-  // Never destroyed either: gRPC's interceptors may count a last call after RunDaemon returns.
-  auto* metrics = NewDaemonMetrics(store->get(), sessions);
-  service::ServiceDeps deps{
-      &inventory,
-      &collector,
-      store->get(),
-      &peers,
-      &output_fds,
-      sessions,
-      [metrics](dump::DumpKind kind, const absl::Status& result, absl::Duration took) {
-        metrics->ObserveCollection(std::string(dump::DumpKindName(kind)), result, took);
-      }};
-  service::DiagnosticsService svc(deps);
 
-  // Step 2b: the metrics port (optional). Bound before any client socket, so a port in use
-  // stops the start-up before the daemon is visible.
+  // Step 2b: metrics, when configured (off: nothing is counted, no interceptor runs). The port
+  // is bound before any client socket, so a port in use stops the start-up before the daemon is
+  // visible. Never destroyed: gRPC's interceptors may count a last call after RunDaemon returns.
+  metrics::DaemonMetrics* metrics = nullptr;
   std::atomic<bool> ready{false};
   std::unique_ptr<metrics::HttpServer> metrics_http;
   if (!cfg->metrics.listen.empty()) {
+    metrics = NewDaemonMetrics(store->get(), sessions);
     auto http = metrics::HttpServer::Start(
         cfg->metrics.listen,
         {[metrics] { return metrics->Render(); }, [&ready] { return ready.load(); }});
@@ -178,12 +168,21 @@ int RunDaemon(const DaemonFlags& flags) {
     metrics_http = std::move(*http);
     spdlog::info("metrics on http://{}/metrics", cfg->metrics.listen);
   }
+  service::ServiceDeps deps{&inventory,  &collector, store->get(), &peers,
+                            &output_fds, sessions,   nullptr};
+  if (metrics != nullptr) {
+    deps.on_collection = [metrics](dump::DumpKind kind, const absl::Status& result,
+                                   absl::Duration took) {
+      metrics->ObserveCollection(std::string(dump::DumpKindName(kind)), result, took);
+    };
+  }
+  service::DiagnosticsService svc(deps);
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.RegisterService(&svc);
-  {
+  if (metrics != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> icpt;
     icpt.push_back(
         std::make_unique<metrics::RpcMetricsInterceptorFactory>(metrics, metrics::DaemonMethods()));
