@@ -11,6 +11,7 @@ PKGS=(
   libcivetweb-dev
   util-linux bsdutils procps binutils gdb
   clang libclang-rt-14-dev libedit-dev tmux
+  systemd
 )
 
 missing=()

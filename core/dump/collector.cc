@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,9 +20,11 @@
 #include "core/base/sha256.h"
 #include "core/base/status_macros.h"
 #include "core/base/unique_fd.h"
+#include "core/dump/preflight.h"
 #include "core/elf/elf_file.h"
 #include "core/ipc/client.h"
 #include "core/procfs/discovery.h"
+#include "nlohmann/json.hpp"
 
 namespace clrdiag::dump {
 namespace {
@@ -230,6 +233,27 @@ void Collector::Release(pid_t pid) {
   busy_.erase(pid);
 }
 
+absl::Status Collector::Preflight(const CollectRequest& req, const std::string& tmp_dir, int tmp_fd,
+                                  bool same_fs) {
+  if (req.kind != DumpKind::kFull && req.kind != DumpKind::kHeap) return absl::OkStatus();
+  auto maps = fs_.ReadMaps(req.pid);
+  auto store_free = store_->FreeBytes();
+  if (!maps.ok() || !store_free.ok()) return absl::OkStatus();  // no estimate: let it try
+  PreflightInput in;
+  in.pid = req.pid;
+  in.kind = req.kind;
+  in.estimate = EstimateDumpBytes(*maps, req.kind);
+  in.store_root = store_->root();
+  in.store_free = *store_free;
+  in.reserve = options_.free_space_reserve_bytes;
+  in.temp_dir = tmp_dir;
+  struct statvfs vfs;
+  if (!same_fs && ::fstatvfs(tmp_fd, &vfs) == 0) {
+    in.temp_free = static_cast<int64_t>(static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
+  }
+  return CheckPreflight(in);
+}
+
 absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const ProgressFn& progress,
                                             const DataFn& on_data,
                                             const CancellationToken& cancel) {
@@ -268,6 +292,30 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
     return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid, "'s temp directory ",
                                            facts.socket.tmpdir));
   }
+  // Same filesystem as the store: the finished file is renamed instead of copied.
+  struct stat tmp_st, store_st;
+  bool same_fs = ::fstat(tmp_fd.get(), &tmp_st) == 0 &&
+                 ::stat(store_->root().c_str(), &store_st) == 0 && tmp_st.st_dev == store_st.st_dev;
+  if (options_.preflight) {
+    RETURN_IF_ERROR(Preflight(req, facts.socket.tmpdir, tmp_fd.get(), same_fs));
+  }
+
+  ASSIGN_OR_RETURN(std::string staging, store_->CreateStaging(meta.id));
+  ScopeExit discard([&] { store_->DiscardStaging(meta.id); });
+  // If the daemon dies from here on, the next start-up removes the staging directory and,
+  // from this note, the temp directory in the target.
+  {
+    nlohmann::json note;
+    note["pid"] = req.pid;
+    note["start_time"] = facts.start_time;
+    note["tmp_dir"] = facts.socket.tmpdir;
+    note["tmp_name"] = tmp_name;
+    struct stat root_st, own_root_st;
+    note["shares_root"] = ::stat(fs_.RootPath(req.pid).c_str(), &root_st) == 0 &&
+                          ::stat("/", &own_root_st) == 0 && root_st.st_dev == own_root_st.st_dev &&
+                          root_st.st_ino == own_root_st.st_ino;
+    RETURN_IF_ERROR(store_->WriteStagingNote(meta.id, note.dump()));
+  }
   if (::mkdirat(tmp_fd.get(), tmp_name.c_str(), 0700) != 0) {
     return ErrnoStatus(errno, absl::StrCat("cannot create a temporary directory in process ",
                                            req.pid, "'s filesystem (", target_dir, ")"));
@@ -290,13 +338,7 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   if (req.diag) dreq.flags |= ipc::dump_flags::kLoggingEnabled;
   if (req.crash_report) dreq.flags |= ipc::dump_flags::kCrashReport;
 
-  ASSIGN_OR_RETURN(std::string staging, store_->CreateStaging(meta.id));
-  ScopeExit discard([&] { store_->DiscardStaging(meta.id); });
   std::string stored = store_->StagingDumpPath(meta.id);
-  // Same filesystem as the store: rename the finished file instead of copying it.
-  struct stat tmp_st, store_st;
-  bool same_fs = ::fstat(tmp_fd.get(), &tmp_st) == 0 && ::stat(staging.c_str(), &store_st) == 0 &&
-                 tmp_st.st_dev == store_st.st_dev;
   Follower follower(host_path, same_fs ? std::string() : stored, progress, on_data);
   absl::Status written = ipc::GenerateCoreDump(facts.socket.path, dreq);
   follower.Finish(written.ok());
@@ -304,6 +346,15 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
       !SameProcessAlive(fs_, req.pid, facts.start_time)) {
     return absl::UnavailableError(
         absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
+  }
+  if (!written.ok() && absl::StrContains(written.message(), "No space left on device")) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the runtime of process ", req.pid,
+        " ran out of space writing the dump in its temp directory ", facts.socket.tmpdir,
+        same_fs ? " (the dump store's filesystem)" : "",
+        "; nothing was kept. Free space, take a smaller dump (--type Mini)",
+        same_fs ? ", or use another store (dump_dir)" : ", or give the process a larger TMPDIR",
+        ". The runtime said: ", written.message()));
   }
   if (!written.ok()) {
     return absl::Status(written.code() == absl::StatusCode::kUnavailable
@@ -383,6 +434,7 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   meta.finished = absl::Now();
   RETURN_IF_ERROR(store_->Commit(meta));
   discard.Dismiss();
+  store_->EnforceRetention(meta.id);
   return meta;
 }
 

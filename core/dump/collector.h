@@ -50,7 +50,19 @@ struct CollectorOptions {
   int max_concurrent_collections = 2;
   // How long to wait for the runtime's ProcessInfo before collecting without it.
   absl::Duration process_info_timeout = absl::Seconds(2);
+  // Refuse Full and Heap dumps the store (or the target's temp directory) cannot hold, from an
+  // estimate of their size (preflight.h), keeping `free_space_reserve_bytes` free in the store.
+  bool preflight = true;
+  uint64_t free_space_reserve_bytes = uint64_t{256} << 20;
 };
+
+// For DumpStore's StoreOptions::on_interrupted: removes the private temp directory that a
+// collection interrupted by a crash of the daemon left in the target's filesystem (through
+// /proc/<pid>/root while the same process lives, else directly when the target shared the
+// daemon's root). `note` is what Collect saved in the staging directory. Returns a line for
+// the log.
+std::string RecoverInterruptedCollection(const procfs::ProcFs& fs, const std::string& id,
+                                         const std::string& note);
 
 class Collector {
  public:
@@ -59,8 +71,10 @@ class Collector {
 
   // Collects one dump. Errors: NotFound (no such pid), FailedPrecondition (not a .NET process
   // / diagnostics disabled / runtime refused, with the runtime's own text), Unavailable
-  // (process exited during collection), ResourceExhausted (busy target, global limit, or the
-  // store ran out of space). On any error nothing is left in the catalog or the target.
+  // (process exited during collection), ResourceExhausted (busy target, global limit, the
+  // preflight estimate does not fit, or the store ran out of space). On any error nothing is
+  // left in the catalog or the target. After a dump is committed, the store's retention runs
+  // (never removing the new dump).
   // `on_data` (may be empty) sees every byte of the dump as it is stored; the bytes are only
   // valid if Collect succeeds (its result carries their sha256).
   absl::StatusOr<DumpMeta> Collect(const CollectRequest& request, const ProgressFn& progress,
@@ -70,6 +84,9 @@ class Collector {
   // RAII slot: one collection per pid, and the global limit.
   class Slot;
   absl::Status Acquire(pid_t pid);
+  // Refuses a Full or Heap dump that would not fit (CollectorOptions::preflight).
+  absl::Status Preflight(const CollectRequest& req, const std::string& tmp_dir, int tmp_fd,
+                         bool same_fs);
   void Release(pid_t pid);
 
   const procfs::ProcFs& fs_;

@@ -7,22 +7,28 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/base/fs.h"
 #include "core/base/status_macros.h"
+#include "core/dump/dump_store_internal.h"
 #include "nlohmann/json.hpp"
 
 namespace clrdiag::dump {
 namespace {
 
-constexpr mode_t kDirMode = 0700;
-constexpr mode_t kFileMode = 0600;
-constexpr char kPartialSuffix[] = ".partial";
+using internal::kDirMode;
+using internal::kFileMode;
+using internal::kPartialSuffix;
+using internal::kStagingNoteName;
+using internal::ListDir;
 
 std::string FormatIsoTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
@@ -33,18 +39,6 @@ absl::Time ParseTimeOr(const std::string& s) {
   std::string err;
   if (absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", s, absl::UTCTimeZone(), &t, &err)) return t;
   return absl::UnixEpoch();
-}
-
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  ::closedir(d);
-  return out;
 }
 
 }  // namespace
@@ -129,26 +123,39 @@ bool IsValidDumpId(absl::string_view id) {
                      [](char c) { return absl::ascii_isalnum(c) || c == '-'; });
 }
 
-absl::StatusOr<std::unique_ptr<DumpStore>> DumpStore::Open(const std::string& root) {
+absl::StatusOr<std::unique_ptr<DumpStore>> DumpStore::Open(const std::string& root,
+                                                           StoreOptions options) {
   if (root.empty() || root[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("dump directory must be absolute: '", root, "'"));
   }
-  auto store = std::unique_ptr<DumpStore>(new DumpStore(root));
+  auto store = std::unique_ptr<DumpStore>(new DumpStore(root, std::move(options)));
   for (const char* sub : {"", "/dumps", "/runtimes"}) {
-    absl::Status st = MakeDirs(root + sub, kDirMode);
-    if (!st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("cannot use dump directory ", root, ": ",
-                                                  st.message(), " (choose another --dump-dir)"));
+    // Existing directories keep their modes here: FixModes corrects (and logs) them.
+    struct stat st;
+    absl::Status made = ::stat((root + sub).c_str(), &st) == 0 && S_ISDIR(st.st_mode)
+                            ? absl::OkStatus()
+                            : MakeDirs(root + sub, kDirMode);
+    if (!made.ok()) {
+      return absl::Status(made.code(),
+                          absl::StrCat("cannot use dump directory ", root, ": ", made.message(),
+                                       " (choose another --dump-dir)"));
     }
   }
-  // A crash mid-collection leaves *.partial directories behind; they were never listed.
-  for (const char* sub : {"/dumps", "/runtimes"}) {
-    for (const auto& name : ListDir(root + sub)) {
-      if (absl::EndsWith(name, kPartialSuffix)) (void)RemoveTree(root + sub + "/" + name);
-    }
-  }
+  RETURN_IF_ERROR(store->Lock());
+  store->FixModes();
+  store->RemoveLeftovers();
+  store->Reconcile();
+  store->EnforceRetention();
   return store;
+}
+
+DumpStore::~DumpStore() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void DumpStore::Log(StoreLogLevel level, const std::string& line) const {
+  if (options_.log) options_.log(level, line);
 }
 
 std::string DumpStore::NewId(pid_t pid, DumpKind kind, absl::Time now) {
@@ -193,6 +200,7 @@ absl::StatusOr<std::string> DumpStore::CreateStaging(const std::string& id) {
 
 absl::Status DumpStore::Commit(const DumpMeta& meta) {
   std::string dir = StagingDir(meta.id);
+  (void)::unlink((dir + "/" + kStagingNoteName).c_str());  // only for crash recovery
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/meta.json", MetaToJson(meta), kFileMode));
   std::string final_dir = absl::StrCat(root_, "/dumps/", meta.id);
   if (::rename(dir.c_str(), final_dir.c_str()) != 0) {
@@ -237,12 +245,110 @@ std::vector<DumpMeta> DumpStore::List() const {
 
 absl::StatusOr<uint64_t> DumpStore::Delete(const std::string& id) {
   ASSIGN_OR_RETURN(DumpMeta meta, Get(id));
+  {
+    std::lock_guard<std::mutex> lock(pins_mu_);
+    auto it = pins_.find(id);
+    if (it != pins_.end() && !it->second.empty()) {
+      std::map<std::string, int> holders;
+      for (const auto& [token, holder] : it->second) ++holders[holder];
+      std::vector<std::string> parts;
+      for (const auto& [holder, n] : holders) {
+        parts.push_back(n == 1 ? holder : absl::StrCat(holder, " (", n, ")"));
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "dump ", id, " is in use by ", absl::StrJoin(parts, ", "),
+          "; remove it when that ends: close analysis sessions (`clrdiag sessions`, then "
+          "`clrdiag sessions --close ID`) or let the download finish, and retry"));
+    }
+    RETURN_IF_ERROR(HideLocked(id));
+  }
+  // Out of the catalog now; a crash before this completes leaves a *.partial for Open.
+  RETURN_IF_ERROR(RemoveTree(StagingDir(id)));
+  return meta.size_bytes;
+}
+
+absl::Status DumpStore::HideLocked(const std::string& id) {
   std::string dir = absl::StrCat(root_, "/dumps/", id);
   // Rename first so a concurrent List never sees a half-deleted dump.
-  std::string doomed = StagingDir(id);
-  if (::rename(dir.c_str(), doomed.c_str()) != 0) return ErrnoStatus(errno, "remove dump");
-  RETURN_IF_ERROR(RemoveTree(doomed));
-  return meta.size_bytes;
+  if (::rename(dir.c_str(), StagingDir(id).c_str()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("remove dump ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DumpPin> DumpStore::Pin(const std::string& id, const std::string& holder) {
+  if (!IsValidDumpId(id)) return absl::InvalidArgumentError("invalid dump id");
+  std::lock_guard<std::mutex> lock(pins_mu_);
+  // Under pins_mu_, a dump that exists now cannot be hidden before the pin is in place.
+  struct stat st;
+  if (::stat(absl::StrCat(root_, "/dumps/", id, "/meta.json").c_str(), &st) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("no dump with id ", id, " (list them with `clrdiag dumps`)"));
+  }
+  DumpPin pin;
+  pin.store_ = this;
+  pin.id_ = id;
+  pin.token_ = next_pin_token_++;
+  pins_[id][pin.token_] = holder;
+  return pin;
+}
+
+std::vector<std::string> DumpStore::PinHolders(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(pins_mu_);
+  std::vector<std::string> out;
+  auto it = pins_.find(id);
+  if (it != pins_.end()) {
+    for (const auto& [token, holder] : it->second) out.push_back(holder);
+  }
+  return out;
+}
+
+void DumpStore::Unpin(const std::string& id, uint64_t token) {
+  bool rerun = false;
+  {
+    std::lock_guard<std::mutex> lock(pins_mu_);
+    auto it = pins_.find(id);
+    if (it == pins_.end()) return;
+    it->second.erase(token);
+    if (it->second.empty()) {
+      pins_.erase(it);
+      rerun = retention_held_back_;
+    }
+  }
+  // This dump may have been what kept the store over its limits.
+  if (rerun) EnforceRetention();
+}
+
+DumpPin& DumpPin::operator=(DumpPin&& other) noexcept {
+  if (this != &other) {
+    Release();
+    store_ = other.store_;
+    id_ = std::move(other.id_);
+    token_ = other.token_;
+    other.store_ = nullptr;
+  }
+  return *this;
+}
+
+void DumpPin::Release() {
+  if (store_) store_->Unpin(id_, token_);
+  store_ = nullptr;
+}
+
+std::string DumpStore::IdForPath(const std::string& path) const {
+  char resolved[PATH_MAX], dumps[PATH_MAX];
+  if (!::realpath(path.c_str(), resolved) || !::realpath((root_ + "/dumps").c_str(), dumps)) {
+    return "";
+  }
+  std::string r = resolved, prefix = std::string(dumps) + "/";
+  if (!absl::StartsWith(r, prefix) || !absl::EndsWith(r, "/dump")) return "";
+  std::string id = r.substr(prefix.size(), r.size() - prefix.size() - 5);
+  return IsValidDumpId(id) ? id : "";
+}
+
+absl::Status DumpStore::WriteStagingNote(const std::string& id, const std::string& note) {
+  if (!IsValidDumpId(id)) return absl::InvalidArgumentError("invalid dump id");
+  return WriteFileAtomic(StagingDir(id) + "/" + kStagingNoteName, note, kFileMode);
 }
 
 bool DumpStore::HasRuntimeFiles(const std::string& build_id) const {

@@ -3,11 +3,17 @@
 // <root>/runtimes/<coreclr build-id>/. A dump is assembled in <id>.partial/ and renamed into
 // place when complete, so a half-written dump is never listed; leftovers are removed at Open.
 // Directories are 0700 and files 0600: dumps hold secrets.
+//
+// Open also repairs the store after a crash (see Open), and the store enforces a retention
+// policy, oldest first, never removing a dump that is pinned (in use by a download or an
+// analysis session).
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,10 +57,78 @@ absl::StatusOr<DumpMeta> MetaFromJson(const std::string& json);
 // touches a path: [A-Za-z0-9-], 1..128 characters.
 bool IsValidDumpId(absl::string_view id);
 
+// How many dumps the store keeps; each limit 0 = unlimited (config key `retention`).
+struct RetentionPolicy {
+  absl::Duration max_age = absl::ZeroDuration();  // by the dump's finish time
+  uint64_t max_total_bytes = 0;                   // sum of the dump files' sizes
+  uint64_t max_count = 0;
+  bool enabled() const {
+    return max_age > absl::ZeroDuration() || max_total_bytes > 0 || max_count > 0;
+  }
+};
+
+// One dump removed by retention, and why ("older than max_age 7d: finished 9d ago").
+struct RetentionRemoval {
+  std::string id;
+  uint64_t bytes = 0;
+  std::string reason;
+};
+
+enum class StoreLogLevel { kInfo, kWarning };
+
+struct StoreOptions {
+  RetentionPolicy retention;
+  // Receives one line per repair at Open and per retention removal (the daemon logs them).
+  std::function<void(StoreLogLevel, const std::string&)> log;
+  // At Open, for each interrupted collection that left a note (WriteStagingNote), before its
+  // staging directory is removed: cleans up what the collection left outside the store.
+  // Returns a line to log (empty: nothing to say).
+  std::function<std::string(const std::string& id, const std::string& note)> on_interrupted;
+  // The clock (tests set it; retention ages are measured against it).
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+class DumpStore;
+
+// Keeps one dump from being removed (by retention or Delete) while it lives: a download or an
+// analysis session holds one. Movable; releasing the last pin of a dump lets retention that
+// was held back by it run again.
+class DumpPin {
+ public:
+  DumpPin() = default;
+  DumpPin(DumpPin&& other) noexcept { *this = std::move(other); }
+  DumpPin& operator=(DumpPin&& other) noexcept;
+  DumpPin(const DumpPin&) = delete;
+  DumpPin& operator=(const DumpPin&) = delete;
+  ~DumpPin() { Release(); }
+  const std::string& id() const { return id_; }
+  void Release();
+
+ private:
+  friend class DumpStore;
+  DumpStore* store_ = nullptr;
+  std::string id_;
+  uint64_t token_ = 0;
+};
+
 class DumpStore {
  public:
-  // Creates (0700) or re-asserts the layout, removes *.partial leftovers.
-  static absl::StatusOr<std::unique_ptr<DumpStore>> Open(const std::string& root);
+  // Creates (0700) or re-asserts the layout and takes the store's lock (one daemon per store:
+  // FailedPrecondition if another process holds it). Then repairs what a crash or a hand may
+  // have left, logging each repair through options.log:
+  //  - modes: directories 0700, files 0600, owned by the daemon (fixed where wrong);
+  //  - leftovers: *.partial staging directories (after options.on_interrupted saw their note)
+  //    and temporary files are removed;
+  //  - a catalog entry whose dump file is missing (meta without dump) is dropped;
+  //  - a dump file without (readable) meta.json gets its meta rebuilt from what the id and
+  //    the file say (type, pid, start time; size, sha256; finish time = mtime; the process
+  //    name and arguments from the core's NT_PRPSINFO), with requested_by_uid 0, since who
+  //    asked for it is unknown: it stays, for admins only, rather than being deleted on a
+  //    guess (our own commits never produce this state; a restore from a backup might);
+  //  - retention is enforced.
+  static absl::StatusOr<std::unique_ptr<DumpStore>> Open(const std::string& root,
+                                                         StoreOptions options = {});
+  ~DumpStore();
 
   const std::string& root() const { return root_; }
 
@@ -69,12 +143,35 @@ class DumpStore {
   absl::Status Commit(const DumpMeta& meta);
   // Removes a staging directory (failure paths).
   void DiscardStaging(const std::string& id);
+  // Saves a note in the staging directory for the recovery after a crash (see
+  // StoreOptions::on_interrupted): what the collection creates outside the store.
+  absl::Status WriteStagingNote(const std::string& id, const std::string& note);
 
   absl::StatusOr<DumpMeta> Get(const std::string& id) const;
   // Newest first. Entries with unreadable meta are skipped (and logged by the caller).
   std::vector<DumpMeta> List() const;
-  // Removes a dump; returns the bytes freed. NotFound if unknown.
+  // Removes a dump; returns the bytes freed. NotFound if unknown; FailedPrecondition, naming
+  // the holders, if it is pinned: a client asking to remove a dump someone is downloading or
+  // analyzing is told so, and can close the session or wait and retry, rather than the removal
+  // being deferred behind their back (a deferred removal would be lost in a crash and the dump
+  // would come back).
   absl::StatusOr<uint64_t> Delete(const std::string& id);
+
+  // Pins a dump while it is in use; `holder` says by what, for messages ("a download").
+  // NotFound if there is no such dump (any more).
+  absl::StatusOr<DumpPin> Pin(const std::string& id, const std::string& holder);
+  // Holders of a dump's pins (empty: not in use).
+  std::vector<std::string> PinHolders(const std::string& id) const;
+  // The catalog id of `path` if it names a dump file of this store (<root>/dumps/<id>/dump,
+  // after resolving symlinks); empty otherwise.
+  std::string IdForPath(const std::string& path) const;
+
+  // Removes dumps beyond the retention policy, oldest (by finish time) first: first those older
+  // than max_age, then more while count or total size exceed their limits. Pinned dumps and
+  // `keep` (the dump just collected) are never removed; when pins hold retention back, it runs
+  // again as the last of them is released. Logs and returns the removals.
+  std::vector<RetentionRemoval> EnforceRetention(const std::string& keep = "");
+  const RetentionPolicy& retention() const { return options_.retention; }
 
   std::string DumpPath(const std::string& id) const;
   std::string CrashReportPath(const std::string& id) const;
@@ -90,10 +187,31 @@ class DumpStore {
   absl::StatusOr<uint64_t> FreeBytes() const;
 
  private:
-  explicit DumpStore(std::string root) : root_(std::move(root)) {}
+  friend class DumpPin;
+  DumpStore(std::string root, StoreOptions options)
+      : root_(std::move(root)), options_(std::move(options)) {}
+  void Log(StoreLogLevel level, const std::string& line) const;
+  // Open's steps (dump_store_repair.cc).
+  absl::Status Lock();
+  void FixModes();
+  void RemoveLeftovers();
+  void Reconcile();
+  absl::StatusOr<DumpMeta> RebuildMeta(const std::string& id) const;
+  // Moves a catalog entry out of sight (to <id>.partial, removed now or at the next Open).
+  // Requires pins_mu_.
+  absl::Status HideLocked(const std::string& id);
+  void Unpin(const std::string& id, uint64_t token);
+
   std::string root_;
+  StoreOptions options_;
+  int lock_fd_ = -1;
   mutable std::mutex mu_;  // guards id generation and runtime-file installation
   uint64_t id_counter_ = 0;
+  // Pins, and removals (Delete, retention) that must see them; id -> token -> holder.
+  mutable std::mutex pins_mu_;
+  std::map<std::string, std::map<uint64_t, std::string>> pins_;
+  uint64_t next_pin_token_ = 1;
+  bool retention_held_back_ = false;  // a pinned dump was over the limits
 };
 
 }  // namespace clrdiag::dump

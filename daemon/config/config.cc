@@ -22,11 +22,21 @@ class Walker {
   void Error(const std::string& path, const std::string& msg) {
     errors_.push_back(absl::StrCat(source_, ": ", path, ": ", msg));
   }
-  // Reports keys of `node` not in `known`.
+  // Reports keys of `node` not in `known`, keys that are not plain names, and repeated keys
+  // (YAML parsers keep one of the values silently).
   void CheckKeys(const YAML::Node& node, const std::string& path,
                  const std::set<std::string>& known) {
+    std::set<std::string> seen;
     for (const auto& kv : node) {
-      std::string key = kv.first.as<std::string>("");
+      if (!kv.first.IsScalar()) {
+        Error(path.empty() ? "(top level)" : path, "a key must be a plain name");
+        continue;
+      }
+      std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        Error(path.empty() ? key : path + "." + key, "duplicate key");
+        continue;
+      }
       if (!known.count(key)) {
         Error(path.empty() ? key : path + "." + key,
               absl::StrCat("unknown key (known: ", absl::StrJoin(known.begin(), known.end(), ", "),
@@ -82,6 +92,59 @@ class Walker {
   std::string source_;
   std::vector<std::string> errors_;
 };
+
+// A non-negative count or size in a 64-bit key.
+void U64(Walker& w, const YAML::Node& n, const std::string& path, uint64_t* out) {
+  std::string s;
+  uint64_t v = 0;
+  if (!w.Scalar(n, path, &s)) return;
+  if (!absl::SimpleAtoi(s, &v) || v > (uint64_t{1} << 40)) {
+    w.Error(path, absl::StrCat("expected a whole number, 0 or more, got '", s, "'"));
+    return;
+  }
+  *out = v;
+}
+
+// `retention` and `store` (see config/clrdiagd.yaml).
+void ParseStoreSafety(const YAML::Node& root, Walker& w, StoreSafety* out) {
+  if (auto n = root["retention"]) {
+    if (!n.IsMap()) {
+      w.Error("retention", "expected a mapping");
+    } else {
+      w.CheckKeys(n, "retention", {"max_age", "max_total_mib", "max_count"});
+      std::string s;
+      if (n["max_age"] && w.Scalar(n["max_age"], "retention.max_age", &s)) {
+        // Days are what retention is usually said in; absl durations stop at hours.
+        int64_t days = 0;
+        absl::Duration d;
+        if (absl::EndsWith(s, "d") && absl::SimpleAtoi(s.substr(0, s.size() - 1), &days) &&
+            days >= 0) {
+          out->max_age = absl::Hours(24 * days);
+        } else if (absl::ParseDuration(s, &d) && d >= absl::ZeroDuration()) {
+          out->max_age = d;
+        } else {
+          w.Error("retention.max_age",
+                  absl::StrCat("expected an age like 7d, 36h or 0 (keep forever), got '", s, "'"));
+        }
+      }
+      if (n["max_total_mib"])
+        U64(w, n["max_total_mib"], "retention.max_total_mib", &out->max_total_mib);
+      if (n["max_count"]) U64(w, n["max_count"], "retention.max_count", &out->max_count);
+    }
+  }
+  if (auto n = root["store"]) {
+    if (!n.IsMap()) {
+      w.Error("store", "expected a mapping");
+    } else {
+      w.CheckKeys(n, "store", {"preflight", "free_space_reserve_mib"});
+      if (n["preflight"]) w.Bool(n["preflight"], "store.preflight", &out->preflight);
+      if (n["free_space_reserve_mib"]) {
+        U64(w, n["free_space_reserve_mib"], "store.free_space_reserve_mib",
+            &out->free_space_reserve_mib);
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -159,7 +222,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   Walker w(source);
   w.CheckKeys(root, "",
               {"listen", "insecure_tcp", "socket", "dump_dir", "log_level", "limits", "analysis",
-               "metrics"});
+               "retention", "store", "metrics"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -264,6 +327,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       }
     }
   }
+  ParseStoreSafety(root, w, &c.store);
   if (auto n = root["metrics"]) {
     if (!n.IsMap()) {
       w.Error("metrics", "expected a mapping");

@@ -34,6 +34,16 @@ struct MetricsConfig {
   std::string listen;  // "IPV4:PORT"; empty: off
 };
 
+// The dump store's safety: retention (config key `retention`) and the free-space preflight
+// (config key `store`). Each retention limit 0 = unlimited.
+struct StoreSafety {
+  absl::Duration max_age = absl::ZeroDuration();  // retention.max_age: "7d", "36h", 0
+  uint64_t max_total_mib = 0;                     // retention.max_total_mib
+  uint64_t max_count = 0;                         // retention.max_count
+  bool preflight = true;                          // store.preflight
+  uint64_t free_space_reserve_mib = 256;          // store.free_space_reserve_mib
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
   bool insecure_tcp = false;
@@ -45,6 +55,7 @@ struct DaemonConfig {
   absl::Duration process_info_timeout = absl::Milliseconds(500);
   AnalysisLimits analysis;
   MetricsConfig metrics;
+  StoreSafety store;
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).

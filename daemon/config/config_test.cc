@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/base/paths.h"
 
 namespace clrdiag::config {
@@ -29,6 +31,47 @@ TEST(ConfigTest, UnknownKeysAreErrorsNamingTheirPath) {
   EXPECT_NE(msg.find("test.yaml: limits.max_concurent_collections: unknown key"), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("test.yaml: colour: unknown key"), std::string::npos) << msg;
+}
+
+TEST(ConfigTest, UnknownKeysInEverySectionNameTheirPath) {
+  auto c = ParseConfig(
+      "socket:\n  mode: \"0600\"\n  owner: root\n"
+      "analysis:\n  max_sessions: 2\n  idle_timeot: 5m\n"
+      "limits: {process_info_timeout: 1s, retries: 3}\n",
+      "n.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  EXPECT_NE(msg.find("n.yaml: socket.owner: unknown key (known: group, mode)"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("n.yaml: analysis.idle_timeot: unknown key (known: command_timeout, "
+                     "idle_timeout,"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("n.yaml: limits.retries: unknown key"), std::string::npos) << msg;
+  // Only the three unknown keys: the known ones around them are fine.
+  EXPECT_EQ(std::count(msg.begin(), msg.end(), '\n'), 2) << msg;
+}
+
+TEST(ConfigTest, RepeatedKeysAreErrors) {
+  // A YAML parser keeps one of the two values without a word; here the second one is even
+  // invalid and would go unnoticed.
+  auto c = ParseConfig("log_level: debug\nlog_level: chatty\n", "d.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("d.yaml: log_level: duplicate key"), std::string::npos)
+      << c.status();
+  auto nested = ParseConfig("analysis:\n  max_sessions: 2\n  max_sessions: 3\n", "d.yaml");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("d.yaml: analysis.max_sessions: duplicate key"),
+            std::string::npos)
+      << nested.status();
+}
+
+TEST(ConfigTest, KeysMustBePlainNames) {
+  auto c = ParseConfig("? [a, b]\n: 1\nanalysis:\n  {x: 1}: 2\n", "k.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  EXPECT_NE(msg.find("k.yaml: (top level): a key must be a plain name"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("k.yaml: analysis: a key must be a plain name"), std::string::npos) << msg;
 }
 
 TEST(ConfigTest, AllErrorsAreReportedAtOnce) {
@@ -122,6 +165,46 @@ TEST(MetricsConfigTest, BadAddressesAndUnknownKeysAreErrorsNamingTheKeyPath) {
             std::string::npos)
       << c.status();
   EXPECT_FALSE(ParseConfig("metrics: \"127.0.0.1:1\"\n", "t.yaml").ok());
+}
+
+TEST(ConfigTest, StoreSafetyDefaultsMatchTheShippedConfig) {
+  auto c = LoadConfigFile(CLRDIAG_SOURCE_DIR "/config/clrdiagd.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  StoreSafety d;
+  EXPECT_EQ(c->store.max_age, d.max_age);
+  EXPECT_EQ(c->store.max_total_mib, d.max_total_mib);
+  EXPECT_EQ(c->store.max_count, d.max_count);
+  EXPECT_EQ(c->store.preflight, d.preflight);
+  EXPECT_EQ(c->store.free_space_reserve_mib, d.free_space_reserve_mib);
+}
+
+TEST(ConfigTest, RetentionAndStoreKeys) {
+  auto c = ParseConfig(
+      "retention: {max_age: 7d, max_total_mib: 2048, max_count: 20}\n"
+      "store: {preflight: false, free_space_reserve_mib: 0}\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store.max_age, absl::Hours(24 * 7));
+  EXPECT_EQ(c->store.max_total_mib, 2048u);
+  EXPECT_EQ(c->store.max_count, 20u);
+  EXPECT_FALSE(c->store.preflight);
+  EXPECT_EQ(c->store.free_space_reserve_mib, 0u);
+  auto h = ParseConfig("retention: {max_age: 36h}\n", "t.yaml");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->store.max_age, absl::Hours(36));
+
+  auto bad = ParseConfig(
+      "retention: {max_age: soon, max_count: -1, max_total_mib: lots, keep: 3}\n"
+      "store: {preflight: maybe, free_space_reserve_mib: 1.5, reserve: 1}\n",
+      "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  std::string msg(bad.status().message());
+  for (const char* path :
+       {"retention.max_age", "retention.max_count", "retention.max_total_mib", "retention.keep",
+        "store.preflight", "store.free_space_reserve_mib", "store.reserve"}) {
+    EXPECT_NE(msg.find(std::string("t.yaml: ") + path + ":"), std::string::npos) << path << "\n"
+                                                                                 << msg;
+  }
 }
 
 }  // namespace

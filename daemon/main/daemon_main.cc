@@ -132,17 +132,33 @@ int RunDaemon(const DaemonFlags& flags) {
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
   ::umask(077);  // dumps hold secrets: nothing we create is readable by others
 
-  // Step 2: the dump store.
-  auto store = dump::DumpStore::Open(cfg->dump_dir);
+  // Step 2: the dump store: its lock, repairs after a crash (each one logged), retention.
+  procfs::ProcFs fs("/proc");
+  dump::StoreOptions store_opts;
+  store_opts.retention.max_age = cfg->store.max_age;
+  store_opts.retention.max_total_bytes = cfg->store.max_total_mib << 20;
+  store_opts.retention.max_count = cfg->store.max_count;
+  store_opts.log = [](dump::StoreLogLevel level, const std::string& line) {
+    if (level == dump::StoreLogLevel::kWarning) {
+      spdlog::warn("{}", line);
+    } else {
+      spdlog::info("{}", line);
+    }
+  };
+  store_opts.on_interrupted = [&fs](const std::string& id, const std::string& note) {
+    return dump::RecoverInterruptedCollection(fs, id, note);
+  };
+  auto store = dump::DumpStore::Open(cfg->dump_dir, store_opts);
   if (!store.ok()) {
     spdlog::critical("{}", std::string(store.status().message()));
     return 1;
   }
-  procfs::ProcFs fs("/proc");
   inventory::Inventory inventory(fs, cfg->process_info_timeout);
   dump::CollectorOptions copts;
   copts.max_concurrent_collections = cfg->max_concurrent_collections;
   copts.process_info_timeout = std::max(cfg->process_info_timeout, absl::Seconds(2));
+  copts.preflight = cfg->store.preflight;
+  copts.free_space_reserve_bytes = cfg->store.free_space_reserve_mib << 20;
   dump::Collector collector(fs, store->get(), copts);
   service::PeerRegistry peers;
   service::OutputFdRegistry output_fds;

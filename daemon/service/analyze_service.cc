@@ -31,11 +31,17 @@ grpc::Status DiagnosticsService::Analyze(
   // Resolve the dump: a catalog id, or a core file on this host.
   const std::string& what = first.open().dump();
   std::string path;
+  dump::DumpPin pin;  // retention and `rm` leave a catalog dump alone while the session lasts
   if (dump::IsValidDumpId(what)) {
     auto meta = deps_.store->Get(what);
     if (!meta.ok()) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(meta.status().message()));
     }
+    auto p = deps_.store->Pin(what, "an analysis session");
+    if (!p.ok()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(p.status().message()));
+    }
+    pin = std::move(*p);
     path = deps_.store->DumpPath(what);
   } else if (!what.empty() && what[0] == '/') {
     struct stat st;
@@ -50,6 +56,11 @@ grpc::Status DiagnosticsService::Analyze(
                           absl::StrCat(what, " belongs to another user"));
     }
     path = what;
+    // A store's dump named by its path is in use all the same.
+    if (std::string id = deps_.store->IdForPath(path); !id.empty()) {
+      auto p = deps_.store->Pin(id, "an analysis session");
+      if (p.ok()) pin = std::move(*p);
+    }
   } else {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("'", what, "' is neither a dump id nor an absolute path"));

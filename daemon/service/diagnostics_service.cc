@@ -224,6 +224,9 @@ grpc::Status DiagnosticsService::DownloadDump(grpc::ServerContext* ctx,
                                               grpc::ServerWriter<v1::DumpChunk>* writer) {
   auto m = deps_.store->Get(req->id());
   if (!m.ok()) return ToGrpc(m.status());
+  // Retention and `rm` leave the dump alone until the download ends.
+  auto pin = deps_.store->Pin(m->id, "a download");
+  if (!pin.ok()) return ToGrpc(pin.status());
   if (req->offset() > m->size_bytes) {
     return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
                         absl::StrCat("offset ", req->offset(), " is past the end of dump ",

@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <thread>
 
 #include "tests/integration/util.h"
@@ -157,6 +158,10 @@ TEST(CollectDiskFullTest, StoreRunsOutOfSpace) {
   } unmount{store.path()};
   Daemon::Options o;
   o.dump_dir = store / "catalog";
+  // Past the free-space preflight (store_test.cc tests it), to the store filling up for real.
+  TempDir conf;
+  { std::ofstream(conf / "clrdiagd.yaml") << "store: {preflight: false}\n"; }
+  o.extra_args = {"--config", conf / "clrdiagd.yaml"};
   Daemon d(o);
   ASSERT_TRUE(d.Start()) << d.log();
   auto app = StartFixture("HeapApp", {"1000"});
