@@ -1,5 +1,6 @@
 #include "daemon/config/config.h"
 
+#include <arpa/inet.h>
 #include <grp.h>
 #include <yaml-cpp/yaml.h>
 
@@ -284,6 +285,28 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text) {
   return a;
 }
 
+absl::StatusOr<std::string> ParseMetricsAddress(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' ", why, ": use IPV4:PORT, e.g. 127.0.0.1:9464 or 0.0.0.0:9464"));
+  };
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return bad("has no port");
+  std::string host = text.substr(0, colon);
+  int port = -1;
+  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return bad("has no valid port");
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  if (!host.empty() && host.front() == '[') {
+    // Debian's civetweb is built without IPv6 (mg_check_feature(8) is 0).
+    return bad("is IPv6, which the metrics server does not support");
+  }
+  in_addr addr;
+  if (::inet_pton(AF_INET, host.c_str(), &addr) != 1) return bad("has no valid IPv4 address");
+  return absl::StrCat(host, ":", port);
+}
+
 DaemonConfig DefaultConfig() {
   DaemonConfig c;
   c.listen.push_back({ListenAddress::Kind::kUnix, DefaultSocketPath()});
@@ -304,7 +327,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   Walker w(source);
   w.CheckKeys(root, "",
               {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
-               "log_level", "limits", "analysis", "retention", "store"});
+               "log_level", "limits", "analysis", "retention", "store", "metrics"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -415,6 +438,23 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
     }
   }
   ParseStoreSafety(root, w, &c.store);
+  if (auto n = root["metrics"]) {
+    if (!n.IsMap()) {
+      w.Error("metrics", "expected a mapping");
+    } else {
+      w.CheckKeys(n, "metrics", {"listen"});
+      std::string listen;
+      if (n["listen"] && !n["listen"].IsNull() &&
+          w.Scalar(n["listen"], "metrics.listen", &listen) && !listen.empty()) {
+        auto a = ParseMetricsAddress(listen);
+        if (a.ok()) {
+          c.metrics.listen = *a;
+        } else {
+          w.Error("metrics.listen", std::string(a.status().message()));
+        }
+      }
+    }
+  }
   if (absl::Status st = w.Result(); !st.ok()) return st;
   return c;
 }

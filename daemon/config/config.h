@@ -29,6 +29,11 @@ struct AnalysisLimits {
   int worker_memory_mib = 8192;  // the worker's data (heap) limit, RLIMIT_DATA
 };
 
+// The metrics port (config key `metrics`): Prometheus /metrics, /healthz, /readyz over HTTP.
+struct MetricsConfig {
+  std::string listen;  // "IPV4:PORT"; empty: off
+};
+
 // The dump store's safety: retention (config key `retention`) and the free-space preflight
 // (config key `store`). Each retention limit 0 = unlimited.
 struct StoreSafety {
@@ -84,6 +89,7 @@ struct DaemonConfig {
   int max_concurrent_collections = 2;
   absl::Duration process_info_timeout = absl::Milliseconds(500);
   AnalysisLimits analysis;
+  MetricsConfig metrics;
   StoreSafety store;
 };
 
@@ -99,6 +105,11 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
 
 // "default" → `default_group` if that group exists on this host, else "" (none).
 std::string ResolveGroupSetting(const std::string& value, const char* default_group);
+
+// The metrics port's address: "IPV4:PORT" or "localhost:PORT" (as 127.0.0.1), normalized;
+// InvalidArgument otherwise (also for IPv6: the HTTP library is built without it). Port 0 picks
+// a free port.
+absl::StatusOr<std::string> ParseMetricsAddress(const std::string& text);
 
 // Checks that only make sense on the whole (e.g. TCP without TLS).
 absl::Status ValidateConfig(const DaemonConfig& config);

@@ -129,6 +129,44 @@ TEST(ListenAddressTest, Forms) {
   EXPECT_FALSE(ParseListenAddress("localhost").ok());
 }
 
+TEST(MetricsConfigTest, OffByDefaultAndInTheShippedConfig) {
+  EXPECT_EQ(DefaultConfig().metrics.listen, "");
+  auto c = LoadConfigFile(CLRDIAG_SOURCE_DIR "/config/clrdiagd.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics.listen, "");
+}
+
+TEST(MetricsConfigTest, ListenIsParsedAndNormalized) {
+  auto c = ParseConfig("metrics:\n  listen: \"127.0.0.1:9464\"\n", "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(*ParseMetricsAddress("localhost:9464"), "127.0.0.1:9464");
+  EXPECT_EQ(*ParseMetricsAddress("0.0.0.0:0"), "0.0.0.0:0");
+  EXPECT_TRUE(ParseConfig("metrics: {listen: }\n", "t.yaml").ok());
+}
+
+TEST(MetricsConfigTest, BadAddressesAndUnknownKeysAreErrorsNamingTheKeyPath) {
+  for (const char* bad : {"9464", "example.com:9464", "127.0.0.1:http", "127.0.0.1:70000",
+                          "[::1]:9464", "1.2.3:9464", ":9464"}) {
+    auto a = ParseMetricsAddress(bad);
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_NE(std::string(a.status().message()).find("use IPV4:PORT, e.g. 127.0.0.1:9464"),
+              std::string::npos)
+        << a.status();
+    auto c = ParseConfig(std::string("metrics: {listen: \"") + bad + "\"}\n", "t.yaml");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(std::string(c.status().message()).find("t.yaml: metrics.listen: '"),
+              std::string::npos)
+        << c.status();
+  }
+  auto c = ParseConfig("metrics: {listen: \"127.0.0.1:1\", port: 2}\n", "t.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string(c.status().message()).find("t.yaml: metrics.port: unknown key"),
+            std::string::npos)
+      << c.status();
+  EXPECT_FALSE(ParseConfig("metrics: \"127.0.0.1:1\"\n", "t.yaml").ok());
+}
+
 TEST(ConfigTest, StoreSafetyDefaultsMatchTheShippedConfig) {
   auto c = LoadConfigFile(CLRDIAG_SOURCE_DIR "/config/clrdiagd.yaml");
   ASSERT_TRUE(c.ok()) << c.status();

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 
@@ -22,6 +23,9 @@
 #include "daemon/auth/auth.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
+#include "daemon/metrics/daemon_metrics.h"
+#include "daemon/metrics/http_server.h"
+#include "daemon/metrics/rpc_interceptor.h"
 #include "daemon/service/diagnostics_service.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/unix_listener.h"
@@ -61,6 +65,13 @@ absl::StatusOr<config::DaemonConfig> ResolveConfig(const DaemonFlags& flags) {
       return absl::InvalidArgumentError("--dump-dir must be an absolute path");
     }
     cfg.dump_dir = flags.dump_dir;
+  }
+  if (!flags.metrics_listen.empty()) {
+    auto a = config::ParseMetricsAddress(flags.metrics_listen);
+    if (!a.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--metrics-listen: ", a.status().message()));
+    }
+    cfg.metrics.listen = *a;
   }
   if (!flags.log_level.empty()) {
     if (spdlog::level::from_str(flags.log_level) == spdlog::level::off &&
@@ -107,6 +118,25 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
     ASSIGN_OR_RETURN(opts.pem_root_certs, read("tls.client_ca", tls.client_ca));
   }
   return grpc::SslServerCredentials(opts);
+}
+
+metrics::DaemonMetrics* NewDaemonMetrics(const dump::DumpStore* store,
+                                         const service::SessionRegistry* sessions) {
+  metrics::MetricSources src;
+  src.store_totals = [store] {
+    metrics::MetricSources::StoreTotals t;
+    for (const auto& m : store->List()) {
+      ++t.dumps;
+      t.bytes += m.size_bytes;
+    }
+    return t;
+  };
+  src.store_free_bytes = [store]() -> uint64_t {
+    auto free = store->FreeBytes();
+    return free.ok() ? *free : 0;
+  };
+  src.active_sessions = [sessions] { return sessions->List(std::nullopt).size(); };
+  return new metrics::DaemonMetrics(CLRDIAG_VERSION, std::move(src));
 }
 
 }  // namespace
@@ -216,12 +246,43 @@ int RunDaemon(const DaemonFlags& flags) {
   service::ServiceDeps deps{&inventory, &collector, store->get(), &peers, &output_fds, sessions};
   deps.authn = &authn;
   deps.audit = audit->get();
+
+  // Step 2c: metrics, when configured (off: nothing is counted, no interceptor runs). The port
+  // is bound before any client socket, so a port in use stops the start-up before the daemon is
+  // visible. Never destroyed: gRPC's interceptors may count a last call after RunDaemon returns.
+  metrics::DaemonMetrics* metrics = nullptr;
+  std::atomic<bool> ready{false};
+  std::unique_ptr<metrics::HttpServer> metrics_http;
+  if (!cfg->metrics.listen.empty()) {
+    metrics = NewDaemonMetrics(store->get(), sessions);
+    auto http = metrics::HttpServer::Start(
+        cfg->metrics.listen,
+        {[metrics] { return metrics->Render(); }, [&ready] { return ready.load(); }});
+    if (!http.ok()) {
+      spdlog::critical("{}", std::string(http.status().message()));
+      return 1;
+    }
+    metrics_http = std::move(*http);
+    spdlog::info("metrics on http://{}/metrics", cfg->metrics.listen);
+  }
+  if (metrics != nullptr) {
+    deps.on_collection = [metrics](dump::DumpKind kind, const absl::Status& result,
+                                   absl::Duration took) {
+      metrics->ObserveCollection(std::string(dump::DumpKindName(kind)), result, took);
+    };
+  }
   service::DiagnosticsService svc(deps);
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.RegisterService(&svc);
+  if (metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> icpt;
+    icpt.push_back(
+        std::make_unique<metrics::RpcMetricsInterceptorFactory>(metrics, metrics::DaemonMethods()));
+    builder.experimental().SetInterceptorCreators(std::move(icpt));
+  }
   // Dumps stream in 1 MiB messages: a large HTTP/2 window keeps the pipe full.
   builder.AddChannelArgument("grpc.http2.lookahead_bytes", 32 << 20);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
@@ -279,6 +340,7 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // Step 5: ready.
   server->GetHealthCheckService()->SetServingStatus(true);
+  ready = true;
   std::vector<std::string> where;
   for (const auto& a : cfg->listen) where.push_back(a.ToString());
   spdlog::info("clrdiagd ready: listening on {}; dumps in {}", absl::StrJoin(where, ", "),
@@ -296,12 +358,14 @@ int RunDaemon(const DaemonFlags& flags) {
   // Teardown: stop taking connections, let in-flight collections finish (a dump half taken
   // is worth finishing), remove sockets.
   server->GetHealthCheckService()->SetServingStatus(false);
+  ready = false;
   for (auto& l : listeners) l->Stop();
   if (!svc.WaitForCollections(absl::Seconds(kShutdownGraceSeconds))) {
     spdlog::warn("collections still running after {} s; cancelling them", kShutdownGraceSeconds);
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kShutdownGraceSeconds));
   server->Wait();
+  metrics_http.reset();  // last: /readyz says "not ready" until the very end
   spdlog::info("clrdiagd stopped");
   // Destroying the server would run grpc_shutdown(), which waits for gRPC's executor; after
   // large streaming writes that executor can sit in a backup poller for up to 10 s. All RPCs

@@ -12,6 +12,7 @@ struct DaemonFlags {
   std::string dump_dir;             // overrides the config when non-empty
   std::string log_level;            // overrides the config when non-empty
   bool check_config = false;
+  std::string metrics_listen;  // overrides the config's metrics.listen when non-empty
 };
 
 // `clrdiagd --hash-token`: reads a bearer token from stdin, prints its SHA-256 (hex) for

@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
                  "config's list)");
   app.add_option("--dump-dir", flags.dump_dir, "directory of the dump catalog");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error");
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "serve Prometheus /metrics, /healthz and /readyz over HTTP on IPV4:PORT "
+                 "(overrides the config's metrics.listen)");
   app.add_flag("--check-config", flags.check_config,
                "validate the configuration, print the result and exit (0 valid, 1 invalid)");
   bool hash_token = false;

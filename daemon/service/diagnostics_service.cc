@@ -263,7 +263,9 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
       if (!writer->Write(ev)) cancel.Cancel();
     };
   }
+  const absl::Time collect_start = absl::Now();
   auto meta = deps_.collector->Collect(creq, progress, on_data, cancel);
+  if (deps_.on_collection) deps_.on_collection(*kind, meta.status(), absl::Now() - collect_start);
   if (output) output->Finish();  // the client's file is complete before it hears "done"
   if (!meta.ok()) {
     spdlog::warn("collect: pid {} failed: {}", pid, std::string(meta.status().message()));

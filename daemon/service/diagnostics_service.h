@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 #include "absl/time/time.h"
@@ -28,6 +29,8 @@ struct ServiceDeps {
   // Who may do what (daemon/auth). Null: every caller is trusted (tests of other parts).
   const auth::Authenticator* authn = nullptr;
   auth::AuditLog* audit = nullptr;  // null: no audit log
+  // Told about every collection that reached the collector (metrics); may be empty.
+  std::function<void(dump::DumpKind, const absl::Status&, absl::Duration)> on_collection;
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
