@@ -112,7 +112,19 @@ void ParseStoreSafety(const YAML::Node& root, Walker& w, StoreSafety* out) {
     if (!n.IsMap()) {
       w.Error("retention", "expected a mapping");
     } else {
-      w.CheckKeys(n, "retention", {"max_age", "max_total_mib", "max_count"});
+      w.CheckKeys(n, "retention", {"max_age", "max_total_mib", "max_count", "check_interval"});
+      if (n["check_interval"]) {
+        std::string ci;
+        absl::Duration d;
+        if (w.Scalar(n["check_interval"], "retention.check_interval", &ci)) {
+          if (absl::ParseDuration(ci, &d) && d >= absl::Seconds(1) && d <= absl::Hours(24)) {
+            out->check_interval = d;
+          } else {
+            w.Error("retention.check_interval",
+                    absl::StrCat("expected a duration from 1s to 24h, like 10m, got '", ci, "'"));
+          }
+        }
+      }
       std::string s;
       if (n["max_age"] && w.Scalar(n["max_age"], "retention.max_age", &s)) {
         // Days are what retention is usually said in; absl durations stop at hours.

@@ -40,6 +40,8 @@ struct StoreSafety {
   absl::Duration max_age = absl::ZeroDuration();  // retention.max_age: "7d", "36h", 0
   uint64_t max_total_mib = 0;                     // retention.max_total_mib
   uint64_t max_count = 0;                         // retention.max_count
+  // retention.check_interval: how often max_age is applied while no collection happens.
+  absl::Duration check_interval = absl::Minutes(10);
   bool preflight = true;                          // store.preflight
   uint64_t free_space_reserve_mib = 256;          // store.free_space_reserve_mib
 };

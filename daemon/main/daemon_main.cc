@@ -243,7 +243,13 @@ int RunDaemon(const DaemonFlags& flags) {
   spdlog::info(
       "audit log: {}; admin group: {}", audit_path,
       authn.admin_group().empty() ? std::string("(none: root only)") : authn.admin_group());
-  service::ServiceDeps deps{&inventory, &collector, store->get(), &peers, &output_fds, sessions};
+  service::ServiceDeps deps;
+  deps.inventory = &inventory;
+  deps.collector = &collector;
+  deps.store = store->get();
+  deps.peers = &peers;
+  deps.output_fds = &output_fds;
+  deps.sessions = sessions;
   deps.authn = &authn;
   deps.audit = audit->get();
 
@@ -348,8 +354,26 @@ int RunDaemon(const DaemonFlags& flags) {
   SdNotify("READY=1\nSTATUS=listening on " + absl::StrJoin(where, ", "));
 
   // Step 6: wait for a shutdown signal.
+  // Meanwhile, retention's age limit is applied every retention.check_interval, so a daemon that
+  // collects nothing still lets old dumps go.
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+  const bool by_age = cfg->store.max_age > absl::ZeroDuration();
+  for (;;) {
+    if (by_age) {
+      timespec wait = absl::ToTimespec(cfg->store.check_interval);
+      sig = sigtimedwait(&signals, nullptr, &wait);
+    } else if (sigwait(&signals, &sig) != 0) {
+      sig = -1;
+    }
+    if (sig < 0) {
+      if (errno == EAGAIN) {
+        (*store)->EnforceRetention();  // logs each removal through the store's log hook
+        continue;
+      }
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (sig != SIGHUP) break;
     spdlog::info("SIGHUP ignored (restart to reload the configuration)");
   }
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");

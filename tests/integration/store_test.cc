@@ -234,6 +234,24 @@ TEST_F(StoreTest, RetentionByAgeAndSizeAtStartUp) {
   EXPECT_CONTAINS(daemon_->log(), "more than retention.max_total_mib");
 }
 
+// A daemon that collects nothing still lets dumps go once they pass max_age.
+TEST_F(StoreTest, RetentionByAgeWhileIdle) {
+  StartDaemon("retention: {max_age: 4s, check_interval: 1s}\n");
+  auto app = StartFixture("SleepApp");
+  ASSERT_TRUE(app);
+  std::string id = Collect(app->pid(), "Mini");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Ids(), std::vector<std::string>{id});  // young: kept
+  bool gone = false;
+  for (auto end = std::chrono::steady_clock::now() + 20s;
+       !gone && std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(250ms)) {
+    gone = Ids().empty();
+  }
+  EXPECT_TRUE(gone) << "a dump older than max_age stayed in the catalog";
+  EXPECT_FALSE(FileExists(DumpDir(id)));
+  EXPECT_CONTAINS(daemon_->log(), "retention: removed dump " + id);
+}
+
 TEST_F(StoreTest, RetentionNeverRemovesADumpInUse) {
   StartDaemon("retention: {max_count: 1}\n");
   auto app = StartFixture("HeapApp", {"1000", "100"});
