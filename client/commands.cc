@@ -343,6 +343,7 @@ int RunSessions(Client& client, const GlobalOptions& opts, const std::string& cl
       nlohmann::ordered_json j;
       j["id"] = s.id();
       j["uid"] = s.uid();
+      j["owner"] = s.owner();
       j["dump"] = s.dump();
       j["dump_path"] = s.dump_path();
       j["started"] = google::protobuf::util::TimeUtil::ToString(s.started());
@@ -359,12 +360,13 @@ int RunSessions(Client& client, const GlobalOptions& opts, const std::string& cl
     std::printf("No analysis sessions are open\n");
     return kExitOk;
   }
-  std::printf("%-6s %6s %8s %9s  %-34s %s\n", "ID", "UID", "WORKER", "IDLE", "DUMP", "RUNNING");
+  std::printf("%-6s %-20s %8s %9s  %-34s %s\n", "ID", "OWNER", "WORKER", "IDLE", "DUMP", "RUNNING");
   for (const auto& s : resp.sessions()) {
     std::string idle =
         s.running_command().empty() ? absl::StrCat(s.idle_ms() / 1000, "s") : std::string("-");
-    std::printf("%-6s %6lld %8d %9s  %-34s %s\n", s.id().c_str(), static_cast<long long>(s.uid()),
-                s.worker_pid(), idle.c_str(), s.dump().c_str(), s.running_command().c_str());
+    std::string owner = s.owner().empty() ? absl::StrCat("uid ", s.uid()) : s.owner();
+    std::printf("%-6s %-20s %8d %9s  %-34s %s\n", s.id().c_str(), owner.c_str(), s.worker_pid(),
+                idle.c_str(), s.dump().c_str(), s.running_command().c_str());
   }
   return kExitOk;
 }

@@ -62,6 +62,14 @@ const char* ActionName(Action a) {
   return "?";
 }
 
+int64_t Identity::session_owner() const {
+  if (uid) return static_cast<int64_t>(*uid);
+  if (method == Method::kInsecure) return -1;
+  uint32_t h = 2166136261u;  // FNV-1a of the configured identity's name
+  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
+  return -2 - static_cast<int64_t>(h & 0x7fffffff);
+}
+
 const char* Identity::method_name() const {
   switch (method) {
     case Method::kUnix:

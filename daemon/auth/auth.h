@@ -52,6 +52,10 @@ struct Identity {
   // The uid recorded as a dump's requester and a session's owner: the caller's uid, or -1
   // for remote identities.
   int64_t owner_id() const { return uid ? static_cast<int64_t>(*uid) : -1; }
+  // Who owns an analysis session (per-user limits, who sees and closes it): the uid for unix
+  // callers; for remote identities a negative number of their own, derived from the name, so
+  // that one remote analyst neither sees nor closes another's sessions.
+  int64_t session_owner() const;
   const char* method_name() const;
 };
 

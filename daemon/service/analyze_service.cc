@@ -39,7 +39,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "an analysis session starts with an open request");
   }
-  const int64_t uid = call->who->owner_id();
+  const int64_t uid = call->who->session_owner();
   // Resolve the dump: a catalog id, or a core file on this host.
   const std::string& what = first.open().dump();
   call->ev.target = what;
@@ -100,7 +100,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   SessionRegistry* registry = deps_.sessions;
   std::shared_ptr<Session> session;
   if (registry) {
-    auto s = registry->Open(uid, what, path);
+    auto s = registry->Open(uid, what, path, call->who->name);
     if (!s.ok()) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(s.status().message()));
     }
@@ -287,11 +287,12 @@ grpc::Status DiagnosticsService::ListSessions(grpc::ServerContext* ctx,
   if (!deps_.sessions) return grpc::Status::OK;
   // Admins see every session; others their own (remote identities: those opened remotely).
   std::optional<int64_t> only;
-  if (call.who->role != auth::Role::kAdmin) only = call.who->owner_id();
+  if (call.who->role != auth::Role::kAdmin) only = call.who->session_owner();
   for (const Session::Snapshot& s : deps_.sessions->List(only)) {
     v1::SessionInfo* i = resp->add_sessions();
     i->set_id(s.id);
     i->set_uid(s.uid);
+    i->set_owner(s.owner);
     i->set_dump(s.dump);
     i->set_dump_path(s.dump_path);
     *i->mutable_started() =
@@ -311,7 +312,7 @@ grpc::Status DiagnosticsService::CloseSession(grpc::ServerContext* ctx,
   if (auto st = Authenticate(ctx, auth::Action::kSessions, &call); !st.ok()) return st;
   if (!deps_.sessions) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sessions");
   // Admins close any session (the registry's "root"); others only their own.
-  int64_t as = call.who->role == auth::Role::kAdmin ? 0 : call.who->owner_id();
+  int64_t as = call.who->role == auth::Role::kAdmin ? 0 : call.who->session_owner();
   absl::Status st = deps_.sessions->Close(req->id(), as);
   if (st.ok()) return grpc::Status::OK;
   auto code =

@@ -43,6 +43,7 @@ Session::Snapshot Session::snapshot() const {
   Snapshot s;
   s.id = id_;
   s.uid = uid_;
+  s.owner = owner_;
   s.dump = dump_;
   s.dump_path = dump_path_;
   s.started = started_;
@@ -112,7 +113,8 @@ SessionRegistry::~SessionRegistry() {
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Open(int64_t uid, const std::string& dump,
-                                                               const std::string& dump_path) {
+                                                               const std::string& dump_path,
+                                                               const std::string& owner) {
   std::lock_guard<std::mutex> lock(mu_);
   if (static_cast<int>(sessions_.size()) >= limits_.max_sessions) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -128,7 +130,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionRegistry::Open(int64_t uid, cons
         " analysis sessions open (analysis.max_sessions_per_user); close one (`clrdiag "
         "sessions`, `clrdiag sessions --close ID`) first"));
   }
-  auto s = std::make_shared<Session>(absl::StrCat("s", next_id_++), uid, dump, dump_path);
+  auto s = std::make_shared<Session>(absl::StrCat("s", next_id_++), uid, dump, dump_path, owner);
   sessions_.push_back(s);
   return s;
 }

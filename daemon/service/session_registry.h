@@ -37,6 +37,7 @@ class Session {
   struct Snapshot {
     std::string id;
     int64_t uid = -1;
+    std::string owner;  // the identity's name, as in the audit log
     std::string dump, dump_path;
     absl::Time started;
     absl::Duration idle;
@@ -45,8 +46,13 @@ class Session {
     pid_t worker_pid = -1;
   };
 
-  Session(std::string id, int64_t uid, std::string dump, std::string dump_path)
-      : id_(std::move(id)), uid_(uid), dump_(std::move(dump)), dump_path_(std::move(dump_path)) {}
+  Session(std::string id, int64_t uid, std::string dump, std::string dump_path,
+          std::string owner = "")
+      : id_(std::move(id)),
+        uid_(uid),
+        owner_(std::move(owner)),
+        dump_(std::move(dump)),
+        dump_path_(std::move(dump_path)) {}
 
   const std::string& id() const { return id_; }
   int64_t uid() const { return uid_; }
@@ -67,6 +73,7 @@ class Session {
   mutable std::mutex mu_;
   const std::string id_;
   const int64_t uid_;
+  const std::string owner_;
   const std::string dump_, dump_path_;
   const absl::Time started_ = absl::Now();
   pid_t worker_pid_ = -1;
@@ -92,7 +99,8 @@ class SessionRegistry {
 
   // A new session for `uid` (-1: unknown), or RESOURCE_EXHAUSTED naming the limit reached.
   absl::StatusOr<std::shared_ptr<Session>> Open(int64_t uid, const std::string& dump,
-                                                const std::string& dump_path);
+                                                const std::string& dump_path,
+                                                const std::string& owner = "");
   void Remove(const std::string& id);
   // All sessions (caller_uid 0 or -1 from a trusted TCP peer... see ListSessions), oldest first.
   std::vector<Session::Snapshot> List(std::optional<int64_t> only_uid) const;

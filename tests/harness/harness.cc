@@ -355,4 +355,38 @@ std::vector<std::string> FindFiles(const std::string& dir, const std::string& su
   return out;
 }
 
+InteractiveClient::InteractiveClient(const std::vector<std::string>& argv, const std::string& dir,
+                                     const std::string& name, SpawnOptions opts)
+    : fifo_(dir + "/" + name + ".in"),
+      out_(dir + "/" + name + ".out"),
+      err_(dir + "/" + name + ".err") {
+  ::mkfifo(fifo_.c_str(), 0600);
+  fd_ = ::open(fifo_.c_str(), O_RDWR | O_CLOEXEC);  // a writer, so the client never sees EOF
+  opts.stdin_file = fifo_;
+  opts.stdout_file = out_;
+  opts.stderr_file = err_;
+  proc_ = Process::Spawn(argv, opts);
+}
+
+InteractiveClient::~InteractiveClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool InteractiveClient::Send(const std::string& line) {
+  std::string l = line + "\n";
+  return ::write(fd_, l.data(), l.size()) == static_cast<ssize_t>(l.size());
+}
+
+std::string InteractiveClient::out() const { return ReadFile(out_); }
+std::string InteractiveClient::err() const { return ReadFile(err_); }
+
+bool InteractiveClient::WaitOut(const std::string& text, std::chrono::milliseconds timeout) const {
+  for (auto end = std::chrono::steady_clock::now() + timeout;
+       std::chrono::steady_clock::now() < end;
+       std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    if (out().find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace clrdiag::testing

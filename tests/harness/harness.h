@@ -65,6 +65,29 @@ class Process {
   int status_ = 0;
 };
 
+// A long-running client (e.g. an interactive `clrdiag analyze`) whose stdin is a FIFO the test
+// writes lines into; its stdout and stderr go to files in `dir` named after `name`.
+class InteractiveClient {
+ public:
+  InteractiveClient(const std::vector<std::string>& argv, const std::string& dir,
+                    const std::string& name, SpawnOptions opts = {});
+  ~InteractiveClient();
+  InteractiveClient(const InteractiveClient&) = delete;
+  InteractiveClient& operator=(const InteractiveClient&) = delete;
+  // Writes `line` and a newline; false if the write failed.
+  bool Send(const std::string& line);
+  std::string out() const;
+  std::string err() const;
+  // Polls stdout for `text` until `timeout`.
+  bool WaitOut(const std::string& text, std::chrono::milliseconds timeout) const;
+  Process& proc() { return *proc_; }
+
+ private:
+  std::string fifo_, out_, err_;
+  int fd_ = -1;
+  std::unique_ptr<Process> proc_;
+};
+
 // Result of running a command to completion.
 struct RunResult {
   int exit_code = -1;

@@ -208,39 +208,11 @@ int CallEmpty(grpc::GenericStub& stub, const std::string& method) {
 }
 
 // An interactive `clrdiag analyze` whose stdin is a FIFO the test writes commands into.
-class LiveSession {
+class LiveSession : public InteractiveClient {
  public:
   LiveSession(const Daemon& d, const std::string& dump, const TempDir& dir)
-      : fifo_(dir / "analyze.in"), out_(dir / "analyze.out"), err_(dir / "analyze.err") {
-    ::mkfifo(fifo_.c_str(), 0600);
-    fd_ = ::open(fifo_.c_str(), O_RDWR | O_CLOEXEC);  // a writer, so the client never sees EOF
-    SpawnOptions o;
-    o.stdin_file = fifo_;
-    o.stdout_file = out_;
-    o.stderr_file = err_;
-    proc_ = Process::Spawn({BinDir() + "/clrdiag", "--server", d.server(), "analyze", dump}, o);
-  }
-  ~LiveSession() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  void Send(const std::string& line) {
-    std::string l = line + "\n";
-    EXPECT_EQ(::write(fd_, l.data(), l.size()), static_cast<ssize_t>(l.size()));
-  }
-  bool WaitOut(const std::string& text, std::chrono::milliseconds timeout) const {
-    for (auto end = std::chrono::steady_clock::now() + timeout;
-         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(50ms)) {
-      if (ReadFile(out_).find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::string err() const { return ReadFile(err_); }
-  Process& proc() { return *proc_; }
-
- private:
-  std::string fifo_, out_, err_;
-  int fd_ = -1;
-  std::unique_ptr<Process> proc_;
+      : InteractiveClient({BinDir() + "/clrdiag", "--server", d.server(), "analyze", dump},
+                          dir.path(), "analyze") {}
 };
 
 class MetricsTest : public ::testing::Test {

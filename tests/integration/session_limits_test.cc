@@ -17,40 +17,11 @@ namespace {
 using namespace std::chrono_literals;
 
 // An interactive `clrdiag analyze` whose stdin is a FIFO the test writes commands into.
-class LiveSession {
+class LiveSession : public InteractiveClient {
  public:
   LiveSession(const Daemon& d, const std::string& dump, const TempDir& dir, const std::string& name)
-      : fifo_(dir / (name + ".in")), out_(dir / (name + ".out")), err_(dir / (name + ".err")) {
-    ::mkfifo(fifo_.c_str(), 0600);
-    fd_ = ::open(fifo_.c_str(), O_RDWR | O_CLOEXEC);  // a writer, so the client never sees EOF
-    SpawnOptions o;
-    o.stdin_file = fifo_;
-    o.stdout_file = out_;
-    o.stderr_file = err_;
-    proc_ = Process::Spawn({BinDir() + "/clrdiag", "--server", d.server(), "analyze", dump}, o);
-  }
-  ~LiveSession() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  void Send(const std::string& line) {
-    std::string l = line + "\n";
-    EXPECT_EQ(::write(fd_, l.data(), l.size()), static_cast<ssize_t>(l.size()));
-  }
-  std::string out() const { return ReadFile(out_); }
-  std::string err() const { return ReadFile(err_); }
-  bool WaitOut(const std::string& text, std::chrono::milliseconds timeout) const {
-    for (auto end = std::chrono::steady_clock::now() + timeout;
-         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(50ms)) {
-      if (out().find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-  Process& proc() { return *proc_; }
-
- private:
-  std::string fifo_, out_, err_;
-  int fd_ = -1;
-  std::unique_ptr<Process> proc_;
+      : InteractiveClient({BinDir() + "/clrdiag", "--server", d.server(), "analyze", dump},
+                          dir.path(), name) {}
 };
 
 class SessionLimitsTest : public ::testing::Test {

@@ -44,6 +44,8 @@ class TlsTest : public ::testing::Test {
         << "    - {name: collector-bot, role: collector, token_sha256: " << Hash("tok-collector")
         << "}\n"
         << "    - {name: analyst-bot, role: analyst, token_sha256: " << Hash("tok-analyst") << "}\n"
+        << "    - {name: analyst-two, role: analyst, token_sha256: " << Hash("tok-analyst2")
+        << "}\n"
         << "    - {name: admin-bot, role: admin, token_sha256: " << Hash("tok-admin") << "}\n";
     Daemon::Options o;
     // The harness adds a unix listener; this --listen replaces the config's list, so give both.
@@ -124,6 +126,48 @@ TEST_F(TlsTest, TcpWithoutTlsIsRefusedAtStartUp) {
   // A wrong token is refused even there.
   RunResult bad = Remote({"--token", "nope"}, {"ps"});
   EXPECT_EQ(bad.exit_code, 5) << bad.err;
+}
+
+// Each remote identity owns its sessions: another analyst neither sees nor closes them; an
+// admin does both.
+TEST_F(TlsTest, RemoteAnalystsSeeAndCloseOnlyTheirOwnSessions) {
+  ASSERT_TRUE(daemon_->Start()) << daemon_->log();
+  auto app = StartFixture("SleepApp");
+  ASSERT_TRUE(app);
+  RunResult c =
+      Remote(Token("tok-admin"), {"collect", "-p", std::to_string(app->pid()), "--type", "Mini"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  std::string id = DumpIdFrom(c.out);
+  ASSERT_FALSE(id.empty());
+
+  std::vector<std::string> argv = {BinDir() + "/clrdiag", "--server", server()};
+  for (const auto& o : Token("tok-analyst")) argv.push_back(o);
+  argv.insert(argv.end(), {"analyze", id});
+  SpawnOptions so;
+  so.unset_env = {"CLRDIAG_TOKEN"};
+  InteractiveClient session(argv, dir_.path(), "analyst", so);
+  session.Send("eeversion");
+  ASSERT_TRUE(session.WaitOut("Workstation", std::chrono::seconds(60))) << session.err();
+
+  auto sessions_of = [&](const std::string& token) {
+    RunResult r = Remote(Token(token), {"sessions", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return ParseJson(r.out);
+  };
+  auto mine = sessions_of("tok-analyst");
+  ASSERT_EQ(mine.size(), 1u) << mine.dump();
+  EXPECT_EQ(mine[0]["owner"], "analyst-bot");
+  std::string sid = mine[0]["id"];
+  EXPECT_TRUE(sessions_of("tok-analyst2").empty());
+  RunResult steal = Remote(Token("tok-analyst2"), {"sessions", "--close", sid});
+  EXPECT_EQ(steal.exit_code, 5) << steal.err;
+  EXPECT_CONTAINS(steal.err, "belongs to another user");
+  EXPECT_EQ(sessions_of("tok-admin").size(), 1u);
+  RunResult table = Remote(Token("tok-admin"), {"sessions"});
+  EXPECT_CONTAINS(table.out, "analyst-bot");
+  RunResult close = Remote(Token("tok-admin"), {"sessions", "--close", sid});
+  EXPECT_EQ(close.exit_code, 0) << close.err;
+  EXPECT_TRUE(session.proc().Wait(std::chrono::seconds(30)).has_value());
 }
 
 TEST_F(TlsTest, RolesDecideWhatTokensMayDo) {
