@@ -202,17 +202,17 @@ void RemoveDirAt(int dirfd, const std::string& name) {
 
 class Collector::Slot {
  public:
-  Slot(Collector* c, pid_t pid) : c_(c), pid_(pid) {}
-  ~Slot() { c_->Release(pid_); }
+  Slot(Collector* c, std::string key) : c_(c), key_(std::move(key)) {}
+  ~Slot() { c_->Release(key_); }
 
  private:
   Collector* c_;
-  pid_t pid_;
+  std::string key_;
 };
 
-absl::Status Collector::Acquire(pid_t pid) {
+absl::Status Collector::Acquire(const std::string& key, pid_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (busy_.count(pid)) {
+  if (busy_.count(key)) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "process ", pid, " is busy: another dump of it is being collected; retry when it ends"));
   }
@@ -221,13 +221,13 @@ absl::Status Collector::Acquire(pid_t pid) {
         "busy: ", busy_.size(), " collections are running (limit max_concurrent_collections=",
         options_.max_concurrent_collections, "); retry shortly"));
   }
-  busy_.insert(pid);
+  busy_.insert(key);
   return absl::OkStatus();
 }
 
-void Collector::Release(pid_t pid) {
+void Collector::Release(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  busy_.erase(pid);
+  busy_.erase(key);
 }
 
 absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const ProgressFn& progress,
@@ -236,35 +236,67 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   auto report = [&](CollectPhase phase, uint64_t bytes, uint64_t total, std::string msg) {
     if (progress) progress({phase, bytes, total, std::move(msg)});
   };
-  ASSIGN_OR_RETURN(procfs::ProcessFacts facts, procfs::InspectProcess(fs_, req.pid));
-  RETURN_IF_ERROR(Acquire(req.pid));
-  Slot slot(this, req.pid);
-  ASSIGN_OR_RETURN(procfs::ProcStatus status, fs_.ReadStatus(req.pid));
+  // A runtime out of our /proc's sight (listen mode, another pid namespace) writes its dump
+  // into a directory both sides share; every other target into its own temp directory, which
+  // we reach through /proc/<pid>/root.
+  const bool shared = req.reverse && !req.reverse->pid_visible;
+  procfs::ProcessFacts facts;
+  procfs::ProcStatus status;
+  if (!shared) {
+    ASSIGN_OR_RETURN(facts, procfs::InspectProcess(fs_, req.pid));
+  }
+  const std::string busy_key =
+      shared ? "listen:" + req.reverse->cookie_hex : absl::StrCat("pid:", req.pid);
+  RETURN_IF_ERROR(Acquire(busy_key, req.pid));
+  Slot slot(this, busy_key);
+  if (!shared) {
+    ASSIGN_OR_RETURN(status, fs_.ReadStatus(req.pid));
+  }
+  ipc::SocketEndpoint own_socket(facts.socket.path);
+  ipc::Endpoint& endpoint = req.reverse ? *req.reverse->endpoint : own_socket;
 
   DumpMeta meta;
   meta.started = absl::Now();
   meta.kind = req.kind;
   meta.pid = req.pid;
-  meta.ns_pid = facts.ns_pid;
-  meta.process_name = facts.name;
-  meta.command_line = absl::StrJoin(facts.cmdline, " ");
+  meta.ns_pid = shared ? req.pid : facts.ns_pid;
+  meta.process_name = shared ? req.reverse->name : facts.name;
+  meta.command_line = shared ? req.reverse->command_line : absl::StrJoin(facts.cmdline, " ");
   meta.requested_by_uid = req.requested_by;
-  auto info = ipc::QueryProcessInfo(facts.socket.path, options_.process_info_timeout);
-  if (info.ok()) {
-    meta.runtime_version = info->runtime_version;
-    meta.runtime_identifier = info->runtime_id;
+  if (shared) {
+    meta.runtime_version = req.reverse->runtime_version;
+    meta.runtime_identifier = req.reverse->runtime_identifier;
+  } else {
+    auto info = ipc::QueryProcessInfo(endpoint, options_.process_info_timeout);
+    if (info.ok()) {
+      meta.runtime_version = info->runtime_version;
+      meta.runtime_identifier = info->runtime_id;
+    }
   }
   meta.id = store_->NewId(req.pid, req.kind, meta.started);
 
   // A private directory in the target's own temp directory, owned by the target's user, so
   // createdump (running as that user, in that mount namespace) can write there and nobody
   // else can interfere. It is created and removed through a directory fd, which stays valid
-  // even if the process (and with it /proc/<pid>/root) goes away mid-collection.
+  // even if the process (and with it /proc/<pid>/root) goes away mid-collection. In a shared
+  // directory the target's user is unknown: the private directory is then writable by all but
+  // not listable (01733), and its name is the new dump's id.
   std::string tmp_name = absl::StrCat("clrdiag-", meta.id);
-  std::string target_dir = facts.socket.tmpdir + tmp_name;
+  std::string app_parent = facts.socket.tmpdir;
   std::string host_tmp = fs_.RootPath(req.pid) + facts.socket.tmpdir;
+  if (shared) {
+    app_parent = req.reverse->shared_dir_in_app;
+    host_tmp = req.reverse->shared_dir;
+    if (app_parent.empty() || app_parent.back() != '/') app_parent.push_back('/');
+    if (host_tmp.empty() || host_tmp.back() != '/') host_tmp.push_back('/');
+  }
+  std::string target_dir = app_parent + tmp_name;
   UniqueFd tmp_fd(::open(host_tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!tmp_fd) {
+    if (shared) {
+      return ErrnoStatus(errno, absl::StrCat("cannot open the shared dump directory ", host_tmp,
+                                             " of the diagnostic port (diagnostic_ports[].dump_dir)"));
+    }
     return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid, "'s temp directory ",
                                            facts.socket.tmpdir));
   }
@@ -273,8 +305,12 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
                                            req.pid, "'s filesystem (", target_dir, ")"));
   }
   ScopeExit remove_tmp([&] { RemoveDirAt(tmp_fd.get(), tmp_name); });
-  if (::fchownat(tmp_fd.get(), tmp_name.c_str(), status.euid, status.gid, AT_SYMLINK_NOFOLLOW) !=
-      0) {
+  if (shared) {
+    if (::fchmodat(tmp_fd.get(), tmp_name.c_str(), 01733, 0) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("chmod ", host_tmp, tmp_name));
+    }
+  } else if (::fchownat(tmp_fd.get(), tmp_name.c_str(), status.euid, status.gid,
+                        AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus(errno, absl::StrCat("chown ", target_dir));
   }
   std::string host_dir = host_tmp + tmp_name;
@@ -282,7 +318,7 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   std::string host_path = host_dir + "/dump";
 
   report(CollectPhase::kRequesting, 0, 0,
-         absl::StrCat("asking ", facts.name, " (pid ", req.pid, ") for a ", DumpKindName(req.kind),
+         absl::StrCat("asking ", meta.process_name, " (pid ", req.pid, ") for a ", DumpKindName(req.kind),
                       " dump"));
   ipc::DumpRequest dreq;
   dreq.path = target_path;
@@ -298,10 +334,10 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   bool same_fs = ::fstat(tmp_fd.get(), &tmp_st) == 0 && ::stat(staging.c_str(), &store_st) == 0 &&
                  tmp_st.st_dev == store_st.st_dev;
   Follower follower(host_path, same_fs ? std::string() : stored, progress, on_data);
-  absl::Status written = ipc::GenerateCoreDump(facts.socket.path, dreq);
+  absl::Status written = ipc::GenerateCoreDump(endpoint, dreq);
   follower.Finish(written.ok());
-  if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
-      !SameProcessAlive(fs_, req.pid, facts.start_time)) {
+  if (!shared && ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
+                  !SameProcessAlive(fs_, req.pid, facts.start_time))) {
     return absl::UnavailableError(
         absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
   }
@@ -359,7 +395,10 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
 
   // Runtime files, once per libcoreclr build-id: analysis needs the exact DAC.
   report(CollectPhase::kRuntimeFiles, 0, 0, "");
-  auto maps = fs_.ReadMaps(req.pid);
+  // Out of sight (shared directory): the runtime's files are in a filesystem we cannot read;
+  // analysis then finds the DAC by the dump's libcoreclr build-id (docs/listen-mode.md).
+  auto maps = shared ? absl::StatusOr<std::vector<procfs::MapEntry>>(absl::NotFoundError(""))
+                     : fs_.ReadMaps(req.pid);
   if (maps.ok()) {
     for (const auto& m : *maps) {
       std::string path = m.path;

@@ -29,6 +29,18 @@ struct AnalysisLimits {
   int worker_memory_mib = 8192;  // the worker's data (heap) limit, RLIMIT_DATA
 };
 
+// One listen-mode diagnostic port (config `diagnostic_ports[]`, flag --diagnostic-port):
+// runtimes started with DOTNET_DiagnosticPorts=<path> connect to it.
+struct DiagnosticPortConfig {
+  std::string path;  // the unix socket the daemon listens on (absolute, < 108 bytes)
+  mode_t mode = 0666;  // permission bits of the socket: the app's user must connect
+  bool resume = true;  // send ResumeRuntime to runtimes waiting at start-up
+  // For runtimes out of the daemon's /proc (another pid namespace): a directory both see, as
+  // the daemon sees it and as the app sees it. Empty: the socket's directory, same path.
+  std::string dump_dir;
+  std::string dump_dir_in_app;
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
   bool insecure_tcp = false;
@@ -39,6 +51,7 @@ struct DaemonConfig {
   int max_concurrent_collections = 2;
   absl::Duration process_info_timeout = absl::Milliseconds(500);
   AnalysisLimits analysis;
+  std::vector<DiagnosticPortConfig> diagnostic_ports;  // listen mode; empty: off
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).
@@ -50,6 +63,10 @@ absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path);
 
 // "unix:PATH", "unix:default", or "host:port"; InvalidArgument otherwise.
 absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& text);
+
+// A diagnostic port path with default options; InvalidArgument for a relative or too long
+// path, or one with ',' or ';' (which DOTNET_DiagnosticPorts cannot carry).
+absl::StatusOr<DiagnosticPortConfig> ParseDiagnosticPort(const std::string& path);
 
 // Checks that only make sense on the whole (e.g. TCP without TLS).
 absl::Status ValidateConfig(const DaemonConfig& config);

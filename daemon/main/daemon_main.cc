@@ -14,6 +14,7 @@
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "core/listen/listen_server.h"
 #include "core/procfs/procfs.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
@@ -46,6 +47,17 @@ absl::StatusOr<config::DaemonConfig> ResolveConfig(const DaemonFlags& flags) {
       if (!a.ok())
         return absl::InvalidArgumentError(absl::StrCat("--listen: ", a.status().message()));
       cfg.listen.push_back(*a);
+    }
+  }
+  if (!flags.diagnostic_ports.empty()) {
+    cfg.diagnostic_ports.clear();
+    for (const auto& path : flags.diagnostic_ports) {
+      auto p = config::ParseDiagnosticPort(path);
+      if (!p.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--diagnostic-port: ", p.status().message()));
+      }
+      cfg.diagnostic_ports.push_back(*p);
     }
   }
   if (!flags.dump_dir.empty()) {
@@ -121,6 +133,36 @@ int RunDaemon(const DaemonFlags& flags) {
   auto* sessions = new service::SessionRegistry(cfg->analysis);
   service::DiagnosticsService svc(
       {&inventory, &collector, store->get(), &peers, &output_fds, sessions});
+
+  // Step 2b: listen-mode diagnostic ports (runtimes connect to us), before anything serves.
+  std::unique_ptr<listen::ListenServer> listen_server;
+  if (!cfg->diagnostic_ports.empty()) {
+    std::vector<listen::PortOptions> ports;
+    for (const auto& p : cfg->diagnostic_ports) {
+      ports.push_back({p.path, p.mode, p.resume, p.dump_dir, p.dump_dir_in_app});
+    }
+    listen::ServerOptions lopts;
+    lopts.log = [](listen::LogLevel level, const std::string& message) {
+      if (level == listen::LogLevel::kWarning) {
+        spdlog::warn("{}", message);
+      } else {
+        spdlog::info("{}", message);
+      }
+    };
+    auto started = listen::ListenServer::Start(std::move(ports), std::move(lopts));
+    if (!started.ok()) {
+      spdlog::critical("{}", std::string(started.status().message()));
+      return 1;
+    }
+    listen_server = *std::move(started);
+    inventory.SetListenServer(listen_server.get());
+    svc.SetListenServer(listen_server.get());
+    for (const auto& p : cfg->diagnostic_ports) {
+      spdlog::info("diagnostic port {} (mode {:04o}, {}): start apps with DOTNET_DiagnosticPorts={}",
+                   p.path, static_cast<unsigned>(p.mode),
+                   p.resume ? "resumes runtimes waiting at start-up" : "resume: false", p.path);
+    }
+  }
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
@@ -198,6 +240,8 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kShutdownGraceSeconds));
   server->Wait();
+  inventory.SetListenServer(nullptr);
+  listen_server.reset();  // closes the runtimes' connections and removes the port sockets
   spdlog::info("clrdiagd stopped");
   // Destroying the server would run grpc_shutdown(), which waits for gRPC's executor; after
   // large streaming writes that executor can sit in a backup poller for up to 10 s. All RPCs

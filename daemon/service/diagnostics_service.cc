@@ -94,6 +94,49 @@ void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
     out->set_entry_assembly(p.runtime->entry_assembly);
   }
   out->set_runtime_error(p.runtime_error);
+  if (p.runtime) out->set_runtime_cookie(ipc::CookieHex(p.runtime->cookie));
+  if (p.listen) {
+    out->set_connection("listen:" + p.listen->port.path);
+    out->set_listen_only(p.listen_only);
+    out->set_resume_sent(p.listen->resume_sent);
+  }
+}
+
+// How to reach the process `pid` as `ps` lists it: nullopt through its own socket (the
+// collector's procfs path), else through the listen port it is connected to.
+absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
+    inventory::Inventory& inventory, listen::ListenServer* server, pid_t pid) {
+  if (server == nullptr) return std::nullopt;
+  std::vector<inventory::DotnetProcess> matches;
+  for (auto& p : inventory.List()) {
+    if (p.facts.pid == pid) matches.push_back(std::move(p));
+  }
+  if (matches.size() > 1) {
+    std::vector<std::string> rows;
+    for (const auto& p : matches) {
+      rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", p.facts.name,
+                                  p.listen ? " [listen:" + p.listen->port.path + "]" : ""));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pid ", pid, " is ambiguous: runtimes in other pid namespaces connected to a listen "
+        "port advertise their own pids; stop one of these or give it another pid:\n",
+        absl::StrJoin(rows, "\n")));
+  }
+  if (matches.empty() || !matches[0].listen) return std::nullopt;
+  const inventory::DotnetProcess& p = matches[0];
+  dump::ReverseTarget t;
+  t.endpoint = server->EndpointFor(p.listen->cookie, p.listen->port.path);
+  t.pid_visible = !p.listen_only;
+  t.shared_dir = p.listen->port.dump_dir;
+  t.shared_dir_in_app = p.listen->port.dump_dir_in_app;
+  t.cookie_hex = ipc::CookieHex(p.listen->cookie);
+  t.name = p.facts.name;
+  t.command_line = absl::StrJoin(p.facts.cmdline, " ");
+  if (p.runtime) {
+    t.runtime_version = p.runtime->runtime_version;
+    t.runtime_identifier = p.runtime->runtime_id;
+  }
+  return t;
 }
 
 }  // namespace
@@ -157,6 +200,9 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
   creq.diag = req->diag();
   creq.crash_report = req->crash_report();
   creq.requested_by = peer ? peer->uid : static_cast<uid_t>(-1);
+  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, pid);
+  if (!reverse.ok()) return ToGrpc(reverse.status());
+  creq.reverse = *std::move(reverse);
   CancellationToken cancel;
   auto progress = [&](const dump::CollectProgress& p) {
     if (ctx->IsCancelled()) cancel.Cancel();
@@ -168,8 +214,9 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
     pr->set_message(p.message);
     writer->Write(ev);
   };
-  spdlog::info("collect: {} dump of pid {} for uid {}", std::string(dump::DumpKindName(*kind)), pid,
-               creq.requested_by);
+  spdlog::info("collect: {} dump of pid {} for uid {}{}", std::string(dump::DumpKindName(*kind)),
+               pid, creq.requested_by,
+               creq.reverse ? " through " + creq.reverse->endpoint->Describe() : "");
   dump::DataFn on_data;
   std::unique_ptr<BlockWriter> output;
   if (!req->output_token().empty()) {

@@ -10,6 +10,7 @@
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "core/listen/listen_server.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/peer_registry.h"
 #include "daemon/service/session_registry.h"
@@ -23,11 +24,14 @@ struct ServiceDeps {
   const PeerRegistry* peers = nullptr;
   OutputFdRegistry* output_fds = nullptr;
   SessionRegistry* sessions = nullptr;
+  listen::ListenServer* listen = nullptr;  // listen mode (may be null: no diagnostic ports)
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
  public:
   explicit DiagnosticsService(ServiceDeps deps) : deps_(deps) {}
+  // Listen mode, set before serving (the server starts after the gRPC service is built).
+  void SetListenServer(listen::ListenServer* server) { deps_.listen = server; }
 
   // For shutdown: waits until no CollectDump call is running (up to `timeout`); returns
   // whether they all finished.
