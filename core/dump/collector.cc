@@ -19,6 +19,7 @@
 #include "core/base/sha256.h"
 #include "core/base/status_macros.h"
 #include "core/base/unique_fd.h"
+#include "core/elf/core_file.h"
 #include "core/elf/elf_file.h"
 #include "core/ipc/client.h"
 #include "core/procfs/discovery.h"
@@ -416,6 +417,18 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
       }
       meta.runtime_files_stored = files.size() == 2 && store_->StoreRuntimeFiles(*bid, files).ok();
       break;
+    }
+  }
+  if (shared) {
+    // The runtime's files are out of reach, but the dump holds libcoreclr's ELF header: its
+    // build-id lets analysis pick a matching DAC (setclrpath or the host's frameworks).
+    if (auto core = elf::CoreFile::Open(stored); core.ok()) {
+      for (const auto& m : (*core)->modules()) {
+        if (absl::EndsWith(m.path, "/libcoreclr.so") && !m.build_id.empty()) {
+          meta.coreclr_build_id = m.build_id;
+          break;
+        }
+      }
     }
   }
 
