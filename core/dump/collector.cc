@@ -295,8 +295,9 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   UniqueFd tmp_fd(::open(host_tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!tmp_fd) {
     if (shared) {
-      return ErrnoStatus(errno, absl::StrCat("cannot open the shared dump directory ", host_tmp,
-                                             " of the diagnostic port (diagnostic_ports[].dump_dir)"));
+      return ErrnoStatus(errno,
+                         absl::StrCat("cannot open the shared dump directory ", host_tmp,
+                                      " of the diagnostic port (diagnostic_ports[].dump_dir)"));
     }
     return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid, "'s temp directory ",
                                            facts.socket.tmpdir));
@@ -319,8 +320,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   std::string host_path = host_dir + "/dump";
 
   report(CollectPhase::kRequesting, 0, 0,
-         absl::StrCat("asking ", meta.process_name, " (pid ", req.pid, ") for a ", DumpKindName(req.kind),
-                      " dump"));
+         absl::StrCat("asking ", meta.process_name, " (pid ", req.pid, ") for a ",
+                      DumpKindName(req.kind), " dump"));
   ipc::DumpRequest dreq;
   dreq.path = target_path;
   dreq.type = ToIpcType(req.kind);

@@ -85,8 +85,8 @@ void Inventory::AddListenRuntimes(std::vector<DotnetProcess>& procs) {
       const size_t slash = p.facts.exe.rfind('/');
       p.facts.name = slash == std::string::npos ? p.facts.exe : p.facts.exe.substr(slash + 1);
     } else {
-      p.runtime_error = rt.info_error.empty() ? "the runtime has not answered ProcessInfo yet"
-                                              : rt.info_error;
+      p.runtime_error =
+          rt.info_error.empty() ? "the runtime has not answered ProcessInfo yet" : rt.info_error;
     }
     p.listen = std::move(rt);
     procs.push_back(std::move(p));

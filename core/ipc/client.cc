@@ -326,14 +326,14 @@ absl::StatusOr<ProcessInfo> QueryProcessInfo(Endpoint& endpoint, absl::Duration 
 
 absl::Status ResumeRuntime(Endpoint& endpoint, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  ASSIGN_OR_RETURN(Reply reply, Exchange(endpoint, CommandSet::kProcess,
-                                         process_cmd::kResumeRuntime, {}, deadline, deadline,
-                                         "ResumeRuntime"));
+  ASSIGN_OR_RETURN(Reply reply,
+                   Exchange(endpoint, CommandSet::kProcess, process_cmd::kResumeRuntime, {},
+                            deadline, deadline, "ResumeRuntime"));
   if (reply.ok) return absl::OkStatus();
-  return absl::Status(CodeForHresult(reply.error.hresult),
-                      absl::StrFormat("ResumeRuntime via %s failed: HRESULT 0x%08X (%s)",
-                                      endpoint.Describe(), reply.error.hresult,
-                                      DescribeHresult(reply.error.hresult)));
+  return absl::Status(
+      CodeForHresult(reply.error.hresult),
+      absl::StrFormat("ResumeRuntime via %s failed: HRESULT 0x%08X (%s)", endpoint.Describe(),
+                      reply.error.hresult, DescribeHresult(reply.error.hresult)));
 }
 
 absl::Status GenerateCoreDump(const std::string& socket_path, const DumpRequest& request) {

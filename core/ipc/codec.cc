@@ -287,8 +287,8 @@ constexpr uint64_t kMaxPid = 1u << 22;
 
 absl::StatusOr<Advertise> ParseAdvertise(std::span<const uint8_t> bytes) {
   if (bytes.size() != kAdvertiseSize) {
-    return absl::DataLossError(absl::StrCat("advertise has ", bytes.size(), " bytes, expected ",
-                                            kAdvertiseSize));
+    return absl::DataLossError(
+        absl::StrCat("advertise has ", bytes.size(), " bytes, expected ", kAdvertiseSize));
   }
   if (std::memcmp(bytes.data(), kAdvertiseMagic, sizeof(kAdvertiseMagic)) != 0) {
     return absl::DataLossError("advertise does not start with the magic \"ADVR_V1\\0\"");
@@ -298,8 +298,8 @@ absl::StatusOr<Advertise> ParseAdvertise(std::span<const uint8_t> bytes) {
   PayloadReader r(bytes.subspan(24, 8));
   ASSIGN_OR_RETURN(a.pid, r.U64());
   if (a.pid == 0 || a.pid >= kMaxPid) {
-    return absl::DataLossError(absl::StrCat("advertise names pid ", a.pid,
-                                            ", which is not a valid process id"));
+    return absl::DataLossError(
+        absl::StrCat("advertise names pid ", a.pid, ", which is not a valid process id"));
   }
   return a;
 }

@@ -45,13 +45,14 @@ absl::StatusOr<UniqueFd> BindPort(const PortOptions& p, ino_t* inode) {
   struct stat st;
   if (::lstat(p.path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "diagnostic port ", p.path, " exists and is not a socket; remove it or choose another path"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("diagnostic port ", p.path,
+                       " exists and is not a socket; remove it or choose another path"));
     }
     UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "diagnostic port ", p.path, " is in use: another process listens on it"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("diagnostic port ", p.path, " is in use: another process listens on it"));
     }
     ::unlink(p.path.c_str());  // stale: left by a daemon that did not shut down
   }
@@ -123,9 +124,9 @@ class ListenServer::PoolEndpoint final : public ipc::Endpoint {
       if (state_->stopping) return absl::UnavailableError("the daemon is shutting down");
       auto it = state_->runtimes.find(key);
       if (it == state_->runtimes.end()) {
-        return absl::UnavailableError(absl::StrCat(
-            "the runtime (cookie ", ShortCookie(cookie_), ") is no longer connected to ",
-            Describe(), " (has the process exited?)"));
+        return absl::UnavailableError(absl::StrCat("the runtime (cookie ", ShortCookie(cookie_),
+                                                   ") is no longer connected to ", Describe(),
+                                                   " (has the process exited?)"));
       }
       Runtime& rt = it->second;
       if (!rt.idle.empty()) {
@@ -146,9 +147,9 @@ class ListenServer::PoolEndpoint final : public ipc::Endpoint {
         return ipc::Connection(std::move(fd), std::move(lease));
       }
       if (absl::Now() >= deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "no connection from runtime pid ", rt.pid, " on ", Describe(), " within ",
-            absl::FormatDuration(timeout), " (is it busy with another command?)"));
+        return absl::DeadlineExceededError(
+            absl::StrCat("no connection from runtime pid ", rt.pid, " on ", Describe(), " within ",
+                         absl::FormatDuration(timeout), " (is it busy with another command?)"));
       }
       state_->cv.wait_until(lock, absl::ToChronoTime(deadline));
     }
@@ -324,7 +325,8 @@ void ListenServer::Run() {
       }
     }
     const int timeout_ms = static_cast<int>(std::max<int64_t>(
-        0, absl::ToInt64Milliseconds(absl::Ceil(next_deadline - absl::Now(), absl::Milliseconds(1)))));
+        0,
+        absl::ToInt64Milliseconds(absl::Ceil(next_deadline - absl::Now(), absl::Milliseconds(1)))));
     const int n = ::poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) {
       Log(LogLevel::kWarning, absl::StrCat("listen ports: poll failed: ", std::strerror(errno)));
@@ -403,8 +405,9 @@ void ListenServer::Run() {
         }
       }
       if (drop.empty() && now >= p.deadline) {
-        drop = absl::StrCat("no advertise within ", absl::FormatDuration(options_.advertise_timeout),
-                            " (", p.bytes.size(), " bytes)");
+        drop =
+            absl::StrCat("no advertise within ", absl::FormatDuration(options_.advertise_timeout),
+                         " (", p.bytes.size(), " bytes)");
       }
       if (!drop.empty()) {
         Log(LogLevel::kWarning,
@@ -420,13 +423,13 @@ void ListenServer::Run() {
     for (size_t i = 0; i < s.listen_fds.size(); ++i) {
       if (fds[1 + i].revents == 0) continue;
       for (;;) {
-        UniqueFd conn(::accept4(s.listen_fds[i].get(), nullptr, nullptr,
-                                SOCK_CLOEXEC | SOCK_NONBLOCK));
+        UniqueFd conn(
+            ::accept4(s.listen_fds[i].get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!conn) break;
         if (pending.size() >= kMaxPendingConnections) {
-          Log(LogLevel::kWarning, absl::StrCat("listen port ", s.ports[i].path, ": ",
-                                               kMaxPendingConnections,
-                                               " connections await their advertise; dropped one"));
+          Log(LogLevel::kWarning,
+              absl::StrCat("listen port ", s.ports[i].path, ": ", kMaxPendingConnections,
+                           " connections await their advertise; dropped one"));
           continue;
         }
         pending.push_back({std::move(conn), i, {}, now + options_.advertise_timeout});
@@ -437,9 +440,9 @@ void ListenServer::Run() {
     for (auto it = s.runtimes.begin(); it != s.runtimes.end();) {
       Runtime& rt = it->second;
       if (rt.idle.empty() && rt.in_use == 0 && now - rt.last_activity > options_.reconnect_grace) {
-        Log(LogLevel::kInfo, absl::StrCat("listen port ", s.ports[rt.port].path, ": runtime pid ",
-                                          rt.pid, " (cookie ", ShortCookie(rt.cookie),
-                                          ") disconnected"));
+        Log(LogLevel::kInfo,
+            absl::StrCat("listen port ", s.ports[rt.port].path, ": runtime pid ", rt.pid,
+                         " (cookie ", ShortCookie(rt.cookie), ") disconnected"));
         it = s.runtimes.erase(it);
         s.cv.notify_all();
       } else {

@@ -67,7 +67,7 @@ struct RuntimeSnapshot {
   uint64_t pid = 0;  // as advertised: the pid in the runtime's own pid namespace
   PortOptions port;
   absl::Time first_seen;
-  bool resume_sent = false;  // ResumeRuntime was answered OK
+  bool resume_sent = false;              // ResumeRuntime was answered OK
   std::optional<ipc::ProcessInfo> info;  // ProcessInfo3/2/1 over a listen connection
   std::string info_error;
 };

@@ -303,9 +303,10 @@ absl::StatusOr<DiagnosticPortConfig> ParseDiagnosticPort(const std::string& path
         absl::StrCat("'", path, "': unix socket paths must be shorter than 108 bytes"));
   }
   if (path.find(';') != std::string::npos || path.find(',') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", path, "': ',' and ';' separate tags and ports in DOTNET_DiagnosticPorts, so the "
-        "runtime could not name this path"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path,
+                     "': ',' and ';' separate tags and ports in DOTNET_DiagnosticPorts, so the "
+                     "runtime could not name this path"));
   }
   DiagnosticPortConfig p;
   p.path = path;

@@ -32,7 +32,7 @@ struct AnalysisLimits {
 // One listen-mode diagnostic port (config `diagnostic_ports[]`, flag --diagnostic-port):
 // runtimes started with DOTNET_DiagnosticPorts=<path> connect to it.
 struct DiagnosticPortConfig {
-  std::string path;  // the unix socket the daemon listens on (absolute, < 108 bytes)
+  std::string path;    // the unix socket the daemon listens on (absolute, < 108 bytes)
   mode_t mode = 0666;  // permission bits of the socket: the app's user must connect
   bool resume = true;  // send ResumeRuntime to runtimes waiting at start-up
   // For runtimes out of the daemon's /proc (another pid namespace): a directory both see, as

@@ -57,7 +57,8 @@ TEST(ConfigTest, BadDiagnosticPortsAreErrorsNamingTheirPath) {
        {"t.yaml: diagnostic_ports[0].path: 'relative.sock': a diagnostic port must be an absolute",
         "diagnostic_ports[1].colour: unknown key", "diagnostic_ports[1].mode: expected octal",
         "diagnostic_ports[1].resume: expected true or false", "diagnostic_ports[2].path: missing",
-        "diagnostic_ports[3].path: '/a,b.sock'", "diagnostic_ports[3].dump_dir: must be an absolute",
+        "diagnostic_ports[3].path: '/a,b.sock'",
+        "diagnostic_ports[3].dump_dir: must be an absolute",
         "diagnostic_ports[4]: expected a mapping"}) {
     EXPECT_NE(msg.find(want), std::string::npos) << want << "\n" << msg;
   }

@@ -109,6 +109,12 @@ int RunDaemon(const DaemonFlags& flags) {
     for (const auto& a : cfg->listen) listen.push_back(a.ToString());
     std::printf("configuration OK: listen %s, dump_dir %s\n", absl::StrJoin(listen, ", ").c_str(),
                 cfg->dump_dir.c_str());
+    for (const auto& p : cfg->diagnostic_ports) {
+      std::printf("diagnostic port %s (mode %04o, resume %s, dumps via %s, %s in the app)\n",
+                  p.path.c_str(), static_cast<unsigned>(p.mode), p.resume ? "true" : "false",
+                  p.dump_dir.empty() ? "the socket's directory" : p.dump_dir.c_str(),
+                  p.dump_dir_in_app.empty() ? "same path" : p.dump_dir_in_app.c_str());
+    }
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
@@ -158,9 +164,10 @@ int RunDaemon(const DaemonFlags& flags) {
     inventory.SetListenServer(listen_server.get());
     svc.SetListenServer(listen_server.get());
     for (const auto& p : cfg->diagnostic_ports) {
-      spdlog::info("diagnostic port {} (mode {:04o}, {}): start apps with DOTNET_DiagnosticPorts={}",
-                   p.path, static_cast<unsigned>(p.mode),
-                   p.resume ? "resumes runtimes waiting at start-up" : "resume: false", p.path);
+      spdlog::info(
+          "diagnostic port {} (mode {:04o}, {}): start apps with DOTNET_DiagnosticPorts={}", p.path,
+          static_cast<unsigned>(p.mode),
+          p.resume ? "resumes runtimes waiting at start-up" : "resume: false", p.path);
     }
   }
 

@@ -104,8 +104,9 @@ void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
 
 // How to reach the process `pid` as `ps` lists it: nullopt through its own socket (the
 // collector's procfs path), else through the listen port it is connected to.
-absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
-    inventory::Inventory& inventory, listen::ListenServer* server, pid_t pid) {
+absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(inventory::Inventory& inventory,
+                                                                    listen::ListenServer* server,
+                                                                    pid_t pid) {
   if (server == nullptr) return std::nullopt;
   std::vector<inventory::DotnetProcess> matches;
   for (auto& p : inventory.List()) {
@@ -117,10 +118,11 @@ absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
       rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", p.facts.name,
                                   p.listen ? " [listen:" + p.listen->port.path + "]" : ""));
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "pid ", pid, " is ambiguous: runtimes in other pid namespaces connected to a listen "
-        "port advertise their own pids; stop one of these or give it another pid:\n",
-        absl::StrJoin(rows, "\n")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("pid ", pid,
+                     " is ambiguous: runtimes in other pid namespaces connected to a listen "
+                     "port advertise their own pids; stop one of these or give it another pid:\n",
+                     absl::StrJoin(rows, "\n")));
   }
   if (matches.empty() || !matches[0].listen) return std::nullopt;
   const inventory::DotnetProcess& p = matches[0];

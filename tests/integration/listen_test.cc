@@ -191,8 +191,9 @@ TEST(ListenTest, PeersThatAreNotRuntimesAreDroppedWithALogLineAndTheDaemonKeepsS
   ASSERT_EQ(::write(half, "ADVR_V1", 8), 8);
   ::close(half);
   int silent = connect();
-  EXPECT_TRUE(WaitForLog(d, "dropped a connection that is not a .NET runtime: advertise does "
-                            "not start with the magic"))
+  EXPECT_TRUE(WaitForLog(d,
+                         "dropped a connection that is not a .NET runtime: advertise does "
+                         "not start with the magic"))
       << d.log();
   EXPECT_TRUE(WaitForLog(d, "closed after 8 of the advertise's 34 bytes")) << d.log();
   EXPECT_TRUE(WaitForLog(d, "no advertise within")) << d.log();
@@ -222,7 +223,8 @@ TEST(ListenTest, TwoRuntimesOnOnePortAreEachCollected) {
   }
   // Both at once: each goes over its own runtime's connections.
   nlohmann::json js, jh;
-  std::thread other([&] { js = CollectAndCheck(d, std::to_string(sleep->pid()), "Mini", sleep->pid()); });
+  std::thread other(
+      [&] { js = CollectAndCheck(d, std::to_string(sleep->pid()), "Mini", sleep->pid()); });
   jh = CollectAndCheck(d, std::to_string(heap->pid()), "Mini", heap->pid());
   other.join();
   ASSERT_FALSE(js.is_null());
@@ -302,8 +304,8 @@ TEST(ListenTest, AppInAnotherPidAndMountNamespaceIsCollectedThroughTheSharedDire
 }
 
 TEST(ListenTest, BadDiagnosticPortFlagsAreRefused) {
-  RunResult rel = RunCommand({BinDir() + "/clrdiagd", "--diagnostic-port", "diag.sock",
-                              "--check-config"});
+  RunResult rel =
+      RunCommand({BinDir() + "/clrdiagd", "--diagnostic-port", "diag.sock", "--check-config"});
   EXPECT_EQ(rel.exit_code, 1);
   EXPECT_CONTAINS(rel.err, "--diagnostic-port: 'diag.sock': a diagnostic port must be an absolute");
   TempDir t;
