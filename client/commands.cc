@@ -181,6 +181,7 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
   req.set_name(c.name);
   req.set_diag(c.diag);
   req.set_crash_report(c.crash_report);
+  req.set_runtime_cookie(absl::AsciiStrToLower(c.runtime_cookie));
 
   // With -o the dump's bytes arrive in the same stream while the runtime writes them.
   // On this host the daemon writes straight into our file (handed over on its side socket);

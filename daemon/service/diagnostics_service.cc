@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/cancel.h"
@@ -104,27 +105,38 @@ void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
 
 // How to reach the process `pid` as `ps` lists it: nullopt through its own socket (the
 // collector's procfs path), else through the listen port it is connected to.
-absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(inventory::Inventory& inventory,
-                                                                    listen::ListenServer* server,
-                                                                    pid_t pid) {
-  if (server == nullptr) return std::nullopt;
+absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
+    inventory::Inventory& inventory, listen::ListenServer* server, pid_t pid,
+    const std::string& cookie_prefix) {
+  if (server == nullptr && cookie_prefix.empty()) return std::nullopt;
   std::vector<inventory::DotnetProcess> matches;
   for (auto& p : inventory.List()) {
-    if (p.facts.pid == pid) matches.push_back(std::move(p));
+    if (p.facts.pid != pid) continue;
+    if (!cookie_prefix.empty() &&
+        !(p.runtime && absl::StartsWith(ipc::CookieHex(p.runtime->cookie), cookie_prefix))) {
+      continue;
+    }
+    matches.push_back(std::move(p));
+  }
+  if (!cookie_prefix.empty() && matches.empty()) {
+    return absl::NotFoundError(absl::StrCat("no .NET process with pid ", pid,
+                                            " has a runtime cookie starting with ", cookie_prefix,
+                                            " (see `clrdiag ps --json`)"));
   }
   if (matches.size() > 1) {
     std::vector<std::string> rows;
     for (const auto& p : matches) {
-      rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", p.facts.name,
+      rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", p.facts.name, "  runtime cookie ",
+                                  p.runtime ? ipc::CookieHex(p.runtime->cookie) : std::string("?"),
                                   p.listen ? " [listen:" + p.listen->port.path + "]" : ""));
     }
-    return absl::FailedPreconditionError(
-        absl::StrCat("pid ", pid,
-                     " is ambiguous: runtimes in other pid namespaces connected to a listen "
-                     "port advertise their own pids; stop one of these or give it another pid:\n",
-                     absl::StrJoin(rows, "\n")));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pid ", pid,
+        " is ambiguous: runtimes in other pid namespaces connected to a listen port advertise "
+        "their own pids; pick one with --runtime-cookie:\n",
+        absl::StrJoin(rows, "\n")));
   }
-  if (matches.empty() || !matches[0].listen) return std::nullopt;
+  if (matches.empty() || !matches[0].listen || server == nullptr) return std::nullopt;
   const inventory::DotnetProcess& p = matches[0];
   dump::ReverseTarget t;
   t.endpoint = server->EndpointFor(p.listen->cookie, p.listen->port.path);
@@ -183,6 +195,18 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
   if (!req->name().empty()) {
     auto matches = deps_.inventory->FindByName(req->name());
     if (!matches.ok()) return ToGrpc(matches.status());
+    if (!req->runtime_cookie().empty()) {
+      std::erase_if(*matches, [&](const inventory::DotnetProcess& p) {
+        return !(p.runtime &&
+                 absl::StartsWith(ipc::CookieHex(p.runtime->cookie), req->runtime_cookie()));
+      });
+      if (matches->empty()) {
+        return grpc::Status(
+            grpc::StatusCode::NOT_FOUND,
+            absl::StrCat("no .NET process named '", req->name(),
+                         "' has a runtime cookie starting with ", req->runtime_cookie()));
+      }
+    }
     if (matches->size() > 1) {
       std::vector<std::string> rows;
       for (const auto& p : *matches) {
@@ -202,7 +226,7 @@ grpc::Status DiagnosticsService::CollectDump(grpc::ServerContext* ctx,
   creq.diag = req->diag();
   creq.crash_report = req->crash_report();
   creq.requested_by = peer ? peer->uid : static_cast<uid_t>(-1);
-  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, pid);
+  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, pid, req->runtime_cookie());
   if (!reverse.ok()) return ToGrpc(reverse.status());
   creq.reverse = *std::move(reverse);
   CancellationToken cancel;

@@ -247,6 +247,33 @@ pid_t ChildOf(pid_t parent) {
   return 0;
 }
 
+// A fixture as pid 1 of its own pid namespace, in its own mount namespace with a private /tmp
+// and `shared` mounted at /mnt (an emptyDir at another path in the app's container), told to
+// connect to /mnt/clrdiag.sock.
+std::unique_ptr<Process> SpawnInNamespaces(const std::string& name, const std::string& shared,
+                                           const std::string& args = "") {
+  std::string script = "set -e; mount --bind '" + shared + "' /mnt; mount -t tmpfs tmpfs /tmp; " +
+                       "export DOTNET_DiagnosticPorts=/mnt/clrdiag.sock; exec '" +
+                       FixturePath(name) + "' " + args;
+  return Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc",
+                         "--kill-child", "/bin/sh", "-c", script});
+}
+
+// A daemon in its own pid namespace (it sees none of the apps in /proc) with one diagnostic
+// port in `shared`, which the apps see at /mnt.
+std::unique_ptr<Daemon> StartDaemonInOwnPidNamespace(const TempDir& t, const std::string& shared) {
+  const std::string config = t / "listen.yaml";
+  std::ofstream(config) << "diagnostic_ports:\n  - path: " << shared << "/clrdiag.sock\n"
+                        << "    dump_dir_in_app: /mnt\n";
+  auto d = std::make_unique<Daemon>(Opts({"--config", config}));
+  d->set_wrapper({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child"});
+  if (!d->Start()) {
+    ADD_FAILURE() << d->log();
+    return nullptr;
+  }
+  return d;
+}
+
 // The k8s sidecar without a shared process namespace: daemon and app in separate pid
 // namespaces, sharing only a directory that each mounts at its own path. The daemon sees
 // neither the app's /proc entry nor its filesystem; the dump goes through the shared directory.
@@ -255,20 +282,11 @@ TEST(ListenTest, AppInAnotherPidAndMountNamespaceIsCollectedThroughTheSharedDire
   TempDir t;
   const std::string shared = t / "shared";
   ASSERT_EQ(::mkdir(shared.c_str(), 0755), 0);
-  const std::string config = t / "listen.yaml";
-  std::ofstream(config) << "diagnostic_ports:\n  - path: " << shared << "/clrdiag.sock\n"
-                        << "    dump_dir_in_app: /mnt\n";
-  Daemon d(Opts({"--config", config}));
-  d.set_wrapper({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child"});
-  ASSERT_TRUE(d.Start()) << d.log();
+  auto daemon = StartDaemonInOwnPidNamespace(t, shared);
+  ASSERT_TRUE(daemon);
+  Daemon& d = *daemon;
 
-  // The app: pid 1 of its own namespace, the shared directory mounted at /mnt (as an emptyDir
-  // at another path in the app's container), a private /tmp.
-  std::string script = "set -e; mount --bind '" + shared + "' /mnt; mount -t tmpfs tmpfs /tmp; " +
-                       "export DOTNET_DiagnosticPorts=/mnt/clrdiag.sock; exec '" +
-                       FixturePath("SleepApp") + "'";
-  auto ns = Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc",
-                            "--kill-child", "/bin/sh", "-c", script});
+  auto ns = SpawnInNamespaces("SleepApp", shared);
   ASSERT_TRUE(ns);
   auto ready = ns->WaitForLine("READY", seconds(60));
   ASSERT_TRUE(ready.has_value()) << d.log();
@@ -301,6 +319,53 @@ TEST(ListenTest, AppInAnotherPidAndMountNamespaceIsCollectedThroughTheSharedDire
   auto gone = WaitForPs(d, 1, [](const auto& e) { return e.is_null(); });
   EXPECT_TRUE(gone.is_null()) << gone;
   d.Kill();  // unshare ignores SIGTERM; --kill-child ends the daemon
+}
+
+TEST(ListenTest, TwoRuntimesWithTheSamePidArePickedByRuntimeCookie) {
+  ASSERT_EQ(::geteuid(), 0u) << "this test creates namespaces and needs root (CI is root)";
+  TempDir t;
+  const std::string shared = t / "shared";
+  ASSERT_EQ(::mkdir(shared.c_str(), 0755), 0);
+  auto daemon = StartDaemonInOwnPidNamespace(t, shared);
+  ASSERT_TRUE(daemon);
+  Daemon& d = *daemon;
+  auto sleep = SpawnInNamespaces("SleepApp", shared);
+  auto heap = SpawnInNamespaces("HeapApp", shared, "100");
+  ASSERT_EQ(sleep->WaitForLine("READY", seconds(60)), "READY 1");
+  ASSERT_EQ(heap->WaitForLine("READY", seconds(60)), "READY 1");
+
+  // Both advertise pid 1.
+  std::string heap_cookie;
+  for (int i = 0; i < 100 && heap_cookie.empty(); ++i) {
+    int ones = 0;
+    std::string cookie;
+    for (const auto& p : ParseJson(d.Client({"ps", "--json"}).out)) {
+      if (p["pid"] != 1 || !p["listen_only"].get<bool>()) continue;
+      ++ones;
+      if (p["name"] == "HeapApp") cookie = p["runtime_cookie"];
+    }
+    if (ones == 2) heap_cookie = cookie;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_EQ(heap_cookie.size(), 32u) << d.Client({"ps", "--json"}).out;
+
+  RunResult ambiguous = d.Client({"collect", "-p", "1", "--type", "Mini"});
+  EXPECT_EQ(ambiguous.exit_code, 7) << ambiguous.err;
+  EXPECT_CONTAINS(ambiguous.err, "pid 1 is ambiguous");
+  EXPECT_CONTAINS(ambiguous.err, heap_cookie);
+  RunResult wrong = d.Client({"collect", "-p", "1", "--runtime-cookie", "ffff0000ffff"});
+  EXPECT_EQ(wrong.exit_code, 4) << wrong.err;
+  RunResult bad = d.Client({"collect", "-p", "1", "--runtime-cookie", "xyz"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_CONTAINS(bad.err, "expected up to 32 hex digits");
+
+  RunResult c = d.Client({"collect", "-p", "1", "--runtime-cookie", heap_cookie.substr(0, 8),
+                          "--type", "Mini", "--json"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto j = ParseJson(c.out);
+  EXPECT_EQ(j["process_name"], "HeapApp");
+  EXPECT_TRUE(InspectCore(j["path"]).ok);
+  d.Kill();
 }
 
 TEST(ListenTest, BadDiagnosticPortFlagsAreRefused) {
