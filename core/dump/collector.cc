@@ -102,6 +102,12 @@ class Follower {
   }
   const absl::Status& status() const { return status_; }
   uint64_t copied() const { return copied_; }
+  // True if `path` (not followed) is the very file that was read.
+  bool IsSameFile(const std::string& path) const {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev_ &&
+           st.st_ino == ino_;
+  }
   std::string digest() { return hash_.HexDigest(); }
 
  private:
@@ -114,11 +120,25 @@ class Follower {
     UniqueFd in;
     bool ok = false;
     while (!in) {
-      in.Reset(::open(src_.c_str(), O_RDONLY | O_CLOEXEC));
+      // The directory is writable by the target's user: never follow a link planted there.
+      in.Reset(::open(src_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
       if (in) break;
+      if (errno == ELOOP) {
+        status_ = absl::FailedPreconditionError(
+            absl::StrCat(src_, " is a symbolic link, not a dump the runtime wrote; refused"));
+        return;
+      }
       if (WriterDone(&ok)) return;  // never created: the caller reports why
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    struct stat st;
+    if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      status_ = absl::FailedPreconditionError(
+          absl::StrCat(src_, " is not a regular file the runtime wrote; refused"));
+      return;
+    }
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
     // No destination: the file will be renamed into the store (same filesystem), so it is
     // only read here, for the hash and the stream.
     UniqueFd out;
@@ -176,6 +196,8 @@ class Follower {
   bool writer_ok_ = false;
   absl::Status status_;
   uint64_t copied_ = 0;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
   Sha256 hash_;
   std::thread thread_;
 };
@@ -373,8 +395,15 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
                                             " bytes); nothing was kept, collect again"));
   }
   if (same_fs) {
+    // Whatever sits at host_path now must still be the file that was read and hashed.
+    const absl::Status replaced = absl::DataLossError(
+        "the dump file was replaced while it was stored; nothing was kept, collect again");
+    if (!follower.IsSameFile(host_path)) return replaced;
     if (::rename(host_path.c_str(), stored.c_str()) != 0) {
       RETURN_IF_ERROR(CopyFile(host_path, stored, 0600));
+    } else if (!follower.IsSameFile(stored)) {
+      ::unlink(stored.c_str());
+      return replaced;
     }
     ::chown(stored.c_str(), ::geteuid(), ::getegid());
     ::chmod(stored.c_str(), 0600);
@@ -385,14 +414,20 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
 
   std::string report_src = host_path + ".crashreport.json";
   struct stat rst;
-  if (req.crash_report && ::stat(report_src.c_str(), &rst) == 0) {
+  // Only a regular file with one link: the directory is writable by the target's user.
+  if (req.crash_report && ::lstat(report_src.c_str(), &rst) == 0 && S_ISREG(rst.st_mode) &&
+      rst.st_nlink == 1) {
     std::string dst = staging + "/crashreport.json";
     if (::rename(report_src.c_str(), dst.c_str()) != 0) {
       RETURN_IF_ERROR(CopyFile(report_src, dst, 0600));
     }
-    ::chown(dst.c_str(), ::geteuid(), ::getegid());
-    ::chmod(dst.c_str(), 0600);
-    meta.has_crash_report = true;
+    if (::lstat(dst.c_str(), &rst) == 0 && S_ISREG(rst.st_mode)) {
+      ::chown(dst.c_str(), ::geteuid(), ::getegid());
+      ::chmod(dst.c_str(), 0600);
+      meta.has_crash_report = true;
+    } else {
+      ::unlink(dst.c_str());
+    }
   }
 
   // Runtime files, once per libcoreclr build-id: analysis needs the exact DAC.

@@ -156,6 +156,7 @@ class ListenServer::PoolEndpoint final : public ipc::Endpoint {
   }
 
   std::string Describe() const override {
+    if (port_ >= state_->ports.size()) return "an unknown listen port";  // ports never change
     return absl::StrCat("listen port ", state_->ports[port_].path);
   }
 
