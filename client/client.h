@@ -132,6 +132,7 @@ struct CollectOptions {
   std::string output;
   bool diag = false;
   bool crash_report = false;
+  std::string runtime_cookie;  // hex prefix; picks one of several runtimes with the same pid
 };
 int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& copts);
 int RunDumps(Client& client, const GlobalOptions& opts);

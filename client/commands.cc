@@ -91,6 +91,12 @@ int RunPs(Client& client, const GlobalOptions& opts) {
       j["entry_assembly"] = p.entry_assembly();
       j["rss_bytes"] = p.rss_bytes();
       j["diagnostic_socket"] = p.diagnostic_socket();
+      j["runtime_cookie"] = p.runtime_cookie();
+      j["connection"] = p.connection().empty() ? "socket" : p.connection();
+      if (!p.connection().empty()) {
+        j["listen_only"] = p.listen_only();
+        j["resume_sent"] = p.resume_sent();
+      }
       if (!p.runtime_error().empty()) j["runtime_error"] = p.runtime_error();
       arr.push_back(std::move(j));
     }
@@ -102,7 +108,9 @@ int RunPs(Client& client, const GlobalOptions& opts) {
     return kExitOk;
   }
   // dotnet-dump's layout: pid (right-aligned), name, executable, arguments (argv[0] dropped
-  // when it is the executable), each as ' ' + padded + ' '; then the runtime version.
+  // when it is the executable), each as ' ' + padded + ' '; then the runtime version, and for
+  // a runtime connected to a listen port "[listen:PATH]" (with " suspended" when the port does
+  // not resume it, " pid in its own namespace" when it is out of the daemon's /proc).
   struct Row {
     std::string pid, name, exe, args, version;
   };
@@ -113,6 +121,10 @@ int RunPs(Client& client, const GlobalOptions& opts) {
     Row r{std::to_string(p.pid()), p.name(),
           p.executable().empty() ? "[Elevated process - cannot determine path]" : p.executable(),
           absl::StrJoin(argv, " "), p.runtime_version().empty() ? "?" : p.runtime_version()};
+    if (!p.connection().empty()) {
+      r.version += absl::StrCat("  [", p.connection(), p.resume_sent() ? "" : " not resumed",
+                                p.listen_only() ? " ns-pid" : "", "]");
+    }
     rows.push_back(std::move(r));
   }
   size_t wp = 0, wn = 0, we = 0, wa = 0;
@@ -169,6 +181,7 @@ int RunCollect(Client& client, const GlobalOptions& opts, const CollectOptions& 
   req.set_name(c.name);
   req.set_diag(c.diag);
   req.set_crash_report(c.crash_report);
+  req.set_runtime_cookie(absl::AsciiStrToLower(c.runtime_cookie));
 
   // With -o the dump's bytes arrive in the same stream while the runtime writes them.
   // On this host the daemon writes straight into our file (handed over on its side socket);

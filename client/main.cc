@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   collect->add_option("-o,--output", c.output, "also write the dump to this path on this machine");
   collect->add_flag("--diag", c.diag, "enable dump collection diagnostic logging");
   collect->add_flag("--crashreport", c.crash_report, "also write a crash report (JSON)");
+  collect->add_option("--runtime-cookie", c.runtime_cookie,
+                      "of the processes -p/-n match, the one whose runtime cookie (ps --json) "
+                      "starts with these hex digits (listen-mode runtimes sharing a pid)");
   collect->add_flag("--json", g.json, "print the result as JSON");
 
   auto* dumps = app.add_subcommand("dumps", "List the dumps in the daemon's catalog");
@@ -83,6 +86,12 @@ int main(int argc, char** argv) {
   if (collect->parsed()) {
     if (c.pid == 0 && c.name.empty()) {
       std::fprintf(stderr, "clrdiag: [ERROR] Must specify either --process-id or --name.\n");
+      return kExitUsage;
+    }
+    if (c.runtime_cookie.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos ||
+        c.runtime_cookie.size() > 32) {
+      std::fprintf(stderr, "clrdiag: [ERROR] --runtime-cookie '%s': expected up to 32 hex digits\n",
+                   c.runtime_cookie.c_str());
       return kExitUsage;
     }
     if (opt_pid->count() && c.pid <= 0) {

@@ -21,6 +21,7 @@
 #include "core/base/status_macros.h"
 #include "core/base/unique_fd.h"
 #include "core/dump/preflight.h"
+#include "core/elf/core_file.h"
 #include "core/elf/elf_file.h"
 #include "core/ipc/client.h"
 #include "core/procfs/discovery.h"
@@ -104,6 +105,12 @@ class Follower {
   }
   const absl::Status& status() const { return status_; }
   uint64_t copied() const { return copied_; }
+  // True if `path` (not followed) is the very file that was read.
+  bool IsSameFile(const std::string& path) const {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev_ &&
+           st.st_ino == ino_;
+  }
   std::string digest() { return hash_.HexDigest(); }
 
  private:
@@ -116,11 +123,25 @@ class Follower {
     UniqueFd in;
     bool ok = false;
     while (!in) {
-      in.Reset(::open(src_.c_str(), O_RDONLY | O_CLOEXEC));
+      // The directory is writable by the target's user: never follow a link planted there.
+      in.Reset(::open(src_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
       if (in) break;
+      if (errno == ELOOP) {
+        status_ = absl::FailedPreconditionError(
+            absl::StrCat(src_, " is a symbolic link, not a dump the runtime wrote; refused"));
+        return;
+      }
       if (WriterDone(&ok)) return;  // never created: the caller reports why
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    struct stat st;
+    if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      status_ = absl::FailedPreconditionError(
+          absl::StrCat(src_, " is not a regular file the runtime wrote; refused"));
+      return;
+    }
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
     // No destination: the file will be renamed into the store (same filesystem), so it is
     // only read here, for the hash and the stream.
     UniqueFd out;
@@ -178,6 +199,8 @@ class Follower {
   bool writer_ok_ = false;
   absl::Status status_;
   uint64_t copied_ = 0;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
   Sha256 hash_;
   std::thread thread_;
 };
@@ -205,17 +228,17 @@ void RemoveDirAt(int dirfd, const std::string& name) {
 
 class Collector::Slot {
  public:
-  Slot(Collector* c, pid_t pid) : c_(c), pid_(pid) {}
-  ~Slot() { c_->Release(pid_); }
+  Slot(Collector* c, std::string key) : c_(c), key_(std::move(key)) {}
+  ~Slot() { c_->Release(key_); }
 
  private:
   Collector* c_;
-  pid_t pid_;
+  std::string key_;
 };
 
-absl::Status Collector::Acquire(pid_t pid) {
+absl::Status Collector::Acquire(const std::string& key, pid_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (busy_.count(pid)) {
+  if (busy_.count(key)) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "process ", pid, " is busy: another dump of it is being collected; retry when it ends"));
   }
@@ -224,13 +247,13 @@ absl::Status Collector::Acquire(pid_t pid) {
         "busy: ", busy_.size(), " collections are running (limit max_concurrent_collections=",
         options_.max_concurrent_collections, "); retry shortly"));
   }
-  busy_.insert(pid);
+  busy_.insert(key);
   return absl::OkStatus();
 }
 
-void Collector::Release(pid_t pid) {
+void Collector::Release(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  busy_.erase(pid);
+  busy_.erase(key);
 }
 
 absl::Status Collector::Preflight(const CollectRequest& req, const std::string& tmp_dir, int tmp_fd,
@@ -260,35 +283,68 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   auto report = [&](CollectPhase phase, uint64_t bytes, uint64_t total, std::string msg) {
     if (progress) progress({phase, bytes, total, std::move(msg)});
   };
-  ASSIGN_OR_RETURN(procfs::ProcessFacts facts, procfs::InspectProcess(fs_, req.pid));
-  RETURN_IF_ERROR(Acquire(req.pid));
-  Slot slot(this, req.pid);
-  ASSIGN_OR_RETURN(procfs::ProcStatus status, fs_.ReadStatus(req.pid));
+  // A runtime out of our /proc's sight (listen mode, another pid namespace) writes its dump
+  // into a directory both sides share; every other target into its own temp directory, which
+  // we reach through /proc/<pid>/root.
+  const bool shared = req.reverse && !req.reverse->pid_visible;
+  procfs::ProcessFacts facts;
+  procfs::ProcStatus status;
+  if (!shared) {
+    ASSIGN_OR_RETURN(facts, procfs::InspectProcess(fs_, req.pid));
+  }
+  const std::string busy_key =
+      shared ? "listen:" + req.reverse->cookie_hex : absl::StrCat("pid:", req.pid);
+  RETURN_IF_ERROR(Acquire(busy_key, req.pid));
+  Slot slot(this, busy_key);
+  if (!shared) {
+    ASSIGN_OR_RETURN(status, fs_.ReadStatus(req.pid));
+  }
+  ipc::SocketEndpoint own_socket(facts.socket.path);
+  ipc::Endpoint& endpoint = req.reverse ? *req.reverse->endpoint : own_socket;
 
   DumpMeta meta;
   meta.started = absl::Now();
   meta.kind = req.kind;
   meta.pid = req.pid;
-  meta.ns_pid = facts.ns_pid;
-  meta.process_name = facts.name;
-  meta.command_line = absl::StrJoin(facts.cmdline, " ");
+  meta.ns_pid = shared ? req.pid : facts.ns_pid;
+  meta.process_name = shared ? req.reverse->name : facts.name;
+  meta.command_line = shared ? req.reverse->command_line : absl::StrJoin(facts.cmdline, " ");
   meta.requested_by_uid = req.requested_by;
-  auto info = ipc::QueryProcessInfo(facts.socket.path, options_.process_info_timeout);
-  if (info.ok()) {
-    meta.runtime_version = info->runtime_version;
-    meta.runtime_identifier = info->runtime_id;
+  if (shared) {
+    meta.runtime_version = req.reverse->runtime_version;
+    meta.runtime_identifier = req.reverse->runtime_identifier;
+  } else {
+    auto info = ipc::QueryProcessInfo(endpoint, options_.process_info_timeout);
+    if (info.ok()) {
+      meta.runtime_version = info->runtime_version;
+      meta.runtime_identifier = info->runtime_id;
+    }
   }
   meta.id = store_->NewId(req.pid, req.kind, meta.started);
 
   // A private directory in the target's own temp directory, owned by the target's user, so
   // createdump (running as that user, in that mount namespace) can write there and nobody
   // else can interfere. It is created and removed through a directory fd, which stays valid
-  // even if the process (and with it /proc/<pid>/root) goes away mid-collection.
+  // even if the process (and with it /proc/<pid>/root) goes away mid-collection. In a shared
+  // directory the target's user is unknown: the private directory is then writable by all but
+  // not listable (01733), and its name is the new dump's id.
   std::string tmp_name = absl::StrCat("clrdiag-", meta.id);
-  std::string target_dir = facts.socket.tmpdir + tmp_name;
+  std::string app_parent = facts.socket.tmpdir;
   std::string host_tmp = fs_.RootPath(req.pid) + facts.socket.tmpdir;
+  if (shared) {
+    app_parent = req.reverse->shared_dir_in_app;
+    host_tmp = req.reverse->shared_dir;
+    if (app_parent.empty() || app_parent.back() != '/') app_parent.push_back('/');
+    if (host_tmp.empty() || host_tmp.back() != '/') host_tmp.push_back('/');
+  }
+  std::string target_dir = app_parent + tmp_name;
   UniqueFd tmp_fd(::open(host_tmp.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!tmp_fd) {
+    if (shared) {
+      return ErrnoStatus(errno,
+                         absl::StrCat("cannot open the shared dump directory ", host_tmp,
+                                      " of the diagnostic port (diagnostic_ports[].dump_dir)"));
+    }
     return ErrnoStatus(errno, absl::StrCat("cannot open process ", req.pid, "'s temp directory ",
                                            facts.socket.tmpdir));
   }
@@ -321,8 +377,12 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
                                            req.pid, "'s filesystem (", target_dir, ")"));
   }
   ScopeExit remove_tmp([&] { RemoveDirAt(tmp_fd.get(), tmp_name); });
-  if (::fchownat(tmp_fd.get(), tmp_name.c_str(), status.euid, status.gid, AT_SYMLINK_NOFOLLOW) !=
-      0) {
+  if (shared) {
+    if (::fchmodat(tmp_fd.get(), tmp_name.c_str(), 01733, 0) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("chmod ", host_tmp, tmp_name));
+    }
+  } else if (::fchownat(tmp_fd.get(), tmp_name.c_str(), status.euid, status.gid,
+                        AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus(errno, absl::StrCat("chown ", target_dir));
   }
   std::string host_dir = host_tmp + tmp_name;
@@ -330,8 +390,8 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   std::string host_path = host_dir + "/dump";
 
   report(CollectPhase::kRequesting, 0, 0,
-         absl::StrCat("asking ", facts.name, " (pid ", req.pid, ") for a ", DumpKindName(req.kind),
-                      " dump"));
+         absl::StrCat("asking ", meta.process_name, " (pid ", req.pid, ") for a ",
+                      DumpKindName(req.kind), " dump"));
   ipc::DumpRequest dreq;
   dreq.path = target_path;
   dreq.type = ToIpcType(req.kind);
@@ -340,10 +400,10 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
 
   std::string stored = store_->StagingDumpPath(meta.id);
   Follower follower(host_path, same_fs ? std::string() : stored, progress, on_data);
-  absl::Status written = ipc::GenerateCoreDump(facts.socket.path, dreq);
+  absl::Status written = ipc::GenerateCoreDump(endpoint, dreq);
   follower.Finish(written.ok());
-  if ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
-      !SameProcessAlive(fs_, req.pid, facts.start_time)) {
+  if (!shared && ((!written.ok() && TargetDied(fs_, req.pid, facts.start_time)) ||
+                  !SameProcessAlive(fs_, req.pid, facts.start_time))) {
     return absl::UnavailableError(
         absl::StrCat("process ", req.pid, " exited during collection; no dump was kept"));
   }
@@ -386,8 +446,15 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
                                             " bytes); nothing was kept, collect again"));
   }
   if (same_fs) {
+    // Whatever sits at host_path now must still be the file that was read and hashed.
+    const absl::Status replaced = absl::DataLossError(
+        "the dump file was replaced while it was stored; nothing was kept, collect again");
+    if (!follower.IsSameFile(host_path)) return replaced;
     if (::rename(host_path.c_str(), stored.c_str()) != 0) {
       RETURN_IF_ERROR(CopyFile(host_path, stored, 0600));
+    } else if (!follower.IsSameFile(stored)) {
+      ::unlink(stored.c_str());
+      return replaced;
     }
     ::chown(stored.c_str(), ::geteuid(), ::getegid());
     ::chmod(stored.c_str(), 0600);
@@ -398,19 +465,28 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
 
   std::string report_src = host_path + ".crashreport.json";
   struct stat rst;
-  if (req.crash_report && ::stat(report_src.c_str(), &rst) == 0) {
+  // Only a regular file with one link: the directory is writable by the target's user.
+  if (req.crash_report && ::lstat(report_src.c_str(), &rst) == 0 && S_ISREG(rst.st_mode) &&
+      rst.st_nlink == 1) {
     std::string dst = staging + "/crashreport.json";
     if (::rename(report_src.c_str(), dst.c_str()) != 0) {
       RETURN_IF_ERROR(CopyFile(report_src, dst, 0600));
     }
-    ::chown(dst.c_str(), ::geteuid(), ::getegid());
-    ::chmod(dst.c_str(), 0600);
-    meta.has_crash_report = true;
+    if (::lstat(dst.c_str(), &rst) == 0 && S_ISREG(rst.st_mode)) {
+      ::chown(dst.c_str(), ::geteuid(), ::getegid());
+      ::chmod(dst.c_str(), 0600);
+      meta.has_crash_report = true;
+    } else {
+      ::unlink(dst.c_str());
+    }
   }
 
   // Runtime files, once per libcoreclr build-id: analysis needs the exact DAC.
   report(CollectPhase::kRuntimeFiles, 0, 0, "");
-  auto maps = fs_.ReadMaps(req.pid);
+  // Out of sight (shared directory): the runtime's files are in a filesystem we cannot read;
+  // analysis then finds the DAC by the dump's libcoreclr build-id (docs/listen-mode.md).
+  auto maps = shared ? absl::StatusOr<std::vector<procfs::MapEntry>>(absl::NotFoundError(""))
+                     : fs_.ReadMaps(req.pid);
   if (maps.ok()) {
     for (const auto& m : *maps) {
       std::string path = m.path;
@@ -428,6 +504,18 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
       }
       meta.runtime_files_stored = files.size() == 2 && store_->StoreRuntimeFiles(*bid, files).ok();
       break;
+    }
+  }
+  if (shared) {
+    // The runtime's files are out of reach, but the dump holds libcoreclr's ELF header: its
+    // build-id lets analysis pick a matching DAC (setclrpath or the host's frameworks).
+    if (auto core = elf::CoreFile::Open(stored); core.ok()) {
+      for (const auto& m : (*core)->modules()) {
+        if (absl::EndsWith(m.path, "/libcoreclr.so") && !m.build_id.empty()) {
+          meta.coreclr_build_id = m.build_id;
+          break;
+        }
+      }
     }
   }
 

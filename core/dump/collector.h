@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -16,6 +18,7 @@
 #include "absl/time/time.h"
 #include "core/base/cancel.h"
 #include "core/dump/dump_store.h"
+#include "core/ipc/client.h"
 #include "core/procfs/procfs.h"
 
 namespace clrdiag::dump {
@@ -37,12 +40,32 @@ using ProgressFn = std::function<void(const CollectProgress&)>;
 // for consumers that copy in the kernel instead of from `data`.
 using DataFn = std::function<void(int, uint64_t, const char*, size_t)>;
 
+// A runtime that connected to one of the daemon's diagnostic ports (listen mode): commands go
+// through `endpoint` (its pooled connections) instead of the runtime's own socket.
+struct ReverseTarget {
+  std::shared_ptr<ipc::Endpoint> endpoint;
+  // true: CollectRequest::pid is the process's pid in the daemon's /proc (the same runtime,
+  // by its cookie), and the dump is written through /proc/<pid>/root as usual. false: the
+  // process is out of the daemon's sight (another pid namespace); the runtime writes the dump
+  // into `shared_dir_in_app`, which the daemon reads as `shared_dir`, and the facts below
+  // (from ProcessInfo over the connection) stand in for /proc's.
+  bool pid_visible = false;
+  std::string shared_dir;
+  std::string shared_dir_in_app;
+  std::string cookie_hex;  // one collection per runtime at a time
+  std::string name;
+  std::string command_line;
+  std::string runtime_version;
+  std::string runtime_identifier;
+};
+
 struct CollectRequest {
-  pid_t pid = 0;  // host pid
+  pid_t pid = 0;  // host pid; with a hidden ReverseTarget, the runtime's advertised pid
   DumpKind kind = DumpKind::kFull;
   bool diag = false;
   bool crash_report = false;
   uid_t requested_by = 0;
+  std::optional<ReverseTarget> reverse;
 };
 
 struct CollectorOptions {
@@ -83,17 +106,17 @@ class Collector {
  private:
   // RAII slot: one collection per pid, and the global limit.
   class Slot;
-  absl::Status Acquire(pid_t pid);
+  absl::Status Acquire(const std::string& key, pid_t pid);
   // Refuses a Full or Heap dump that would not fit (CollectorOptions::preflight).
   absl::Status Preflight(const CollectRequest& req, const std::string& tmp_dir, int tmp_fd,
                          bool same_fs);
-  void Release(pid_t pid);
+  void Release(const std::string& key);
 
   const procfs::ProcFs& fs_;
   DumpStore* store_;
   CollectorOptions options_;
   std::mutex mu_;
-  std::set<pid_t> busy_;
+  std::set<std::string> busy_;  // "pid:<host pid>" or "listen:<cookie>"
 };
 
 }  // namespace clrdiag::dump

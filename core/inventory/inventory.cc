@@ -7,6 +7,7 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/ipc/client.h"
 
 namespace clrdiag::inventory {
@@ -62,6 +63,36 @@ void Inventory::Enrich(std::vector<DotnetProcess>& procs) {
               procs.end());
 }
 
+void Inventory::AddListenRuntimes(std::vector<DotnetProcess>& procs) {
+  if (listen_ == nullptr) return;
+  for (auto& rt : listen_->List()) {
+    // The same runtime in /proc: its default socket answered with the same cookie.
+    auto same = std::find_if(procs.begin(), procs.end(), [&](const DotnetProcess& p) {
+      return p.runtime && p.runtime->cookie == rt.cookie;
+    });
+    if (same != procs.end()) {
+      if (!same->listen) same->listen = rt;
+      continue;
+    }
+    DotnetProcess p;
+    p.listen_only = true;
+    p.facts.pid = static_cast<pid_t>(rt.pid);
+    p.facts.ns_pid = static_cast<pid_t>(rt.pid);
+    if (rt.info) {
+      p.runtime = rt.info;
+      p.facts.cmdline = absl::StrSplit(rt.info->command_line, ' ', absl::SkipEmpty());
+      if (!p.facts.cmdline.empty()) p.facts.exe = p.facts.cmdline[0];
+      const size_t slash = p.facts.exe.rfind('/');
+      p.facts.name = slash == std::string::npos ? p.facts.exe : p.facts.exe.substr(slash + 1);
+    } else {
+      p.runtime_error =
+          rt.info_error.empty() ? "the runtime has not answered ProcessInfo yet" : rt.info_error;
+    }
+    p.listen = std::move(rt);
+    procs.push_back(std::move(p));
+  }
+}
+
 std::vector<DotnetProcess> Inventory::List() {
   std::vector<DotnetProcess> out;
   for (auto& f : procfs::ScanDotnetProcesses(fs_, ::getpid())) {
@@ -71,6 +102,7 @@ std::vector<DotnetProcess> Inventory::List() {
     out.push_back(std::move(p));
   }
   Enrich(out);
+  AddListenRuntimes(out);
   std::sort(out.begin(), out.end(), [](const DotnetProcess& a, const DotnetProcess& b) {
     if (a.facts.name != b.facts.name) return a.facts.name < b.facts.name;
     return a.facts.pid < b.facts.pid;

@@ -121,14 +121,14 @@ struct Reply {
 };
 
 // One request on its own connection, as the runtime serves one command per connection.
-absl::StatusOr<Reply> Exchange(const std::string& socket_path, CommandSet set, uint8_t id,
+absl::StatusOr<Reply> Exchange(Endpoint& endpoint, CommandSet set, uint8_t id,
                                std::span<const uint8_t> payload, absl::Time connect_deadline,
                                absl::Time reply_deadline, absl::string_view command) {
   ASSIGN_OR_RETURN(std::vector<uint8_t> request,
                    EncodeMessage(static_cast<uint8_t>(set), id, payload));
   ASSIGN_OR_RETURN(Connection conn,
-                   Connection::Connect(socket_path, std::max(connect_deadline - absl::Now(),
-                                                             absl::ZeroDuration())));
+                   endpoint.Open(std::max(connect_deadline - absl::Now(), absl::ZeroDuration())));
+  const std::string socket_path = endpoint.Describe();
   const auto annotate = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(command, " via ", socket_path, ": ", s.message()));
   };
@@ -287,6 +287,12 @@ absl::StatusOr<Message> Connection::Receive(absl::Time deadline) {
 
 absl::StatusOr<ProcessInfo> QueryProcessInfo(const std::string& socket_path,
                                              absl::Duration timeout) {
+  SocketEndpoint endpoint(socket_path);
+  return QueryProcessInfo(endpoint, timeout);
+}
+
+absl::StatusOr<ProcessInfo> QueryProcessInfo(Endpoint& endpoint, absl::Duration timeout) {
+  const std::string socket_path = endpoint.Describe();
   struct Attempt {
     uint8_t id;
     int version;
@@ -298,7 +304,7 @@ absl::StatusOr<ProcessInfo> QueryProcessInfo(const std::string& socket_path,
   const absl::Time deadline = absl::Now() + timeout;
   for (size_t i = 0; i < std::size(kAttempts); ++i) {
     const Attempt& a = kAttempts[i];
-    ASSIGN_OR_RETURN(Reply reply, Exchange(socket_path, CommandSet::kProcess, a.id, {}, deadline,
+    ASSIGN_OR_RETURN(Reply reply, Exchange(endpoint, CommandSet::kProcess, a.id, {}, deadline,
                                            deadline, a.name));
     if (reply.ok) {
       absl::StatusOr<ProcessInfo> info = ParseProcessInfo(a.version, reply.payload);
@@ -318,7 +324,25 @@ absl::StatusOr<ProcessInfo> QueryProcessInfo(const std::string& socket_path,
   return absl::InternalError("unreachable");
 }
 
+absl::Status ResumeRuntime(Endpoint& endpoint, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  ASSIGN_OR_RETURN(Reply reply,
+                   Exchange(endpoint, CommandSet::kProcess, process_cmd::kResumeRuntime, {},
+                            deadline, deadline, "ResumeRuntime"));
+  if (reply.ok) return absl::OkStatus();
+  return absl::Status(
+      CodeForHresult(reply.error.hresult),
+      absl::StrFormat("ResumeRuntime via %s failed: HRESULT 0x%08X (%s)", endpoint.Describe(),
+                      reply.error.hresult, DescribeHresult(reply.error.hresult)));
+}
+
 absl::Status GenerateCoreDump(const std::string& socket_path, const DumpRequest& request) {
+  SocketEndpoint endpoint(socket_path);
+  return GenerateCoreDump(endpoint, request);
+}
+
+absl::Status GenerateCoreDump(Endpoint& endpoint, const DumpRequest& request) {
+  const std::string socket_path = endpoint.Describe();
   struct Attempt {
     uint8_t id;
     absl::string_view name;
@@ -342,7 +366,7 @@ absl::Status GenerateCoreDump(const std::string& socket_path, const DumpRequest&
     const std::vector<uint8_t> payload =
         EncodeDumpRequestPayload(request.path, request.type, third);
     ASSIGN_OR_RETURN(Reply reply,
-                     Exchange(socket_path, CommandSet::kDump, a.id, payload,
+                     Exchange(endpoint, CommandSet::kDump, a.id, payload,
                               absl::Now() + kDumpConnectTimeout, absl::InfiniteFuture(), a.name));
     if (reply.ok) return absl::OkStatus();
     const bool last = i + 1 == std::size(kAttempts);

@@ -279,4 +279,49 @@ std::vector<uint8_t> EncodeDumpRequestPayload(const std::string& path, DumpType 
   return w.bytes();
 }
 
+namespace {
+constexpr char kAdvertiseMagic[8] = "ADVR_V1";  // 7 characters and the NUL
+// Linux pids are below 2^22 (PID_MAX_LIMIT); anything larger is not a runtime's advertise.
+constexpr uint64_t kMaxPid = 1u << 22;
+}  // namespace
+
+absl::StatusOr<Advertise> ParseAdvertise(std::span<const uint8_t> bytes) {
+  if (bytes.size() != kAdvertiseSize) {
+    return absl::DataLossError(
+        absl::StrCat("advertise has ", bytes.size(), " bytes, expected ", kAdvertiseSize));
+  }
+  if (std::memcmp(bytes.data(), kAdvertiseMagic, sizeof(kAdvertiseMagic)) != 0) {
+    return absl::DataLossError("advertise does not start with the magic \"ADVR_V1\\0\"");
+  }
+  Advertise a;
+  std::memcpy(a.cookie.data(), bytes.data() + 8, a.cookie.size());
+  PayloadReader r(bytes.subspan(24, 8));
+  ASSIGN_OR_RETURN(a.pid, r.U64());
+  if (a.pid == 0 || a.pid >= kMaxPid) {
+    return absl::DataLossError(
+        absl::StrCat("advertise names pid ", a.pid, ", which is not a valid process id"));
+  }
+  return a;
+}
+
+std::vector<uint8_t> EncodeAdvertise(const Advertise& advertise) {
+  std::vector<uint8_t> out(kAdvertiseMagic, kAdvertiseMagic + sizeof(kAdvertiseMagic));
+  out.insert(out.end(), advertise.cookie.begin(), advertise.cookie.end());
+  PayloadWriter w;
+  w.U64(advertise.pid);
+  w.U16(0);
+  out.insert(out.end(), w.bytes().begin(), w.bytes().end());
+  return out;
+}
+
+std::string CookieHex(const std::array<uint8_t, 16>& cookie) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : cookie) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
 }  // namespace clrdiag::ipc

@@ -116,4 +116,20 @@ inline constexpr uint32_t kLoggingEnabled = 0x01, kVerboseLogging = 0x02, kCrash
 std::vector<uint8_t> EncodeDumpRequestPayload(const std::string& path, DumpType type,
                                               uint32_t flags);
 
+// The advertise a runtime sends first on every connection it opens to a diagnostic port it
+// was told to connect to (DOTNET_DiagnosticPorts): exactly 34 bytes, no reply expected.
+// "ADVR_V1\0", the runtime instance cookie (16 bytes, the same value as ProcessInfo's cookie),
+// the pid in the runtime's own pid namespace (uint64 LE), 2 reserved bytes.
+inline constexpr size_t kAdvertiseSize = 34;
+struct Advertise {
+  std::array<uint8_t, 16> cookie{};
+  uint64_t pid = 0;
+};
+// DataLoss for a wrong size or magic, or a pid that cannot be a process id.
+absl::StatusOr<Advertise> ParseAdvertise(std::span<const uint8_t> bytes);
+// The 34 bytes a runtime would send (for tests and fakes).
+std::vector<uint8_t> EncodeAdvertise(const Advertise& advertise);
+// A cookie as 32 lowercase hex digits, byte order as on the wire.
+std::string CookieHex(const std::array<uint8_t, 16>& cookie);
+
 }  // namespace clrdiag::ipc

@@ -13,6 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)ipc::DecodeHeader(bytes);
   for (int version = 1; version <= 3; ++version) (void)ipc::ParseProcessInfo(version, bytes);
   (void)ipc::ParseErrorReply(bytes);
+  (void)ipc::ParseAdvertise(bytes);
+  if (size >= ipc::kAdvertiseSize) (void)ipc::ParseAdvertise(bytes.first(ipc::kAdvertiseSize));
 
   // Strings back to back until the reader fails or runs dry; each read must either
   // consume bytes or fail, so this terminates.

@@ -337,9 +337,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   if (root.IsNull()) return c;
   if (!root.IsMap()) return absl::InvalidArgumentError(source + ": expected a mapping at the top");
   Walker w(source);
-  w.CheckKeys(root, "",
-              {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
-               "log_level", "limits", "analysis", "retention", "store", "metrics"});
+  w.CheckKeys(
+      root, "",
+      {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
+       "log_level", "limits", "analysis", "retention", "store", "metrics", "diagnostic_ports"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -467,8 +468,76 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       }
     }
   }
+  if (auto n = root["diagnostic_ports"]) {
+    if (!n.IsSequence()) {
+      w.Error("diagnostic_ports", "expected a list of ports like {path: /diag/clrdiag.sock}");
+    } else {
+      for (size_t i = 0; i < n.size(); ++i) {
+        const std::string path = absl::StrCat("diagnostic_ports[", i, "]");
+        const YAML::Node& e = n[i];
+        if (!e.IsMap()) {
+          w.Error(path, "expected a mapping with at least `path`");
+          continue;
+        }
+        w.CheckKeys(e, path, {"path", "mode", "resume", "dump_dir", "dump_dir_in_app"});
+        DiagnosticPortConfig port;
+        std::string s;
+        if (!e["path"]) {
+          w.Error(path + ".path", "missing: the unix socket to listen on");
+        } else if (w.Scalar(e["path"], path + ".path", &s)) {
+          absl::StatusOr<DiagnosticPortConfig> parsed = ParseDiagnosticPort(s);
+          if (!parsed.ok()) {
+            w.Error(path + ".path", std::string(parsed.status().message()));
+          } else {
+            port = *parsed;
+          }
+        }
+        if (e["mode"] && w.Scalar(e["mode"], path + ".mode", &s)) {
+          char* end = nullptr;
+          unsigned long m = std::strtoul(s.c_str(), &end, 8);
+          if (s.empty() || *end != '\0' || m > 0777) {
+            w.Error(path + ".mode",
+                    absl::StrCat("expected octal permission bits like \"0666\", got '", s, "'"));
+          } else {
+            port.mode = static_cast<mode_t>(m);
+          }
+        }
+        if (e["resume"]) w.Bool(e["resume"], path + ".resume", &port.resume);
+        for (const char* key : {"dump_dir", "dump_dir_in_app"}) {
+          if (e[key] && w.Scalar(e[key], path + "." + key, &s)) {
+            if (s.empty() || s[0] != '/') {
+              w.Error(path + "." + key, absl::StrCat("must be an absolute path, got '", s, "'"));
+            } else {
+              (std::string(key) == "dump_dir" ? port.dump_dir : port.dump_dir_in_app) = s;
+            }
+          }
+        }
+        c.diagnostic_ports.push_back(port);
+      }
+    }
+  }
   if (absl::Status st = w.Result(); !st.ok()) return st;
   return c;
+}
+
+absl::StatusOr<DiagnosticPortConfig> ParseDiagnosticPort(const std::string& path) {
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "': a diagnostic port must be an absolute socket path"));
+  }
+  if (path.size() > 107) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "': unix socket paths must be shorter than 108 bytes"));
+  }
+  if (path.find(';') != std::string::npos || path.find(',') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path,
+                     "': ',' and ';' separate tags and ports in DOTNET_DiagnosticPorts, so the "
+                     "runtime could not name this path"));
+  }
+  DiagnosticPortConfig p;
+  p.path = path;
+  return p;
 }
 
 absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path) {
@@ -489,6 +558,19 @@ absl::Status ValidateConfig(const DaemonConfig& c) {
           ": TCP requires TLS: configure tls.cert and tls.key (and tls.client_ca for client "
           "certificates), or use a unix socket; `insecure: true` accepts plaintext TCP on a "
           "trusted network only"));
+    }
+  }
+  std::set<std::string> ports;
+  for (const auto& p : c.diagnostic_ports) {
+    if (!ports.insert(p.path).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("diagnostic_ports: ", p.path, " is listed twice"));
+    }
+    for (const auto& a : c.listen) {
+      if (a.kind == ListenAddress::Kind::kUnix && a.address == p.path) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "diagnostic_ports: ", p.path, " is also the daemon's client socket (listen)"));
+      }
     }
   }
   return absl::OkStatus();

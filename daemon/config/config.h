@@ -42,8 +42,8 @@ struct StoreSafety {
   uint64_t max_count = 0;                         // retention.max_count
   // retention.check_interval: how often max_age is applied while no collection happens.
   absl::Duration check_interval = absl::Minutes(10);
-  bool preflight = true;                          // store.preflight
-  uint64_t free_space_reserve_mib = 256;          // store.free_space_reserve_mib
+  bool preflight = true;                  // store.preflight
+  uint64_t free_space_reserve_mib = 256;  // store.free_space_reserve_mib
 };
 
 // TLS for TCP listeners (config key `tls`). Paths to PEM files.
@@ -76,6 +76,18 @@ struct AuditConfig {
   std::string path;  // resolved: empty in the file ("default") means <dump_dir>/audit.jsonl
 };
 
+// One listen-mode diagnostic port (config `diagnostic_ports[]`, flag --diagnostic-port):
+// runtimes started with DOTNET_DiagnosticPorts=<path> connect to it.
+struct DiagnosticPortConfig {
+  std::string path;    // the unix socket the daemon listens on (absolute, < 108 bytes)
+  mode_t mode = 0666;  // permission bits of the socket: the app's user must connect
+  bool resume = true;  // send ResumeRuntime to runtimes waiting at start-up
+  // For runtimes out of the daemon's /proc (another pid namespace): a directory both see, as
+  // the daemon sees it and as the app sees it. Empty: the socket's directory, same path.
+  std::string dump_dir;
+  std::string dump_dir_in_app;
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
   bool insecure = false;              // plaintext TCP allowed (config key `insecure`)
@@ -93,6 +105,7 @@ struct DaemonConfig {
   AnalysisLimits analysis;
   MetricsConfig metrics;
   StoreSafety store;
+  std::vector<DiagnosticPortConfig> diagnostic_ports;  // listen mode; empty: off
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).
@@ -112,6 +125,10 @@ std::string ResolveGroupSetting(const std::string& value, const char* default_gr
 // InvalidArgument otherwise (also for IPv6: the HTTP library is built without it). Port 0 picks
 // a free port.
 absl::StatusOr<std::string> ParseMetricsAddress(const std::string& text);
+
+// A diagnostic port path with default options; InvalidArgument for a relative or too long
+// path, or one with ',' or ';' (which DOTNET_DiagnosticPorts cannot carry).
+absl::StatusOr<DiagnosticPortConfig> ParseDiagnosticPort(const std::string& path);
 
 // Checks that only make sense on the whole (e.g. TCP without TLS).
 absl::Status ValidateConfig(const DaemonConfig& config);

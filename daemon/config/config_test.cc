@@ -19,6 +19,57 @@ TEST(ConfigTest, ShippedConfigLoadsAndMatchesDefaults) {
   EXPECT_EQ(c->socket_mode, 0660u);
   EXPECT_FALSE(c->insecure);
   EXPECT_TRUE(ValidateConfig(*c).ok());
+  EXPECT_TRUE(c->diagnostic_ports.empty());
+}
+
+TEST(ConfigTest, DiagnosticPortsParseWithDefaults) {
+  auto c = ParseConfig(
+      "diagnostic_ports:\n"
+      "  - path: /diag/clrdiag.sock\n"
+      "  - {path: /run/b.sock, mode: \"0660\", resume: false, dump_dir: /srv/shared,\n"
+      "     dump_dir_in_app: /diag}\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->diagnostic_ports.size(), 2u);
+  const auto& a = c->diagnostic_ports[0];
+  EXPECT_EQ(a.path, "/diag/clrdiag.sock");
+  EXPECT_EQ(a.mode, 0666u);
+  EXPECT_TRUE(a.resume);
+  EXPECT_EQ(a.dump_dir, "");  // the listen server defaults it to the socket's directory
+  const auto& b = c->diagnostic_ports[1];
+  EXPECT_EQ(b.mode, 0660u);
+  EXPECT_FALSE(b.resume);
+  EXPECT_EQ(b.dump_dir, "/srv/shared");
+  EXPECT_EQ(b.dump_dir_in_app, "/diag");
+  EXPECT_TRUE(ValidateConfig(*c).ok());
+}
+
+TEST(ConfigTest, BadDiagnosticPortsAreErrorsNamingTheirPath) {
+  auto c = ParseConfig(
+      "diagnostic_ports:\n"
+      "  - path: relative.sock\n"
+      "  - {path: /a.sock, colour: red, mode: \"rw\", resume: maybe}\n"
+      "  - {mode: \"0600\"}\n"
+      "  - {path: \"/a,b.sock\", dump_dir: diag}\n"
+      "  - /plain/string.sock\n",
+      "t.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  for (const char* want :
+       {"t.yaml: diagnostic_ports[0].path: 'relative.sock': a diagnostic port must be an absolute",
+        "diagnostic_ports[1].colour: unknown key", "diagnostic_ports[1].mode: expected octal",
+        "diagnostic_ports[1].resume: expected true or false", "diagnostic_ports[2].path: missing",
+        "diagnostic_ports[3].path: '/a,b.sock'",
+        "diagnostic_ports[3].dump_dir: must be an absolute",
+        "diagnostic_ports[4]: expected a mapping"}) {
+    EXPECT_NE(msg.find(want), std::string::npos) << want << "\n" << msg;
+  }
+  auto twice = ParseConfig("diagnostic_ports: [{path: /a.sock}, {path: /a.sock}]\n", "t.yaml");
+  ASSERT_TRUE(twice.ok());
+  EXPECT_NE(std::string(ValidateConfig(*twice).message()).find("listed twice"), std::string::npos);
+  auto clash = ParseConfig("listen: [unix:/a.sock]\ndiagnostic_ports: [{path: /a.sock}]\n", "t");
+  ASSERT_TRUE(clash.ok());
+  EXPECT_NE(std::string(ValidateConfig(*clash).message()).find("client socket"), std::string::npos);
 }
 
 TEST(ConfigTest, UnknownKeysAreErrorsNamingTheirPath) {

@@ -18,6 +18,7 @@
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "core/listen/listen_server.h"
 #include "core/procfs/procfs.h"
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
@@ -58,6 +59,17 @@ absl::StatusOr<config::DaemonConfig> ResolveConfig(const DaemonFlags& flags) {
       if (!a.ok())
         return absl::InvalidArgumentError(absl::StrCat("--listen: ", a.status().message()));
       cfg.listen.push_back(*a);
+    }
+  }
+  if (!flags.diagnostic_ports.empty()) {
+    cfg.diagnostic_ports.clear();
+    for (const auto& path : flags.diagnostic_ports) {
+      auto p = config::ParseDiagnosticPort(path);
+      if (!p.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--diagnostic-port: ", p.status().message()));
+      }
+      cfg.diagnostic_ports.push_back(*p);
     }
   }
   if (!flags.dump_dir.empty()) {
@@ -181,6 +193,12 @@ int RunDaemon(const DaemonFlags& flags) {
     for (const auto& a : cfg->listen) listen.push_back(a.ToString());
     std::printf("configuration OK: listen %s, dump_dir %s\n", absl::StrJoin(listen, ", ").c_str(),
                 cfg->dump_dir.c_str());
+    for (const auto& p : cfg->diagnostic_ports) {
+      std::printf("diagnostic port %s (mode %04o, resume %s, dumps via %s, %s in the app)\n",
+                  p.path.c_str(), static_cast<unsigned>(p.mode), p.resume ? "true" : "false",
+                  p.dump_dir.empty() ? "the socket's directory" : p.dump_dir.c_str(),
+                  p.dump_dir_in_app.empty() ? "same path" : p.dump_dir_in_app.c_str());
+    }
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
@@ -278,6 +296,37 @@ int RunDaemon(const DaemonFlags& flags) {
     };
   }
   service::DiagnosticsService svc(deps);
+
+  // Step 2d: listen-mode diagnostic ports (runtimes connect to us), before anything serves.
+  std::unique_ptr<listen::ListenServer> listen_server;
+  if (!cfg->diagnostic_ports.empty()) {
+    std::vector<listen::PortOptions> ports;
+    for (const auto& p : cfg->diagnostic_ports) {
+      ports.push_back({p.path, p.mode, p.resume, p.dump_dir, p.dump_dir_in_app});
+    }
+    listen::ServerOptions lopts;
+    lopts.log = [](listen::LogLevel level, const std::string& message) {
+      if (level == listen::LogLevel::kWarning) {
+        spdlog::warn("{}", message);
+      } else {
+        spdlog::info("{}", message);
+      }
+    };
+    auto started = listen::ListenServer::Start(std::move(ports), std::move(lopts));
+    if (!started.ok()) {
+      spdlog::critical("{}", std::string(started.status().message()));
+      return 1;
+    }
+    listen_server = *std::move(started);
+    inventory.SetListenServer(listen_server.get());
+    svc.SetListenServer(listen_server.get());
+    for (const auto& p : cfg->diagnostic_ports) {
+      spdlog::info(
+          "diagnostic port {} (mode {:04o}, {}): start apps with DOTNET_DiagnosticPorts={}", p.path,
+          static_cast<unsigned>(p.mode),
+          p.resume ? "resumes runtimes waiting at start-up" : "resume: false", p.path);
+    }
+  }
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
@@ -389,7 +438,9 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kShutdownGraceSeconds));
   server->Wait();
-  metrics_http.reset();  // last: /readyz says "not ready" until the very end
+  inventory.SetListenServer(nullptr);
+  listen_server.reset();  // closes the runtimes' connections and removes the port sockets
+  metrics_http.reset();   // last: /readyz says "not ready" until the very end
   spdlog::info("clrdiagd stopped");
   // Destroying the server would run grpc_shutdown(), which waits for gRPC's executor; after
   // large streaming writes that executor can sit in a backup poller for up to 10 s. All RPCs

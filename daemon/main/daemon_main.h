@@ -11,6 +11,8 @@ struct DaemonFlags {
   std::vector<std::string> listen;  // overrides the config's list when non-empty
   std::string dump_dir;             // overrides the config when non-empty
   std::string log_level;            // overrides the config when non-empty
+  // Listen-mode diagnostic ports; replace the config's `diagnostic_ports` when non-empty.
+  std::vector<std::string> diagnostic_ports;
   bool check_config = false;
   std::string metrics_listen;  // overrides the config's metrics.listen when non-empty
 };

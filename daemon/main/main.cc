@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
                  "address to serve on: unix:/path or host:port (repeatable; replaces the "
                  "config's list)");
   app.add_option("--dump-dir", flags.dump_dir, "directory of the dump catalog");
+  app.add_option("--diagnostic-port", flags.diagnostic_ports,
+                 "listen-mode diagnostic port: a unix socket PATH that runtimes started with "
+                 "DOTNET_DiagnosticPorts=PATH connect to (repeatable; replaces the config's "
+                 "diagnostic_ports, with their defaults)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error");
   app.add_option("--metrics-listen", flags.metrics_listen,
                  "serve Prometheus /metrics, /healthz and /readyz over HTTP on IPV4:PORT "

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/cancel.h"
@@ -95,6 +96,62 @@ void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
     out->set_entry_assembly(p.runtime->entry_assembly);
   }
   out->set_runtime_error(p.runtime_error);
+  if (p.runtime) out->set_runtime_cookie(ipc::CookieHex(p.runtime->cookie));
+  if (p.listen) {
+    out->set_connection("listen:" + p.listen->port.path);
+    out->set_listen_only(p.listen_only);
+    out->set_resume_sent(p.listen->resume_sent);
+  }
+}
+
+// How to reach the process `pid` as `ps` lists it: nullopt through its own socket (the
+// collector's procfs path), else through the listen port it is connected to.
+absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
+    inventory::Inventory& inventory, listen::ListenServer* server, pid_t pid,
+    const std::string& cookie_prefix) {
+  if (server == nullptr && cookie_prefix.empty()) return std::nullopt;
+  std::vector<inventory::DotnetProcess> matches;
+  for (auto& p : inventory.List()) {
+    if (p.facts.pid != pid) continue;
+    if (!cookie_prefix.empty() &&
+        !(p.runtime && absl::StartsWith(ipc::CookieHex(p.runtime->cookie), cookie_prefix))) {
+      continue;
+    }
+    matches.push_back(std::move(p));
+  }
+  if (!cookie_prefix.empty() && matches.empty()) {
+    return absl::NotFoundError(absl::StrCat("no .NET process with pid ", pid,
+                                            " has a runtime cookie starting with ", cookie_prefix,
+                                            " (see `clrdiag ps --json`)"));
+  }
+  if (matches.size() > 1) {
+    std::vector<std::string> rows;
+    for (const auto& p : matches) {
+      rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", p.facts.name, "  runtime cookie ",
+                                  p.runtime ? ipc::CookieHex(p.runtime->cookie) : std::string("?"),
+                                  p.listen ? " [listen:" + p.listen->port.path + "]" : ""));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pid ", pid,
+        " is ambiguous: runtimes in other pid namespaces connected to a listen port advertise "
+        "their own pids; pick one with --runtime-cookie:\n",
+        absl::StrJoin(rows, "\n")));
+  }
+  if (matches.empty() || !matches[0].listen || server == nullptr) return std::nullopt;
+  const inventory::DotnetProcess& p = matches[0];
+  dump::ReverseTarget t;
+  t.endpoint = server->EndpointFor(p.listen->cookie, p.listen->port.path);
+  t.pid_visible = !p.listen_only;
+  t.shared_dir = p.listen->port.dump_dir;
+  t.shared_dir_in_app = p.listen->port.dump_dir_in_app;
+  t.cookie_hex = ipc::CookieHex(p.listen->cookie);
+  t.name = p.facts.name;
+  t.command_line = absl::StrJoin(p.facts.cmdline, " ");
+  if (p.runtime) {
+    t.runtime_version = p.runtime->runtime_version;
+    t.runtime_identifier = p.runtime->runtime_id;
+  }
+  return t;
 }
 
 // The uid that owns a process for authorization: its uid, or root's (0) when its real and
@@ -205,6 +262,18 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
                                     call->who->name, " (you may collect only your own)")));
       }
     }
+    if (!req->runtime_cookie().empty()) {
+      std::erase_if(*matches, [&](const inventory::DotnetProcess& p) {
+        return !(p.runtime &&
+                 absl::StartsWith(ipc::CookieHex(p.runtime->cookie), req->runtime_cookie()));
+      });
+      if (matches->empty()) {
+        return grpc::Status(
+            grpc::StatusCode::NOT_FOUND,
+            absl::StrCat("no .NET process named '", req->name(),
+                         "' has a runtime cookie starting with ", req->runtime_cookie()));
+      }
+    }
     if (matches->size() > 1) {
       std::vector<std::string> rows;
       for (const auto& p : *matches) {
@@ -232,6 +301,18 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
   creq.diag = req->diag();
   creq.crash_report = req->crash_report();
   creq.requested_by = static_cast<uid_t>(call->who->owner_id());
+  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, pid, req->runtime_cookie());
+  if (!reverse.ok()) return ToGrpc(reverse.status());
+  // A runtime out of this host's process namespace has no owner we can check (its pid may name
+  // another process here): only root and the admin group collect it.
+  if (call->who->owner_scoped && *reverse && !(*reverse)->pid_visible) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("process ", pid,
+                                     " is connected through a listen port from another pid "
+                                     "namespace; only root and the admin group (auth.admin_group) "
+                                     "may collect it"));
+  }
+  creq.reverse = *std::move(reverse);
   CancellationToken cancel;
   auto progress = [&](const dump::CollectProgress& p) {
     if (ctx->IsCancelled()) cancel.Cancel();
@@ -243,8 +324,9 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
     pr->set_message(p.message);
     writer->Write(ev);
   };
-  spdlog::info("collect: {} dump of pid {} for uid {}", std::string(dump::DumpKindName(*kind)), pid,
-               creq.requested_by);
+  spdlog::info("collect: {} dump of pid {} for uid {}{}", std::string(dump::DumpKindName(*kind)),
+               pid, creq.requested_by,
+               creq.reverse ? " through " + creq.reverse->endpoint->Describe() : "");
   dump::DataFn on_data;
   std::unique_ptr<BlockWriter> output;
   if (!req->output_token().empty()) {

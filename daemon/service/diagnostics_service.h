@@ -13,6 +13,7 @@
 #include "core/inventory/inventory.h"
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
+#include "core/listen/listen_server.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/peer_registry.h"
 #include "daemon/service/session_registry.h"
@@ -31,11 +32,14 @@ struct ServiceDeps {
   auth::AuditLog* audit = nullptr;  // null: no audit log
   // Told about every collection that reached the collector (metrics); may be empty.
   std::function<void(dump::DumpKind, const absl::Status&, absl::Duration)> on_collection;
+  listen::ListenServer* listen = nullptr;  // listen mode (may be null: no diagnostic ports)
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
  public:
   explicit DiagnosticsService(ServiceDeps deps) : deps_(deps) {}
+  // Listen mode, set before serving (the server starts after the gRPC service is built).
+  void SetListenServer(listen::ListenServer* server) { deps_.listen = server; }
 
   // For shutdown: waits until no CollectDump call is running (up to `timeout`); returns
   // whether they all finished.

@@ -217,6 +217,7 @@ void FakeDiagServer::Run() {
       auto it = script_.find({request.command_set, request.command_id});
       if (it != script_.end()) behavior = it->second;
     }
+    if (behavior.before_reply) behavior.before_reply(request);
     Answer(std::move(conn), behavior);
   }
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,9 @@ struct Behavior {
   std::vector<uint8_t> payload;
   uint32_t hresult = 0;
   std::optional<std::string> message;
+  // Runs on the request before the answer is written (e.g. to plant files a real runtime's
+  // createdump would write).
+  std::function<void(const struct RecordedRequest&)> before_reply;
 
   static Behavior Ok(std::vector<uint8_t> payload);
   // OK with the int32 hresult 0 most commands (dump, resume, ...) answer.

@@ -8,6 +8,8 @@
 //   unknown-command  UNKNOWN_COMMAND for v3 and v2, OK for v1 (nothing is written)
 //   close            close the connection without replying
 //   hresult-zero     Error with hresult 0 (the .NET 6 quirk)
+//   symlink          a hostile target: puts a symbolic link to /etc/passwd where the dump
+//                    should go, then answers OK
 // Prints READY on stdout once listening; on SIGTERM/SIGINT removes its socket and exits 0.
 #include <pthread.h>
 #include <signal.h>
@@ -80,7 +82,7 @@ std::vector<uint8_t> ProcessInfoPayload(int version, const std::string& command_
 
 int Usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [--dump-mode=ok|error-v3|unknown-command|close|hresult-zero] "
+               "usage: %s [--dump-mode=ok|error-v3|unknown-command|close|hresult-zero|symlink] "
                "[args...]\n",
                argv0);
   return 2;
@@ -116,6 +118,14 @@ int main(int argc, char** argv) {
   } else if (mode == "close") {
     script =
         dump_script(Behavior::CloseNoReply(), Behavior::CloseNoReply(), Behavior::CloseNoReply());
+  } else if (mode == "symlink") {
+    Behavior b = Behavior::OkHresult();
+    b.before_reply = [](const clrdiag::testing::RecordedRequest& r) {
+      ipc::PayloadReader reader(r.payload);
+      auto path = reader.String();
+      if (path.ok()) (void)!::symlink("/etc/passwd", path->c_str());
+    };
+    script = dump_script(b, b, b);
   } else if (mode == "hresult-zero") {
     script = dump_script(Behavior::Error(0), Behavior::Error(0), Behavior::Error(0));
   } else {

@@ -227,8 +227,11 @@ bool Daemon::Start(std::chrono::milliseconds timeout) {
   so.env["NOTIFY_SOCKET"] = notify;
   so.stdout_file = dir_ / "daemon.out";
   so.stderr_file = dir_ / "daemon.log";
-  std::vector<std::string> argv = {BinDir() + "/clrdiagd", "--listen", "unix:" + socket_,
-                                   "--dump-dir", dump_dir_};
+  std::vector<std::string> argv = wrapper_;
+  for (const std::string& a : {BinDir() + "/clrdiagd", std::string("--listen"), "unix:" + socket_,
+                               std::string("--dump-dir"), dump_dir_}) {
+    argv.push_back(a);
+  }
   for (const auto& a : opts_.extra_args) argv.push_back(a);
   proc_ = Process::Spawn(argv, so);
   bool ready = false;

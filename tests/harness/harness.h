@@ -111,6 +111,10 @@ class Daemon {
   // SIGTERM and wait; returns the exit status.
   std::optional<int> Stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   void Kill();
+  // Before Start(): runs the daemon under this command (e.g. `unshare --pid --fork
+  // --mount-proc --kill-child`, a daemon in its own pid namespace). Such a wrapper may ignore
+  // SIGTERM: end it with Kill().
+  void set_wrapper(std::vector<std::string> wrapper) { wrapper_ = std::move(wrapper); }
   const std::string& socket_path() const { return socket_; }
   std::string server() const { return "unix:" + socket_; }
   const std::string& dump_dir() const { return dump_dir_; }
@@ -126,6 +130,7 @@ class Daemon {
   Options opts_;
   std::string socket_;
   std::string dump_dir_;
+  std::vector<std::string> wrapper_;
   std::unique_ptr<Process> proc_;
 };
 

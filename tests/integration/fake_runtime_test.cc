@@ -41,6 +41,17 @@ TEST_F(FakeRuntimeCollectTest, ListedWithWhatTheRuntimeSays) {
   EXPECT_TRUE(found) << r.out;
 }
 
+// A target owns the directory its dump goes to: a link it plants there must never make the
+// daemon read (and store for download) a file of the daemon's host.
+TEST_F(FakeRuntimeCollectTest, ALinkInsteadOfTheDumpIsRefused) {
+  auto fake = StartFake("symlink");
+  ASSERT_TRUE(fake);
+  RunResult r = Collect(*fake);
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_CONTAINS(r.err, "is a symbolic link, not a dump the runtime wrote; refused");
+  ExpectNothingLeft(*fake);
+}
+
 TEST_F(FakeRuntimeCollectTest, RuntimeErrorTextReachesTheUser) {
   auto fake = StartFake("error-v3");
   ASSERT_TRUE(fake);
