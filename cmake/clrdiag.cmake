@@ -1,5 +1,7 @@
 # clrdiag_test(NAME SRCS a_test.cc ... DEPS lib ... [FIXTURES f...] [SERIAL] [TIMEOUT s] [LABELS l...])
-# A GoogleTest binary whose cases are registered with ctest one by one.
+# A GoogleTest binary whose cases are registered with ctest one by one. LABELS defaults to
+# "unit"; the end-to-end suites say what they are (integration, conformance, terminal, stress):
+# the sanitizer run selects `ctest -L 'unit|integration'`.
 include(GoogleTest)
 function(clrdiag_test name)
   cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SRCS;DEPS;LABELS;FIXTURES" ${ARGN})
@@ -10,9 +12,10 @@ function(clrdiag_test name)
     set(T_TIMEOUT 120)
   endif()
   set(props TIMEOUT ${T_TIMEOUT})
-  if(T_LABELS)
-    list(APPEND props LABELS "${T_LABELS}")
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
   endif()
+  list(APPEND props LABELS "${T_LABELS}")
   if(T_FIXTURES)
     list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES}")
   endif()
