@@ -45,7 +45,7 @@ format:
 sanitize-build:
 	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DCLRDIAG_SANITIZE=ON \
 	  -DCLRDIAG_FIXTURES_DIR=$(abspath $(BUILD_DIR))/fixtures $(CMAKE_FLAGS) >/dev/null
-	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target clrdiag_sanitize_tests
 
 sanitize:
 	$(call timed,sanitize-build,$(MAKE) sanitize-build)

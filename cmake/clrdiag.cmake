@@ -3,6 +3,9 @@
 # "unit"; the end-to-end suites say what they are (integration, conformance, terminal, stress):
 # the sanitizer run selects `ctest -L 'unit|integration'`.
 include(GoogleTest)
+# What the sanitizer run needs: every test binary labelled unit or integration (`make sanitize`
+# builds only this, not the conformance, terminal and stress suites).
+add_custom_target(clrdiag_sanitize_tests)
 function(clrdiag_test name)
   cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SRCS;DEPS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${T_SRCS})
@@ -16,6 +19,9 @@ function(clrdiag_test name)
     set(T_LABELS unit)
   endif()
   list(APPEND props LABELS "${T_LABELS}")
+  if("unit" IN_LIST T_LABELS OR "integration" IN_LIST T_LABELS)
+    add_dependencies(clrdiag_sanitize_tests ${name})
+  endif()
   if(T_FIXTURES)
     list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES}")
   endif()

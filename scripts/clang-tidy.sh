@@ -2,10 +2,12 @@
 # Runs clang-tidy (checks in the checked-in .clang-tidy) over clrdiag's own sources and fails on
 # any warning.
 #
-# Usage: scripts/clang-tidy.sh [--build-dir DIR] [-j N] [--changed [BASE]] [FILE...]
+# Usage: scripts/clang-tidy.sh [--build-dir DIR] [-j N] [--analyzer] [--changed [BASE]] [FILE...]
 #   --build-dir DIR  a configured build tree with compile_commands.json (default: build);
 #                    its generated protobuf headers are built first (target clrdiag_proto)
 #   -j N             clang-tidy processes in parallel (default 2)
+#   --analyzer       also the Clang static analyzer's core/C++/unix/security checks (slower;
+#                    not in CI)
 #   --changed [BASE] only the translation units whose file, or a header they include from
 #                    this repository, differs from BASE (default: the merge base with main),
 #                    committed or not
@@ -20,6 +22,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="$repo/build"
 jobs=2
 changed=""
+extra=()
 files=()
 while (($#)); do
   case "$1" in
@@ -29,7 +32,8 @@ while (($#)); do
     --changed)
       if [[ $# -ge 2 && "$2" != -* && ! -f "$repo/$2" ]]; then changed="$2"; shift 2
       else changed="auto"; shift; fi ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --analyzer) extra=(--checks='clang-analyzer-core.*,clang-analyzer-cplusplus.*,clang-analyzer-deadcode.*,clang-analyzer-security.*,clang-analyzer-unix.*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling'); shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     -*) echo "clang-tidy.sh: unknown option $1" >&2; exit 2 ;;
     *) files+=("$1"); shift ;;
   esac
@@ -84,12 +88,13 @@ if ((${#files[@]} == 0)); then
 fi
 
 out="$(mktemp -d)"
+export OUT="$out"
 trap 'rm -rf "$out"' EXIT
 start=$SECONDS
 # One log per unit; --quiet drops the "N warnings generated" lines about system headers.
 printf '%s\n' "${files[@]}" | xargs -P "$jobs" -I{} sh -c \
-  '"$1" -p "$2" --quiet "$3" >"$4/$(echo "$3" | tr / _).log" 2>&1 || true' \
-  _ "$tidy" "$build_dir" {} "$out"
+  'f="$1"; shift; "$@" "$f" >"$OUT/$(echo "$f" | tr / _).log" 2>&1 || true' \
+  _ {} "$tidy" -p "$build_dir" --quiet "${extra[@]}"
 
 # A header's warning comes once per unit that includes it: report each one once.
 cat "$out"/*.log | grep -E '^[^ ].*:[0-9]+:[0-9]+: (warning|error):' | sed "s|^$repo/||" |
