@@ -145,7 +145,8 @@ absl::StatusOr<std::unique_ptr<DumpStore>> DumpStore::Open(const std::string& ro
   // A crash mid-collection leaves *.partial directories behind; they were never listed.
   for (const char* sub : {"/dumps", "/runtimes"}) {
     for (const auto& name : ListDir(root + sub)) {
-      if (absl::EndsWith(name, kPartialSuffix)) (void)RemoveTree(root + sub + "/" + name);
+      if (absl::EndsWith(name, kPartialSuffix))
+        (void)RemoveTree(absl::StrCat(root, sub, "/", name));
     }
   }
   return store;
@@ -260,7 +261,7 @@ absl::Status DumpStore::StoreRuntimeFiles(const std::string& build_id,
   if (::mkdir(staging.c_str(), kDirMode) != 0) return ErrnoStatus(errno, "mkdir " + staging);
   for (const auto& src : source_paths) {
     std::string base = src.substr(src.rfind('/') + 1);
-    absl::Status st = CopyFile(src, staging + "/" + base, kFileMode);
+    absl::Status st = CopyFile(src, absl::StrCat(staging, "/", base), kFileMode);
     if (!st.ok()) {
       (void)RemoveTree(staging);
       return st;

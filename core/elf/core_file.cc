@@ -486,7 +486,9 @@ std::optional<std::string> CoreFile::Impl::BuildIdAt(uint64_t base) const {
   const uint64_t phoff = Load<uint64_t>(hdr, 32);
   const uint16_t phentsize = Load<uint16_t>(hdr, 54);
   const uint16_t phnum = Load<uint16_t>(hdr, 56);
-  if (phnum == kPnXnum || phnum > kMaxModuleProgramHeaders || phentsize < kProgramHeaderSize) {
+  // PN_XNUM (the count is elsewhere) is above the bound too: such a module is not read.
+  static_assert(kPnXnum > kMaxModuleProgramHeaders);
+  if (phnum > kMaxModuleProgramHeaders || phentsize < kProgramHeaderSize) {
     return std::string();
   }
   std::vector<ProgramHeader> notes;
