@@ -70,6 +70,9 @@ for pdb in "$repo"/build/fixtures/*/*.pdb; do
 done
 
 mkdir -p "$build_dir/fuzz-artifacts"
+# UBSan's default is to print a finding and go on, which libFuzzer does not count as a crash:
+# make each finding end the run (and leave its input), as ASan's do.
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 # Built: other runs on this tree may go on while this one fuzzes.
 flock -u 9
 if ((build_only)); then

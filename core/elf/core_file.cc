@@ -116,7 +116,8 @@ class MemorySource final : public ByteSource {
  public:
   explicit MemorySource(std::span<const uint8_t> bytes) : bytes_(bytes) { size_ = bytes.size(); }
   size_t ReadAt(uint64_t off, void* out, size_t n) const override {
-    if (off >= bytes_.size()) return 0;
+    // n == 0: `out` may be null (an empty PT_NOTE's buffer), and memcpy must not see it.
+    if (n == 0 || off >= bytes_.size()) return 0;
     n = static_cast<size_t>(std::min<uint64_t>(n, bytes_.size() - off));
     std::memcpy(out, bytes_.data() + off, n);
     return n;
