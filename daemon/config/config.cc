@@ -27,7 +27,7 @@ class Walker {
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>("");
       if (!known.count(key)) {
-        Error(path.empty() ? key : path + "." + key,
+        Error(path.empty() ? key : absl::StrCat(path, ".", key),
               absl::StrCat("unknown key (known: ", absl::StrJoin(known.begin(), known.end(), ", "),
                            ")"));
       }
