@@ -555,9 +555,14 @@ TEST(CoreFileTest, FileReadsAreCorrectAndResidentMemoryStaysWithinTheCache) {
 
   const uint64_t rss_after = RssBytes();
   ASSERT_GT(rss_before, 0u);
+#if !defined(__SANITIZE_ADDRESS__)
+  // Not under ASan: its allocator keeps freed blocks resident in a quarantine (256 MiB by
+  // default) and adds shadow pages, so RSS says nothing about the cache there (measured 17 ->
+  // 45 MiB).
   EXPECT_LT(rss_after, rss_before + kCoreCacheBytes + (uint64_t{4} << 20))
       << "reading a " << (kSegBytes >> 20) << " MiB core grew RSS from " << (rss_before >> 20)
       << " to " << (rss_after >> 20) << " MiB";
+#endif
 }
 
 // Open (from disk) and OpenBytes (from memory) index the same core the same way.
