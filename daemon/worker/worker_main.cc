@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -197,7 +198,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--store") == 0) {
       store_root = argv[++i];
     } else if (std::strcmp(argv[i], "--dump-fd") == 0) {
-      dump_fd = std::atoi(argv[++i]);
+      dump_fd = static_cast<int>(std::strtol(argv[++i], nullptr, 10));
     } else if (std::strcmp(argv[i], "--dump-name") == 0) {
       dump_name = argv[++i];
     } else if (std::strcmp(argv[i], "--data-limit-mib") == 0) {
