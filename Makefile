@@ -1,11 +1,14 @@
 # The two commands of the README, plus the build they share.
 #   make run   — install dependencies, build, run clrdiagd in the foreground (config/clrdiagd.yaml)
-#   make test  — install dependencies, build, run every test through ctest
+#   make test  — install dependencies, build, run every test through ctest (with clang-tidy and
+#                60 s of each libFuzzer target), then the unit and integration tests again in an
+#                ASan+UBSan build (make sanitize); each step prints how long it took
 BUILD_DIR ?= build
+ASAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test fixtures clean format sanitize
+.PHONY: all deps build run test fixtures clean format sanitize sanitize-build tidy
 
 all: build
 
@@ -21,10 +24,14 @@ build: $(BUILD_DIR)/CMakeCache.txt
 run: deps build
 	$(BUILD_DIR)/bin/clrdiagd --config config/clrdiagd.yaml
 
+# Prints "make: <step> took N s" after a step (the CI timings in bench/README.md).
+timed = @s=$$(date +%s); $(2) && echo "make: $(1) took $$(( $$(date +%s) - s )) s"
+
 test: deps
 	@WITH_REFERENCE=1 scripts/install-deps.sh >/dev/null
-	$(MAKE) build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 600
+	$(call timed,build,$(MAKE) build)
+	$(call timed,ctest,cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 600)
+	$(MAKE) sanitize
 
 fixtures: build
 	scripts/build-fixtures.sh $(BUILD_DIR)/fixtures
@@ -32,8 +39,22 @@ fixtures: build
 format:
 	find core daemon client tests -name '*.cc' -o -name '*.h' | xargs clang-format -i
 
+# ASan+UBSan tree: the unit and integration tests (labels); the conformance, terminal and stress
+# suites, clang-tidy and the fuzzers run in the main tree only. Reuses the main tree's .NET
+# fixtures. Runtime options: tests/sanitizers/.
+sanitize-build:
+	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DCLRDIAG_SANITIZE=ON \
+	  -DCLRDIAG_FIXTURES_DIR=$(abspath $(BUILD_DIR))/fixtures $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target clrdiag_sanitize_tests
+
 sanitize:
-	$(MAKE) test BUILD_DIR=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DCLRDIAG_SANITIZE=ON"
+	$(call timed,sanitize-build,$(MAKE) sanitize-build)
+	$(call timed,sanitize-ctest,cd $(ASAN_BUILD_DIR) && \
+	  ctest --output-on-failure -j 2 --timeout 900 -L 'unit|integration')
+
+# clang-tidy over the sources (all of them; scripts/clang-tidy.sh --changed for a quick look).
+tidy: $(BUILD_DIR)/CMakeCache.txt
+	scripts/clang-tidy.sh --build-dir $(BUILD_DIR) -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR)

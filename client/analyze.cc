@@ -346,7 +346,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
           }
         }
       }
-      for (const char* local : {"logopen", "logclose"}) completions.commands.push_back(local);
+      for (const char* local : {"logopen", "logclose"}) completions.commands.emplace_back(local);
       std::sort(completions.commands.begin(), completions.commands.end());
     }
     g_completions = &completions;

@@ -1,6 +1,11 @@
 # clrdiag_test(NAME SRCS a_test.cc ... DEPS lib ... [FIXTURES f...] [SERIAL] [TIMEOUT s] [LABELS l...])
-# A GoogleTest binary whose cases are registered with ctest one by one.
+# A GoogleTest binary whose cases are registered with ctest one by one. LABELS defaults to
+# "unit"; the end-to-end suites say what they are (integration, conformance, terminal, stress):
+# the sanitizer run selects `ctest -L 'unit|integration'`.
 include(GoogleTest)
+# What the sanitizer run needs: every test binary labelled unit or integration (`make sanitize`
+# builds only this, not the conformance, terminal and stress suites).
+add_custom_target(clrdiag_sanitize_tests)
 function(clrdiag_test name)
   cmake_parse_arguments(T "SERIAL" "TIMEOUT" "SRCS;DEPS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${T_SRCS})
@@ -10,8 +15,12 @@ function(clrdiag_test name)
     set(T_TIMEOUT 120)
   endif()
   set(props TIMEOUT ${T_TIMEOUT})
-  if(T_LABELS)
-    list(APPEND props LABELS "${T_LABELS}")
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  list(APPEND props LABELS "${T_LABELS}")
+  if("unit" IN_LIST T_LABELS OR "integration" IN_LIST T_LABELS)
+    add_dependencies(clrdiag_sanitize_tests ${name})
   endif()
   if(T_FIXTURES)
     list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES}")

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while.
 #
-# Usage: scripts/fuzz.sh [--seconds N] [--build-dir DIR] [TARGET...]
+# Usage: scripts/fuzz.sh [--seconds N] [--build-dir DIR] [--build-only] [TARGET...]
 #   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz, portable_pdb_fuzz (default: all four)
-#   --seconds N   time per target (default 300; `make test` runs a 15 s smoke run each)
+#   --seconds N   time per target (default 300; `make test` runs each for 60 s, as the ctest
+#                 tests fuzz_<target>, two at a time)
+#   --build-only  build the targets and their seeds, fuzz nothing
+# Several runs on one DIR may go at once (different targets): the build is serialized.
 #
 # The corpus of each target grows in DIR/fuzz-corpus/<target>/ across runs; seeds come from
 # a real core (gcore of a short-lived `sleep`, truncated to 64 KiB so the notes stay and the
@@ -13,12 +16,14 @@ set -euo pipefail
 
 seconds=300
 build_dir=""
+build_only=0
 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --build-dir) build_dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --build-only) build_only=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -65,6 +70,15 @@ for pdb in "$repo"/build/fixtures/*/*.pdb; do
 done
 
 mkdir -p "$build_dir/fuzz-artifacts"
+# UBSan's default is to print a finding and go on, which libFuzzer does not count as a crash:
+# make each finding end the run (and leave its input), as ASan's do.
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+# Built: other runs on this tree may go on while this one fuzzes.
+flock -u 9
+if ((build_only)); then
+  echo "fuzz.sh: built ${targets[*]} in $build_dir"
+  exit 0
+fi
 status=0
 for t in "${targets[@]}"; do
   corpus="$build_dir/fuzz-corpus/$t"

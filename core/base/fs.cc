@@ -52,7 +52,7 @@ absl::Status RemoveTree(const std::string& path) {
       if (n != "." && n != "..") names.push_back(n);
     }
     ::closedir(d);
-    for (const auto& n : names) RETURN_IF_ERROR(RemoveTree(path + "/" + n));
+    for (const auto& n : names) RETURN_IF_ERROR(RemoveTree(absl::StrCat(path, "/", n)));
     if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return ErrnoStatus(errno, absl::StrCat("rmdir ", path));
     }

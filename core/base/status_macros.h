@@ -22,10 +22,13 @@
 // `ASSIGN_OR_RETURN(auto x, Foo());` unwraps a StatusOr or returns its error.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL_(CLRDIAG_CONCAT_(clrdiag_statusor_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `tmp` is a pasted identifier and `lhs` a
+// declaration (`auto x`); neither may be parenthesized.
 #define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                           \
   if (!tmp.ok()) return tmp.status();          \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 namespace clrdiag {
 

@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--dac-dir" && i + 1 < argc) {
-      args.dac_dirs.push_back(argv[++i]);
+      args.dac_dirs.emplace_back(argv[++i]);
     } else if (a == "--store" && i + 1 < argc) {
       args.store = argv[++i];
     } else if (a == "--trace") {

@@ -169,7 +169,9 @@ absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_
       HRESULT hr = import->GetTypeDefProps(type, buf.data(), static_cast<ULONG>(buf.size()), &len,
                                            &flags, nullptr);
       if (hr != kS_OK) return DacError(absl::StrCat("GetTypeDefProps(", Hex(type), ")"), hr);
-      name = name.empty() ? take(len) : take(len) + u"+" + name;
+      std::u16string outer = take(len);  // nested types: "Outer+Inner"
+      if (!name.empty()) outer.append(u"+").append(name);
+      name = std::move(outer);
       if ((flags & kTdVisibilityMask) < kTdNestedPublic) return name;
       uint32_t enclosing = 0;
       hr = import->GetNestedClassProps(type, &enclosing);

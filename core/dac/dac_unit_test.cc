@@ -309,7 +309,7 @@ class ScratchDir {
   }
   ~ScratchDir() { std::filesystem::remove_all(path_); }
   std::string Touch(const std::string& rel) {
-    const std::string p = path_ + "/" + rel;
+    std::string p = path_ + "/" + rel;
     std::filesystem::create_directories(std::filesystem::path(p).parent_path());
     std::ofstream(p) << "x";
     return p;
@@ -464,7 +464,7 @@ std::string FindFrameworkAssembly() {
   for (const char* root : {"/usr/share/dotnet/shared/Microsoft.NETCore.App",
                            "/usr/lib/dotnet/shared/Microsoft.NETCore.App"}) {
     for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
-      const std::string p = e.path().string() + "/System.Runtime.dll";
+      std::string p = e.path().string() + "/System.Runtime.dll";
       if (std::filesystem::exists(p)) return p;
     }
   }

@@ -133,6 +133,7 @@ class Parser {
       if (i > 0) out.push_back('+');
       out += segs[i].name;
       std::vector<std::string> mine;
+      mine.reserve(segs[i].arity);
       for (int k = 0; k < segs[i].arity; ++k) {
         mine.push_back(next < args.size() ? args[next++] : absl::StrCat("T", k + 1));
       }

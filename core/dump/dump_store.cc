@@ -366,7 +366,7 @@ absl::Status DumpStore::StoreRuntimeFiles(const std::string& build_id,
   if (::mkdir(staging.c_str(), kDirMode) != 0) return ErrnoStatus(errno, "mkdir " + staging);
   for (const auto& src : source_paths) {
     std::string base = src.substr(src.rfind('/') + 1);
-    absl::Status st = CopyFile(src, staging + "/" + base, kFileMode);
+    absl::Status st = CopyFile(src, absl::StrCat(staging, "/", base), kFileMode);
     if (!st.ok()) {
       (void)RemoveTree(staging);
       return st;

@@ -116,7 +116,8 @@ class MemorySource final : public ByteSource {
  public:
   explicit MemorySource(std::span<const uint8_t> bytes) : bytes_(bytes) { size_ = bytes.size(); }
   size_t ReadAt(uint64_t off, void* out, size_t n) const override {
-    if (off >= bytes_.size()) return 0;
+    // n == 0: `out` may be null (an empty PT_NOTE's buffer), and memcpy must not see it.
+    if (n == 0 || off >= bytes_.size()) return 0;
     n = static_cast<size_t>(std::min<uint64_t>(n, bytes_.size() - off));
     std::memcpy(out, bytes_.data() + off, n);
     return n;
@@ -486,7 +487,9 @@ std::optional<std::string> CoreFile::Impl::BuildIdAt(uint64_t base) const {
   const uint64_t phoff = Load<uint64_t>(hdr, 32);
   const uint16_t phentsize = Load<uint16_t>(hdr, 54);
   const uint16_t phnum = Load<uint16_t>(hdr, 56);
-  if (phnum == kPnXnum || phnum > kMaxModuleProgramHeaders || phentsize < kProgramHeaderSize) {
+  // PN_XNUM (the count is elsewhere) is above the bound too: such a module is not read.
+  static_assert(kPnXnum > kMaxModuleProgramHeaders);
+  if (phnum > kMaxModuleProgramHeaders || phentsize < kProgramHeaderSize) {
     return std::string();
   }
   std::vector<ProgramHeader> notes;

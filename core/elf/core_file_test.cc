@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -473,7 +474,10 @@ uint64_t RssBytes() {
   char line[256];
   uint64_t kb = 0;
   while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::sscanf(line, "VmRSS: %lu kB", &kb) == 1) break;
+    if (std::strncmp(line, "VmRSS:", 6) == 0) {
+      kb = std::strtoull(line + 6, nullptr, 10);
+      break;
+    }
   }
   std::fclose(f);
   return kb * 1024;
@@ -551,9 +555,14 @@ TEST(CoreFileTest, FileReadsAreCorrectAndResidentMemoryStaysWithinTheCache) {
 
   const uint64_t rss_after = RssBytes();
   ASSERT_GT(rss_before, 0u);
+#if !defined(__SANITIZE_ADDRESS__)
+  // Not under ASan: its allocator keeps freed blocks resident in a quarantine (256 MiB by
+  // default) and adds shadow pages, so RSS says nothing about the cache there (measured 17 ->
+  // 45 MiB).
   EXPECT_LT(rss_after, rss_before + kCoreCacheBytes + (uint64_t{4} << 20))
       << "reading a " << (kSegBytes >> 20) << " MiB core grew RSS from " << (rss_before >> 20)
       << " to " << (rss_after >> 20) << " MiB";
+#endif
 }
 
 // Open (from disk) and OpenBytes (from memory) index the same core the same way.

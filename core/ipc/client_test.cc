@@ -52,6 +52,7 @@ std::vector<uint8_t> Frame(uint8_t set, uint8_t id, const std::vector<uint8_t>& 
 
 std::vector<uint8_t> Ids(const std::vector<testing::RecordedRequest>& requests) {
   std::vector<uint8_t> ids;
+  ids.reserve(requests.size());
   for (const auto& r : requests) ids.push_back(r.command_id);
   return ids;
 }

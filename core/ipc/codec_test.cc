@@ -11,7 +11,6 @@ namespace clrdiag::ipc {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 std::vector<uint8_t> Bytes(std::initializer_list<int> v) {

@@ -14,7 +14,6 @@
 namespace clrdiag::procfs {
 namespace {
 
-using ::clrdiag::procfs::testing::FakeProcess;
 using ::clrdiag::procfs::testing::FakeProcTree;
 using ::clrdiag::procfs::testing::RunUnprivileged;
 using ::testing::ElementsAre;

@@ -89,7 +89,7 @@ TEST(ParseStatus, GarbageIsAnErrorNotACrash) {
   EXPECT_FALSE(ParseStatus("Name:\tx\nUid:\t1\nGid:\t1\nNSpid:\t-4\n").ok());
   EXPECT_FALSE(ParseStatus("Name:\tx\nUid:\t1\nGid:\t1\nPPid:\tone\n").ok());
   EXPECT_FALSE(ParseStatus("Name:\tx\nUid:\t1\nGid:\t1\nVmRSS:\tlots kB\n").ok());
-  EXPECT_FALSE(ParseStatus(std::string("\0\0\0:\n\xff\xfe", 8)).ok());
+  EXPECT_FALSE(ParseStatus(std::string("\0\0\0:\n\xff\xfe", 7)).ok());
   // Lines without a colon and unknown keys are ignored.
   EXPECT_TRUE(ParseStatus("junk line\nName:\tx\nUid:\t1\nGid:\t1\nWeird:\t???\n").ok());
 }

@@ -93,7 +93,7 @@ class SourceLines {
     auto cv = on_disk->FindCodeView();
     if (!cv.ok() || !cv->portable) return nullptr;
     for (const std::string& candidate :
-         {dir + "/" + BaseName(cv->path), dir + "/" + stem + ".pdb"}) {
+         {absl::StrCat(dir, "/", BaseName(cv->path)), absl::StrCat(dir, "/", stem, ".pdb")}) {
       auto bytes = ReadWholeFile(candidate);
       if (!bytes) continue;
       auto pdb = dac::PortablePdb::Parse(std::move(*bytes));

@@ -244,6 +244,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     *index = std::move(building);
   }
   std::vector<std::pair<uint64_t, Acc*>> rows;
+  rows.reserve(by_mt.size());
   for (auto& [mt, acc] : by_mt) rows.emplace_back(mt, &acc);
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
     if (a.second->size != b.second->size) return a.second->size < b.second->size;

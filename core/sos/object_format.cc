@@ -163,7 +163,7 @@ class Printer {
   }
 
   absl::Status DumpObj(uint64_t address, bool fields);
-  absl::Status DumpMt(uint64_t mt, const DumpMtOptions& o);
+  absl::Status DumpMt(uint64_t original, const DumpMtOptions& o);
 
  private:
   // One ExtOut of SOS, as dotnet-dump shows it. SOS formats each piece into an 8 KiB buffer

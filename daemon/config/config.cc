@@ -39,7 +39,7 @@ class Walker {
         continue;
       }
       if (!known.count(key)) {
-        Error(path.empty() ? key : path + "." + key,
+        Error(path.empty() ? key : absl::StrCat(path, ".", key),
               absl::StrCat("unknown key (known: ", absl::StrJoin(known.begin(), known.end(), ", "),
                            ")"));
       }

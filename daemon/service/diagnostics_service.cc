@@ -456,7 +456,7 @@ grpc::Status DiagnosticsService::DownloadDumpImpl(grpc::ServerContext* ctx,
     buf.resize(n);
     v1::DumpChunk chunk;
     if (!first_sent) {
-      chunk = std::move(first);
+      chunk.Swap(&first);  // the first chunk carries the metadata (once)
       first_sent = true;
     }
     chunk.set_offset(off);
