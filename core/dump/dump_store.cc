@@ -252,6 +252,7 @@ absl::StatusOr<uint64_t> DumpStore::Delete(const std::string& id) {
       std::map<std::string, int> holders;
       for (const auto& [token, holder] : it->second) ++holders[holder];
       std::vector<std::string> parts;
+      parts.reserve(holders.size());
       for (const auto& [holder, n] : holders) {
         parts.push_back(n == 1 ? holder : absl::StrCat(holder, " (", n, ")"));
       }

@@ -257,7 +257,7 @@ std::unique_ptr<ipc::Endpoint> ListenServer::EndpointFor(const Cookie& cookie,
 }
 
 // A new runtime: release it if it waits at start-up, then ask who it is.
-void ListenServer::Welcome(std::string port_path, Cookie cookie) {
+void ListenServer::Welcome(const std::string& port_path, Cookie cookie) {
   size_t port = 0;
   while (port + 1 < state_->ports.size() && state_->ports[port].path != port_path) ++port;
   const bool resume = state_->ports[port].resume;  // ports never change after Start

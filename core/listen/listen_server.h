@@ -99,7 +99,7 @@ class ListenServer {
 
   explicit ListenServer(ServerOptions options);
   void Run();
-  void Welcome(std::string port_path, Cookie cookie);
+  void Welcome(const std::string& port_path, Cookie cookie);
   void Log(LogLevel level, const std::string& message) const;
 
   ServerOptions options_;

@@ -5,7 +5,7 @@
 
 namespace clrdiag::metrics {
 
-DaemonMetrics::DaemonMetrics(const std::string& version, MetricSources sources) {
+DaemonMetrics::DaemonMetrics(const std::string& version, const MetricSources& sources) {
   Registry& r = registry_;
   r.AddGauge("clrdiag_build_info", "clrdiagd build; the value is always 1.", {"version"})
       ->Set({version}, 1);

@@ -45,7 +45,7 @@ inline const std::vector<double>& CollectionDurationBuckets() {
 
 class DaemonMetrics {
  public:
-  DaemonMetrics(const std::string& version, MetricSources sources);
+  DaemonMetrics(const std::string& version, const MetricSources& sources);
 
   // One collection that reached the collector; `type` is the dump kind's name (any case).
   void ObserveCollection(const std::string& type, const absl::Status& result,

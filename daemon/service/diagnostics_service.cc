@@ -126,6 +126,7 @@ absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
   }
   if (matches.size() > 1) {
     std::vector<std::string> rows;
+    rows.reserve(matches.size());
     for (const auto& p : matches) {
       rows.push_back(absl::StrCat("  ", p.facts.pid, "  ", p.facts.name, "  runtime cookie ",
                                   p.runtime ? ipc::CookieHex(p.runtime->cookie) : std::string("?"),

@@ -11,9 +11,9 @@
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "core/listen/listen_server.h"
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
-#include "core/listen/listen_server.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/peer_registry.h"
 #include "daemon/service/session_registry.h"
@@ -37,7 +37,7 @@ struct ServiceDeps {
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
  public:
-  explicit DiagnosticsService(ServiceDeps deps) : deps_(deps) {}
+  explicit DiagnosticsService(ServiceDeps deps) : deps_(std::move(deps)) {}
   // Listen mode, set before serving (the server starts after the gRPC service is built).
   void SetListenServer(listen::ListenServer* server) { deps_.listen = server; }
 

@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(
   }
   ::close(in[0]);
   ::close(out[1]);
-  auto w = std::unique_ptr<WorkerProcess>(new WorkerProcess());
+  auto w = std::make_unique<WorkerProcess>();
   w->pid_ = pid;
   w->to_.Reset(in[1]);
   w->from_.Reset(out[0]);
