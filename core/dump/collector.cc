@@ -352,7 +352,10 @@ absl::StatusOr<DumpMeta> Collector::Collect(const CollectRequest& req, const Pro
   struct stat tmp_st, store_st;
   bool same_fs = ::fstat(tmp_fd.get(), &tmp_st) == 0 &&
                  ::stat(store_->root().c_str(), &store_st) == 0 && tmp_st.st_dev == store_st.st_dev;
-  if (options_.preflight) {
+  // The estimate reads /proc/<pid>/maps: a runtime out of our /proc's sight has no maps here
+  // (its pid may name another process of ours), so it goes without one; a full store then
+  // fails the collection cleanly as the file is written.
+  if (options_.preflight && !shared) {
     RETURN_IF_ERROR(Preflight(req, facts.socket.tmpdir, tmp_fd.get(), same_fs));
   }
 
