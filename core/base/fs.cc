@@ -67,19 +67,24 @@ absl::Status RemoveTree(const std::string& path) {
 absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  // Reads straight into the string: no large stack buffer, since callers include threads with
+  // small stacks (the metrics server's, where ASan's larger frames overflowed a 64 KiB one).
+  constexpr size_t kChunk = 16 << 10;
   std::string out;
-  char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    size_t used = out.size();
+    out.resize(used + kChunk);
+    ssize_t n = ::read(fd.get(), out.data() + used, kChunk);
     if (n < 0) {
+      out.resize(used);
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, absl::StrCat("read ", path));
     }
+    out.resize(used + static_cast<size_t>(n));
     if (n == 0) break;
-    if (out.size() + n > max_bytes) {
+    if (out.size() > max_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(path, " is larger than ", max_bytes));
     }
-    out.append(buf, n);
   }
   return out;
 }

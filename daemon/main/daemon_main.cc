@@ -148,7 +148,7 @@ metrics::DaemonMetrics* NewDaemonMetrics(const dump::DumpStore* store,
     return free.ok() ? *free : 0;
   };
   src.active_sessions = [sessions] { return sessions->List(std::nullopt).size(); };
-  return new metrics::DaemonMetrics(CLRDIAG_VERSION, std::move(src));
+  return new metrics::DaemonMetrics(CLRDIAG_VERSION, src);
 }
 
 }  // namespace
