@@ -31,7 +31,7 @@ TEST(EgressPrefixTest, LiteralTextAndEscapedBraces) {
   EXPECT_EQ(*ExpandEgressPrefix("dumps/", ShopValues()), "dumps/");
   EXPECT_EQ(*ExpandEgressPrefix("", ShopValues()), "");
   EXPECT_EQ(*ExpandEgressPrefix("{{pod}}/{pod}", ShopValues()), "{pod}/shop-7d9c6b5f4-x2x7q");
-  EXPECT_EQ(*ExpandEgressPrefix("{pod}{pid}", ShopValues()), "shop-7d9c6b5f4-x2x74242");
+  EXPECT_EQ(*ExpandEgressPrefix("{pod}{pid}", ShopValues()), "shop-7d9c6b5f4-x2x7q4242");
 }
 
 TEST(EgressPrefixTest, ValuesNeverAddOrClimbPathLevels) {
