@@ -167,11 +167,14 @@ TEST(K8sIdentityTest, PodProcessShowsContainerPodAndNamespace) {
   }
   EXPECT_TRUE(pod_row && plain_row) << text.out;
 
-  // End the app before its cgroups are removed; its socket file stays behind in /tmp.
-  const pid_t app_pid = app->pid();
-  app->Signal(SIGKILL);
-  app->Wait(std::chrono::seconds(10));
-  RemoveDiagnosticSockets("/tmp", app_pid);
+  // End the apps (the pod's before its cgroups are removed) and remove the socket files they
+  // leave behind in /tmp.
+  for (Process* p : {app.get(), plain.get()}) {
+    const pid_t pid = p->pid();
+    p->Signal(SIGKILL);
+    p->Wait(std::chrono::seconds(10));
+    RemoveDiagnosticSockets("/tmp", pid);
+  }
 }
 
 }  // namespace
