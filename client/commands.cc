@@ -70,8 +70,8 @@ std::string IdentityMarker(const clrdiag::v1::ProcessInfo& p) {
     std::string name = !p.pod().empty()       ? p.pod()
                        : !p.pod_uid().empty() ? absl::StrCat("uid:", p.pod_uid())
                                               : "?";
-    return absl::StrCat("  [pod ", p.pod_namespace().empty() ? "?" : p.pod_namespace(), "/",
-                        name, "]");
+    return absl::StrCat("  [pod ", p.pod_namespace().empty() ? "?" : p.pod_namespace(), "/", name,
+                        "]");
   }
   if (!p.container_id().empty()) {
     return absl::StrCat("  [container ", p.container_id().substr(0, 12), "]");

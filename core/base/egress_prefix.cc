@@ -60,9 +60,9 @@ absl::StatusOr<std::string> Expand(std::string_view prefix, const EgressPrefixVa
     const std::string_view key = prefix.substr(i + 1, close - i - 1);
     std::optional<std::string> value = Lookup(key, values);
     if (!value) {
-      return absl::InvalidArgumentError(absl::StrCat("egress prefix \"", text,
-                                                     "\": unknown placeholder {", std::string(key), "} at ", i,
-                                                     " (known: ", std::string(kKnown), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("egress prefix \"", text, "\": unknown placeholder {", std::string(key),
+                       "} at ", i, " (known: ", std::string(kKnown), ")"));
     }
     out += *value;
     i = close;

@@ -18,8 +18,8 @@ EgressPrefixValues ShopValues() {
 }
 
 TEST(EgressPrefixTest, ExpandsEveryPlaceholder) {
-  absl::StatusOr<std::string> s = ExpandEgressPrefix(
-      "{namespace}/{pod}/{container}/{name}-{pid}-{type}-{time}/", ShopValues());
+  absl::StatusOr<std::string> s =
+      ExpandEgressPrefix("{namespace}/{pod}/{container}/{name}-{pid}-{type}-{time}/", ShopValues());
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s,
             "shop/shop-7d9c6b5f4-x2x7q/"
@@ -36,8 +36,8 @@ TEST(EgressPrefixTest, LiteralTextAndEscapedBraces) {
 
 TEST(EgressPrefixTest, ValuesNeverAddOrClimbPathLevels) {
   EgressPrefixValues v = ShopValues();
-  v.pod = "";            // not in a pod
-  v.namespace_ = "..";   // cannot come from Kubernetes, but never trusted
+  v.pod = "";           // not in a pod
+  v.namespace_ = "..";  // cannot come from Kubernetes, but never trusted
   v.name = "../etc/x y";
   v.container = ".";
   EXPECT_EQ(*ExpandEgressPrefix("{namespace}/{pod}/{container}/{name}", v), "_/_/_/.._etc_x_y");

@@ -111,8 +111,8 @@ std::optional<std::string> MatchPod(std::string_view component, bool below_kubep
 }
 
 std::string_view TrimTrailingSpace(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t' ||
-                        s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;
@@ -192,8 +192,8 @@ absl::StatusOr<std::string> ReadFileInRoot(const ProcFs& fs, pid_t pid, std::str
   open_how how{};
   how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), relative.c_str(), &how,
-                                         sizeof(how))));
+  UniqueFd fd(
+      static_cast<int>(::syscall(SYS_openat2, root.get(), relative.c_str(), &how, sizeof(how))));
   const std::string shown = absl::StrCat(root_path, "/", relative);
   if (!fd && errno == ENOSYS) {
     return absl::UnimplementedError(absl::StrCat(
@@ -215,8 +215,7 @@ absl::StatusOr<std::string> ReadFileInRoot(const ProcFs& fs, pid_t pid, std::str
     used += static_cast<size_t>(n);
   }
   if (used > max_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(shown, ": larger than ", max_bytes, " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat(shown, ": larger than ", max_bytes, " bytes"));
   }
   data.resize(used);
   return data;

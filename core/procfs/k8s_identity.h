@@ -59,7 +59,7 @@ struct K8sIdentity {
   std::string container_id;
   std::string container_runtime;
   std::string pod_uid;
-  std::string pod;        // pod name ("" outside a pod, or when HOSTNAME is not a valid name)
+  std::string pod;         // pod name ("" outside a pod, or when HOSTNAME is not a valid name)
   std::string namespace_;  // pod namespace ("" outside a pod or without the mounted file)
   // A pod process: its cgroup is a kubepods pod's or it has the service-account mount.
   bool in_pod() const { return !pod_uid.empty() || !namespace_.empty(); }

@@ -103,9 +103,8 @@ TEST(CgroupIdentityTest, EveryV1LineParsesAlike) {
 TEST(CgroupIdentityTest, PrefersTheLineThatTellsMost) {
   // Hybrid host where only the v2 line is in the pod (v1 hierarchies left at the root), and
   // one v1 hierarchy carrying a pod-level cgroup only.
-  std::string text = absl::StrCat(
-      "4:memory:/kubepods/burstable/pod", kUid1, "\n", "1:name=systemd:/\n", "0::/kubepods/pod",
-      kUid2, "/", kIdC, "\n");
+  std::string text = absl::StrCat("4:memory:/kubepods/burstable/pod", kUid1, "\n",
+                                  "1:name=systemd:/\n", "0::/kubepods/pod", kUid2, "/", kIdC, "\n");
   CgroupIdentity id = ParseCgroupFile(text);
   EXPECT_EQ(id.container_id, kIdC);
   EXPECT_EQ(id.pod_uid, kUid2);

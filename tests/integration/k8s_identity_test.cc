@@ -90,10 +90,10 @@ TEST(K8sIdentityTest, PodProcessShowsContainerPodAndNamespace) {
   const std::string ns = "clrdiag-test";
 
   // The systemd driver's names, under a private top directory so that runs never collide.
-  CgroupChain cgroups(cg2, {"clrdiag-test-" + std::to_string(::getpid()), "kubepods.slice",
-                            "kubepods-burstable.slice",
-                            "kubepods-burstable-pod" + uid_underscores + ".slice",
-                            "cri-containerd-" + container_id + ".scope"});
+  CgroupChain cgroups(
+      cg2, {"clrdiag-test-" + std::to_string(::getpid()), "kubepods.slice",
+            "kubepods-burstable.slice", "kubepods-burstable-pod" + uid_underscores + ".slice",
+            "cri-containerd-" + container_id + ".scope"});
   ASSERT_EQ(cgroups.error(), "");
 
   Daemon d;
