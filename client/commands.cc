@@ -132,8 +132,8 @@ int RunPs(Client& client, const GlobalOptions& opts) {
   // when it is the executable), each as ' ' + padded + ' '; then the runtime version, and for
   // a runtime connected to a listen port "[listen:PATH]" (with " suspended" when the port does
   // not resume it, " pid in its own namespace" when it is out of the daemon's /proc), then for
-  // a pod process "[pod NAMESPACE/NAME]" and for another container's "[container ID12]": after
-  // dotnet-dump's columns so scripts that cut them still work.
+  // a pod process "[pod NAMESPACE/NAME]", for a process in a container outside any pod
+  // "[container ID12]": after dotnet-dump's columns, so scripts that cut them still work.
   struct Row {
     std::string pid, name, exe, args, version;
   };
