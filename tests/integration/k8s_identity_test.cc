@@ -118,7 +118,9 @@ TEST(K8sIdentityTest, PodProcessShowsContainerPodAndNamespace) {
   EXPECT_CONTAINS(ReadFile("/proc/" + std::to_string(app->pid()) + "/cgroup"), container_id);
 
   // A plain process next to it: no identity.
-  auto plain = StartFixture("SleepApp", {"plain"}, SpawnOptions{.env = {{"HOSTNAME", "box"}}});
+  SpawnOptions plain_opts;
+  plain_opts.env["HOSTNAME"] = "box";
+  auto plain = StartFixture("SleepApp", {"plain"}, plain_opts);
   ASSERT_TRUE(plain);
 
   RunResult ps = d.Client({"ps", "--json"});
