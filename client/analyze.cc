@@ -269,23 +269,32 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
     std::string file_path;
     bool file_xml = false;
     if (verb == "traverseheap") {
+      // Only a well-formed command is redirected: anything else goes to the worker as typed
+      // for its usage error, and no existing file is truncated by a typo.
       size_t file_word = 0;
+      bool well_formed = true;
       for (size_t i = 1; i < words.size(); ++i) {
-        if (absl::EqualsIgnoreCase(words[i], "-xml")) file_xml = true;
-        if (words[i][0] != '-' && file_word == 0) file_word = i;
+        if (absl::EqualsIgnoreCase(words[i], "-xml")) {
+          file_xml = true;
+        } else if (absl::EqualsIgnoreCase(words[i], "-verify")) {
+        } else if (words[i][0] == '-' || file_word != 0) {
+          well_formed = false;
+        } else {
+          file_word = i;
+        }
       }
-      if (file_word != 0) {
+      if (well_formed && file_word != 0) {
         file_path = words[file_word];
         redirect = std::fopen(file_path.c_str(), "w");
         if (!redirect) {
           failed = true;
-          std::fprintf(stderr, "traverseheap: cannot open %s for writing: %s\n",
-                       file_path.c_str(), std::strerror(errno));
+          std::fprintf(stderr, "traverseheap: cannot open %s for writing: %s\n", file_path.c_str(),
+                       std::strerror(errno));
           return true;
         }
         redirect_bytes = 0;
         redirect_failed = false;
-        words[file_word] = "-";
+        words[file_word] = std::string(1, '-');
         command_line = absl::StrJoin(words, " ");
       }
     }

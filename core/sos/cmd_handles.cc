@@ -185,9 +185,9 @@ CommandResult GcHandles(CommandContext& ctx, const CommandSpec& spec,
   } else {
     auto store = ctx.dac.GetAppDomainStore();
     if (!store.ok()) return Failure("Error getting per-appdomain handle information");
-    if (store->shared_domain != 0) domains.push_back({store->shared_domain, "Shared Domain"});
-    if (store->system_domain != 0) domains.push_back({store->system_domain, "System Domain"});
-    for (uint64_t d : store->domains) domains.push_back({d, ""});
+    if (store->shared_domain != 0) domains.push_back({store->shared_domain, "Shared Domain", {}});
+    if (store->system_domain != 0) domains.push_back({store->system_domain, "System Domain", {}});
+    for (uint64_t d : store->domains) domains.push_back({d, "", {}});
   }
   auto stats_for = [&](uint64_t domain) -> HandleStats* {
     if (!per_domain) return &domains[0].stats;
