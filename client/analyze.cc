@@ -205,8 +205,8 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
 
   FILE* log = nullptr;  // logopen
   std::string log_path;
-  // traverseheap FILE: the command's output is the file's content, written here (see
-  // TraverseHeapTarget below).
+  // traverseheap FILE: the command's output is the file's content, written here (see the
+  // traverseheap handling in `run` below).
   FILE* redirect = nullptr;
   uint64_t redirect_bytes = 0;
   bool redirect_failed = false;
@@ -288,8 +288,10 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
         redirect = std::fopen(file_path.c_str(), "w");
         if (!redirect) {
           failed = true;
-          std::fprintf(stderr, "traverseheap: cannot open %s for writing: %s\n", file_path.c_str(),
-                       std::strerror(errno));
+          const std::string error = absl::StrCat("traverseheap: cannot open ", file_path,
+                                                 " for writing: ", std::strerror(errno));
+          std::fprintf(stderr, "%s\n", error.c_str());
+          if (json) out(nlohmann::json{{"command", line}, {"error", error}}.dump() + "\n");
           return true;
         }
         redirect_bytes = 0;
@@ -303,8 +305,10 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       if (std::fclose(redirect) != 0) redirect_failed = true;
       redirect = nullptr;
       if (ok && redirect_failed) {
-        std::fprintf(stderr, "traverseheap: writing %s failed: %s\n", file_path.c_str(),
-                     std::strerror(errno));
+        const std::string error =
+            absl::StrCat("traverseheap: writing ", file_path, " failed: ", std::strerror(errno));
+        std::fprintf(stderr, "%s\n", error.c_str());
+        if (json) out(nlohmann::json{{"command", line}, {"error", error}}.dump() + "\n");
         ok = false;
       }
       if (!ok) {
@@ -361,7 +365,12 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
           std::fprintf(stderr, "clrdiag: '%s' took %llu ms in the worker\n", line.c_str(),
                        static_cast<unsigned long long>(resp.done().elapsed_ms()));
         }
+        const bool redirected = redirect != nullptr;
         if (!end_redirect(resp.done().ok())) failed = true;
+        // The worker ran the command without JSON: its error becomes this one's document.
+        if (redirected && json && !resp.done().ok()) {
+          out(nlohmann::json{{"command", line}, {"error", resp.done().error()}}.dump() + "\n");
+        }
         if (!resp.done().ok()) {
           failed = true;
           std::fprintf(stderr, "%s\n", resp.done().error().c_str());

@@ -383,7 +383,7 @@ std::vector<FinalizableObject> ObjectsIn(dac::DacProcess& dac, std::pair<uint64_
                                          uint64_t string_mt) {
   std::vector<FinalizableObject> out;
   auto [begin, end] = range;
-  if (end <= begin || end - begin > (uint64_t{1} << 32)) return out;
+  if (end <= begin || end - begin > (uint64_t{1} << 28)) return out;  // 32M slots at most
   std::vector<uint64_t> slots((end - begin) / kPointerSize);
   const size_t got = dac.ReadTargetMemory(begin, slots.data(), slots.size() * kPointerSize);
   slots.resize(got / kPointerSize);

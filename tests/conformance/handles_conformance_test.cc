@@ -570,8 +570,8 @@ TEST_P(HandlesErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   EXPECT_CONTAINS(r.out, "   5 - \"q-4\"\n");
 }
 
-// A file that cannot be written in the middle (a directory in its place) leaves nothing
-// behind and fails; a relative path lands in the client's current directory.
+// A relative path lands in the client's current directory (text, and -xml in JSON mode with
+// the file's absolute path and size); an unwritable one is a JSON error document too.
 TEST_P(HandlesErrorTest, TraverseHeapWritesWhereTheClientIs) {
   TempDir dir("clrdiag-traverseheap-cwd");
   SpawnOptions opts;
@@ -593,6 +593,15 @@ TEST_P(HandlesErrorTest, TraverseHeapWritesWhereTheClientIs) {
   EXPECT_EQ(doc["result"]["file"], dir.path() + "/relative.xml");
   EXPECT_EQ(doc["result"]["format"], "xml");
   EXPECT_EQ(doc["result"]["bytes"].get<size_t>(), ReadFile(dir.path() + "/relative.xml").size());
+  // An unwritable path in JSON mode: an error document, no file.
+  RunResult bad = RunCommand(WithCommands({BinDir() + "/clrdiag", "--server", daemon_->server(),
+                                           "analyze", Dump().id, "--json"},
+                                          {"traverseheap no/such/dir/x.txt"}),
+                             opts);
+  EXPECT_NE(bad.exit_code, 0);
+  auto error = JsonDocs(bad.out).at(0);
+  EXPECT_EQ(error["command"], "traverseheap no/such/dir/x.txt");
+  EXPECT_CONTAINS(error.value("error", ""), "cannot open no/such/dir/x.txt for writing");
 }
 
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, HandlesConformanceTest,
