@@ -301,6 +301,23 @@ struct HandleEntry {
   uint64_t secondary = 0;  // Dependent handles: the object kept alive with `object`.
   uint32_t type = 0;       // SOSHandleData::Type (2 strong, 6 dependent, ...).
   uint32_t ref_count = 0;
+  uint64_t app_domain = 0;  // The domain the handle belongs to (gchandles -perdomain).
+};
+
+// One entry of the runtime's sync block cleanup list (GetSyncBlockCleanupData).
+struct SyncBlockCleanup {
+  uint64_t sync_block = 0;
+  uint64_t rcw = 0;
+  uint64_t ccw = 0;
+  uint64_t class_factory = 0;
+};
+
+// One RCW waiting for the finalizer thread's cleanup (TraverseRCWCleanupList; COM only).
+struct RcwCleanup {
+  uint64_t rcw = 0;
+  uint64_t context = 0;
+  uint64_t thread = 0;
+  bool free_threaded = false;
 };
 
 // One GC reference of a thread's stack (GetStackReferences).
@@ -415,6 +432,14 @@ class DacProcess {
   absl::StatusOr<std::vector<HandleEntry>> GetHandles(const CancellationToken* cancel);
   absl::StatusOr<std::vector<StackReference>> GetStackReferences(uint32_t os_thread_id);
   absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> GetFinalizerReadyRanges();
+  // Finalization (finalization.cc). Per GC heap (index order): the finalize queue's fill
+  // pointers as the DAC reports them (6 with segments, 7 with regions).
+  absl::StatusOr<std::vector<std::vector<uint64_t>>> GetFinalizationFillPointers();
+  // The sync block cleanup list the way ClrMD reads it: starting from 0 (the DAC answers
+  // E_INVALIDARG and a zeroed entry, which ClrMD keeps), following the next links.
+  absl::StatusOr<std::vector<SyncBlockCleanup>> GetSyncBlockCleanupList();
+  // Empty where the runtime has no COM interop (everywhere but Windows).
+  std::vector<RcwCleanup> GetRcwCleanupList();
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.

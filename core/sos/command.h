@@ -75,5 +75,7 @@ void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, du
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
+// cmd_handles.cc: gchandles, finalizequeue, traverseheap, dumpconcurrentdictionary/queue
+void RegisterHandleCommands(CommandRegistry& r);
 
 }  // namespace clrdiag::sos
