@@ -274,6 +274,11 @@ struct SyncBlockInfo {
   bool free = false;
   uint64_t sync_block = 0;  // The SyncBlock*.
   uint32_t count = 0;       // Entries in the table: valid numbers are 1..count.
+  // The monitor: 1 while held, plus 2 for each thread waiting to enter it.
+  uint32_t monitor_held = 0;
+  uint32_t recursion = 0;
+  uint64_t holding_thread = 0;  // The owner's Thread*; 0 none, ~0 orphaned (owner died).
+  uint32_t com_flags = 0;
 };
 
 // Where a type's statics live (ISOSDacInterface14); 0 if not allocated.

@@ -301,7 +301,8 @@ absl::StatusOr<SyncBlockInfo> DacProcess::GetSyncBlock(uint32_t number) {
   DacpSyncBlockData d{};
   HRESULT hr = sos_->GetSyncBlockData(number, &d);
   if (Failed(hr)) return DacError(absl::StrCat("GetSyncBlockData(", number, ")"), hr);
-  return SyncBlockInfo{d.Object, d.bFree != 0, d.SyncBlockPointer, d.SyncBlockCount};
+  return SyncBlockInfo{d.Object,        d.bFree != 0, d.SyncBlockPointer, d.SyncBlockCount,
+                       d.MonitorHeld,   d.Recursion,  d.HoldingThread,    d.COMFlags};
 }
 
 absl::StatusOr<StaticBases> DacProcess::GetStaticBases(uint64_t mt) {

@@ -88,5 +88,6 @@ void RegisterModuleCommands(
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
 // cmd_memory.cc: d/readmemory, db, dc, da, du, dw, dd, dp, dq, threadstate
 void RegisterMemoryCommands(CommandRegistry& r);
+void RegisterSyncCommands(CommandRegistry& r);  // cmd_sync.cc: syncblk
 
 }  // namespace clrdiag::sos

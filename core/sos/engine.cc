@@ -68,6 +68,7 @@ class DacEngine : public Engine {
     RegisterModuleCommands(registry_);
     RegisterStackCommands(registry_);
     RegisterMemoryCommands(registry_);
+    RegisterSyncCommands(registry_);
   }
 
   std::string runtime_version() const override {
