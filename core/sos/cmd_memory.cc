@@ -5,6 +5,7 @@
 // the ascii/unicode columns and string modes) and the next address are remembered by the
 // session, so a bare `d` goes on where the last dump stopped in the last format; each size
 // variant first resets the format to its own defaults. Bytes not in the dump print as `??`.
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -363,6 +364,78 @@ CommandResult ThreadState(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
+// The current thread's registers in the reference's order (its AMD64 CONTEXT: index, offset
+// and size shown by -v). With register names as arguments, only those.
+struct RegisterRow {
+  const char* name;
+  size_t offset, size;
+  uint64_t elf::X64Registers::*value;
+};
+constexpr RegisterRow kRegisters[] = {
+    {"cs", 0x38, 2, &elf::X64Registers::cs},         {"ds", 0x3A, 2, &elf::X64Registers::ds},
+    {"es", 0x3C, 2, &elf::X64Registers::es},         {"fs", 0x3E, 2, &elf::X64Registers::fs},
+    {"gs", 0x40, 2, &elf::X64Registers::gs},         {"ss", 0x42, 2, &elf::X64Registers::ss},
+    {"eflags", 0x44, 4, &elf::X64Registers::eflags}, {"rax", 0x78, 8, &elf::X64Registers::rax},
+    {"rcx", 0x80, 8, &elf::X64Registers::rcx},       {"rdx", 0x88, 8, &elf::X64Registers::rdx},
+    {"rbx", 0x90, 8, &elf::X64Registers::rbx},       {"rsp", 0x98, 8, &elf::X64Registers::rsp},
+    {"rbp", 0xA0, 8, &elf::X64Registers::rbp},       {"rsi", 0xA8, 8, &elf::X64Registers::rsi},
+    {"rdi", 0xB0, 8, &elf::X64Registers::rdi},       {"r8", 0xB8, 8, &elf::X64Registers::r8},
+    {"r9", 0xC0, 8, &elf::X64Registers::r9},         {"r10", 0xC8, 8, &elf::X64Registers::r10},
+    {"r11", 0xD0, 8, &elf::X64Registers::r11},       {"r12", 0xD8, 8, &elf::X64Registers::r12},
+    {"r13", 0xE0, 8, &elf::X64Registers::r13},       {"r14", 0xE8, 8, &elf::X64Registers::r14},
+    {"r15", 0xF0, 8, &elf::X64Registers::r15},       {"rip", 0xF8, 8, &elf::X64Registers::rip},
+};
+
+CommandResult Registers(CommandContext& ctx, const CommandSpec& spec,
+                        const std::vector<std::string>& args) {
+  bool verbose = false;
+  std::vector<const RegisterRow*> rows;
+  for (const std::string& a : args) {
+    std::string l = absl::AsciiStrToLower(a);
+    if (l == "-v" || l == "--verbose") {
+      verbose = true;
+      continue;
+    }
+    const RegisterRow* found = nullptr;
+    for (const RegisterRow& r : kRegisters) {
+      if (l == r.name) found = &r;
+    }
+    if (!found) return UsageError(spec, absl::StrCat("unknown register or option '", a, "'"));
+    rows.push_back(found);
+  }
+  if (rows.empty()) {
+    for (const RegisterRow& r : kRegisters) rows.push_back(&r);
+  }
+  const auto& threads = ctx.core.threads();
+  const int index = ctx.state.current_thread;
+  if (index < 0 || static_cast<size_t>(index) >= threads.size()) {
+    return Failure("no current thread: choose one with `threads <n>`");
+  }
+  const elf::X64Registers& regs = threads[index].regs;
+  std::string out;
+  Json j{{"thread", index}, {"os_thread_id", threads[index].tid}};
+  Json values = Json::object();
+  for (size_t i = 0; i < std::size(kRegisters); ++i) {
+    const RegisterRow& r = kRegisters[i];
+    if (std::find(rows.begin(), rows.end(), &r) == rows.end()) continue;
+    uint64_t v = regs.*r.value;
+    if (r.size < 8) v &= (uint64_t{1} << (r.size * 8)) - 1;
+    if (verbose) {
+      absl::StrAppendFormat(&out, "%s Index = %d Offset = %d Size = %d\n", r.name, i, r.offset,
+                            r.size);
+    }
+    absl::StrAppendFormat(&out, "%s = 0x%0*X\n", r.name, static_cast<int>(r.size * 2), v);
+    values[r.name] = JsonHex(v);
+  }
+  if (ctx.json) {
+    j["registers"] = values;
+    WriteJson(ctx, j);
+  } else {
+    ctx.out.Write(out);
+  }
+  return {};
+}
+
 }  // namespace
 
 void RegisterMemoryCommands(CommandRegistry& r) {
@@ -390,6 +463,14 @@ void RegisterMemoryCommands(CommandRegistry& r) {
          "threadstate <state>\n"
          "  Names the bits of a thread state value (hex, as clrthreads' State column shows it).",
          ThreadState});
+  r.Add({{"registers", "r"},
+         "",
+         "Displays the thread's registers.",
+         "registers [-v] [<register>...]\n"
+         "  The current thread's registers (choose the thread with `threads <n>`). -v adds each\n"
+         "  register's index, offset and size in the AMD64 CONTEXT; names (rip, rsp, ...) show\n"
+         "  only those.",
+         Registers});
 }
 
 }  // namespace clrdiag::sos

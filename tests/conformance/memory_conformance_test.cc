@@ -1,11 +1,16 @@
-// Conformance of the memory commands (d/readmemory, db, dc, da, du, dw, dd, dp, dq) and
-// threadstate with dotnet-dump, on Heap and Full dumps of HeapApp on each runtime: the same
-// lines for one session's sequence of commands on a Fixture.Customer and its name string —
-// every size variant, a bare `d` that continues where the last dump stopped in the remembered
-// format, --end, --hex-prefix, --show-address:false, -a, the string modes, and an address that
-// is not in the dump (`??`).
+// Conformance of the memory commands (d/readmemory, db, dc, da, du, dw, dd, dp, dq),
+// threadstate, registers/r and sos/ext with dotnet-dump, on Heap and Full dumps of HeapApp on each
+// runtime: the same lines for one session's sequence of commands on a Fixture.Customer and its name
+// string — every size variant, a bare `d` that continues where the last dump stopped in the
+// remembered format, --end, --hex-prefix, --show-address:false, -a, the string modes, and an
+// address that is not in the dump (`??`).
 //
 // Intentional differences (checked separately below, not compared):
+//  - registers: eflags is the thread's real flags register; the reference prints 0 for it
+//    (its register view of an ELF core leaves the flags out), and it swaps r8 and r9 (the
+//    kernel's user_regs_struct stores r9 before r8; gdb on the same core shows our values).
+//    `r rip` shows one register;
+//    the reference refuses register names.
 //  - A bare `d` before any address: the reference dumps address 0 (all `??`); clrdiag asks for
 //    an address.
 //  - A string that runs into memory not in the dump: the reference reads '?' forever (until
@@ -125,16 +130,25 @@ TEST_P(MemoryConformanceTest, SameAsDotnetDump) {
       "threadstate 0x1020",
       "threadstate b220",
       "threadstate 0",
+      "registers",
+      "setthread 1",
+      "r -v",
+      "sos threadstate 0x20",
+      "ext db " + s + " -c 16",
   };
   RunResult ours = Ours(commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
   RunResult ref = Reference(commands);
   ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-  ExpectSameOutput(Body(ours.out), Body(ref.out));
+  ExpectSameOutput(Body(ours.out), Body(ref.out),
+                   {{"eflags = ", "the reference shows 0 (it does not read the flags)"},
+                    {"r8 = ", "the reference shows r9's value (swapped; gdb agrees with us)"},
+                    {"r9 = ", "the reference shows r8's value"}});
   // What a user would check by eye: the name is there, unreadable memory shows as ??.
   EXPECT_CONTAINS(ours.out, "Text: 'customer-");
   EXPECT_CONTAINS(ours.out, absl::StrFormat("%016x: ?? ?? ??", 0x10));
   EXPECT_CONTAINS(ours.out, "    Legal to Join\n    CLR Owns\n");
+  EXPECT_CONTAINS(ours.out, "rip Index = 23 Offset = 248 Size = 8\nrip = 0x");
 }
 
 // clrdiag's own behaviour is the same whatever the runtime and dump type: checked on one (each
@@ -178,6 +192,14 @@ TEST_P(MemoryCommandTest, BadInputIsAnErrorAndChangesNothing) {
   RunResult first = Ours({"d"});
   EXPECT_NE(first.exit_code, 0);
   EXPECT_CONTAINS(first.err, "give an address");
+
+  RunResult regs = Ours({"r rip rsp", "r xyz", "sos", "sos sos help"});
+  EXPECT_EQ(regs.out.find("rax"), std::string::npos) << regs.out;
+  EXPECT_CONTAINS(regs.out, "rip = 0x");
+  EXPECT_CONTAINS(regs.out, "rsp = 0x");
+  EXPECT_CONTAINS(regs.err, "unknown register or option 'xyz'");
+  EXPECT_CONTAINS(regs.err, "name the SOS command to run");
+  EXPECT_CONTAINS(regs.err, "sos runs an SOS command, not itself");
 
   RunResult r = Ours({"dq " + c + " -c 2", "d -c nine", "d -x", "db zz", "d " + c + " -e 10",
                       "threadstate", "threadstate qq", "d"});
