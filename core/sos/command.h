@@ -89,5 +89,6 @@ void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, thre
 // cmd_memory.cc: d/readmemory, db, dc, da, du, dw, dd, dp, dq, threadstate
 void RegisterMemoryCommands(CommandRegistry& r);
 void RegisterSyncCommands(CommandRegistry& r);  // cmd_sync.cc: syncblk
+void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
 
 }  // namespace clrdiag::sos

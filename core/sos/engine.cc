@@ -77,6 +77,7 @@ class DacEngine : public Engine {
     RegisterStackCommands(registry_);
     RegisterMemoryCommands(registry_);
     RegisterSyncCommands(registry_);
+    RegisterCodeCommands(registry_);
   }
 
   std::string runtime_version() const override {

@@ -1,5 +1,6 @@
 // Conformance of the memory commands (d/readmemory, db, dc, da, du, dw, dd, dp, dq),
-// threadstate, registers/r and sos/ext with dotnet-dump, on Heap and Full dumps of HeapApp on each
+// threadstate, registers/r, sos/ext, dumpmd and ip2md (with the source line from the
+// fixture's portable PDB) with dotnet-dump, on Heap and Full dumps of HeapApp on each
 // runtime: the same lines for one session's sequence of commands on a Fixture.Customer and its name
 // string — every size variant, a bare `d` that continues where the last dump stopped in the
 // remembered format, --end, --hex-prefix, --show-address:false, -a, the string modes, and an
@@ -78,6 +79,24 @@ class MemoryConformanceTest : public ::testing::TestWithParam<conformance::Runti
     std::string first;
     in >> first;
     ASSERT_TRUE(heap.exit_code == 0 && ParseHexAddress(first, &customer_)) << heap.out;
+    // The MethodDesc of Fixture.Customer's constructor (dumpmt -md) and its code (dumpmd).
+    RunResult methods = Ours({"dumpmt -md " + customer_mt});
+    std::istringstream mt_rows(Body(methods.out));
+    while (std::getline(mt_rows, line)) {
+      if (line.find("Fixture.Customer..ctor") == std::string::npos) continue;
+      std::istringstream cols(line);
+      std::string entry;
+      cols >> entry >> ctor_md_;
+    }
+    ASSERT_FALSE(ctor_md_.empty()) << methods.out;
+    RunResult md = Ours({"dumpmd " + ctor_md_});
+    size_t at = md.out.find("Current CodeAddr:");
+    ASSERT_NE(at, std::string::npos) << md.out << md.err;
+    std::istringstream code(md.out.substr(at + 17));
+    std::string code_text;
+    code >> code_text;
+    ASSERT_TRUE(ParseHexAddress(code_text, &ctor_code_)) << md.out;
+
     RunResult words = Ours({"dq " + first + " -c 2 --show-address:false"});
     std::istringstream w(Body(words.out));
     std::string mt, name;
@@ -104,6 +123,8 @@ class MemoryConformanceTest : public ::testing::TestWithParam<conformance::Runti
   std::unique_ptr<Process> app_;
   std::string id_, path_;
   uint64_t customer_ = 0, name_ = 0;
+  std::string ctor_md_;     // Fixture.Customer..ctor's MethodDesc
+  uint64_t ctor_code_ = 0;  // and its code
 };
 
 Daemon* MemoryConformanceTest::daemon_ = nullptr;
@@ -135,6 +156,9 @@ TEST_P(MemoryConformanceTest, SameAsDotnetDump) {
       "r -v",
       "sos threadstate 0x20",
       "ext db " + s + " -c 16",
+      "dumpmd " + ctor_md_,
+      "ip2md " + Hex(ctor_code_),
+      "ip2md " + Hex(ctor_code_ + 0x10),
   };
   RunResult ours = Ours(commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
@@ -149,6 +173,9 @@ TEST_P(MemoryConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, absl::StrFormat("%016x: ?? ?? ??", 0x10));
   EXPECT_CONTAINS(ours.out, "    Legal to Join\n    CLR Owns\n");
   EXPECT_CONTAINS(ours.out, "rip Index = 23 Offset = 248 Size = 8\nrip = 0x");
+  EXPECT_CONTAINS(ours.out, "Method Name:          Fixture.Customer..ctor(Int32, System.String)\n");
+  EXPECT_CONTAINS(ours.out, "IsJitted:             yes\n");
+  EXPECT_CONTAINS(ours.out, "HeapApp/Program.cs @ ");
 }
 
 // clrdiag's own behaviour is the same whatever the runtime and dump type: checked on one (each
@@ -192,6 +219,14 @@ TEST_P(MemoryCommandTest, BadInputIsAnErrorAndChangesNothing) {
   RunResult first = Ours({"d"});
   EXPECT_NE(first.exit_code, 0);
   EXPECT_CONTAINS(first.err, "give an address");
+
+  RunResult code = Ours({"dumpmd 1234", "dumpmd", "ip2md 10", "ip2md zz", "dumpmd " + ctor_md_});
+  EXPECT_NE(code.exit_code, 0);
+  EXPECT_CONTAINS(code.err, "0000000000001234 is not a MethodDesc");
+  EXPECT_CONTAINS(code.err, "give one MethodDesc address");
+  EXPECT_CONTAINS(code.err, "0000000000000010 is not in managed code");
+  EXPECT_CONTAINS(code.err, "give one code address");
+  EXPECT_CONTAINS(code.out, "Fixture.Customer..ctor");  // the last command still ran
 
   RunResult regs = Ours({"r rip rsp", "r xyz", "sos", "sos sos help"});
   EXPECT_EQ(regs.out.find("rax"), std::string::npos) << regs.out;
