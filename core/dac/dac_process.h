@@ -125,7 +125,7 @@ struct AppDomainDetails {
   uint64_t stub_heap = 0;
   uint32_t id = 0;
   int32_t assembly_count = 0;
-  int32_t stage = 0;  // DacpAppDomainDataStage
+  int32_t stage = 0;      // DacpAppDomainDataStage
   bool has_name = false;  // GetAppDomainName succeeded
   std::string name;
 };
@@ -170,7 +170,6 @@ struct ObjectInfo {
   uint64_t components = 0;
   uint64_t component_size = 0;
 };
-
 
 // The rest of GetObjectData (dumpobj): array shape and interop wrappers.
 struct ObjectDetails {
@@ -241,6 +240,28 @@ struct MethodDescInfo {
   uint16_t slot = 0;
 };
 
+struct StackFrame;  // stack_walk.h
+
+// A method's code versions as dumpmd shows them (ISOSDacInterface7 and 5).
+struct MethodVersions {
+  uint32_t rejit_id = 0;    // the current ReJIT version (0: the original IL)
+  uint64_t il_address = 0;  // its IL, 0 if unknown
+  uint64_t il_version_node = 0;
+  bool has_pending = false;  // a ReJIT requested but not compiled yet
+  int32_t pending_rejit_id = 0;
+  uint64_t pending_il_address = 0;
+  uint64_t pending_il_version_node = 0;
+  struct Native {
+    uint64_t code = 0;
+    int32_t tier = 0;  // DacpTieredVersionData::OptimizationTier
+    uint64_t version_node = 0;
+  };
+  bool has_tiers = false;     // GetTieredVersions answered
+  std::vector<Native> tiers;  // as the DAC lists them (SOS prints them in reverse)
+  bool is_jitted = false;
+  uint64_t native_code = 0;
+};
+
 // GetCodeHeaderData for a code address.
 struct CodeHeaderInfo {
   uint64_t method_desc = 0;
@@ -274,6 +295,11 @@ struct SyncBlockInfo {
   bool free = false;
   uint64_t sync_block = 0;  // The SyncBlock*.
   uint32_t count = 0;       // Entries in the table: valid numbers are 1..count.
+  // The monitor: 1 while held, plus 2 for each thread waiting to enter it.
+  uint32_t monitor_held = 0;
+  uint32_t recursion = 0;
+  uint64_t holding_thread = 0;  // The owner's Thread*; 0 none, ~0 orphaned (owner died).
+  uint32_t com_flags = 0;
 };
 
 // Where a type's statics live (ISOSDacInterface14); 0 if not allocated.
@@ -400,6 +426,12 @@ class DacProcess {
   absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
   absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
   absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
+  // dumpmd's "Version History": the current ReJIT version, a pending one, the native code
+  // versions (tiers). Parts the DAC lacks stay empty.
+  absl::StatusOr<MethodVersions> GetMethodVersions(uint64_t method_desc);
+  // The IL offset and metadata token of the managed code at `ip` (as the stack walk finds
+  // them for a frame's source line; no return-address adjustment). Fills `f` like a frame.
+  void FindIlOffsetAt(uint64_t ip, StackFrame* f);
   // The MethodTable's method slots: ISOSDacInterface15's enumerator (.NET 9+); on older DACs,
   // as SOS does, slots 0 .. NumMethods-1 through GetMethodTableSlot, each MethodDesc found
   // from the entry point's code header (defining MT/module/token stay 0).
@@ -467,6 +499,8 @@ class DacProcess {
   ComPtr<ISOSDacInterface11> sos11_;
   ComPtr<ISOSDacInterface14> sos14_;
   ComPtr<ISOSDacInterface15> sos15_;
+  ComPtr<ISOSDacInterface5> sos5_;  // code versions (dumpmd)
+  ComPtr<ISOSDacInterface7> sos7_;
   std::unordered_map<uint64_t, ComPtr<IUnknown>> metadata_cache_;  // module -> IMetaDataImport
   uint32_t revision_ = 0;
   std::unordered_map<uint64_t, MethodTableInfo> mt_cache_;
