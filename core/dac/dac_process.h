@@ -311,6 +311,13 @@ struct StackReference {
   bool pinned = false;
 };
 
+// One GC heap's details as the DAC reports them (gc_layout.cc builds a GcLayout from them).
+struct GcHeapRaw {
+  uint64_t address = 0;  // Server GC: the gc_heap*; workstation: 0.
+  DacpGcHeapDetails details{};
+  std::vector<DacpGenerationData> generations;  // 5 (with POH) through ISOSDacInterface8, else 4
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -415,6 +422,16 @@ class DacProcess {
   absl::StatusOr<std::vector<HandleEntry>> GetHandles(const CancellationToken* cancel);
   absl::StatusOr<std::vector<StackReference>> GetStackReferences(uint32_t os_thread_id);
   absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> GetFinalizerReadyRanges();
+
+  // GC layout (gc_layout.cc): every heap's details and generation table, one segment's data,
+  // and the DATAS mode (ISOSDacInterface16; NotFound when the DAC does not report one).
+  absl::StatusOr<std::vector<GcHeapRaw>> GetGcHeapsRaw();
+  absl::StatusOr<DacpHeapSegmentData> GetHeapSegmentRaw(uint64_t segment);
+  absl::StatusOr<int32_t> GetGcDynamicAdaptationMode();
+  // dumpgcdata (ISOSDacInterface3): the GC's global mechanisms (6 counters) when `global`, else
+  // one heap's interesting data (9 data points, 11 compact reasons, 6 expand mechanisms, 2
+  // mechanism bits, in that order); `heap` is the server gc_heap*, 0 for workstation.
+  absl::StatusOr<std::vector<uint64_t>> GetGcInterestingInfo(uint64_t heap, bool global);
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.

@@ -74,6 +74,8 @@ void RegisterRuntimeCommands(CommandRegistry& r);  // cmd_runtime.cc: eeversion,
 void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, dumpmt
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
-void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
+void RegisterStackCommands(CommandRegistry& r);
+// cmd_gc.cc: eeheap, gcheapstat, dumpgcdata, gcwhere, dumpgen, verifyheap, verifyobj
+void RegisterGcCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
 
 }  // namespace clrdiag::sos
