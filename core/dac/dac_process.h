@@ -318,6 +318,20 @@ struct GcHeapRaw {
   std::vector<DacpGenerationData> generations;  // 5 (with POH) through ISOSDacInterface8, else 4
 };
 
+// One block of a loader heap (eeheap -loader): [start, start + size), and whether the heap is
+// allocating from it now.
+struct LoaderHeapBlock {
+  uint64_t start = 0;
+  uint64_t size = 0;
+  bool current = false;
+};
+// A loader heap's blocks and its kind as the runtime names it ("LowFrequencyHeap", ...;
+// "LoaderCodeHeap"/"HostCodeHeap" for code heaps, "" when the runtime gives no name).
+struct LoaderHeap {
+  std::string kind;
+  std::vector<LoaderHeapBlock> blocks;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -432,6 +446,13 @@ class DacProcess {
   // one heap's interesting data (9 data points, 11 compact reasons, 6 expand mechanisms, 2
   // mechanism bits, in that order); `heap` is the server gc_heap*, 0 for workstation.
   absl::StatusOr<std::vector<uint64_t>> GetGcInterestingInfo(uint64_t heap, bool global);
+  // Loader heaps (loader_heaps.cc, ISOSDacInterface13, .NET 8+; Unimplemented without it): a
+  // domain's LoaderAllocator, the heaps of a LoaderAllocator, the JIT managers and the code
+  // heaps of one.
+  absl::StatusOr<uint64_t> GetDomainLoaderAllocator(uint64_t domain);
+  absl::StatusOr<std::vector<LoaderHeap>> GetLoaderAllocatorHeaps(uint64_t loader_allocator);
+  absl::StatusOr<std::vector<uint64_t>> GetJitManagers();
+  absl::StatusOr<std::vector<LoaderHeap>> GetCodeHeaps(uint64_t jit_manager);
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.
