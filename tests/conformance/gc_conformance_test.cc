@@ -4,7 +4,8 @@
 // shared): the same lines (trailing blanks trimmed). The reference is deterministic for all of them
 // on a given dump, so every line is compared: segment/region addresses, generation boundaries,
 // committed and reserved ranges, per-heap numbers, free and unrooted bytes, object counts.
-// Server GC: one more run on the default runtime with DOTNET_gcServer=1 and two heaps.
+// Server GC: one more run on the default runtime with DOTNET_gcServer=1 and two heaps; segments:
+// one with the standalone segments GC (DOTNET_GCName=libclrgc.so).
 // Corruption: a copy of a dump with one object's MethodTable and another's reference field
 // overwritten in the core file's bytes (found through its PT_LOAD program headers); both tools
 // must report the same problems.
@@ -22,6 +23,8 @@
 //    N objects from M roots") comes from the shared live-object set (core/dac/gc_roots.cc),
 //    which finds one object less than the reference on net8.0 --zoo dumps; not compared here
 //    (the unrooted bytes per generation and heap are, and agree).
+//  - dumpgcdata on a process running the standalone GC (libclrgc.so) faults inside the DAC, in
+//    both tools (the clrdiag worker dies, the daemon reports it); not run on that dump.
 //  - dumpgen also accepts 0, 1 and 2 for gen0..gen2 (the reference rejects them).
 //  - eeheap's "Module Thunk heaps" and "Module LoaderAllocators" sections (modules with a thunk
 //    heap, collectible assemblies) are not printed yet; the fixture has neither.
@@ -91,17 +94,21 @@ class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAn
 
   void SetUp() override {
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    Prepare(std::get<0>(GetParam()), DumpType(), false);
+    Prepare(std::get<0>(GetParam()), DumpType(), "");
   }
 
   // Starts the runtime's HeapApp --zoo (server GC: a separate one), collects a dump of `type`
   // and finds the targets.
-  void Prepare(const std::string& runtime, const std::string& type, bool server) {
-    const std::string key = runtime + (server ? "-server" : "");
+  // `gc`: "" (workstation, regions), "server" (two heaps) or "segments" (the standalone
+  // segments GC, libclrgc.so, as .NET 7 and older had it).
+  void Prepare(const std::string& runtime, const std::string& type, const std::string& gc) {
+    const std::string key = runtime + (gc.empty() ? "" : "-" + gc);
+    gc_ = gc;
     rt_ = &runtimes_[key];
     if (!rt_->app && rt_->setup_error.empty()) {
       SpawnOptions opts;
-      if (server) opts.env = {{"DOTNET_gcServer", "1"}, {"DOTNET_GCHeapCount", "2"}};
+      if (gc == "server") opts.env = {{"DOTNET_gcServer", "1"}, {"DOTNET_GCHeapCount", "2"}};
+      if (gc == "segments") opts.env = {{"DOTNET_GCName", "libclrgc.so"}};
       rt_->app = StartFixture("HeapApp", {"--zoo", "--customers", "500"}, runtime, opts);
       if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
     }
@@ -174,26 +181,29 @@ class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAn
   // The commands compared with the reference (all succeed on a healthy heap).
   std::vector<std::string> Commands() const {
     const Targets& t = rt_->targets;
-    return {"eeheap -gc",
-            "eeheap -loader",
-            "eeheap",
-            "gcheapstat",
-            "gcheapstat -unreachable",
-            "dumpgcdata",
-            "gcwhere " + t.customer,
-            "gcwhere " + t.list,
-            "dumpgen gen0",
-            "dumpgen gen1",
-            "dumpgen gen2",
-            "dumpgen loh",
-            "dumpgen poh",
-            "dumpgen foh -type string",
-            "dumpgen gen1 -type Fixture.",
-            "dumpgen gen1 -mt " + t.customer_mt,
-            "dumpgen gen2 -mt " + t.string_mt,
-            "verifyheap",
-            "verifyobj " + t.customer,
-            "verifyobj " + t.list};
+    std::vector<std::string> commands = {"eeheap -gc",
+                                         "eeheap -loader",
+                                         "eeheap",
+                                         "gcheapstat",
+                                         "gcheapstat -unreachable",
+                                         "dumpgcdata",
+                                         "gcwhere " + t.customer,
+                                         "gcwhere " + t.list,
+                                         "dumpgen gen0",
+                                         "dumpgen gen1",
+                                         "dumpgen gen2",
+                                         "dumpgen loh",
+                                         "dumpgen poh",
+                                         "dumpgen foh -type string",
+                                         "dumpgen gen1 -type Fixture.",
+                                         "dumpgen gen1 -mt " + t.customer_mt,
+                                         "dumpgen gen2 -mt " + t.string_mt,
+                                         "verifyheap",
+                                         "verifyobj " + t.customer,
+                                         "verifyobj " + t.list};
+    // With the standalone GC the DAC faults reading the GC's counters (both tools crash).
+    if (gc_ == "segments") std::erase(commands, "dumpgcdata");
+    return commands;
   }
 
   void ExpectSameAsReference() {
@@ -212,7 +222,7 @@ class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAn
     EXPECT_CONTAINS(ours.out, "GC Committed Heap Size:    Size: 0x");
     EXPECT_CONTAINS(ours.out, "Committed space:\n");
     EXPECT_CONTAINS(ours.out, "Unrooted objects:\n");
-    EXPECT_CONTAINS(ours.out, "Compacting reasons\n");
+    if (gc_ != "segments") EXPECT_CONTAINS(ours.out, "Compacting reasons\n");
     EXPECT_CONTAINS(ours.out, "Fixture.Customer\n");
     EXPECT_CONTAINS(ours.out, " objects verified, 0 errors.\nNo heap corruption detected.\n");
     EXPECT_CONTAINS(ours.out, "object 0x" + rt_->targets.customer + " is a valid object\n");
@@ -223,6 +233,7 @@ class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAn
   static std::string setup_error_;
   RuntimeDumps* rt_ = nullptr;
   CollectedDump* dump_ = nullptr;
+  std::string gc_;
 };
 
 Daemon* GcConformanceTest::daemon_ = nullptr;
@@ -236,7 +247,7 @@ class GcServerTest : public GcConformanceTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    Prepare(kDefaultRuntime, "Heap", true);
+    Prepare(kDefaultRuntime, "Heap", "server");
   }
 };
 
@@ -248,13 +259,31 @@ TEST_F(GcServerTest, ServerGcSameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, "\nHeap1    ");
 }
 
+// Segments instead of regions (the standalone segments GC): the ephemeral segment, generation
+// starts, the EPH column of gcheapstat. Heap dump, default runtime.
+class GcSegmentsTest : public GcConformanceTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    Prepare(kDefaultRuntime, "Heap", "segments");
+  }
+};
+
+TEST_F(GcSegmentsTest, SegmentsGcSameAsDotnetDump) {
+  ExpectSameAsReference();
+  RunResult ours = Ours(dump_->id, {"eeheap -gc", "gcheapstat"});
+  EXPECT_CONTAINS(ours.out, "\ngeneration 0 starts at ");
+  EXPECT_CONTAINS(ours.out, "\nephemeral segment allocation context: ");
+  EXPECT_CONTAINS(ours.out, "\nHeap     EPH        Gen0 ");
+}
+
 // The rest is clrdiag's own handling and the same whatever the runtime: default runtime,
 // Heap dump.
 class GcBehaviourTest : public GcConformanceTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    Prepare(kDefaultRuntime, "Heap", false);
+    Prepare(kDefaultRuntime, "Heap", "");
   }
 };
 
