@@ -18,6 +18,7 @@
 #include "core/dac/type_name.h"
 #include "core/sos/command.h"
 #include "core/sos/format.h"
+#include "core/sos/gc_commands.h"
 #include "core/sos/json.h"
 
 namespace clrdiag::sos {
@@ -28,26 +29,11 @@ using dac::GcLayout;
 using dac::GcSegment;
 using dac::SegmentKind;
 
-CommandResult FromStatus(const absl::Status& st) {
-  if (st.ok()) return {};
-  return Failure(std::string(st.message()));
-}
-
-// dotnet-dump's Pointer format: lower-case hex, at least 12 digits.
-std::string Ptr(uint64_t v) { return absl::StrFormat("%012x", v); }
-
-// Left/right alignment in a column of `width` (no truncation: values here always fit).
-std::string Left(const std::string& s, size_t width) {
-  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
-}
-std::string Right(const std::string& s, size_t width) {
-  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
-// "0x1000 (4096)", or `zero` for 0 (EEHeapCommand.FormatMemorySize).
-std::string MemorySize(uint64_t v, const std::string& zero = "") {
-  return v == 0 ? zero : absl::StrFormat("0x%x (%d)", v, v);
-}
+using gc::FromStatus;
+using gc::Left;
+using gc::MemorySize;
+using gc::Ptr;
+using gc::Right;
 
 std::string RangeText(const dac::AddressRange& r) {
   return absl::StrFormat("%x-%x", r.start, r.end);
@@ -110,247 +96,6 @@ Json SegmentJson(const GcSegment& s) {
             {"reserved", JsonHex(s.reserved.end)}};
   return j;
 }
-
-// ---- eeheap -loader -----------------------------------------------------------------------
-
-// EEHeapCommand's order of the loader heap kinds.
-int LoaderKindOrder(const std::string& kind) {
-  static const std::vector<std::string> kOrder = {
-      "LowFrequencyHeap",    "HighFrequencyHeap", "StubHeap",
-      "ExecutableHeap",      "FixupPrecodeHeap",  "NewStubPrecodeHeap",
-      "IndirectionCellHeap", "LookupHeap",        "ResolveHeap",
-      "DispatchHeap",        "CacheEntryHeap",    "VtableHeap"};
-  for (size_t i = 0; i < kOrder.size(); ++i) {
-    if (kOrder[i] == kind) return static_cast<int>(i);
-  }
-  return 100;
-}
-
-// The runtime's heap names as ClrMD's NativeHeapKind prints them.
-std::string LoaderKindName(const std::string& name) {
-  static const std::map<std::string, std::string> kKnown = {
-      {"LowFrequencyHeap", "LowFrequencyHeap"},
-      {"HighFrequencyHeap", "HighFrequencyHeap"},
-      {"StubHeap", "StubHeap"},
-      {"ExecutableHeap", "ExecutableHeap"},
-      {"FixupPrecodeHeap", "FixupPrecodeHeap"},
-      {"NewStubPrecodeHeap", "NewStubPrecodeHeap"},
-      {"IndcellHeap", "IndirectionCellHeap"},
-      {"LookupHeap", "LookupHeap"},
-      {"ResolveHeap", "ResolveHeap"},
-      {"DispatchHeap", "DispatchHeap"},
-      {"CacheEntryHeap", "CacheEntryHeap"},
-      {"VtableHeap", "VtableHeap"}};
-  auto it = kKnown.find(name);
-  return it == kKnown.end() ? "Unknown" : it->second;
-}
-
-struct LoaderTotals {
-  uint64_t size = 0, wasted = 0;
-};
-
-class LoaderPrinter {
- public:
-  explicit LoaderPrinter(CommandContext& ctx) : ctx_(ctx) {}
-
-  std::string out;
-  Json json = Json::object();
-
-  // "start(size:actual)" for a block; adds its actual size and waste.
-  void Block(std::string& text, const dac::LoaderHeapBlock& b, LoaderTotals& t) {
-    absl::StrAppend(&text, Ptr(b.start));
-    if (b.size == 0) return;
-    const uint64_t actual = ActualSize(b.start, b.size);
-    absl::StrAppend(&text, absl::StrFormat("(%x:%x)", b.size, actual));
-    t.size += actual;
-    if (actual < b.size && !b.current) t.wasted += b.size - actual;
-  }
-
-  static std::string SizeAndWasted(const LoaderTotals& t) {
-    std::string s = absl::StrCat("Size: ", MemorySize(t.size), " bytes total");
-    if (t.wasted > 0) absl::StrAppend(&s, ", ", MemorySize(t.wasted), " bytes wasted");
-    return s;
-  }
-
-  void Row(const std::string& label, const std::string& value) {
-    absl::StrAppend(&out, Left(label, 21), " ", value, "\n");
-  }
-  void Divider() { out += std::string(40, '-') + "\n"; }
-
-  // One domain; returns the bytes its unseen heaps hold.
-  uint64_t Domain(const std::string& label, uint64_t domain, Json& list) {
-    Row(label, Ptr(domain));
-    Json d = {{"name", label.substr(0, label.size() - 1)}, {"address", JsonHex(domain)}};
-    auto la = ctx_.dac.GetDomainLoaderAllocator(domain);
-    if (!la.ok()) {
-      status_ = la.status();
-      return 0;
-    }
-    std::vector<dac::LoaderHeap> heaps;
-    if (*la != 0) {
-      // The reference (ClrMD 4.2) prints, and tells domains apart by, the domain's own address
-      // on this line; the heaps are those of the domain's real LoaderAllocator (in the JSON).
-      Row("LoaderAllocator:", Ptr(domain));
-      d["loader_allocator"] = JsonHex(*la);
-      if (!seen_.insert(domain).second) {
-        list.push_back(d);
-        return 0;
-      }
-      auto got = ctx_.dac.GetLoaderAllocatorHeaps(*la);
-      if (!got.ok()) {
-        status_ = got.status();
-        return 0;
-      }
-      heaps = std::move(*got);
-    }
-    // Group by kind (first-seen order), keep blocks not seen before, order the groups.
-    std::vector<std::pair<std::string, std::vector<dac::LoaderHeapBlock>>> groups;
-    for (const dac::LoaderHeap& h : heaps) {
-      const std::string kind = LoaderKindName(h.kind);
-      for (const dac::LoaderHeapBlock& b : h.blocks) {
-        if (!seen_.insert(b.start).second) continue;
-        auto it = std::find_if(groups.begin(), groups.end(),
-                               [&](const auto& g) { return g.first == kind; });
-        if (it == groups.end()) {
-          groups.push_back({kind, {}});
-          it = std::prev(groups.end());
-        }
-        it->second.push_back(b);
-      }
-    }
-    std::stable_sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
-      return LoaderKindOrder(a.first) < LoaderKindOrder(b.first);
-    });
-    LoaderTotals total;
-    Json jheaps = Json::array();
-    for (const auto& [kind, blocks] : groups) {
-      std::string text;
-      LoaderTotals t;
-      Json jblocks = Json::array();
-      for (const dac::LoaderHeapBlock& b : blocks) {
-        if (!text.empty()) text += ' ';
-        LoaderTotals one;
-        Block(text, b, one);
-        t.size += one.size;
-        t.wasted += one.wasted;
-        jblocks.push_back({{"start", JsonHex(b.start)}, {"size", b.size}, {"actual", one.size}});
-      }
-      absl::StrAppend(&text, " ", SizeAndWasted(t), ".");
-      Row(kind + ":", text);
-      jheaps.push_back(
-          {{"kind", kind}, {"blocks", jblocks}, {"size", t.size}, {"wasted", t.wasted}});
-      total.size += t.size;
-      total.wasted += t.wasted;
-    }
-    if (total.size > 0) {
-      Row("Total size:", SizeAndWasted(total) + ".");
-    } else {
-      out += "No unique loader heaps found.\n";
-    }
-    Divider();
-    d["heaps"] = jheaps;
-    d["size"] = total.size;
-    d["wasted"] = total.wasted;
-    list.push_back(d);
-    return total.size;
-  }
-
-  uint64_t JitManagers(Json& list) {
-    auto managers = ctx_.dac.GetJitManagers();
-    if (!managers.ok()) {
-      status_ = managers.status();
-      return 0;
-    }
-    uint64_t all = 0;
-    for (uint64_t m : *managers) {
-      Row("JIT Manager:", Ptr(m));
-      auto heaps = ctx_.dac.GetCodeHeaps(m);
-      if (!heaps.ok()) {
-        status_ = heaps.status();
-        return all;
-      }
-      struct One {
-        std::string kind;
-        dac::LoaderHeapBlock block;
-      };
-      std::vector<One> blocks;
-      for (const dac::LoaderHeap& h : *heaps) {
-        for (const dac::LoaderHeapBlock& b : h.blocks) blocks.push_back({h.kind, b});
-      }
-      // By kind (NativeHeapKind order: Unknown, LoaderCodeHeap, HostCodeHeap), then start.
-      auto order = [](const std::string& k) {
-        return k == "Unknown" ? 0 : k == "LoaderCodeHeap" ? 1 : 2;
-      };
-      std::stable_sort(blocks.begin(), blocks.end(), [&](const One& a, const One& b) {
-        if (order(a.kind) != order(b.kind)) return order(a.kind) < order(b.kind);
-        return a.block.start < b.block.start;
-      });
-      LoaderTotals total;
-      Json jheaps = Json::array();
-      for (const One& o : blocks) {
-        std::string text;
-        LoaderTotals t;
-        Block(text, o.block, t);
-        absl::StrAppend(&text, " ", SizeAndWasted(t), ".");
-        Row(o.kind + ":", text);
-        jheaps.push_back({{"kind", o.kind},
-                          {"start", JsonHex(o.block.start)},
-                          {"size", o.block.size},
-                          {"actual", t.size}});
-        total.size += t.size;
-        total.wasted += t.wasted;
-      }
-      Row("Total size:", SizeAndWasted(total) + ".");
-      Divider();
-      list.push_back({{"address", JsonHex(m)}, {"heaps", jheaps}, {"size", total.size}});
-      all += total.size;
-    }
-    return all;
-  }
-
-  absl::Status status() const { return status_; }
-
- private:
-  // Bytes of the block the dump holds, a page at a time from its start (as the reference).
-  uint64_t ActualSize(uint64_t start, uint64_t size) {
-    constexpr uint64_t kPage = 0x1000;
-    uint8_t page[kPage];
-    uint64_t actual = 0;
-    for (uint64_t a = start; a < start + size; a += kPage) {
-      if (ctx_.core.ReadDumpedMemory(a, page, kPage) == 0) break;
-      actual += kPage;
-    }
-    return actual;
-  }
-
-  CommandContext& ctx_;
-  std::unordered_set<uint64_t> seen_;
-  absl::Status status_;
-};
-
-// The loader part of eeheap; returns the bytes it counted.
-absl::StatusOr<uint64_t> PrintLoaderHeaps(CommandContext& ctx, LoaderPrinter& p) {
-  auto store = ctx.dac.GetAppDomainStore();
-  if (!store.ok()) return store.status();
-  p.out += "Loader Heap:\n";
-  p.Divider();
-  uint64_t total = 0;
-  Json domains = Json::array();
-  if (store->system_domain != 0) total += p.Domain("System Domain:", store->system_domain, domains);
-  if (store->shared_domain != 0) total += p.Domain("Shared Domain:", store->shared_domain, domains);
-  for (size_t i = 0; i < store->domains.size(); ++i) {
-    if (ctx.cancel.cancelled()) return absl::CancelledError("eeheap");
-    total += p.Domain(absl::StrCat("Domain ", i + 1, ":"), store->domains[i], domains);
-  }
-  Json managers = Json::array();
-  total += p.JitManagers(managers);
-  if (!p.status().ok()) return p.status();
-  p.json["domains"] = domains;
-  p.json["jit_managers"] = managers;
-  p.json["size"] = total;
-  return total;
-}
-
 // ---- eeheap -------------------------------------------------------------------------------
 
 CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
@@ -371,12 +116,9 @@ CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
   Json loader_json;
   uint64_t loader_total = 0;
   if (loader || all) {
-    LoaderPrinter p(ctx);
-    auto total = PrintLoaderHeaps(ctx, p);
+    auto total = gc::PrintLoaderHeaps(ctx, &out, &loader_json);
     if (!total.ok()) return FromStatus(total.status());
     loader_total = *total;
-    out = std::move(p.out);
-    loader_json = std::move(p.json);
     if (!gc && !all) {
       if (ctx.json) {
         WriteJson(ctx, Json{{"loader", loader_json}});
@@ -1133,212 +875,6 @@ CommandResult DumpGen(CommandContext& ctx, const CommandSpec& spec,
   ctx.out.Write(out);
   return {};
 }
-
-// ---- verifyheap / verifyobj ---------------------------------------------------------------
-
-std::string ReadPointerText(CommandContext& ctx, uint64_t address) {
-  uint64_t v = 0;
-  if (ctx.core.ReadDumpedMemory(address, &v, 8) != 8 &&
-      ctx.dac.ReadTargetMemory(address, &v, 8) != 8) {
-    return "???";
-  }
-  return absl::StrFormat("%x", v);
-}
-
-std::string SyncBlockMessage(const dac::Corruption& c) {
-  if (c.clr_sync_block_index >= 0) {
-    std::string r = absl::StrFormat("Object %x should have a SyncBlock index of %d ", c.object,
-                                    c.clr_sync_block_index);
-    if (c.sync_block_index >= 0) {
-      return r + absl::StrCat("but instead had an index of ", c.sync_block_index);
-    }
-    return r + "but instead had no SyncBlock";
-  }
-  if (c.sync_block_index >= 0) {
-    return absl::StrFormat(
-        "Object %x had a SyncBlock index of %d but the runtime has no matching SyncBlock", c.object,
-        c.sync_block_index);
-  }
-  return absl::StrFormat("Object %x had no SyncBlock when it was expected to", c.object);
-}
-
-// VerifyHeapCommand.GetObjectCorruptionMessage.
-std::string CorruptionMessage(CommandContext& ctx, const GcLayout& layout,
-                              const dac::Corruption& c) {
-  using K = dac::CorruptionKind;
-  const uint64_t at = c.object + static_cast<uint64_t>(c.offset);
-  switch (c.kind) {
-    case K::kObjectNotOnTheHeap:
-      return absl::StrFormat("Tried to validate %x but its address was not on any segment.",
-                             c.object);
-    case K::kObjectNotPointerAligned:
-      return absl::StrFormat("Object %x is not pointer aligned", c.object);
-    case K::kObjectTooLarge: {
-      const GcSegment* s = layout.FindByObjectRange(c.object);
-      return absl::StrFormat("Object %x is too large, size=%x, segmentEnd: %s", c.object, c.size,
-                             s ? absl::StrFormat("%x", s->objects.end) : "???");
-    }
-    case K::kInvalidMethodTable:
-      return absl::StrFormat("Object %x has an invalid method table %s", c.object,
-                             ReadPointerText(ctx, c.object));
-    case K::kInvalidThinlock:
-      return absl::StrFormat("Object %x has an invalid thin lock", c.object);
-    case K::kSyncBlockMismatch:
-    case K::kSyncBlockZero:
-      return SyncBlockMessage(c);
-    case K::kObjectReferenceNotPointerAligned:
-      return absl::StrFormat(
-          "Object %x has an unaligned member at offset %x: is not pointer aligned", c.object,
-          c.offset);
-    case K::kInvalidObjectReference:
-      return absl::StrFormat("Object %x has a bad member at offset %x: %s", c.object, c.offset,
-                             ReadPointerText(ctx, at));
-    case K::kFreeObjectReference:
-      return absl::StrFormat("Object %x contains free object at offset %x: %s", c.object, c.offset,
-                             ReadPointerText(ctx, at));
-    case K::kCouldNotReadObject:
-      return absl::StrFormat("Could not read object %x at offset %x: %s", c.object, c.offset,
-                             ReadPointerText(ctx, at));
-    case K::kCouldNotReadMethodTable:
-      return absl::StrFormat("Could not read method table for Object %x", c.object);
-    case K::kCouldNotReadCardTable:
-      return absl::StrFormat("Could not verify object %x: could not read card table", c.object);
-    case K::kCouldNotReadGCDesc:
-      return absl::StrFormat("Could not verify object %x: could not read GCDesc", c.object);
-    case K::kNone:
-      break;
-  }
-  return "";
-}
-
-constexpr size_t kKindWidth = 32;  // the longest ObjectCorruptionKind name
-
-Json CorruptionJson(CommandContext& ctx, const GcLayout& layout, const dac::Corruption& c) {
-  Json j = {{"object", JsonHex(c.object)},
-            {"offset", c.offset},
-            {"kind", dac::CorruptionKindName(c.kind)},
-            {"message", CorruptionMessage(ctx, layout, c)}};
-  if (const GcSegment* s = layout.FindByObjectRange(c.object)) {
-    j["segment"] = JsonHex(s->address);
-    j["heap"] = s->heap;
-  }
-  return j;
-}
-
-CommandResult VerifyHeap(CommandContext& ctx, const CommandSpec& spec,
-                         const std::vector<std::string>& args) {
-  bool ignore_state = false;
-  for (const std::string& a : args) {
-    const std::string l = absl::AsciiStrToLower(a);
-    if (l == "-ignoregcstate") {
-      ignore_state = true;
-    } else if (l == "-noprogress") {
-      // Progress goes to the progress channel, never into the output.
-    } else {
-      return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
-    }
-  }
-  auto layout_or = Layout(ctx);
-  if (!layout_or.ok()) return FromStatus(layout_or.status());
-  const GcLayout& layout = **layout_or;
-  if (!layout.structures_valid && !ignore_state) {
-    return Failure(
-        "The GC heap is not in a valid state for traversal.  (Use -ignoreGCState to override.)");
-  }
-  dac::HeapVerifier verifier(ctx.dac, layout);
-  uint64_t errors = 0;
-  std::string table;
-  Json list = Json::array();
-  auto report = [&](const dac::Corruption& c) {
-    ++errors;
-    if (ctx.json) {
-      list.push_back(CorruptionJson(ctx, layout, c));
-      return;
-    }
-    if (table.empty()) {
-      if (layout.server) table += Left("Heap", 4) + " ";
-      absl::StrAppend(&table, Left("Segment", 16), " ", Left("Object", 16), " ",
-                      Left("Failure", kKindWidth), " Reason\n");
-    }
-    const GcSegment* s = layout.FindByObjectRange(c.object);
-    if (layout.server) table += Left(s ? absl::StrCat(s->heap) : "???", 4) + " ";
-    absl::StrAppend(&table, Left(s ? Ptr(s->address) : "???", 16), " ", Left(Ptr(c.object), 16),
-                    " ", Left(dac::CorruptionKindName(c.kind), kKindWidth), " ",
-                    CorruptionMessage(ctx, layout, c), "\n");
-  };
-  auto progress = [&](const dac::VerifyProgress& p) {
-    ProgressInfo info;
-    info.stage = "verifying the heap";
-    info.done = p.bytes_done;
-    info.total = p.bytes_total;
-    info.items = p.objects;
-    ctx.out.Progress(info);
-  };
-  auto objects = verifier.VerifyHeap(report, progress, &ctx.cancel);
-  if (!objects.ok()) return FromStatus(objects.status());
-  if (ctx.json) {
-    WriteJson(ctx, Json{{"objects", *objects}, {"errors", errors}, {"corruptions", list}});
-  } else {
-    std::string out = table;
-    if (errors > 0) out += "\n";
-    absl::StrAppend(&out, N0(*objects), " objects verified, ", N0(errors), " error",
-                    errors == 1 ? "" : "s", ".\n");
-    if (errors == 0) out += "No heap corruption detected.\n";
-    ctx.out.Write(out);
-  }
-  if (errors > 0) {
-    return Failure(absl::StrCat("heap corruption detected: ", N0(errors), " object",
-                                errors == 1 ? "" : "s", " failed verification"));
-  }
-  return {};
-}
-
-// HexOffset: "0x08", "-0x04".
-std::string HexOffset(int64_t v) {
-  return v < 0 ? absl::StrFormat("-0x%02x", -v) : absl::StrFormat("0x%02x", v);
-}
-
-CommandResult VerifyObj(CommandContext& ctx, const CommandSpec& spec,
-                        const std::vector<std::string>& args) {
-  if (args.empty()) return UsageError(spec, "missing object address");
-  if (args.size() > 1) return UsageError(spec, absl::StrCat("unexpected argument '", args[1], "'"));
-  uint64_t address = 0;
-  if (!ParseHexAddress(args[0], &address)) {
-    return Failure(absl::StrCat("Invalid object address: '", args[0], "'"));
-  }
-  auto layout_or = Layout(ctx);
-  if (!layout_or.ok()) return FromStatus(layout_or.status());
-  const GcLayout& layout = **layout_or;
-  dac::HeapVerifier verifier(ctx.dac, layout);
-  auto found = verifier.VerifyObject(address);
-  if (!found.ok()) return FromStatus(found.status());
-  if (ctx.json) {
-    Json list = Json::array();
-    for (const dac::Corruption& c : *found) list.push_back(CorruptionJson(ctx, layout, c));
-    WriteJson(ctx, Json{{"object", JsonHex(address)}, {"valid", found->empty()}, {"errors", list}});
-  } else if (found->empty()) {
-    ctx.out.Write(absl::StrFormat("object 0x%x is a valid object\n", address));
-  } else {
-    size_t w = 6;  // "Offset"
-    for (const dac::Corruption& c : *found) w = std::max(w, HexOffset(c.offset).size());
-    std::string out =
-        absl::StrCat(Left("Offset", w), " ", Left("Issue", kKindWidth), " ", "Description\n");
-    for (const dac::Corruption& c : *found) {
-      absl::StrAppend(&out, Left(HexOffset(c.offset), w), " ",
-                      Left(dac::CorruptionKindName(c.kind), kKindWidth), " ",
-                      CorruptionMessage(ctx, layout, c), "\n");
-    }
-    absl::StrAppend(&out, "\n", N0(found->size()), " error", found->size() == 1 ? "" : "s",
-                    "  detected.\n");
-    ctx.out.Write(out);
-  }
-  if (!found->empty()) {
-    return Failure(absl::StrFormat("object 0x%x is not a valid object: %s error%s detected",
-                                   address, N0(found->size()), found->size() == 1 ? "" : "s"));
-  }
-  return {};
-}
-
 }  // namespace
 
 void RegisterGcCommands(CommandRegistry& r) {
@@ -1394,13 +930,13 @@ void RegisterGcCommands(CommandRegistry& r) {
          "  thin lock. Reports the first problem of each bad object; fails when any is found.\n"
          "  -ignoreGCState  verify even if the GC says its structures are not walkable\n"
          "  -noprogress     accepted for compatibility (progress never goes to the output)",
-         VerifyHeap});
+         gc::VerifyHeap});
   r.Add({{"verifyobj", "VerifyObj"},
          "<object address>",
          "Checks one object for signs of corruption.",
          "verifyobj <object address>\n"
          "  Every problem of the object (see verifyheap), by offset; fails when there is any.",
-         VerifyObj});
+         gc::VerifyObj});
 }
 
 }  // namespace clrdiag::sos
