@@ -354,6 +354,27 @@ struct StackReference {
   bool pinned = false;
 };
 
+// One GC heap's details as the DAC reports them (gc_layout.cc builds a GcLayout from them).
+struct GcHeapRaw {
+  uint64_t address = 0;  // Server GC: the gc_heap*; workstation: 0.
+  DacpGcHeapDetails details{};
+  std::vector<DacpGenerationData> generations;  // 5 (with POH) through ISOSDacInterface8, else 4
+};
+
+// One block of a loader heap (eeheap -loader): [start, start + size), and whether the heap is
+// allocating from it now.
+struct LoaderHeapBlock {
+  uint64_t start = 0;
+  uint64_t size = 0;
+  bool current = false;
+};
+// A loader heap's blocks and its kind as the runtime names it ("LowFrequencyHeap", ...;
+// "LoaderCodeHeap"/"HostCodeHeap" for code heaps, "" when the runtime gives no name).
+struct LoaderHeap {
+  std::string kind;
+  std::vector<LoaderHeapBlock> blocks;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -472,6 +493,23 @@ class DacProcess {
   absl::StatusOr<std::vector<SyncBlockCleanup>> GetSyncBlockCleanupList();
   // Empty where the runtime has no COM interop (everywhere but Windows).
   std::vector<RcwCleanup> GetRcwCleanupList();
+
+  // GC layout (gc_layout.cc): every heap's details and generation table, one segment's data,
+  // and the DATAS mode (ISOSDacInterface16; NotFound when the DAC does not report one).
+  absl::StatusOr<std::vector<GcHeapRaw>> GetGcHeapsRaw();
+  absl::StatusOr<DacpHeapSegmentData> GetHeapSegmentRaw(uint64_t segment);
+  absl::StatusOr<int32_t> GetGcDynamicAdaptationMode();
+  // dumpgcdata (ISOSDacInterface3): the GC's global mechanisms (6 counters) when `global`, else
+  // one heap's interesting data (9 data points, 11 compact reasons, 6 expand mechanisms, 2
+  // mechanism bits, in that order); `heap` is the server gc_heap*, 0 for workstation.
+  absl::StatusOr<std::vector<uint64_t>> GetGcInterestingInfo(uint64_t heap, bool global);
+  // Loader heaps (loader_heaps.cc, ISOSDacInterface13, .NET 8+; Unimplemented without it): a
+  // domain's LoaderAllocator, the heaps of a LoaderAllocator, the JIT managers and the code
+  // heaps of one.
+  absl::StatusOr<uint64_t> GetDomainLoaderAllocator(uint64_t domain);
+  absl::StatusOr<std::vector<LoaderHeap>> GetLoaderAllocatorHeaps(uint64_t loader_allocator);
+  absl::StatusOr<std::vector<uint64_t>> GetJitManagers();
+  absl::StatusOr<std::vector<LoaderHeap>> GetCodeHeaps(uint64_t jit_manager);
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.

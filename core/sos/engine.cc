@@ -79,6 +79,7 @@ class DacEngine : public Engine {
     RegisterMemoryCommands(registry_);
     RegisterSyncCommands(registry_);
     RegisterCodeCommands(registry_);
+    RegisterGcCommands(registry_);
   }
 
   std::string runtime_version() const override {
