@@ -75,5 +75,7 @@ void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, du
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
+// cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom
+void RegisterObjectsCommands(CommandRegistry& r);
 
 }  // namespace clrdiag::sos
