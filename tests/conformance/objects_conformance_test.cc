@@ -13,9 +13,6 @@
 //    see object_conformance_test.cc). Those commands are compared, on a Heap dump, with the
 //    reference's output on the Full dump of the same idle process taken right after (the same
 //    objects at the same addresses). Everything else runs on the same dump in both tools.
-//  - listnearobj: the reference writes "<address> is the last object on the segment" to
-//    stderr (its other lines to stdout); clrdiag has one output stream and prints it in place.
-//    The line is left out of clrdiag's output before comparing and checked on its own.
 //  - dumparray -start/-length: the reference reads them as decimal and takes "0x10" as 0
 //    without a word; clrdiag rejects anything but a decimal number.
 //  - Bad input: the reference prints "Invalid object", "Not an array, please use dumpobj
@@ -47,12 +44,14 @@ struct CollectedDump {
 
 struct Targets {
   std::string points, point_mt, box, box_point, large, duplicates, customers, buckets;
+  std::string with_nulls;  // a string[] of the runtime's with empty slots
   std::vector<std::string> actions, funcs;
   std::vector<int> threads;  // DBG indices of the managed threads
 };
 
 constexpr const char* kBucketsType =
-    "System.Collections.Concurrent.ConcurrentDictionary<System.String, System.Int32>+Node[]";
+    "System.Collections.Concurrent.ConcurrentDictionary<System.String, System.Int32>+"
+    "VolatileNode[]";
 
 struct RuntimeDumps {
   std::unique_ptr<Process> app;
@@ -74,16 +73,6 @@ std::vector<std::string> SplitLines(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
-
-// clrdiag's output without the lines it prints where the reference writes to stderr.
-std::string WithoutStderrLines(const std::string& text) {
-  std::string out;
-  for (const std::string& line : SplitLines(text)) {
-    if (line.find(" is the last object on the segment") != std::string::npos) continue;
-    out += line + "\n";
-  }
   return out;
 }
 
@@ -189,11 +178,12 @@ class ObjectsConformanceTest
       auto a = Addresses(id, args);
       return a.empty() ? std::string() : a[0];
     };
-    t->points = first("-mt " + mts["Fixture.Point[]"]);
+    t->points = first("-mt " + mts["Fixture.Point[]"] + " -min 100");  // not Array.Empty
     t->box = first("-mt " + mts["Fixture.PointHolder"]);
     t->large = first("-mt " + mts["System.Int32[]"] + " -min 400000");
     // Zoo.Duplicates: the string[] of 100 (856 bytes); the Customer[] of Roots.Customers (200
-    // customers, 1624 bytes); the buckets of Zoo.Dictionary (10 entries in more buckets: nulls).
+    // customers, 1624 bytes); the buckets of Zoo.Dictionary (an array of structs that hold a
+    // reference).
     t->duplicates = first("-mt " + mts["System.String[]"] + " -min 824 -max 824");
     t->customers = first("-mt " + mts["Fixture.Customer[]"] + " -min 1624 -max 1624");
     t->buckets = first("-mt " + mts[kBucketsType]);
@@ -204,6 +194,26 @@ class ObjectsConformanceTest
       return "a zoo object is missing (points " + t->points + ", box " + t->box + ", large " +
              t->large + ", duplicates " + t->duplicates + ", customers " + t->customers +
              ", actions " + std::to_string(t->actions.size()) + ")";
+    }
+    // A string[] with a null element: the first of the heap's string arrays that has one.
+    std::vector<std::string> dumps;
+    for (const std::string& a : Addresses(id, "-mt " + mts["System.String[]"])) {
+      dumps.push_back("dumparray " + a);
+    }
+    RunResult all = Ours(id, dumps);
+    {  // the n-th "Name:" block is the n-th array
+      int block = -1;
+      for (const std::string& line : SplitLines(all.out)) {
+        if (line.rfind("Name:", 0) == 0) ++block;
+        if (block >= 0 && line.rfind("[", 0) == 0 && line.size() > 5 &&
+            line.compare(line.size() - 5, 5, " null") == 0) {
+          t->with_nulls = Words(dumps[block]).back();
+          break;
+        }
+      }
+    }
+    if (t->with_nulls.empty()) {
+      return "no string[] with a null element:\n" + all.out;
     }
     RunResult arr = Ours(id, {"dumparray -length 0 " + t->points});
     for (const std::string& line : SplitLines(arr.out)) {
@@ -239,7 +249,7 @@ class ObjectsConformanceTest
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
     RunResult ref = Reference(rt_->dumps[reference_dump].path, commands);
     ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-    ExpectSameOutput(WithoutStderrLines(Body(ours.out)), Body(ref.out));
+    ExpectSameOutput(Body(ours.out), Body(ref.out));
     if (ours_out) *ours_out = ours.out;
   }
 
@@ -265,7 +275,8 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
       "dumparray -start 16 -length 4 " + t.large,
       "dumparray -start 196 -length 8 " + t.customers,
       "dumparray -start 100 " + t.duplicates,
-      "dumparray " + t.buckets,
+      "dumparray -details " + t.buckets,
+      "dumparray " + t.with_nulls,
       "dumpvc " + t.point_mt + " " + t.box_point,
       "dumpvc " + t.point_mt + " " + t.points,
       "listnearobj " + t.box,
@@ -284,11 +295,10 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours, "Array:       Rank 1, Number of elements 10, Type VALUETYPE\n");
   EXPECT_CONTAINS(ours, "Array:       Rank 1, Number of elements 100000, Type Int32\n");
   EXPECT_CONTAINS(ours, "                99999     m_value\n");
-  EXPECT_CONTAINS(ours, "[199] 0000");
-  EXPECT_EQ(ours.find("[200]"), std::string::npos);  // -length stops at the end
-  EXPECT_CONTAINS(ours, "] null\n");                  // an empty bucket
+  EXPECT_CONTAINS(ours, "[199] 0000");  // the last customer; -length stops at the end
+  EXPECT_CONTAINS(ours, "] null\n");                  // an empty slot
   EXPECT_CONTAINS(ours, "Name:        Fixture.Point\n");
-  EXPECT_CONTAINS(ours, "                  420 Y\n");  // Box.P.Y
+  EXPECT_CONTAINS(ours, " instance              420 Y\n");  // Box.P.Y
   EXPECT_CONTAINS(ours, " Fixture.Handler.OnEvent()\n");
   EXPECT_CONTAINS(ours, " Fixture.Handler.StaticB()\n");
   EXPECT_CONTAINS(ours, "-nofields has no effect unless -details is specified\n");
@@ -307,9 +317,9 @@ TEST_P(ObjectsConformanceTest, DumpArrayDetailsOfObjectsSameAsDotnetDump) {
   Compare({"dumparray -start 98 -details " + t.duplicates,
            "dumparray -start 198 -length 3 -details " + t.customers,
            "dumparray -length 2 -details -nofields " + t.customers,
-           "dumparray -details " + t.buckets},
+           "dumparray -details " + t.with_nulls},
           "Full", &ours);
-  EXPECT_CONTAINS(ours, "    String:          dup-string\n");
+  EXPECT_CONTAINS(ours, "    String:          dup-string");
   EXPECT_CONTAINS(ours, "    Name:        Fixture.Customer\n");
   EXPECT_CONTAINS(ours, "] null\n");
 }
