@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <unordered_map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -34,9 +34,33 @@ std::string Dml(uint64_t v) { return absl::StrFormat("%016x", v); }
 // A count for -start/-length: decimal, as SOS reads them (SOS reads "0x10" as 0, silently;
 // here anything but a decimal number is an error).
 bool ParseCount(const std::string& s, uint64_t* out) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
          absl::SimpleAtoi(s, out);
 }
+
+// Progress of a heap walk: bytes of objects walked out of the segments' allocated bytes,
+// reported every 64 Ki objects.
+class HeapProgress {
+ public:
+  HeapProgress(dac::DacProcess& dac, OutputSink& out, const char* stage) : out_(out) {
+    info_.stage = stage;
+    if (auto segments = dac.GetHeapSegments(); segments.ok()) {
+      for (const dac::HeapSegment& seg : *segments) {
+        if (seg.end > seg.start) info_.total += seg.end - seg.start;
+      }
+    }
+    out_.Progress(info_);
+  }
+  void Walked(const dac::HeapObject& o) {
+    info_.done += o.footprint;
+    if ((++info_.items & 0xffff) == 0) out_.Progress(info_);
+  }
+
+ private:
+  OutputSink& out_;
+  ProgressInfo info_;
+};
 
 // ---- dumparray ---------------------------------------------------------------------------
 
@@ -83,7 +107,8 @@ CommandResult DumpVc(CommandContext& ctx, const CommandSpec& spec,
   std::vector<uint64_t> values;
   for (const std::string& a : args) {
     if (absl::AsciiStrToLower(a) == "/d") continue;
-    if (!a.empty() && a[0] == '-') return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
+    if (!a.empty() && a[0] == '-')
+      return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
     uint64_t v = 0;
     if (!ParseHexAddress(a, &v)) return Failure(absl::StrCat("Invalid parameter ", a));
     values.push_back(v);
@@ -137,7 +162,8 @@ CommandResult DumpDelegate(CommandContext& ctx, const CommandSpec& spec,
   std::vector<std::string> positional;
   for (const std::string& a : args) {
     if (absl::AsciiStrToLower(a) == "/d") continue;
-    if (!a.empty() && a[0] == '-') return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
+    if (!a.empty() && a[0] == '-')
+      return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
     positional.push_back(a);
   }
   if (positional.size() != 1) return UsageError(spec, "dumpdelegate takes one delegate address");
@@ -152,8 +178,8 @@ CommandResult DumpDelegate(CommandContext& ctx, const CommandSpec& spec,
   }
   if (!DerivesFrom(dac, obj->mt, "System.Delegate")) {
     auto name = dac.GetMethodTableName(obj->mt);
-    return Failure(absl::StrCat("Object of type '", name.ok() ? *name : "?",
-                                "' is not a delegate."));
+    return Failure(
+        absl::StrCat("Object of type '", name.ok() ? *name : "?", "' is not a delegate."));
   }
   std::string text = "Target           Method           Name\n";
   Json rows = Json::array();
@@ -305,9 +331,11 @@ CommandResult DumpRuntimeTypes(CommandContext& ctx, const CommandSpec& spec,
   std::string text;
   Json rows = Json::array();
   bool any = false;
+  HeapProgress progress(dac, ctx.out, "looking for System.RuntimeType objects");
   auto walked = dac::WalkHeap(
       dac,
       [&](const dac::HeapObject& obj) {
+        progress.Walked(obj);
         if (obj.mt == globals->free_mt) return true;
         if (!runtime_type_mt) {
           auto name = dac.GetMethodTableName(obj.mt);
@@ -357,7 +385,6 @@ CommandResult DumpRuntimeTypes(CommandContext& ctx, const CommandSpec& spec,
   }
   return {};
 }
-
 
 // ---- listnearobj -------------------------------------------------------------------------
 
@@ -483,9 +510,11 @@ absl::Status NearObjPrinter::Run(uint64_t address, const CancellationToken& canc
   // The objects around `address` in its segment, from a walk of the heap.
   NearObject prev, curr, next;
   bool in_segment = false;
+  HeapProgress progress(dac_, out, "walking the heap to the address");
   auto walked = dac::WalkHeap(
       dac_,
       [&](const dac::HeapObject& o) {
+        progress.Walked(o);
         if (o.segment == nullptr || o.segment->start != seg->start) return !in_segment;
         in_segment = true;
         NearObject n{o.address, o.size, o.mt};
@@ -580,21 +609,21 @@ CommandResult ListNearObj(CommandContext& ctx, const CommandSpec& spec,
 // integer and control registers, in that order) with where their values are in the core.
 struct RegisterSlot {
   const char* name;
-  uint64_t elf::X64Registers::* value;
+  uint64_t elf::X64Registers::*value;
 };
 constexpr RegisterSlot kRegisters[] = {
-    {"cs", &elf::X64Registers::cs},   {"ds", &elf::X64Registers::ds},
-    {"es", &elf::X64Registers::es},   {"fs", &elf::X64Registers::fs},
-    {"gs", &elf::X64Registers::gs},   {"ss", &elf::X64Registers::ss},
+    {"cs", &elf::X64Registers::cs},         {"ds", &elf::X64Registers::ds},
+    {"es", &elf::X64Registers::es},         {"fs", &elf::X64Registers::fs},
+    {"gs", &elf::X64Registers::gs},         {"ss", &elf::X64Registers::ss},
     {"eflags", &elf::X64Registers::eflags}, {"rax", &elf::X64Registers::rax},
-    {"rcx", &elf::X64Registers::rcx}, {"rdx", &elf::X64Registers::rdx},
-    {"rbx", &elf::X64Registers::rbx}, {"rsp", &elf::X64Registers::rsp},
-    {"rbp", &elf::X64Registers::rbp}, {"rsi", &elf::X64Registers::rsi},
-    {"rdi", &elf::X64Registers::rdi}, {"r8", &elf::X64Registers::r8},
-    {"r9", &elf::X64Registers::r9},   {"r10", &elf::X64Registers::r10},
-    {"r11", &elf::X64Registers::r11}, {"r12", &elf::X64Registers::r12},
-    {"r13", &elf::X64Registers::r13}, {"r14", &elf::X64Registers::r14},
-    {"r15", &elf::X64Registers::r15}, {"rip", &elf::X64Registers::rip},
+    {"rcx", &elf::X64Registers::rcx},       {"rdx", &elf::X64Registers::rdx},
+    {"rbx", &elf::X64Registers::rbx},       {"rsp", &elf::X64Registers::rsp},
+    {"rbp", &elf::X64Registers::rbp},       {"rsi", &elf::X64Registers::rsi},
+    {"rdi", &elf::X64Registers::rdi},       {"r8", &elf::X64Registers::r8},
+    {"r9", &elf::X64Registers::r9},         {"r10", &elf::X64Registers::r10},
+    {"r11", &elf::X64Registers::r11},       {"r12", &elf::X64Registers::r12},
+    {"r13", &elf::X64Registers::r13},       {"r14", &elf::X64Registers::r14},
+    {"r15", &elf::X64Registers::r15},       {"rip", &elf::X64Registers::rip},
 };
 constexpr uint64_t kRegisterCount = sizeof(kRegisters) / sizeof(kRegisters[0]);
 
@@ -739,9 +768,11 @@ CommandResult DumpStackObjects(CommandContext& ctx, const CommandSpec& spec,
   values.erase(std::unique(values.begin(), values.end()), values.end());
   std::unordered_map<uint64_t, uint64_t> found;  // object -> MethodTable
   if (!values.empty()) {
+    HeapProgress progress(dac, ctx.out, "matching stack values with heap objects");
     auto walked = dac::WalkHeap(
         dac,
         [&](const dac::HeapObject& o) {
+          progress.Walked(o);
           if (o.address > values.back()) return false;
           if (std::binary_search(values.begin(), values.end(), o.address)) {
             found[o.address] = o.mt;
@@ -770,8 +801,8 @@ CommandResult DumpStackObjects(CommandContext& ctx, const CommandSpec& spec,
                        : n.ok()      ? dac::PrettyTypeName(*n)
                                      : absl::StrFormat("<unknown_type_%x>", mt);
   };
-  std::string text = absl::StrFormat("OS Thread Id: 0x%x (%d)\n", thread.tid,
-                                     ctx.state.current_thread);
+  std::string text =
+      absl::StrFormat("OS Thread Id: 0x%x (%d)\n", thread.tid, ctx.state.current_thread);
   if (extra.start != 0 && extra.end != 0) {
     absl::StrAppendFormat(&text,
                           "Note: Thread appears to be on alternate signal stack. Also scanning "

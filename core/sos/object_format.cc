@@ -268,7 +268,7 @@ class Printer {
   std::optional<bool> relro_in_dump_;
   bool json_ = false;
   Json doc_ = Json::object();
-  uint32_t indent_ = 0;  // SOS's IncrementIndent level (dumparray -details)
+  uint32_t indent_ = 0;                  // SOS's IncrementIndent level (dumparray -details)
   uint32_t display_instance_count_ = 0;  // DisplayFields' running count, parents included
   uint32_t offset_instance_count_ = 0;   // GetObjFieldOffset's
 };
@@ -497,9 +497,9 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
     } else {
       ++display_instance_count_;
       Emit(absl::StrFormat("%8s ", "instance"));
-      std::string value =
-          start != 0 ? DataMember(fd, start + fd.offset + (value_class ? 0 : 8), true)
-                     : std::string(16, ' ');
+      std::string value = start != 0
+                              ? DataMember(fd, start + fd.offset + (value_class ? 0 : 8), true)
+                              : std::string(16, ' ');
       Emit(value);
       field["attr"] = "instance";
       if (start != 0) field["value"] = std::string(absl::StripAsciiWhitespace(value));
@@ -883,7 +883,6 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
   return absl::OkStatus();
 }
 
-
 absl::Status Printer::DumpVc(uint64_t mt, uint64_t address, bool fields) {
   auto mtd_or = dac_.GetMethodTableDetails(mt);
   if (!mtd_or.ok()) {
@@ -900,7 +899,8 @@ absl::Status Printer::DumpVc(uint64_t mt, uint64_t address, bool fields) {
   // .NET 9+ returns the canonical MethodTable where an EEClass used to be.
   auto canonical = dac_.GetMethodTableForEEClass(mtd.klass);
   if (canonical.ok() && *canonical == mtd.klass) {
-    if (*canonical != 0 && *canonical != mt) Emit(absl::StrCat("Canonical: ", Dml(*canonical), "\n"));
+    if (*canonical != 0 && *canonical != mt)
+      Emit(absl::StrCat("Canonical: ", Dml(*canonical), "\n"));
   } else {
     Emit(absl::StrCat("EEClass:     ", Dml(mtd.klass), "\n"));
   }
@@ -968,7 +968,7 @@ absl::Status Printer::DumpArray(uint64_t address, const DumpArrayOptions& o) {
   // Bounds: a single-dimension array's is its length from 0; a multi-dimensional array keeps
   // rank lengths, then rank lower bounds (32-bit each) after its length word.
   std::vector<uint32_t> bounds(rank), lower(rank, 0);
-  if (rank == 1 && obj.kind == dac::kObjArray) {
+  if (rank == 1) {
     bounds[0] = static_cast<uint32_t>(obj.components);
     uint32_t lb = 0;
     // An MDARRAY of rank 1 stores its bounds too; a plain SZARRAY starts its data at +16.
@@ -979,8 +979,7 @@ absl::Status Printer::DumpArray(uint64_t address, const DumpArrayOptions& o) {
     return absl::OkStatus();
   }
   if (rank == 1 && o.length != kAllElements) {
-    bounds[0] = static_cast<uint32_t>(
-        std::min<uint64_t>(bounds[0], o.length + o.start - lower[0]));
+    bounds[0] = static_cast<uint32_t>(std::min<uint64_t>(bounds[0], o.length + o.start - lower[0]));
   }
   std::vector<uint32_t> index(lower);
   if (rank == 1) index[0] = static_cast<uint32_t>(o.start);

@@ -42,10 +42,10 @@ absl::Status RunDumpVc(dac::DacProcess& dac, const elf::CoreFile& core,
 inline constexpr uint64_t kAllElements = ~uint64_t{0};
 
 struct DumpArrayOptions {
-  uint64_t start = 0;             // -start: first index shown (single-dimension arrays)
+  uint64_t start = 0;              // -start: first index shown (single-dimension arrays)
   uint64_t length = kAllElements;  // -length: how many
-  bool details = false;           // -details: each element as dumpobj/dumpvc shows it
-  bool no_fields = false;         // -nofields: ... without the fields
+  bool details = false;            // -details: each element as dumpobj/dumpvc shows it
+  bool no_fields = false;          // -nofields: ... without the fields
 };
 
 // dumparray: the array's header, then one line per element (its address, or for value types
