@@ -489,7 +489,7 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
       ++static_count;
       Emit(absl::StrFormat("%8s ", "static"));
       std::string value = StaticValue(mt, fd);
-      Emit(value);
+      if (!value.empty()) Emit(value);  // SOS prints nothing (no indent) for an unreadable value
       field["attr"] = "static";
       field["value"] = std::string(absl::StripAsciiWhitespace(value));
       if (json_) doc_["fields"].push_back(field);
@@ -500,7 +500,7 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
       std::string value = start != 0
                               ? DataMember(fd, start + fd.offset + (value_class ? 0 : 8), true)
                               : std::string(16, ' ');
-      Emit(value);
+      if (!value.empty()) Emit(value);  // SOS prints nothing (no indent) for an unreadable value
       field["attr"] = "instance";
       if (start != 0) field["value"] = std::string(absl::StripAsciiWhitespace(value));
       if (json_) doc_["fields"].push_back(field);
@@ -978,11 +978,13 @@ absl::Status Printer::DumpArray(uint64_t address, const DumpArrayOptions& o) {
     Emit("Failed to read bounds info from the array\n");
     return absl::OkStatus();
   }
+  // -start and -length count from the first element. (SOS takes -start as the index itself,
+  // which for an array whose lower bound is not 0 lists indices and addresses outside it.)
   if (rank == 1 && o.length != kAllElements) {
-    bounds[0] = static_cast<uint32_t>(std::min<uint64_t>(bounds[0], o.length + o.start - lower[0]));
+    bounds[0] = static_cast<uint32_t>(std::min<uint64_t>(bounds[0], o.length + o.start));
   }
   std::vector<uint32_t> index(lower);
-  if (rank == 1) index[0] = static_cast<uint32_t>(o.start);
+  if (rank == 1) index[0] = static_cast<uint32_t>(lower[0] + o.start);
   auto in_range = [&]() {
     for (int i = static_cast<int>(rank) - 1; i >= 0; --i) {
       if (index[i] >= bounds[i] + lower[i]) {

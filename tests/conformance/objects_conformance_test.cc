@@ -13,6 +13,12 @@
 //    see object_conformance_test.cc). Those commands are compared, on a Heap dump, with the
 //    reference's output on the Full dump of the same idle process taken right after (the same
 //    objects at the same addresses). Everything else runs on the same dump in both tools.
+//  - dumparray of an array whose lower bound is not 0 (ArrayZoo.Shifted, int[] from index 5):
+//    the reference takes -start as the index itself, so it lists [0]..[7] with addresses
+//    before the array; clrdiag counts -start from the first element and lists [5]..[7].
+//    Checked by ArrayWithLowerBound, not compared. Multi-dimensional arrays with -start or
+//    -length: the reference says "For multi-dimension array, length and start index are
+//    supported" and prints nothing; clrdiag reports that they are not (an error).
 //  - dumparray -start/-length: the reference reads them as decimal and takes "0x10" as 0
 //    without a word; clrdiag rejects anything but a decimal number.
 //  - Bad input: the reference prints "Invalid object", "Not an array, please use dumpobj
@@ -44,7 +50,8 @@ struct CollectedDump {
 
 struct Targets {
   std::string points, point_mt, box, box_point, large, duplicates, customers, buckets;
-  std::string with_nulls;  // a string[] of the runtime's with empty slots
+  std::string with_nulls;            // a string[] of the runtime's with empty slots
+  std::string grid, names, shifted;  // ArrayZoo: int[2,3], string[2,2], int[] from index 5
   std::vector<std::string> actions, funcs;
   std::vector<int> threads;  // DBG indices of the managed threads
 };
@@ -99,7 +106,9 @@ class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::Runt
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
     if (!rt_->app && rt_->setup_error.empty()) {
-      rt_->app = StartFixture("HeapApp", {"200", "--zoo", "--chain", "20"}, runtime);
+      SpawnOptions opts;
+      opts.env["CLRDIAG_FIXTURE_ARRAYS"] = "1";  // ArrayZoo.cs
+      rt_->app = StartFixture("HeapApp", {"200", "--zoo", "--chain", "20"}, runtime, opts);
       if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
     }
     if (DumpType() == "Heap") Collect(rt_, "Heap");
@@ -167,9 +176,10 @@ class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::Runt
 
   static std::string FindTargets(const std::string& id, Targets* t) {
     auto mts = MethodTables(id);
-    for (const char* name : {"Fixture.Point[]", "Fixture.PointHolder", "System.Int32[]",
-                             "System.String[]", "Fixture.Customer[]", "System.Action",
-                             "System.Func<System.Int32, System.Int32>", kBucketsType}) {
+    for (const char* name :
+         {"Fixture.Point[]", "Fixture.PointHolder", "System.Int32[]", "System.String[]",
+          "Fixture.Customer[]", "System.Action", "System.Func<System.Int32, System.Int32>",
+          kBucketsType, "System.Int32[,]", "System.String[,]", "System.Int32[*]"}) {
       if (mts[name].empty()) return std::string("no ") + name + " in dumpheap -stat";
     }
     auto first = [&](const std::string& args) {
@@ -185,10 +195,14 @@ class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::Runt
     t->duplicates = first("-mt " + mts["System.String[]"] + " -min 824 -max 824");
     t->customers = first("-mt " + mts["Fixture.Customer[]"] + " -min 1624 -max 1624");
     t->buckets = first("-mt " + mts[kBucketsType]);
+    t->grid = first("-mt " + mts["System.Int32[,]"]);
+    t->names = first("-mt " + mts["System.String[,]"] + " -max 72");  // 2 x 2
+    t->shifted = first("-mt " + mts["System.Int32[*]"]);
     t->actions = Addresses(id, "-mt " + mts["System.Action"]);
     t->funcs = Addresses(id, "-mt " + mts["System.Func<System.Int32, System.Int32>"]);
     if (t->points.empty() || t->box.empty() || t->large.empty() || t->duplicates.empty() ||
-        t->customers.empty() || t->buckets.empty() || t->actions.size() != 4 || t->funcs.empty()) {
+        t->customers.empty() || t->buckets.empty() || t->actions.size() != 4 || t->funcs.empty() ||
+        t->grid.empty() || t->names.empty() || t->shifted.empty()) {
       return "a zoo object is missing (points " + t->points + ", box " + t->box + ", large " +
              t->large + ", duplicates " + t->duplicates + ", customers " + t->customers +
              ", actions " + std::to_string(t->actions.size()) + ")";
@@ -272,6 +286,7 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
       "dumparray -start 198 -length 3 -details " + t.customers,
       "dumparray -length 2 -details -nofields " + t.customers,
       "dumparray -details " + t.with_nulls,
+      "dumparray -details " + t.names,
   };
   std::vector<std::string> commands = {
       "dumparray " + t.points,
@@ -284,6 +299,9 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
       "dumparray -start 100 " + t.duplicates,
       "dumparray -details " + t.buckets,
       "dumparray " + t.with_nulls,
+      "dumparray " + t.grid,
+      "dumparray -details " + t.grid,
+      "dumparray " + t.names,
       "dumpvc " + t.point_mt + " " + t.box_point,
       "dumpvc " + t.point_mt + " " + t.points,
       "listnearobj " + t.box,
@@ -323,7 +341,11 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours, "[199] 0000");  // the last customer; -length stops at the end
   EXPECT_CONTAINS(ours, "] null\n");    // an empty slot
   EXPECT_CONTAINS(ours, "Name:        Fixture.Point\n");
-  EXPECT_CONTAINS(ours, " instance              420 Y\n");  // Box.P.Y
+  EXPECT_CONTAINS(ours, "Array:       Rank 2, Number of elements 6, Type Int32\n");
+  EXPECT_CONTAINS(ours, "[1][2] 0000");
+  EXPECT_CONTAINS(ours, "                   12     m_value\n");  // Grid[1,2]
+  EXPECT_CONTAINS(ours, "[1][1] null\n");                        // Names[1,1]
+  EXPECT_CONTAINS(ours, " instance              420 Y\n");       // Box.P.Y
   EXPECT_CONTAINS(ours, " Fixture.Handler.OnEvent()\n");
   EXPECT_CONTAINS(ours, " Fixture.Handler.StaticB()\n");
   EXPECT_CONTAINS(ours, "-nofields has no effect unless -details is specified\n");
@@ -335,6 +357,28 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours, "          SP/REG           Object Name\n");
   // The worker threads wait on Roots.Gate: it is on their stacks.
   EXPECT_CONTAINS(ours, " System.Threading.ManualResetEvent\n");
+}
+
+// An array whose lower bound is 5: the reference lists indices from 0 and addresses before
+// the array (it takes -start as the index itself); clrdiag lists [5]..[7] (see the header).
+TEST_P(ObjectsConformanceTest, ArrayWithLowerBound) {
+  const Targets& t = rt_->targets;
+  RunResult r = Ours(rt_->dumps[DumpType()].id,
+                     {"dumparray " + t.shifted, "dumparray -start 2 -details " + t.shifted});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = SplitLines(Body(r.out));
+  std::vector<std::string> elements;
+  for (const std::string& line : lines) {
+    if (!line.empty() && line[0] == '[') elements.push_back(line);
+  }
+  ASSERT_EQ(elements.size(), 4u) << r.out;
+  EXPECT_EQ(elements[0].substr(0, 4), "[5] ");
+  EXPECT_EQ(elements[2].substr(0, 4), "[7] ");
+  EXPECT_EQ(elements[3], elements[2]);  // -start 2 is the third element
+  // The first element follows the MethodTable, the length word, the bound and the lower bound.
+  uint64_t array = std::stoull(t.shifted, nullptr, 16);
+  EXPECT_EQ(std::stoull(Words(elements[0])[1], nullptr, 16), array + 24);
+  EXPECT_CONTAINS(r.out, "                  700     m_value\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, ObjectsConformanceTest,
@@ -390,6 +434,8 @@ TEST_P(ObjectsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
       {"dumparray -start", "-start needs a decimal number"},
       {"dumparray -start 0x10 " + t.points, "-start needs a decimal number"},
       {"dumparray -start 11 " + t.points, "start index 11 is out of range"},
+      {"dumparray -start 1 " + t.grid,
+       "-start and -length are only supported for single-dimension arrays"},
       {"dumparray -bogus " + t.points, "unknown option '-bogus'"},
       {"dumparray zzz", "Invalid parameter zzz"},
       {"dumpvc 0x1234 " + t.box_point, "0000000000001234 is not a MethodTable"},
