@@ -851,7 +851,7 @@ void RegisterNearObjCommands(CommandRegistry& r) {
          "dumpstackobjects [-verify] [<stack top> <stack bottom>]\n"
          "  Every stack slot and register of the current thread (see setthread) that holds\n"
          "  the address of a heap object: where, the object, its type.\n"
-         "  -verify  only objects whose MethodTable and fields check out\n"
+         "  -verify  only objects the runtime accepts as objects (a valid MethodTable)\n"
          "  <top> <bottom>  scan this address range (hex) instead of the thread's stack",
          DumpStackObjects});
 }

@@ -16,9 +16,9 @@
 //  - dumparray of an array whose lower bound is not 0 (ArrayZoo.Shifted, int[] from index 5):
 //    the reference takes -start as the index itself, so it lists [0]..[7] with addresses
 //    before the array; clrdiag counts -start from the first element and lists [5]..[7].
-//    Not compared; its facts are checked at the end of SameAsDotnetDump. Multi-dimensional arrays with -start or
-//    -length: the reference says "For multi-dimension array, length and start index are
-//    supported" and prints nothing; clrdiag reports that they are not (an error).
+//    Not compared; its facts are checked at the end of SameAsDotnetDump. Multi-dimensional arrays
+//    with -start or -length: the reference says "For multi-dimension array, length and start index
+//    are supported" and prints nothing; clrdiag reports that they are not (an error).
 //  - dumparray -start/-length: the reference reads them as decimal and takes "0x10" as 0
 //    without a word; clrdiag rejects anything but a decimal number.
 //  - Bad input: the reference prints "Invalid object", "Not an array, please use dumpobj
@@ -313,7 +313,18 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
   };
   for (const std::string& d : t.actions) commands.push_back("dumpdelegate " + d);
   for (const std::string& d : t.funcs) commands.push_back("dumpdelegate " + d);
-  // dso on the current thread, then on every managed thread, chosen with setthread.
+  // dso on the current thread (also between two of its stack slots that hold objects), then
+  // on every managed thread, chosen with setthread.
+  std::vector<std::string> slots;
+  for (const std::string& line : SplitLines(Body(Ours(rt_->dumps[DumpType()].id, {"dso"}).out))) {
+    std::vector<std::string> w = Words(line);
+    if (w.size() >= 3 && w[0].size() > 8 &&
+        w[0].find_first_not_of("0123456789abcdef") == std::string::npos) {
+      slots.push_back(w[0]);
+    }
+  }
+  ASSERT_GE(slots.size(), 2u) << "the main thread's stack holds no two objects";
+  commands.push_back("dso " + slots[1] + " " + slots.back());
   commands.push_back("dso");
   commands.push_back("dumpstackobjects -verify");
   for (int i : t.threads) {
