@@ -53,7 +53,8 @@ struct Targets {
   std::string with_nulls;            // a string[] of the runtime's with empty slots
   std::string grid, names, shifted;  // ArrayZoo: int[2,3], string[2,2], int[] from index 5
   std::vector<std::string> actions, funcs;
-  std::vector<int> threads;  // DBG indices of the managed threads
+  std::vector<int> threads;                 // DBG indices of the managed threads
+  std::vector<std::string> alloc_contexts;  // "start:end" of the threads' allocation contexts
 };
 
 constexpr const char* kBucketsType =
@@ -247,6 +248,10 @@ class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::Runt
       }
       if (table && w.size() > 3 && std::all_of(w[0].begin(), w[0].end(), ::isdigit)) {
         t->threads.push_back(std::stoi(w[0]));
+        if (w.size() > 6 && w[6].find(':') != std::string::npos &&
+            w[6] != "0000000000000000:0000000000000000") {
+          t->alloc_contexts.push_back(w[6]);
+        }
       }
     }
     if (t->threads.size() < 5) return "clrthreads listed too few threads:\n" + threads.out;
@@ -311,6 +316,11 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
       "dumpruntimetypes",
       "analyzeoom",
   };
+  // listnearobj at the start and the end of the threads' allocation contexts (gaps).
+  for (const std::string& range : t.alloc_contexts) {
+    commands.push_back("listnearobj " + range.substr(0, range.find(':')));
+    commands.push_back("listnearobj " + range.substr(range.find(':') + 1));
+  }
   for (const std::string& d : t.actions) commands.push_back("dumpdelegate " + d);
   for (const std::string& d : t.funcs) commands.push_back("dumpdelegate " + d);
   // dso on the current thread (also between two of its stack slots that hold objects), then
@@ -361,6 +371,8 @@ TEST_P(ObjectsConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours, " Fixture.Handler.StaticB()\n");
   EXPECT_CONTAINS(ours, "-nofields has no effect unless -details is specified\n");
   EXPECT_CONTAINS(ours, "Heap local consistency confirmed.\n");
+  ASSERT_FALSE(t.alloc_contexts.empty()) << "clrthreads showed no allocation context";
+  EXPECT_CONTAINS(ours, " GC Allocation Context (expected gap in the heap)\n");
   EXPECT_CONTAINS(ours, " Fixture.PointHolder\n");
   EXPECT_CONTAINS(ours, "There was no managed OOM due to allocations on the GC heap\n");
   std::regex runtime_type_row(R"(\n +[0-9a-f]+ +[0-9a-f]+ +[0-9a-f]+ System\.String\n)");
