@@ -50,8 +50,9 @@ struct CollectedDump {
 
 struct Targets {
   std::string points, point_mt, box, box_point, large, duplicates, customers, buckets;
-  std::string with_nulls;            // a string[] of the runtime's with empty slots
-  std::string grid, names, shifted;  // ArrayZoo: int[2,3], string[2,2], int[] from index 5
+  std::string with_nulls;  // a string[] of the runtime's with empty slots
+  std::string grid, names,
+      shifted;  // ArrayZoo (ZooArrays.cs): int[2,3], string[2,2], int[] from index 5
   std::vector<std::string> actions, funcs;
   std::vector<int> threads;                 // DBG indices of the managed threads
   std::vector<std::string> alloc_contexts;  // "start:end" of the threads' allocation contexts
@@ -108,7 +109,7 @@ class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::Runt
     rt_ = &runtimes_[runtime];
     if (!rt_->app && rt_->setup_error.empty()) {
       SpawnOptions opts;
-      opts.env["CLRDIAG_FIXTURE_ARRAYS"] = "1";  // ArrayZoo.cs
+      opts.env["CLRDIAG_FIXTURE_ARRAYS"] = "1";  // ZooArrays.cs
       rt_->app = StartFixture("HeapApp", {"200", "--zoo", "--chain", "20"}, runtime, opts);
       if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
     }
