@@ -375,6 +375,19 @@ struct LoaderHeap {
   std::vector<LoaderHeapBlock> blocks;
 };
 
+// The GC's record of its last out-of-memory failure on one heap (DacpOomData); reason 0 and
+// get_memory_failure 0 mean there was none.
+struct OomInfo {
+  int heap = 0;
+  int32_t reason = 0;              // oom_reason: 1 budget, 2 can't commit, 3 can't reserve, ...
+  int32_t get_memory_failure = 0;  // failure_get_memory: 1 reserve segment, ...
+  uint64_t alloc_size = 0;
+  uint64_t available_pagefile_mb = 0;
+  uint64_t gc_index = 0;
+  uint64_t size = 0;
+  bool large_object_heap = false;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -513,6 +526,10 @@ class DacProcess {
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.
+  // dac_process_objects.cc: the MethodDesc of code at `ip`; the GC's OOM records, one per heap.
+  absl::StatusOr<uint64_t> GetMethodDescFromIp(uint64_t ip);
+  absl::StatusOr<std::vector<OomInfo>> GetOomInfo();
+
   absl::StatusOr<ThreadStack> WalkStack(uint32_t os_thread_id, const StackWalkOptions& options,
                                         const CancellationToken& cancel);
 

@@ -80,6 +80,7 @@ class DacEngine : public Engine {
     RegisterSyncCommands(registry_);
     RegisterCodeCommands(registry_);
     RegisterGcCommands(registry_);
+    RegisterObjectsCommands(registry_);
   }
 
   std::string runtime_version() const override {

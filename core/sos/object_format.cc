@@ -164,14 +164,23 @@ class Printer {
 
   absl::Status DumpObj(uint64_t address, bool fields);
   absl::Status DumpMt(uint64_t original, const DumpMtOptions& o);
+  absl::Status DumpVc(uint64_t mt, uint64_t address, bool fields);
+  absl::Status DumpArray(uint64_t address, const DumpArrayOptions& o);
 
  private:
   // One ExtOut of SOS, as dotnet-dump shows it. SOS formats each piece into an 8 KiB buffer
   // and prints nothing when it does not fit; dotnet-dump's console then keeps only tabs,
   // newlines and printable ASCII (it drops '\r', other control characters and every non-ASCII
   // character). Callers pass the same pieces SOS does wherever a name or string is printed.
+  void EmitIndent() {
+    if (!json_) out_.append(indent_ * 4, ' ');
+  }
+
   void Emit(const std::string& piece) {
     if (json_ || piece.size() >= 8192) return;
+    // SOS's ExtOut/DMLOut start every piece with the indent (4 blanks a level), even one
+    // that continues a line: dumparray -details shows its elements that way.
+    out_.append(indent_ * 4, ' ');
     for (char c : piece) {
       const unsigned char u = static_cast<unsigned char>(c);
       if (u == '\n' || u == '\t' || (u >= 0x20 && u <= 0x7f)) out_.push_back(c);
@@ -234,8 +243,11 @@ class Printer {
   // util.cpp DisplayDataMember: the value at `addr` for the field's type; 16 blanks when
   // there is no address.
   std::string DataMember(const dac::FieldDescInfo& fd, uint64_t addr, bool align);
+  // `value_class`: `start` is the first field of an unboxed value (no object header), as
+  // dumpvc and the elements of a value-type array are.
   void DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
-                     const dac::MethodTableFields& fields, uint64_t start, bool first);
+                     const dac::MethodTableFields& fields, uint64_t start, bool first,
+                     bool value_class = false);
   void DisplayThreadStatic(uint64_t mt, const dac::FieldDescInfo& fd);
   // GetObjFieldOffset: offset from the object of the named instance field, 0 if absent, -1
   // on error.
@@ -256,6 +268,7 @@ class Printer {
   std::optional<bool> relro_in_dump_;
   bool json_ = false;
   Json doc_ = Json::object();
+  uint32_t indent_ = 0;                  // SOS's IncrementIndent level (dumparray -details)
   uint32_t display_instance_count_ = 0;  // DisplayFields' running count, parents included
   uint32_t offset_instance_count_ = 0;   // GetObjFieldOffset's
 };
@@ -396,8 +409,10 @@ void Printer::DisplayThreadStatic(uint64_t mt, const dac::FieldDescInfo& fd) {
 }
 
 void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
-                            const dac::MethodTableFields& fields, uint64_t start, bool first) {
+                            const dac::MethodTableFields& fields, uint64_t start, bool first,
+                            bool value_class) {
   if (first) {
+    EmitIndent();
     Emit(absl::StrFormat("%16s %8s %8s %20s %4s %8s %16s %s\n", "MT", "Field", "Offset", "Type",
                          "VT", "Attr", "Value", "Name"));
     display_instance_count_ = 0;
@@ -413,12 +428,13 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
       Emit("Invalid parent EEClass\n");
       return;
     }
-    DisplayFields(mtd.parent, *parent, *parent_fields, start, false);
+    DisplayFields(mtd.parent, *parent, *parent_fields, start, false, value_class);
   }
   uint32_t static_count = 0;
   uint64_t addr = fields.first_field;
   while (display_instance_count_ < fields.num_instance || static_count < fields.num_static) {
     if (cancel_.cancelled()) return;
+    EmitIndent();
     auto fd_or = dac_.GetFieldDesc(addr);
     if (!fd_or.ok() || fd_or->type < 0 || fd_or->type >= kEtMax) {
       Emit("Unable to display fields\n");
@@ -428,7 +444,8 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
     addr = fd.next;
 
     uint32_t offset = fd.offset;
-    if (!((fd.is_thread_local || fd.is_context_local || mtd.is_shared) && fd.is_static)) {
+    if (!((fd.is_thread_local || fd.is_context_local || mtd.is_shared) && fd.is_static) &&
+        !value_class) {
       offset += 8;  // sizeof(BaseObject): SOS shows offsets from the object's start
     }
     Emit(absl::StrFormat("%s %08x %8x ", Dml(fd.mt_of_type), fd.token | dac::kMdtFieldDef, offset));
@@ -472,7 +489,7 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
       ++static_count;
       Emit(absl::StrFormat("%8s ", "static"));
       std::string value = StaticValue(mt, fd);
-      Emit(value);
+      if (!value.empty()) Emit(value);  // SOS prints nothing (no indent) for an unreadable value
       field["attr"] = "static";
       field["value"] = std::string(absl::StripAsciiWhitespace(value));
       if (json_) doc_["fields"].push_back(field);
@@ -480,9 +497,10 @@ void Printer::DisplayFields(uint64_t mt, const dac::MethodTableDetails& mtd,
     } else {
       ++display_instance_count_;
       Emit(absl::StrFormat("%8s ", "instance"));
-      std::string value =
-          start != 0 ? DataMember(fd, start + fd.offset + 8, true) : std::string(16, ' ');
-      Emit(value);
+      std::string value = start != 0
+                              ? DataMember(fd, start + fd.offset + (value_class ? 0 : 8), true)
+                              : std::string(16, ' ');
+      if (!value.empty()) Emit(value);  // SOS prints nothing (no indent) for an unreadable value
       field["attr"] = "instance";
       if (start != 0) field["value"] = std::string(absl::StripAsciiWhitespace(value));
       if (json_) doc_["fields"].push_back(field);
@@ -865,6 +883,172 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
   return absl::OkStatus();
 }
 
+absl::Status Printer::DumpVc(uint64_t mt, uint64_t address, bool fields) {
+  auto mtd_or = dac_.GetMethodTableDetails(mt);
+  if (!mtd_or.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(Ptr(mt), " is not a MethodTable"));
+  }
+  const dac::MethodTableDetails& mtd = *mtd_or;
+  auto name = dac_.GetMethodTableName(mt);
+  if (!name.ok()) return name.status();
+  Emit(absl::StrCat("Name:        ", *name, "\n"));
+  Emit(absl::StrCat("MethodTable: ", Dml(mt), "\n"));
+  doc_["address"] = JsonHex(address);
+  doc_["type"] = *name;
+  doc_["method_table"] = JsonHex(mt);
+  // .NET 9+ returns the canonical MethodTable where an EEClass used to be.
+  auto canonical = dac_.GetMethodTableForEEClass(mtd.klass);
+  if (canonical.ok() && *canonical == mtd.klass) {
+    if (*canonical != 0 && *canonical != mt)
+      Emit(absl::StrCat("Canonical: ", Dml(*canonical), "\n"));
+  } else {
+    Emit(absl::StrCat("EEClass:     ", Dml(mtd.klass), "\n"));
+  }
+  Emit(absl::StrFormat("Size:        %d(0x%x) bytes\n", mtd.base_size, mtd.base_size));
+  doc_["size"] = mtd.base_size;
+  auto file = dac_.GetModuleFileName(mtd.module);
+  Emit(absl::StrCat("File:        ", file.ok() && !file->empty() ? *file : "Unknown Module", "\n"));
+  doc_["module_file"] = file.ok() ? *file : "";
+  if (fields) {
+    auto f = dac_.GetMethodTableFields(mt);
+    if (!f.ok()) return f.status();
+    Emit("Fields:\n");
+    doc_["fields"] = Json::array();
+    if (f->num_instance + f->num_static > 0) DisplayFields(mt, mtd, *f, address, true, true);
+  }
+  return cancel_.cancelled() ? absl::CancelledError("cancelled") : absl::OkStatus();
+}
+
+absl::Status Printer::DumpArray(uint64_t address, const DumpArrayOptions& o) {
+  auto obj_or = dac_.GetObjectDetails(address);
+  if (!obj_or.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(Ptr(address), " is not a valid object"));
+  }
+  const dac::ObjectDetails& obj = *obj_or;
+  if (obj.kind != dac::kObjArray) {
+    return absl::InvalidArgumentError(absl::StrCat(Ptr(address), " is a ",
+                                                   TypeName(obj.mt, obj.element_type_handle),
+                                                   ", not an array: use dumpobj instead"));
+  }
+  if (!IsValidObject(obj)) Emit("<Note: this object has an invalid CLASS field>\n");
+  const uint32_t rank = std::max<uint32_t>(obj.rank, 1);
+  if (rank != 1 && (o.length != kAllElements || o.start != 0)) {
+    return absl::InvalidArgumentError(
+        "-start and -length are only supported for single-dimension arrays");
+  }
+  if (o.start > obj.components) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "start index %d is out of range (the array has %d elements)", o.start, obj.components));
+  }
+  if (!o.details && o.no_fields) Emit("-nofields has no effect unless -details is specified\n");
+
+  auto element_name = dac_.GetMethodTableName(obj.element_type_handle);
+  std::string name = absl::StrCat(element_name.ok() ? *element_name : "", "[");
+  for (uint32_t i = 1; i < rank; ++i) name += ",";
+  name += "]";
+  Emit(absl::StrCat("Name:        ", name, "\n"));
+  Emit(absl::StrCat("MethodTable: ", Dml(obj.mt), "\n"));
+  if (auto mtd = dac_.GetMethodTableDetails(obj.mt); mtd.ok()) {
+    Emit(absl::StrCat("EEClass:     ", Dml(mtd->klass), "\n"));
+  }
+  Emit(absl::StrFormat("Size:        %d(0x%x) bytes\n", obj.size, obj.size));
+  Emit(absl::StrFormat("Array:       Rank %d, Number of elements %d, Type %s\n", rank,
+                       obj.components, ElementTypeName(obj.element_type)));
+  Emit(absl::StrCat("Element Methodtable: ", Dml(obj.element_type_handle), "\n"));
+  doc_["address"] = JsonHex(address);
+  doc_["type"] = name;
+  doc_["method_table"] = JsonHex(obj.mt);
+  doc_["size"] = obj.size;
+  doc_["rank"] = rank;
+  doc_["length"] = obj.components;
+  doc_["element_type"] = ElementTypeName(obj.element_type);
+  doc_["element_method_table"] = JsonHex(obj.element_type_handle);
+  doc_["elements"] = Json::array();
+
+  // Bounds: a single-dimension array's is its length from 0; a multi-dimensional array keeps
+  // rank lengths, then rank lower bounds (32-bit each) after its length word.
+  std::vector<uint32_t> bounds(rank), lower(rank, 0);
+  if (rank == 1) {
+    bounds[0] = static_cast<uint32_t>(obj.components);
+    uint32_t lb = 0;
+    // An MDARRAY of rank 1 stores its bounds too; a plain SZARRAY starts its data at +16.
+    if (obj.array_data == address + 16 + 8 && Read(address + 20, &lb, sizeof(lb))) lower[0] = lb;
+  } else if (!Read(address + 16, bounds.data(), rank * 4) ||
+             !Read(address + 16 + rank * 4, lower.data(), rank * 4)) {
+    Emit("Failed to read bounds info from the array\n");
+    return absl::OkStatus();
+  }
+  // -start and -length count from the first element. (SOS takes -start as the index itself,
+  // which for an array whose lower bound is not 0 lists indices and addresses outside it.)
+  if (rank == 1 && o.length != kAllElements) {
+    bounds[0] = static_cast<uint32_t>(std::min<uint64_t>(bounds[0], o.length + o.start));
+  }
+  std::vector<uint32_t> index(lower);
+  if (rank == 1) index[0] = static_cast<uint32_t>(lower[0] + o.start);
+  auto in_range = [&]() {
+    for (int i = static_cast<int>(rank) - 1; i >= 0; --i) {
+      if (index[i] >= bounds[i] + lower[i]) {
+        if (i == 0) return false;
+        index[i] = lower[i];
+        ++index[i - 1];
+      }
+    }
+    return true;
+  };
+  uint64_t offset = 0;
+  {
+    uint64_t multiplier = 1;
+    for (int i = static_cast<int>(rank) - 1; i >= 0; --i) {
+      offset += (index[i] - lower[i]) * multiplier;
+      multiplier *= bounds[i];
+    }
+  }
+  const bool value_type = IsElementValueType(obj.element_type);
+  for (; in_range(); ++index[rank - 1], ++offset) {
+    if (cancel_.cancelled()) return absl::CancelledError("cancelled");
+    std::string indices;
+    for (uint32_t i = 0; i < rank; ++i) absl::StrAppendFormat(&indices, "[%d]", index[i]);
+    const uint64_t element_address = obj.array_data + offset * obj.component_size;
+    uint64_t element = 0;
+    if (value_type) {
+      element = element_address;
+    } else if (!Read(element_address, &element, sizeof(element))) {
+      Emit("Failed to read element at ");
+      Emit(indices);
+      Emit("\n");
+      continue;
+    }
+    // ExtOutIndices prints each index as its own piece.
+    for (uint32_t i = 0; i < rank; ++i) Emit(absl::StrFormat("[%d]", index[i]));
+    Emit(element != 0 ? absl::StrCat(" ", Dml(element), "\n") : " null\n");
+    Json entry{{"index", rank == 1 ? Json(index[0]) : Json(index)}};
+    if (value_type) {
+      entry["address"] = JsonHex(element);
+    } else {
+      entry["object"] = element != 0 ? Json(JsonHex(element)) : Json(nullptr);
+    }
+    if (o.details && (value_type || element != 0)) {
+      Json saved = std::move(doc_);
+      doc_ = Json::object();
+      ++indent_;
+      absl::Status st = value_type ? DumpVc(obj.element_type_handle, element, !o.no_fields)
+                                   : DumpObj(element, !o.no_fields);
+      --indent_;
+      if (!st.ok() && !absl::IsInvalidArgument(st)) return st;
+      Json details = std::move(doc_);
+      doc_ = std::move(saved);
+      if (!st.ok()) {
+        // An element that is not an object: SOS's PrintObj says so and goes on.
+        Emit(absl::StrCat(std::string(4, ' '), st.message(), "\n"));
+        details = Json{{"error", std::string(st.message())}};
+      }
+      entry["details"] = std::move(details);
+    }
+    if (json_) doc_["elements"].push_back(std::move(entry));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunDumpObj(dac::DacProcess& dac, const elf::CoreFile& core,
@@ -883,6 +1067,55 @@ absl::Status RunDumpMt(dac::DacProcess& dac, const elf::CoreFile& core,
   absl::Status st = p.DumpMt(mt, o);
   if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
   return st;
+}
+
+absl::Status RunDumpVc(dac::DacProcess& dac, const elf::CoreFile& core,
+                       const dac::RuntimeModule& runtime, uint64_t mt, uint64_t address,
+                       OutputSink& out, const CancellationToken& cancel, bool json) {
+  Printer p(dac, core, runtime, out, cancel, json);
+  absl::Status st = p.DumpVc(mt, address, true);
+  if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
+  return st;
+}
+
+absl::Status RunDumpArray(dac::DacProcess& dac, const elf::CoreFile& core,
+                          const dac::RuntimeModule& runtime, uint64_t address,
+                          const DumpArrayOptions& o, OutputSink& out,
+                          const CancellationToken& cancel, bool json) {
+  Printer p(dac, core, runtime, out, cancel, json);
+  absl::Status st = p.DumpArray(address, o);
+  if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
+  return st;
+}
+
+absl::StatusOr<uint32_t> InstanceFieldOffset(dac::DacProcess& dac, uint64_t mt,
+                                             const std::string& name) {
+  // Parents first, as SOS searches; a parent's instance fields are counted in the child's.
+  std::vector<uint64_t> chain;
+  for (uint64_t m = mt; m != 0 && chain.size() < 1024;) {
+    chain.push_back(m);
+    auto d = dac.GetMethodTableDetails(m);
+    if (!d.ok()) return d.status();
+    m = d->parent;
+  }
+  uint32_t seen = 0;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    auto d = dac.GetMethodTableDetails(*it);
+    auto fields = dac.GetMethodTableFields(*it);
+    if (!d.ok() || !fields.ok()) return absl::NotFoundError("unreadable MethodTable");
+    uint64_t addr = fields->first_field;
+    while (seen < fields->num_instance) {
+      auto fd = dac.GetFieldDesc(addr);
+      if (!fd.ok()) return fd.status();
+      if (!fd->is_static) {
+        auto n = dac.GetMetadataName(d->module, fd->token | dac::kMdtFieldDef);
+        if (n.ok() && *n == name) return fd->offset + 8;
+        ++seen;
+      }
+      addr = fd->next;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no instance field ", name));
 }
 
 }  // namespace clrdiag::sos

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/base/cancel.h"
 #include "core/dac/dac_locator.h"
 #include "core/dac/dac_process.h"
@@ -30,5 +32,33 @@ struct DumpMtOptions {
 absl::Status RunDumpMt(dac::DacProcess& dac, const elf::CoreFile& core,
                        const dac::RuntimeModule& runtime, uint64_t mt, const DumpMtOptions& o,
                        OutputSink& out, const CancellationToken& cancel, bool json = false);
+
+// dumpvc: the value of type `mt` (a value type's MethodTable) stored unboxed at `address`: its
+// name, MethodTable, size, file and fields. Not a MethodTable: an error.
+absl::Status RunDumpVc(dac::DacProcess& dac, const elf::CoreFile& core,
+                       const dac::RuntimeModule& runtime, uint64_t mt, uint64_t address,
+                       OutputSink& out, const CancellationToken& cancel, bool json = false);
+
+inline constexpr uint64_t kAllElements = ~uint64_t{0};
+
+struct DumpArrayOptions {
+  uint64_t start = 0;              // -start: first index shown (single-dimension arrays)
+  uint64_t length = kAllElements;  // -length: how many
+  bool details = false;            // -details: each element as dumpobj/dumpvc shows it
+  bool no_fields = false;          // -nofields: ... without the fields
+};
+
+// dumparray: the array's header, then one line per element (its address, or for value types
+// where it lies in the array), with -details the element itself, indented. Not an object, not
+// an array, or a start index past the end: an error and nothing printed.
+absl::Status RunDumpArray(dac::DacProcess& dac, const elf::CoreFile& core,
+                          const dac::RuntimeModule& runtime, uint64_t address,
+                          const DumpArrayOptions& o, OutputSink& out,
+                          const CancellationToken& cancel, bool json = false);
+
+// The offset from the object's start of the instance field `name` of type `mt` or a parent
+// (SOS's GetObjFieldOffset); NotFound if no such field.
+absl::StatusOr<uint32_t> InstanceFieldOffset(dac::DacProcess& dac, uint64_t mt,
+                                             const std::string& name);
 
 }  // namespace clrdiag::sos
