@@ -16,12 +16,14 @@
 namespace clrdiag::sos {
 
 struct HeapIndex;  // format.h: what a complete heap walk learned, kept for the session
+struct RootCache;  // cmd_roots.cc: the heap graph and GC roots of gcroot/pathto/objsize
 
 // What a command can reach: the dump, its DAC, and the session's state.
 struct SessionState {
   int current_thread = 0;  // index into core.threads() (threads N / setthread N)
   // Filled by the first complete heap walk; later `dumpheap -stat` runs answer from it.
   std::shared_ptr<HeapIndex> heap_index;
+  std::shared_ptr<RootCache> root_cache;
 };
 
 struct CommandContext {
@@ -75,5 +77,6 @@ void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, du
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
+void RegisterRootCommands(CommandRegistry& r);   // cmd_roots.cc: gcroot, pathto, objsize
 
 }  // namespace clrdiag::sos

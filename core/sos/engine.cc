@@ -67,6 +67,7 @@ class DacEngine : public Engine {
     RegisterObjectCommands(registry_);
     RegisterModuleCommands(registry_);
     RegisterStackCommands(registry_);
+    RegisterRootCommands(registry_);
   }
 
   std::string runtime_version() const override {

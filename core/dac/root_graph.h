@@ -1,0 +1,145 @@
+// The managed heap as a graph of object references, for `gcroot`, `pathto` and `objsize`.
+//
+// Built in one sequential pass over the heap (the WalkHeap order, object bodies read in large
+// windows): every object gets a dense index (address order), its MethodTable and size, and the
+// references its GCDesc names, resolved to indices. The arrays are compact — per object an
+// address, a type index, a size and an edge offset; per reference one 32-bit index — so a
+// heap of millions of objects costs tens of MB, and the searches over it touch no dump memory.
+//
+// The searches reproduce dotnet-dump's (ClrMD 4.2's GCRoot and ObjSize) order and choices, so
+// their answers print the same chains:
+//  - FindPathFrom: a depth-first search from one object that remembers across calls which
+//    objects it has seen (and which reach the target), with ClrMD's pending-reference lists of
+//    32 bytes (their capacity decides the order siblings are visited in);
+//  - Closure: breadth-first, each object once, in reference order.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/base/cancel.h"
+#include "core/dac/dac_process.h"
+
+namespace clrdiag::dac {
+
+class HeapGraph {
+ public:
+  static constexpr uint32_t kNone = 0xffffffffu;
+  // Progress of Build: bytes of the heap walked so far, of `total`.
+  using ProgressFn = std::function<void(uint64_t done, uint64_t total, uint64_t objects)>;
+
+  static absl::StatusOr<std::unique_ptr<HeapGraph>> Build(DacProcess& dac,
+                                                          const CancellationToken* cancel,
+                                                          const ProgressFn& progress = {});
+
+  uint32_t size() const { return static_cast<uint32_t>(address_.size()); }
+  uint64_t address(uint32_t i) const { return address_[i]; }
+  uint64_t mt(uint32_t i) const { return types_[type_[i]].mt; }
+  bool contains_pointers(uint32_t i) const { return types_[type_[i]].contains_pointers; }
+  bool is_free(uint32_t i) const { return types_[type_[i]].is_free; }
+  uint64_t object_size(uint32_t i) const;
+  // The index of the object starting at `address`, or kNone.
+  uint32_t IndexOf(uint64_t address) const;
+  // The index of the object containing `address` (an interior pointer), or kNone.
+  uint32_t ContainingObject(uint64_t address) const;
+  // The object's references in GCDesc order (null slots and values that are not the start of
+  // a heap object left out; duplicates kept).
+  std::span<const uint32_t> References(uint32_t i) const {
+    return {edges_.data() + edge_begin_[i], edges_.data() + edge_begin_[i + 1]};
+  }
+  // The secondaries of the dependent handles whose primary is `i`, in handle table order.
+  std::span<const uint32_t> Dependents(uint32_t i) const;
+
+  uint64_t edges() const { return edges_.size(); }
+  // Segments whose walk stopped early, objects that could not be read: one line each.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  struct Type {
+    uint64_t mt = 0;
+    uint32_t base_size = 0;
+    uint32_t component_size = 0;
+    bool contains_pointers = false;
+    bool is_free = false;
+  };
+  struct Range {
+    uint64_t start = 0;
+    uint64_t end = 0;
+    uint64_t first_bit = 0;
+  };
+  const Range* RangeOf(uint64_t address) const;
+  uint32_t RankOf(uint64_t bit) const;
+
+  std::vector<uint64_t> address_;
+  std::vector<uint32_t> type_;
+  std::vector<uint32_t> size_;                  // saturated at 0xffffffff: see big_sizes_
+  std::vector<std::pair<uint32_t, uint64_t>> big_sizes_;  // (index, size), sorted
+  std::vector<Type> types_;
+  std::vector<uint64_t> edge_begin_;  // size()+1 entries
+  std::vector<uint32_t> edges_;
+  std::vector<std::pair<uint32_t, uint32_t>> dependents_;  // (primary, secondary), sorted
+  std::vector<uint32_t> dependent_targets_;                // secondaries, in dependents_ order
+  // Object starts: one bit per 8-byte word of the segments, and the number of set bits
+  // before each 64-bit word (the rank), so that address → index is two lookups.
+  std::vector<Range> ranges_;
+  std::vector<uint64_t> starts_;
+  std::vector<uint32_t> rank_;
+  std::vector<std::string> warnings_;
+  friend class HeapGraphBuilder;
+};
+
+// dotnet-dump's `gcroot` search (ClrMD's GCRoot with a target): FindPathFrom(root object)
+// returns the chain of object indices from it to the target, or an empty vector. State is
+// kept across calls as ClrMD keeps it: objects already known to reach the target end a later
+// chain early (joining the earlier chain), and objects seen by earlier searches are skipped.
+class PathFinder {
+ public:
+  PathFinder(const HeapGraph& graph, uint32_t target, const CancellationToken* cancel,
+             bool follow_dependents = true);
+  absl::StatusOr<std::vector<uint32_t>> FindPathFrom(uint32_t start);
+
+ private:
+  struct List {  // One of ClrMD's 32-byte pending-reference lists.
+    uint32_t object;
+    uint32_t parent;  // kNone for the search's start
+    uint32_t begin;   // children in pending_[begin, end), next one at cursor
+    uint32_t end;
+    uint32_t cursor;
+  };
+  // Expands `obj` (reached from `parent`): true if it is or directly leads to a found object.
+  bool Walk(uint32_t parent, uint32_t obj);
+  std::vector<uint32_t> ChainFrom(uint32_t obj) const;
+  bool Seen(uint32_t i) const { return (seen_[i >> 6] >> (i & 63)) & 1; }
+  void SetSeen(uint32_t i, bool on) {
+    if (on) {
+      seen_[i >> 6] |= uint64_t{1} << (i & 63);
+    } else {
+      seen_[i >> 6] &= ~(uint64_t{1} << (i & 63));
+    }
+  }
+
+  const HeapGraph& graph_;
+  const uint32_t target_;
+  const CancellationToken* cancel_;
+  const bool follow_dependents_;
+  std::vector<uint64_t> seen_;
+  // found_[i]: kNone = not known to reach the target; kEnd = i is the target; else the next
+  // object of i's chain.
+  static constexpr uint32_t kEnd = 0xfffffffeu;
+  std::vector<uint32_t> found_;
+  std::vector<List> stack_;
+  std::vector<uint32_t> pending_;
+};
+
+// The objects reachable from `start` (itself first), breadth-first in reference order, each
+// once (ObjSize's transitive closure). Dependent handles' secondaries count as references.
+absl::StatusOr<std::vector<uint32_t>> Closure(const HeapGraph& graph,
+                                              std::span<const uint32_t> start,
+                                              const CancellationToken* cancel);
+
+}  // namespace clrdiag::dac
