@@ -52,7 +52,7 @@ struct CollectedDump {
 
 // What the tests look at, found in the Full dump (the Heap dump holds the same heap).
 struct Targets {
-  std::string chain_end, chain_head, customer, list, strong, pinned;
+  std::string chain_end, chain_head, customer, list, strong, pinned, stack_only;
 };
 
 struct RuntimeDumps {
@@ -94,7 +94,9 @@ class RootsConformanceTest : public ::testing::TestWithParam<conformance::Runtim
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
     if (!rt_->app && rt_->setup_error.empty()) {
-      rt_->app = StartFixture("HeapApp", {"2000", "--zoo"}, runtime);
+      SpawnOptions opts;
+      opts.env["CLRDIAG_HEAPAPP_STACK_ROOT"] = "1";  // StackRoot.cs: a Fixture.StackOnly
+      rt_->app = StartFixture("HeapApp", {"2000", "--zoo"}, runtime, opts);
       if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
     }
     Collect(rt_, DumpType());
@@ -151,6 +153,7 @@ class RootsConformanceTest : public ::testing::TestWithParam<conformance::Runtim
     t->customer = first("-type Fixture.Customer -min 24 -max 40");
     t->list = first("-type System.Collections.Generic.List<Fixture.Customer>");
     t->strong = first("-type Fixture.StrongTarget");
+    t->stack_only = first("-type Fixture.StackOnly");
     // The pinned byte[16]: 24 bytes of header and length, 16 of data.
     for (const std::string& a : Addresses(id, "-type System.Byte[] -min 40 -max 40")) {
       RunResult r = Ours(id, {"gcroot -nostacks " + a});
@@ -160,10 +163,11 @@ class RootsConformanceTest : public ::testing::TestWithParam<conformance::Runtim
       }
     }
     if (t->chain_end.empty() || t->chain_head.empty() || t->customer.empty() ||
-        t->list.empty() || t->strong.empty() || t->pinned.empty()) {
+        t->list.empty() || t->strong.empty() || t->pinned.empty() || t->stack_only.empty()) {
       return "a --zoo object is missing: ChainEnd '" + t->chain_end + "', ChainLink '" +
              t->chain_head + "', Customer '" + t->customer + "', List '" + t->list +
-             "', StrongTarget '" + t->strong + "', pinned byte[16] '" + t->pinned + "'";
+             "', StrongTarget '" + t->strong + "', pinned byte[16] '" + t->pinned +
+             "', StackOnly '" + t->stack_only + "'";
     }
     return "";
   }
