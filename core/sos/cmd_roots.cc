@@ -5,6 +5,7 @@
 // sequential pass over the heap; the roots are enumerated once too. The searches follow
 // ClrMD's order, so the chains printed are the reference's.
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include "absl/strings/ascii.h"
@@ -19,6 +20,7 @@
 #include "core/sos/command.h"
 #include "core/sos/format.h"
 #include "core/sos/json.h"
+#include "core/sos/source_lines.h"
 
 namespace clrdiag::sos {
 
@@ -186,21 +188,61 @@ Json PathJson(CommandContext& ctx, const std::vector<PathRow>& rows) {
   return path;
 }
 
-// "    7ffd1234 7f5512345678 Fixture.Program.Main(System.String[])" for a stack root's frame.
-std::string FrameLine(CommandContext& ctx, const dac::StackReference& ref) {
-  std::string s = absl::StrFormat("    %x", ref.stack_pointer);
-  if (ref.source_type == 0 && ref.source != 0) {
-    absl::StrAppendFormat(&s, " %x", ref.source);
-    std::string name;
-    if (auto code = ctx.dac.GetCodeHeader(ref.source); code.ok() && code->method_desc != 0) {
-      if (auto n = ctx.dac.GetMethodDescName(code->method_desc); n.ok()) name = *n;
+// A stack root's frame line, as GCRootCommand prints it: "    SP IP Method [file @ line]"
+// for managed code, "    SP [FrameName]  (Method)" for a runtime Frame. The frame is found in
+// the thread's stack walk (one walk per thread and command).
+class FrameNamer {
+ public:
+  explicit FrameNamer(CommandContext& ctx) : ctx_(ctx), lines_(ctx.dac) {}
+
+  std::string Line(const dac::GcRoot& root) {
+    const dac::StackReference& ref = root.stack;
+    const dac::StackFrame* f = Find(root.os_thread_id, ref);
+    std::string s = absl::StrFormat("    %x", ref.stack_pointer);
+    const bool runtime_frame = ref.source_type != 0;
+    if (!runtime_frame) absl::StrAppendFormat(&s, " %x", ref.source);
+    std::string method = f != nullptr ? f->method_name : "";
+    if (runtime_frame) {
+      absl::StrAppend(&s, " [", f != nullptr ? f->frame_name : "Frame", "] ");
+      if (!method.empty()) absl::StrAppend(&s, " (", method, ")");
+      return s;
     }
-    absl::StrAppend(&s, " ", name.empty() ? "UnknownType.UnknownMethod(...)" : name);
-  } else if (ref.source != 0) {
-    absl::StrAppendFormat(&s, " [Frame: %x] ", ref.source);
+    if (method.empty()) {
+      if (auto code = ctx_.dac.GetCodeHeader(ref.source); code.ok() && code->method_desc != 0) {
+        if (auto n = ctx_.dac.GetMethodDescName(code->method_desc); n.ok()) method = *n;
+      }
+    }
+    if (method.empty()) return s;
+    absl::StrAppend(&s, " ", method);
+    if (f != nullptr && !f->source_file.empty()) {
+      absl::StrAppend(&s, " [", f->source_file, " @ ", f->source_line, "]");
+    }
+    return s;
   }
-  return s;
-}
+
+ private:
+  const dac::StackFrame* Find(uint32_t tid, const dac::StackReference& ref) {
+    auto it = stacks_.find(tid);
+    if (it == stacks_.end()) {
+      absl::StatusOr<dac::ThreadStack> walk =
+          ctx_.dac.WalkStack(tid, dac::StackWalkOptions{}, ctx_.cancel);
+      it = stacks_.emplace(tid, walk.ok() ? std::move(*walk) : dac::ThreadStack{}).first;
+    }
+    dac::StackFrame* best = nullptr;
+    for (dac::StackFrame& f : it->second.frames) {
+      const bool match = ref.source_type != 0 ? f.frame_address == ref.source
+                                              : !f.is_runtime_frame() && f.ip == ref.source;
+      if (!match) continue;
+      if (best == nullptr || f.sp == ref.stack_pointer) best = &f;
+    }
+    if (best != nullptr && best->source_file.empty()) lines_.Resolve(best);
+    return best;
+  }
+
+  CommandContext& ctx_;
+  SourceLines lines_;
+  std::map<uint32_t, dac::ThreadStack> stacks_;
+};
 
 std::string RegisterLine(const dac::GcRoot& root) {
   std::string s = "        ";
@@ -266,6 +308,7 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
   uint64_t count = 0;
   const dac::GcRoot* last = nullptr;
   std::string last_frame;
+  FrameNamer frames(ctx);
   for (const dac::GcRoot& root : **roots) {
     if (limit >= 0 && count >= static_cast<uint64_t>(limit)) break;
     if (no_stacks && root.kind == dac::GcRoot::Kind::kStack) continue;
@@ -299,7 +342,7 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
           absl::StrAppendFormat(&s, "Thread %x:\n", root.os_thread_id);
           last_frame.clear();
         }
-        std::string frame = FrameLine(ctx, root.stack);
+        std::string frame = frames.Line(root);
         if (frame != last_frame) absl::StrAppend(&s, frame, "\n");
         last_frame = frame;
         absl::StrAppend(&s, RegisterLine(root), "\n");
