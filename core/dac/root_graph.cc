@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include <sys/mman.h>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
@@ -20,6 +22,19 @@ constexpr size_t kBodyWindowBytes = size_t{4} << 20;
 constexpr uint32_t kSizeSaturated = 0xffffffffu;
 // Edge indices are 32-bit: a heap with more objects than this is refused.
 constexpr uint64_t kMaxObjects = 0xfffffff0u;
+
+// Reserves room for `n` elements up front (the walk must not reallocate: copying and
+// faulting in fresh pages dominated the build) and asks for transparent huge pages, so that
+// the pages are faulted in 2 MiB at a time as they are first written.
+template <typename T>
+void ReserveHuge(std::vector<T>& v, size_t n) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  v.reserve(n);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(v.data());
+  const uintptr_t a = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t e = (begin + v.capacity() * sizeof(T)) & ~(kHuge - 1);
+  if (e > a) ::madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);
+}
 
 // Reads object bodies during the walk: a window of the dump's memory, refilled from the
 // object's start (up to the segment's end) whenever an object lies outside it.
@@ -74,6 +89,13 @@ class HeapGraphBuilder {
       total += seg.end - seg.start;
     }
     g_.starts_.assign((bits + 63) / 64, 0);
+    // At most one object per 24 bytes and one reference per 8 bytes of the segments.
+    const size_t max_objects = static_cast<size_t>(total / 24 + g_.ranges_.size() + 1);
+    ReserveHuge(g_.address_, max_objects);
+    ReserveHuge(g_.type_, max_objects);
+    ReserveHuge(g_.size_, max_objects);
+    ReserveHuge(g_.edge_begin_, max_objects + 1);
+    ReserveHuge(raw_, static_cast<size_t>(total / 8 + 1));
     uint64_t done = 0;
     ASSIGN_OR_RETURN(HeapWalkSummary walk,
                      WalkHeap(
@@ -101,19 +123,26 @@ class HeapGraphBuilder {
       rank += static_cast<uint32_t>(std::popcount(g_.starts_[w]));
     }
     if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap graph");
-    g_.edges_.reserve(raw_.size());
+    ReserveHuge(g_.edges_, raw_.size());
     uint64_t from = 0;
+    const HeapGraph::Range* last = nullptr;
     for (size_t i = 0; i + 1 < g_.edge_begin_.size(); ++i) {
       const uint64_t end = g_.edge_begin_[i + 1];
       g_.edge_begin_[i] = g_.edges_.size();
       for (; from < end; ++from) {
-        const uint32_t to = g_.IndexOf(raw_[from]);
-        if (to != HeapGraph::kNone) g_.edges_.push_back(to);
+        const uint64_t a = raw_[from];
+        if ((a & (kPointerSize - 1)) != 0) continue;
+        if (last == nullptr || a < last->start || a >= last->end) {
+          last = g_.RangeOf(a);
+          if (last == nullptr) continue;
+        }
+        const uint64_t bit = last->first_bit + (a - last->start) / kPointerSize;
+        if (((g_.starts_[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
+        g_.edges_.push_back(g_.RankOf(bit));
       }
     }
     g_.edge_begin_.back() = g_.edges_.size();
     std::vector<uint64_t>().swap(raw_);
-    g_.edges_.shrink_to_fit();
     std::sort(g_.big_sizes_.begin(), g_.big_sizes_.end());
     // Dependent handles, sorted by (primary, secondary) as ClrMD sorts them.
     ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac_.GetHandles(cancel));
@@ -166,8 +195,11 @@ class HeapGraphBuilder {
       g_.size_.push_back(static_cast<uint32_t>(o.size));
     }
     g_.edge_begin_.push_back(raw_.size());
-    if (const HeapGraph::Range* r = g_.RangeOf(o.address); r != nullptr) {
-      const uint64_t bit = r->first_bit + (o.address - r->start) / kPointerSize;
+    if (range_ == nullptr || o.address < range_->start || o.address >= range_->end) {
+      range_ = g_.RangeOf(o.address);
+    }
+    if (range_ != nullptr) {
+      const uint64_t bit = range_->first_bit + (o.address - range_->start) / kPointerSize;
       g_.starts_[bit >> 6] |= uint64_t{1} << (bit & 63);
     }
     const GcDesc& desc = descs_[type];
@@ -190,6 +222,7 @@ class HeapGraphBuilder {
   uint64_t last_mt_ = 0;
   uint32_t last_type_ = 0;
   std::vector<uint64_t> raw_;  // reference values, resolved to indices after the walk
+  const HeapGraph::Range* range_ = nullptr;  // the range of the last object
   uint64_t unreadable_ = 0;
 };
 
@@ -410,6 +443,99 @@ absl::StatusOr<std::vector<uint32_t>> Closure(const HeapGraph& graph,
       if (!graph.contains_pointers(o)) continue;
       for (uint32_t r : graph.References(o)) {
         if (add(r)) order.push_back(r);
+      }
+    }
+  }
+  return order;
+}
+
+absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Create(
+    DacProcess& dac, const CancellationToken* cancel) {
+  std::unique_ptr<ObjectReader> r(new ObjectReader(dac));
+  ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac.GetHeapSegments());
+  for (const HeapSegment& seg : segments) {
+    if (seg.end > seg.start) r->ranges_.emplace_back(seg.start, seg.end);
+  }
+  std::sort(r->ranges_.begin(), r->ranges_.end());
+  ASSIGN_OR_RETURN(UsefulGlobals globals, dac.GetUsefulGlobals());
+  r->string_mt_ = globals.string_mt;
+  ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac.GetHandles(cancel));
+  for (const HandleEntry& h : handles) {
+    if (h.type == kHandleDependent && h.object != 0 && h.secondary != 0) {
+      r->dependents_.emplace_back(h.object, h.secondary);
+    }
+  }
+  std::sort(r->dependents_.begin(), r->dependents_.end());
+  return r;
+}
+
+const ObjectReader::TypeInfo* ObjectReader::TypeOf(uint64_t mt) {
+  auto it = types_.find(mt);
+  if (it != types_.end()) return it->second.get();
+  auto t = std::make_unique<TypeInfo>();
+  if (absl::StatusOr<MethodTableInfo> info = dac_.GetMethodTable(mt); info.ok()) {
+    t->valid = true;
+    t->info = *info;
+    if (info->contains_pointers) t->desc = ReadGcDesc(dac_, mt);
+  }
+  return types_.emplace(mt, std::move(t)).first->second.get();
+}
+
+std::optional<ObjectRef> ObjectReader::Read(uint64_t address) {
+  if (address == 0 || (address & (kPointerSize - 1)) != 0) return std::nullopt;
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(),
+                             std::pair<uint64_t, uint64_t>{address, ~uint64_t{0}});
+  if (it == ranges_.begin() || address >= std::prev(it)->second) return std::nullopt;
+  uint64_t header[2] = {};
+  if (dac_.core().ReadDumpedMemory(address, header, sizeof(header)) != sizeof(header)) {
+    return std::nullopt;
+  }
+  const uint64_t mt = header[0] & ~uint64_t{7};
+  if (mt == 0) return std::nullopt;
+  const TypeInfo* t = TypeOf(mt);
+  if (!t->valid) return std::nullopt;
+  uint64_t size = t->info.base_size;
+  if (t->info.component_size != 0) {
+    const uint64_t count = static_cast<uint32_t>(header[1]) + (mt == string_mt_ ? 1 : 0);
+    size += count * t->info.component_size;
+  }
+  return ObjectRef{address, mt, std::max<uint64_t>(size, 3 * kPointerSize)};
+}
+
+absl::StatusOr<std::vector<ObjectRef>> ObjectReader::Closure(std::span<const uint64_t> start,
+                                                             const CancellationToken* cancel) {
+  std::unordered_map<uint64_t, bool> seen;
+  std::vector<ObjectRef> order;
+  std::vector<uint64_t> refs;
+  for (uint64_t s : start) {
+    std::optional<ObjectRef> first = Read(s);
+    if (!first || !seen.emplace(s, true).second) continue;
+    size_t head = order.size();
+    order.push_back(*first);
+    while (head < order.size()) {
+      if ((head & 0xfff) == 0 && cancel != nullptr && cancel->cancelled()) {
+        return absl::CancelledError("objsize");
+      }
+      const ObjectRef o = order[head++];
+      refs.clear();
+      for (auto d = std::lower_bound(dependents_.begin(), dependents_.end(),
+                                     std::pair<uint64_t, uint64_t>{o.address, 0});
+           d != dependents_.end() && d->first == o.address; ++d) {
+        refs.push_back(d->second);
+      }
+      const TypeInfo* t = TypeOf(o.mt);
+      if (t->info.contains_pointers && !t->desc.empty()) {
+        buf_.resize(o.size);
+        const size_t got = dac_.core().ReadDumpedMemory(o.address, buf_.data(), o.size);
+        ForEachPointerSlot(t->desc, buf_.data(), got, o.size,
+                           [&](uint64_t, uint64_t p) { refs.push_back(p); });
+      }
+      for (uint64_t r : refs) {
+        if (seen.count(r) != 0) continue;
+        std::optional<ObjectRef> child = Read(r);
+        if (!child) continue;
+        seen.emplace(r, true);
+        order.push_back(*child);
       }
     }
   }

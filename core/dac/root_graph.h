@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <unordered_map>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "core/base/cancel.h"
 #include "core/dac/dac_process.h"
+#include "core/dac/gc_roots.h"
 
 namespace clrdiag::dac {
 
@@ -141,5 +144,45 @@ class PathFinder {
 absl::StatusOr<std::vector<uint32_t>> Closure(const HeapGraph& graph,
                                               std::span<const uint32_t> start,
                                               const CancellationToken* cancel);
+
+// One heap object read on demand.
+struct ObjectRef {
+  uint64_t address = 0;
+  uint64_t mt = 0;
+  uint64_t size = 0;  // as dumpheap reports it
+};
+
+// Reads objects one at a time from the dump, without walking the heap: for commands that
+// look at a few objects and what they reach (objsize). Validity is ClrMD's: the address lies
+// in a heap segment and starts with a MethodTable the DAC knows.
+class ObjectReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<ObjectReader>> Create(DacProcess& dac,
+                                                               const CancellationToken* cancel);
+  // (The reader lives for the session; each call takes its command's cancellation token.)
+  // The object at `address`, or nullopt if there is none.
+  std::optional<ObjectRef> Read(uint64_t address);
+  // The objects reachable from `start` (themselves first; invalid ones left out),
+  // breadth-first in reference order, each once — ObjSize's transitive closure, with the
+  // secondaries of dependent handles as references.
+  absl::StatusOr<std::vector<ObjectRef>> Closure(std::span<const uint64_t> start,
+                                                 const CancellationToken* cancel);
+
+ private:
+  explicit ObjectReader(DacProcess& dac) : dac_(dac) {}
+  struct TypeInfo {
+    bool valid = false;
+    MethodTableInfo info;
+    GcDesc desc;
+  };
+  const TypeInfo* TypeOf(uint64_t mt);
+
+  DacProcess& dac_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;      // segments [start, end), sorted
+  std::vector<std::pair<uint64_t, uint64_t>> dependents_;  // (primary, secondary), sorted
+  uint64_t string_mt_ = 0;
+  std::unordered_map<uint64_t, std::unique_ptr<TypeInfo>> types_;
+  std::vector<uint8_t> buf_;
+};
 
 }  // namespace clrdiag::dac

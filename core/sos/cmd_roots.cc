@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/status_macros.h"
 #include "core/dac/gc_roots.h"
+#include "core/dac/heap_walk.h"
 #include "core/dac/root_graph.h"
 #include "core/dac/type_name.h"
 #include "core/sos/command.h"
@@ -34,6 +35,7 @@ struct RootCache {
   // dotnet-dump says once per session that it is caching the roots.
   bool announced = false;
   std::unordered_map<uint64_t, std::string> names;
+  std::unique_ptr<dac::ObjectReader> reader;  // objsize: objects read on demand
 };
 
 namespace {
@@ -469,28 +471,41 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
   } else if (!ParseHexAddress(address_text, &address)) {
     return Failure(absl::StrCat("Could not parse target object address: ", address_text));
   }
-  absl::StatusOr<const HeapGraph*> graph = GraphOf(ctx);
-  if (!graph.ok()) return FromStatus(graph.status());
-  const HeapGraph& g = **graph;
-  std::vector<uint32_t> start;
-  std::string header;
+  RootCache& cache = CacheOf(ctx);
+  if (!cache.reader) {
+    absl::StatusOr<std::unique_ptr<dac::ObjectReader>> reader =
+        dac::ObjectReader::Create(ctx.dac, &ctx.cancel);
+    if (!reader.ok()) return FromStatus(reader.status());
+    cache.reader = std::move(*reader);
+  }
+  dac::ObjectReader& reader = *cache.reader;
+  std::vector<uint64_t> start;
+  std::string header, root_type;
   if (!mt_text.empty()) {
-    for (uint32_t i = 0; i < g.size(); ++i) {
-      if (g.mt(i) == mt) start.push_back(i);
-    }
+    // Every object of the MethodTable, in heap order: one walk.
+    ProgressInfo progress;
+    progress.stage = "walking the heap";
+    absl::StatusOr<dac::HeapWalkSummary> walk = dac::WalkHeap(
+        ctx.dac,
+        [&](const dac::HeapObject& o) {
+          if ((++progress.items & 0xfffff) == 0) ctx.out.Progress(progress);
+          if (o.mt == mt) start.push_back(o.address);
+          return true;
+        },
+        &ctx.cancel);
+    if (!walk.ok()) return FromStatus(walk.status());
     std::string type = "<unknown type>";
     if (auto info = ctx.dac.GetMethodTable(mt); info.ok() && mt != 0) type = NameOf(ctx, mt);
     header = absl::StrCat("Objects which (", type, ") transitively keep alive:\n\n");
   } else {
-    const uint32_t i = g.IndexOf(address);
-    if (i == HeapGraph::kNone) {
-      return Failure(absl::StrFormat("%x is not a valid object", address));
-    }
-    start.push_back(i);
+    std::optional<dac::ObjectRef> obj = reader.Read(address);
+    if (!obj) return Failure(absl::StrFormat("%x is not a valid object", address));
+    start.push_back(address);
+    root_type = NameOf(ctx, obj->mt);
     header = absl::StrFormat("Objects which %x (%s) transitively keep alive:\n\n", address,
-                             NameOf(ctx, g.mt(i)));
+                             root_type);
   }
-  absl::StatusOr<std::vector<uint32_t>> closure = dac::Closure(g, start, &ctx.cancel);
+  absl::StatusOr<std::vector<dac::ObjectRef>> closure = reader.Closure(start, &ctx.cancel);
   if (!closure.ok()) return FromStatus(closure.status());
   // Statistics per MethodTable, first-seen order for ties.
   struct Acc {
@@ -499,21 +514,21 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
   std::vector<Acc> stats;
   std::unordered_map<uint64_t, size_t> pos;
   uint64_t total = 0;
-  for (uint32_t o : *closure) {
-    auto [it, fresh] = pos.try_emplace(g.mt(o), stats.size());
-    if (fresh) stats.push_back({g.mt(o)});
+  for (const dac::ObjectRef& o : *closure) {
+    auto [it, fresh] = pos.try_emplace(o.mt, stats.size());
+    if (fresh) stats.push_back({o.mt});
     stats[it->second].count++;
-    stats[it->second].size += g.object_size(o);
-    total += g.object_size(o);
+    stats[it->second].size += o.size;
+    total += o.size;
   }
   std::stable_sort(stats.begin(), stats.end(),
                    [](const Acc& a, const Acc& b) { return a.size < b.size; });
   if (ctx.json) {
     Json objects = Json::array();
     if (!stat) {
-      for (uint32_t o : *closure) {
-        objects.push_back(Json{
-            {"address", JsonHex(g.address(o))}, {"mt", JsonHex(g.mt(o))}, {"size", g.object_size(o)}});
+      for (const dac::ObjectRef& o : *closure) {
+        objects.push_back(
+            Json{{"address", JsonHex(o.address)}, {"mt", JsonHex(o.mt)}, {"size", o.size}});
       }
     }
     Json st = Json::array();
@@ -526,7 +541,7 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
     Json result;
     if (mt_text.empty()) {
       result["address"] = JsonHex(address);
-      result["type"] = NameOf(ctx, g.mt(start[0]));
+      result["type"] = root_type;
     } else {
       result["mt"] = JsonHex(mt);
     }
@@ -543,15 +558,14 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
     return {};
   }
   if (short_) {
-    for (uint32_t o : *closure) absl::StrAppendFormat(&s, "%012x\n", g.address(o));
+    for (const dac::ObjectRef& o : *closure) absl::StrAppendFormat(&s, "%012x\n", o.address);
     ctx.out.Write(s);
     return {};
   }
   if (!stat) {
     absl::StrAppendFormat(&s, "%16s %16s %14s\n", "Address", "MT", "Size");
-    for (uint32_t o : *closure) {
-      absl::StrAppendFormat(&s, "%16x %16x %14s %s\n", g.address(o), g.mt(o),
-                            N0(g.object_size(o)), g.is_free(o) ? "Free" : "");
+    for (const dac::ObjectRef& o : *closure) {
+      absl::StrAppendFormat(&s, "%16x %16x %14s \n", o.address, o.mt, N0(o.size));
       if (s.size() >= 64 * 1024) {
         ctx.out.Write(s);
         s.clear();
