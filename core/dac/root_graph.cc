@@ -17,9 +17,9 @@
 namespace clrdiag::dac {
 
 constexpr uint64_t kPointerSize = 8;
+constexpr uint64_t kMinObjectBytes = 3 * kPointerSize;
 // Object bodies are read through a window this large (bigger objects alone, directly).
 constexpr size_t kBodyWindowBytes = size_t{4} << 20;
-constexpr uint32_t kSizeSaturated = 0xffffffffu;
 // Edge indices are 32-bit: a heap with more objects than this is refused.
 constexpr uint64_t kMaxObjects = 0xfffffff0u;
 
@@ -36,44 +36,56 @@ void ReserveHuge(std::vector<T>& v, size_t n) {
   if (e > a) ::madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);
 }
 
-// Reads object bodies during the walk: a window of the dump's memory, refilled from the
-// object's start (up to the segment's end) whenever an object lies outside it.
-class BodyReader {
+// The dump's memory around the walk's position: a window refilled (one large read, which
+// bypasses the core's chunk cache) from the object that needs it whenever an object's bytes lie
+// outside it; a body larger than the window is read alone.
+class Window {
  public:
-  explicit BodyReader(const elf::CoreFile& core) : core_(core), window_(kBodyWindowBytes) {}
+  explicit Window(const elf::CoreFile& core) : core_(core), buf_(kBodyWindowBytes) {}
 
-  // The object's bytes [addr, addr+size), or null; `have` is how many of them were read.
-  const uint8_t* Read(uint64_t addr, uint64_t size, uint64_t segment_end, uint64_t* have) {
-    if (size > kBodyWindowBytes) {
-      big_.resize(size);
-      *have = core_.ReadDumpedMemory(addr, big_.data(), size);
-      return *have == 0 ? nullptr : big_.data();
+  // At least `need` bytes at `addr` (null if the dump lacks them); `*have` is how many of
+  // `want` (>= need) bytes are there. `limit` is the end of the segment being walked.
+  const uint8_t* Get(uint64_t addr, uint64_t need, uint64_t want, uint64_t limit,
+                     uint64_t* have) {
+    if (want > kBodyWindowBytes) {
+      big_.resize(want);
+      *have = core_.ReadDumpedMemory(addr, big_.data(), want);
+      return *have >= need ? big_.data() : nullptr;
     }
-    if (addr < start_ || addr + size > start_ + valid_) {
-      uint64_t want = segment_end > addr ? segment_end - addr : size;
-      want = std::clamp<uint64_t>(want, size, kBodyWindowBytes);
+    if (addr < start_ || addr + want > start_ + valid_) {
+      uint64_t len = limit > addr ? limit - addr + 16 : want;
+      len = std::clamp<uint64_t>(len, want, kBodyWindowBytes);
       start_ = addr;
-      valid_ = core_.ReadDumpedMemory(addr, window_.data(), want);
-      if (valid_ < size) {
-        *have = valid_;
-        return valid_ == 0 ? nullptr : window_.data();
-      }
+      valid_ = core_.ReadDumpedMemory(addr, buf_.data(), len);
     }
-    *have = size;
-    return window_.data() + (addr - start_);
+    const uint64_t at = addr - start_;
+    *have = std::min<uint64_t>(want, valid_ > at ? valid_ - at : 0);
+    return *have >= need ? buf_.data() + at : nullptr;
   }
 
  private:
   const elf::CoreFile& core_;
-  std::vector<uint8_t> window_;
+  std::vector<uint8_t> buf_;
   std::vector<uint8_t> big_;
   uint64_t start_ = 0;
   uint64_t valid_ = 0;
 };
 
+namespace {
+
+// Bytes ClrMD's ReferenceList spends on a pointer: 5 below 2^40, 6 below 2^48, else 8.
+uint32_t EncodedSizeOf(uint64_t address) {
+  address &= ~uint64_t{3};
+  if ((address & 0xffffffffffull) == address) return 5;
+  if ((address & 0xffffffffffffull) == address) return 6;
+  return 8;
+}
+
+}  // namespace
+
 class HeapGraphBuilder {
  public:
-  HeapGraphBuilder(DacProcess& dac, HeapGraph& g) : dac_(dac), g_(g), body_(dac.core()) {}
+  HeapGraphBuilder(DacProcess& dac, HeapGraph& g) : dac_(dac), g_(g), window_(dac.core()) {}
 
   absl::Status Run(const CancellationToken* cancel, const HeapGraph::ProgressFn& progress) {
     ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac_.GetHeapSegments());
@@ -88,34 +100,34 @@ class HeapGraphBuilder {
       bits += (seg.end - start + kPointerSize - 1) / kPointerSize;
       total += seg.end - seg.start;
     }
+    // References are stored as bit numbers (32-bit) until the walk is done.
+    if (bits >= kMaxObjects) {
+      return absl::ResourceExhaustedError(
+          "the GC heap is too large for a heap graph (more than 32 GiB of segments)");
+    }
+    if (!g_.ranges_.empty()) {
+      g_.uniform_encoded_size_ = EncodedSizeOf(g_.ranges_.front().start);
+      for (const HeapGraph::Range& r : g_.ranges_) {
+        if (EncodedSizeOf(r.start) != g_.uniform_encoded_size_ ||
+            EncodedSizeOf(r.end - 1) != g_.uniform_encoded_size_) {
+          g_.uniform_encoded_size_ = 0;
+        }
+      }
+    }
     g_.starts_.assign((bits + 63) / 64, 0);
     // At most one object per 24 bytes and one reference per 8 bytes of the segments.
     const size_t max_objects = static_cast<size_t>(total / 24 + g_.ranges_.size() + 1);
-    ReserveHuge(g_.address_, max_objects);
-    ReserveHuge(g_.type_, max_objects);
-    ReserveHuge(g_.size_, max_objects);
     ReserveHuge(g_.edge_begin_, max_objects + 1);
-    ReserveHuge(raw_, static_cast<size_t>(total / 8 + 1));
-    uint64_t done = 0;
-    ASSIGN_OR_RETURN(HeapWalkSummary walk,
-                     WalkHeap(
-                         dac_,
-                         [&](const HeapObject& o) {
-                           done += o.footprint;
-                           if (progress && (g_.address_.size() & 0x3ffff) == 0) {
-                             progress(done, total, g_.address_.size());
-                           }
-                           return Add(o);
-                         },
-                         cancel));
-    if (!status_.ok()) return status_;
-    g_.warnings_ = std::move(walk.warnings);
-    g_.edge_begin_.push_back(raw_.size());
+    ReserveHuge(g_.edges_, static_cast<size_t>(total / 8 + 1));
+    g_.pointers_.reserve(max_objects / 64 + 1);
+    RETURN_IF_ERROR(Walk(segments, total, cancel, progress));
+    g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
     if (unreadable_ != 0) {
       g_.warnings_.push_back(absl::StrCat(
           unreadable_, " objects could not be read to follow their references"));
     }
-    // Ranks, then the raw references resolved to indices.
+    // Ranks, then the references' bit numbers turned into object indices, in place (values
+    // that are not an object's start are dropped).
     g_.rank_.resize(g_.starts_.size());
     uint32_t rank = 0;
     for (size_t w = 0; w < g_.starts_.size(); ++w) {
@@ -123,27 +135,18 @@ class HeapGraphBuilder {
       rank += static_cast<uint32_t>(std::popcount(g_.starts_[w]));
     }
     if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap graph");
-    ReserveHuge(g_.edges_, raw_.size());
-    uint64_t from = 0;
-    const HeapGraph::Range* last = nullptr;
-    for (size_t i = 0; i + 1 < g_.edge_begin_.size(); ++i) {
-      const uint64_t end = g_.edge_begin_[i + 1];
-      g_.edge_begin_[i] = g_.edges_.size();
+    uint32_t out = 0, from = 0;
+    for (uint32_t i = 0; i < g_.objects_; ++i) {
+      const uint32_t end = g_.edge_begin_[i + 1];
+      g_.edge_begin_[i] = out;
       for (; from < end; ++from) {
-        const uint64_t a = raw_[from];
-        if ((a & (kPointerSize - 1)) != 0) continue;
-        if (last == nullptr || a < last->start || a >= last->end) {
-          last = g_.RangeOf(a);
-          if (last == nullptr) continue;
-        }
-        const uint64_t bit = last->first_bit + (a - last->start) / kPointerSize;
+        const uint32_t bit = g_.edges_[from];
         if (((g_.starts_[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
-        g_.edges_.push_back(g_.RankOf(bit));
+        g_.edges_[out++] = g_.RankOf(bit);
       }
     }
-    g_.edge_begin_.back() = g_.edges_.size();
-    std::vector<uint64_t>().swap(raw_);
-    std::sort(g_.big_sizes_.begin(), g_.big_sizes_.end());
+    g_.edge_begin_[g_.objects_] = out;
+    g_.edges_.resize(out);
     // Dependent handles, sorted by (primary, secondary) as ClrMD sorts them.
     ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac_.GetHandles(cancel));
     for (const HandleEntry& h : handles) {
@@ -153,76 +156,155 @@ class HeapGraphBuilder {
     }
     std::sort(g_.dependents_.begin(), g_.dependents_.end());
     for (auto [a, b] : g_.dependents_) g_.dependent_targets_.push_back(b);
-    if (progress) progress(total, total, g_.address_.size());
+    if (progress) progress(total, total, g_.objects_);
     return absl::OkStatus();
   }
 
  private:
-  uint32_t TypeOf(uint64_t mt) {
-    if (mt == last_mt_) return last_type_;
-    auto it = type_index_.find(mt);
-    if (it == type_index_.end()) {
-      HeapGraph::Type t;
-      t.mt = mt;
+  struct Type {
+    uint64_t mt = 0;
+    bool valid = false;
+    uint32_t base_size = 0;
+    uint32_t component_size = 0;
+    GcDesc desc;
+  };
+
+  const Type* TypeOf(uint64_t mt) {
+    // A small direct-mapped cache in front of the map: heaps alternate between few types.
+    Type*& slot = recent_[(mt >> 3) & (kRecent - 1)];
+    if (slot != nullptr && slot->mt == mt) return slot;
+    auto it = types_.find(mt);
+    if (it == types_.end()) {
+      auto t = std::make_unique<Type>();
+      t->mt = mt;
       if (absl::StatusOr<MethodTableInfo> info = dac_.GetMethodTable(mt); info.ok()) {
-        t.base_size = info->base_size;
-        t.component_size = info->component_size;
-        t.contains_pointers = info->contains_pointers;
-        t.is_free = info->is_free;
+        t->valid = true;
+        t->base_size = info->base_size;
+        t->component_size = info->component_size;
+        if (info->contains_pointers) t->desc = ReadGcDesc(dac_, mt);
       }
-      descs_.push_back(t.contains_pointers ? ReadGcDesc(dac_, mt) : GcDesc{});
-      it = type_index_.emplace(mt, static_cast<uint32_t>(g_.types_.size())).first;
-      g_.types_.push_back(t);
+      it = types_.emplace(mt, std::move(t)).first;
     }
-    last_mt_ = mt;
-    last_type_ = it->second;
-    return last_type_;
+    slot = it->second.get();
+    return slot;
   }
 
-  bool Add(const HeapObject& o) {
-    if (g_.address_.size() >= kMaxObjects) {
+  // The heap walk, as WalkHeap (heap_walk.h) walks it, over one window of memory for headers
+  // and bodies alike.
+  absl::Status Walk(const std::vector<HeapSegment>& segments, uint64_t total,
+                    const CancellationToken* cancel, const HeapGraph::ProgressFn& progress) {
+    std::vector<HeapSegment> sorted = segments;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
+    ASSIGN_OR_RETURN(UsefulGlobals globals, dac_.GetUsefulGlobals());
+    ASSIGN_OR_RETURN(auto contexts, dac_.GetAllocationContexts());
+    uint64_t done = 0;
+    for (const HeapSegment& seg : sorted) {
+      const bool skip_contexts =
+          seg.kind != SegmentKind::kLarge && seg.kind != SegmentKind::kFrozen;
+      auto skip_context = [&](uint64_t obj) {
+        if (!skip_contexts) return obj;
+        for (auto it = contexts.find(obj); it != contexts.end(); it = contexts.find(obj)) {
+          const uint64_t next = it->second + kMinObjectBytes;
+          if (next <= obj) return seg.end;
+          obj = next;
+        }
+        return obj;
+      };
+      uint64_t obj = skip_context(seg.start);
+      while (obj < seg.end) {
+        if ((g_.objects_ & 0xffff) == 0) {
+          if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap walk");
+          if (progress) progress(done, total, g_.objects_);
+        }
+        uint64_t have = 0;
+        const uint8_t* head = window_.Get(obj, 8, 16, seg.end, &have);
+        if (head == nullptr) {
+          g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
+                                              absl::Hex(seg.address), ": object 0x",
+                                              absl::Hex(obj), " is not in the dump"));
+          break;
+        }
+        uint64_t mt;
+        std::memcpy(&mt, head, sizeof(mt));
+        mt &= ~uint64_t{7};
+        const Type* t = mt == 0 ? nullptr : TypeOf(mt);
+        if (t == nullptr || !t->valid) {
+          g_.warnings_.push_back(absl::StrCat(
+              SegmentKindName(seg.kind), " segment 0x", absl::Hex(seg.address), ": object 0x",
+              absl::Hex(obj), " has an invalid MethodTable 0x", absl::Hex(mt)));
+          break;
+        }
+        uint64_t size = t->base_size;
+        if (t->component_size != 0) {
+          if (have < 12) {
+            g_.warnings_.push_back(absl::StrCat("object 0x", absl::Hex(obj),
+                                                ": component count is not in the dump"));
+            break;
+          }
+          uint32_t count;
+          std::memcpy(&count, head + 8, sizeof(count));
+          size += (uint64_t{count} + (mt == globals.string_mt ? 1 : 0)) * t->component_size;
+        }
+        size = std::max<uint64_t>(size, kMinObjectBytes);
+        const uint64_t footprint = (size + 7) & ~uint64_t{7};
+        if (!Add(obj, t, size, seg.end)) return status_;
+        done += footprint;
+        obj = skip_context(obj + footprint);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The bit of `address`, or kNone when no segment holds it.
+  uint32_t BitOf(uint64_t address) {
+    if ((address & (kPointerSize - 1)) != 0) return HeapGraph::kNone;
+    if (ref_range_ == nullptr || address < ref_range_->start || address >= ref_range_->end) {
+      const HeapGraph::Range* r = g_.RangeOf(address);
+      if (r == nullptr) return HeapGraph::kNone;
+      ref_range_ = r;
+    }
+    return static_cast<uint32_t>(ref_range_->first_bit +
+                                 (address - ref_range_->start) / kPointerSize);
+  }
+
+  bool Add(uint64_t address, const Type* t, uint64_t size, uint64_t segment_end) {
+    if (g_.objects_ >= kMaxObjects) {
       status_ = absl::ResourceExhaustedError("the heap has too many objects for a heap graph");
       return false;
     }
-    const uint32_t index = static_cast<uint32_t>(g_.address_.size());
-    const uint32_t type = TypeOf(o.mt);
-    g_.address_.push_back(o.address);
-    g_.type_.push_back(type);
-    if (o.size >= kSizeSaturated) {
-      g_.size_.push_back(kSizeSaturated);
-      g_.big_sizes_.emplace_back(index, o.size);
-    } else {
-      g_.size_.push_back(static_cast<uint32_t>(o.size));
-    }
-    g_.edge_begin_.push_back(raw_.size());
-    if (range_ == nullptr || o.address < range_->start || o.address >= range_->end) {
-      range_ = g_.RangeOf(o.address);
+    const uint32_t index = g_.objects_++;
+    if ((index & 63) == 0) g_.pointers_.push_back(0);
+    g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
+    if (range_ == nullptr || address < range_->start || address >= range_->end) {
+      range_ = g_.RangeOf(address);
     }
     if (range_ != nullptr) {
-      const uint64_t bit = range_->first_bit + (o.address - range_->start) / kPointerSize;
+      const uint64_t bit = range_->first_bit + (address - range_->start) / kPointerSize;
       g_.starts_[bit >> 6] |= uint64_t{1} << (bit & 63);
     }
-    const GcDesc& desc = descs_[type];
-    if (desc.empty()) return true;
+    if (t->desc.empty()) return true;
+    g_.pointers_.back() |= uint64_t{1} << (index & 63);
     uint64_t have = 0;
-    const uint8_t* body = body_.Read(o.address, o.size, o.segment->end, &have);
-    if (body == nullptr || have < o.size) ++unreadable_;
+    const uint8_t* body = window_.Get(address, kPointerSize, size, segment_end, &have);
+    if (body == nullptr || have < size) ++unreadable_;
     if (body == nullptr) return true;
-    ForEachPointerSlot(desc, body, have, o.size,
-                       [&](uint64_t, uint64_t p) { raw_.push_back(p); });
+    ForEachPointerSlot(t->desc, body, have, size, [&](uint64_t, uint64_t p) {
+      const uint32_t bit = BitOf(p);
+      if (bit != HeapGraph::kNone) g_.edges_.push_back(bit);
+    });
     return true;
   }
 
+  static constexpr size_t kRecent = 64;
   DacProcess& dac_;
   HeapGraph& g_;
-  BodyReader body_;
+  Window window_;
   absl::Status status_;
-  std::unordered_map<uint64_t, uint32_t> type_index_;
-  std::vector<GcDesc> descs_;  // per type index
-  uint64_t last_mt_ = 0;
-  uint32_t last_type_ = 0;
-  std::vector<uint64_t> raw_;  // reference values, resolved to indices after the walk
-  const HeapGraph::Range* range_ = nullptr;  // the range of the last object
+  std::unordered_map<uint64_t, std::unique_ptr<Type>> types_;
+  Type* recent_[kRecent] = {};
+  const HeapGraph::Range* range_ = nullptr;      // the range of the last object
+  const HeapGraph::Range* ref_range_ = nullptr;  // the range of the last reference
   uint64_t unreadable_ = 0;
 };
 
@@ -235,11 +317,22 @@ absl::StatusOr<std::unique_ptr<HeapGraph>> HeapGraph::Build(DacProcess& dac,
   return g;
 }
 
-uint64_t HeapGraph::object_size(uint32_t i) const {
-  if (size_[i] != kSizeSaturated) return size_[i];
-  auto it = std::lower_bound(big_sizes_.begin(), big_sizes_.end(),
-                             std::pair<uint32_t, uint64_t>{i, 0});
-  return it != big_sizes_.end() && it->first == i ? it->second : kSizeSaturated;
+uint64_t HeapGraph::address(uint32_t i) const {
+  if (i >= objects_) return 0;
+  // The word holding the (i+1)-th set bit, then the bit within it.
+  auto it = std::upper_bound(rank_.begin(), rank_.end(), i);
+  size_t w = static_cast<size_t>(it - rank_.begin()) - 1;
+  uint64_t word = starts_[w];
+  for (uint32_t k = i - rank_[w]; k > 0; --k) word &= word - 1;
+  const uint64_t bit = w * 64 + static_cast<uint64_t>(std::countr_zero(word));
+  auto r = std::upper_bound(ranges_.begin(), ranges_.end(), bit,
+                            [](uint64_t b, const Range& x) { return b < x.first_bit; });
+  --r;
+  return r->start + (bit - r->first_bit) * kPointerSize;
+}
+
+uint32_t HeapGraph::EncodedSize(uint32_t i) const {
+  return uniform_encoded_size_ != 0 ? uniform_encoded_size_ : EncodedSizeOf(address(i));
 }
 
 const HeapGraph::Range* HeapGraph::RangeOf(uint64_t address) const {
@@ -250,9 +343,9 @@ const HeapGraph::Range* HeapGraph::RangeOf(uint64_t address) const {
   return address < it->end ? &*it : nullptr;
 }
 
-uint32_t HeapGraph::RankOf(uint64_t bit) const {
+__attribute__((target("popcnt"))) uint32_t HeapGraph::RankOf(uint64_t bit) const {
   const uint64_t below = starts_[bit >> 6] & ((uint64_t{1} << (bit & 63)) - 1);
-  return rank_[bit >> 6] + static_cast<uint32_t>(std::popcount(below));
+  return rank_[bit >> 6] + static_cast<uint32_t>(__builtin_popcountll(below));
 }
 
 uint32_t HeapGraph::IndexOf(uint64_t address) const {
@@ -270,11 +363,7 @@ uint32_t HeapGraph::ContainingObject(uint64_t address) const {
   if (r == nullptr) return kNone;
   uint64_t bit = r->first_bit + (aligned - r->start) / kPointerSize;
   for (;;) {
-    if ((starts_[bit >> 6] >> (bit & 63)) & 1) {
-      const uint32_t i = RankOf(bit);
-      return address < address_[i] + std::max<uint64_t>(object_size(i), kPointerSize) ? i
-                                                                                      : kNone;
-    }
+    if ((starts_[bit >> 6] >> (bit & 63)) & 1) return RankOf(bit);
     if (bit == r->first_bit) return kNone;
     --bit;
   }
@@ -290,18 +379,7 @@ std::span<const uint32_t> HeapGraph::Dependents(uint32_t i) const {
 
 // --- PathFinder -------------------------------------------------------------------------
 
-namespace {
-
-// Bytes ClrMD's ReferenceList spends on a pointer: 5 below 2^40, 6 below 2^48, else 8.
-uint32_t EncodedSize(uint64_t address) {
-  address &= ~uint64_t{3};
-  if ((address & 0xffffffffffull) == address) return 5;
-  if ((address & 0xffffffffffffull) == address) return 6;
-  return 8;
-}
-constexpr uint32_t kListBytes = 32;  // ReferenceList.DataSize
-
-}  // namespace
+constexpr uint32_t kListBytes = 32;  // ClrMD's ReferenceList.DataSize
 
 PathFinder::PathFinder(const HeapGraph& graph, uint32_t target, const CancellationToken* cancel,
                        bool follow_dependents)
@@ -309,14 +387,13 @@ PathFinder::PathFinder(const HeapGraph& graph, uint32_t target, const Cancellati
       target_(target),
       cancel_(cancel),
       follow_dependents_(follow_dependents),
-      seen_((graph.size() + 63) / 64, 0),
-      found_(graph.size(), HeapGraph::kNone) {}
+      seen_((graph.size() + 63) / 64, 0) {}
 
 std::vector<uint32_t> PathFinder::ChainFrom(uint32_t obj) const {
   std::vector<uint32_t> chain;
   while (obj != HeapGraph::kNone && obj != kEnd && chain.size() <= graph_.size()) {
     chain.push_back(obj);
-    obj = found_[obj];
+    obj = Found(obj);
   }
   return chain;
 }
@@ -327,18 +404,18 @@ bool PathFinder::Walk(uint32_t parent, uint32_t obj) {
     return true;
   }
   if (!graph_.contains_pointers(obj)) return false;
-  const uint32_t header = 1 + EncodedSize(graph_.address(obj)) +
-                          (parent == HeapGraph::kNone ? 0 : EncodedSize(graph_.address(parent)));
+  const uint32_t header =
+      1 + graph_.EncodedSize(obj) + (parent == HeapGraph::kNone ? 0 : graph_.EncodedSize(parent));
   bool open = false;
   uint32_t used = 0;
   auto consider = [&](uint32_t r) {
-    if (found_[r] != HeapGraph::kNone) {
+    if (Found(r) != HeapGraph::kNone) {
       found_[obj] = r;
       return true;
     }
     if (Seen(r)) return false;
     SetSeen(r, true);
-    const uint32_t need = EncodedSize(graph_.address(r));
+    const uint32_t need = graph_.EncodedSize(r);
     if (open && used + need > kListBytes) {
       stack_.back().end = static_cast<uint32_t>(pending_.size());
       open = false;
@@ -375,7 +452,7 @@ bool PathFinder::Walk(uint32_t parent, uint32_t obj) {
 
 absl::StatusOr<std::vector<uint32_t>> PathFinder::FindPathFrom(uint32_t start) {
   if (start >= graph_.size()) return std::vector<uint32_t>{};
-  if (found_[start] != HeapGraph::kNone) return ChainFrom(start);
+  if (Found(start) != HeapGraph::kNone) return ChainFrom(start);
   stack_.clear();
   pending_.clear();
   if (Walk(HeapGraph::kNone, start)) return ChainFrom(start);
@@ -395,7 +472,7 @@ absl::StatusOr<std::vector<uint32_t>> PathFinder::FindPathFrom(uint32_t start) {
     uint32_t parent = top.parent;
     if (!Walk(holder, child)) continue;
     // The chain: child (found), its holder, then the holders' lists down the stack.
-    if (found_[holder] == HeapGraph::kNone) found_[holder] = child;
+    found_.emplace(holder, child);
     SetSeen(holder, false);
     uint32_t last = holder, prev = holder;
     for (size_t k = stack_.size(); k-- > 0;) {
@@ -403,7 +480,7 @@ absl::StatusOr<std::vector<uint32_t>> PathFinder::FindPathFrom(uint32_t start) {
       if (l.object == last) continue;
       last = l.object;
       if (parent != HeapGraph::kNone && l.object == parent) {
-        if (found_[l.object] == HeapGraph::kNone) found_[l.object] = prev;
+        found_.emplace(l.object, prev);
         prev = l.object;
         parent = l.parent;
       }
@@ -414,39 +491,6 @@ absl::StatusOr<std::vector<uint32_t>> PathFinder::FindPathFrom(uint32_t start) {
     return ChainFrom(start);
   }
   return std::vector<uint32_t>{};
-}
-
-absl::StatusOr<std::vector<uint32_t>> Closure(const HeapGraph& graph,
-                                              std::span<const uint32_t> start,
-                                              const CancellationToken* cancel) {
-  std::vector<uint64_t> seen((graph.size() + 63) / 64, 0);
-  auto add = [&](uint32_t i) {
-    uint64_t& w = seen[i >> 6];
-    const uint64_t bit = uint64_t{1} << (i & 63);
-    if (w & bit) return false;
-    w |= bit;
-    return true;
-  };
-  std::vector<uint32_t> order;
-  for (uint32_t s : start) {
-    if (s >= graph.size() || !add(s)) continue;
-    size_t head = order.size();
-    order.push_back(s);
-    while (head < order.size()) {
-      if ((head & 0xffff) == 0 && cancel != nullptr && cancel->cancelled()) {
-        return absl::CancelledError("objsize");
-      }
-      const uint32_t o = order[head++];
-      for (uint32_t r : graph.Dependents(o)) {
-        if (add(r)) order.push_back(r);
-      }
-      if (!graph.contains_pointers(o)) continue;
-      for (uint32_t r : graph.References(o)) {
-        if (add(r)) order.push_back(r);
-      }
-    }
-  }
-  return order;
 }
 
 absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Create(

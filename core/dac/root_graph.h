@@ -40,22 +40,22 @@ class HeapGraph {
                                                           const CancellationToken* cancel,
                                                           const ProgressFn& progress = {});
 
-  uint32_t size() const { return static_cast<uint32_t>(address_.size()); }
-  uint64_t address(uint32_t i) const { return address_[i]; }
-  uint64_t mt(uint32_t i) const { return types_[type_[i]].mt; }
-  bool contains_pointers(uint32_t i) const { return types_[type_[i]].contains_pointers; }
-  bool is_free(uint32_t i) const { return types_[type_[i]].is_free; }
-  uint64_t object_size(uint32_t i) const;
+  uint32_t size() const { return objects_; }
+  // The address of object `i` (a select over the start bitmap: for output, not loops).
+  uint64_t address(uint32_t i) const;
+  // Bytes ClrMD's GCRoot spends on object i's address in a pending list (5, 6 or 8).
+  uint32_t EncodedSize(uint32_t i) const;
+  bool contains_pointers(uint32_t i) const { return (pointers_[i >> 6] >> (i & 63)) & 1; }
   // The index of the object starting at `address`, or kNone.
   uint32_t IndexOf(uint64_t address) const;
-  // The index of the object containing `address` (an interior pointer), or kNone.
+  // The index of the last object starting at or below `address` in its segment, or kNone.
   uint32_t ContainingObject(uint64_t address) const;
   // The object's references in GCDesc order (null slots and values that are not the start of
   // a heap object left out; duplicates kept).
   std::span<const uint32_t> References(uint32_t i) const {
     return {edges_.data() + edge_begin_[i], edges_.data() + edge_begin_[i + 1]};
   }
-  // The secondaries of the dependent handles whose primary is `i`, in handle table order.
+  // The secondaries of the dependent handles whose primary is `i`, sorted by address.
   std::span<const uint32_t> Dependents(uint32_t i) const;
 
   uint64_t edges() const { return edges_.size(); }
@@ -63,13 +63,6 @@ class HeapGraph {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  struct Type {
-    uint64_t mt = 0;
-    uint32_t base_size = 0;
-    uint32_t component_size = 0;
-    bool contains_pointers = false;
-    bool is_free = false;
-  };
   struct Range {
     uint64_t start = 0;
     uint64_t end = 0;
@@ -78,13 +71,12 @@ class HeapGraph {
   const Range* RangeOf(uint64_t address) const;
   uint32_t RankOf(uint64_t bit) const;
 
-  std::vector<uint64_t> address_;
-  std::vector<uint32_t> type_;
-  std::vector<uint32_t> size_;                  // saturated at 0xffffffff: see big_sizes_
-  std::vector<std::pair<uint32_t, uint64_t>> big_sizes_;  // (index, size), sorted
-  std::vector<Type> types_;
-  std::vector<uint64_t> edge_begin_;  // size()+1 entries
+  uint32_t objects_ = 0;
+  // Per object only what the searches need: where its references start (objects in address
+  // order), and one bit for "its type has pointers". References are object indices.
+  std::vector<uint32_t> edge_begin_;  // size()+1 entries
   std::vector<uint32_t> edges_;
+  std::vector<uint64_t> pointers_;
   std::vector<std::pair<uint32_t, uint32_t>> dependents_;  // (primary, secondary), sorted
   std::vector<uint32_t> dependent_targets_;                // secondaries, in dependents_ order
   // Object starts: one bit per 8-byte word of the segments, and the number of set bits
@@ -92,6 +84,7 @@ class HeapGraph {
   std::vector<Range> ranges_;
   std::vector<uint64_t> starts_;
   std::vector<uint32_t> rank_;
+  uint32_t uniform_encoded_size_ = 0;  // the one EncodedSize of every range, or 0
   std::vector<std::string> warnings_;
   friend class HeapGraphBuilder;
 };
@@ -134,16 +127,14 @@ class PathFinder {
   // found_[i]: kNone = not known to reach the target; kEnd = i is the target; else the next
   // object of i's chain.
   static constexpr uint32_t kEnd = 0xfffffffeu;
-  std::vector<uint32_t> found_;
+  std::unordered_map<uint32_t, uint32_t> found_;
+  uint32_t Found(uint32_t i) const {
+    auto it = found_.find(i);
+    return it == found_.end() ? HeapGraph::kNone : it->second;
+  }
   std::vector<List> stack_;
   std::vector<uint32_t> pending_;
 };
-
-// The objects reachable from `start` (itself first), breadth-first in reference order, each
-// once (ObjSize's transitive closure). Dependent handles' secondaries count as references.
-absl::StatusOr<std::vector<uint32_t>> Closure(const HeapGraph& graph,
-                                              std::span<const uint32_t> start,
-                                              const CancellationToken* cancel);
 
 // One heap object read on demand.
 struct ObjectRef {

@@ -160,14 +160,18 @@ struct PathRow {
   bool dependent;  // reached from the previous object through a dependent handle
 };
 
-std::vector<PathRow> RowsOf(const HeapGraph& g, const std::vector<uint32_t>& chain) {
+std::vector<PathRow> RowsOf(CommandContext& ctx, const HeapGraph& g,
+                            const std::vector<uint32_t>& chain) {
   std::vector<PathRow> rows;
   for (size_t k = 0; k < chain.size(); ++k) {
     bool dependent = false;
     if (k > 0) {
       for (uint32_t d : g.Dependents(chain[k - 1])) dependent |= d == chain[k];
     }
-    rows.push_back({g.address(chain[k]), g.mt(chain[k]), dependent});
+    const uint64_t address = g.address(chain[k]);
+    uint64_t mt = 0;
+    if (ctx.dac.ReadTargetMemory(address, &mt, sizeof(mt)) != sizeof(mt)) mt = 0;
+    rows.push_back({address, mt & ~uint64_t{7}, dependent});
   }
   return rows;
 }
@@ -321,7 +325,7 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
     if (!chain.ok()) return FromStatus(chain.status());
     if (chain->empty()) continue;
     ++count;
-    const std::vector<PathRow> rows = RowsOf(g, *chain);
+    const std::vector<PathRow> rows = RowsOf(ctx, g, *chain);
     if (ctx.json) {
       Json r{{"kind", RootKindName(root.kind)}, {"address", JsonHex(root.address)}};
       if (root.kind == dac::GcRoot::Kind::kHandle) {
@@ -417,7 +421,7 @@ CommandResult PathTo(CommandContext& ctx, const CommandSpec& spec,
   dac::PathFinder finder(g, to, &ctx.cancel);
   absl::StatusOr<std::vector<uint32_t>> chain = finder.FindPathFrom(from);
   if (!chain.ok()) return FromStatus(chain.status());
-  const std::vector<PathRow> rows = RowsOf(g, *chain);
+  const std::vector<PathRow> rows = RowsOf(ctx, g, *chain);
   if (ctx.json) {
     WriteJson(ctx, Json{{"source", JsonHex(source)},
                         {"target", JsonHex(target)},
