@@ -18,6 +18,7 @@ namespace clrdiag::dac {
 
 constexpr uint64_t kPointerSize = 8;
 constexpr uint64_t kMinObjectBytes = 3 * kPointerSize;
+constexpr uint64_t kHeaderWindow = 4096;
 // Object bodies are read through a window this large (bigger objects alone, directly).
 constexpr size_t kBodyWindowBytes = size_t{4} << 20;
 // Edge indices are 32-bit: a heap with more objects than this is refused.
@@ -48,9 +49,12 @@ class Window {
   const uint8_t* Get(uint64_t addr, uint64_t need, uint64_t want, uint64_t limit,
                      uint64_t* have) {
     if (want > kBodyWindowBytes) {
-      big_.resize(want);
-      *have = core_.ReadDumpedMemory(addr, big_.data(), want);
-      return *have >= need ? big_.data() : nullptr;
+      if (want > big_size_) {
+        big_ = std::make_unique_for_overwrite<uint8_t[]>(want);
+        big_size_ = want;
+      }
+      *have = core_.ReadDumpedMemory(addr, big_.get(), want);
+      return *have >= need ? big_.get() : nullptr;
     }
     if (addr < start_ || addr + want > start_ + valid_) {
       uint64_t len = limit > addr ? limit - addr + 16 : want;
@@ -66,7 +70,8 @@ class Window {
  private:
   const elf::CoreFile& core_;
   std::vector<uint8_t> buf_;
-  std::vector<uint8_t> big_;
+  std::unique_ptr<uint8_t[]> big_;
+  uint64_t big_size_ = 0;
   uint64_t start_ = 0;
   uint64_t valid_ = 0;
 };
@@ -197,17 +202,25 @@ class HeapGraphBuilder {
     std::stable_sort(sorted.begin(), sorted.end(),
                      [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
     ASSIGN_OR_RETURN(UsefulGlobals globals, dac_.GetUsefulGlobals());
-    ASSIGN_OR_RETURN(auto contexts, dac_.GetAllocationContexts());
+    ASSIGN_OR_RETURN(auto context_map, dac_.GetAllocationContexts());
+    // Allocation contexts sorted by start: the walk meets them in address order, so one
+    // cursor replaces a lookup per object.
+    std::vector<std::pair<uint64_t, uint64_t>> contexts(context_map.begin(), context_map.end());
+    std::sort(contexts.begin(), contexts.end());
     uint64_t done = 0;
     for (const HeapSegment& seg : sorted) {
       const bool skip_contexts =
           seg.kind != SegmentKind::kLarge && seg.kind != SegmentKind::kFrozen;
+      auto next = std::lower_bound(contexts.begin(), contexts.end(),
+                                   std::pair<uint64_t, uint64_t>{seg.start, 0});
       auto skip_context = [&](uint64_t obj) {
         if (!skip_contexts) return obj;
-        for (auto it = contexts.find(obj); it != contexts.end(); it = contexts.find(obj)) {
-          const uint64_t next = it->second + kMinObjectBytes;
-          if (next <= obj) return seg.end;
-          obj = next;
+        while (next != contexts.end() && next->first < obj) ++next;
+        while (next != contexts.end() && next->first == obj) {
+          const uint64_t after = next->second + kMinObjectBytes;
+          if (after <= obj) return seg.end;  // Corrupt context: give up on this segment.
+          obj = after;
+          while (next != contexts.end() && next->first < obj) ++next;
         }
         return obj;
       };
@@ -218,7 +231,11 @@ class HeapGraphBuilder {
           if (progress) progress(done, total, g_.objects_);
         }
         uint64_t have = 0;
-        const uint8_t* head = window_.Get(obj, 8, 16, seg.end, &have);
+        // Large-object segments hold few, big objects, mostly without pointers: read their
+        // headers alone rather than windows of their bodies.
+        const uint64_t limit =
+            seg.kind == SegmentKind::kLarge ? std::min(seg.end, obj + kHeaderWindow) : seg.end;
+        const uint8_t* head = window_.Get(obj, 8, 16, limit, &have);
         if (head == nullptr) {
           g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
                                               absl::Hex(seg.address), ": object 0x",
