@@ -4,9 +4,9 @@
 #   - objsize of the List<Fixture.Customer> (the root list of the customers);
 #   - verifyheap, if this build has it (another part of issue 6: the slot is below).
 # Fixture: `HeapApp CUSTOMERS MB --objects OBJECTS --zoo --chain CHAIN` (defaults: 10000
-# customers, 20 MiB of blobs, 5,000,000 Items, 100,000 links: about 520 MiB of managed heap in
-# about 10 M objects), one Full dump collected through a private daemon; both tools read that
-# one file (warm page cache). Each command: RUNS (3) runs of each tool, interleaved; the table
+# customers, 30 MiB of blobs, 5,000,000 Items, 100,000 links: about 506 MB of objects, 10.1 M
+# of them), one Full dump collected through a private daemon; both tools read that one file
+# (warm page cache). DUMP=/abs/path/to/dump skips the fixture and times that dump instead. Each command: RUNS (3) runs of each tool, interleaved; the table
 # has the medians and the ratio clrdiag / dotnet-dump, and the outputs are compared (after the
 # first line, without the reference's "(static variable: ...)" notes).
 # Needs a built tree (build/bin) and the fixtures (build/fixtures); not part of `make test`.
@@ -20,7 +20,7 @@ FIX=${FIXTURES:-$ROOT/build/fixtures}
 DD=${DOTNET_DUMP:-$HOME/.dotnet/tools/dotnet-dump}
 RUNS=${RUNS:-3}
 CUSTOMERS=${CUSTOMERS:-10000}
-MB=${MB:-20}
+MB=${MB:-30}
 OBJECTS=${OBJECTS:-5000000}
 CHAIN=${CHAIN:-100000}
 T=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/clrdiag-hc.XXXXXX")
@@ -39,21 +39,26 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { print (NR % 2) ?
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
 [[ -x $DD ]] || die "no dotnet-dump at $DD (WITH_REFERENCE=1 scripts/install-deps.sh)"
-[[ -x $FIX/HeapApp/HeapApp ]] || die "no HeapApp in $FIX (cmake --build build --target build_fixtures)"
 # Private copies: a rebuild of build/bin during the run must not swap binaries.
 mkdir -p "$T/bin"
 cp "$BIN/clrdiagd" "$BIN/clrdiag" "$BIN/clrdiag-worker" "$T/bin/"
 "$T/bin/clrdiagd" --listen "unix:$T/d.sock" --dump-dir "$T/store" 2>"$T/daemon.log" & D=$!
-"$FIX/HeapApp/HeapApp" "$CUSTOMERS" "$MB" --objects "$OBJECTS" --zoo --chain "$CHAIN" \
-  >"$T/app" 2>&1 </dev/null & A=$!
-for _ in $(seq 1 900); do grep -q READY "$T/app" 2>/dev/null && break; sleep 0.2; done
-grep -q READY "$T/app" || { cat "$T/app"; die "HeapApp not ready"; }
 C=("$T/bin/clrdiag" --server "unix:$T/d.sock")
-"${C[@]}" collect -p "$A" --type Full >"$T/c.txt" 2>&1 || { cat "$T/c.txt"; die "collect failed"; }
-ID=$(awk '/Dump id/{print $3}' "$T/c.txt")
-DUMP="$T/store/dumps/$ID/dump"
-[[ -f $DUMP ]] || die "cannot find the stored dump of $ID"
-kill "$A"; wait "$A" 2>/dev/null || true; A=""
+if [[ -n ${DUMP:-} ]]; then
+  [[ $DUMP == /* && -f $DUMP ]] || die "DUMP must be an absolute path to a dump file"
+  ID=$DUMP
+else
+  [[ -x $FIX/HeapApp/HeapApp ]] || die "no HeapApp in $FIX (scripts/build-fixtures.sh build/fixtures)"
+  "$FIX/HeapApp/HeapApp" "$CUSTOMERS" "$MB" --objects "$OBJECTS" --zoo --chain "$CHAIN" \
+    >"$T/app" 2>&1 </dev/null & A=$!
+  for _ in $(seq 1 900); do grep -q READY "$T/app" 2>/dev/null && break; sleep 0.2; done
+  grep -q READY "$T/app" || { cat "$T/app"; die "HeapApp not ready"; }
+  "${C[@]}" collect -p "$A" --type Full >"$T/c.txt" 2>&1 || { cat "$T/c.txt"; die "collect failed"; }
+  ID=$(awk '/Dump id/{print $3}' "$T/c.txt")
+  DUMP="$T/store/dumps/$ID/dump"
+  [[ -f $DUMP ]] || die "cannot find the stored dump of $ID"
+  kill "$A"; wait "$A" 2>/dev/null || true; A=""
+fi
 
 # The objects: clrdiag's dumpheap finds them (the same addresses for both tools).
 first_address() {  # first_address DUMPHEAP-ARGS: the first address `dumpheap ARGS -short` prints

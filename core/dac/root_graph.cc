@@ -1,12 +1,12 @@
 #include "core/dac/root_graph.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
 #include <unordered_map>
 #include <utility>
-
-#include <sys/mman.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -46,8 +46,7 @@ class Window {
 
   // At least `need` bytes at `addr` (null if the dump lacks them); `*have` is how many of
   // `want` (>= need) bytes are there. `limit` is the end of the segment being walked.
-  const uint8_t* Get(uint64_t addr, uint64_t need, uint64_t want, uint64_t limit,
-                     uint64_t* have) {
+  const uint8_t* Get(uint64_t addr, uint64_t need, uint64_t want, uint64_t limit, uint64_t* have) {
     if (want > kBodyWindowBytes) {
       if (want > big_size_) {
         big_ = std::make_unique_for_overwrite<uint8_t[]>(want);
@@ -128,8 +127,8 @@ class HeapGraphBuilder {
     RETURN_IF_ERROR(Walk(segments, total, cancel, progress));
     g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
     if (unreadable_ != 0) {
-      g_.warnings_.push_back(absl::StrCat(
-          unreadable_, " objects could not be read to follow their references"));
+      g_.warnings_.push_back(
+          absl::StrCat(unreadable_, " objects could not be read to follow their references"));
     }
     // Ranks, then the references' bit numbers turned into object indices, in place (values
     // that are not an object's start are dropped).
@@ -238,8 +237,8 @@ class HeapGraphBuilder {
         const uint8_t* head = window_.Get(obj, 8, 16, limit, &have);
         if (head == nullptr) {
           g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
-                                              absl::Hex(seg.address), ": object 0x",
-                                              absl::Hex(obj), " is not in the dump"));
+                                              absl::Hex(seg.address), ": object 0x", absl::Hex(obj),
+                                              " is not in the dump"));
           break;
         }
         uint64_t mt;
@@ -247,16 +246,16 @@ class HeapGraphBuilder {
         mt &= ~uint64_t{7};
         const Type* t = mt == 0 ? nullptr : TypeOf(mt);
         if (t == nullptr || !t->valid) {
-          g_.warnings_.push_back(absl::StrCat(
-              SegmentKindName(seg.kind), " segment 0x", absl::Hex(seg.address), ": object 0x",
-              absl::Hex(obj), " has an invalid MethodTable 0x", absl::Hex(mt)));
+          g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
+                                              absl::Hex(seg.address), ": object 0x", absl::Hex(obj),
+                                              " has an invalid MethodTable 0x", absl::Hex(mt)));
           break;
         }
         uint64_t size = t->base_size;
         if (t->component_size != 0) {
           if (have < 12) {
-            g_.warnings_.push_back(absl::StrCat("object 0x", absl::Hex(obj),
-                                                ": component count is not in the dump"));
+            g_.warnings_.push_back(
+                absl::StrCat("object 0x", absl::Hex(obj), ": component count is not in the dump"));
             break;
           }
           uint32_t count;
@@ -387,8 +386,8 @@ uint32_t HeapGraph::ContainingObject(uint64_t address) const {
 }
 
 std::span<const uint32_t> HeapGraph::Dependents(uint32_t i) const {
-  auto lo = std::lower_bound(dependents_.begin(), dependents_.end(),
-                             std::pair<uint32_t, uint32_t>{i, 0});
+  auto lo =
+      std::lower_bound(dependents_.begin(), dependents_.end(), std::pair<uint32_t, uint32_t>{i, 0});
   size_t b = static_cast<size_t>(lo - dependents_.begin()), e = b;
   while (e < dependents_.size() && dependents_[e].first == i) ++e;
   return {dependent_targets_.data() + b, dependent_targets_.data() + e};

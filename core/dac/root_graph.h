@@ -18,9 +18,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -149,7 +149,7 @@ struct ObjectRef {
 class ObjectReader {
  public:
   static absl::StatusOr<std::unique_ptr<ObjectReader>> Create(DacProcess& dac,
-                                                               const CancellationToken* cancel);
+                                                              const CancellationToken* cancel);
   // (The reader lives for the session; each call takes its command's cancellation token.)
   // The object at `address`, or nullopt if there is none.
   std::optional<ObjectRef> Read(uint64_t address);

@@ -57,14 +57,14 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
   ProgressInfo progress;
   progress.stage = "building the heap graph";
   ctx.out.Progress(progress);
-  ASSIGN_OR_RETURN(std::unique_ptr<HeapGraph> graph,
-                   HeapGraph::Build(ctx.dac, &ctx.cancel,
-                                    [&](uint64_t done, uint64_t total, uint64_t objects) {
-                                      progress.done = done;
-                                      progress.total = total;
-                                      progress.items = objects;
-                                      ctx.out.Progress(progress);
-                                    }));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<HeapGraph> graph,
+      HeapGraph::Build(ctx.dac, &ctx.cancel, [&](uint64_t done, uint64_t total, uint64_t objects) {
+        progress.done = done;
+        progress.total = total;
+        progress.items = objects;
+        ctx.out.Progress(progress);
+      }));
   cache.graph = std::move(graph);
   return cache.graph.get();
 }
@@ -97,8 +97,8 @@ const std::string& NameOf(CommandContext& ctx, uint64_t mt) {
   auto it = cache.names.find(mt);
   if (it != cache.names.end()) return it->second;
   absl::StatusOr<std::string> n = ctx.dac.GetMethodTableName(mt);
-  return cache.names[mt] = n.ok() ? dac::PrettyTypeName(*n)
-                                  : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
+  return cache.names[mt] =
+             n.ok() ? dac::PrettyTypeName(*n) : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
 }
 
 CommandResult FromStatus(const absl::Status& st) {
@@ -145,9 +145,8 @@ const char* RootKindName(dac::GcRoot::Kind k) {
 
 // x64 registers in the DAC's numbering.
 std::string RegisterName(int32_t n) {
-  static constexpr const char* kNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp",
-                                           "rsi", "rdi", "r8",  "r9",  "r10", "r11",
-                                           "r12", "r13", "r14", "r15"};
+  static constexpr const char* kNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                           "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
   if (n >= 0 && n < 16) return kNames[n];
   return "???";
 }
@@ -506,8 +505,8 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
     if (!obj) return Failure(absl::StrFormat("%x is not a valid object", address));
     start.push_back(address);
     root_type = NameOf(ctx, obj->mt);
-    header = absl::StrFormat("Objects which %x (%s) transitively keep alive:\n\n", address,
-                             root_type);
+    header =
+        absl::StrFormat("Objects which %x (%s) transitively keep alive:\n\n", address, root_type);
   }
   absl::StatusOr<std::vector<dac::ObjectRef>> closure = reader.Closure(start, &ctx.cancel);
   if (!closure.ok()) return FromStatus(closure.status());
