@@ -1,17 +1,22 @@
-// The managed heap as a graph of object references, for `gcroot`, `pathto` and `objsize`.
+// The managed heap as a graph of object references (gcroot, pathto), and objects read on
+// demand (objsize).
 //
-// Built in one sequential pass over the heap (the WalkHeap order, object bodies read in large
-// windows): every object gets a dense index (address order), its MethodTable and size, and the
-// references its GCDesc names, resolved to indices. The arrays are compact — per object an
-// address, a type index, a size and an edge offset; per reference one 32-bit index — so a
-// heap of millions of objects costs tens of MB, and the searches over it touch no dump memory.
+// HeapGraph is built in one sequential pass over the heap, in WalkHeap's order and with its
+// rules, headers and bodies read through one 4 MiB window of the dump: every object gets a dense
+// index (address order) and the references its GCDesc names, resolved to indices. Per object
+// the graph keeps only a 32-bit edge offset and a has-pointers bit, per reference one 32-bit
+// index, plus a start bitmap with ranks (address -> index in two lookups): about 8 bytes per
+// object and 4 per reference, reserved up front (no reallocation) on transparent huge pages —
+// in this VM fresh memory, not the dump, was what the first version spent its time on.
 //
-// The searches reproduce dotnet-dump's (ClrMD 4.2's GCRoot and ObjSize) order and choices, so
-// their answers print the same chains:
-//  - FindPathFrom: a depth-first search from one object that remembers across calls which
-//    objects it has seen (and which reach the target), with ClrMD's pending-reference lists of
-//    32 bytes (their capacity decides the order siblings are visited in);
-//  - Closure: breadth-first, each object once, in reference order.
+// PathFinder reproduces dotnet-dump's search (ClrMD 4.2.7479's GCRoot) so that it prints the
+// same chains: a depth-first search from one object that remembers across calls which objects
+// it has seen and which reach the target, with ClrMD's 32-byte pending-reference lists (their
+// capacity decides the order siblings are visited in), and ClrMD's habit of leaving the
+// unwalked children of a successful search marked as seen.
+//
+// ObjectReader reads single objects and their transitive closure (ObjSize's breadth-first order)
+// straight from the dump, without a heap walk: objsize costs what it reaches.
 #pragma once
 
 #include <cstdint>
