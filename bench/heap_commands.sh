@@ -44,6 +44,8 @@ mkdir -p "$T/bin"
 cp "$BIN/clrdiagd" "$BIN/clrdiag" "$BIN/clrdiag-worker" "$T/bin/"
 "$T/bin/clrdiagd" --listen "unix:$T/d.sock" --dump-dir "$T/store" 2>"$T/daemon.log" & D=$!
 C=("$T/bin/clrdiag" --server "unix:$T/d.sock")
+for _ in $(seq 1 100); do [[ -S $T/d.sock ]] && break; sleep 0.1; done
+[[ -S $T/d.sock ]] || { cat "$T/daemon.log"; die "the daemon did not start"; }
 if [[ -n ${DUMP:-} ]]; then
   [[ $DUMP == /* && -f $DUMP ]] || die "DUMP must be an absolute path to a dump file"
   ID=$DUMP
