@@ -20,7 +20,7 @@ constexpr uint32_t kBatch = 512;
 
 }  // namespace
 
-bool IsStrongHandle(const HandleEntry& h) {
+bool KeepsObjectAlive(const HandleEntry& h) {
   switch (h.type) {
     case kHandleRefCounted:
       return h.ref_count > 0;
@@ -71,7 +71,7 @@ absl::StatusOr<std::vector<GcRoot>> EnumerateGcRoots(
   std::vector<GcRoot> roots;
   ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac.GetHandles(cancel));
   for (const HandleEntry& h : handles) {
-    if (!IsStrongHandle(h)) continue;
+    if (!KeepsObjectAlive(h)) continue;
     GcRoot r;
     r.kind = GcRoot::Kind::kHandle;
     r.address = h.handle;
@@ -144,7 +144,8 @@ absl::StatusOr<std::vector<HandleEntry>> DacProcess::GetHandles(const Cancellati
       if (Failed(hr)) return DacError("ISOSHandleEnum::Next", hr);
       if (fetched == 0 || fetched > kBatch) break;
       for (uint32_t i = 0; i < fetched; ++i) {
-        out.push_back({buf[i].Handle, 0, buf[i].Secondary, buf[i].Type, buf[i].RefCount});
+        out.push_back(
+            {buf[i].Handle, 0, buf[i].Secondary, buf[i].Type, buf[i].RefCount, buf[i].AppDomain});
       }
     }
   }
@@ -245,7 +246,7 @@ class LiveMarker {
     }
     std::sort(dependents_.begin(), dependents_.end());
     for (const HandleEntry& h : handles) {
-      if (IsStrongHandle(h)) Root(h.object);
+      if (KeepsObjectAlive(h)) Root(h.object);
     }
     // The finalizer queue's ready objects.
     ASSIGN_OR_RETURN(auto ranges, dac_.GetFinalizerReadyRanges());

@@ -92,7 +92,7 @@ inline constexpr uint32_t kHandleSizedRef = 8;
 inline constexpr uint32_t kHandleWeakNativeCom = 9;
 
 // True for the handles that keep their object alive (ClrMD's ClrHandle.IsStrong).
-bool IsStrongHandle(const HandleEntry& h);
+bool KeepsObjectAlive(const HandleEntry& h);
 
 // One GC root, as dotnet-dump's gcroot lists them.
 struct GcRoot {

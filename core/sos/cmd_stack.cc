@@ -17,6 +17,9 @@
 #include "core/sos/stack_format.h"
 
 namespace clrdiag::sos {
+
+void ResolveSourceLine(dac::DacProcess& dac, dac::StackFrame* f) { SourceLines(dac).Resolve(f); }
+
 namespace {
 
 struct ClrStackArgs {
