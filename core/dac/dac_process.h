@@ -352,6 +352,15 @@ struct StackReference {
   uint64_t object = 0;
   bool interior = false;
   bool pinned = false;
+  // Where the reference was found: a register (number in the DAC's order, with an offset
+  // for register-relative slots) or not; the frame's instruction pointer (source_type 0) or
+  // runtime Frame (1), and its stack pointer.
+  bool has_register = false;
+  int32_t register_number = 0;
+  int32_t register_offset = 0;
+  uint32_t source_type = 0;
+  uint64_t source = 0;
+  uint64_t stack_pointer = 0;
 };
 
 // One GC heap's details as the DAC reports them (gc_layout.cc builds a GcLayout from them).

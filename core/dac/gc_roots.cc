@@ -18,14 +18,9 @@ constexpr uint64_t kMinObjectSize = 3 * kPointerSize;
 constexpr uint64_t kMethodTableFlagBits = 7;
 constexpr uint32_t kBatch = 512;
 
-// Handle kinds (SOSHandleData::Type).
-constexpr uint32_t kHandleWeakShort = 0;
-constexpr uint32_t kHandleWeakLong = 1;
-constexpr uint32_t kHandleRefCounted = 5;
-constexpr uint32_t kHandleDependent = 6;
-constexpr uint32_t kHandleWeakNativeCom = 9;
+}  // namespace
 
-bool IsStrongHandle(const HandleEntry& h) {
+bool KeepsObjectAlive(const HandleEntry& h) {
   switch (h.type) {
     case kHandleRefCounted:
       return h.ref_count > 0;
@@ -39,19 +34,99 @@ bool IsStrongHandle(const HandleEntry& h) {
   }
 }
 
-// A type's GCDesc, read from the words just below its MethodTable: a signed series count N
-// at mt-8; N > 0: N (size, offset) pairs below it, the highest first, each naming a run of
-// pointers from `offset` for `size + object size` bytes; N < 0 (arrays of structs): the
-// first element's offset at mt-16 and -N (pointer count, skip bytes) pairs of 32-bit halves
-// from mt-24 downwards, repeated for each element.
-struct GcDesc {
-  bool repeating = false;
-  std::vector<std::pair<int64_t, int64_t>> series;  // (size, offset)
-  int64_t start = 0;                                // repeating: first element's offset
-  std::vector<std::pair<uint32_t, uint32_t>> runs;  // repeating: (pointers, skip bytes)
-};
+GcDesc ReadGcDesc(DacProcess& dac, uint64_t mt) {
+  GcDesc d;
+  int64_t n = 0;
+  if (dac.ReadTargetMemory(mt - 8, &n, sizeof(n)) != sizeof(n) || n == 0 || n <= -65536 ||
+      n >= 65536) {
+    return d;
+  }
+  if (n > 0) {
+    std::vector<int64_t> raw(2 * static_cast<size_t>(n));
+    const uint64_t from = mt - 8 - raw.size() * 8;
+    if (dac.ReadTargetMemory(from, raw.data(), raw.size() * 8) == raw.size() * 8) {
+      // raw holds the lowest series first; scan from the highest down.
+      for (int64_t k = n - 1; k >= 0; --k) d.series.emplace_back(raw[2 * k], raw[2 * k + 1]);
+    }
+    return d;
+  }
+  d.repeating = true;
+  const size_t m = static_cast<size_t>(-n);
+  std::vector<uint32_t> raw(2 * m);
+  const uint64_t from = mt - 16 - m * 8;
+  if (dac.ReadTargetMemory(mt - 16, &d.start, sizeof(d.start)) == sizeof(d.start) &&
+      dac.ReadTargetMemory(from, raw.data(), raw.size() * 4) == raw.size() * 4) {
+    // Run i sits at mt-24-8*i: its pointer count in the low half, skip in the high.
+    for (size_t i = 0; i < m; ++i) {
+      const size_t at = 2 * (m - 1 - i);
+      d.runs.emplace_back(raw[at], raw[at + 1]);
+    }
+  }
+  return d;
+}
 
-}  // namespace
+absl::StatusOr<std::vector<GcRoot>> EnumerateGcRoots(
+    DacProcess& dac, const GcRootOptions& options, const CancellationToken* cancel,
+    const std::function<uint64_t(uint64_t)>& resolve_interior, std::vector<std::string>* warnings) {
+  std::vector<GcRoot> roots;
+  ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac.GetHandles(cancel));
+  for (const HandleEntry& h : handles) {
+    if (!KeepsObjectAlive(h)) continue;
+    GcRoot r;
+    r.kind = GcRoot::Kind::kHandle;
+    r.address = h.handle;
+    r.object = h.object;
+    r.handle_type = h.type;
+    r.ref_count = h.ref_count;
+    roots.push_back(r);
+  }
+  if (options.finalizer) {
+    ASSIGN_OR_RETURN(auto ranges, dac.GetFinalizerReadyRanges());
+    for (auto [begin, end] : ranges) {
+      if (end <= begin || end - begin > (uint64_t{1} << 32)) continue;
+      std::vector<uint64_t> slots((end - begin) / kPointerSize);
+      size_t got = dac.ReadTargetMemory(begin, slots.data(), slots.size() * kPointerSize);
+      slots.resize(got / kPointerSize);
+      for (size_t i = 0; i < slots.size(); ++i) {
+        if (slots[i] == 0) continue;
+        GcRoot r;
+        r.kind = GcRoot::Kind::kFinalizer;
+        r.address = begin + i * kPointerSize;
+        r.object = slots[i];
+        roots.push_back(r);
+      }
+    }
+  }
+  if (!options.stacks) return roots;
+  ASSIGN_OR_RETURN(ThreadStore ts, dac.GetThreadStore());
+  for (const ManagedThread& t : ts.threads) {
+    if (t.os_id == 0 || (t.state & (kThreadStateUnstarted | kThreadStateDead)) != 0) continue;
+    if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("stack roots");
+    absl::StatusOr<std::vector<StackReference>> refs = dac.GetStackReferences(t.os_id);
+    if (!refs.ok()) {
+      if (warnings != nullptr) {
+        warnings->push_back(absl::StrCat("thread 0x", absl::Hex(t.os_id),
+                                         ": stack references: ", refs.status().message()));
+      }
+      continue;
+    }
+    for (const StackReference& ref : *refs) {
+      if (ref.object == 0) continue;
+      GcRoot r;
+      r.kind = GcRoot::Kind::kStack;
+      r.address = ref.address;
+      r.object = ref.object;
+      r.os_thread_id = t.os_id;
+      r.stack = ref;
+      if (ref.interior && resolve_interior) {
+        r.object = resolve_interior(ref.object);
+        if (r.object == 0) continue;
+      }
+      roots.push_back(r);
+    }
+  }
+  return roots;
+}
 
 absl::StatusOr<std::vector<HandleEntry>> DacProcess::GetHandles(const CancellationToken* cancel) {
   std::vector<HandleEntry> out;
@@ -96,8 +171,18 @@ absl::StatusOr<std::vector<StackReference>> DacProcess::GetStackReferences(uint3
     if (Failed(hr)) return DacError("ISOSStackRefEnum::Next", hr);
     if (fetched == 0 || fetched > kBatch) break;
     for (uint32_t i = 0; i < fetched; ++i) {
-      out.push_back(
-          {buf[i].Address, buf[i].Object, (buf[i].Flags & 1) != 0, (buf[i].Flags & 2) != 0});
+      StackReference r;
+      r.address = buf[i].Address;
+      r.object = buf[i].Object;
+      r.interior = (buf[i].Flags & 1) != 0;
+      r.pinned = (buf[i].Flags & 2) != 0;
+      r.has_register = buf[i].HasRegisterInformation != 0;
+      r.register_number = buf[i].Register;
+      r.register_offset = buf[i].Offset;
+      r.source_type = buf[i].SourceType;
+      r.source = buf[i].Source;
+      r.stack_pointer = buf[i].StackPointer;
+      out.push_back(r);
     }
   }
   return out;
@@ -161,7 +246,7 @@ class LiveMarker {
     }
     std::sort(dependents_.begin(), dependents_.end());
     for (const HandleEntry& h : handles) {
-      if (IsStrongHandle(h)) Root(h.object);
+      if (KeepsObjectAlive(h)) Root(h.object);
     }
     // The finalizer queue's ready objects.
     ASSIGN_OR_RETURN(auto ranges, dac_.GetFinalizerReadyRanges());
@@ -222,35 +307,7 @@ class LiveMarker {
   const GcDesc* DescOf(uint64_t mt) {
     auto it = descs_.find(mt);
     if (it != descs_.end()) return &it->second;
-    GcDesc d;
-    int64_t n = 0;
-    if (dac_.ReadTargetMemory(mt - 8, &n, sizeof(n)) == sizeof(n) && n != 0 && n > -65536 &&
-        n < 65536) {
-      if (n > 0) {
-        std::vector<int64_t> raw(2 * static_cast<size_t>(n));
-        const uint64_t from = mt - 8 - raw.size() * 8;
-        if (dac_.ReadTargetMemory(from, raw.data(), raw.size() * 8) == raw.size() * 8) {
-          // raw holds the lowest series first; scan from the highest down.
-          for (int64_t k = n - 1; k >= 0; --k) d.series.emplace_back(raw[2 * k], raw[2 * k + 1]);
-        }
-      } else {
-        d.repeating = true;
-        const size_t m = static_cast<size_t>(-n);
-        std::vector<uint32_t> raw(2 * m);
-        const uint64_t from = mt - 16 - m * 8;
-        if (dac_.ReadTargetMemory(mt - 16, &d.start, sizeof(d.start)) == sizeof(d.start) &&
-            dac_.ReadTargetMemory(from, raw.data(), raw.size() * 4) == raw.size() * 4) {
-          // Run i sits at mt-24-8*i: its pointer count in the low half, skip in the high.
-          for (size_t i = 0; i < m; ++i) {
-            const size_t at = 2 * (m - 1 - i);
-            d.runs.emplace_back(raw[at], raw[at + 1]);
-          }
-        } else {
-          d.runs.clear();
-        }
-      }
-    }
-    return &descs_.emplace(mt, std::move(d)).first->second;
+    return &descs_.emplace(mt, ReadGcDesc(dac_, mt)).first->second;
   }
 
   uint64_t LoaderAllocatorOf(uint64_t mt) {
@@ -263,15 +320,6 @@ class LiveMarker {
     }
     loader_allocators_.emplace(mt, obj);
     return obj;
-  }
-
-  void ScanPointers(uint64_t begin, uint64_t end) {
-    end = std::min<uint64_t>(end, buf_.size());
-    for (uint64_t off = begin; off + kPointerSize <= end; off += kPointerSize) {
-      uint64_t p;
-      std::memcpy(&p, buf_.data() + off, sizeof(p));
-      if (p != 0) Visit(p);
-    }
   }
 
   absl::Status Mark() {
@@ -318,24 +366,8 @@ class LiveMarker {
         continue;
       }
       buf_.resize(got);
-      if (!desc->repeating) {
-        for (auto [series_size, offset] : desc->series) {
-          const int64_t stop = offset + series_size + static_cast<int64_t>(size);
-          if (offset < 0 || stop <= offset) continue;
-          ScanPointers(static_cast<uint64_t>(offset), static_cast<uint64_t>(stop));
-        }
-      } else {
-        uint64_t off = static_cast<uint64_t>(std::max<int64_t>(desc->start, 0));
-        while (off + kPointerSize < size) {
-          const uint64_t before = off;
-          for (auto [pointers, skip] : desc->runs) {
-            const uint64_t run = std::max<uint64_t>(pointers, 1) * kPointerSize;
-            ScanPointers(off, off + run);
-            off += run + skip;
-          }
-          if (off <= before) break;
-        }
-      }
+      ForEachPointerSlot(*desc, buf_.data(), buf_.size(), size,
+                         [&](uint64_t, uint64_t p) { Visit(p); });
     }
     if (unreadable_ != 0) {
       set_.warnings_.push_back(

@@ -15,7 +15,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,6 +26,99 @@
 #include "core/dac/dac_process.h"
 
 namespace clrdiag::dac {
+
+// A type's GCDesc, read from the words just below its MethodTable: a signed series count N
+// at mt-8; N > 0: N (size, offset) pairs below it, the highest first, each naming a run of
+// pointers from `offset` for `size + object size` bytes; N < 0 (arrays of structs): the
+// first element's offset at mt-16 and -N (pointer count, skip bytes) pairs of 32-bit halves
+// from mt-24 downwards, repeated for each element.
+struct GcDesc {
+  bool repeating = false;
+  std::vector<std::pair<int64_t, int64_t>> series;  // (size, offset), highest first
+  int64_t start = 0;                                // repeating: first element's offset
+  std::vector<std::pair<uint32_t, uint32_t>> runs;  // repeating: (pointers, skip bytes)
+
+  bool empty() const { return series.empty() && runs.empty(); }
+};
+
+// The GCDesc of `mt` (empty if it cannot be read or the type has no pointers).
+GcDesc ReadGcDesc(DacProcess& dac, uint64_t mt);
+
+// Calls fn(offset, value) for every non-null pointer slot of an object of `size` bytes, in
+// the order the GC (and ClrMD's GCDesc walk) visits them; `data` holds the object's first
+// `have` bytes (slots past them are skipped).
+template <typename Fn>
+void ForEachPointerSlot(const GcDesc& desc, const uint8_t* data, uint64_t have, uint64_t size,
+                        Fn&& fn) {
+  constexpr uint64_t kSlot = 8;
+  auto scan = [&](uint64_t begin, uint64_t end) {
+    end = end < have ? end : have;
+    for (uint64_t off = begin; off + kSlot <= end; off += kSlot) {
+      uint64_t p;
+      std::memcpy(&p, data + off, sizeof(p));
+      if (p != 0) fn(off, p);
+    }
+  };
+  if (!desc.repeating) {
+    for (auto [series_size, offset] : desc.series) {
+      const int64_t stop = offset + series_size + static_cast<int64_t>(size);
+      if (offset < 0 || stop <= offset) continue;
+      scan(static_cast<uint64_t>(offset), static_cast<uint64_t>(stop));
+    }
+    return;
+  }
+  if (desc.runs.empty()) return;
+  uint64_t off = static_cast<uint64_t>(desc.start > 0 ? desc.start : 0);
+  while (off + kSlot < size) {
+    const uint64_t before = off;
+    for (auto [pointers, skip] : desc.runs) {
+      const uint64_t run = (pointers > 0 ? pointers : 1) * kSlot;
+      scan(off, off + run);
+      off += run + skip;
+    }
+    if (off <= before) break;
+  }
+}
+
+// Handle kinds (SOSHandleData::Type, ClrMD's ClrHandleKind).
+inline constexpr uint32_t kHandleWeakShort = 0;
+inline constexpr uint32_t kHandleWeakLong = 1;
+inline constexpr uint32_t kHandleStrong = 2;
+inline constexpr uint32_t kHandlePinned = 3;
+inline constexpr uint32_t kHandleRefCounted = 5;
+inline constexpr uint32_t kHandleDependent = 6;
+inline constexpr uint32_t kHandleAsyncPinned = 7;
+inline constexpr uint32_t kHandleSizedRef = 8;
+inline constexpr uint32_t kHandleWeakNativeCom = 9;
+
+// True for the handles that keep their object alive (ClrMD's ClrHandle.IsStrong).
+bool KeepsObjectAlive(const HandleEntry& h);
+
+// One GC root, as dotnet-dump's gcroot lists them.
+struct GcRoot {
+  enum class Kind { kHandle, kFinalizer, kStack };
+  Kind kind = Kind::kHandle;
+  uint64_t address = 0;  // The handle, the finalizer queue slot, or the stack slot.
+  uint64_t object = 0;   // For interior stack references: the object holding the address.
+  uint32_t handle_type = 0;
+  uint32_t ref_count = 0;
+  uint32_t os_thread_id = 0;  // kStack
+  StackReference stack;       // kStack: the DAC's record
+};
+
+struct GcRootOptions {
+  bool stacks = true;     // The stack references of the live threads (the slow part).
+  bool finalizer = true;  // The finalizer queue's ready-for-finalization objects.
+};
+
+// The roots in dotnet-dump's order (its RootCacheService): the strong handles in handle
+// table order, the finalizer queue's ready objects, then each live thread's stack
+// references. `resolve_interior` maps an interior stack reference to the start of the
+// object holding it (0: none); without it interior references are kept as they are.
+// Threads whose references cannot be read are skipped with a line in `warnings`.
+absl::StatusOr<std::vector<GcRoot>> EnumerateGcRoots(
+    DacProcess& dac, const GcRootOptions& options, const CancellationToken* cancel,
+    const std::function<uint64_t(uint64_t)>& resolve_interior, std::vector<std::string>* warnings);
 
 class LiveObjectSet {
  public:

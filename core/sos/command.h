@@ -16,6 +16,7 @@
 namespace clrdiag::sos {
 
 struct HeapIndex;  // format.h: what a complete heap walk learned, kept for the session
+struct RootCache;  // cmd_roots.cc: the heap graph and GC roots of gcroot/pathto/objsize
 
 // What `d` and its size variants remember between commands (as the reference does): the next
 // address and the element format, so a bare `d` goes on where the last dump stopped.
@@ -33,6 +34,7 @@ struct SessionState {
   int current_thread = 0;  // index into core.threads() (threads N / setthread N)
   // Filled by the first complete heap walk; later `dumpheap -stat` runs answer from it.
   std::shared_ptr<HeapIndex> heap_index;
+  std::shared_ptr<RootCache> root_cache;
 };
 
 struct CommandContext {
@@ -86,6 +88,7 @@ void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, du
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
+void RegisterRootCommands(CommandRegistry& r);   // cmd_roots.cc: gcroot, pathto, objsize
 // cmd_handles.cc: gchandles, finalizequeue, traverseheap, dumpconcurrentdictionary/queue
 void RegisterHandleCommands(CommandRegistry& r);
 // cmd_memory.cc: d/readmemory, db, dc, da, du, dw, dd, dp, dq, threadstate

@@ -75,6 +75,7 @@ class DacEngine : public Engine {
     RegisterObjectCommands(registry_);
     RegisterModuleCommands(registry_);
     RegisterStackCommands(registry_);
+    RegisterRootCommands(registry_);
     RegisterHandleCommands(registry_);
     RegisterMemoryCommands(registry_);
     RegisterSyncCommands(registry_);

@@ -1,0 +1,605 @@
+#include "core/dac/root_graph.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "core/dac/gc_roots.h"
+#include "core/dac/heap_walk.h"
+
+namespace clrdiag::dac {
+
+constexpr uint64_t kPointerSize = 8;
+constexpr uint64_t kMinObjectBytes = 3 * kPointerSize;
+constexpr uint64_t kHeaderWindow = 4096;
+// Object bodies are read through a window this large (bigger objects alone, directly).
+constexpr size_t kBodyWindowBytes = size_t{4} << 20;
+// Edge indices are 32-bit: a heap with more objects than this is refused.
+constexpr uint64_t kMaxObjects = 0xfffffff0u;
+
+// Reserves room for `n` elements up front (the walk must not reallocate: copying and
+// faulting in fresh pages dominated the build) and asks for transparent huge pages, so that
+// the pages are faulted in 2 MiB at a time as they are first written.
+template <typename T>
+void ReserveHuge(std::vector<T>& v, size_t n) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  v.reserve(n);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(v.data());
+  const uintptr_t a = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t e = (begin + v.capacity() * sizeof(T)) & ~(kHuge - 1);
+  if (e > a) ::madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);
+}
+
+// The dump's memory around the walk's position: a window refilled (one large read, which
+// bypasses the core's chunk cache) from the object that needs it whenever an object's bytes lie
+// outside it; a body larger than the window is read alone.
+class Window {
+ public:
+  explicit Window(const elf::CoreFile& core) : core_(core), buf_(kBodyWindowBytes) {}
+
+  // At least `need` bytes at `addr` (null if the dump lacks them); `*have` is how many of
+  // `want` (>= need) bytes are there. `limit` is the end of the segment being walked.
+  const uint8_t* Get(uint64_t addr, uint64_t need, uint64_t want, uint64_t limit, uint64_t* have) {
+    if (want > kBodyWindowBytes) {
+      if (want > big_size_) {
+        big_ = std::make_unique_for_overwrite<uint8_t[]>(want);
+        big_size_ = want;
+      }
+      *have = core_.ReadDumpedMemory(addr, big_.get(), want);
+      return *have >= need ? big_.get() : nullptr;
+    }
+    if (addr < start_ || addr + want > start_ + valid_) {
+      uint64_t len = limit > addr ? limit - addr + 16 : want;
+      len = std::clamp<uint64_t>(len, want, kBodyWindowBytes);
+      start_ = addr;
+      valid_ = core_.ReadDumpedMemory(addr, buf_.data(), len);
+    }
+    const uint64_t at = addr - start_;
+    *have = std::min<uint64_t>(want, valid_ > at ? valid_ - at : 0);
+    return *have >= need ? buf_.data() + at : nullptr;
+  }
+
+ private:
+  const elf::CoreFile& core_;
+  std::vector<uint8_t> buf_;
+  std::unique_ptr<uint8_t[]> big_;
+  uint64_t big_size_ = 0;
+  uint64_t start_ = 0;
+  uint64_t valid_ = 0;
+};
+
+namespace {
+
+// Bytes ClrMD's ReferenceList spends on a pointer: 5 below 2^40, 6 below 2^48, else 8.
+uint32_t EncodedSizeOf(uint64_t address) {
+  address &= ~uint64_t{3};
+  if ((address & 0xffffffffffull) == address) return 5;
+  if ((address & 0xffffffffffffull) == address) return 6;
+  return 8;
+}
+
+}  // namespace
+
+class HeapGraphBuilder {
+ public:
+  HeapGraphBuilder(DacProcess& dac, HeapGraph& g) : dac_(dac), g_(g), window_(dac.core()) {}
+
+  absl::Status Run(const CancellationToken* cancel, const HeapGraph::ProgressFn& progress) {
+    ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac_.GetHeapSegments());
+    std::sort(segments.begin(), segments.end(),
+              [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
+    uint64_t bits = 0, total = 0;
+    for (const HeapSegment& seg : segments) {
+      if (seg.end <= seg.start) continue;
+      if (!g_.ranges_.empty() && seg.start < g_.ranges_.back().end) continue;  // overlap
+      const uint64_t start = seg.start & ~(kPointerSize - 1);
+      g_.ranges_.push_back({start, seg.end, bits});
+      bits += (seg.end - start + kPointerSize - 1) / kPointerSize;
+      total += seg.end - seg.start;
+    }
+    // References are stored as bit numbers (32-bit) until the walk is done.
+    if (bits >= kMaxObjects) {
+      return absl::ResourceExhaustedError(
+          "the GC heap is too large for a heap graph (more than 32 GiB of segments)");
+    }
+    if (!g_.ranges_.empty()) {
+      g_.uniform_encoded_size_ = EncodedSizeOf(g_.ranges_.front().start);
+      for (const HeapGraph::Range& r : g_.ranges_) {
+        if (EncodedSizeOf(r.start) != g_.uniform_encoded_size_ ||
+            EncodedSizeOf(r.end - 1) != g_.uniform_encoded_size_) {
+          g_.uniform_encoded_size_ = 0;
+        }
+      }
+    }
+    g_.starts_.assign((bits + 63) / 64, 0);
+    // At most one object per 24 bytes and one reference per 8 bytes of the segments.
+    const size_t max_objects = static_cast<size_t>(total / 24 + g_.ranges_.size() + 1);
+    ReserveHuge(g_.edge_begin_, max_objects + 1);
+    ReserveHuge(g_.edges_, static_cast<size_t>(total / 8 + 1));
+    g_.pointers_.reserve(max_objects / 64 + 1);
+    RETURN_IF_ERROR(Walk(segments, total, cancel, progress));
+    g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
+    if (unreadable_ != 0) {
+      g_.warnings_.push_back(
+          absl::StrCat(unreadable_, " objects could not be read to follow their references"));
+    }
+    // Ranks, then the references' bit numbers turned into object indices, in place (values
+    // that are not an object's start are dropped).
+    g_.rank_.resize(g_.starts_.size());
+    uint32_t rank = 0;
+    for (size_t w = 0; w < g_.starts_.size(); ++w) {
+      g_.rank_[w] = rank;
+      rank += static_cast<uint32_t>(std::popcount(g_.starts_[w]));
+    }
+    if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap graph");
+    uint32_t out = 0, from = 0;
+    for (uint32_t i = 0; i < g_.objects_; ++i) {
+      const uint32_t end = g_.edge_begin_[i + 1];
+      g_.edge_begin_[i] = out;
+      for (; from < end; ++from) {
+        const uint32_t bit = g_.edges_[from];
+        if (((g_.starts_[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
+        g_.edges_[out++] = g_.RankOf(bit);
+      }
+    }
+    g_.edge_begin_[g_.objects_] = out;
+    g_.edges_.resize(out);
+    // Dependent handles, sorted by (primary, secondary) as ClrMD sorts them.
+    ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac_.GetHandles(cancel));
+    for (const HandleEntry& h : handles) {
+      if (h.type != kHandleDependent || h.object == 0 || h.secondary == 0) continue;
+      const uint32_t a = g_.IndexOf(h.object), b = g_.IndexOf(h.secondary);
+      if (a != HeapGraph::kNone && b != HeapGraph::kNone) g_.dependents_.emplace_back(a, b);
+    }
+    std::sort(g_.dependents_.begin(), g_.dependents_.end());
+    for (auto [a, b] : g_.dependents_) g_.dependent_targets_.push_back(b);
+    if (progress) progress(total, total, g_.objects_);
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Type {
+    uint64_t mt = 0;
+    bool valid = false;
+    uint32_t base_size = 0;
+    uint32_t component_size = 0;
+    GcDesc desc;
+  };
+
+  const Type* TypeOf(uint64_t mt) {
+    // A small direct-mapped cache in front of the map: heaps alternate between few types.
+    Type*& slot = recent_[(mt >> 3) & (kRecent - 1)];
+    if (slot != nullptr && slot->mt == mt) return slot;
+    auto it = types_.find(mt);
+    if (it == types_.end()) {
+      auto t = std::make_unique<Type>();
+      t->mt = mt;
+      if (absl::StatusOr<MethodTableInfo> info = dac_.GetMethodTable(mt); info.ok()) {
+        t->valid = true;
+        t->base_size = info->base_size;
+        t->component_size = info->component_size;
+        if (info->contains_pointers) t->desc = ReadGcDesc(dac_, mt);
+      }
+      it = types_.emplace(mt, std::move(t)).first;
+    }
+    slot = it->second.get();
+    return slot;
+  }
+
+  // The heap walk, as WalkHeap (heap_walk.h) walks it, over one window of memory for headers
+  // and bodies alike.
+  absl::Status Walk(const std::vector<HeapSegment>& segments, uint64_t total,
+                    const CancellationToken* cancel, const HeapGraph::ProgressFn& progress) {
+    std::vector<HeapSegment> sorted = segments;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
+    ASSIGN_OR_RETURN(UsefulGlobals globals, dac_.GetUsefulGlobals());
+    ASSIGN_OR_RETURN(auto context_map, dac_.GetAllocationContexts());
+    // Allocation contexts sorted by start: the walk meets them in address order, so one
+    // cursor replaces a lookup per object.
+    std::vector<std::pair<uint64_t, uint64_t>> contexts(context_map.begin(), context_map.end());
+    std::sort(contexts.begin(), contexts.end());
+    uint64_t done = 0;
+    for (const HeapSegment& seg : sorted) {
+      const bool skip_contexts =
+          seg.kind != SegmentKind::kLarge && seg.kind != SegmentKind::kFrozen;
+      auto next = std::lower_bound(contexts.begin(), contexts.end(),
+                                   std::pair<uint64_t, uint64_t>{seg.start, 0});
+      auto skip_context = [&](uint64_t obj) {
+        if (!skip_contexts) return obj;
+        while (next != contexts.end() && next->first < obj) ++next;
+        while (next != contexts.end() && next->first == obj) {
+          const uint64_t after = next->second + kMinObjectBytes;
+          if (after <= obj) return seg.end;  // Corrupt context: give up on this segment.
+          obj = after;
+          while (next != contexts.end() && next->first < obj) ++next;
+        }
+        return obj;
+      };
+      uint64_t obj = skip_context(seg.start);
+      while (obj < seg.end) {
+        if ((g_.objects_ & 0xffff) == 0) {
+          if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap walk");
+          if (progress) progress(done, total, g_.objects_);
+        }
+        uint64_t have = 0;
+        // Large-object segments hold few, big objects, mostly without pointers: read their
+        // headers alone rather than windows of their bodies.
+        const uint64_t limit =
+            seg.kind == SegmentKind::kLarge ? std::min(seg.end, obj + kHeaderWindow) : seg.end;
+        const uint8_t* head = window_.Get(obj, 8, 16, limit, &have);
+        if (head == nullptr) {
+          g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
+                                              absl::Hex(seg.address), ": object 0x", absl::Hex(obj),
+                                              " is not in the dump"));
+          break;
+        }
+        uint64_t mt;
+        std::memcpy(&mt, head, sizeof(mt));
+        mt &= ~uint64_t{7};
+        const Type* t = mt == 0 ? nullptr : TypeOf(mt);
+        if (t == nullptr || !t->valid) {
+          g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
+                                              absl::Hex(seg.address), ": object 0x", absl::Hex(obj),
+                                              " has an invalid MethodTable 0x", absl::Hex(mt)));
+          break;
+        }
+        uint64_t size = t->base_size;
+        if (t->component_size != 0) {
+          if (have < 12) {
+            g_.warnings_.push_back(
+                absl::StrCat("object 0x", absl::Hex(obj), ": component count is not in the dump"));
+            break;
+          }
+          uint32_t count;
+          std::memcpy(&count, head + 8, sizeof(count));
+          size += (uint64_t{count} + (mt == globals.string_mt ? 1 : 0)) * t->component_size;
+        }
+        size = std::max<uint64_t>(size, kMinObjectBytes);
+        const uint64_t footprint = (size + 7) & ~uint64_t{7};
+        if (!Add(obj, t, size, seg.end)) return status_;
+        done += footprint;
+        obj = skip_context(obj + footprint);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The bit of `address`, or kNone when no segment holds it.
+  uint32_t BitOf(uint64_t address) {
+    if ((address & (kPointerSize - 1)) != 0) return HeapGraph::kNone;
+    if (ref_range_ == nullptr || address < ref_range_->start || address >= ref_range_->end) {
+      const HeapGraph::Range* r = g_.RangeOf(address);
+      if (r == nullptr) return HeapGraph::kNone;
+      ref_range_ = r;
+    }
+    return static_cast<uint32_t>(ref_range_->first_bit +
+                                 (address - ref_range_->start) / kPointerSize);
+  }
+
+  bool Add(uint64_t address, const Type* t, uint64_t size, uint64_t segment_end) {
+    if (g_.objects_ >= kMaxObjects) {
+      status_ = absl::ResourceExhaustedError("the heap has too many objects for a heap graph");
+      return false;
+    }
+    const uint32_t index = g_.objects_++;
+    if ((index & 63) == 0) g_.pointers_.push_back(0);
+    g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
+    if (range_ == nullptr || address < range_->start || address >= range_->end) {
+      range_ = g_.RangeOf(address);
+    }
+    if (range_ != nullptr) {
+      const uint64_t bit = range_->first_bit + (address - range_->start) / kPointerSize;
+      g_.starts_[bit >> 6] |= uint64_t{1} << (bit & 63);
+    }
+    if (t->desc.empty()) return true;
+    g_.pointers_.back() |= uint64_t{1} << (index & 63);
+    uint64_t have = 0;
+    const uint8_t* body = window_.Get(address, kPointerSize, size, segment_end, &have);
+    if (body == nullptr || have < size) ++unreadable_;
+    if (body == nullptr) return true;
+    ForEachPointerSlot(t->desc, body, have, size, [&](uint64_t, uint64_t p) {
+      const uint32_t bit = BitOf(p);
+      if (bit != HeapGraph::kNone) g_.edges_.push_back(bit);
+    });
+    return true;
+  }
+
+  static constexpr size_t kRecent = 64;
+  DacProcess& dac_;
+  HeapGraph& g_;
+  Window window_;
+  absl::Status status_;
+  std::unordered_map<uint64_t, std::unique_ptr<Type>> types_;
+  Type* recent_[kRecent] = {};
+  const HeapGraph::Range* range_ = nullptr;      // the range of the last object
+  const HeapGraph::Range* ref_range_ = nullptr;  // the range of the last reference
+  uint64_t unreadable_ = 0;
+};
+
+absl::StatusOr<std::unique_ptr<HeapGraph>> HeapGraph::Build(DacProcess& dac,
+                                                            const CancellationToken* cancel,
+                                                            const ProgressFn& progress) {
+  auto g = std::unique_ptr<HeapGraph>(new HeapGraph());
+  HeapGraphBuilder builder(dac, *g);
+  RETURN_IF_ERROR(builder.Run(cancel, progress));
+  return g;
+}
+
+uint64_t HeapGraph::address(uint32_t i) const {
+  if (i >= objects_) return 0;
+  // The word holding the (i+1)-th set bit, then the bit within it.
+  auto it = std::upper_bound(rank_.begin(), rank_.end(), i);
+  size_t w = static_cast<size_t>(it - rank_.begin()) - 1;
+  uint64_t word = starts_[w];
+  for (uint32_t k = i - rank_[w]; k > 0; --k) word &= word - 1;
+  const uint64_t bit = w * 64 + static_cast<uint64_t>(std::countr_zero(word));
+  auto r = std::upper_bound(ranges_.begin(), ranges_.end(), bit,
+                            [](uint64_t b, const Range& x) { return b < x.first_bit; });
+  --r;
+  return r->start + (bit - r->first_bit) * kPointerSize;
+}
+
+uint32_t HeapGraph::EncodedSize(uint32_t i) const {
+  return uniform_encoded_size_ != 0 ? uniform_encoded_size_ : EncodedSizeOf(address(i));
+}
+
+const HeapGraph::Range* HeapGraph::RangeOf(uint64_t address) const {
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(), address,
+                             [](uint64_t a, const Range& r) { return a < r.start; });
+  if (it == ranges_.begin()) return nullptr;
+  --it;
+  return address < it->end ? &*it : nullptr;
+}
+
+__attribute__((target("popcnt"))) uint32_t HeapGraph::RankOf(uint64_t bit) const {
+  const uint64_t below = starts_[bit >> 6] & ((uint64_t{1} << (bit & 63)) - 1);
+  return rank_[bit >> 6] + static_cast<uint32_t>(__builtin_popcountll(below));
+}
+
+uint32_t HeapGraph::IndexOf(uint64_t address) const {
+  if ((address & (kPointerSize - 1)) != 0) return kNone;
+  const Range* r = RangeOf(address);
+  if (r == nullptr) return kNone;
+  const uint64_t bit = r->first_bit + (address - r->start) / kPointerSize;
+  if (((starts_[bit >> 6] >> (bit & 63)) & 1) == 0) return kNone;
+  return RankOf(bit);
+}
+
+uint32_t HeapGraph::ContainingObject(uint64_t address) const {
+  const uint64_t aligned = address & ~(kPointerSize - 1);
+  const Range* r = RangeOf(aligned);
+  if (r == nullptr) return kNone;
+  uint64_t bit = r->first_bit + (aligned - r->start) / kPointerSize;
+  for (;;) {
+    if ((starts_[bit >> 6] >> (bit & 63)) & 1) return RankOf(bit);
+    if (bit == r->first_bit) return kNone;
+    --bit;
+  }
+}
+
+std::span<const uint32_t> HeapGraph::Dependents(uint32_t i) const {
+  auto lo =
+      std::lower_bound(dependents_.begin(), dependents_.end(), std::pair<uint32_t, uint32_t>{i, 0});
+  size_t b = static_cast<size_t>(lo - dependents_.begin()), e = b;
+  while (e < dependents_.size() && dependents_[e].first == i) ++e;
+  return {dependent_targets_.data() + b, dependent_targets_.data() + e};
+}
+
+// --- PathFinder -------------------------------------------------------------------------
+
+constexpr uint32_t kListBytes = 32;  // ClrMD's ReferenceList.DataSize
+
+PathFinder::PathFinder(const HeapGraph& graph, uint32_t target, const CancellationToken* cancel,
+                       bool follow_dependents)
+    : graph_(graph),
+      target_(target),
+      cancel_(cancel),
+      follow_dependents_(follow_dependents),
+      seen_((graph.size() + 63) / 64, 0) {}
+
+std::vector<uint32_t> PathFinder::ChainFrom(uint32_t obj) const {
+  std::vector<uint32_t> chain;
+  while (obj != HeapGraph::kNone && obj != kEnd && chain.size() <= graph_.size()) {
+    chain.push_back(obj);
+    obj = Found(obj);
+  }
+  return chain;
+}
+
+bool PathFinder::Walk(uint32_t parent, uint32_t obj) {
+  if (obj == target_) {
+    found_[obj] = kEnd;
+    return true;
+  }
+  if (!graph_.contains_pointers(obj)) return false;
+  const uint32_t header =
+      1 + graph_.EncodedSize(obj) + (parent == HeapGraph::kNone ? 0 : graph_.EncodedSize(parent));
+  bool open = false;
+  uint32_t used = 0;
+  auto consider = [&](uint32_t r) {
+    if (Found(r) != HeapGraph::kNone) {
+      found_[obj] = r;
+      return true;
+    }
+    if (Seen(r)) return false;
+    SetSeen(r, true);
+    const uint32_t need = graph_.EncodedSize(r);
+    if (open && used + need > kListBytes) {
+      stack_.back().end = static_cast<uint32_t>(pending_.size());
+      open = false;
+    }
+    if (!open) {
+      const uint32_t at = static_cast<uint32_t>(pending_.size());
+      stack_.push_back({obj, parent, at, at, at});
+      used = header;
+      open = true;
+    }
+    pending_.push_back(r);
+    used += need;
+    return false;
+  };
+  // On a hit ClrMD drops the list being filled (its references stay seen).
+  auto hit = [&]() {
+    if (open) {
+      pending_.resize(stack_.back().begin);
+      stack_.pop_back();
+    }
+    return true;
+  };
+  if (follow_dependents_) {
+    for (uint32_t r : graph_.Dependents(obj)) {
+      if (consider(r)) return hit();
+    }
+  }
+  for (uint32_t r : graph_.References(obj)) {
+    if (consider(r)) return hit();
+  }
+  if (open) stack_.back().end = static_cast<uint32_t>(pending_.size());
+  return false;
+}
+
+absl::StatusOr<std::vector<uint32_t>> PathFinder::FindPathFrom(uint32_t start) {
+  if (start >= graph_.size()) return std::vector<uint32_t>{};
+  if (Found(start) != HeapGraph::kNone) return ChainFrom(start);
+  stack_.clear();
+  pending_.clear();
+  if (Walk(HeapGraph::kNone, start)) return ChainFrom(start);
+  uint64_t steps = 0;
+  while (!stack_.empty()) {
+    if ((++steps & 0xfff) == 0 && cancel_ != nullptr && cancel_->cancelled()) {
+      return absl::CancelledError("gcroot search");
+    }
+    List& top = stack_.back();
+    if (top.cursor == top.end) {
+      pending_.resize(top.begin);
+      stack_.pop_back();
+      continue;
+    }
+    const uint32_t child = pending_[top.cursor++];
+    const uint32_t holder = top.object;
+    uint32_t parent = top.parent;
+    if (!Walk(holder, child)) continue;
+    // The chain: child (found), its holder, then the holders' lists down the stack.
+    found_.emplace(holder, child);
+    SetSeen(holder, false);
+    uint32_t last = holder, prev = holder;
+    for (size_t k = stack_.size(); k-- > 0;) {
+      const List& l = stack_[k];
+      if (l.object == last) continue;
+      last = l.object;
+      if (parent != HeapGraph::kNone && l.object == parent) {
+        found_.emplace(l.object, prev);
+        prev = l.object;
+        parent = l.parent;
+      }
+      SetSeen(l.object, false);
+    }
+    stack_.clear();
+    pending_.clear();
+    return ChainFrom(start);
+  }
+  return std::vector<uint32_t>{};
+}
+
+absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Create(
+    DacProcess& dac, const CancellationToken* cancel) {
+  std::unique_ptr<ObjectReader> r(new ObjectReader(dac));
+  ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac.GetHeapSegments());
+  for (const HeapSegment& seg : segments) {
+    if (seg.end > seg.start) r->ranges_.emplace_back(seg.start, seg.end);
+  }
+  std::sort(r->ranges_.begin(), r->ranges_.end());
+  ASSIGN_OR_RETURN(UsefulGlobals globals, dac.GetUsefulGlobals());
+  r->string_mt_ = globals.string_mt;
+  ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac.GetHandles(cancel));
+  for (const HandleEntry& h : handles) {
+    if (h.type == kHandleDependent && h.object != 0 && h.secondary != 0) {
+      r->dependents_.emplace_back(h.object, h.secondary);
+    }
+  }
+  std::sort(r->dependents_.begin(), r->dependents_.end());
+  return r;
+}
+
+const ObjectReader::TypeInfo* ObjectReader::TypeOf(uint64_t mt) {
+  auto it = types_.find(mt);
+  if (it != types_.end()) return it->second.get();
+  auto t = std::make_unique<TypeInfo>();
+  if (absl::StatusOr<MethodTableInfo> info = dac_.GetMethodTable(mt); info.ok()) {
+    t->valid = true;
+    t->info = *info;
+    if (info->contains_pointers) t->desc = ReadGcDesc(dac_, mt);
+  }
+  return types_.emplace(mt, std::move(t)).first->second.get();
+}
+
+std::optional<ObjectRef> ObjectReader::Read(uint64_t address) {
+  if (address == 0 || (address & (kPointerSize - 1)) != 0) return std::nullopt;
+  auto it = std::upper_bound(ranges_.begin(), ranges_.end(),
+                             std::pair<uint64_t, uint64_t>{address, ~uint64_t{0}});
+  if (it == ranges_.begin() || address >= std::prev(it)->second) return std::nullopt;
+  uint64_t header[2] = {};
+  if (dac_.core().ReadDumpedMemory(address, header, sizeof(header)) != sizeof(header)) {
+    return std::nullopt;
+  }
+  const uint64_t mt = header[0] & ~uint64_t{7};
+  if (mt == 0) return std::nullopt;
+  const TypeInfo* t = TypeOf(mt);
+  if (!t->valid) return std::nullopt;
+  uint64_t size = t->info.base_size;
+  if (t->info.component_size != 0) {
+    const uint64_t count = static_cast<uint32_t>(header[1]) + (mt == string_mt_ ? 1 : 0);
+    size += count * t->info.component_size;
+  }
+  return ObjectRef{address, mt, std::max<uint64_t>(size, 3 * kPointerSize)};
+}
+
+absl::StatusOr<std::vector<ObjectRef>> ObjectReader::Closure(std::span<const uint64_t> start,
+                                                             const CancellationToken* cancel) {
+  std::unordered_map<uint64_t, bool> seen;
+  std::vector<ObjectRef> order;
+  std::vector<uint64_t> refs;
+  for (uint64_t s : start) {
+    std::optional<ObjectRef> first = Read(s);
+    if (!first || !seen.emplace(s, true).second) continue;
+    size_t head = order.size();
+    order.push_back(*first);
+    while (head < order.size()) {
+      if ((head & 0xfff) == 0 && cancel != nullptr && cancel->cancelled()) {
+        return absl::CancelledError("objsize");
+      }
+      const ObjectRef o = order[head++];
+      refs.clear();
+      for (auto d = std::lower_bound(dependents_.begin(), dependents_.end(),
+                                     std::pair<uint64_t, uint64_t>{o.address, 0});
+           d != dependents_.end() && d->first == o.address; ++d) {
+        refs.push_back(d->second);
+      }
+      const TypeInfo* t = TypeOf(o.mt);
+      if (t->info.contains_pointers && !t->desc.empty()) {
+        buf_.resize(o.size);
+        const size_t got = dac_.core().ReadDumpedMemory(o.address, buf_.data(), o.size);
+        ForEachPointerSlot(t->desc, buf_.data(), got, o.size,
+                           [&](uint64_t, uint64_t p) { refs.push_back(p); });
+      }
+      for (uint64_t r : refs) {
+        if (seen.count(r) != 0) continue;
+        std::optional<ObjectRef> child = Read(r);
+        if (!child) continue;
+        seen.emplace(r, true);
+        order.push_back(*child);
+      }
+    }
+  }
+  return order;
+}
+
+}  // namespace clrdiag::dac

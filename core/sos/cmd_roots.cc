@@ -1,0 +1,629 @@
+// Root and reachability commands: gcroot, pathto, objsize (dotnet-dump's GCRootCommand,
+// PathToCommand and ObjSizeCommand over ClrMD 4.2).
+//
+// All three answer from a heap graph (core/dac/root_graph.h) built once per session by one
+// sequential pass over the heap; the roots are enumerated once too. The searches follow
+// ClrMD's order, so the chains printed are the reference's.
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/status_macros.h"
+#include "core/dac/gc_roots.h"
+#include "core/dac/heap_walk.h"
+#include "core/dac/root_graph.h"
+#include "core/dac/type_name.h"
+#include "core/sos/command.h"
+#include "core/sos/format.h"
+#include "core/sos/json.h"
+#include "core/sos/source_lines.h"
+
+namespace clrdiag::sos {
+
+// What the root commands keep for the session (SessionState::root_cache).
+struct RootCache {
+  std::shared_ptr<dac::HeapGraph> graph;
+  std::vector<dac::GcRoot> roots;  // handles and finalizer queue, then (if stacks) stacks
+  bool have_roots = false;
+  bool have_stack_roots = false;
+  std::vector<std::string> root_warnings;
+  // dotnet-dump says once per session that it is caching the roots.
+  bool announced = false;
+  std::unordered_map<uint64_t, std::string> names;
+  std::unique_ptr<dac::ObjectReader> reader;  // objsize: objects read on demand
+};
+
+namespace {
+
+using dac::HeapGraph;
+
+constexpr const char* kCachingNotice =
+    "Caching GC roots, this may take a while.\n"
+    "Subsequent runs of this command will be faster.\n\n";
+
+RootCache& CacheOf(CommandContext& ctx) {
+  if (!ctx.state.root_cache) ctx.state.root_cache = std::make_shared<RootCache>();
+  return *ctx.state.root_cache;
+}
+
+absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
+  RootCache& cache = CacheOf(ctx);
+  if (cache.graph) return cache.graph.get();
+  ProgressInfo progress;
+  progress.stage = "building the heap graph";
+  ctx.out.Progress(progress);
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<HeapGraph> graph,
+      HeapGraph::Build(ctx.dac, &ctx.cancel, [&](uint64_t done, uint64_t total, uint64_t objects) {
+        progress.done = done;
+        progress.total = total;
+        progress.items = objects;
+        ctx.out.Progress(progress);
+      }));
+  cache.graph = std::move(graph);
+  return cache.graph.get();
+}
+
+// The roots, in dotnet-dump's order; `stacks` adds (and caches) the threads' references.
+absl::StatusOr<const std::vector<dac::GcRoot>*> RootsOf(CommandContext& ctx, const HeapGraph& g,
+                                                        bool stacks) {
+  RootCache& cache = CacheOf(ctx);
+  if (cache.have_roots && (cache.have_stack_roots || !stacks)) return &cache.roots;
+  ProgressInfo progress;
+  progress.stage = "enumerating GC roots";
+  ctx.out.Progress(progress);
+  dac::GcRootOptions o;
+  o.stacks = stacks;
+  cache.root_warnings.clear();
+  ASSIGN_OR_RETURN(cache.roots, dac::EnumerateGcRoots(
+                                    ctx.dac, o, &ctx.cancel,
+                                    [&g](uint64_t a) {
+                                      uint32_t i = g.ContainingObject(a);
+                                      return i == HeapGraph::kNone ? 0 : g.address(i);
+                                    },
+                                    &cache.root_warnings));
+  cache.have_roots = true;
+  cache.have_stack_roots = stacks;
+  return &cache.roots;
+}
+
+const std::string& NameOf(CommandContext& ctx, uint64_t mt) {
+  RootCache& cache = CacheOf(ctx);
+  auto it = cache.names.find(mt);
+  if (it != cache.names.end()) return it->second;
+  absl::StatusOr<std::string> n = ctx.dac.GetMethodTableName(mt);
+  return cache.names[mt] =
+             n.ok() ? dac::PrettyTypeName(*n) : absl::StrCat("<unknown_type_", absl::Hex(mt), ">");
+}
+
+CommandResult FromStatus(const absl::Status& st) {
+  if (st.ok()) return {};
+  return Failure(std::string(st.message()));
+}
+
+std::string HandleKindName(uint32_t type) {
+  switch (type) {
+    case dac::kHandleWeakShort:
+      return "weak short handle";
+    case dac::kHandleWeakLong:
+      return "weak long handle";
+    case dac::kHandleStrong:
+      return "strong handle";
+    case dac::kHandlePinned:
+      return "pinned handle";
+    case dac::kHandleRefCounted:
+      return "ref counted handle";
+    case dac::kHandleDependent:
+      return "dependent handle";
+    case dac::kHandleAsyncPinned:
+      return "async pinned handle";
+    case dac::kHandleSizedRef:
+      return "sized ref handle";
+    case dac::kHandleWeakNativeCom:
+      return "weak WinRT handle";
+    default:
+      return absl::StrCat(type);
+  }
+}
+
+const char* RootKindName(dac::GcRoot::Kind k) {
+  switch (k) {
+    case dac::GcRoot::Kind::kHandle:
+      return "handle";
+    case dac::GcRoot::Kind::kFinalizer:
+      return "finalizer";
+    case dac::GcRoot::Kind::kStack:
+      return "stack";
+  }
+  return "?";
+}
+
+// x64 registers in the DAC's numbering.
+std::string RegisterName(int32_t n) {
+  static constexpr const char* kNames[] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                           "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+  if (n >= 0 && n < 16) return kNames[n];
+  return "???";
+}
+
+// The chain's rows, as GCRootCommand.PrintPath prints them (no static-variable notes: see
+// docs/json-output.md and the conformance test).
+struct PathRow {
+  uint64_t address;
+  uint64_t mt;
+  bool dependent;  // reached from the previous object through a dependent handle
+};
+
+std::vector<PathRow> RowsOf(CommandContext& ctx, const HeapGraph& g,
+                            const std::vector<uint32_t>& chain) {
+  std::vector<PathRow> rows;
+  for (size_t k = 0; k < chain.size(); ++k) {
+    bool dependent = false;
+    if (k > 0) {
+      for (uint32_t d : g.Dependents(chain[k - 1])) dependent |= d == chain[k];
+    }
+    const uint64_t address = g.address(chain[k]);
+    uint64_t mt = 0;
+    if (ctx.dac.ReadTargetMemory(address, &mt, sizeof(mt)) != sizeof(mt)) mt = 0;
+    rows.push_back({address, mt & ~uint64_t{7}, dependent});
+  }
+  return rows;
+}
+
+void AppendPathText(CommandContext& ctx, const std::vector<PathRow>& rows, std::string* s) {
+  for (const PathRow& r : rows) {
+    absl::StrAppendFormat(s, "          -> %-16x %s %s\n", r.address, NameOf(ctx, r.mt),
+                          r.dependent ? "(dependent handle)" : "");
+  }
+}
+
+Json PathJson(CommandContext& ctx, const std::vector<PathRow>& rows) {
+  Json path = Json::array();
+  for (const PathRow& r : rows) {
+    path.push_back(Json{{"address", JsonHex(r.address)},
+                        {"mt", JsonHex(r.mt)},
+                        {"type", NameOf(ctx, r.mt)},
+                        {"dependent_handle", r.dependent}});
+  }
+  return path;
+}
+
+// A stack root's frame line, as GCRootCommand prints it: "    SP IP Method [file @ line]"
+// for managed code, "    SP [FrameName]  (Method)" for a runtime Frame. The frame is found in
+// the thread's stack walk (one walk per thread and command).
+class FrameNamer {
+ public:
+  explicit FrameNamer(CommandContext& ctx) : ctx_(ctx), lines_(ctx.dac) {}
+
+  std::string Line(const dac::GcRoot& root) {
+    const dac::StackReference& ref = root.stack;
+    const dac::StackFrame* f = Find(root.os_thread_id, ref);
+    std::string s = absl::StrFormat("    %x", ref.stack_pointer);
+    const bool runtime_frame = ref.source_type != 0;
+    if (!runtime_frame) absl::StrAppendFormat(&s, " %x", ref.source);
+    std::string method = f != nullptr ? f->method_name : "";
+    if (runtime_frame) {
+      absl::StrAppend(&s, " [", f != nullptr ? f->frame_name : "Frame", "] ");
+      if (!method.empty()) absl::StrAppend(&s, " (", method, ")");
+      return s;
+    }
+    if (method.empty()) {
+      if (auto code = ctx_.dac.GetCodeHeader(ref.source); code.ok() && code->method_desc != 0) {
+        if (auto n = ctx_.dac.GetMethodDescName(code->method_desc); n.ok()) method = *n;
+      }
+    }
+    if (method.empty()) return s;
+    absl::StrAppend(&s, " ", method);
+    if (f != nullptr && !f->source_file.empty()) {
+      absl::StrAppend(&s, " [", f->source_file, " @ ", f->source_line, "]");
+    }
+    return s;
+  }
+
+ private:
+  const dac::StackFrame* Find(uint32_t tid, const dac::StackReference& ref) {
+    auto it = stacks_.find(tid);
+    if (it == stacks_.end()) {
+      absl::StatusOr<dac::ThreadStack> walk =
+          ctx_.dac.WalkStack(tid, dac::StackWalkOptions{}, ctx_.cancel);
+      it = stacks_.emplace(tid, walk.ok() ? std::move(*walk) : dac::ThreadStack{}).first;
+    }
+    dac::StackFrame* best = nullptr;
+    for (dac::StackFrame& f : it->second.frames) {
+      const bool match = ref.source_type != 0 ? f.frame_address == ref.source
+                                              : !f.is_runtime_frame() && f.ip == ref.source;
+      if (!match) continue;
+      if (best == nullptr || f.sp == ref.stack_pointer) best = &f;
+    }
+    if (best != nullptr && best->source_file.empty()) lines_.Resolve(best);
+    return best;
+  }
+
+  CommandContext& ctx_;
+  SourceLines lines_;
+  std::map<uint32_t, dac::ThreadStack> stacks_;
+};
+
+std::string RegisterLine(const dac::GcRoot& root) {
+  std::string s = "        ";
+  const dac::StackReference& r = root.stack;
+  if (r.has_register || r.register_offset != 0) {
+    absl::StrAppend(&s, r.has_register ? RegisterName(r.register_number) : "???");
+    if (r.register_offset > 0) absl::StrAppendFormat(&s, "+%x", r.register_offset);
+    if (r.register_offset < 0) absl::StrAppendFormat(&s, "-%x", -int64_t{r.register_offset});
+    s += ":";
+  }
+  if (root.address != 0) absl::StrAppendFormat(&s, " %016x", root.address);
+  return s;
+}
+
+CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
+                     const std::vector<std::string>& args) {
+  bool no_stacks = false;
+  int64_t limit = -1;
+  std::string target_text;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string a = absl::AsciiStrToLower(args[i]);
+    if (a == "-nostacks") {
+      no_stacks = true;
+    } else if (a == "-limit") {
+      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &limit) || limit < 0) {
+        return UsageError(spec, "-limit needs a number of roots");
+      }
+      ++i;
+    } else if (a == "-all") {
+      return UsageError(spec,
+                        "-all is not an option of gcroot (it lists every root that leads to the "
+                        "object already)");
+    } else if (!a.empty() && a[0] == '-') {
+      return UsageError(spec, absl::StrCat("unknown option '", args[i], "'"));
+    } else if (target_text.empty()) {
+      target_text = args[i];
+    } else {
+      return UsageError(spec, absl::StrCat("unexpected argument '", args[i], "'"));
+    }
+  }
+  uint64_t target = 0;
+  if (target_text.empty()) return UsageError(spec, "missing object address");
+  if (!ParseHexAddress(target_text, &target)) {
+    return Failure(absl::StrCat("Could not parse target object address: ", target_text));
+  }
+  absl::StatusOr<const HeapGraph*> graph = GraphOf(ctx);
+  if (!graph.ok()) return FromStatus(graph.status());
+  const HeapGraph& g = **graph;
+  const uint32_t target_index = g.IndexOf(target);
+  std::string text;
+  if (target_index == HeapGraph::kNone && !ctx.json) {
+    text = absl::StrFormat("Warning: %x is not a valid object\n", target);
+  }
+  RootCache& cache = CacheOf(ctx);
+  if (!cache.announced && !ctx.json) text += kCachingNotice;
+  cache.announced = true;
+  if (!text.empty()) ctx.out.Write(text);
+  absl::StatusOr<const std::vector<dac::GcRoot>*> roots = RootsOf(ctx, g, !no_stacks);
+  if (!roots.ok()) return FromStatus(roots.status());
+
+  dac::PathFinder finder(g, target_index, &ctx.cancel);
+  Json json_roots = Json::array();
+  uint64_t count = 0;
+  const dac::GcRoot* last = nullptr;
+  std::string last_frame;
+  FrameNamer frames(ctx);
+  for (const dac::GcRoot& root : **roots) {
+    if (limit >= 0 && count >= static_cast<uint64_t>(limit)) break;
+    if (no_stacks && root.kind == dac::GcRoot::Kind::kStack) continue;
+    if (target_index == HeapGraph::kNone) break;
+    const uint32_t start = g.IndexOf(root.object);
+    if (start == HeapGraph::kNone) continue;
+    absl::StatusOr<std::vector<uint32_t>> chain = finder.FindPathFrom(start);
+    if (!chain.ok()) return FromStatus(chain.status());
+    if (chain->empty()) continue;
+    ++count;
+    const std::vector<PathRow> rows = RowsOf(ctx, g, *chain);
+    if (ctx.json) {
+      Json r{{"kind", RootKindName(root.kind)}, {"address", JsonHex(root.address)}};
+      if (root.kind == dac::GcRoot::Kind::kHandle) {
+        r["handle_kind"] = HandleKindName(root.handle_type);
+        if (root.handle_type == dac::kHandleRefCounted) r["ref_count"] = root.ref_count;
+      } else if (root.kind == dac::GcRoot::Kind::kStack) {
+        r["os_thread_id"] = JsonHex(root.os_thread_id);
+        r["stack_pointer"] = JsonHex(root.stack.stack_pointer);
+        r["interior"] = root.stack.interior;
+      }
+      r["path"] = PathJson(ctx, rows);
+      json_roots.push_back(std::move(r));
+      continue;
+    }
+    std::string s;
+    switch (root.kind) {
+      case dac::GcRoot::Kind::kStack: {
+        if (last == nullptr || last->kind != dac::GcRoot::Kind::kStack ||
+            last->os_thread_id != root.os_thread_id) {
+          absl::StrAppendFormat(&s, "Thread %x:\n", root.os_thread_id);
+          last_frame.clear();
+        }
+        std::string frame = frames.Line(root);
+        if (frame != last_frame) absl::StrAppend(&s, frame, "\n");
+        last_frame = frame;
+        absl::StrAppend(&s, RegisterLine(root), "\n");
+        break;
+      }
+      case dac::GcRoot::Kind::kFinalizer:
+        if (last == nullptr || last->kind != dac::GcRoot::Kind::kFinalizer) {
+          s += "Finalizer Queue:\n";
+        }
+        absl::StrAppendFormat(&s, "    %016x (finalizer root)\n", root.address);
+        break;
+      case dac::GcRoot::Kind::kHandle:
+        if (last == nullptr || last->kind != dac::GcRoot::Kind::kHandle) s += "HandleTable:\n";
+        absl::StrAppendFormat(&s, "    %016x (%s", root.address, HandleKindName(root.handle_type));
+        if (root.handle_type == dac::kHandleRefCounted) {
+          absl::StrAppend(&s, " RefCount: ", N0(root.ref_count));
+        }
+        s += ")\n";
+        break;
+    }
+    last = &root;
+    AppendPathText(ctx, rows, &s);
+    s += "\n";
+    ctx.out.Write(s);
+  }
+  if (ctx.json) {
+    Json warnings = Json::array();
+    for (const std::string& w : g.warnings()) warnings.push_back(w);
+    for (const std::string& w : cache.root_warnings) warnings.push_back(w);
+    WriteJson(ctx, Json{{"target", JsonHex(target)},
+                        {"valid_object", target_index != HeapGraph::kNone},
+                        {"roots", std::move(json_roots)},
+                        {"count", count},
+                        {"warnings", std::move(warnings)}});
+    return {};
+  }
+  ctx.out.Write(absl::StrCat("Found ", N0(count), " unique roots.\n"));
+  return {};
+}
+
+CommandResult PathTo(CommandContext& ctx, const CommandSpec& spec,
+                     const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  for (const std::string& a : args) {
+    if (!a.empty() && a[0] == '-') {
+      return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
+    }
+    positional.push_back(a);
+  }
+  if (positional.size() != 2) {
+    return UsageError(spec, "pathto needs a source and a target object address");
+  }
+  uint64_t source = 0, target = 0;
+  if (!ParseHexAddress(positional[0], &source)) {
+    return Failure(absl::StrCat("Could not parse argument 'source': ", positional[0]));
+  }
+  if (!ParseHexAddress(positional[1], &target)) {
+    return Failure(absl::StrCat("Could not parse argument 'target': ", positional[1]));
+  }
+  absl::StatusOr<const HeapGraph*> graph = GraphOf(ctx);
+  if (!graph.ok()) return FromStatus(graph.status());
+  const HeapGraph& g = **graph;
+  const uint32_t from = g.IndexOf(source), to = g.IndexOf(target);
+  if (from == HeapGraph::kNone) {
+    return Failure(absl::StrFormat("Source address %x is not a valid object.", source));
+  }
+  if (to == HeapGraph::kNone) {
+    return Failure(absl::StrFormat("Target address %x is not a valid object.", target));
+  }
+  dac::PathFinder finder(g, to, &ctx.cancel);
+  absl::StatusOr<std::vector<uint32_t>> chain = finder.FindPathFrom(from);
+  if (!chain.ok()) return FromStatus(chain.status());
+  const std::vector<PathRow> rows = RowsOf(ctx, g, *chain);
+  if (ctx.json) {
+    WriteJson(ctx, Json{{"source", JsonHex(source)},
+                        {"target", JsonHex(target)},
+                        {"found", !chain->empty()},
+                        {"path", PathJson(ctx, rows)}});
+    return {};
+  }
+  if (chain->empty()) {
+    ctx.out.Write(absl::StrFormat("Could not find a path from %x to %x\n", source, target));
+    return {};
+  }
+  RootCache& cache = CacheOf(ctx);
+  std::string s = cache.announced ? "" : kCachingNotice;
+  cache.announced = true;
+  AppendPathText(ctx, rows, &s);
+  ctx.out.Write(s);
+  return {};
+}
+
+CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
+                      const std::vector<std::string>& args) {
+  bool short_ = false, stat = false;
+  std::string address_text, mt_text;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string a = absl::AsciiStrToLower(args[i]);
+    if (a == "-short") {
+      short_ = true;
+    } else if (a == "-stat" || a == "-summary") {
+      stat = true;
+    } else if (a == "-mt") {
+      if (i + 1 >= args.size()) return UsageError(spec, "-mt needs a MethodTable address");
+      mt_text = args[++i];
+    } else if (a == "-strings") {
+      return UsageError(spec, "-strings is not supported yet");
+    } else if (!a.empty() && a[0] == '-') {
+      return UsageError(spec, absl::StrCat("unknown option '", args[i], "'"));
+    } else if (address_text.empty()) {
+      address_text = args[i];
+    } else {
+      return UsageError(spec, absl::StrCat("unexpected argument '", args[i], "'"));
+    }
+  }
+  uint64_t mt = 0, address = 0;
+  if (!mt_text.empty()) {
+    if (!ParseHexAddress(mt_text, &mt)) {
+      return Failure(absl::StrCat("Could not parse method table: ", mt_text));
+    }
+  } else if (address_text.empty()) {
+    // The reference fails the same way (its help still describes an older no-argument form).
+    return UsageError(spec, "missing object address (or -mt <MethodTable>)");
+  } else if (!ParseHexAddress(address_text, &address)) {
+    return Failure(absl::StrCat("Could not parse target object address: ", address_text));
+  }
+  RootCache& cache = CacheOf(ctx);
+  if (!cache.reader) {
+    absl::StatusOr<std::unique_ptr<dac::ObjectReader>> reader =
+        dac::ObjectReader::Create(ctx.dac, &ctx.cancel);
+    if (!reader.ok()) return FromStatus(reader.status());
+    cache.reader = std::move(*reader);
+  }
+  dac::ObjectReader& reader = *cache.reader;
+  std::vector<uint64_t> start;
+  std::string header, root_type;
+  if (!mt_text.empty()) {
+    // Every object of the MethodTable, in heap order: one walk.
+    ProgressInfo progress;
+    progress.stage = "walking the heap";
+    absl::StatusOr<dac::HeapWalkSummary> walk = dac::WalkHeap(
+        ctx.dac,
+        [&](const dac::HeapObject& o) {
+          if ((++progress.items & 0xfffff) == 0) ctx.out.Progress(progress);
+          if (o.mt == mt) start.push_back(o.address);
+          return true;
+        },
+        &ctx.cancel);
+    if (!walk.ok()) return FromStatus(walk.status());
+    std::string type = "<unknown type>";
+    if (auto info = ctx.dac.GetMethodTable(mt); info.ok() && mt != 0) type = NameOf(ctx, mt);
+    header = absl::StrCat("Objects which (", type, ") transitively keep alive:\n\n");
+  } else {
+    std::optional<dac::ObjectRef> obj = reader.Read(address);
+    if (!obj) return Failure(absl::StrFormat("%x is not a valid object", address));
+    start.push_back(address);
+    root_type = NameOf(ctx, obj->mt);
+    header =
+        absl::StrFormat("Objects which %x (%s) transitively keep alive:\n\n", address, root_type);
+  }
+  absl::StatusOr<std::vector<dac::ObjectRef>> closure = reader.Closure(start, &ctx.cancel);
+  if (!closure.ok()) return FromStatus(closure.status());
+  // Statistics per MethodTable, first-seen order for ties.
+  struct Acc {
+    uint64_t mt, count = 0, size = 0;
+  };
+  std::vector<Acc> stats;
+  std::unordered_map<uint64_t, size_t> pos;
+  uint64_t total = 0;
+  for (const dac::ObjectRef& o : *closure) {
+    auto [it, fresh] = pos.try_emplace(o.mt, stats.size());
+    if (fresh) stats.push_back({o.mt});
+    stats[it->second].count++;
+    stats[it->second].size += o.size;
+    total += o.size;
+  }
+  std::stable_sort(stats.begin(), stats.end(),
+                   [](const Acc& a, const Acc& b) { return a.size < b.size; });
+  if (ctx.json) {
+    Json objects = Json::array();
+    if (!stat) {
+      for (const dac::ObjectRef& o : *closure) {
+        objects.push_back(
+            Json{{"address", JsonHex(o.address)}, {"mt", JsonHex(o.mt)}, {"size", o.size}});
+      }
+    }
+    Json st = Json::array();
+    for (const Acc& a : stats) {
+      st.push_back(Json{{"mt", JsonHex(a.mt)},
+                        {"count", a.count},
+                        {"total_size", a.size},
+                        {"type", NameOf(ctx, a.mt)}});
+    }
+    Json result;
+    if (mt_text.empty()) {
+      result["address"] = JsonHex(address);
+      result["type"] = root_type;
+    } else {
+      result["mt"] = JsonHex(mt);
+    }
+    result["objects"] = std::move(objects);
+    result["statistics"] = std::move(st);
+    result["total_objects"] = closure->size();
+    result["total_size"] = total;
+    WriteJson(ctx, result);
+    return {};
+  }
+  std::string s = header;
+  if (closure->empty()) {
+    ctx.out.Write(s);
+    return {};
+  }
+  if (short_) {
+    for (const dac::ObjectRef& o : *closure) absl::StrAppendFormat(&s, "%012x\n", o.address);
+    ctx.out.Write(s);
+    return {};
+  }
+  if (!stat) {
+    absl::StrAppendFormat(&s, "%16s %16s %14s\n", "Address", "MT", "Size");
+    for (const dac::ObjectRef& o : *closure) {
+      absl::StrAppendFormat(&s, "%16x %16x %14s \n", o.address, o.mt, N0(o.size));
+      if (s.size() >= 64 * 1024) {
+        ctx.out.Write(s);
+        s.clear();
+      }
+    }
+    s += "\n";
+  }
+  size_t mt_w = 12, count_w = 5, size_w = 9;
+  for (const Acc& a : stats) {
+    mt_w = std::max(mt_w, absl::StrFormat("%x", a.mt).size());
+    count_w = std::max(count_w, N0(a.count).size());
+    size_w = std::max(size_w, N0(a.size).size());
+  }
+  s += "Statistics:\n";
+  absl::StrAppendFormat(&s, "%*s %*s %*s Class Name\n", mt_w, "MT", count_w, "Count", size_w,
+                        "TotalSize");
+  for (const Acc& a : stats) {
+    absl::StrAppendFormat(&s, "%*x %*s %*s %s\n", mt_w, a.mt, count_w, N0(a.count), size_w,
+                          N0(a.size), NameOf(ctx, a.mt));
+  }
+  absl::StrAppendFormat(&s, "Total %s objects, %s bytes\n", N0(closure->size()), N0(total));
+  ctx.out.Write(s);
+  return {};
+}
+
+}  // namespace
+
+void RegisterRootCommands(CommandRegistry& r) {
+  r.Add({{"gcroot", "GCRoot"},
+         "<arguments>",
+         "Displays info about references (or roots) to an object at the specified address.",
+         "gcroot [-nostacks] [-limit <count>] <object address>\n"
+         "  Every root that keeps the object alive, with the chain of references from it:\n"
+         "  strong GC handles, then the finalizer queue, then the threads' stacks. Roots that\n"
+         "  reach the object through a chain already printed show the chain up to it.\n"
+         "  -nostacks  leave out the stack roots (handles and the finalizer queue only)\n"
+         "  -limit     stop after this many roots",
+         GcRoot});
+  r.Add({{"pathto", "PathTo"},
+         "<source> <target>",
+         "Displays the GC path from <source> to <target>.",
+         "pathto <source object address> <target object address>\n"
+         "  A chain of references from the source object to the target object, if there is\n"
+         "  one (found depth-first, as dotnet-dump finds it; not necessarily the shortest).",
+         PathTo});
+  r.Add({{"objsize", "ObjSize"},
+         "<arguments>",
+         "Lists the objects an object transitively keeps alive, and their total size.",
+         "objsize [-stat] [-short] <object address>\n"
+         "objsize [-stat] [-short] -mt <MethodTable>\n"
+         "  Every object reachable from the object (or from all objects of the MethodTable),\n"
+         "  the object itself included, each once, then statistics per type and the total.\n"
+         "  -stat (-summary)  only the statistics\n"
+         "  -short            only the addresses",
+         ObjSize});
+}
+
+}  // namespace clrdiag::sos
