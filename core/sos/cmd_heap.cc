@@ -121,6 +121,22 @@ CommandResult DumpHeap(CommandContext& ctx, const CommandSpec& spec,
 }  // namespace
 
 void RegisterHeapCommands(CommandRegistry& r) {
+  // Listed for `help` (and completion); the clrdiag client runs it itself, with a second
+  // session on the base dump (client/heapdiff.cc), so it only reaches here from other clients.
+  r.Add({{"heapdiff"},
+         "-base <dump>",
+         "Per type, how the heap grew from an earlier dump to this one (clrdiag client).",
+         "heapdiff -base <dump>\n"
+         "  <dump>  the earlier dump of the same process: catalog id or daemon-host path\n"
+         "Compares `dumpheap -stat` of both dumps by type name (same-named types of different\n"
+         "modules count as one): each type whose count or total size changed, with both\n"
+         "counts and sizes and the growth, largest size growth first, then the totals.\n"
+         "Also outside a session: clrdiag heapdiff DUMP_A DUMP_B [--json].",
+         [](CommandContext&, const CommandSpec&, const std::vector<std::string>&) {
+           return Failure(
+               "heapdiff is computed by the clrdiag client (it opens a session on the base "
+               "dump): run it from `clrdiag analyze`, or use `clrdiag heapdiff A B`");
+         }});
   r.Add(
       {{"dumpheap", "DumpHeap"},
        "<memoryrange>",
