@@ -277,10 +277,8 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
                                 : Kind::kNormal;
   const bool listing = kind == Kind::kThinLock || !o.stat;
   uint64_t mt_filter = o.mt;
-  if (kind == Kind::kStrings) {
-    ASSIGN_OR_RETURN(dac::UsefulGlobals globals, dac.GetUsefulGlobals());
-    mt_filter = globals.string_mt;
-  }
+  ASSIGN_OR_RETURN(dac::UsefulGlobals globals, dac.GetUsefulGlobals());
+  if (kind == Kind::kStrings) mt_filter = globals.string_mt;
   std::string buf;
   if (o.json && listing) buf = kind == Kind::kThinLock ? "{\"thin_locks\":[" : "{\"objects\":[";
   uint64_t objects = 0, bytes = 0, rows_listed = 0;
@@ -442,7 +440,9 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
       if (kind == Kind::kShort) {
         absl::StrAppendFormat(&buf, "%012x\n", obj.address);
       } else {
-        absl::StrAppendFormat(&buf, "%16x %16x %14s \n", obj.address, obj.mt, N0(obj.size));
+        // Free space is marked as such (the reference's last column).
+        absl::StrAppendFormat(&buf, "%16x %16x %14s %s\n", obj.address, obj.mt, N0(obj.size),
+                              obj.mt == globals.free_mt ? "Free" : "");
       }
     }
     flush();
