@@ -1,6 +1,7 @@
 #include "core/sos/format.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -214,12 +215,50 @@ struct StringKey {
   std::u16string value;
   uint64_t size;
   bool operator==(const StringKey& o) const { return size == o.size && value == o.value; }
-};
-struct StringKeyHash {
-  size_t operator()(const StringKey& k) const {
-    return std::hash<std::u16string>()(k.value) * 31 + std::hash<uint64_t>()(k.size);
+  bool operator<(const StringKey& o) const {
+    return value != o.value ? value < o.value : size < o.size;
   }
 };
+// Reads the dump's memory in address order through a 1 MiB window (one large read per window
+// instead of one per object: -strings and -thinlock read every object they visit).
+class SequentialReader {
+ public:
+  explicit SequentialReader(const elf::CoreFile& core) : core_(core), buf_(size_t{1} << 20) {}
+  // Copies up to `n` bytes at `addr`; returns how many the dump holds. `limit`: where the
+  // segment being walked ends (the window does not reach much past it).
+  size_t Read(uint64_t addr, void* out, size_t n, uint64_t limit) {
+    if (n > buf_.size()) return core_.ReadDumpedMemory(addr, out, n);
+    if (addr < start_ || addr - start_ + n > valid_) {
+      uint64_t want = limit > addr ? limit - addr : 0;
+      want = std::clamp<uint64_t>(want + 16, n, buf_.size());
+      start_ = addr;
+      valid_ = core_.ReadDumpedMemory(addr, buf_.data(), static_cast<size_t>(want));
+    }
+    const size_t got = std::min(n, valid_ - static_cast<size_t>(addr - start_));
+    std::memcpy(out, buf_.data() + (addr - start_), got);
+    return got;
+  }
+
+ private:
+  const elf::CoreFile& core_;
+  std::vector<uint8_t> buf_;
+  uint64_t start_ = 0;
+  size_t valid_ = 0;
+};
+
+// Writes `text` in pieces of about 64 KiB, each ending on a UTF-8 character boundary (each
+// piece is one message to the client, which has a size limit).
+void WriteInPieces(OutputSink& out, const std::string& text) {
+  constexpr size_t kPiece = 64 * 1024;
+  size_t pos = 0;
+  while (text.size() - pos > kPiece) {
+    size_t end = pos + kPiece;
+    while (end > pos && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) --end;
+    out.Write(text.substr(pos, end - pos));
+    pos = end;
+  }
+  if (pos < text.size()) out.Write(text.substr(pos));
+}
 
 // The most characters of a string -strings reads (as the reference: longer strings that agree
 // on their first 1024 characters and have the same size count as one value).
@@ -325,8 +364,9 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     StringKey key;
     uint64_t count = 0;
   };
-  std::vector<StringStat> string_stats;
-  std::unordered_map<StringKey, size_t, StringKeyHash> string_pos;
+  // Every string seen, grouped by sorting after the walk (a hash table of a million distinct
+  // strings was slower, by its cache misses).
+  std::vector<StringKey> strings_seen;
   // -thinlock: owners by thin lock id, and the managed threads' OS ids.
   const bool wide_thin_locks = o.runtime_major == 0 || o.runtime_major >= 8;
   std::unordered_map<uint32_t, uint64_t> owner_by_id;
@@ -358,6 +398,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     }
     warnings = (*index)->warnings;
   }
+  SequentialReader reader(dac.core());
   auto visit = [&](const dac::HeapObject& obj) {
     progress.done += obj.footprint;
     if ((++progress.items & 0xffff) == 0) out.Progress(progress);
@@ -378,7 +419,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     if (!matches(obj.mt)) return true;
     if (kind == Kind::kThinLock) {
       uint32_t header = 0;
-      if (dac.core().ReadDumpedMemory(obj.address - 4, &header, 4) != 4 || header == 0) {
+      if (reader.Read(obj.address - 4, &header, 4, obj.segment->end) != 4 || header == 0) {
         return true;
       }
       ThinLockBits bits = DecodeThinLock(header, wide_thin_locks);
@@ -413,15 +454,13 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     if (kind == Kind::kStrings) {
       uint32_t length = 0;
       std::u16string value;
-      if (dac.core().ReadDumpedMemory(obj.address + 8, &length, 4) == 4) {
+      if (reader.Read(obj.address + 8, &length, 4, obj.segment->end) == 4) {
         value.resize(std::min(length, kMaxStringChars));
-        size_t got = dac.core().ReadDumpedMemory(obj.address + 12, value.data(), value.size() * 2);
+        size_t got =
+            reader.Read(obj.address + 12, value.data(), value.size() * 2, obj.segment->end);
         value.resize(got / 2);
       }
-      StringKey key{std::move(value), obj.size};
-      auto [pos, fresh] = string_pos.try_emplace(key, string_stats.size());
-      if (fresh) string_stats.push_back({std::move(key), 0});
-      ++string_stats[pos->second].count;
+      strings_seen.push_back(StringKey{std::move(value), obj.size});
     } else {
       auto [it, fresh] = by_mt.try_emplace(obj.mt, Acc{by_mt.size()});
       it->second.count++;
@@ -480,6 +519,26 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     return absl::OkStatus();
   }
   if (kind == Kind::kStrings) {
+    // Grouping a million strings takes a while: cancellable before and after.
+    if (cancel.cancelled()) return absl::CancelledError("dumpheap -strings");
+    // Group equal (value, size) pairs, keeping where each was first seen.
+    std::vector<uint32_t> order(strings_seen.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return strings_seen[a] < strings_seen[b]; });
+    std::vector<std::pair<uint32_t, StringStat>> groups;  // (first seen, stat)
+    for (size_t i = 0; i < order.size();) {
+      size_t j = i;
+      while (j < order.size() && strings_seen[order[j]] == strings_seen[order[i]]) ++j;
+      groups.push_back({order[i], StringStat{std::move(strings_seen[order[i]]), j - i}});
+      i = j;
+    }
+    if (cancel.cancelled()) return absl::CancelledError("dumpheap -strings");
+    std::sort(groups.begin(), groups.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<StringStat> string_stats;
+    string_stats.reserve(groups.size());
+    for (auto& g : groups) string_stats.push_back(std::move(g.second));
     // Ascending total size; ties keep first-seen order.
     std::vector<const StringStat*> rows;
     rows.reserve(string_stats.size());
@@ -500,7 +559,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
                 {"total_size", bytes},
                 {"warnings", warnings}};
       std::string t = tail.dump(-1, ' ', false, Json::error_handler_t::replace);
-      out.Write(listing ? absl::StrCat(buf, ",", t.substr(1)) : t);
+      WriteInPieces(out, listing ? absl::StrCat(buf, ",", t.substr(1)) : t);
       return absl::OkStatus();
     }
     std::string s;
@@ -512,10 +571,15 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
       for (const StringStat* r : rows) {
         absl::StrAppendFormat(&s, "%14s %14s %s\n", N0(r->count), N0(r->count * r->key.size),
                               SanitizeString(r->key.value, kMaxShown));
+        if (s.size() >= 64 * 1024) {  // in pieces: one message each
+          if (cancel.cancelled()) return absl::CancelledError("dumpheap -strings");
+          out.Write(s);
+          s.clear();
+        }
       }
     }
     for (const std::string& w : warnings) absl::StrAppendFormat(&s, "warning: %s\n", w);
-    if (!s.empty()) out.Write(s);
+    if (!s.empty()) WriteInPieces(out, s);
     return absl::OkStatus();
   }
   std::vector<std::pair<uint64_t, Acc*>> rows;
@@ -543,7 +607,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
               {"warnings", warnings}};
     std::string t = tail.dump(-1, ' ', false, Json::error_handler_t::replace);
     // Merge {"objects":[...] with the tail's members.
-    out.Write(listing ? absl::StrCat(buf, ",", t.substr(1)) : t);
+    WriteInPieces(out, listing ? absl::StrCat(buf, ",", t.substr(1)) : t);
     return absl::OkStatus();
   }
   if (o.short_ || objects == 0) return absl::OkStatus();
@@ -562,7 +626,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
   }
   absl::StrAppendFormat(&s, "Total %s objects, %s bytes\n", N0(objects), N0(bytes));
   for (const std::string& w : warnings) absl::StrAppendFormat(&s, "warning: %s\n", w);
-  out.Write(s);
+  WriteInPieces(out, s);
   return absl::OkStatus();
 }
 

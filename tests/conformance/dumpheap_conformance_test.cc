@@ -175,7 +175,7 @@ class DumpHeapConformanceTest : public ::testing::TestWithParam<conformance::Run
       objects += s["count"].get<uint64_t>();
       if (s["value"] == "dup-string") dup_count += s["count"].get<uint64_t>();
     }
-    EXPECT_TRUE(dup_count == 100 || dup_count == 101) << dup_count;
+    EXPECT_EQ(dup_count, 101u);
     EXPECT_EQ(objects, strings["total_objects"].get<uint64_t>());
     // -thinlock: the one lock, as in the text.
     const auto& locks = docs[1]["result"]["thin_locks"];
@@ -248,12 +248,10 @@ TEST_P(DumpHeapConformanceTest, NewOptionsSameAsDotnetDump) {
 
   // The zoo, as both show it.
   const std::string out = Body(ours.out);
-  // 100 distinct "dup-string" objects (22 + 2 * 10 bytes each); the literal they were copied
-  // from is one more with the same value and size.
+  // 100 distinct "dup-string" objects (22 + 2 * 10 bytes each) and the literal they were
+  // copied from (on the frozen heap), same value and size: 101.
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n +101 +4,242 dup-string\n)"))) << out;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(\n +(\d+) +([\d,]+) dup-string\n)"))) << out;
-  EXPECT_TRUE(m[1] == "100" || m[1] == "101") << m[0];
-  EXPECT_EQ(m[2], m[1] == "100" ? "4,200" : "4,242");
   // The thin lock: Zoo.Locked, held once by the clrdiag-locker thread.
   std::vector<std::string> locked = Addresses("-type Fixture.LockTarget");
   ASSERT_EQ(locked.size(), 1u);
@@ -463,7 +461,10 @@ TEST_F(HeapDiffTest, GrowthPerTypeIsExact) {
 }
 
 // Ctrl-C (SIGINT to the client) stops the long walks of the new options within a few seconds,
-// and the session goes on. A big heap: 1.5 million Fixture.Item objects, each with a string.
+// and the session goes on. A big heap: 1.5 million Fixture.Item objects, each with a string;
+// -strings reads and groups every string (several seconds here). The other options walk the
+// heap in the same loop (one cancellation check per object), but too fast on this heap to be
+// interrupted reliably.
 TEST(DumpHeapCancelTest, CtrlCStopsLongWalks) {
   Daemon daemon;
   ASSERT_TRUE(daemon.Start()) << daemon.log();
@@ -478,8 +479,7 @@ TEST(DumpHeapCancelTest, CtrlCStopsLongWalks) {
                            dir.path(), "client");
   ASSERT_TRUE(client.WaitOut("Loading core dump", 30s));
   int round = 0;
-  for (const std::string& command :
-       {"dumpheap -strings", "dumpheap -thinlock", "dumpheap -gen gen1 -stat -bycount"}) {
+  for (const std::string& command : {"dumpheap -strings", "dumpheap -strings -stat -min 40"}) {
     ++round;
     ASSERT_TRUE(client.Send(command));
     std::this_thread::sleep_for(1500ms);
@@ -503,7 +503,7 @@ TEST(DumpHeapCancelTest, CtrlCStopsLongWalks) {
   size_t cancelled = 0, pos = 0;
   std::string err = client.err();
   while ((pos = err.find("cancelled\n", pos)) != std::string::npos) ++cancelled, ++pos;
-  EXPECT_GE(cancelled, 3u) << err;
+  EXPECT_GE(cancelled, 2u) << err;
   ASSERT_TRUE(client.Send("exit"));
   EXPECT_TRUE(client.proc().Wait(30s).has_value());
 }
