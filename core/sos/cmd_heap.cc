@@ -137,33 +137,32 @@ void RegisterHeapCommands(CommandRegistry& r) {
                "heapdiff is computed by the clrdiag client (it opens a session on the base "
                "dump): run it from `clrdiag analyze`, or use `clrdiag heapdiff A B`");
          }});
-  r.Add(
-      {{"dumpheap", "DumpHeap"},
-       "<memoryrange>",
-       "Displays a list of all managed objects.",
-       "dumpheap [-stat] [-short] [-strings] [-thinlock] [-bycount] [-type <partial type name>]\n"
-       "         [-mt <MethodTable address>] [-min <size>] [-max <size>] [-live | -dead]\n"
-       "         [-gen <generation>] [-heap <n>] [-segment <address>] [-ignoreGCState]\n"
-       "         [-noprogress] [<start> [<end> | L<length>]]\n"
-       "  -stat      only the statistics (per type: count, total size)\n"
-       "  -short     only the addresses of the matching objects\n"
-       "  -strings   only strings, with statistics per value (count, total size, the value)\n"
-       "  -thinlock  only objects locked with a thin lock: owner thread, OS id, recursion\n"
-       "  -bycount   statistics ordered by count instead of total size\n"
-       "  -type      objects whose type name contains the text\n"
-       "  -mt        objects of this MethodTable (hex)\n"
-       "  -min       objects at least this many bytes (decimal, or hex with 0x)\n"
-       "  -max       objects at most this many bytes\n"
-       "  -live      only objects reachable from the GC roots (handles, stacks, finalizer queue)\n"
-       "  -dead      only objects not reachable from them (garbage the next GC may free)\n"
-       "  -gen       only this generation: gen0, gen1, gen2, loh (large), poh (pinned),\n"
-       "             foh (frozen)\n"
-       "  -heap      only GC heap <n>'s segments (server GC; 0 with workstation GC)\n"
-       "  -segment   only the segment at this address, or holding it (see eeheap -gc)\n"
-       "  -ignoreGCState, -noprogress  accepted, no effect (clrdiag always walks the heap,\n"
-       "             and reports progress beside the output)\n"
-       "  start, end objects starting in [start, end) (hex); L<length>: end = start + length",
-       DumpHeap});
+  r.Add({{"dumpheap", "DumpHeap"},
+         "<memoryrange>",
+         "Displays a list of all managed objects.",
+         "dumpheap [-stat] [-short] [-strings] [-thinlock] [-bycount] [-type <partial type name>]\n"
+         "         [-mt <MethodTable address>] [-min <size>] [-max <size>] [-live | -dead]\n"
+         "         [-gen <generation>] [-heap <n>] [-segment <address>] [-ignoreGCState]\n"
+         "         [-noprogress] [<start> [<end> | L<length>]]\n"
+         "  -stat   only the statistics (per type: count, total size)\n"
+         "  -short  only the addresses of the matching objects\n"
+         "  -strings only strings, with statistics per value (count, total size, the value)\n"
+         "  -thinlock only objects locked with a thin lock: owner thread, OS id, recursion\n"
+         "  -bycount statistics ordered by count instead of total size\n"
+         "  -type   objects whose type name contains the text\n"
+         "  -mt     objects of this MethodTable (hex)\n"
+         "  -min    objects at least this many bytes (decimal, or hex with 0x)\n"
+         "  -max    objects at most this many bytes\n"
+         "  -live   only objects reachable from the GC roots (handles, stacks, finalizer queue)\n"
+         "  -dead   only objects not reachable from them (garbage the next GC may free)\n"
+         "  -gen    only this generation: gen0, gen1, gen2, loh (large), poh (pinned),\n"
+         "          foh (frozen)\n"
+         "  -heap   only GC heap <n>'s segments (server GC; 0 with workstation GC)\n"
+         "  -segment only the segment at this address, or holding it (see eeheap -gc)\n"
+         "  -ignoreGCState, -noprogress  accepted, no effect (clrdiag always walks the heap,\n"
+         "          and reports progress beside the output)\n"
+         "  start, end objects starting in [start, end) (hex); L<length>: end = start + length",
+         DumpHeap});
 }
 
 }  // namespace clrdiag::sos
