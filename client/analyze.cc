@@ -31,6 +31,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/client.h"
 #include "client/heapdiff.h"
@@ -208,7 +209,17 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
 
   FILE* log = nullptr;  // logopen
   std::string log_path;
+  // traverseheap FILE: the command's output is the file's content, written here (see the
+  // traverseheap handling in `run` below).
+  FILE* redirect = nullptr;
+  uint64_t redirect_bytes = 0;
+  bool redirect_failed = false;
   auto out = [&](const std::string& text) {
+    if (redirect) {
+      if (std::fwrite(text.data(), 1, text.size(), redirect) != text.size()) redirect_failed = true;
+      redirect_bytes += text.size();
+      return;
+    }
     std::fwrite(text.data(), 1, text.size(), stdout);
     if (log) std::fwrite(text.data(), 1, text.size(), log);
   };
@@ -359,14 +370,81 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       return true;
     }
     if (verb == "heapdiff") return heapdiff(line, words);
+    // traverseheap writes a file where the user asked: on this machine, relative to this
+    // client's directory, with the user's rights (never as the daemon). The worker produces
+    // the content (`traverseheap [-xml] -`); it arrives as the command's output and goes to
+    // the file, opened first so that an unwritable path fails before the heap walk.
+    std::string command_line = line;
+    std::string file_path;
+    bool file_xml = false;
+    if (verb == "traverseheap") {
+      // Only a well-formed command is redirected: anything else goes to the worker as typed
+      // for its usage error, and no existing file is truncated by a typo.
+      size_t file_word = 0;
+      bool well_formed = true;
+      for (size_t i = 1; i < words.size(); ++i) {
+        if (absl::EqualsIgnoreCase(words[i], "-xml")) {
+          file_xml = true;
+        } else if (absl::EqualsIgnoreCase(words[i], "-verify")) {
+        } else if (words[i][0] == '-' || file_word != 0) {
+          well_formed = false;
+        } else {
+          file_word = i;
+        }
+      }
+      if (well_formed && file_word != 0) {
+        file_path = words[file_word];
+        redirect = std::fopen(file_path.c_str(), "w");
+        if (!redirect) {
+          failed = true;
+          const std::string error = absl::StrCat("traverseheap: cannot open ", file_path,
+                                                 " for writing: ", std::strerror(errno));
+          std::fprintf(stderr, "%s\n", error.c_str());
+          if (json) out(nlohmann::json{{"command", line}, {"error", error}}.dump() + "\n");
+          return true;
+        }
+        redirect_bytes = 0;
+        redirect_failed = false;
+        words[file_word] = std::string(1, '-');
+        command_line = absl::StrJoin(words, " ");
+      }
+    }
+    auto end_redirect = [&](bool ok) {
+      if (!redirect) return ok;
+      if (std::fclose(redirect) != 0) redirect_failed = true;
+      redirect = nullptr;
+      if (ok && redirect_failed) {
+        const std::string error =
+            absl::StrCat("traverseheap: writing ", file_path, " failed: ", std::strerror(errno));
+        std::fprintf(stderr, "%s\n", error.c_str());
+        if (json) out(nlohmann::json{{"command", line}, {"error", error}}.dump() + "\n");
+        ok = false;
+      }
+      if (!ok) {
+        std::remove(file_path.c_str());  // no partial file
+        return false;
+      }
+      if (json) {
+        char* abs = realpath(file_path.c_str(), nullptr);
+        nlohmann::json doc{{"command", line},
+                           {"result",
+                            {{"file", abs ? std::string(abs) : file_path},
+                             {"format", file_xml ? "xml" : "clrprofiler"},
+                             {"bytes", redirect_bytes}}}};
+        std::free(abs);
+        out(doc.dump() + "\n");
+      }
+      return true;
+    };
     clrdiag::v1::AnalyzeRequest req;
     uint64_t id = next_id++;
     req.mutable_command()->set_id(id);
-    req.mutable_command()->set_command_line(line);
-    req.mutable_command()->set_json(json);
+    req.mutable_command()->set_command_line(command_line);
+    req.mutable_command()->set_json(json && file_path.empty());
     running = id;
     if (!write(req)) {
       running = 0;
+      end_redirect(false);
       return false;
     }
     while (next(&resp)) {
@@ -396,6 +474,12 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
           std::fprintf(stderr, "clrdiag: '%s' took %llu ms in the worker\n", line.c_str(),
                        static_cast<unsigned long long>(resp.done().elapsed_ms()));
         }
+        const bool redirected = redirect != nullptr;
+        if (!end_redirect(resp.done().ok())) failed = true;
+        // The worker ran the command without JSON: its error becomes this one's document.
+        if (redirected && json && !resp.done().ok()) {
+          out(nlohmann::json{{"command", line}, {"error", resp.done().error()}}.dump() + "\n");
+        }
         if (!resp.done().ok()) {
           failed = true;
           std::fprintf(stderr, "%s\n", resp.done().error().c_str());
@@ -405,6 +489,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       }
     }
     running = 0;
+    end_redirect(false);
     return false;
   };
 

@@ -63,6 +63,22 @@ std::string Fit(const std::string& s, size_t width) {
   return "..." + s.substr(s.size() - (width - 3));
 }
 
+// "  [pod NAMESPACE/NAME]" ('?' for a part not known; the pod UID when the name is not), or
+// "  [container ID]" (12 digits, as docker and crictl show ids) outside pods, or "".
+std::string IdentityMarker(const clrdiag::v1::ProcessInfo& p) {
+  if (!p.pod().empty() || !p.pod_uid().empty() || !p.pod_namespace().empty()) {
+    std::string name = !p.pod().empty()       ? p.pod()
+                       : !p.pod_uid().empty() ? absl::StrCat("uid:", p.pod_uid())
+                                              : "?";
+    return absl::StrCat("  [pod ", p.pod_namespace().empty() ? "?" : p.pod_namespace(), "/", name,
+                        "]");
+  }
+  if (!p.container_id().empty()) {
+    return absl::StrCat("  [container ", p.container_id().substr(0, 12), "]");
+  }
+  return "";
+}
+
 }  // namespace
 
 int RunPs(Client& client, const GlobalOptions& opts) {
@@ -93,6 +109,11 @@ int RunPs(Client& client, const GlobalOptions& opts) {
       j["diagnostic_socket"] = p.diagnostic_socket();
       j["runtime_cookie"] = p.runtime_cookie();
       j["connection"] = p.connection().empty() ? "socket" : p.connection();
+      j["container_id"] = p.container_id();
+      j["container_runtime"] = p.container_runtime();
+      j["pod_uid"] = p.pod_uid();
+      j["pod"] = p.pod();
+      j["namespace"] = p.pod_namespace();
       if (!p.connection().empty()) {
         j["listen_only"] = p.listen_only();
         j["resume_sent"] = p.resume_sent();
@@ -110,7 +131,9 @@ int RunPs(Client& client, const GlobalOptions& opts) {
   // dotnet-dump's layout: pid (right-aligned), name, executable, arguments (argv[0] dropped
   // when it is the executable), each as ' ' + padded + ' '; then the runtime version, and for
   // a runtime connected to a listen port "[listen:PATH]" (with " suspended" when the port does
-  // not resume it, " pid in its own namespace" when it is out of the daemon's /proc).
+  // not resume it, " pid in its own namespace" when it is out of the daemon's /proc), then for
+  // a pod process "[pod NAMESPACE/NAME]", for a process in a container outside any pod
+  // "[container ID12]": after dotnet-dump's columns, so scripts that cut them still work.
   struct Row {
     std::string pid, name, exe, args, version;
   };
@@ -125,6 +148,7 @@ int RunPs(Client& client, const GlobalOptions& opts) {
       r.version += absl::StrCat("  [", p.connection(), p.resume_sent() ? "" : " not resumed",
                                 p.listen_only() ? " ns-pid" : "", "]");
     }
+    r.version += IdentityMarker(p);
     rows.push_back(std::move(r));
   }
   size_t wp = 0, wn = 0, we = 0, wa = 0;

@@ -75,23 +75,23 @@ class IXCLRDataProcess : public IUnknown {
   virtual HRESULT GetAddressType(CLRDATA_ADDRESS, void*) = 0;                      // 14
   virtual HRESULT GetRuntimeNameByAddress(CLRDATA_ADDRESS address, ULONG32 flags, ULONG32 buf_len,
                                           ULONG32* name_len, WCHAR* name,
-                                          CLRDATA_ADDRESS* displacement) = 0;            // 15
-  virtual HRESULT StartEnumAppDomains(void*) = 0;                                        // 16
-  virtual HRESULT EnumAppDomain(void*, void*) = 0;                                       // 17
-  virtual HRESULT EndEnumAppDomains(ULONG64) = 0;                                        // 18
-  virtual HRESULT GetAppDomainByUniqueID(ULONG64, void*) = 0;                            // 19
-  virtual HRESULT StartEnumAssemblies(void*) = 0;                                        // 20
-  virtual HRESULT EnumAssembly(void*, void*) = 0;                                        // 21
-  virtual HRESULT EndEnumAssemblies(ULONG64) = 0;                                        // 22
-  virtual HRESULT StartEnumModules(void*) = 0;                                           // 23
-  virtual HRESULT EnumModule(void*, void*) = 0;                                          // 24
-  virtual HRESULT EndEnumModules(ULONG64) = 0;                                           // 25
-  virtual HRESULT GetModuleByAddress(CLRDATA_ADDRESS, void*) = 0;                        // 26
+                                          CLRDATA_ADDRESS* displacement) = 0;  // 15
+  virtual HRESULT StartEnumAppDomains(void*) = 0;                              // 16
+  virtual HRESULT EnumAppDomain(void*, void*) = 0;                             // 17
+  virtual HRESULT EndEnumAppDomains(ULONG64) = 0;                              // 18
+  virtual HRESULT GetAppDomainByUniqueID(ULONG64, void*) = 0;                  // 19
+  virtual HRESULT StartEnumAssemblies(void*) = 0;                              // 20
+  virtual HRESULT EnumAssembly(void*, void*) = 0;                              // 21
+  virtual HRESULT EndEnumAssemblies(ULONG64) = 0;                              // 22
+  virtual HRESULT StartEnumModules(void*) = 0;                                 // 23
+  virtual HRESULT EnumModule(void*, void*) = 0;                                // 24
+  virtual HRESULT EndEnumModules(ULONG64) = 0;                                 // 25
+  virtual HRESULT GetModuleByAddress(CLRDATA_ADDRESS, void*) = 0;              // 26
   // Method instances whose code holds an address; `app_domain` may be null.
   virtual HRESULT StartEnumMethodInstancesByAddress(CLRDATA_ADDRESS address, IUnknown* app_domain,
-                                                    ULONG64* handle) = 0;                // 27
-  virtual HRESULT EnumMethodInstanceByAddress(ULONG64* handle, IUnknown** method) = 0;   // 28
-  virtual HRESULT EndEnumMethodInstancesByAddress(ULONG64) = 0;                          // 29
+                                                    ULONG64* handle) = 0;               // 27
+  virtual HRESULT EnumMethodInstanceByAddress(ULONG64* handle, IUnknown** method) = 0;  // 28
+  virtual HRESULT EndEnumMethodInstancesByAddress(ULONG64) = 0;                         // 29
   virtual HRESULT GetDataByAddress(CLRDATA_ADDRESS, ULONG32, void*, void*, ULONG32, void*, void*,
                                    void*, void*) = 0;                        // 30
   virtual HRESULT GetExceptionStateByExceptionRecord(void*, void*) = 0;      // 31

@@ -89,6 +89,8 @@ absl::StatusOr<std::unique_ptr<DacProcess>> DacProcess::Open(
   (void)p->process_.As(kIID_ISOSDacInterface11, &p->sos11_);
   (void)p->process_.As(kIID_ISOSDacInterface14, &p->sos14_);
   (void)p->process_.As(kIID_ISOSDacInterface15, &p->sos15_);
+  (void)p->process_.As(kIID_ISOSDacInterface5, &p->sos5_);
+  (void)p->process_.As(kIID_ISOSDacInterface7, &p->sos7_);
 
   ULONG32 revision = 0;
   if (Succeeded(p->process_->Request(kClrDataRequestRevision, 0, nullptr, sizeof(revision),
@@ -106,6 +108,8 @@ DacProcess::~DacProcess() {
   std::lock_guard<std::mutex> lock(DacMutex());
   metadata_cache_.clear();
   sos15_.Reset();
+  sos7_.Reset();
+  sos5_.Reset();
   sos14_.Reset();
   sos11_.Reset();
   sos10_.Reset();

@@ -125,7 +125,7 @@ struct AppDomainDetails {
   uint64_t stub_heap = 0;
   uint32_t id = 0;
   int32_t assembly_count = 0;
-  int32_t stage = 0;  // DacpAppDomainDataStage
+  int32_t stage = 0;      // DacpAppDomainDataStage
   bool has_name = false;  // GetAppDomainName succeeded
   std::string name;
 };
@@ -170,7 +170,6 @@ struct ObjectInfo {
   uint64_t components = 0;
   uint64_t component_size = 0;
 };
-
 
 // The rest of GetObjectData (dumpobj): array shape and interop wrappers.
 struct ObjectDetails {
@@ -241,6 +240,28 @@ struct MethodDescInfo {
   uint16_t slot = 0;
 };
 
+struct StackFrame;  // stack_walk.h
+
+// A method's code versions as dumpmd shows them (ISOSDacInterface7 and 5).
+struct MethodVersions {
+  uint32_t rejit_id = 0;    // the current ReJIT version (0: the original IL)
+  uint64_t il_address = 0;  // its IL, 0 if unknown
+  uint64_t il_version_node = 0;
+  bool has_pending = false;  // a ReJIT requested but not compiled yet
+  int32_t pending_rejit_id = 0;
+  uint64_t pending_il_address = 0;
+  uint64_t pending_il_version_node = 0;
+  struct Native {
+    uint64_t code = 0;
+    int32_t tier = 0;  // DacpTieredVersionData::OptimizationTier
+    uint64_t version_node = 0;
+  };
+  bool has_tiers = false;     // GetTieredVersions answered
+  std::vector<Native> tiers;  // as the DAC lists them (SOS prints them in reverse)
+  bool is_jitted = false;
+  uint64_t native_code = 0;
+};
+
 // GetCodeHeaderData for a code address.
 struct CodeHeaderInfo {
   uint64_t method_desc = 0;
@@ -274,6 +295,11 @@ struct SyncBlockInfo {
   bool free = false;
   uint64_t sync_block = 0;  // The SyncBlock*.
   uint32_t count = 0;       // Entries in the table: valid numbers are 1..count.
+  // The monitor: 1 while held, plus 2 for each thread waiting to enter it.
+  uint32_t monitor_held = 0;
+  uint32_t recursion = 0;
+  uint64_t holding_thread = 0;  // The owner's Thread*; 0 none, ~0 orphaned (owner died).
+  uint32_t com_flags = 0;
 };
 
 // Where a type's statics live (ISOSDacInterface14); 0 if not allocated.
@@ -301,6 +327,23 @@ struct HandleEntry {
   uint64_t secondary = 0;  // Dependent handles: the object kept alive with `object`.
   uint32_t type = 0;       // SOSHandleData::Type (2 strong, 6 dependent, ...).
   uint32_t ref_count = 0;
+  uint64_t app_domain = 0;  // The domain the handle belongs to (gchandles -perdomain).
+};
+
+// One entry of the runtime's sync block cleanup list (GetSyncBlockCleanupData).
+struct SyncBlockCleanup {
+  uint64_t sync_block = 0;
+  uint64_t rcw = 0;
+  uint64_t ccw = 0;
+  uint64_t class_factory = 0;
+};
+
+// One RCW waiting for the finalizer thread's cleanup (TraverseRCWCleanupList; COM only).
+struct RcwCleanup {
+  uint64_t rcw = 0;
+  uint64_t context = 0;
+  uint64_t thread = 0;
+  bool free_threaded = false;
 };
 
 // One GC reference of a thread's stack (GetStackReferences).
@@ -383,6 +426,12 @@ class DacProcess {
   absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
   absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
   absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
+  // dumpmd's "Version History": the current ReJIT version, a pending one, the native code
+  // versions (tiers). Parts the DAC lacks stay empty.
+  absl::StatusOr<MethodVersions> GetMethodVersions(uint64_t method_desc);
+  // The IL offset and metadata token of the managed code at `ip` (as the stack walk finds
+  // them for a frame's source line; no return-address adjustment). Fills `f` like a frame.
+  void FindIlOffsetAt(uint64_t ip, StackFrame* f);
   // The MethodTable's method slots: ISOSDacInterface15's enumerator (.NET 9+); on older DACs,
   // as SOS does, slots 0 .. NumMethods-1 through GetMethodTableSlot, each MethodDesc found
   // from the entry point's code header (defining MT/module/token stay 0).
@@ -415,6 +464,14 @@ class DacProcess {
   absl::StatusOr<std::vector<HandleEntry>> GetHandles(const CancellationToken* cancel);
   absl::StatusOr<std::vector<StackReference>> GetStackReferences(uint32_t os_thread_id);
   absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> GetFinalizerReadyRanges();
+  // Finalization (finalization.cc). Per GC heap (index order): the finalize queue's fill
+  // pointers as the DAC reports them (6 with segments, 7 with regions).
+  absl::StatusOr<std::vector<std::vector<uint64_t>>> GetFinalizationFillPointers();
+  // The sync block cleanup list the way ClrMD reads it: starting from 0 (the DAC answers
+  // E_INVALIDARG and a zeroed entry, which ClrMD keeps), following the next links.
+  absl::StatusOr<std::vector<SyncBlockCleanup>> GetSyncBlockCleanupList();
+  // Empty where the runtime has no COM interop (everywhere but Windows).
+  std::vector<RcwCleanup> GetRcwCleanupList();
 
   // The managed stack of one OS thread, innermost frame first (stack_walk.cc). A thread the
   // runtime does not know comes back with `not_managed` set, not as an error.
@@ -442,6 +499,8 @@ class DacProcess {
   ComPtr<ISOSDacInterface11> sos11_;
   ComPtr<ISOSDacInterface14> sos14_;
   ComPtr<ISOSDacInterface15> sos15_;
+  ComPtr<ISOSDacInterface5> sos5_;  // code versions (dumpmd)
+  ComPtr<ISOSDacInterface7> sos7_;
   std::unordered_map<uint64_t, ComPtr<IUnknown>> metadata_cache_;  // module -> IMetaDataImport
   uint32_t revision_ = 0;
   std::unordered_map<uint64_t, MethodTableInfo> mt_cache_;

@@ -226,6 +226,47 @@ absl::StatusOr<MethodDescInfo> DacProcess::GetMethodDesc(uint64_t method_desc) {
   return m;
 }
 
+absl::StatusOr<MethodVersions> DacProcess::GetMethodVersions(uint64_t method_desc) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  DacpMethodDescData d{};
+  HRESULT hr = sos_->GetMethodDescData(method_desc, 0, &d, 0, nullptr, nullptr);
+  if (Failed(hr)) return DacError(absl::StrCat("GetMethodDescData(", Hex(method_desc), ")"), hr);
+  MethodVersions v;
+  v.is_jitted = d.bHasNativeCode != 0;
+  v.native_code = d.NativeCodeAddr;
+  // The current ReJIT id: the first field of DacpReJitData (0 without a profiler's ReJIT).
+  v.rejit_id = static_cast<uint32_t>(d.rejitDataCurrent.type);
+  const auto rejit = static_cast<int32_t>(v.rejit_id);
+  if (sos7_) {
+    DacpReJitData2 r{};
+    if (Succeeded(sos7_->GetReJITInformation(method_desc, rejit, &r))) {
+      v.il_address = r.il;
+      v.il_version_node = r.ilCodeVersionNodePtr;
+    }
+    int32_t pending = 0;
+    DacpReJitData2 p{};
+    if (sos7_->GetPendingReJITID(method_desc, &pending) == kS_OK &&
+        Succeeded(sos7_->GetReJITInformation(method_desc, pending, &p))) {
+      v.has_pending = true;
+      v.pending_rejit_id = pending;
+      v.pending_il_address = p.il;
+      v.pending_il_version_node = p.ilCodeVersionNodePtr;
+    }
+  }
+  if (sos5_) {
+    DacpTieredVersionData tiers[32] = {};
+    int32_t count = 0;
+    if (Succeeded(sos5_->GetTieredVersions(method_desc, rejit, tiers, 32, &count))) {
+      v.has_tiers = true;
+      for (int32_t i = 0; i < count && i < 32; ++i) {
+        v.tiers.push_back({tiers[i].NativeCodeAddr, tiers[i].OptimizationTier,
+                           tiers[i].NativeCodeVersionNodePtr});
+      }
+    }
+  }
+  return v;
+}
+
 absl::StatusOr<CodeHeaderInfo> DacProcess::GetCodeHeader(uint64_t ip) {
   std::lock_guard<std::mutex> lock(DacMutex());
   DacpCodeHeaderData d{};
@@ -301,7 +342,8 @@ absl::StatusOr<SyncBlockInfo> DacProcess::GetSyncBlock(uint32_t number) {
   DacpSyncBlockData d{};
   HRESULT hr = sos_->GetSyncBlockData(number, &d);
   if (Failed(hr)) return DacError(absl::StrCat("GetSyncBlockData(", number, ")"), hr);
-  return SyncBlockInfo{d.Object, d.bFree != 0, d.SyncBlockPointer, d.SyncBlockCount};
+  return SyncBlockInfo{d.Object,      d.bFree != 0, d.SyncBlockPointer, d.SyncBlockCount,
+                       d.MonitorHeld, d.Recursion,  d.HoldingThread,    d.COMFlags};
 }
 
 absl::StatusOr<StaticBases> DacProcess::GetStaticBases(uint64_t mt) {

@@ -69,7 +69,8 @@ absl::StatusOr<std::vector<HandleEntry>> DacProcess::GetHandles(const Cancellati
       if (Failed(hr)) return DacError("ISOSHandleEnum::Next", hr);
       if (fetched == 0 || fetched > kBatch) break;
       for (uint32_t i = 0; i < fetched; ++i) {
-        out.push_back({buf[i].Handle, 0, buf[i].Secondary, buf[i].Type, buf[i].RefCount});
+        out.push_back(
+            {buf[i].Handle, 0, buf[i].Secondary, buf[i].Type, buf[i].RefCount, buf[i].AppDomain});
       }
     }
   }

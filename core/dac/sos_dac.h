@@ -216,8 +216,8 @@ static_assert(sizeof(DacpAssemblyData) == 0x40);
 
 // Field, method and code structs for dumpobj / dumpmt (dacprivate.h).
 struct DacpFieldDescData {
-  int32_t Type;     // CorElementType as the runtime stores it (String fields: CLASS).
-  int32_t sigType;  // CorElementType from the signature.
+  int32_t Type;              // CorElementType as the runtime stores it (String fields: CLASS).
+  int32_t sigType;           // CorElementType from the signature.
   CLRDATA_ADDRESS MTOfType;  // 0 if the field's type is not loaded.
   CLRDATA_ADDRESS ModuleOfType;
   uint32_t TokenOfType;  // mdTypeDef
@@ -358,17 +358,17 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetThreadFromThinlockID(uint32_t, CLRDATA_ADDRESS*) = 0;                // 18
   virtual HRESULT GetStackLimits(CLRDATA_ADDRESS, CLRDATA_ADDRESS*, CLRDATA_ADDRESS*,
                                  CLRDATA_ADDRESS*) = 0;  // 19
-  virtual HRESULT GetMethodDescData(CLRDATA_ADDRESS md, CLRDATA_ADDRESS ip, DacpMethodDescData* data,
-                                    ULONG rejit_count, void* rejit_data,
+  virtual HRESULT GetMethodDescData(CLRDATA_ADDRESS md, CLRDATA_ADDRESS ip,
+                                    DacpMethodDescData* data, ULONG rejit_count, void* rejit_data,
                                     ULONG*) = 0;                                  // 20
   virtual HRESULT GetMethodDescPtrFromIP(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 21
   virtual HRESULT GetMethodDescName(CLRDATA_ADDRESS md, uint32_t count, WCHAR* name,
                                     uint32_t* needed) = 0;                           // 22
   virtual HRESULT GetMethodDescPtrFromFrame(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;  // 23
   virtual HRESULT GetMethodDescFromToken(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;
-  virtual HRESULT GetMethodDescTransparencyData(CLRDATA_ADDRESS, void*) = 0;  // 25
+  virtual HRESULT GetMethodDescTransparencyData(CLRDATA_ADDRESS, void*) = 0;            // 25
   virtual HRESULT GetCodeHeaderData(CLRDATA_ADDRESS ip, DacpCodeHeaderData* data) = 0;  // 26
-  virtual HRESULT GetJitManagerList(uint32_t, void*, uint32_t*) = 0;          // 27
+  virtual HRESULT GetJitManagerList(uint32_t, void*, uint32_t*) = 0;                    // 27
   virtual HRESULT GetJitHelperFunctionName(CLRDATA_ADDRESS, uint32_t, char*, uint32_t*) = 0;
   virtual HRESULT GetJumpThunkTarget(void*, CLRDATA_ADDRESS*, CLRDATA_ADDRESS*) = 0;  // 29
   virtual HRESULT GetThreadpoolData(void*) = 0;                                       // 30
@@ -384,12 +384,12 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetMethodTableData(CLRDATA_ADDRESS mt, DacpMethodTableData* data) = 0;  // 37
   virtual HRESULT GetMethodTableSlot(CLRDATA_ADDRESS, uint32_t, CLRDATA_ADDRESS*) = 0;    // 38
   virtual HRESULT GetMethodTableFieldData(CLRDATA_ADDRESS mt,
-                                          DacpMethodTableFieldData* data) = 0;  // 39
-  virtual HRESULT GetMethodTableTransparencyData(CLRDATA_ADDRESS, void*) = 0;             // 40
-  virtual HRESULT GetMethodTableForEEClass(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;        // 41
-  virtual HRESULT GetFieldDescData(CLRDATA_ADDRESS fd, DacpFieldDescData* data) = 0;     // 42
-  virtual HRESULT GetFrameName(CLRDATA_ADDRESS, uint32_t, WCHAR*, uint32_t*) = 0;         // 43
-  virtual HRESULT GetPEFileBase(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;                   // 44
+                                          DacpMethodTableFieldData* data) = 0;        // 39
+  virtual HRESULT GetMethodTableTransparencyData(CLRDATA_ADDRESS, void*) = 0;         // 40
+  virtual HRESULT GetMethodTableForEEClass(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;    // 41
+  virtual HRESULT GetFieldDescData(CLRDATA_ADDRESS fd, DacpFieldDescData* data) = 0;  // 42
+  virtual HRESULT GetFrameName(CLRDATA_ADDRESS, uint32_t, WCHAR*, uint32_t*) = 0;     // 43
+  virtual HRESULT GetPEFileBase(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;               // 44
   virtual HRESULT GetPEFileName(CLRDATA_ADDRESS addr, uint32_t count, WCHAR* name,
                                 uint32_t* needed) = 0;      // 45
   virtual HRESULT GetGCHeapData(DacpGcHeapData* data) = 0;  // 46
@@ -413,16 +413,16 @@ class ISOSDacInterface : public IUnknown {
   virtual HRESULT GetHandleEnumForGC(uint32_t, IUnknown**) = 0;                    // 63
   virtual HRESULT TraverseEHInfo(CLRDATA_ADDRESS, void*, void*) = 0;               // 64
   virtual HRESULT GetNestedExceptionData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*,
-                                         CLRDATA_ADDRESS*) = 0;                      // 65
-  virtual HRESULT GetStressLogAddress(CLRDATA_ADDRESS*) = 0;                         // 66
-  virtual HRESULT TraverseLoaderHeap(CLRDATA_ADDRESS, void*) = 0;                    // 67
-  virtual HRESULT GetCodeHeapList(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 68
-  virtual HRESULT TraverseVirtCallStubHeap(CLRDATA_ADDRESS, int32_t, void*) = 0;     // 69
-  virtual HRESULT GetUsefulGlobals(DacpUsefulGlobalsData* data) = 0;                 // 70
-  virtual HRESULT GetClrWatsonBuckets(CLRDATA_ADDRESS, void*) = 0;                   // 71
-  virtual HRESULT GetTLSIndex(uint32_t*) = 0;                                        // 72
-  virtual HRESULT GetDacModuleHandle(void**) = 0;                                    // 73
-  virtual HRESULT GetRCWData(CLRDATA_ADDRESS, void*) = 0;                            // 74
+                                         CLRDATA_ADDRESS*) = 0;                       // 65
+  virtual HRESULT GetStressLogAddress(CLRDATA_ADDRESS*) = 0;                          // 66
+  virtual HRESULT TraverseLoaderHeap(CLRDATA_ADDRESS, void*) = 0;                     // 67
+  virtual HRESULT GetCodeHeapList(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;   // 68
+  virtual HRESULT TraverseVirtCallStubHeap(CLRDATA_ADDRESS, int32_t, void*) = 0;      // 69
+  virtual HRESULT GetUsefulGlobals(DacpUsefulGlobalsData* data) = 0;                  // 70
+  virtual HRESULT GetClrWatsonBuckets(CLRDATA_ADDRESS, void*) = 0;                    // 71
+  virtual HRESULT GetTLSIndex(uint32_t*) = 0;                                         // 72
+  virtual HRESULT GetDacModuleHandle(void**) = 0;                                     // 73
+  virtual HRESULT GetRCWData(CLRDATA_ADDRESS, void*) = 0;                             // 74
   virtual HRESULT GetRCWInterfaces(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 75
   virtual HRESULT GetCCWData(CLRDATA_ADDRESS, void*) = 0;                             // 76
   virtual HRESULT GetCCWInterfaces(CLRDATA_ADDRESS, uint32_t, void*, uint32_t*) = 0;  // 77
@@ -483,11 +483,11 @@ class ISOSDacInterface10 : public IUnknown {
  public:
   virtual HRESULT GetObjectComWrappersData(CLRDATA_ADDRESS obj, CLRDATA_ADDRESS* rcw,
                                            uint32_t count, CLRDATA_ADDRESS* mow_list,
-                                           uint32_t* needed) = 0;                     // 3
-  virtual HRESULT IsComWrappersCCW(CLRDATA_ADDRESS ccw, BOOL* is_ccw) = 0;            // 4
+                                           uint32_t* needed) = 0;                          // 3
+  virtual HRESULT IsComWrappersCCW(CLRDATA_ADDRESS ccw, BOOL* is_ccw) = 0;                 // 4
   virtual HRESULT GetComWrappersCCWData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*, int32_t*) = 0;  // 5
-  virtual HRESULT IsComWrappersRCW(CLRDATA_ADDRESS rcw, BOOL* is_rcw) = 0;            // 6
-  virtual HRESULT GetComWrappersRCWData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;       // 7
+  virtual HRESULT IsComWrappersRCW(CLRDATA_ADDRESS rcw, BOOL* is_rcw) = 0;                 // 6
+  virtual HRESULT GetComWrappersRCWData(CLRDATA_ADDRESS, CLRDATA_ADDRESS*) = 0;            // 7
 };
 
 // Objective-C tracked types (Apple platforms).
@@ -514,12 +514,48 @@ class ISOSDacInterface14 : public IUnknown {
                                                     int32_t* flags) = 0;  // 5
 };
 
+// A method's native code versions (tiers), newest last (sospriv.idl ISOSDacInterface5).
+struct DacpTieredVersionData {
+  CLRDATA_ADDRESS NativeCodeAddr;
+  int32_t OptimizationTier;  // 0 unknown, 1 MinOptJitted, 2 Optimized, 3 QuickJitted,
+                             // 4 OptimizedTier1, 5 ReadyToRun, 6 OptimizedTier1OSR,
+                             // 7 QuickJittedInstrumented, 8 OptimizedTier1Instrumented
+  CLRDATA_ADDRESS NativeCodeVersionNodePtr;
+};
+static_assert(sizeof(DacpTieredVersionData) == 0x18);
+inline constexpr IID kIID_ISOSDacInterface5 = ParseGuid("127d6abe-6c86-4e48-8e7b-220781c58101");
+class ISOSDacInterface5 : public IUnknown {
+ public:
+  virtual HRESULT GetTieredVersions(CLRDATA_ADDRESS method_desc, int32_t rejit_id,
+                                    DacpTieredVersionData* versions, int32_t capacity,
+                                    int32_t* count) = 0;  // 3
+};
+
+// A method's IL code version for a ReJIT id (ISOSDacInterface7).
+struct DacpReJitData2 {
+  uint32_t rejitID;
+  uint32_t flags;
+  CLRDATA_ADDRESS il;
+  CLRDATA_ADDRESS ilCodeVersionNodePtr;
+};
+static_assert(sizeof(DacpReJitData2) == 0x18);
+inline constexpr IID kIID_ISOSDacInterface7 = ParseGuid("c1020dde-fe98-4536-a53b-f35a74c327eb");
+class ISOSDacInterface7 : public IUnknown {
+ public:
+  virtual HRESULT GetPendingReJITID(CLRDATA_ADDRESS method_desc, int32_t* rejit_id) = 0;  // 3
+  virtual HRESULT GetReJITInformation(CLRDATA_ADDRESS method_desc, int32_t rejit_id,
+                                      DacpReJitData2* data) = 0;                 // 4
+  virtual HRESULT GetProfilerModifiedILInformation(CLRDATA_ADDRESS, void*) = 0;  // 5
+  virtual HRESULT GetMethodsWithProfilerModifiedIL(CLRDATA_ADDRESS, CLRDATA_ADDRESS*, int32_t,
+                                                   int32_t*) = 0;  // 6
+};
+
 // The common base of the DAC's enumerators (sospriv.idl ISOSEnum).
 class ISOSEnum : public IUnknown {
  public:
-  virtual HRESULT Skip(uint32_t count) = 0;        // 3
-  virtual HRESULT Reset() = 0;                     // 4
-  virtual HRESULT GetCount(uint32_t* count) = 0;   // 5
+  virtual HRESULT Skip(uint32_t count) = 0;       // 3
+  virtual HRESULT Reset() = 0;                    // 4
+  virtual HRESULT GetCount(uint32_t* count) = 0;  // 5
 };
 
 class ISOSMethodEnum : public ISOSEnum {
@@ -596,10 +632,10 @@ inline constexpr ULONG32 kDacDataModulePrivRequestGetModuleData = 0xf0000001;
 struct DacpGetModuleData {
   BOOL IsDynamic;
   BOOL IsInMemory;
-  BOOL IsFileLayout;            // The image is mapped flat (as the file), not as sections.
-  CLRDATA_ADDRESS PEAssembly;   // .NET 9+: the Module address.
+  BOOL IsFileLayout;           // The image is mapped flat (as the file), not as sections.
+  CLRDATA_ADDRESS PEAssembly;  // .NET 9+: the Module address.
   CLRDATA_ADDRESS LoadedPEAddress;
-  uint64_t LoadedPESize;        // File size for a flat layout, SizeOfImage for a mapped one.
+  uint64_t LoadedPESize;  // File size for a flat layout, SizeOfImage for a mapped one.
   CLRDATA_ADDRESS InMemoryPdbAddress;
   uint64_t InMemoryPdbSize;
 };
@@ -612,46 +648,46 @@ inline constexpr IID kIID_IXCLRDataModule = ParseGuid("88E32849-0A0A-4cb0-9022-7
 // GetFileName and Request are called; the others keep their vtable slots.
 class IXCLRDataModule : public IUnknown {
  public:
-  virtual HRESULT StartEnumAssemblies(void*) = 0;                                     // 3
-  virtual HRESULT EnumAssembly(void*, void*) = 0;                                     // 4
-  virtual HRESULT EndEnumAssemblies(ULONG64) = 0;                                     // 5
-  virtual HRESULT StartEnumTypeDefinitions(void*) = 0;                                // 6
-  virtual HRESULT EnumTypeDefinition(void*, void*) = 0;                               // 7
-  virtual HRESULT EndEnumTypeDefinitions(ULONG64) = 0;                                // 8
-  virtual HRESULT StartEnumTypeInstances(void*, void*) = 0;                           // 9
-  virtual HRESULT EnumTypeInstance(void*, void*) = 0;                                 // 10
-  virtual HRESULT EndEnumTypeInstances(ULONG64) = 0;                                  // 11
-  virtual HRESULT StartEnumTypeDefinitionsByName(const WCHAR*, ULONG32, void*) = 0;   // 12
-  virtual HRESULT EnumTypeDefinitionByName(void*, void*) = 0;                         // 13
-  virtual HRESULT EndEnumTypeDefinitionsByName(ULONG64) = 0;                          // 14
+  virtual HRESULT StartEnumAssemblies(void*) = 0;                                    // 3
+  virtual HRESULT EnumAssembly(void*, void*) = 0;                                    // 4
+  virtual HRESULT EndEnumAssemblies(ULONG64) = 0;                                    // 5
+  virtual HRESULT StartEnumTypeDefinitions(void*) = 0;                               // 6
+  virtual HRESULT EnumTypeDefinition(void*, void*) = 0;                              // 7
+  virtual HRESULT EndEnumTypeDefinitions(ULONG64) = 0;                               // 8
+  virtual HRESULT StartEnumTypeInstances(void*, void*) = 0;                          // 9
+  virtual HRESULT EnumTypeInstance(void*, void*) = 0;                                // 10
+  virtual HRESULT EndEnumTypeInstances(ULONG64) = 0;                                 // 11
+  virtual HRESULT StartEnumTypeDefinitionsByName(const WCHAR*, ULONG32, void*) = 0;  // 12
+  virtual HRESULT EnumTypeDefinitionByName(void*, void*) = 0;                        // 13
+  virtual HRESULT EndEnumTypeDefinitionsByName(ULONG64) = 0;                         // 14
   virtual HRESULT StartEnumTypeInstancesByName(const WCHAR*, ULONG32, void*, void*) = 0;
-  virtual HRESULT EnumTypeInstanceByName(void*, void*) = 0;                           // 16
-  virtual HRESULT EndEnumTypeInstancesByName(ULONG64) = 0;                            // 17
-  virtual HRESULT GetTypeDefinitionByToken(uint32_t, void*) = 0;                      // 18
-  virtual HRESULT StartEnumMethodDefinitionsByName(const WCHAR*, ULONG32, void*) = 0; // 19
-  virtual HRESULT EnumMethodDefinitionByName(void*, void*) = 0;                       // 20
-  virtual HRESULT EndEnumMethodDefinitionsByName(ULONG64) = 0;                        // 21
+  virtual HRESULT EnumTypeInstanceByName(void*, void*) = 0;                            // 16
+  virtual HRESULT EndEnumTypeInstancesByName(ULONG64) = 0;                             // 17
+  virtual HRESULT GetTypeDefinitionByToken(uint32_t, void*) = 0;                       // 18
+  virtual HRESULT StartEnumMethodDefinitionsByName(const WCHAR*, ULONG32, void*) = 0;  // 19
+  virtual HRESULT EnumMethodDefinitionByName(void*, void*) = 0;                        // 20
+  virtual HRESULT EndEnumMethodDefinitionsByName(ULONG64) = 0;                         // 21
   virtual HRESULT StartEnumMethodInstancesByName(const WCHAR*, ULONG32, void*, void*) = 0;
-  virtual HRESULT EnumMethodInstanceByName(void*, void*) = 0;                         // 23
-  virtual HRESULT EndEnumMethodInstancesByName(ULONG64) = 0;                          // 24
-  virtual HRESULT GetMethodDefinitionByToken(uint32_t, void*) = 0;                    // 25
+  virtual HRESULT EnumMethodInstanceByName(void*, void*) = 0;       // 23
+  virtual HRESULT EndEnumMethodInstancesByName(ULONG64) = 0;        // 24
+  virtual HRESULT GetMethodDefinitionByToken(uint32_t, void*) = 0;  // 25
   virtual HRESULT StartEnumDataByName(const WCHAR*, ULONG32, void*, void*, void*) = 0;
-  virtual HRESULT EnumDataByName(void*, void*) = 0;                                   // 27
-  virtual HRESULT EndEnumDataByName(ULONG64) = 0;                                     // 28
-  virtual HRESULT GetName(ULONG32 buf_len, ULONG32* name_len, WCHAR* name) = 0;       // 29
+  virtual HRESULT EnumDataByName(void*, void*) = 0;                              // 27
+  virtual HRESULT EndEnumDataByName(ULONG64) = 0;                                // 28
+  virtual HRESULT GetName(ULONG32 buf_len, ULONG32* name_len, WCHAR* name) = 0;  // 29
   // Faults on a null buffer: always pass one.
-  virtual HRESULT GetFileName(ULONG32 buf_len, ULONG32* name_len, WCHAR* name) = 0;   // 30
-  virtual HRESULT GetFlags(ULONG32* flags) = 0;                                       // 31
-  virtual HRESULT IsSameObject(IXCLRDataModule* other) = 0;                           // 32
-  virtual HRESULT StartEnumExtents(void*) = 0;                                        // 33
-  virtual HRESULT EnumExtent(void*, void*) = 0;                                       // 34
-  virtual HRESULT EndEnumExtents(ULONG64) = 0;                                        // 35
+  virtual HRESULT GetFileName(ULONG32 buf_len, ULONG32* name_len, WCHAR* name) = 0;  // 30
+  virtual HRESULT GetFlags(ULONG32* flags) = 0;                                      // 31
+  virtual HRESULT IsSameObject(IXCLRDataModule* other) = 0;                          // 32
+  virtual HRESULT StartEnumExtents(void*) = 0;                                       // 33
+  virtual HRESULT EnumExtent(void*, void*) = 0;                                      // 34
+  virtual HRESULT EndEnumExtents(ULONG64) = 0;                                       // 35
   virtual HRESULT Request(ULONG32 code, ULONG32 in_size, BYTE* in, ULONG32 out_size,
-                          BYTE* out) = 0;                                             // 36
-  virtual HRESULT StartEnumAppDomains(void*) = 0;                                     // 37
-  virtual HRESULT EnumAppDomain(void*, void*) = 0;                                    // 38
-  virtual HRESULT EndEnumAppDomains(ULONG64) = 0;                                     // 39
-  virtual HRESULT GetVersionId(GUID* vid) = 0;                                        // 40
+                          BYTE* out) = 0;           // 36
+  virtual HRESULT StartEnumAppDomains(void*) = 0;   // 37
+  virtual HRESULT EnumAppDomain(void*, void*) = 0;  // 38
+  virtual HRESULT EndEnumAppDomains(ULONG64) = 0;   // 39
+  virtual HRESULT GetVersionId(GUID* vid) = 0;      // 40
 };
 
 }  // namespace clrdiag::dac

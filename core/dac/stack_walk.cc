@@ -196,6 +196,11 @@ void FindIlOffset(IXCLRDataProcess* process, uint64_t ip, bool adjust, StackFram
 
 }  // namespace
 
+void DacProcess::FindIlOffsetAt(uint64_t ip, StackFrame* f) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  FindIlOffset(process_.get(), ip, false, f);
+}
+
 absl::StatusOr<ThreadStack> DacProcess::WalkStack(uint32_t os_thread_id,
                                                   const StackWalkOptions& options,
                                                   const CancellationToken& cancel) {

@@ -118,8 +118,7 @@ std::string NoSocketMessage(pid_t pid, const std::string& name, const std::strin
 
 // The target's TMPDIR as the runtime computes it: unset or empty means /tmp/, and a '/' is
 // appended when missing.
-absl::StatusOr<std::string> TargetTmpDir(const ProcFs& fs, pid_t pid) {
-  ASSIGN_OR_RETURN(std::string environ, ReadProcFile(absl::StrCat(fs.PidDir(pid), "/environ")));
+std::string TargetTmpDir(std::string_view environ) {
   std::optional<std::string_view> value = FindEnvVar(environ, "TMPDIR");
   std::string tmpdir(value && !value->empty() ? *value : kDefaultTmpDir);
   if (tmpdir.back() != '/') tmpdir += '/';
@@ -138,11 +137,13 @@ struct Target {
   pid_t pid = 0;
   std::optional<ProcStatus> status = std::nullopt;  // read lazily unless the caller already has it
   std::string tmpdir = {};
+  std::string environ = {};  // kept for the pod identity (HOSTNAME)
   uint64_t start_time = 0;
 };
 
 absl::StatusOr<DiagnosticSocket> Locate(const ProcFs& fs, SocketDirCache& cache, Target& t) {
-  ASSIGN_OR_RETURN(t.tmpdir, TargetTmpDir(fs, t.pid));
+  ASSIGN_OR_RETURN(t.environ, ReadProcFile(absl::StrCat(fs.PidDir(t.pid), "/environ")));
+  t.tmpdir = TargetTmpDir(t.environ);
   std::string dir = HostDir(fs, t.pid, t.tmpdir);
   UniqueFd dirfd;
   absl::StatusOr<const std::vector<SocketName>*> listing = cache.List(dir, &dirfd);
@@ -210,6 +211,7 @@ ProcessFacts BuildFacts(const ProcFs& fs, const Target& t, DiagnosticSocket sock
   facts.uid = t.status->uid;
   facts.start_time = t.start_time;
   facts.rss_bytes = t.status->vm_rss_kb * 1024;
+  facts.k8s = ReadK8sIdentity(fs, t.pid, t.environ);
   facts.socket = std::move(socket);
   return facts;
 }

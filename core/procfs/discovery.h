@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/procfs/k8s_identity.h"
 #include "core/procfs/procfs.h"
 
 namespace clrdiag::procfs {
@@ -40,6 +41,7 @@ struct ProcessFacts {
   uint64_t start_time = 0;
   uint64_t rss_bytes = 0;
   DiagnosticSocket socket;
+  K8sIdentity k8s;  // container and pod identity; empty fields outside containers and pods
 };
 
 // Every live process with a diagnostic socket, ascending by pid. `self` is excluded.

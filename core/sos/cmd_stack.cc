@@ -108,6 +108,12 @@ class SourceLines {
   std::map<uint64_t, std::unique_ptr<dac::PortablePdb>> cache_;
 };
 
+}  // namespace
+
+void ResolveSourceLine(dac::DacProcess& dac, dac::StackFrame* f) { SourceLines(dac).Resolve(f); }
+
+namespace {
+
 struct ClrStackArgs {
   bool all_threads = false;
   dac::StackWalkOptions walk;

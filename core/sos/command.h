@@ -17,8 +17,19 @@ namespace clrdiag::sos {
 
 struct HeapIndex;  // format.h: what a complete heap walk learned, kept for the session
 
+// What `d` and its size variants remember between commands (as the reference does): the next
+// address and the element format, so a bare `d` goes on where the last dump stopped.
+struct MemoryDumpState {
+  uint64_t next_address = 0;
+  int count = 32;  // elements
+  int length = 0;  // bytes per element; 0 means 4
+  int width = 0;   // elements per row; 0 means 32 / length
+  bool ascii = false, unicode = false, ascii_string = false, unicode_string = false;
+};
+
 // What a command can reach: the dump, its DAC, and the session's state.
 struct SessionState {
+  MemoryDumpState memory;
   int current_thread = 0;  // index into core.threads() (threads N / setthread N)
   // Filled by the first complete heap walk; later `dumpheap -stat` runs answer from it.
   std::shared_ptr<HeapIndex> heap_index;
@@ -75,5 +86,11 @@ void RegisterObjectCommands(CommandRegistry& r);   // cmd_object.cc: dumpobj, du
 void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
+// cmd_handles.cc: gchandles, finalizequeue, traverseheap, dumpconcurrentdictionary/queue
+void RegisterHandleCommands(CommandRegistry& r);
+// cmd_memory.cc: d/readmemory, db, dc, da, du, dw, dd, dp, dq, threadstate
+void RegisterMemoryCommands(CommandRegistry& r);
+void RegisterSyncCommands(CommandRegistry& r);  // cmd_sync.cc: syncblk
+void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
 
 }  // namespace clrdiag::sos

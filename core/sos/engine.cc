@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "core/sos/command.h"
@@ -61,12 +62,23 @@ class DacEngine : public Engine {
                    "Displays help for a command.",
                    "help [command]\n  Lists the commands, or describes one.",
                    {}});
+    registry_.Add(
+        {{"sos", "ext"},
+         "<command_and_arguments>",
+         "Executes various SOS debugging commands.",
+         "sos <command> [arguments]\n  Runs an SOS command (the same as typing it alone; kept "
+         "for scripts written\n  for dotnet-dump and lldb).",
+         {}});
     RegisterExceptionCommands(registry_);
     RegisterHeapCommands(registry_);
     RegisterRuntimeCommands(registry_);
     RegisterObjectCommands(registry_);
     RegisterModuleCommands(registry_);
     RegisterStackCommands(registry_);
+    RegisterHandleCommands(registry_);
+    RegisterMemoryCommands(registry_);
+    RegisterSyncCommands(registry_);
+    RegisterCodeCommands(registry_);
   }
 
   std::string runtime_version() const override {
@@ -127,6 +139,13 @@ class DacEngine : public Engine {
                                   "'. Type 'help' to list the available commands."));
     }
     if (spec->names[0] == "exit") return {true, "", true};
+    if (spec->names[0] == "sos") {
+      if (args.empty()) return UsageError(*spec, "name the SOS command to run");
+      if (const CommandSpec* inner = registry_.Find(args[0]); inner && inner->names[0] == "sos") {
+        return UsageError(*spec, "sos runs an SOS command, not itself");
+      }
+      return RunLine(absl::StrJoin(args, " "), json, out, cancel);
+    }
     CommandContext ctx{*dac_, *core_, runtime_, location_, state_, out, cancel, json};
     if (spec->names[0] == "help") return Help(ctx, args);
     return spec->handler(ctx, *spec, args);

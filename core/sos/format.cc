@@ -28,18 +28,12 @@ std::string N0(uint64_t v) {
   return out;
 }
 
-namespace {
-
-// The debugger's thread number of a managed thread (its index among the dump's threads), or -1
-// when it has no OS thread in the dump.
 int DebuggerThreadIndex(const dac::ManagedThread& t, const elf::CoreFile& core) {
   for (size_t i = 0; i < core.threads().size(); ++i) {
     if (t.os_id != 0 && core.threads()[i].tid == t.os_id) return static_cast<int>(i);
   }
   return -1;
 }
-
-}  // namespace
 
 std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core,
                            const std::vector<Json>& exceptions) {

@@ -28,6 +28,10 @@ std::string FormatClrThreads(const dac::ThreadStore& ts, const elf::CoreFile& co
                              const std::vector<std::string>& exceptions = {});
 // Its JSON form, as a JSON text.
 // `exceptions`, if given, holds each thread's "exception" value, in ts.threads order.
+// The debugger's thread number of a managed thread (its index among the dump's threads), or -1
+// when it has no OS thread in the dump.
+int DebuggerThreadIndex(const dac::ManagedThread& t, const elf::CoreFile& core);
+
 std::string ClrThreadsJson(const dac::ThreadStore& ts, const elf::CoreFile& core,
                            const std::vector<Json>& exceptions = {});
 

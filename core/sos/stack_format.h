@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dac/dac_process.h"
 #include "core/dac/stack_walk.h"
 #include "core/elf/core_file.h"
 #include "core/sos/json.h"
@@ -35,5 +36,9 @@ std::string FormatThreadList(const std::vector<elf::CoreThread>& threads, int cu
 Json ThreadStackJson(const dac::ThreadStack& stack, int index, const ClrStackTextOptions& o);
 // `threads`: every dump thread with its registers and whether it is current.
 Json ThreadListJson(const std::vector<elf::CoreThread>& threads, int current);
+
+// Fills `f`'s source file and line from a portable PDB beside its module's assembly (if any
+// matches the loaded build); `f` needs module, method_token and il_offset (cmd_stack.cc).
+void ResolveSourceLine(dac::DacProcess& dac, dac::StackFrame* f);
 
 }  // namespace clrdiag::sos

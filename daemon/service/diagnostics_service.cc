@@ -88,6 +88,11 @@ void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
   out->set_user(p.user);
   out->set_diagnostic_socket(p.facts.socket.path);
   out->set_rss_bytes(p.facts.rss_bytes);
+  out->set_container_id(p.facts.k8s.container_id);
+  out->set_container_runtime(p.facts.k8s.container_runtime);
+  out->set_pod_uid(p.facts.k8s.pod_uid);
+  out->set_pod(p.facts.k8s.pod);
+  out->set_pod_namespace(p.facts.k8s.namespace_);
   if (p.runtime) {
     out->set_runtime_version(p.runtime->runtime_version);
     out->set_os(p.runtime->os);
