@@ -34,6 +34,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/client.h"
+#include "client/heapdiff.h"
 #include "nlohmann/json.hpp"
 
 namespace clrdiag::cli {
@@ -139,12 +140,15 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
   // The command now running (0: none, we are at the prompt or between -c commands).
   std::atomic<uint64_t> running{0};
   std::atomic<bool> at_prompt{false};
+  // Set by Ctrl-C while a command runs: `heapdiff` also abandons its session on the base dump.
+  std::atomic<bool> cancel_requested{false};
   std::thread signals([&] {
     for (;;) {
       int sig = 0;
       if (sigwait(&sigint, &sig) != 0) continue;
       uint64_t id = running.load();
       if (id != 0) {
+        cancel_requested = true;
         clrdiag::v1::AnalyzeRequest c;
         c.mutable_cancel()->set_id(id);
         write(c);
@@ -231,6 +235,110 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
     }
   };
   uint64_t next_id = 1;
+  // `heapdiff -base A`: the diff from dump A to this session's dump, computed here from both
+  // dumps' `dumpheap -stat` (JSON): this session's, and A's from a session of its own opened
+  // for it (at the same time; the result is kept for the next heapdiff against A).
+  std::map<std::string, HeapTypes> base_stats;
+  auto heapdiff = [&](const std::string& line, const std::vector<std::string>& words) -> bool {
+    auto fail = [&](const std::string& message) {
+      failed = true;
+      if (json) {
+        out(nlohmann::ordered_json{{"command", line}, {"error", message}}.dump(
+                -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+            "\n");
+      } else {
+        std::fprintf(stderr, "%s\n", message.c_str());
+        if (log) std::fprintf(log, "%s\n", message.c_str());
+      }
+      return true;
+    };
+    const char* kUsage =
+        "Usage: heapdiff -base <dump>\n"
+        "  <dump>: the earlier dump of the process (catalog id or daemon-host path); shows, per\n"
+        "  type, how the heap grew from it to this session's dump";
+    std::string base;
+    for (size_t i = 1; i < words.size(); ++i) {
+      if (absl::AsciiStrToLower(words[i]) == "-base" && i + 1 < words.size() && base.empty()) {
+        base = words[++i];
+      } else {
+        return fail(absl::StrCat("heapdiff: unexpected argument '", words[i], "'\n", kUsage));
+      }
+    }
+    if (base.empty()) return fail(absl::StrCat("heapdiff: -base <dump> is required\n", kUsage));
+    cancel_requested = false;
+    HeapTypes a, b;
+    grpc::Status a_status;
+    std::string a_error;
+    bool a_ok = true;
+    std::thread fetch;
+    auto cached = base_stats.find(base);
+    if (cached != base_stats.end()) {
+      a = cached->second;
+    } else {
+      fetch = std::thread(
+          [&] { a_ok = FetchHeapStat(client, base, &a, &a_status, &a_error, &cancel_requested); });
+    }
+    // This session's dump: `dumpheap -stat` here, its JSON collected instead of shown.
+    clrdiag::v1::AnalyzeRequest req;
+    const uint64_t id = next_id++;
+    req.mutable_command()->set_id(id);
+    req.mutable_command()->set_command_line("dumpheap -stat");
+    req.mutable_command()->set_json(true);
+    std::string text, b_error;
+    bool b_done = false, b_ok = false, session_over = false;
+    running = id;
+    if (write(req)) {
+      while (next(&resp)) {
+        if (resp.has_progress()) {
+          if (!stderr_tty) continue;
+          const auto& p = resp.progress();
+          std::string t = absl::StrCat("heapdiff: ", p.stage(), ": ");
+          if (p.total() > 0) {
+            absl::StrAppend(&t, std::min<uint64_t>(100, p.done() * 100 / p.total()), "%, ");
+          }
+          absl::StrAppend(&t, Grouped(p.items()), " objects (Ctrl-C cancels)");
+          std::fprintf(stderr, "\r\033[K%s", t.c_str());
+          progress_shown = true;
+          continue;
+        }
+        if (resp.has_output()) text += resp.output().text();
+        if (resp.has_done()) {
+          b_done = true;
+          b_ok = resp.done().ok();
+          if (!b_ok) b_error = resp.done().error();
+          session_over = resp.done().exit();
+          break;
+        }
+      }
+    }
+    running = 0;
+    if (!b_done) session_over = true;
+    if (!b_ok && b_done) cancel_requested = true;  // no use waiting for A
+    if (fetch.joinable()) fetch.join();
+    clear_progress();
+    if (!b_done) return false;
+    if (b_ok && !ParseHeapStat(text, &b, &b_error)) b_ok = false;
+    if (!b_ok) {
+      fail(absl::StrCat("heapdiff: this session's dump: ", b_error));
+      return !session_over;
+    }
+    if (!a_ok) {
+      std::string why = !a_status.ok() ? a_status.error_message() : a_error;
+      if (cancel_requested.load()) why = "cancelled";
+      fail(absl::StrCat("heapdiff: ", base, ": ", why));
+      return true;
+    }
+    base_stats[base] = a;
+    if (json) {
+      auto doc = nlohmann::ordered_json{{"command", line}};
+      doc["result"] = nlohmann::ordered_json::parse(HeapDiffJson(a, b, base, dump));
+      out(doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+    } else {
+      out(FormatHeapDiff(a, b, base, dump));
+    }
+    std::fflush(stdout);
+    return true;
+  };
   // Runs one command and prints its output as it arrives. Returns false when the session is
   // over (exit, or the worker is gone).
   auto run = [&](const std::string& line) -> bool {
@@ -261,6 +369,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       }
       return true;
     }
+    if (verb == "heapdiff") return heapdiff(line, words);
     // traverseheap writes a file where the user asked: on this machine, relative to this
     // client's directory, with the user's rights (never as the daemon). The worker produces
     // the content (`traverseheap [-xml] -`); it arrives as the command's output and goes to

@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "client/client.h"
+#include "client/heapdiff.h"
 
 int main(int argc, char** argv) {
   using namespace clrdiag::cli;
@@ -66,6 +67,15 @@ int main(int argc, char** argv) {
   analyze->add_flag("--json", g.json,
                     "each command prints its JSON form: one document per command and line");
 
+  std::string diff_a, diff_b;
+  auto* heapdiff = app.add_subcommand(
+      "heapdiff", "Per type, how the managed heap grew from dump A to dump B (dumpheap -stat)");
+  heapdiff->add_option("dump_a", diff_a, "the earlier dump: catalog id or a daemon-host path")
+      ->required();
+  heapdiff->add_option("dump_b", diff_b, "the later dump: catalog id or a daemon-host path")
+      ->required();
+  heapdiff->add_flag("--json", g.json, "print one JSON document");
+
   std::string close_id;
   auto* sessions =
       app.add_subcommand("sessions", "List the daemon's analysis sessions, or close one");
@@ -121,6 +131,7 @@ int main(int argc, char** argv) {
   if (rm->parsed()) rc = RunRm(client, id);
   if (analyze->parsed()) rc = RunAnalyze(client, dump, commands, g.json);
   if (sessions->parsed()) rc = RunSessions(client, g, close_id);
+  if (heapdiff->parsed()) rc = RunHeapDiff(client, diff_a, diff_b, g.json);
   std::fflush(nullptr);
   std::_Exit(rc);
 }

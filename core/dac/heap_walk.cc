@@ -58,6 +58,12 @@ class WindowReader {
 absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
                                          const std::function<bool(const HeapObject&)>& visit,
                                          const CancellationToken* cancel) {
+  return WalkHeapSegments(dac, nullptr, visit, cancel);
+}
+
+absl::StatusOr<HeapWalkSummary> WalkHeapSegments(
+    DacProcess& dac, const std::function<bool(const HeapSegment&)>& keep,
+    const std::function<bool(const HeapObject&)>& visit, const CancellationToken* cancel) {
   ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac.GetHeapSegments());
   std::stable_sort(segments.begin(), segments.end(),
                    [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
@@ -67,6 +73,7 @@ absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
 
   HeapWalkSummary summary;
   for (const HeapSegment& seg : segments) {
+    if (keep && !keep(seg)) continue;
     const bool skip_contexts = seg.kind != SegmentKind::kLarge && seg.kind != SegmentKind::kFrozen;
     auto skip_context = [&](uint64_t obj) {
       if (!skip_contexts) return obj;

@@ -42,6 +42,10 @@ struct HeapWalkSummary {
 absl::StatusOr<HeapWalkSummary> WalkHeap(DacProcess& dac,
                                          const std::function<bool(const HeapObject&)>& visit,
                                          const CancellationToken* cancel = nullptr);
+// The same walk over the segments `keep` accepts only (all when `keep` is empty).
+absl::StatusOr<HeapWalkSummary> WalkHeapSegments(
+    DacProcess& dac, const std::function<bool(const HeapSegment&)>& keep,
+    const std::function<bool(const HeapObject&)>& visit, const CancellationToken* cancel = nullptr);
 
 struct TypeStat {
   uint64_t mt = 0;

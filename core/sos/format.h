@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -46,7 +47,25 @@ struct DumpHeapOptions {
   // at most one of them (core/dac/gc_roots.h).
   bool live = false;
   bool dead = false;
+  // -strings: statistics per string value (and size) instead of per type; only strings.
+  bool strings = false;
+  // -thinlock: the objects whose header holds a thin lock (owner thread, recursion) only.
+  bool thinlock = false;
+  bool bycount = false;  // -bycount: statistics ordered by count instead of total size
+  int heap = -1;         // -heap N: only GC heap N's segments; -1: all
+  uint64_t segment = 0;  // -segment: the segment with this address or containing it; 0: all
+  // -gen: only objects of this generation (kGen0/kGen1/kGen2/kLarge/kPinned/kFrozen).
+  std::optional<dac::SegmentKind> generation;
+  // The memory range [range_start, range_end): only objects starting inside it.
+  bool has_range = false;
+  uint64_t range_start = 0;
+  uint64_t range_end = UINT64_MAX;
+  int runtime_major = 0;  // the runtime's major version (thin lock header layout); 0: unknown
 };
+
+// -gen's value ("gen0".."gen2", "loh"/"large", "poh"/"pinned", "foh"/"frozen"), as the
+// reference spells them, case-insensitive; nullopt if unknown.
+std::optional<dac::SegmentKind> ParseGeneration(const std::string& text);
 
 // Per-MethodTable totals of the whole heap, in first-seen order, with the type names: enough
 // to answer `dumpheap -stat` (also with -type/-mt) without walking the heap again. ~100 bytes

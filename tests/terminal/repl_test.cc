@@ -107,7 +107,7 @@ TEST(ReplTest, CompletionHistoryProgressAndCtrlC) {
 
   // Tab completes an option; the same session still works; a progress line shows while the
   // heap is walked, then goes away.
-  tmux.Type("dumpheap -st");
+  tmux.Type("dumpheap -sta");  // "-st" is also the start of -strings
   tmux.Keys({"Tab"});
   ASSERT_TRUE(tmux.WaitFor("> dumpheap -stat", 5s)) << tmux.Screen();
   tmux.Keys({"Enter"});
