@@ -63,7 +63,9 @@ absl::StatusOr<uint64_t> DacProcess::GetDomainLoaderAllocator(uint64_t domain) {
   return la;
 }
 
-absl::StatusOr<std::vector<LoaderHeap>> DacProcess::GetLoaderAllocatorHeaps(uint64_t la) {
+absl::StatusOr<std::vector<LoaderHeap>> DacProcess::GetLoaderAllocatorHeaps(
+    uint64_t loader_allocator) {
+  const uint64_t la = loader_allocator;
   std::lock_guard<std::mutex> lock(DacMutex());
   ComPtr<LoaderHeapsSosDac13> sos13;
   if (Failed(process_.As(kIID_LoaderHeapsSosDac13, &sos13)) || !sos13) {

@@ -327,6 +327,7 @@ class HeapGraphBuilder {
 absl::StatusOr<std::unique_ptr<HeapGraph>> HeapGraph::Build(DacProcess& dac,
                                                             const CancellationToken* cancel,
                                                             const ProgressFn& progress) {
+  // NOLINTNEXTLINE(modernize-make-unique): the constructor is private to Build.
   auto g = std::unique_ptr<HeapGraph>(new HeapGraph());
   HeapGraphBuilder builder(dac, *g);
   RETURN_IF_ERROR(builder.Run(cancel, progress));

@@ -457,9 +457,9 @@ CommandResult GCHeapStat(CommandContext& ctx, const CommandSpec& spec,
   // frozen heap exists: the reference adds the column but not its value], then three of 8.
   auto header = [&]() {
     std::vector<std::string> cells = {"Heap"};
-    if (has_eph) cells.push_back("EPH");
-    for (const char* c : {"Gen0", "Gen1", "Gen2", "LOH", "POH"}) cells.push_back(c);
-    if (print_frozen) cells.push_back("FRZ");
+    if (has_eph) cells.emplace_back("EPH");
+    for (const char* c : {"Gen0", "Gen1", "Gen2", "LOH", "POH"}) cells.emplace_back(c);
+    if (print_frozen) cells.emplace_back("FRZ");
     return cells;
   };
   auto render = [&](const std::vector<std::optional<std::string>>& cells) {
@@ -475,34 +475,34 @@ CommandResult GCHeapStat(CommandContext& ctx, const CommandSpec& spec,
   };
   auto write_header = [&]() {
     std::vector<std::optional<std::string>> cells;
-    for (auto& c : header()) cells.push_back(c);
+    for (auto& c : header()) cells.emplace_back(c);
     out += render(cells);
   };
   auto write_row = [&](HeapInfo& h, uint64_t GenInfo::*field, bool percentages) {
     std::vector<std::optional<std::string>> cells;
-    cells.push_back(h.index < 0 ? std::string("Total") : absl::StrCat("Heap", h.index));
+    cells.emplace_back(h.index < 0 ? std::string("Total") : absl::StrCat("Heap", h.index));
     const bool eph = h.eph.committed > 0;
-    if (eph) cells.push_back(absl::StrCat(h.eph.*field));
+    if (eph) cells.emplace_back(absl::StrCat(h.eph.*field));
     for (GenInfo* g : {&h.gen0, &h.gen1, &h.gen2, &h.loh, &h.poh}) {
-      cells.push_back(absl::StrCat(g->*field));
+      cells.emplace_back(absl::StrCat(g->*field));
     }
     if (percentages) {
       const uint64_t soh_alloc = h.gen0.allocated + h.gen1.allocated + h.gen2.allocated;
       if (soh_alloc != 0) {
         const uint64_t v = h.gen0.*field + h.gen1.*field + h.gen2.*field;
-        cells.push_back(absl::StrCat("SOH:", v * 100 / soh_alloc, "%"));
+        cells.emplace_back(absl::StrCat("SOH:", v * 100 / soh_alloc, "%"));
       } else {
-        cells.push_back(std::nullopt);
+        cells.emplace_back(std::nullopt);
       }
       if (h.loh.allocated != 0) {
-        cells.push_back(absl::StrCat("LOH:", h.loh.*field * 100 / h.loh.allocated, "%"));
+        cells.emplace_back(absl::StrCat("LOH:", h.loh.*field * 100 / h.loh.allocated, "%"));
       } else {
-        cells.push_back(std::nullopt);
+        cells.emplace_back(std::nullopt);
       }
       if (h.poh.allocated != 0) {
-        cells.push_back(absl::StrCat("POH:", h.poh.*field * 100 / h.poh.allocated, "%"));
+        cells.emplace_back(absl::StrCat("POH:", h.poh.*field * 100 / h.poh.allocated, "%"));
       } else {
-        cells.push_back(std::nullopt);
+        cells.emplace_back(std::nullopt);
       }
     }
     out += render(cells);

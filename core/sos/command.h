@@ -95,7 +95,6 @@ void RegisterHandleCommands(CommandRegistry& r);
 void RegisterMemoryCommands(CommandRegistry& r);
 void RegisterSyncCommands(CommandRegistry& r);  // cmd_sync.cc: syncblk
 void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
-void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
 // cmd_gc.cc: eeheap, gcheapstat, dumpgcdata, gcwhere, dumpgen, verifyheap, verifyobj
 void RegisterGcCommands(CommandRegistry& r);
 // cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom

@@ -524,7 +524,7 @@ absl::Status RunDumpHeap(dac::DacProcess& dac, const DumpHeapOptions& o, OutputS
     for (size_t i = 0; i < order.size();) {
       size_t j = i;
       while (j < order.size() && strings_seen[order[j]] == strings_seen[order[i]]) ++j;
-      groups.push_back({order[i], StringStat{std::move(strings_seen[order[i]]), j - i}});
+      groups.emplace_back(order[i], StringStat{std::move(strings_seen[order[i]]), j - i});
       i = j;
     }
     if (cancel.cancelled()) return absl::CancelledError("dumpheap -strings");
