@@ -547,10 +547,9 @@ absl::Status NearObjPrinter::Run(uint64_t address, const CancellationToken& canc
     }
     CheckEnd(*seg, expected, prev.address, &consistent, &found_last);
   } else {
-    Line(absl::StrFormat(address < seg->start ? "Address %x is before the first object on the "
-                                                "segment."
-                                              : "Address %x is the first object on the segment.",
-                         address));
+    Line(address < seg->start
+             ? absl::StrFormat("Address %x is before the first object on the segment.", address)
+             : absl::StrFormat("Address %x is the first object on the segment.", address));
     expected = seg->start;
   }
   if (curr.valid()) {
