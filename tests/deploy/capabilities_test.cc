@@ -80,6 +80,12 @@ Outcome RunSandboxed(const std::vector<std::string>& caps, AppTmp tmp, bool anal
   VarTmpDir t;
   // The fixture, copied where nobody can read it (the source tree may be under /root).
   fs::copy(FixturesDir() + "/SleepApp", t / "app", fs::copy_options::recursive);
+  // The daemon and its worker, copied out of the build tree: a build tree under /tmp (a
+  // clone in /tmp) would be hidden by the sandbox's private /tmp.
+  fs::create_directory(t / "bin");
+  for (const char* b : {"clrdiagd", "clrdiag-worker"}) {
+    fs::copy_file(BinDir() + "/" + b, t / (std::string("bin/") + b));
+  }
   for (const auto& dir : {t / "apptmp", t / "home"}) {
     fs::create_directory(dir);
     EXPECT_EQ(::chown(dir.c_str(), kNobody, kNobody), 0);
@@ -110,7 +116,7 @@ Outcome RunSandboxed(const std::vector<std::string>& caps, AppTmp tmp, bool anal
   std::string sock = t / "rw/d.sock";
   auto daemon = Process::Spawn(
       {"/usr/bin/unshare", "--mount", "--propagation", "private", "sh", "-c", sandbox,
-       BinDir() + "/clrdiagd", "--listen", "unix:" + sock, "--dump-dir", t / "rw/store"},
+       t / "bin/clrdiagd", "--listen", "unix:" + sock, "--dump-dir", t / "rw/store"},
       d_env);
   auto client = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {BinDir() + "/clrdiag", "--server", "unix:" + sock});
