@@ -47,6 +47,11 @@ nlohmann::ordered_json DumpJson(const clrdiag::v1::DumpInfo& d) {
   j["coreclr_build_id"] = d.coreclr_build_id();
   j["runtime_files_stored"] = d.runtime_files_stored();
   if (!d.crash_report_path().empty()) j["crash_report_path"] = d.crash_report_path();
+  j["origin"] = d.origin().empty() ? "collect" : d.origin();
+  if (!d.source_path().empty()) j["source_path"] = d.source_path();
+  if (!d.container_id().empty()) j["container_id"] = d.container_id();
+  if (!d.pod().empty()) j["pod"] = d.pod();
+  if (!d.pod_namespace().empty()) j["pod_namespace"] = d.pod_namespace();
   return j;
 }
 
@@ -329,6 +334,13 @@ int RunDumps(Client& client, const GlobalOptions& opts) {
                 d.process_name().c_str(), HumanBytes(d.size_bytes()).c_str(),
                 d.runtime_version().empty() ? "?" : d.runtime_version().c_str(),
                 FormatTimestamp(d.started()).c_str());
+    if (d.origin() == "crash") {
+      std::printf("%-*s  ^ crash dump written by the runtime, from %s%s\n", static_cast<int>(wid),
+                  "", d.source_path().c_str(),
+                  d.pod().empty()
+                      ? ""
+                      : absl::StrCat(" [pod ", d.pod_namespace(), "/", d.pod(), "]").c_str());
+    }
   }
   return kExitOk;
 }

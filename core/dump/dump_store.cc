@@ -85,6 +85,11 @@ std::string MetaToJson(const DumpMeta& m) {
   j["coreclr_build_id"] = m.coreclr_build_id;
   j["runtime_files_stored"] = m.runtime_files_stored;
   j["has_crash_report"] = m.has_crash_report;
+  j["origin"] = m.origin;
+  if (!m.source_path.empty()) j["source_path"] = m.source_path;
+  if (!m.container_id.empty()) j["container_id"] = m.container_id;
+  if (!m.pod.empty()) j["pod"] = m.pod;
+  if (!m.pod_namespace.empty()) j["pod_namespace"] = m.pod_namespace;
   return j.dump(2) + "\n";
 }
 
@@ -110,6 +115,11 @@ absl::StatusOr<DumpMeta> MetaFromJson(const std::string& text) {
     m.coreclr_build_id = j.value("coreclr_build_id", "");
     m.runtime_files_stored = j.value("runtime_files_stored", false);
     m.has_crash_report = j.value("has_crash_report", false);
+    m.origin = j.value("origin", "collect");
+    m.source_path = j.value("source_path", "");
+    m.container_id = j.value("container_id", "");
+    m.pod = j.value("pod", "");
+    m.pod_namespace = j.value("pod_namespace", "");
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("meta.json: ", e.what()));
   }

@@ -48,6 +48,14 @@ struct DumpMeta {
   std::string coreclr_build_id;
   bool runtime_files_stored = false;
   bool has_crash_report = false;
+  // How the dump came: "collect" (asked of the runtime by the daemon) or "crash" (the
+  // runtime's own crash dump, ingested from a watched directory; see crash_ingest.h).
+  std::string origin = "collect";
+  std::string source_path;  // crash: where the file was found
+  // The process's Kubernetes identity when it was known (empty outside pods).
+  std::string container_id;
+  std::string pod;
+  std::string pod_namespace;
 };
 
 std::string MetaToJson(const DumpMeta& meta);

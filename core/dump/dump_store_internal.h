@@ -29,4 +29,14 @@ inline std::vector<std::string> ListDir(const std::string& dir) {
   return out;
 }
 
+// What a core file's NT_PRPSINFO says of its process (zero/empty when it has none): the pid in
+// the process's own pid namespace, the name (at most 15 bytes) and the start of its arguments
+// (at most 80 bytes).
+struct CoreProcessInfo {
+  pid_t pid = 0;
+  std::string name;
+  std::string args;
+};
+CoreProcessInfo ReadCoreProcessInfo(const std::string& core);
+
 }  // namespace clrdiag::dump::internal

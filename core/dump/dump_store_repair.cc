@@ -23,15 +23,8 @@
 namespace clrdiag::dump {
 namespace {
 
-using internal::kDirMode;
-using internal::kFileMode;
-using internal::kPartialSuffix;
-using internal::ListDir;
-
-// Named limit: mode/owner fixes logged one by one at start-up; the rest are counted.
-constexpr int kMaxModeFixesLogged = 20;
-
 // Offsets in the x86-64/arm64 struct elf_prpsinfo (NT_PRPSINFO) of a core file.
+constexpr size_t kPrpsinfoPidOffset = 24;
 constexpr size_t kPrpsinfoFnameOffset = 40, kPrpsinfoFnameSize = 16;
 constexpr size_t kPrpsinfoArgsOffset = 56, kPrpsinfoArgsSize = 80;
 
@@ -41,21 +34,41 @@ std::string CString(const uint8_t* p, size_t max) {
   return std::string(reinterpret_cast<const char*>(p), n);
 }
 
-// Process name and arguments from a core file's NT_PRPSINFO, if it has one.
-void ReadPrpsinfo(const std::string& core, std::string* name, std::string* args) {
+}  // namespace
+
+namespace internal {
+
+CoreProcessInfo ReadCoreProcessInfo(const std::string& core) {
+  CoreProcessInfo info;
   auto file = elf::MappedFile::Open(core);
-  if (!file.ok()) return;
+  if (!file.ok()) return info;
   auto view = elf::ElfView::Parse(file->bytes());
-  if (!view.ok() || view->type() != elf::kEtCore) return;
+  if (!view.ok() || view->type() != elf::kEtCore) return info;
   (void)view->ForEachNote([&](const elf::Note& n) {
     if (n.name != "CORE" || n.type != elf::kNtPrpsinfo) return true;
     if (n.desc.size() >= kPrpsinfoArgsOffset + kPrpsinfoArgsSize) {
-      *name = CString(n.desc.data() + kPrpsinfoFnameOffset, kPrpsinfoFnameSize);
-      *args = CString(n.desc.data() + kPrpsinfoArgsOffset, kPrpsinfoArgsSize);
+      int32_t pid = 0;
+      std::memcpy(&pid, n.desc.data() + kPrpsinfoPidOffset, sizeof pid);
+      info.pid = pid;
+      info.name = CString(n.desc.data() + kPrpsinfoFnameOffset, kPrpsinfoFnameSize);
+      info.args = CString(n.desc.data() + kPrpsinfoArgsOffset, kPrpsinfoArgsSize);
     }
     return false;
   });
+  return info;
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::kDirMode;
+using internal::kFileMode;
+using internal::kPartialSuffix;
+using internal::ListDir;
+
+// Named limit: mode/owner fixes logged one by one at start-up; the rest are counted.
+constexpr int kMaxModeFixesLogged = 20;
 
 class ModeFixer {
  public:
@@ -265,7 +278,9 @@ absl::StatusOr<DumpMeta> DumpStore::RebuildMeta(const std::string& id) const {
   m.size_bytes = static_cast<uint64_t>(st.st_size);
   m.finished = absl::TimeFromTimespec(st.st_mtim);
   ASSIGN_OR_RETURN(m.sha256, Sha256File(dump));
-  ReadPrpsinfo(dump, &m.process_name, &m.command_line);
+  internal::CoreProcessInfo core = internal::ReadCoreProcessInfo(dump);
+  m.process_name = core.name;
+  m.command_line = core.args;
   m.requested_by_uid = 0;
   m.has_crash_report = ::stat(CrashReportPath(id).c_str(), &st) == 0;
   return m;

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -104,6 +105,61 @@ void U64(Walker& w, const YAML::Node& n, const std::string& path, uint64_t* out)
     return;
   }
   *out = v;
+}
+
+// `crash_dumps` (see config/clrdiagd.yaml).
+void ParseCrashDumps(Walker& w, const YAML::Node& n, CrashDumpsConfig* out) {
+  if (!n.IsMap()) {
+    w.Error("crash_dumps",
+            "expected a mapping like {directories: [{path: /var/lib/clrdiag/crash}]}");
+    return;
+  }
+  w.CheckKeys(n, "crash_dumps", {"directories", "settle", "scan_interval"});
+  if (n["settle"]) w.Duration(n["settle"], "crash_dumps.settle", &out->settle);
+  if (n["scan_interval"]) {
+    w.Duration(n["scan_interval"], "crash_dumps.scan_interval", &out->scan_interval);
+    if (out->scan_interval < absl::Milliseconds(100)) {
+      w.Error("crash_dumps.scan_interval", "must be at least 100ms");
+    }
+  }
+  const YAML::Node& dirs = n["directories"];
+  if (!dirs) return;
+  if (!dirs.IsSequence()) {
+    w.Error("crash_dumps.directories", "expected a list like [{path: /var/lib/clrdiag/crash}]");
+    return;
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const std::string path = absl::StrCat("crash_dumps.directories[", i, "]");
+    const YAML::Node& e = dirs[i];
+    if (!e.IsMap()) {
+      w.Error(path, "expected a mapping with at least `path`");
+      continue;
+    }
+    w.CheckKeys(e, path, {"path", "type"});
+    CrashDumpDirConfig d;
+    std::string s;
+    if (!e["path"]) {
+      w.Error(path + ".path", "missing: the directory the apps write crash dumps into");
+    } else if (w.Scalar(e["path"], path + ".path", &s)) {
+      if (s.empty() || s[0] != '/') {
+        w.Error(path + ".path", absl::StrCat("must be an absolute path, got '", s, "'"));
+      } else if (!seen.insert(s).second) {
+        w.Error(path + ".path", absl::StrCat(s, " is listed twice"));
+      } else {
+        d.path = s;
+      }
+    }
+    if (e["type"] && w.Scalar(e["type"], path + ".type", &s)) {
+      std::string t = absl::AsciiStrToLower(s);
+      if (t == "full" || t == "heap" || t == "mini" || t == "triage") {
+        d.type = s;
+      } else {
+        w.Error(path + ".type", absl::StrCat("expected Full, Heap, Mini or Triage, got '", s, "'"));
+      }
+    }
+    out->directories.push_back(d);
+  }
 }
 
 // `retention` and `store` (see config/clrdiagd.yaml).
@@ -337,10 +393,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   if (root.IsNull()) return c;
   if (!root.IsMap()) return absl::InvalidArgumentError(source + ": expected a mapping at the top");
   Walker w(source);
-  w.CheckKeys(
-      root, "",
-      {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
-       "log_level", "limits", "analysis", "retention", "store", "metrics", "diagnostic_ports"});
+  w.CheckKeys(root, "",
+              {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
+               "log_level", "limits", "analysis", "retention", "store", "metrics",
+               "diagnostic_ports", "crash_dumps"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -516,6 +572,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       }
     }
   }
+  if (auto n = root["crash_dumps"]) ParseCrashDumps(w, n, &c.crash_dumps);
   if (absl::Status st = w.Result(); !st.ok()) return st;
   return c;
 }

@@ -88,6 +88,18 @@ struct DiagnosticPortConfig {
   std::string dump_dir_in_app;
 };
 
+// Crash capture from the runtime's own crash dumps (config key `crash_dumps`; see
+// core/dump/crash_ingest.h and docs/crash-capture.md).
+struct CrashDumpDirConfig {
+  std::string path;           // absolute
+  std::string type = "Heap";  // what the apps were told to write (DOTNET_DbgMiniDumpType)
+};
+struct CrashDumpsConfig {
+  std::vector<CrashDumpDirConfig> directories;  // empty: off
+  absl::Duration settle = absl::Milliseconds(500);
+  absl::Duration scan_interval = absl::Seconds(5);
+};
+
 struct DaemonConfig {
   std::vector<ListenAddress> listen;  // resolved: "unix:default" is replaced by the real path
   bool insecure = false;              // plaintext TCP allowed (config key `insecure`)
@@ -106,6 +118,7 @@ struct DaemonConfig {
   MetricsConfig metrics;
   StoreSafety store;
   std::vector<DiagnosticPortConfig> diagnostic_ports;  // listen mode; empty: off
+  CrashDumpsConfig crash_dumps;
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).

@@ -72,6 +72,49 @@ TEST(ConfigTest, BadDiagnosticPortsAreErrorsNamingTheirPath) {
   EXPECT_NE(std::string(ValidateConfig(*clash).message()).find("client socket"), std::string::npos);
 }
 
+TEST(ConfigTest, CrashDumpDirectoriesParse) {
+  auto c = ParseConfig(
+      "crash_dumps:\n"
+      "  directories:\n"
+      "    - path: /var/lib/clrdiag/crash\n"
+      "    - {path: /srv/crash-full, type: full}\n"
+      "  settle: 1s\n"
+      "  scan_interval: 2s\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->crash_dumps.directories.size(), 2u);
+  EXPECT_EQ(c->crash_dumps.directories[0].path, "/var/lib/clrdiag/crash");
+  EXPECT_EQ(c->crash_dumps.directories[0].type, "Heap");  // the runtime's default
+  EXPECT_EQ(c->crash_dumps.directories[1].type, "full");
+  EXPECT_EQ(c->crash_dumps.settle, absl::Seconds(1));
+  EXPECT_EQ(c->crash_dumps.scan_interval, absl::Seconds(2));
+  EXPECT_TRUE(DefaultConfig().crash_dumps.directories.empty());  // off unless configured
+}
+
+TEST(ConfigTest, BadCrashDumpSettingsAreAllErrorsNamingTheirPath) {
+  auto c = ParseConfig(
+      "crash_dumps:\n"
+      "  directories:\n"
+      "    - path: relative/dir\n"
+      "    - {path: /a, type: Huge, colour: red}\n"
+      "    - {type: Mini}\n"
+      "    - {path: /a}\n"
+      "  settle: soon\n"
+      "  scan_interval: 1ms\n",
+      "t.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  for (const char* want :
+       {"t.yaml: crash_dumps.directories[0].path: must be an absolute path, got 'relative/dir'",
+        "crash_dumps.directories[1].type: expected Full, Heap, Mini or Triage, got 'Huge'",
+        "crash_dumps.directories[1].colour: unknown key",
+        "crash_dumps.directories[2].path: missing",
+        "crash_dumps.directories[3].path: /a is listed twice",
+        "crash_dumps.settle: expected a duration", "crash_dumps.scan_interval: must be at least"}) {
+    EXPECT_NE(msg.find(want), std::string::npos) << want << "\n" << msg;
+  }
+}
+
 TEST(ConfigTest, UnknownKeysAreErrorsNamingTheirPath) {
   auto c = ParseConfig(
       "listen: [unix:/tmp/x.sock]\nlimits:\n  max_concurent_collections: 3\n"

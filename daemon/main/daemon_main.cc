@@ -16,6 +16,7 @@
 #include "core/base/fs.h"
 #include "core/base/status_macros.h"
 #include "core/dump/collector.h"
+#include "core/dump/crash_ingest.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
 #include "core/listen/listen_server.h"
@@ -297,6 +298,36 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   service::DiagnosticsService svc(deps);
 
+  // Step 2c': crash capture from the runtimes' own crash dumps (crash_dumps.directories).
+  std::unique_ptr<dump::CrashIngester> crash_ingester;
+  if (!cfg->crash_dumps.directories.empty()) {
+    dump::CrashIngestOptions io;
+    for (const auto& d : cfg->crash_dumps.directories) {
+      io.directories.push_back({d.path, *dump::ParseDumpKind(d.type)});
+    }
+    io.settle = cfg->crash_dumps.settle;
+    io.scan_interval = cfg->crash_dumps.scan_interval;
+    io.on_ingested = [](const dump::DumpMeta& m) {
+      spdlog::info("crash dump of {} (pid {}) from {} is in the catalog as {}", m.process_name,
+                   m.pid, m.source_path, m.id);
+    };
+    io.on_error = [](const std::string& path, const absl::Status& st) {
+      spdlog::error("crash dump {}: {}", path, std::string(st.message()));
+    };
+    auto ing = dump::CrashIngester::Create(fs, store->get(), std::move(io));
+    if (ing.ok()) {
+      if (absl::Status st = (*ing)->Start(); !st.ok()) ing = st;
+    }
+    if (!ing.ok()) {
+      spdlog::critical("crash_dumps: {}", std::string(ing.status().message()));
+      return 1;
+    }
+    crash_ingester = std::move(*ing);
+    std::vector<std::string> dirs;
+    for (const auto& d : cfg->crash_dumps.directories) dirs.push_back(d.path);
+    spdlog::info("crash dumps: watching {}", absl::StrJoin(dirs, ", "));
+  }
+
   // Step 2d: listen-mode diagnostic ports (runtimes connect to us), before anything serves.
   std::unique_ptr<listen::ListenServer> listen_server;
   if (!cfg->diagnostic_ports.empty()) {
@@ -432,6 +463,7 @@ int RunDaemon(const DaemonFlags& flags) {
   // is worth finishing), remove sockets.
   server->GetHealthCheckService()->SetServingStatus(false);
   ready = false;
+  if (crash_ingester) crash_ingester->Stop();
   for (auto& l : listeners) l->Stop();
   if (!svc.WaitForCollections(absl::Seconds(kShutdownGraceSeconds))) {
     spdlog::warn("collections still running after {} s; cancelling them", kShutdownGraceSeconds);

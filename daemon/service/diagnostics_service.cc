@@ -75,6 +75,11 @@ void FillDumpInfo(const dump::DumpMeta& m, const dump::DumpStore& store, v1::Dum
   out->set_coreclr_build_id(m.coreclr_build_id);
   out->set_runtime_files_stored(m.runtime_files_stored);
   if (m.has_crash_report) out->set_crash_report_path(store.CrashReportPath(m.id));
+  out->set_origin(m.origin);
+  out->set_source_path(m.source_path);
+  out->set_container_id(m.container_id);
+  out->set_pod(m.pod);
+  out->set_pod_namespace(m.pod_namespace);
 }
 
 void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
