@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config make
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
-  libcli11-dev nlohmann-json3-dev libssl-dev
+  libcli11-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
   libcivetweb-dev
   util-linux bsdutils procps binutils gdb
   clang libclang-rt-14-dev libedit-dev tmux

@@ -198,7 +198,7 @@ Json PathJson(CommandContext& ctx, const std::vector<PathRow>& rows) {
 // the thread's stack walk (one walk per thread and command).
 class FrameNamer {
  public:
-  explicit FrameNamer(CommandContext& ctx) : ctx_(ctx), lines_(ctx.dac) {}
+  explicit FrameNamer(CommandContext& ctx) : ctx_(ctx), lines_(ctx.dac, &ctx.state.symbols) {}
 
   std::string Line(const dac::GcRoot& root) {
     const dac::StackReference& ref = root.stack;

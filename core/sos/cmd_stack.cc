@@ -76,7 +76,7 @@ CommandResult ClrStack(CommandContext& ctx, const CommandSpec& spec,
                        const std::vector<std::string>& args) {
   ClrStackArgs a;
   if (auto problem = ParseClrStack(args, &a)) return UsageError(spec, *problem);
-  SourceLines lines(ctx.dac);
+  SourceLines lines(ctx.dac, &ctx.state.symbols);
   if (!a.all_threads) {
     const auto& threads = ctx.core.threads();
     int index = ctx.state.current_thread;

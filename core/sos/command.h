@@ -12,6 +12,7 @@
 #include "core/dac/dac_process.h"
 #include "core/elf/core_file.h"
 #include "core/sos/engine.h"
+#include "core/sos/symbols.h"
 
 namespace clrdiag::sos {
 
@@ -35,6 +36,11 @@ struct SessionState {
   // Filled by the first complete heap walk; later `dumpheap -stat` runs answer from it.
   std::shared_ptr<HeapIndex> heap_index;
   std::shared_ptr<RootCache> root_cache;
+  // setsymbolserver's stores (symbols.h), searched for PDBs after the assembly's directory.
+  SymbolSettings symbols;
+  // The session's owner is a local admin: commands may read the daemon host's files and reach
+  // the network with the worker's rights (EngineOptions::host_access).
+  bool host_access = false;
 };
 
 struct CommandContext {
@@ -99,5 +105,6 @@ void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
 void RegisterGcCommands(CommandRegistry& r);
 // cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom
 void RegisterObjectsCommands(CommandRegistry& r);
+void RegisterSymbolCommands(CommandRegistry& r);  // cmd_symbols.cc: setsymbolserver
 
 }  // namespace clrdiag::sos

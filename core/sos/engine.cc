@@ -82,6 +82,7 @@ class DacEngine : public Engine {
     RegisterCodeCommands(registry_);
     RegisterGcCommands(registry_);
     RegisterObjectsCommands(registry_);
+    RegisterSymbolCommands(registry_);
   }
 
   std::string runtime_version() const override {
@@ -195,6 +196,9 @@ class DacEngine : public Engine {
   dac::DacLocation location_;
   SessionState state_;
   CommandRegistry registry_;
+
+ public:
+  void set_host_access(bool on) { state_.host_access = on; }
 };
 
 }  // namespace
@@ -226,8 +230,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   opts.target.file_substitutes[runtime->path] = loc->coreclr_path;
   auto dacp = dac::DacProcess::Open(core, std::move(opts));
   if (!dacp.ok()) return dacp.status();
-  return std::unique_ptr<Engine>(
-      new DacEngine(core, std::move(*dacp), std::move(*runtime), std::move(*loc)));
+  auto engine =
+      std::make_unique<DacEngine>(core, std::move(*dacp), std::move(*runtime), std::move(*loc));
+  engine->set_host_access(options.host_access);
+  return std::unique_ptr<Engine>(std::move(engine));
 }
 
 }  // namespace clrdiag::sos

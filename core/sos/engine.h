@@ -41,6 +41,9 @@ struct EngineOptions {
   std::string display_path;  // how messages name the dump (default: dump_path)
   std::vector<std::string> dac_dirs;  // searched after the catalog and the host's runtimes
   std::string store_root;  // the dump store (its runtimes/<build-id>/ is searched), or empty
+  // The session's owner may have it read the daemon host's files and reach the network with
+  // the worker's rights (setsymbolserver's directories, caches and servers): a local admin.
+  bool host_access = false;
 };
 
 struct RunOptions {

@@ -65,7 +65,9 @@ std::unique_ptr<dac::PortablePdb> SourceLines::Load(uint64_t module) {
   std::string stem = BaseName(*path);
   if (size_t dot = stem.rfind('.'); dot != std::string::npos) stem.resize(dot);
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(dir + "/" + stem + ".pdb", ec)) return nullptr;
+  const bool beside = std::filesystem::is_regular_file(dir + "/" + stem + ".pdb", ec);
+  const bool stores = symbols_ != nullptr && !symbols_->empty();
+  if (!beside && !stores) return nullptr;
   auto file = ReadWholeFile(*path);
   if (!file) return nullptr;
   auto on_disk = dac::PeImage::Parse(*file);
@@ -80,6 +82,7 @@ std::unique_ptr<dac::PortablePdb> SourceLines::Load(uint64_t module) {
   if (!cv.ok() || !cv->portable) return nullptr;
   for (const std::string& candidate :
        {absl::StrCat(dir, "/", BaseName(cv->path)), absl::StrCat(dir, "/", stem, ".pdb")}) {
+    if (!beside) break;
     auto bytes = ReadWholeFile(candidate);
     if (!bytes) continue;
     auto pdb = dac::PortablePdb::Parse(std::move(*bytes));
@@ -87,7 +90,19 @@ std::unique_ptr<dac::PortablePdb> SourceLines::Load(uint64_t module) {
       return std::make_unique<dac::PortablePdb>(std::move(*pdb));
     }
   }
-  return nullptr;
+  if (!stores) return nullptr;
+  const auto id = cv->pdb_id;
+  auto found = symbols_->Find(
+      BaseName(cv->path), id,
+      [&id](const std::vector<uint8_t>& bytes) {
+        auto pdb = dac::PortablePdb::Parse(bytes);
+        return pdb.ok() && pdb->id() == id;
+      },
+      FetchSymbolFile, notes_);
+  if (!found) return nullptr;
+  auto pdb = dac::PortablePdb::Parse(std::move(*found));
+  if (!pdb.ok()) return nullptr;
+  return std::make_unique<dac::PortablePdb>(std::move(*pdb));
 }
 
 }  // namespace clrdiag::sos

@@ -120,11 +120,14 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
 
   worker::WorkerProcess::Options wopts;
   wopts.fd3 = dump_fd.get();
-  auto w = worker::WorkerProcess::Start(
-      worker::WorkerExecutablePath(),
-      {"--store", deps_.store->root(), "--dump-fd", "3", "--dump-name", path, "--data-limit-mib",
-       std::to_string(limits.worker_memory_mib)},
-      wopts);
+  std::vector<std::string> wargs = {"--store",          deps_.store->root(),
+                                    "--dump-fd",        "3",
+                                    "--dump-name",      path,
+                                    "--data-limit-mib", std::to_string(limits.worker_memory_mib)};
+  // A local admin's session may use the daemon host's files and network (setsymbolserver);
+  // remote identities never get the host's files, as for `analyze PATH`.
+  if (call->who->uid && call->who->role == auth::Role::kAdmin) wargs.push_back("--host-access");
+  auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(), wargs, wopts);
   dump_fd.Reset();
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
   auto& proc = **w;

@@ -192,9 +192,15 @@ constexpr bool kDataLimitWorks = true;
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   std::string store_root, dump_name;
+  bool host_access = false;
   int dump_fd = -1;
   uint64_t data_limit_mib = 0;
-  for (int i = 1; i + 1 < argc; ++i) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--host-access") == 0) {  // the only flag without a value
+      host_access = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (std::strcmp(argv[i], "--store") == 0) {
       store_root = argv[++i];
     } else if (std::strcmp(argv[i], "--dump-fd") == 0) {
@@ -225,6 +231,7 @@ int main(int argc, char** argv) {
   opts.display_path = dump_name.empty() ? req.open().dump() : dump_name;
   opts.dac_dirs.assign(req.open().dac_dirs().begin(), req.open().dac_dirs().end());
   opts.store_root = store_root;
+  opts.host_access = host_access;
   auto engine = clrdiag::sos::Engine::Open(opts);
   if (!engine.ok()) {
     SendDone(0, false, std::string(engine.status().message()), 0, true);

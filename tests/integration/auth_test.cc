@@ -283,3 +283,37 @@ TEST_F(LocalAuthTest, OversizedRequestsAreRefused) {
 
 }  // namespace
 }  // namespace clrdiag::testing
+
+namespace clrdiag::testing {
+namespace {
+
+// setsymbolserver's stores are read, reached and written with the daemon's rights: a plain
+// user's session may list them but not add any; a member of the admin group may.
+TEST_F(LocalAuthTest, OnlyLocalAdminsMayAddSymbolStores) {
+  auto user_app = user_->StartSleepApp();
+  ASSERT_TRUE(user_app);
+  RunResult c =
+      As(*user_, {"collect", "-p", std::to_string(user_app->pid()), "--type", "Mini", "--json"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  std::string id = ParseJson(c.out).value("id", "");
+  ASSERT_FALSE(id.empty()) << c.out;
+
+  RunResult list = As(*user_, {"analyze", id, "-c", "setsymbolserver", "-c", "exit"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("Current symbol store settings:"), std::string::npos) << list.out;
+  for (const char* cmd : {"setsymbolserver -directory /root", "setsymbolserver -ms",
+                          "setsymbolserver http://127.0.0.1:1/", "setsymbolserver -cache /etc"}) {
+    SCOPED_TRACE(cmd);
+    RunResult r = As(*user_, {"analyze", id, "-c", cmd, "-c", "exit"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE((r.out + r.err).find("only a local admin's session"), std::string::npos)
+        << r.out << r.err;
+  }
+  RunResult admin =
+      As(*admin_, {"analyze", id, "-c", "setsymbolserver -directory /tmp", "-c", "exit"});
+  EXPECT_EQ(admin.exit_code, 0) << admin.out << admin.err;
+  EXPECT_NE(admin.out.find("-> Directory: /tmp"), std::string::npos) << admin.out;
+}
+
+}  // namespace
+}  // namespace clrdiag::testing
