@@ -82,6 +82,8 @@ class DacEngine : public Engine {
     RegisterCodeCommands(registry_);
     RegisterGcCommands(registry_);
     RegisterObjectsCommands(registry_);
+    RegisterThreadPoolCommands(registry_);
+    RegisterParallelStacksCommands(registry_);
   }
 
   std::string runtime_version() const override {

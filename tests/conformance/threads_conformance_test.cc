@@ -1,0 +1,196 @@
+// Conformance of the thread-pool, timer and merged-stack commands with dotnet-dump (threadpool,
+// threadpoolqueue/tpq, timerinfo/ti, parallelstacks/pstacks), on Heap and Full dumps of
+// `HeapApp --pool` (tests/fixtures/HeapApp/Pool.cs: a starved thread pool with B blocked work
+// items and 8 queued behind them, 4 timers, 3 threads parked in the same call chain) on each
+// runtime: the same lines for every command and option, and the facts the fixture guarantees,
+// read from clrdiag's JSON forms: the pool's limits and running workers, the queued items by
+// kind and method, the timers' due times, periods and callbacks, and the merged stacks' thread
+// counts.
+//
+// Intentional differences (checked below, not compared):
+//  - Bad arguments: the reference's parser message and its remaining -c commands dropped;
+//    clrdiag reports the problem with the usage (exit status non-zero) and runs the next
+//    command.
+//  - The reference's `threadpool` also has the legacy (.NET Framework / .NET 7 IO completion)
+//    pool's sections; the runtimes tested (.NET 8+) have no legacy pool data (the DAC answers
+//    E_NOTIMPL), so neither tool prints them.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "tests/conformance/compare.h"
+#include "tests/integration/util.h"
+
+namespace clrdiag::testing {
+namespace {
+
+using conformance::Body;
+using conformance::DotnetDump;
+using conformance::ExpectSameOutput;
+using conformance::WithCommands;
+
+class ThreadsConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+ protected:
+  static void SetUpTestSuite() {
+    if (!FileExists(DotnetDump())) {
+      setup_error_ =
+          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
+      return;
+    }
+    daemon_ = new Daemon();
+    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
+  }
+
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    app_ = StartFixture("HeapApp", {"100", "--pool"}, std::get<0>(GetParam()));
+    ASSERT_TRUE(app_) << "HeapApp did not start";
+    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
+                                   std::get<1>(GetParam()), "--json"});
+    auto info = ParseJson(c.out);
+    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
+    id_ = info["id"].get<std::string>();
+    path_ = info["path"].get<std::string>();
+  }
+
+  RunResult Ours(const std::vector<std::string>& commands, bool json = false) {
+    std::vector<std::string> argv = {"analyze", id_};
+    if (json) argv.push_back("--json");
+    return daemon_->Client(WithCommands(argv, commands));
+  }
+
+  // The result of one command's JSON form.
+  nlohmann::json OursJson(const std::string& command) {
+    RunResult r = Ours({command}, true);
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
+    auto doc = ParseJson(r.out.substr(0, r.out.find('\n')));
+    EXPECT_TRUE(doc.is_object() && doc.contains("result")) << command << ": " << r.out;
+    return doc.is_object() && doc.contains("result") ? doc["result"] : nlohmann::json();
+  }
+
+  static Daemon* daemon_;
+  static std::string setup_error_;
+  std::unique_ptr<Process> app_;
+  std::string id_, path_;
+};
+
+Daemon* ThreadsConformanceTest::daemon_ = nullptr;
+std::string ThreadsConformanceTest::setup_error_;
+
+// The parked-thread and blocker counts of Pool.cs.
+constexpr int kParked = 3;
+constexpr int kQueuedTasks = 3;
+constexpr int kQueuedCallbacks = 4;
+
+// A node of pstacks' JSON tree whose frame contains `needle`, depth first; null if none.
+const nlohmann::json* FindFrame(const nlohmann::json& nodes, const std::string& needle) {
+  for (const auto& n : nodes) {
+    if (n["frame"].get<std::string>().find(needle) != std::string::npos) return &n;
+    if (const nlohmann::json* f = FindFrame(n["children"], needle)) return f;
+  }
+  return nullptr;
+}
+
+TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
+  // Each command alone, so a difference names its command.
+  const std::vector<std::string> commands = {"threadpool",       "threadpool -wi",
+                                             "threadpool -stat", "ThreadPool -wi -stat -ti",
+                                             "threadpoolqueue",  "tpq",
+                                             "timerinfo",        "ti",
+                                             "parallelstacks",   "pstacks -a",
+                                             "pstacks -r"};
+  for (const std::string& command : commands) {
+    SCOPED_TRACE(command);
+    RunResult ours = Ours({command});
+    ASSERT_EQ(ours.exit_code, 0) << ours.err;
+    RunResult ref = RunCommand(WithCommands({DotnetDump(), "analyze", path_}, {command}));
+    ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+    ExpectSameOutput(Body(ours.out), Body(ref.out));
+  }
+
+  // threadpool: B workers, all running the blockers; the limits the fixture set.
+  auto pool = OursJson("threadpool -wi -stat");
+  const int blockers = pool["worker_max_limit"].get<int>();
+  EXPECT_GE(blockers, 4) << pool;
+  EXPECT_EQ(pool["worker_min_limit"], blockers) << pool;
+  EXPECT_EQ(pool["workers_running"], blockers) << pool;
+  EXPECT_EQ(pool["work_items"].size(), size_t{kQueuedTasks + 1 + kQueuedCallbacks}) << pool;
+  uint64_t stat_count = 0;
+  for (const auto& s : pool["statistics"]) stat_count += s["count"].get<uint64_t>();
+  EXPECT_EQ(stat_count, pool["work_items"].size()) << pool;
+
+  // threadpoolqueue: the queued Tasks and callbacks, by method.
+  auto tpq = OursJson("threadpoolqueue");
+  EXPECT_EQ(tpq["task_count"], kQueuedTasks) << tpq;
+  EXPECT_EQ(tpq["work_item_count"], kQueuedCallbacks) << tpq;
+  ASSERT_EQ(tpq["work_items"].size(), 1u) << tpq;
+  EXPECT_EQ(tpq["work_items"][0]["method"], "Fixture.Pool.QueuedCallback") << tpq;
+  ASSERT_EQ(tpq["tasks"].size(), 1u) << tpq;
+  EXPECT_CONTAINS(tpq["tasks"][0]["method"].get<std::string>(), "Fixture.Pool+<>c__DisplayClass");
+  int raw = 0;
+  for (const auto& item : tpq["global"]) {
+    if (item["kind"] == "raw") {
+      ++raw;
+      EXPECT_EQ(item["method"], "System.Threading.Tasks.Task<System.Int32>") << item;
+    }
+  }
+  EXPECT_EQ(raw, 1) << tpq;
+
+  // timerinfo: the fixture's four timers (due times and periods in ms, callbacks).
+  auto ti = OursJson("timerinfo");
+  std::multiset<std::string> timers;
+  for (const auto& t : ti["timers"]) {
+    if (t["state_type"] != "System.String") continue;
+    timers.insert(
+        std::to_string(t["due_time_ms"].get<uint64_t>()) + "/" +
+        (t["period_ms"].is_null() ? "-" : std::to_string(t["period_ms"].get<uint64_t>())) + "/" +
+        t["callback"].get<std::string>());
+  }
+  const std::string target = "Fixture.PoolTimerTarget.OnTick";
+  EXPECT_EQ(timers,
+            (std::multiset<std::string>{"3600000/600000/" + target, "7200000/1200000/" + target,
+                                        "10800000/1800000/", "7200000/-/"}))
+      << ti;
+
+  // parallelstacks: the parked threads and the blockers merged, with their counts.
+  auto ps = OursJson("parallelstacks");
+  const nlohmann::json* parked = FindFrame(ps["roots"], "Fixture.Pool.ParkOuter()");
+  ASSERT_NE(parked, nullptr) << ps;
+  EXPECT_EQ((*parked)["thread_count"], kParked) << *parked;
+  EXPECT_EQ((*parked)["os_thread_ids"].size(), size_t{kParked}) << *parked;
+  const nlohmann::json* blocked = FindFrame(ps["roots"], "Fixture.Pool.Blocker(Object)");
+  ASSERT_NE(blocked, nullptr) << ps;
+  EXPECT_EQ((*blocked)["thread_count"], blockers) << *blocked;
+}
+
+// clrdiag's own handling of bad input; the same whatever the runtime, so checked on one.
+class ThreadsErrorTest : public ThreadsConformanceTest {};
+
+TEST_P(ThreadsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
+  RunResult r =
+      Ours({"threadpool -x", "tpq extra", "timerinfo 12", "pstacks --nope", "threadpool"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_CONTAINS(r.err, "unexpected argument '-x'");
+  EXPECT_CONTAINS(r.err, "unexpected argument 'extra'");
+  EXPECT_CONTAINS(r.err, "unexpected argument '12'");
+  EXPECT_CONTAINS(r.err, "unexpected argument '--nope'");
+  EXPECT_CONTAINS(r.err, "threadpool [-ti|-hc] [-wi] [-stat|-summary]");  // the usage
+  EXPECT_CONTAINS(r.out, "Using the Portable thread pool.");              // the last one ran
+}
+
+INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, ThreadsConformanceTest,
+                         conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
+INSTANTIATE_TEST_SUITE_P(DefaultRuntime, ThreadsErrorTest,
+                         ::testing::Combine(::testing::Values(std::string(kDefaultRuntime)),
+                                            ::testing::Values("Heap")),
+                         conformance::ParamName);
+
+}  // namespace
+}  // namespace clrdiag::testing
