@@ -11,6 +11,7 @@
 #include <map>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/sos/command.h"
@@ -698,6 +699,77 @@ CommandResult TimerInfo(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
+// ----------------------------------------------------------------------------------------
+// taskstate
+
+// ClrMDHelper.GetTaskState: the TaskStatus a Task's m_stateFlags stand for, "" if none.
+std::string TaskStatusName(uint64_t flags) {
+  if (flags & 0x00200000) return "Faulted";
+  if (flags & 0x00400000) return "Canceled";
+  if (flags & 0x01000000) return "RanToCompletion";
+  if (flags & 0x00800000) return "WaitingForChildrenToComplete";
+  if (flags & 0x00020000) return "Running";
+  if (flags & 0x00010000) return "WaitingToRun";
+  if (flags & 0x02000000) return "WaitingForActivation";
+  if (flags == 0) return "Created";
+  return "";
+}
+
+CommandResult TaskState(CommandContext& ctx, const CommandSpec& spec,
+                        const std::vector<std::string>& args) {
+  std::optional<uint64_t> value;
+  std::string address_text;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string l = Lower(args[i]);
+    if (l == "-v" || l == "--value") {
+      uint64_t v = 0;
+      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &v)) {
+        return UsageError(spec, absl::StrCat(args[i], " needs a decimal m_stateFlags value"));
+      }
+      value = v;
+      ++i;
+    } else if (address_text.empty() && l[0] != '-') {
+      address_text = args[i];
+    } else {
+      return UsageError(spec, absl::StrCat("unexpected argument '", args[i], "'"));
+    }
+  }
+  if (address_text.empty() && !value) {
+    return UsageError(spec, "missing Task reference address or state value");
+  }
+  uint64_t flags = value.value_or(0);
+  uint64_t address = 0;
+  if (!value) {
+    if (!ParseHexAddress(address_text, &address)) {
+      return UsageError(spec, absl::StrCat("'", address_text,
+                                           "' is not a hexadecimal address: either a task "
+                                           "address or -v <state value> is expected"));
+    }
+    ManagedReader r(ctx.dac);
+    const uint64_t mt = r.TypeOf(address);
+    int32_t raw = 0;
+    if (mt == 0 || r.TypeName(mt).rfind("System.Threading.Tasks.Task", 0) != 0 ||
+        !r.ReadField(address, "m_stateFlags", &raw) || raw == 0) {
+      return Failure(absl::StrFormat(
+          "%x is not a Task: either a valid task address or -v <state value> is expected",
+          address));
+    }
+    flags = static_cast<uint64_t>(static_cast<int64_t>(raw));
+  }
+  const std::string state = TaskStatusName(flags);
+  if (state.empty()) {
+    return Failure(absl::StrCat("0x", absl::Hex(flags), " is not a valid Task state"));
+  }
+  if (ctx.json) {
+    Json doc{{"state_flags", flags}, {"status", state}};
+    if (!value) doc["address"] = JsonHex(address);
+    WriteJson(ctx, doc);
+  } else {
+    ctx.out.Write(absl::StrCat(state, "\n\n"));
+  }
+  return {};
+}
+
 }  // namespace
 
 void RegisterThreadPoolCommands(CommandRegistry& r) {
@@ -728,6 +800,14 @@ void RegisterThreadPoolCommands(CommandRegistry& r) {
          "  TimerQueueTimer, its due time and period in milliseconds, its state object and the\n"
          "  callback it will run; then a summary of identical timers with their counts.",
          TimerInfo});
+  r.Add({{"taskstate", "tks"},
+         "<address> | -v <value>",
+         "Displays a Task state in a human readable format.",
+         "taskstate <Task address> | taskstate -v <m_stateFlags value (decimal)>\n"
+         "  The TaskStatus (Created, WaitingForActivation, WaitingToRun, Running,\n"
+         "  WaitingForChildrenToComplete, RanToCompletion, Canceled, Faulted) of a Task object's\n"
+         "  m_stateFlags, or of the given flags value.",
+         TaskState});
 }
 
 }  // namespace clrdiag::sos

@@ -99,7 +99,7 @@ void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
 void RegisterGcCommands(CommandRegistry& r);
 // cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom
 void RegisterObjectsCommands(CommandRegistry& r);
-// cmd_threadpool.cc: threadpool, threadpoolqueue/tpq, timerinfo/ti
+// cmd_threadpool.cc: threadpool, threadpoolqueue/tpq, timerinfo/ti, taskstate/tks
 void RegisterThreadPoolCommands(CommandRegistry& r);
 // cmd_pstacks.cc: parallelstacks/pstacks, eestack
 void RegisterParallelStacksCommands(CommandRegistry& r);

@@ -11,6 +11,12 @@
 //  - Bad arguments: the reference's parser message and its remaining -c commands dropped;
 //    clrdiag reports the problem with the usage (exit status non-zero) and runs the next
 //    command.
+//  - taskstate: where the reference prints "Missing Task reference address or state value...",
+//    "Numeric value expected: ...", "Either a valid task address or -v <state value> is
+//    expected..." or "Either a task address or a valid state is expected..." and succeeds,
+//    clrdiag fails the command with a message saying what is wrong.
+//  - eestack has no oracle: dotnet-dump does not have it ("Unrecognized SOS command"); it is
+//    SOS's native stack-scraping command of lldb/WinDbg. Its argument errors are tested here.
 //  - The reference's `threadpool` also has the legacy (.NET Framework / .NET 7 IO completion)
 //    pool's sections; the runtimes tested (.NET 8+) have no legacy pool data (the DAC answers
 //    E_NOTIMPL), so neither tool prints them.
@@ -99,21 +105,18 @@ const nlohmann::json* FindFrame(const nlohmann::json& nodes, const std::string& 
 }
 
 TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
-  // Each command alone, so a difference names its command.
+  // All in one session each (the reference takes seconds to start).
   const std::vector<std::string> commands = {"threadpool",       "threadpool -wi",
                                              "threadpool -stat", "ThreadPool -wi -stat -ti",
                                              "threadpoolqueue",  "tpq",
                                              "timerinfo",        "ti",
                                              "parallelstacks",   "pstacks -a",
                                              "pstacks -r"};
-  for (const std::string& command : commands) {
-    SCOPED_TRACE(command);
-    RunResult ours = Ours({command});
-    ASSERT_EQ(ours.exit_code, 0) << ours.err;
-    RunResult ref = RunCommand(WithCommands({DotnetDump(), "analyze", path_}, {command}));
-    ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-    ExpectSameOutput(Body(ours.out), Body(ref.out));
-  }
+  RunResult ours = Ours(commands);
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  RunResult ref = RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  ExpectSameOutput(Body(ours.out), Body(ref.out));
 
   // threadpool: B workers, all running the blockers; the limits the fixture set.
   auto pool = OursJson("threadpool -wi -stat");
@@ -125,6 +128,20 @@ TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
   uint64_t stat_count = 0;
   for (const auto& s : pool["statistics"]) stat_count += s["count"].get<uint64_t>();
   EXPECT_EQ(stat_count, pool["work_items"].size()) << pool;
+
+  // taskstate of a queued Task (waiting to run: started, delegate not invoked) and of values.
+  std::string task;
+  for (const auto& item : pool["work_items"]) {
+    if (item["type"] == "System.Threading.Tasks.Task") task = item["object"].get<std::string>();
+  }
+  ASSERT_FALSE(task.empty()) << pool;
+  const std::vector<std::string> states = {"taskstate " + task.substr(2), "tks -v 73728",
+                                           "tks --value 16777216", "tks -v 0"};
+  RunResult ours_states = Ours(states);
+  ASSERT_EQ(ours_states.exit_code, 0) << ours_states.err;
+  RunResult ref_states = RunCommand(WithCommands({DotnetDump(), "analyze", path_}, states));
+  ExpectSameOutput(Body(ours_states.out), Body(ref_states.out));
+  EXPECT_EQ(OursJson("taskstate " + task)["status"], "WaitingToRun");
 
   // threadpoolqueue: the queued Tasks and callbacks, by method.
   auto tpq = OursJson("threadpoolqueue");
@@ -153,6 +170,7 @@ TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
         (t["period_ms"].is_null() ? "-" : std::to_string(t["period_ms"].get<uint64_t>())) + "/" +
         t["callback"].get<std::string>());
   }
+  EXPECT_CONTAINS(ours.out, "\n   " + std::to_string(ti["count"].get<int>()) + " timers\n");
   const std::string target = "Fixture.PoolTimerTarget.OnTick";
   EXPECT_EQ(timers,
             (std::multiset<std::string>{"3600000/600000/" + target, "7200000/1200000/" + target,
@@ -161,6 +179,9 @@ TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
 
   // parallelstacks: the parked threads and the blockers merged, with their counts.
   auto ps = OursJson("parallelstacks");
+  EXPECT_CONTAINS(ours.out, "==> " + std::to_string(ps["thread_count"].get<int>()) +
+                                " threads with " + std::to_string(ps["root_count"].get<int>()) +
+                                " roots");
   const nlohmann::json* parked = FindFrame(ps["roots"], "Fixture.Pool.ParkOuter()");
   ASSERT_NE(parked, nullptr) << ps;
   EXPECT_EQ((*parked)["thread_count"], kParked) << *parked;
@@ -181,8 +202,44 @@ TEST_P(ThreadsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   EXPECT_CONTAINS(r.err, "unexpected argument 'extra'");
   EXPECT_CONTAINS(r.err, "unexpected argument '12'");
   EXPECT_CONTAINS(r.err, "unexpected argument '--nope'");
+  EXPECT_CONTAINS(r.err, "unexpected argument '-q'");
+  EXPECT_CONTAINS(r.err, "missing Task reference address or state value");
+  EXPECT_CONTAINS(r.err, "'zz' is not a hexadecimal address");
+  EXPECT_CONTAINS(r.err, "-v needs a decimal m_stateFlags value");
+  EXPECT_CONTAINS(r.err, "10 is not a Task");
+  EXPECT_CONTAINS(r.err, "0x3 is not a valid Task state");
   EXPECT_CONTAINS(r.err, "threadpool [-ti|-hc] [-wi] [-stat|-summary]");  // the usage
   EXPECT_CONTAINS(r.out, "Using the Portable thread pool.");              // the last one ran
+}
+
+// eestack (no oracle, see above): the scraped stacks of the parked threads return into the
+// fixture's chain; -short keeps the threads running managed code or holding locks; JSON agrees.
+TEST_P(ThreadsErrorTest, EEStackFindsTheParkedChain) {
+  RunResult r = Ours({"eestack -EE"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Child-SP         RetAddr          Caller, Callee");
+  auto count = [](const std::string& text, const std::string& needle) {
+    int n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_GE(count(r.out, "Fixture.Pool.ParkInner()"), kParked) << r.out;
+  EXPECT_GE(count(r.out, "Fixture.Pool.ParkOuter()"), kParked) << r.out;
+  auto doc = OursJson("eestack -EE");
+  int parked = 0;
+  for (const auto& t : doc["threads"]) {
+    for (const auto& f : t["frames"]) {
+      if (f["method"] == "Fixture.Pool.ParkMiddle()") ++parked;
+    }
+  }
+  EXPECT_GE(parked, kParked) << doc;
+  EXPECT_EQ(static_cast<size_t>(count(r.out, "---------------------------------------------")),
+            doc["threads"].size());
+  RunResult all = Ours({"eestack"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_CONTAINS(all.out, ", calling ");
 }
 
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, ThreadsConformanceTest,
