@@ -135,11 +135,44 @@ std::string TransitionName(int32_t v) {
   return absl::StrCat(v);
 }
 
-// .NET's "0.00" format of a double (round half away from zero).
-std::string Fixed2(double v) {
-  std::string s = absl::StrFormat("%.2f", v);
-  if (s == "-0.00") s = "0.00";
-  return s;
+// .NET's "0.00" format: a decimal value D * 10^exp10 rounded half away from zero to hundredths.
+std::string Hundredths(bool negative, uint64_t digits, int exp10) {
+  // value * 100 = digits * 10^(exp10 + 2)
+  int shift = exp10 + 2;
+  uint64_t q = digits;
+  if (shift >= 0) {
+    for (int i = 0; i < shift && q < UINT64_MAX / 10; ++i) q *= 10;
+  } else if (-shift > 18) {
+    q = 0;
+  } else {
+    uint64_t div = 1;
+    for (int i = 0; i < -shift; ++i) div *= 10;
+    q = (digits + div / 2) / div;
+  }
+  return absl::StrFormat("%s%d.%02d", negative ? "-" : "", q / 100, q % 100);
+}
+
+// A tick difference in milliseconds as seconds ("{ms / 1000.0:0.00}").
+std::string Seconds(int64_t ms) {
+  return Hundredths(ms < 0, static_cast<uint64_t>(ms < 0 ? -ms : ms), -3);
+}
+
+// A float as "{f:0.00}" formats it: first to 7 significant digits, then to hundredths.
+std::string Fixed2(float f) {
+  if (std::isnan(f)) return "NaN";
+  if (std::isinf(f)) return f > 0 ? "\u221e" : "-\u221e";
+  if (f == 0) return std::signbit(f) ? "-0.00" : "0.00";
+  const std::string e = absl::StrFormat("%.6e", static_cast<double>(f));  // -d.dddddde+XX
+  const bool negative = e[0] == '-';
+  const size_t start = negative ? 1 : 0;
+  uint64_t digits = 0;
+  size_t i = start;
+  for (; i < e.size() && e[i] != 'e'; ++i) {
+    if (e[i] >= '0' && e[i] <= '9') digits = digits * 10 + (e[i] - '0');
+  }
+  int exp10 = 0;
+  if (i < e.size()) exp10 = std::stoi(e.substr(i + 1));
+  return Hundredths(negative, digits, exp10 - 6);
 }
 
 std::string Row(const std::string& label, int width, const std::string& value) {
@@ -309,8 +342,9 @@ CommandResult ThreadPool(CommandContext& ctx, const CommandSpec& spec,
                                  "#Samples", "Throughput");
           const int32_t end = entries.back().tick;
           for (const Entry& x : entries) {
-            const double t = (x.tick - end) / 1000.0;
-            out += absl::StrFormat("%10s %-19s %14s %14s %s\n", Fixed2(t),
+            const int64_t ms = static_cast<int64_t>(x.tick) - end;
+            const double t = ms / 1000.0;
+            out += absl::StrFormat("%10s %-19s %14s %14s %s\n", Seconds(ms),
                                    TransitionName(x.transition), N0(x.threads), N0(x.samples),
                                    Fixed2(x.throughput));
             log.push_back(Json{{"time", t},

@@ -1,7 +1,8 @@
 // Conformance of the thread-pool, timer and merged-stack commands with dotnet-dump (threadpool,
 // threadpoolqueue/tpq, timerinfo/ti, parallelstacks/pstacks), on Heap and Full dumps of
-// `HeapApp --pool` (tests/fixtures/HeapApp/Pool.cs: a starved thread pool with B blocked work
-// items and 8 queued behind them, 4 timers, 3 threads parked in the same call chain) on each
+// `HeapApp --pool` (tests/fixtures/HeapApp/Pool.cs: a thread pool warmed up by a burst of short
+// work items (hill-climbing samples), then starved: B blocked work items and 8 queued behind
+// them; 4 timers; 3 threads parked in the same call chain) on each
 // runtime: the same lines for every command and option, and the facts the fixture guarantees,
 // read from clrdiag's JSON forms: the pool's limits and running workers, the queued items by
 // kind and method, the timers' due times, periods and callbacks, and the merged stacks' thread
@@ -128,6 +129,12 @@ TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
   uint64_t stat_count = 0;
   for (const auto& s : pool["statistics"]) stat_count += s["count"].get<uint64_t>();
   EXPECT_EQ(stat_count, pool["work_items"].size()) << pool;
+
+  // threadpool -ti: the warm-up burst left hill-climbing samples; times count up to 0.
+  auto hc = OursJson("threadpool -ti")["hill_climbing_log"];
+  ASSERT_FALSE(hc.empty()) << hc;
+  EXPECT_EQ(hc.back()["time"], 0.0) << hc;
+  EXPECT_CONTAINS(ours.out, "Hill Climbing Log:\n");
 
   // taskstate of a queued Task (waiting to run: started, delegate not invoked) and of values.
   std::string task;
