@@ -103,5 +103,6 @@ void RegisterObjectsCommands(CommandRegistry& r);
 void RegisterThreadPoolCommands(CommandRegistry& r);
 // cmd_pstacks.cc: parallelstacks/pstacks, eestack
 void RegisterParallelStacksCommands(CommandRegistry& r);
+void RegisterDumpAsyncCommands(CommandRegistry& r);  // cmd_dumpasync.cc: dumpasync
 
 }  // namespace clrdiag::sos

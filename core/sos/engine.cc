@@ -84,6 +84,7 @@ class DacEngine : public Engine {
     RegisterObjectsCommands(registry_);
     RegisterThreadPoolCommands(registry_);
     RegisterParallelStacksCommands(registry_);
+    RegisterDumpAsyncCommands(registry_);
   }
 
   std::string runtime_version() const override {

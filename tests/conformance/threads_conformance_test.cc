@@ -1,12 +1,13 @@
-// Conformance of the thread-pool, timer and merged-stack commands with dotnet-dump (threadpool,
-// threadpoolqueue/tpq, timerinfo/ti, parallelstacks/pstacks), on Heap and Full dumps of
-// `HeapApp --pool` (tests/fixtures/HeapApp/Pool.cs: a thread pool warmed up by a burst of short
-// work items (hill-climbing samples), then starved: B blocked work items and 8 queued behind
-// them; 4 timers; 3 threads parked in the same call chain) on each
+// Conformance of the thread-pool, timer, task and merged-stack commands with dotnet-dump
+// (threadpool, threadpoolqueue/tpq, timerinfo/ti, parallelstacks/pstacks, taskstate, dumpasync),
+// on Heap and Full dumps of `HeapApp --pool` (tests/fixtures/HeapApp/Pool.cs: a thread pool
+// warmed up by a burst of short work items (hill-climbing samples), then starved: B blocked work
+// items and 8 queued behind them; 4 timers; 3 threads parked in the same call chain; an async
+// chain AsyncA -> AsyncB -> AsyncC awaiting a never-completed TaskCompletionSource) on each
 // runtime: the same lines for every command and option, and the facts the fixture guarantees,
 // read from clrdiag's JSON forms: the pool's limits and running workers, the queued items by
-// kind and method, the timers' due times, periods and callbacks, and the merged stacks' thread
-// counts.
+// kind and method, the timers' due times, periods and callbacks, the merged stacks' thread
+// counts and the awaiting chain.
 //
 // Intentional differences (checked below, not compared):
 //  - Bad arguments: the reference's parser message and its remaining -c commands dropped;
@@ -18,6 +19,8 @@
 //    clrdiag fails the command with a message saying what is wrong.
 //  - eestack has no oracle: dotnet-dump does not have it ("Unrecognized SOS command"); it is
 //    SOS's native stack-scraping command of lldb/WinDbg. Its argument errors are tested here.
+//  - dumpasync --fields (the state machines' fields under each frame) is not implemented yet:
+//    clrdiag says so and fails the command. Every other option is compared.
 //  - The reference's `threadpool` also has the legacy (.NET Framework / .NET 7 IO completion)
 //    pool's sections; the runtimes tested (.NET 8+) have no legacy pool data (the DAC answers
 //    E_NOTIMPL), so neither tool prints them.
@@ -130,6 +133,24 @@ TEST_P(ThreadsConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
   for (const auto& s : pool["statistics"]) stat_count += s["count"].get<uint64_t>();
   EXPECT_EQ(stat_count, pool["work_items"].size()) << pool;
 
+  // dumpasync: the chain Never's task <- AsyncC <- AsyncB <- AsyncA, one frame deeper each.
+  auto da = OursJson("dumpasync");
+  bool chain = false;
+  for (const auto& stack : da["stacks"]) {
+    const auto& f = stack["frames"];
+    if (f.size() == 4 && f[1]["description"] == "Fixture.Pool+<AsyncC>d__24" &&
+        f[2]["description"] == "Fixture.Pool+<AsyncB>d__23" &&
+        f[3]["description"] == "Fixture.Pool+<AsyncA>d__22" && f[3]["depth"] == 3 &&
+        f[0]["description"] == "System.Threading.Tasks.Task<System.Int32>") {
+      chain = true;
+    }
+  }
+  EXPECT_TRUE(chain) << da;
+  // The address filter keeps the stack that holds the object.
+  auto by_address =
+      OursJson("dumpasync --address " + da["stacks"][0]["frames"][0]["address"].get<std::string>());
+  EXPECT_EQ(by_address["stacks"].size(), 1u) << by_address;
+
   // threadpool -ti: the warm-up burst left hill-climbing samples; times count up to 0.
   auto hc = OursJson("threadpool -ti")["hill_climbing_log"];
   ASSERT_FALSE(hc.empty()) << hc;
@@ -215,6 +236,9 @@ TEST_P(ThreadsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   EXPECT_CONTAINS(r.err, "-v needs a decimal m_stateFlags value");
   EXPECT_CONTAINS(r.err, "10 is not a Task");
   EXPECT_CONTAINS(r.err, "0x3 is not a valid Task state");
+  EXPECT_CONTAINS(r.err, "dumpasync: --fields is not supported yet");
+  EXPECT_CONTAINS(r.err, "-mt needs a hexadecimal address");
+  EXPECT_CONTAINS(r.err, "unexpected argument '--bogus'");
   EXPECT_CONTAINS(r.err, "threadpool [-ti|-hc] [-wi] [-stat|-summary]");  // the usage
   EXPECT_CONTAINS(r.out, "Using the Portable thread pool.");              // the last one ran
 }
