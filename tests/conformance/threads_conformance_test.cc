@@ -224,7 +224,8 @@ class ThreadsErrorTest : public ThreadsConformanceTest {};
 
 TEST_P(ThreadsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   RunResult r = Ours({"threadpool -x", "tpq extra", "timerinfo 12", "pstacks --nope", "eestack -q",
-                      "taskstate", "taskstate zz", "tks -v", "tks 10", "tks -v 3", "threadpool"});
+                      "taskstate", "taskstate zz", "tks -v", "tks 10", "tks -v 3",
+                      "dumpasync --fields", "dumpasync -mt zz", "dumpasync --bogus", "threadpool"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "unexpected argument '-x'");
   EXPECT_CONTAINS(r.err, "unexpected argument 'extra'");
