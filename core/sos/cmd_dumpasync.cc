@@ -362,7 +362,7 @@ class DumpAsync {
         for (uint64_t c : frame->continuations) {
           auto it = objects_.find(c);
           if (it != objects_.end()) {
-            stack.push_back({&it->second, d + 1});
+            stack.emplace_back(&it->second, d + 1);
           } else {
             int32_t flags = 0;
             const uint64_t type = r_.TypeOf(c);
