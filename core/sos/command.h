@@ -106,5 +106,10 @@ void RegisterGcCommands(CommandRegistry& r);
 // cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom
 void RegisterObjectsCommands(CommandRegistry& r);
 void RegisterSymbolCommands(CommandRegistry& r);  // cmd_symbols.cc: setsymbolserver
+// cmd_threadpool.cc: threadpool, threadpoolqueue/tpq, timerinfo/ti, taskstate/tks
+void RegisterThreadPoolCommands(CommandRegistry& r);
+// cmd_pstacks.cc: parallelstacks/pstacks, eestack
+void RegisterParallelStacksCommands(CommandRegistry& r);
+void RegisterDumpAsyncCommands(CommandRegistry& r);  // cmd_dumpasync.cc: dumpasync
 
 }  // namespace clrdiag::sos

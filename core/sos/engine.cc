@@ -83,6 +83,9 @@ class DacEngine : public Engine {
     RegisterGcCommands(registry_);
     RegisterObjectsCommands(registry_);
     RegisterSymbolCommands(registry_);
+    RegisterThreadPoolCommands(registry_);
+    RegisterParallelStacksCommands(registry_);
+    RegisterDumpAsyncCommands(registry_);
   }
 
   std::string runtime_version() const override {
