@@ -82,6 +82,7 @@ class DacEngine : public Engine {
     RegisterCodeCommands(registry_);
     RegisterGcCommands(registry_);
     RegisterObjectsCommands(registry_);
+    RegisterMetadataCommands(registry_);
   }
 
   std::string runtime_version() const override {
