@@ -550,7 +550,7 @@ class DacProcess {
   // methods with profiler-modified IL (at most `max`) and the kind of change of one
   // (1 IL modified, 2 ReJIT modified). Unimplemented without ISOSDacInterface7.
   absl::StatusOr<std::vector<std::pair<uint32_t, uint64_t>>> GetModuleMap(uint64_t module,
-                                                                         bool type_refs);
+                                                                          bool type_refs);
   absl::StatusOr<std::vector<uint64_t>> GetMethodsWithProfilerModifiedIL(uint64_t module,
                                                                          int32_t max);
   absl::StatusOr<int32_t> GetProfilerModifiedILType(uint64_t method_desc);

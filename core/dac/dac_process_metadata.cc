@@ -35,17 +35,16 @@ absl::StatusOr<std::vector<std::pair<uint32_t, uint64_t>>> DacProcess::GetModule
     uint64_t module, bool type_refs) {
   std::lock_guard<std::mutex> lock(DacMutex());
   MapCollector c;
-  HRESULT hr =
-      sos_->TraverseModuleMap(type_refs ? kTypeRefToMethodTable : kTypeDefToMethodTable, module,
-                              reinterpret_cast<void*>(&CollectMapEntry), &c);
+  HRESULT hr = sos_->TraverseModuleMap(type_refs ? kTypeRefToMethodTable : kTypeDefToMethodTable,
+                                       module, reinterpret_cast<void*>(&CollectMapEntry), &c);
   if (Failed(hr)) {
     return DacError(absl::StrCat("TraverseModuleMap(0x", absl::Hex(module), ")"), hr);
   }
   return std::move(c.entries);
 }
 
-absl::StatusOr<std::vector<uint64_t>> DacProcess::GetMethodsWithProfilerModifiedIL(
-    uint64_t module, int32_t max) {
+absl::StatusOr<std::vector<uint64_t>> DacProcess::GetMethodsWithProfilerModifiedIL(uint64_t module,
+                                                                                   int32_t max) {
   std::lock_guard<std::mutex> lock(DacMutex());
   if (!sos7_) return absl::UnimplementedError("the DAC has no ISOSDacInterface7");
   std::vector<uint64_t> out(static_cast<size_t>(max));

@@ -130,8 +130,8 @@ CommandResult DumpClass(CommandContext& ctx, const CommandSpec& spec,
   if (!ParseHexAddress(p.positional[0], &eeclass) || eeclass == 0) {
     return Failure(absl::StrCat("Invalid parameter ", p.positional[0]));
   }
-  return FromStatus(RunDumpClass(ctx.dac, ctx.core, ctx.runtime, eeclass, ctx.out, ctx.cancel,
-                                 ctx.json));
+  return FromStatus(
+      RunDumpClass(ctx.dac, ctx.core, ctx.runtime, eeclass, ctx.out, ctx.cancel, ctx.json));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,7 +160,8 @@ CommandResult DumpModule(CommandContext& ctx, const CommandSpec& spec,
                                   [&](const ClrModuleInfo& m) { return m.address == module; });
   auto md = ctx.dac.GetModuleDetails(module);
   if (!listed || !md.ok()) {
-    return Failure(absl::StrFormat("Fail to fill Module %s: not a Module of this process", Ptr(module)));
+    return Failure(
+        absl::StrFormat("Fail to fill Module %s: not a Module of this process", Ptr(module)));
   }
   auto file = ctx.dac.GetModuleFileName(module);
   const std::string name = file.ok() && !file->empty() ? *file : "Unknown Module";
@@ -191,8 +192,8 @@ CommandResult DumpModule(CommandContext& ctx, const CommandSpec& spec,
   for (const auto& [label, value] : rows) absl::StrAppend(&out, label, Ptr(value), "\n");
   const bool has_metadata = md->il_base != 0 && md->metadata_start != 0;
   if (has_metadata) {
-    absl::StrAppendFormat(&out, "MetaData start address:  %s (%d bytes)\n",
-                          Ptr(md->metadata_start), md->metadata_size);
+    absl::StrAppendFormat(&out, "MetaData start address:  %s (%d bytes)\n", Ptr(md->metadata_start),
+                          md->metadata_size);
   }
   Json j{{"address", JsonHex(module)},
          {"name", name},
@@ -207,9 +208,9 @@ CommandResult DumpModule(CommandContext& ctx, const CommandSpec& spec,
          {"member_ref_to_desc_map", JsonHex(md->member_ref_map)},
          {"file_references_map", JsonHex(md->file_references_map)},
          {"assembly_references_map", JsonHex(md->assembly_references_map)}};
-  j["metadata"] = has_metadata ? Json{{"address", JsonHex(md->metadata_start)},
-                                      {"size", md->metadata_size}}
-                               : Json();
+  j["metadata"] = has_metadata
+                      ? Json{{"address", JsonHex(md->metadata_start)}, {"size", md->metadata_size}}
+                      : Json();
   if (method_tables) {
     for (bool refs : {false, true}) {
       absl::StrAppend(&out, refs ? "\nTypes referenced in this module\n\n"
@@ -329,8 +330,8 @@ CommandResult DumpAssembly(CommandContext& ctx, const CommandSpec& spec,
     if (auto md = ctx.dac.GetModuleDetails(m); md.ok()) {
       auto file = ctx.dac.GetModuleFileName(m);
       std::string name = file.ok() && !file->empty() ? *file
-                         : md->is_reflection          ? "Dynamic Module"
-                                                      : "Unknown Module";
+                         : md->is_reflection         ? "Dynamic Module"
+                                                     : "Unknown Module";
       absl::StrAppend(&out, name, "\n");
       e["name"] = name;
     } else {
@@ -385,8 +386,8 @@ CommandResult DumpAlc(CommandContext& ctx, const CommandSpec& spec,
       j["size"] = obj->size;
       WriteJson(ctx, j);
     } else {
-      ctx.out.Write(absl::StrFormat("Free Object\nSize:        %d(0x%x) bytes\n", obj->size,
-                                    obj->size));
+      ctx.out.Write(
+          absl::StrFormat("Free Object\nSize:        %d(0x%x) bytes\n", obj->size, obj->size));
     }
     return {};
   }
@@ -443,15 +444,14 @@ CommandResult FindAppDomain(CommandContext& ctx, const CommandSpec& spec,
   Json j{{"object", JsonHex(address)}};
   std::string out;
   if (domain == 0) {
-    out =
-        absl::StrFormat(
-            "The type is declared in the shared domain and other\n"
-            "methods of finding the AppDomain failed. Try running\n"
-            "gcroot %s, and if you find a root on a\n"
-            "stack, check the AppDomain of that stack with clrthreads.\n"
-            "Note that the Thread could have transitioned between\n"
-            "multiple AppDomains.\n",
-            Ptr(address));
+    out = absl::StrFormat(
+        "The type is declared in the shared domain and other\n"
+        "methods of finding the AppDomain failed. Try running\n"
+        "gcroot %s, and if you find a root on a\n"
+        "stack, check the AppDomain of that stack with clrthreads.\n"
+        "Note that the Thread could have transitioned between\n"
+        "multiple AppDomains.\n",
+        Ptr(address));
     j["app_domain"] = Json();
   } else {
     absl::StrAppend(&out, "AppDomain: ", Dml(domain), "\n");
@@ -599,7 +599,8 @@ class TypeView {
 bool MatchesModuleName(const ClrModuleInfo& m, const std::string& name) {
   if (m.name.empty()) return false;
   const std::string file = BaseName(m.name);
-  return absl::EqualsIgnoreCase(file, name) || absl::EqualsIgnoreCase(WithoutExtension(file), name) ||
+  return absl::EqualsIgnoreCase(file, name) ||
+         absl::EqualsIgnoreCase(WithoutExtension(file), name) ||
          absl::EqualsIgnoreCase(m.name, name);
 }
 
@@ -780,10 +781,11 @@ CommandResult Token2Ee(CommandContext& ctx, const CommandSpec& spec,
   const uint32_t type = token & 0xff000000u;
   if (type != dac::kMdtTypeDef && type != dac::kMdtTypeRef && type != dac::kMdtMethodDef &&
       type != dac::kMdtFieldDef) {
-    return Failure(absl::StrFormat(
-        "This token type is not supported: token %08x: only TypeDef (02), TypeRef (01), MethodDef (06) and FieldDef (04) tokens "
-        "are supported",
-        token));
+    return Failure(
+        absl::StrFormat("This token type is not supported: token %08x: only TypeDef (02), TypeRef "
+                        "(01), MethodDef (06) and FieldDef (04) tokens "
+                        "are supported",
+                        token));
   }
   const std::string& module_name = args[0];
   const bool wildcard = module_name == "*";
@@ -881,8 +883,8 @@ CommandResult Token2Ee(CommandContext& ctx, const CommandSpec& spec,
     return Failure(absl::StrCat("Failed to find module matching '", module_name, "'."));
   }
   if (resolved == 0) {
-    return Failure(absl::StrFormat("token %08x is not a loaded type, method or field of %s",
-                                   token, wildcard ? "any module" : module_name));
+    return Failure(absl::StrFormat("token %08x is not a loaded type, method or field of %s", token,
+                                   wildcard ? "any module" : module_name));
   }
   return {};
 }

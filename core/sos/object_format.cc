@@ -896,7 +896,8 @@ absl::Status Printer::DumpClass(uint64_t eeclass) {
   // runtime says so by answering it for itself.
   auto canonical = dac_.GetMethodTableForEEClass(eeclass);
   if (!canonical.ok() || *canonical == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(Ptr(eeclass), " is not an EEClass: Invalid EEClass address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Ptr(eeclass), " is not an EEClass: Invalid EEClass address"));
   }
   const uint64_t mt = *canonical;
   const bool prefer_mt = mt == eeclass;
@@ -906,7 +907,8 @@ absl::Status Printer::DumpClass(uint64_t eeclass) {
   uint64_t parent_class = 0;
   if (mtd.parent != 0) {
     auto parent = dac_.GetMethodTableDetails(mtd.parent);
-    if (!parent.ok()) return absl::InvalidArgumentError("EEClass has an invalid MethodTable address");
+    if (!parent.ok())
+      return absl::InvalidArgumentError("EEClass has an invalid MethodTable address");
     parent_class = parent->klass;
   }
   auto name = dac_.GetMethodTableName(mt);

@@ -52,8 +52,7 @@ std::string Field(const std::string& text, const std::string& label, size_t from
   return v;
 }
 
-class MetadataConformanceTest
-    : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class MetadataConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
     if (!FileExists(DotnetDump())) {
@@ -99,8 +98,8 @@ class MetadataConformanceTest
     last >> chain_end_;
     ASSERT_FALSE(module_.empty() || customer_mt_.empty() || chain_end_.empty()) << out;
 
-    RunResult mt = Ours({"dumpmt " + customer_mt_, "dumpmodule " + module_,
-                         "name2ee HeapApp.dll Fixture.Zoo"});
+    RunResult mt = Ours(
+        {"dumpmt " + customer_mt_, "dumpmodule " + module_, "name2ee HeapApp.dll Fixture.Zoo"});
     ASSERT_EQ(mt.exit_code, 0) << mt.err;
     // .NET 9+: no EEClass line; the canonical MethodTable stands for the class.
     eeclass_ = Field(mt.out, "EEClass:             ");
@@ -164,11 +163,33 @@ TEST_P(MetadataConformanceTest, SameAsDotnetDump) {
       "dumpalc " + chain_end_,
       "findappdomain " + chain_end_,
   };
+  // Names and tokens that match nothing: the same stdout as the reference's, and an error each.
+  const std::vector<std::string> no_match = {
+      "name2ee HeapApp.dll Fixture.NoSuchType",
+      "name2ee *!Fixture.NoSuchType",
+      "token2ee HeapApp.dll 02000fff",
+      "token2ee HeapApp.dll 01000001",
+      "token2ee * 06ffffff",
+  };
   RunResult ours = Ours(commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
-  RunResult ref = Reference(commands);
+  RunResult ours_no_match = Ours(no_match);
+  EXPECT_NE(ours_no_match.exit_code, 0);
+  std::vector<std::string> all = commands;
+  all.insert(all.end(), no_match.begin(), no_match.end());
+  RunResult ref = Reference(all);
   ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-  ExpectSameOutput(Body(ours.out), Body(ref.out));
+  ExpectSameOutput(Body(ours.out) + Body(ours_no_match.out), Body(ref.out));
+  EXPECT_CONTAINS(ours_no_match.err,
+                  "no loaded type, method or field matches 'Fixture.NoSuchType' in HeapApp.dll");
+  EXPECT_CONTAINS(ours_no_match.err,
+                  "no loaded type, method or field matches 'Fixture.NoSuchType' in any module");
+  EXPECT_CONTAINS(ours_no_match.err,
+                  "token 02000fff is not a loaded type, method or field of HeapApp.dll");
+  EXPECT_CONTAINS(ours_no_match.err,
+                  "token 01000001 is not a loaded type, method or field of HeapApp.dll");
+  EXPECT_CONTAINS(ours_no_match.err,
+                  "token 06ffffff is not a loaded type, method or field of any module");
   // What a user would check by eye.
   EXPECT_CONTAINS(ours.out, "Name:        Fixture.Customer\n");
   EXPECT_CONTAINS(ours.out, "Name:        Fixture.Customer..ctor(Int32, System.String)\n");
@@ -183,40 +204,30 @@ TEST_P(MetadataConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, "This module has no methods with profiler modified IL.\n");
 }
 
-// Names and tokens that match nothing: the same stdout as the reference, and an error.
-TEST_P(MetadataConformanceTest, NoMatchPrintsTheSameAndFails) {
-  const std::vector<std::vector<std::string>> cases = {
-      {"name2ee HeapApp.dll Fixture.NoSuchType"},
-      {"name2ee *!Fixture.NoSuchType"},
-      {"token2ee HeapApp.dll 02000fff"},
-      {"token2ee HeapApp.dll 01000001"},
-      {"token2ee * 06000fff"},
-  };
-  std::vector<std::string> all;
-  for (const auto& c : cases) all.push_back(c[0]);
-  RunResult ref = Reference(all);
-  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-  std::string ours_out;
-  for (const auto& c : cases) {
-    RunResult r = Ours(c);
-    EXPECT_NE(r.exit_code, 0) << c[0];
-    EXPECT_FALSE(r.err.empty()) << c[0];
-    ours_out += Body(r.out);
-  }
-  ExpectSameOutput(ours_out, Body(ref.out));
-}
-
 // clrdiag's own behaviour (errors, JSON) is the same whatever the runtime and dump type: checked
 // on one (each test under ctest runs in its own process and costs a fixture and a dump).
 class MetadataCommandTest : public MetadataConformanceTest {};
 
 TEST_P(MetadataCommandTest, BadInputIsAnError) {
-  RunResult r = Ours({"dumpclass", "dumpclass 1234", "dumpclass " + customer_mt_ + " extra",
-                      "dumpmodule", "dumpmodule 1234", "dumpmodule -x " + module_,
-                      "dumpassembly", "dumpassembly 1234", "dumpalc", "dumpalc 1234",
-                      "findappdomain zz", "findappdomain 1234", "name2ee", "name2ee HeapApp.dll",
-                      "name2ee nosuch.dll Fixture.Customer", "token2ee", "token2ee HeapApp.dll xyz",
-                      "token2ee HeapApp.dll 0a000001", "token2ee nosuch.dll 02000002",
+  RunResult r = Ours({"dumpclass",
+                      "dumpclass 1234",
+                      "dumpclass " + customer_mt_ + " extra",
+                      "dumpmodule",
+                      "dumpmodule 1234",
+                      "dumpmodule -x " + module_,
+                      "dumpassembly",
+                      "dumpassembly 1234",
+                      "dumpalc",
+                      "dumpalc 1234",
+                      "findappdomain zz",
+                      "findappdomain 1234",
+                      "name2ee",
+                      "name2ee HeapApp.dll",
+                      "name2ee nosuch.dll Fixture.Customer",
+                      "token2ee",
+                      "token2ee HeapApp.dll xyz",
+                      "token2ee HeapApp.dll 0a000001",
+                      "token2ee nosuch.dll 02000002",
                       "dumpmodule " + module_});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "Missing EEClass address");
@@ -239,10 +250,13 @@ TEST_P(MetadataCommandTest, BadInputIsAnError) {
 }
 
 TEST_P(MetadataCommandTest, JsonHasTheSameValues) {
-  const std::vector<std::string> commands = {
-      "name2ee HeapApp.dll Fixture.Customer", "token2ee HeapApp.dll " + ctor_token_,
-      "dumpclass " + eeclass_, "dumpmodule -mt " + module_, "dumpassembly " + assembly_,
-      "dumpalc " + chain_end_, "findappdomain " + chain_end_};
+  const std::vector<std::string> commands = {"name2ee HeapApp.dll Fixture.Customer",
+                                             "token2ee HeapApp.dll " + ctor_token_,
+                                             "dumpclass " + eeclass_,
+                                             "dumpmodule -mt " + module_,
+                                             "dumpassembly " + assembly_,
+                                             "dumpalc " + chain_end_,
+                                             "findappdomain " + chain_end_};
   RunResult json = daemon_->Client(WithCommands({"analyze", id_, "--json"}, commands));
   ASSERT_EQ(json.exit_code, 0) << json.err;
   std::istringstream docs(json.out);
