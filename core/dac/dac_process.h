@@ -403,6 +403,19 @@ struct OomInfo {
   bool large_object_heap = false;
 };
 
+// One exception handling clause of jitted code (DACEHInfo): offsets from the code's start.
+struct EhClause {
+  int32_t type = 0;  // 0 fault, 1 finally, 2 filter, 3 typed
+  uint64_t try_start = 0, try_end = 0, handler_start = 0, handler_end = 0;
+  bool is_duplicate = false;
+  uint64_t filter = 0;        // filter clauses
+  bool is_catch_all = false;  // typed clauses
+  // Typed clauses: the caught type as a MethodTable (module 0) or as a token of `module`.
+  uint64_t module = 0;
+  uint64_t catch_mt = 0;
+  uint32_t catch_token = 0;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -554,6 +567,9 @@ class DacProcess {
   absl::StatusOr<std::vector<uint64_t>> GetMethodsWithProfilerModifiedIL(uint64_t module,
                                                                          int32_t max);
   absl::StatusOr<int32_t> GetProfilerModifiedILType(uint64_t method_desc);
+  // The exception handling clauses of the jitted code starting at `native_code`
+  // (TraverseEHInfo), in the runtime's order.
+  absl::StatusOr<std::vector<EhClause>> GetEhClauses(uint64_t native_code);
 
   absl::StatusOr<ThreadStack> WalkStack(uint32_t os_thread_id, const StackWalkOptions& options,
                                         const CancellationToken& cancel);

@@ -29,7 +29,51 @@ void CollectMapEntry(uint32_t index, CLRDATA_ADDRESS method_table, void* data) {
   static_cast<MapCollector*>(data)->entries.emplace_back(index, method_table);
 }
 
+// DACEHInfo (dacprivate.h), natural alignment on a 64-bit target.
+struct DacEhInfo {
+  int32_t clause_type;
+  CLRDATA_ADDRESS try_start;
+  CLRDATA_ADDRESS try_end;
+  CLRDATA_ADDRESS handler_start;
+  CLRDATA_ADDRESS handler_end;
+  BOOL is_duplicate;
+  CLRDATA_ADDRESS filter;
+  BOOL is_catch_all;
+  CLRDATA_ADDRESS module;
+  CLRDATA_ADDRESS mt_catch;
+  uint32_t token_catch;
+};
+static_assert(sizeof(DacEhInfo) == 88);
+
+// The EH traversal's callback (BOOL (*)(UINT index, UINT total, DACEHInfo*, LPVOID)).
+BOOL CollectEhClause(uint32_t, uint32_t, DacEhInfo* info, void* data) {
+  EhClause c;
+  c.type = info->clause_type;
+  c.try_start = info->try_start;
+  c.try_end = info->try_end;
+  c.handler_start = info->handler_start;
+  c.handler_end = info->handler_end;
+  c.is_duplicate = info->is_duplicate != 0;
+  c.filter = info->filter;
+  c.is_catch_all = info->is_catch_all != 0;
+  c.module = info->module;
+  c.catch_mt = info->mt_catch;
+  c.catch_token = info->token_catch;
+  static_cast<std::vector<EhClause>*>(data)->push_back(c);
+  return 1;
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<EhClause>> DacProcess::GetEhClauses(uint64_t native_code) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  std::vector<EhClause> out;
+  HRESULT hr = sos_->TraverseEHInfo(native_code, reinterpret_cast<void*>(&CollectEhClause), &out);
+  if (hr != kS_OK) {
+    return DacError(absl::StrCat("TraverseEHInfo(0x", absl::Hex(native_code), ")"), hr);
+  }
+  return out;
+}
 
 absl::StatusOr<std::vector<std::pair<uint32_t, uint64_t>>> DacProcess::GetModuleMap(
     uint64_t module, bool type_refs) {

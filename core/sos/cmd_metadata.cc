@@ -19,6 +19,7 @@
 #include "core/dac/type_name.h"
 #include "core/sos/command.h"
 #include "core/sos/json.h"
+#include "core/sos/method_format.h"
 #include "core/sos/object_format.h"
 
 namespace clrdiag::sos {
@@ -889,6 +890,133 @@ CommandResult Token2Ee(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
+// ---------------------------------------------------------------------------------------------
+// ehinfo
+
+const char* EhClauseTypeName(int32_t type) {
+  switch (type) {
+    case 0:
+      return "FAULT";
+    case 1:
+      return "FINALLY";
+    case 2:
+      return "FILTER";
+    case 3:
+      return "TYPED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+// A code address as SOS's EHInfo prints it: the two 32-bit halves split by a backtick.
+std::string SplitAddress(uint64_t a) {
+  return absl::StrFormat("%08x`%08x", static_cast<uint32_t>(a >> 32), static_cast<uint32_t>(a));
+}
+
+CommandResult EhInfo(CommandContext& ctx, const CommandSpec& spec,
+                     const std::vector<std::string>& args) {
+  ParsedArgs p = ParseArgs(args, {});
+  if (!p.bad_option.empty()) {
+    return UsageError(spec, absl::StrCat("unknown option '", p.bad_option, "'"));
+  }
+  if (p.positional.size() != 1) return UsageError(spec, "give one MethodDesc or code address");
+  uint64_t address = 0;
+  if (!ParseHexAddress(p.positional[0], &address)) {
+    return Failure(absl::StrCat("Invalid parameter ", p.positional[0]));
+  }
+  // A MethodDesc, else code: the MethodDesc of the code holding it.
+  uint64_t md = address;
+  if (address == 0 || !ctx.dac.GetMethodDesc(address).ok()) {
+    auto header = address != 0 ? ctx.dac.GetCodeHeader(address) : absl::NotFoundError("0");
+    md = header.ok() ? header->method_desc : 0;
+  }
+  auto info = md != 0 ? ctx.dac.GetMethodDesc(md) : absl::NotFoundError("no MethodDesc");
+  if (!info.ok()) return Failure(absl::StrCat(Ptr(md), " is not a MethodDesc"));
+  if (!info->has_native_code) {
+    if (ctx.json) {
+      WriteJson(ctx, Json{{"method_desc", JsonHex(md)}, {"clauses", Json()}});
+    } else {
+      ctx.out.Write("No EH info available\n");
+    }
+    return {};
+  }
+  if (!ctx.dac.GetCodeHeader(info->native_code).ok()) {
+    return Failure("Unable to get codeHeader information");
+  }
+  std::string out = absl::StrCat("MethodDesc:   ", Dml(md), "\n");
+  Json j;
+  if (!DescribeMethodDesc(ctx, md, &out, &j)) {
+    return Failure(absl::StrCat(Ptr(md), " is not a MethodDesc"));
+  }
+  absl::StrAppend(&out, "\n");
+  auto clauses = ctx.dac.GetEhClauses(info->native_code);
+  if (!clauses.ok()) {
+    ctx.out.Write(out);
+    return Failure("Failed to perform EHInfo traverse");
+  }
+  const uint64_t start = info->native_code;
+  Json list = Json::array();
+  for (size_t i = 0; i < clauses->size(); ++i) {
+    const dac::EhClause& c = (*clauses)[i];
+    Json e{{"index", i}, {"type", EhClauseTypeName(c.type)}};
+    absl::StrAppend(&out, "EHHandler ", i, ": ", EhClauseTypeName(c.type), " ");
+    if (c.type == 3) {
+      std::string type_name;
+      if (c.is_catch_all) {
+        type_name = "...";
+      } else if (c.module == 0) {
+        auto n = ctx.dac.GetMethodTableName(c.catch_mt);
+        type_name = n.ok() ? *n : "";
+        e["catch_method_table"] = JsonHex(c.catch_mt);
+      } else {
+        // The reference prints no name for a type given as a token (its metadata lookup comes
+        // back empty); the token is in the JSON form.
+        e["catch_module"] = JsonHex(c.module);
+        e["catch_token"] = JsonHex(c.catch_token);
+        if (auto n = ctx.dac.GetMetadataName(c.module, c.catch_token); n.ok()) {
+          e["catch_type"] = *n;
+        }
+      }
+      absl::StrAppend(&out, "catch(", type_name, ") ");
+      if (!type_name.empty()) e["catch_type"] = type_name;
+      e["catch_all"] = c.is_catch_all;
+    }
+    const bool cloned_finally =
+        c.try_start == c.try_end && c.try_start == c.handler_start && c.type == 1 && c.is_duplicate;
+    if (cloned_finally) {
+      absl::StrAppend(&out, "(cloned finally)");
+    } else if (c.is_duplicate) {
+      absl::StrAppend(&out, "(duplicate)");
+    }
+    e["cloned_finally"] = cloned_finally;
+    e["duplicate"] = c.is_duplicate;
+    absl::StrAppend(&out, "\n");
+    absl::StrAppendFormat(&out, "Clause:  [%s, %s] [%x, %x]\n", SplitAddress(start + c.try_start),
+                          SplitAddress(start + c.try_end), static_cast<uint32_t>(c.try_start),
+                          static_cast<uint32_t>(c.try_end));
+    absl::StrAppendFormat(
+        &out, "Handler: [%s, %s] [%x, %x]\n", SplitAddress(start + c.handler_start),
+        SplitAddress(start + c.handler_end), static_cast<uint32_t>(c.handler_start),
+        static_cast<uint32_t>(c.handler_end));
+    e["try"] = Json{{"start", c.try_start}, {"end", c.try_end}};
+    e["handler"] = Json{{"start", c.handler_start}, {"end", c.handler_end}};
+    if (c.type == 2) {
+      absl::StrAppendFormat(&out, "Filter: [%s] [%x]\n", SplitAddress(start + c.filter),
+                            static_cast<uint32_t>(c.filter));
+      e["filter"] = c.filter;
+    }
+    absl::StrAppend(&out, "\n");
+    list.push_back(std::move(e));
+  }
+  j["clauses"] = list;
+  if (ctx.json) {
+    WriteJson(ctx, j);
+  } else {
+    ctx.out.Write(out);
+  }
+  return {};
+}
+
 }  // namespace
 
 void RegisterMetadataCommands(CommandRegistry& r) {
@@ -955,6 +1083,14 @@ void RegisterMetadataCommands(CommandRegistry& r) {
          "  with that token in the module (* for all modules). The token is hex, with or\n"
          "  without 0x.",
          Token2Ee});
+  r.Add({{"ehinfo", "EHInfo"},
+         "<arguments>",
+         "Displays the exception handling blocks in a JIT-ed method.",
+         "ehinfo <MethodDesc address | code address>\n"
+         "  The method (as dumpmd shows it), then each exception handling clause of its jitted\n"
+         "  code: its kind (TYPED with the caught type, FINALLY, FAULT, FILTER), the protected\n"
+         "  block and the handler as code addresses and as offsets from the code's start.",
+         EhInfo});
 }
 
 }  // namespace clrdiag::sos

@@ -99,7 +99,8 @@ void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
 void RegisterGcCommands(CommandRegistry& r);
 // cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom
 void RegisterObjectsCommands(CommandRegistry& r);
-// cmd_metadata.cc: dumpclass, dumpmodule, dumpassembly, dumpalc, findappdomain, name2ee, token2ee
+// cmd_metadata.cc: dumpclass, dumpmodule, dumpassembly, dumpalc, findappdomain, name2ee,
+// token2ee, ehinfo
 void RegisterMetadataCommands(CommandRegistry& r);
 
 }  // namespace clrdiag::sos

@@ -1,8 +1,9 @@
 // Conformance of the metadata commands (dumpclass, dumpmodule, dumpassembly, dumpalc,
-// findappdomain, name2ee, token2ee) with dotnet-dump, on Heap and Full dumps of HeapApp --zoo on
-// each runtime: the same lines for one session's sequence of commands on Fixture.Customer (its
-// MethodTable, EEClass or canonical MethodTable, module, assembly, constructor and field tokens),
-// the class with statics Fixture.Zoo, the object Fixture.ChainEnd, wildcard searches over all
+// findappdomain, name2ee, token2ee, ehinfo) with dotnet-dump, on Heap and Full dumps of HeapApp
+// --zoo on each runtime: the same lines for one session's sequence of commands on Fixture.Customer
+// (its MethodTable, EEClass or canonical MethodTable, module, assembly, constructor and field
+// tokens), the class with statics Fixture.Zoo, the object Fixture.ChainEnd, the try/catch of
+// Fixture.HeapProgram.ThrowOuter (by MethodDesc and by code address), wildcard searches over all
 // modules and names that match nothing. The addresses and tokens come from clrdiag's own output
 // (name2ee, dumpmt, dumpmodule, dumpclass, dumpheap).
 //
@@ -19,6 +20,9 @@
 //  - dumpmodule / dumpassembly of an address that is no Module / Assembly of the process: the
 //    DAC reads any memory as one and the reference prints what it reads; clrdiag only shows the
 //    modules and assemblies the runtime lists and reports the others as errors.
+//  - ehinfo of a catch clause whose type the runtime gives as a metadata token: the reference
+//    prints an empty name ("catch() "), and so does clrdiag's text; the JSON form has the token
+//    and, for a TypeDef, the name.
 //  - dumpclass of an address whose MethodTable does not point back to it: an error (the
 //    reference prints whatever the memory holds).
 #include <map>
@@ -98,6 +102,13 @@ class MetadataConformanceTest : public ::testing::TestWithParam<conformance::Run
     last >> chain_end_;
     ASSERT_FALSE(module_.empty() || customer_mt_.empty() || chain_end_.empty()) << out;
 
+    // A method with a try/catch (ehinfo), and its code.
+    RunResult thrower = Ours({"name2ee HeapApp.dll Fixture.HeapProgram.ThrowOuter"});
+    ASSERT_EQ(thrower.exit_code, 0) << thrower.err;
+    thrower_md_ = Field(thrower.out, "MethodDesc:  ");
+    thrower_code_ = Field(thrower.out, "JITTED Code Address: ");
+    ASSERT_FALSE(thrower_md_.empty() || thrower_code_.empty()) << thrower.out;
+
     RunResult mt = Ours(
         {"dumpmt " + customer_mt_, "dumpmodule " + module_, "name2ee HeapApp.dll Fixture.Zoo"});
     ASSERT_EQ(mt.exit_code, 0) << mt.err;
@@ -136,7 +147,7 @@ class MetadataConformanceTest : public ::testing::TestWithParam<conformance::Run
   std::unique_ptr<Process> app_;
   std::string id_, path_;
   std::string module_, assembly_, customer_mt_, customer_token_, ctor_token_, eeclass_;
-  std::string zoo_mt_, zoo_eeclass_, chain_end_, id_token_;
+  std::string zoo_mt_, zoo_eeclass_, chain_end_, id_token_, thrower_md_, thrower_code_;
 };
 
 Daemon* MetadataConformanceTest::daemon_ = nullptr;
@@ -162,6 +173,8 @@ TEST_P(MetadataConformanceTest, SameAsDotnetDump) {
       "dumpassembly " + assembly_,
       "dumpalc " + chain_end_,
       "findappdomain " + chain_end_,
+      "ehinfo " + thrower_md_,
+      "ehinfo " + absl::StrFormat("%x", std::stoull(thrower_code_, nullptr, 16) + 0x10),
   };
   // Names and tokens that match nothing: the same stdout as the reference's, and an error each.
   const std::vector<std::string> no_match = {
@@ -202,6 +215,8 @@ TEST_P(MetadataConformanceTest, SameAsDotnetDump) {
   EXPECT_CONTAINS(ours.out, "Name:        System.Runtime.Loader.DefaultAssemblyLoadContext\n");
   EXPECT_CONTAINS(ours.out, "Name:      clrhost\n");
   EXPECT_CONTAINS(ours.out, "This module has no methods with profiler modified IL.\n");
+  EXPECT_CONTAINS(ours.out, "Method Name:          Fixture.HeapProgram.ThrowOuter()\n");
+  EXPECT_CONTAINS(ours.out, "EHHandler 0: TYPED catch(");
 }
 
 // clrdiag's own behaviour (errors, JSON) is the same whatever the runtime and dump type: checked
@@ -228,6 +243,9 @@ TEST_P(MetadataCommandTest, BadInputIsAnError) {
                       "token2ee HeapApp.dll xyz",
                       "token2ee HeapApp.dll 0a000001",
                       "token2ee nosuch.dll 02000002",
+                      "ehinfo",
+                      "ehinfo 10",
+                      "ehinfo qq",
                       "dumpmodule " + module_});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "Missing EEClass address");
@@ -246,6 +264,9 @@ TEST_P(MetadataCommandTest, BadInputIsAnError) {
   EXPECT_CONTAINS(r.err, "give a module name and a metadata token");
   EXPECT_CONTAINS(r.err, "'xyz' is not a hex metadata token");
   EXPECT_CONTAINS(r.err, "This token type is not supported");
+  EXPECT_CONTAINS(r.err, "give one MethodDesc or code address");
+  EXPECT_CONTAINS(r.err, "0000000000000000 is not a MethodDesc");
+  EXPECT_CONTAINS(r.err, "Invalid parameter qq");
   EXPECT_CONTAINS(r.out, "TypeDefToMethodTableMap: ");  // the last command still ran
 }
 
