@@ -277,7 +277,8 @@ TEST_P(MetadataCommandTest, JsonHasTheSameValues) {
                                              "dumpmodule -mt " + module_,
                                              "dumpassembly " + assembly_,
                                              "dumpalc " + chain_end_,
-                                             "findappdomain " + chain_end_};
+                                             "findappdomain " + chain_end_,
+                                             "ehinfo " + thrower_md_};
   RunResult json = daemon_->Client(WithCommands({"analyze", id_, "--json"}, commands));
   ASSERT_EQ(json.exit_code, 0) << json.err;
   std::istringstream docs(json.out);
@@ -320,6 +321,12 @@ TEST_P(MetadataCommandTest, JsonHasTheSameValues) {
   EXPECT_EQ(results[5]["instance_exists"], false);
   EXPECT_EQ(results[6]["name"], "clrhost");
   EXPECT_EQ(results[6]["id"], 1);
+  EXPECT_EQ(results[7]["method_desc"], hex(thrower_md_));
+  EXPECT_EQ(results[7]["name"], "Fixture.HeapProgram.ThrowOuter()");
+  ASSERT_EQ(results[7]["clauses"].size(), 1u) << results[7];
+  EXPECT_EQ(results[7]["clauses"][0]["type"], "TYPED");
+  EXPECT_LT(results[7]["clauses"][0]["try"]["start"].get<uint64_t>(),
+            results[7]["clauses"][0]["handler"]["start"].get<uint64_t>());
 }
 
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, MetadataConformanceTest,
