@@ -508,6 +508,7 @@ absl::StatusOr<AssemblyDetails> DacProcess::GetAssemblyDetails(uint64_t domain, 
   out.security_descriptor = d.AssemblySecDesc;
   out.is_dynamic = d.isDynamic != 0;
   out.module_count = d.ModuleCount;
+  out.parent_domain = d.ParentDomain;
   auto name = GetStringLocked("GetAssemblyName", [&](uint32_t n, WCHAR* buf, uint32_t* need) {
     return sos_->GetAssemblyName(assembly, n, buf, need);
   });
@@ -547,6 +548,15 @@ absl::StatusOr<ModuleDetails> DacProcess::GetModuleDetails(uint64_t module) {
   out.metadata_size = md.metadataSize;
   out.is_reflection = md.bIsReflection != 0;
   out.is_pe_file = md.bIsPEFile != 0;
+  out.transient_flags = md.dwTransientFlags;
+  out.loader_allocator = md.pLookupTableHeap;
+  out.type_def_map = md.TypeDefToMethodTableMap;
+  out.type_ref_map = md.TypeRefToMethodTableMap;
+  out.method_def_map = md.MethodDefToDescMap;
+  out.field_def_map = md.FieldDefToDescMap;
+  out.member_ref_map = md.MemberRefToDescMap;
+  out.file_references_map = md.FileReferencesMap;
+  out.assembly_references_map = md.ManifestModuleReferencesMap;
   if (md.PEAssembly != 0) {
     CLRDATA_ADDRESS base = 0;
     if (Succeeded(sos_->GetPEFileBase(md.PEAssembly, &base))) {

@@ -136,6 +136,7 @@ struct AssemblyDetails {
   uint64_t security_descriptor = 0;
   bool is_dynamic = false;
   uint32_t module_count = 0;
+  uint64_t parent_domain = 0;
   bool has_name = false;  // GetAssemblyName succeeded
   std::string name;
 };
@@ -158,6 +159,11 @@ struct ModuleDetails {
   bool flat_layout = false;
   uint64_t loaded_pe_address = 0;
   uint64_t loaded_pe_size = 0;
+  // DacpModuleData's maps and flags (dumpmodule).
+  uint32_t transient_flags = 0;
+  uint64_t loader_allocator = 0;
+  uint64_t type_def_map = 0, type_ref_map = 0, method_def_map = 0, field_def_map = 0;
+  uint64_t member_ref_map = 0, file_references_map = 0, assembly_references_map = 0;
   std::string pe_file_name;    // GetPEFileName (after GetPEFileBase succeeded), may be "".
   std::string data_file_name;  // IXCLRDataModule::GetFileName, may be "".
 };
@@ -397,6 +403,19 @@ struct OomInfo {
   bool large_object_heap = false;
 };
 
+// One exception handling clause of jitted code (DACEHInfo): offsets from the code's start.
+struct EhClause {
+  int32_t type = 0;  // 0 fault, 1 finally, 2 filter, 3 typed
+  uint64_t try_start = 0, try_end = 0, handler_start = 0, handler_end = 0;
+  bool is_duplicate = false;
+  uint64_t filter = 0;        // filter clauses
+  bool is_catch_all = false;  // typed clauses
+  // Typed clauses: the caught type as a MethodTable (module 0) or as a token of `module`.
+  uint64_t module = 0;
+  uint64_t catch_mt = 0;
+  uint32_t catch_token = 0;
+};
+
 class DacProcess {
  public:
   struct Options {
@@ -538,6 +557,19 @@ class DacProcess {
   // dac_process_objects.cc: the MethodDesc of code at `ip`; the GC's OOM records, one per heap.
   absl::StatusOr<uint64_t> GetMethodDescFromIp(uint64_t ip);
   absl::StatusOr<std::vector<OomInfo>> GetOomInfo();
+
+  // Metadata (dac_process_metadata.cc): a module's TypeDef (or TypeRef) to MethodTable map as
+  // (index = the token's RID, MethodTable) entries, loaded types only; ISOSDacInterface7's
+  // methods with profiler-modified IL (at most `max`) and the kind of change of one
+  // (1 IL modified, 2 ReJIT modified). Unimplemented without ISOSDacInterface7.
+  absl::StatusOr<std::vector<std::pair<uint32_t, uint64_t>>> GetModuleMap(uint64_t module,
+                                                                          bool type_refs);
+  absl::StatusOr<std::vector<uint64_t>> GetMethodsWithProfilerModifiedIL(uint64_t module,
+                                                                         int32_t max);
+  absl::StatusOr<int32_t> GetProfilerModifiedILType(uint64_t method_desc);
+  // The exception handling clauses of the jitted code starting at `native_code`
+  // (TraverseEHInfo), in the runtime's order.
+  absl::StatusOr<std::vector<EhClause>> GetEhClauses(uint64_t native_code);
 
   absl::StatusOr<ThreadStack> WalkStack(uint32_t os_thread_id, const StackWalkOptions& options,
                                         const CancellationToken& cancel);

@@ -10,6 +10,7 @@
 #include "core/dac/stack_walk.h"
 #include "core/sos/command.h"
 #include "core/sos/json.h"
+#include "core/sos/method_format.h"
 #include "core/sos/stack_format.h"
 
 namespace clrdiag::sos {
@@ -38,8 +39,8 @@ const char* TierName(int32_t tier) {
   }
 }
 
-// The MethodDesc's description (text appended to `out`, JSON into `j`); false if `md` is not
-// a MethodDesc.
+}  // namespace
+
 bool DescribeMethodDesc(CommandContext& ctx, uint64_t md, std::string* out, Json* j) {
   auto info = ctx.dac.GetMethodDesc(md);
   auto versions = ctx.dac.GetMethodVersions(md);
@@ -100,6 +101,8 @@ bool DescribeMethodDesc(CommandContext& ctx, uint64_t md, std::string* out, Json
   (*j)["code_versions"] = tiers;
   return true;
 }
+
+namespace {
 
 CommandResult DumpMd(CommandContext& ctx, const CommandSpec& spec,
                      const std::vector<std::string>& args) {

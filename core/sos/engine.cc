@@ -86,6 +86,7 @@ class DacEngine : public Engine {
     RegisterThreadPoolCommands(registry_);
     RegisterParallelStacksCommands(registry_);
     RegisterDumpAsyncCommands(registry_);
+    RegisterMetadataCommands(registry_);
   }
 
   std::string runtime_version() const override {

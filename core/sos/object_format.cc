@@ -164,6 +164,10 @@ class Printer {
 
   absl::Status DumpObj(uint64_t address, bool fields);
   absl::Status DumpMt(uint64_t original, const DumpMtOptions& o);
+  absl::Status DumpClass(uint64_t eeclass);
+  // dumpmt -all's "Additional Details" and dumpclass's tail: attributes, slot and field counts,
+  // the field table with static values.
+  void ClassDetails(uint64_t mt, const dac::MethodTableDetails& mtd);
   absl::Status DumpVc(uint64_t mt, uint64_t address, bool fields);
   absl::Status DumpArray(uint64_t address, const DumpArrayOptions& o);
 
@@ -854,33 +858,88 @@ absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
   if (o.all) {
     Emit("--------------------------------------\n");
     Emit("Additional Details\n");
-    std::string attrs = absl::StrFormat("Class Attributes:    %08x  ", mtd.attributes);
-    if ((mtd.attributes & 0x20) == 0x20) attrs += "Interface ";
-    if (mtd.attributes & 0x80) attrs += "Abstract ";
-    if (mtd.attributes & 0x1000) attrs += "ComImport ";
-    if (mtd.attributes & 0x100) attrs += "Sealed ";
-    Emit(attrs + "\n");
-    if (mtd.num_virtuals != 0) Emit(absl::StrFormat("Vtable Slots:    %d\n", mtd.num_virtuals));
-    if (mtd.num_vtable_slots != 0) {
-      Emit(absl::StrFormat("Total Method Slots:  %d\n", mtd.num_vtable_slots));
-    }
-    doc_["class_attributes"] = JsonHex(mtd.attributes);
-    doc_["vtable_slots"] = mtd.num_virtuals;
-    doc_["total_method_slots"] = mtd.num_vtable_slots;
-    if (auto f = dac_.GetMethodTableFields(mt); f.ok()) {
-      doc_["num_instance_fields"] = f->num_instance;
-      doc_["num_static_fields"] = f->num_static;
-      doc_["num_thread_static_fields"] = f->num_thread_static;
-      doc_["fields"] = Json::array();
-      Emit(absl::StrFormat("NumInstanceFields:   %d\n", f->num_instance));
-      Emit(absl::StrFormat("NumStaticFields:     %d\n", f->num_static));
-      if (f->num_thread_static != 0) {
-        Emit(absl::StrFormat("NumThreadStaticFields: %d\n", f->num_thread_static));
-      }
-      if (f->num_instance + f->num_static > 0) DisplayFields(mt, mtd, *f, 0, true);
-    }
+    ClassDetails(mt, mtd);
   }
   return absl::OkStatus();
+}
+
+void Printer::ClassDetails(uint64_t mt, const dac::MethodTableDetails& mtd) {
+  std::string attrs = absl::StrFormat("Class Attributes:    %08x  ", mtd.attributes);
+  if ((mtd.attributes & 0x20) == 0x20) attrs += "Interface ";
+  if (mtd.attributes & 0x80) attrs += "Abstract ";
+  if (mtd.attributes & 0x1000) attrs += "ComImport ";
+  if (mtd.attributes & 0x100) attrs += "Sealed ";
+  Emit(attrs + "\n");
+  if (mtd.num_virtuals != 0) Emit(absl::StrFormat("Vtable Slots:    %d\n", mtd.num_virtuals));
+  if (mtd.num_vtable_slots != 0) {
+    Emit(absl::StrFormat("Total Method Slots:  %d\n", mtd.num_vtable_slots));
+  }
+  doc_["class_attributes"] = JsonHex(mtd.attributes);
+  doc_["vtable_slots"] = mtd.num_virtuals;
+  doc_["total_method_slots"] = mtd.num_vtable_slots;
+  if (auto f = dac_.GetMethodTableFields(mt); f.ok()) {
+    doc_["num_instance_fields"] = f->num_instance;
+    doc_["num_static_fields"] = f->num_static;
+    doc_["num_thread_static_fields"] = f->num_thread_static;
+    doc_["fields"] = Json::array();
+    Emit(absl::StrFormat("NumInstanceFields:   %d\n", f->num_instance));
+    Emit(absl::StrFormat("NumStaticFields:     %d\n", f->num_static));
+    if (f->num_thread_static != 0) {
+      Emit(absl::StrFormat("NumThreadStaticFields: %d\n", f->num_thread_static));
+    }
+    if (f->num_instance + f->num_static > 0) DisplayFields(mt, mtd, *f, 0, true);
+  }
+}
+
+absl::Status Printer::DumpClass(uint64_t eeclass) {
+  // .NET 9+ has no EEClass to show: the "EEClass" is the canonical MethodTable, and the
+  // runtime says so by answering it for itself.
+  auto canonical = dac_.GetMethodTableForEEClass(eeclass);
+  if (!canonical.ok() || *canonical == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Ptr(eeclass), " is not an EEClass: Invalid EEClass address"));
+  }
+  const uint64_t mt = *canonical;
+  const bool prefer_mt = mt == eeclass;
+  auto mtd_or = dac_.GetMethodTableDetails(mt);
+  if (!mtd_or.ok()) return absl::InvalidArgumentError("EEClass has an invalid MethodTable address");
+  const dac::MethodTableDetails& mtd = *mtd_or;
+  uint64_t parent_class = 0;
+  if (mtd.parent != 0) {
+    auto parent = dac_.GetMethodTableDetails(mtd.parent);
+    if (!parent.ok())
+      return absl::InvalidArgumentError("EEClass has an invalid MethodTable address");
+    parent_class = parent->klass;
+  }
+  auto name = dac_.GetMethodTableName(mt);
+  auto file = dac_.GetModuleFileName(mtd.module);
+  const std::string class_name = name.ok() ? *name : "<Unloaded Type>";
+  const std::string file_name = file.ok() ? *file : "";
+  Emit(absl::StrCat("Class Name:      ", class_name, "\n"));
+  Emit(absl::StrCat("mdToken:         ", Ptr(mtd.token), "\n"));
+  Emit(absl::StrCat("File:            ", file_name, "\n"));
+  if (!prefer_mt) {
+    Emit(absl::StrCat("Parent Class:    ", Dml(parent_class), "\n"));
+  } else {
+    Emit(absl::StrCat("Parent:    ", Dml(mtd.parent), "\n"));
+  }
+  Emit(absl::StrCat("Module:          ", Dml(mtd.module), "\n"));
+  Emit(absl::StrCat("Method Table:    ", Dml(mt), "\n"));
+  if (prefer_mt && mt != mtd.klass) Emit(absl::StrCat("Canonical:    ", Dml(mtd.klass), "\n"));
+  doc_["eeclass"] = JsonHex(eeclass);
+  doc_["is_canonical_method_table"] = prefer_mt;
+  doc_["name"] = class_name;
+  doc_["token"] = JsonHex(mtd.token);
+  doc_["file"] = file_name;
+  if (prefer_mt) {
+    doc_["parent_method_table"] = JsonHex(mtd.parent);
+  } else {
+    doc_["parent_class"] = JsonHex(parent_class);
+  }
+  doc_["module"] = JsonHex(mtd.module);
+  doc_["method_table"] = JsonHex(mt);
+  ClassDetails(mt, mtd);
+  return cancel_.cancelled() ? absl::CancelledError("cancelled") : absl::OkStatus();
 }
 
 absl::Status Printer::DumpVc(uint64_t mt, uint64_t address, bool fields) {
@@ -1065,6 +1124,15 @@ absl::Status RunDumpMt(dac::DacProcess& dac, const elf::CoreFile& core,
                        OutputSink& out, const CancellationToken& cancel, bool json) {
   Printer p(dac, core, runtime, out, cancel, json);
   absl::Status st = p.DumpMt(mt, o);
+  if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
+  return st;
+}
+
+absl::Status RunDumpClass(dac::DacProcess& dac, const elf::CoreFile& core,
+                          const dac::RuntimeModule& runtime, uint64_t eeclass, OutputSink& out,
+                          const CancellationToken& cancel, bool json) {
+  Printer p(dac, core, runtime, out, cancel, json);
+  absl::Status st = p.DumpClass(eeclass);
   if (st.ok() && json) out.Write(p.doc().dump(-1, ' ', false, Json::error_handler_t::replace));
   return st;
 }

@@ -33,6 +33,13 @@ absl::Status RunDumpMt(dac::DacProcess& dac, const elf::CoreFile& core,
                        const dac::RuntimeModule& runtime, uint64_t mt, const DumpMtOptions& o,
                        OutputSink& out, const CancellationToken& cancel, bool json = false);
 
+// dumpclass: the class at `eeclass` (an EEClass, or on .NET 9+ the canonical MethodTable that
+// stands for it): name, token, file, parent, module, MethodTable, then the class details and
+// fields with static values (as dumpmt -all). Not an EEClass: an error.
+absl::Status RunDumpClass(dac::DacProcess& dac, const elf::CoreFile& core,
+                          const dac::RuntimeModule& runtime, uint64_t eeclass, OutputSink& out,
+                          const CancellationToken& cancel, bool json = false);
+
 // dumpvc: the value of type `mt` (a value type's MethodTable) stored unboxed at `address`: its
 // name, MethodTable, size, file and fields. Not a MethodTable: an error.
 absl::Status RunDumpVc(dac::DacProcess& dac, const elf::CoreFile& core,
