@@ -3,8 +3,11 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -87,9 +90,26 @@ uint32_t EncodedSizeOf(uint64_t address) {
 
 }  // namespace
 
+// One thread's share of the walk: a run of segments in address order, with its own window,
+// type cache and arrays (references as bit numbers until every part is done).
+struct PartWalk {
+  explicit PartWalk(const elf::CoreFile& core) : window(core) {}
+  std::vector<HeapSegment> segments;
+  uint64_t bytes = 0;
+  uint64_t first_word = 0, last_word = 0;  // the start-bitmap words it may share with others
+  Window window;
+  std::vector<uint32_t> edge_begin;
+  std::vector<uint32_t> edges;
+  std::vector<uint64_t> pointers;  // has-pointers bits by local index
+  uint32_t objects = 0;
+  uint64_t unreadable = 0;
+  std::vector<std::string> warnings;
+  absl::Status status;
+};
+
 class HeapGraphBuilder {
  public:
-  HeapGraphBuilder(DacProcess& dac, HeapGraph& g) : dac_(dac), g_(g), window_(dac.core()) {}
+  HeapGraphBuilder(DacProcess& dac, HeapGraph& g) : dac_(dac), g_(g) {}
 
   absl::Status Run(const CancellationToken* cancel, const HeapGraph::ProgressFn& progress) {
     ASSIGN_OR_RETURN(std::vector<HeapSegment> segments, dac_.GetHeapSegments());
@@ -118,20 +138,73 @@ class HeapGraphBuilder {
         }
       }
     }
+    // Fresh pages are what this VM is slow at: every large array is reserved on huge pages.
+    ReserveHuge(g_.starts_, static_cast<size_t>((bits + 63) / 64));
     g_.starts_.assign((bits + 63) / 64, 0);
-    // At most one object per 24 bytes and one reference per 8 bytes of the segments.
-    const size_t max_objects = static_cast<size_t>(total / 24 + g_.ranges_.size() + 1);
-    ReserveHuge(g_.edge_begin_, max_objects + 1);
-    ReserveHuge(g_.edges_, static_cast<size_t>(total / 8 + 1));
-    g_.pointers_.reserve(max_objects / 64 + 1);
-    RETURN_IF_ERROR(Walk(segments, total, cancel, progress));
-    g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
-    if (unreadable_ != 0) {
-      g_.warnings_.push_back(
-          absl::StrCat(unreadable_, " objects could not be read to follow their references"));
+    ASSIGN_OR_RETURN(UsefulGlobals globals, dac_.GetUsefulGlobals());
+    string_mt_ = globals.string_mt;
+    ASSIGN_OR_RETURN(auto context_map, dac_.GetAllocationContexts());
+    // Allocation contexts sorted by start: the walk meets them in address order, so one
+    // cursor replaces a lookup per object.
+    contexts_.assign(context_map.begin(), context_map.end());
+    std::sort(contexts_.begin(), contexts_.end());
+
+    // The segments, in address order, cut into one run per thread of about equal bytes (a
+    // cut only where no earlier segment reaches past the next one's start).
+    std::vector<HeapSegment> sorted = segments;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
+    const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    std::vector<std::unique_ptr<PartWalk>> parts;
+    parts.push_back(std::make_unique<PartWalk>(dac_.core()));
+    uint64_t reach = 0;
+    for (const HeapSegment& seg : sorted) {
+      const uint64_t bytes = seg.end > seg.start ? seg.end - seg.start : 0;
+      if (parts.back()->bytes * threads >= total && parts.size() < threads && seg.start >= reach &&
+          !parts.back()->segments.empty()) {
+        parts.push_back(std::make_unique<PartWalk>(dac_.core()));
+      }
+      parts.back()->segments.push_back(seg);
+      parts.back()->bytes += bytes;
+      reach = std::max(reach, seg.end);
     }
-    // Ranks, then the references' bit numbers turned into object indices, in place (values
-    // that are not an object's start are dropped).
+    for (auto& p : parts) {
+      uint64_t lo = ~uint64_t{0}, hi = 0;
+      for (const HeapSegment& seg : p->segments) {
+        if (const HeapGraph::Range* r = g_.RangeOf(seg.start & ~(kPointerSize - 1))) {
+          lo = std::min(lo, r->first_bit);
+          hi = std::max(hi, r->first_bit + (r->end - r->start) / kPointerSize);
+        }
+      }
+      p->first_word = lo >> 6;
+      p->last_word = hi >> 6;
+      // At most one object per 24 bytes and one reference per 8 bytes of the segments.
+      const size_t max_objects = static_cast<size_t>(p->bytes / 24 + p->segments.size() + 1);
+      ReserveHuge(p->edge_begin, max_objects + 1);
+      ReserveHuge(p->edges, static_cast<size_t>(p->bytes / 8 + 1));
+      ReserveHuge(p->pointers, max_objects / 64 + 1);
+    }
+    // Part 0 is walked on this thread (it alone reports progress, with every part's bytes).
+    std::vector<std::thread> helpers;
+    for (size_t k = 1; k < parts.size(); ++k) {
+      helpers.emplace_back(
+          [this, &parts, k, cancel, total] { Walk(*parts[k], cancel, nullptr, total); });
+    }
+    Walk(*parts[0], cancel, &progress, total);
+    for (std::thread& t : helpers) t.join();
+    uint64_t objects = 0;
+    for (auto& p : parts) {
+      RETURN_IF_ERROR(p->status);
+      objects += p->objects;
+    }
+    if (objects >= kMaxObjects) {
+      return absl::ResourceExhaustedError("the heap has too many objects for a heap graph");
+    }
+    g_.objects_ = static_cast<uint32_t>(objects);
+    // Ranks, then the parts joined: has-pointers bits shifted into place, each part's
+    // references' bit numbers turned into object indices, in place (values that are not an
+    // object's start are dropped).
+    ReserveHuge(g_.rank_, g_.starts_.size());
     g_.rank_.resize(g_.starts_.size());
     uint32_t rank = 0;
     for (size_t w = 0; w < g_.starts_.size(); ++w) {
@@ -139,18 +212,37 @@ class HeapGraphBuilder {
       rank += static_cast<uint32_t>(std::popcount(g_.starts_[w]));
     }
     if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap graph");
-    uint32_t out = 0, from = 0;
-    for (uint32_t i = 0; i < g_.objects_; ++i) {
-      const uint32_t end = g_.edge_begin_[i + 1];
-      g_.edge_begin_[i] = out;
-      for (; from < end; ++from) {
-        const uint32_t bit = g_.edges_[from];
-        if (((g_.starts_[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
-        g_.edges_[out++] = g_.RankOf(bit);
+    g_.pointers_.assign(objects / 64 + 2, 0);
+    uint64_t unreadable = 0;
+    uint32_t first = 0;
+    for (auto& p : parts) {
+      for (size_t w = 0; w < p->pointers.size(); ++w) {
+        const uint64_t at = first + 64 * uint64_t{w}, word = p->pointers[w];
+        if (word == 0) continue;
+        g_.pointers_[at >> 6] |= word << (at & 63);
+        if ((at & 63) != 0) g_.pointers_[(at >> 6) + 1] |= word >> (64 - (at & 63));
       }
+      for (std::string& w : p->warnings) g_.warnings_.push_back(std::move(w));
+      unreadable += p->unreadable;
+      HeapGraph::Part part;
+      part.first = first;
+      part.edge_begin = std::move(p->edge_begin);
+      part.edges = std::move(p->edges);
+      part.edge_begin.push_back(static_cast<uint32_t>(part.edges.size()));
+      first += p->objects;
+      g_.parts_.push_back(std::move(part));
     }
-    g_.edge_begin_[g_.objects_] = out;
-    g_.edges_.resize(out);
+    if (unreadable != 0) {
+      g_.warnings_.push_back(
+          absl::StrCat(unreadable, " objects could not be read to follow their references"));
+    }
+    helpers.clear();
+    for (size_t k = 1; k < g_.parts_.size(); ++k) {
+      helpers.emplace_back([this, k] { Resolve(g_.parts_[k]); });
+    }
+    Resolve(g_.parts_[0]);
+    for (std::thread& t : helpers) t.join();
+    for (const HeapGraph::Part& p : g_.parts_) g_.edge_count_ += p.edges.size();
     // Dependent handles, sorted by (primary, secondary) as ClrMD sorts them.
     ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac_.GetHandles(cancel));
     for (const HandleEntry& h : handles) {
@@ -172,11 +264,17 @@ class HeapGraphBuilder {
     uint32_t component_size = 0;
     GcDesc desc;
   };
+  static constexpr size_t kRecent = 64;
+  // Per thread: a small direct-mapped cache in front of the shared map (heaps alternate
+  // between few types); the DAC is asked under the lock, one thread at a time.
+  struct TypeCache {
+    Type* recent[kRecent] = {};
+  };
 
-  const Type* TypeOf(uint64_t mt) {
-    // A small direct-mapped cache in front of the map: heaps alternate between few types.
-    Type*& slot = recent_[(mt >> 3) & (kRecent - 1)];
+  const Type* TypeOf(TypeCache& cache, uint64_t mt) {
+    Type*& slot = cache.recent[(mt >> 3) & (kRecent - 1)];
     if (slot != nullptr && slot->mt == mt) return slot;
+    std::lock_guard<std::mutex> lock(types_mu_);
     auto it = types_.find(mt);
     if (it == types_.end()) {
       auto t = std::make_unique<Type>();
@@ -193,135 +291,147 @@ class HeapGraphBuilder {
     return slot;
   }
 
-  // The heap walk, as WalkHeap (heap_walk.h) walks it, over one window of memory for headers
-  // and bodies alike.
-  absl::Status Walk(const std::vector<HeapSegment>& segments, uint64_t total,
-                    const CancellationToken* cancel, const HeapGraph::ProgressFn& progress) {
-    std::vector<HeapSegment> sorted = segments;
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const HeapSegment& a, const HeapSegment& b) { return a.start < b.start; });
-    ASSIGN_OR_RETURN(UsefulGlobals globals, dac_.GetUsefulGlobals());
-    ASSIGN_OR_RETURN(auto context_map, dac_.GetAllocationContexts());
-    // Allocation contexts sorted by start: the walk meets them in address order, so one
-    // cursor replaces a lookup per object.
-    std::vector<std::pair<uint64_t, uint64_t>> contexts(context_map.begin(), context_map.end());
-    std::sort(contexts.begin(), contexts.end());
+  // References' bit numbers to object indices, in place.
+  void Resolve(HeapGraph::Part& p) const {
+    uint32_t out = 0, from = 0;
+    const size_t n = p.edge_begin.size() - 1;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t end = p.edge_begin[i + 1];
+      p.edge_begin[i] = out;
+      for (; from < end; ++from) {
+        const uint32_t bit = p.edges[from];
+        if (((g_.starts_[bit >> 6] >> (bit & 63)) & 1) == 0) continue;
+        p.edges[out++] = g_.RankOf(bit);
+      }
+    }
+    p.edge_begin[n] = out;
+    p.edges.resize(out);
+  }
+
+  // The heap walk of one part, as WalkHeap (heap_walk.h) walks it, over one window of memory
+  // for headers and bodies alike.
+  void Walk(PartWalk& part, const CancellationToken* cancel, const HeapGraph::ProgressFn* progress,
+            uint64_t total) {
+    TypeCache types;
+    const HeapGraph::Range* range = nullptr;      // the range of the last object
+    const HeapGraph::Range* ref_range = nullptr;  // the range of the last reference
     uint64_t done = 0;
-    for (const HeapSegment& seg : sorted) {
+    for (const HeapSegment& seg : part.segments) {
       const bool skip_contexts =
           seg.kind != SegmentKind::kLarge && seg.kind != SegmentKind::kFrozen;
-      auto next = std::lower_bound(contexts.begin(), contexts.end(),
+      auto next = std::lower_bound(contexts_.begin(), contexts_.end(),
                                    std::pair<uint64_t, uint64_t>{seg.start, 0});
       auto skip_context = [&](uint64_t obj) {
         if (!skip_contexts) return obj;
-        while (next != contexts.end() && next->first < obj) ++next;
-        while (next != contexts.end() && next->first == obj) {
+        while (next != contexts_.end() && next->first < obj) ++next;
+        while (next != contexts_.end() && next->first == obj) {
           const uint64_t after = next->second + kMinObjectBytes;
           if (after <= obj) return seg.end;  // Corrupt context: give up on this segment.
           obj = after;
-          while (next != contexts.end() && next->first < obj) ++next;
+          while (next != contexts_.end() && next->first < obj) ++next;
         }
         return obj;
       };
       uint64_t obj = skip_context(seg.start);
       while (obj < seg.end) {
-        if ((g_.objects_ & 0xffff) == 0) {
-          if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap walk");
-          if (progress) progress(done, total, g_.objects_);
+        if ((part.objects & 0xffff) == 0) {
+          if (cancel != nullptr && cancel->cancelled()) {
+            part.status = absl::CancelledError("heap walk");
+            return;
+          }
+          const uint64_t all = walked_.fetch_add(done, std::memory_order_relaxed) + done;
+          done = 0;
+          if (progress != nullptr && *progress) {
+            (*progress)(all, total, all_objects_.load(std::memory_order_relaxed));
+          }
         }
         uint64_t have = 0;
         // Large-object segments hold few, big objects, mostly without pointers: read their
         // headers alone rather than windows of their bodies.
         const uint64_t limit =
             seg.kind == SegmentKind::kLarge ? std::min(seg.end, obj + kHeaderWindow) : seg.end;
-        const uint8_t* head = window_.Get(obj, 8, 16, limit, &have);
+        const uint8_t* head = part.window.Get(obj, 8, 16, limit, &have);
         if (head == nullptr) {
-          g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
-                                              absl::Hex(seg.address), ": object 0x", absl::Hex(obj),
-                                              " is not in the dump"));
+          part.warnings.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
+                                               absl::Hex(seg.address), ": object 0x",
+                                               absl::Hex(obj), " is not in the dump"));
           break;
         }
         uint64_t mt;
         std::memcpy(&mt, head, sizeof(mt));
         mt &= ~uint64_t{7};
-        const Type* t = mt == 0 ? nullptr : TypeOf(mt);
+        const Type* t = mt == 0 ? nullptr : TypeOf(types, mt);
         if (t == nullptr || !t->valid) {
-          g_.warnings_.push_back(absl::StrCat(SegmentKindName(seg.kind), " segment 0x",
-                                              absl::Hex(seg.address), ": object 0x", absl::Hex(obj),
-                                              " has an invalid MethodTable 0x", absl::Hex(mt)));
+          part.warnings.push_back(absl::StrCat(
+              SegmentKindName(seg.kind), " segment 0x", absl::Hex(seg.address), ": object 0x",
+              absl::Hex(obj), " has an invalid MethodTable 0x", absl::Hex(mt)));
           break;
         }
         uint64_t size = t->base_size;
         if (t->component_size != 0) {
           if (have < 12) {
-            g_.warnings_.push_back(
+            part.warnings.push_back(
                 absl::StrCat("object 0x", absl::Hex(obj), ": component count is not in the dump"));
             break;
           }
           uint32_t count;
           std::memcpy(&count, head + 8, sizeof(count));
-          size += (uint64_t{count} + (mt == globals.string_mt ? 1 : 0)) * t->component_size;
+          size += (uint64_t{count} + (mt == string_mt_ ? 1 : 0)) * t->component_size;
         }
         size = std::max<uint64_t>(size, kMinObjectBytes);
         const uint64_t footprint = (size + 7) & ~uint64_t{7};
-        if (!Add(obj, t, size, seg.end)) return status_;
+        // Add the object.
+        if (part.objects >= kMaxObjects) {
+          part.status =
+              absl::ResourceExhaustedError("the heap has too many objects for a heap graph");
+          return;
+        }
+        const uint32_t index = part.objects++;
+        if ((index & 0xfff) == 0) all_objects_.fetch_add(0x1000, std::memory_order_relaxed);
+        if ((index & 63) == 0) part.pointers.push_back(0);
+        part.edge_begin.push_back(static_cast<uint32_t>(part.edges.size()));
+        if (range == nullptr || obj < range->start || obj >= range->end) range = g_.RangeOf(obj);
+        if (range != nullptr) {
+          const uint64_t bit = range->first_bit + (obj - range->start) / kPointerSize;
+          const uint64_t w = bit >> 6, mask = uint64_t{1} << (bit & 63);
+          if (w == part.first_word || w == part.last_word) {
+            __atomic_fetch_or(&g_.starts_[w], mask, __ATOMIC_RELAXED);
+          } else {
+            g_.starts_[w] |= mask;
+          }
+        }
+        if (!t->desc.empty()) {
+          part.pointers.back() |= uint64_t{1} << (index & 63);
+          const uint8_t* body = part.window.Get(obj, kPointerSize, size, seg.end, &have);
+          if (body == nullptr || have < size) ++part.unreadable;
+          if (body != nullptr) {
+            ForEachPointerSlot(t->desc, body, have, size, [&](uint64_t, uint64_t p) {
+              if ((p & (kPointerSize - 1)) != 0) return;
+              if (ref_range == nullptr || p < ref_range->start || p >= ref_range->end) {
+                const HeapGraph::Range* r = g_.RangeOf(p);
+                if (r == nullptr) return;
+                ref_range = r;
+              }
+              part.edges.push_back(static_cast<uint32_t>(ref_range->first_bit +
+                                                         (p - ref_range->start) / kPointerSize));
+            });
+          }
+        }
         done += footprint;
         obj = skip_context(obj + footprint);
       }
     }
-    return absl::OkStatus();
+    walked_.fetch_add(done, std::memory_order_relaxed);
   }
 
-  // The bit of `address`, or kNone when no segment holds it.
-  uint32_t BitOf(uint64_t address) {
-    if ((address & (kPointerSize - 1)) != 0) return HeapGraph::kNone;
-    if (ref_range_ == nullptr || address < ref_range_->start || address >= ref_range_->end) {
-      const HeapGraph::Range* r = g_.RangeOf(address);
-      if (r == nullptr) return HeapGraph::kNone;
-      ref_range_ = r;
-    }
-    return static_cast<uint32_t>(ref_range_->first_bit +
-                                 (address - ref_range_->start) / kPointerSize);
-  }
-
-  bool Add(uint64_t address, const Type* t, uint64_t size, uint64_t segment_end) {
-    if (g_.objects_ >= kMaxObjects) {
-      status_ = absl::ResourceExhaustedError("the heap has too many objects for a heap graph");
-      return false;
-    }
-    const uint32_t index = g_.objects_++;
-    if ((index & 63) == 0) g_.pointers_.push_back(0);
-    g_.edge_begin_.push_back(static_cast<uint32_t>(g_.edges_.size()));
-    if (range_ == nullptr || address < range_->start || address >= range_->end) {
-      range_ = g_.RangeOf(address);
-    }
-    if (range_ != nullptr) {
-      const uint64_t bit = range_->first_bit + (address - range_->start) / kPointerSize;
-      g_.starts_[bit >> 6] |= uint64_t{1} << (bit & 63);
-    }
-    if (t->desc.empty()) return true;
-    g_.pointers_.back() |= uint64_t{1} << (index & 63);
-    uint64_t have = 0;
-    const uint8_t* body = window_.Get(address, kPointerSize, size, segment_end, &have);
-    if (body == nullptr || have < size) ++unreadable_;
-    if (body == nullptr) return true;
-    ForEachPointerSlot(t->desc, body, have, size, [&](uint64_t, uint64_t p) {
-      const uint32_t bit = BitOf(p);
-      if (bit != HeapGraph::kNone) g_.edges_.push_back(bit);
-    });
-    return true;
-  }
-
-  static constexpr size_t kRecent = 64;
   DacProcess& dac_;
   HeapGraph& g_;
-  Window window_;
-  absl::Status status_;
+  uint64_t string_mt_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> contexts_;
+  std::mutex types_mu_;
   std::unordered_map<uint64_t, std::unique_ptr<Type>> types_;
-  Type* recent_[kRecent] = {};
-  const HeapGraph::Range* range_ = nullptr;      // the range of the last object
-  const HeapGraph::Range* ref_range_ = nullptr;  // the range of the last reference
-  uint64_t unreadable_ = 0;
+  std::atomic<uint64_t> walked_{0};       // bytes walked by every part
+  std::atomic<uint64_t> all_objects_{0};  // objects walked by every part (in 4096s)
 };
 
 absl::StatusOr<std::unique_ptr<HeapGraph>> HeapGraph::Build(DacProcess& dac,
@@ -400,11 +510,10 @@ constexpr uint32_t kListBytes = 32;  // ClrMD's ReferenceList.DataSize
 
 PathFinder::PathFinder(const HeapGraph& graph, uint32_t target, const CancellationToken* cancel,
                        bool follow_dependents)
-    : graph_(graph),
-      target_(target),
-      cancel_(cancel),
-      follow_dependents_(follow_dependents),
-      seen_((graph.size() + 63) / 64, 0) {}
+    : graph_(graph), target_(target), cancel_(cancel), follow_dependents_(follow_dependents) {
+  ReserveHuge(seen_, (graph.size() + 63) / 64);
+  seen_.assign((graph.size() + 63) / 64, 0);
+}
 
 std::vector<uint32_t> PathFinder::ChainFrom(uint32_t obj) const {
   std::vector<uint32_t> chain;

@@ -58,12 +58,14 @@ class HeapGraph {
   // The object's references in GCDesc order (null slots and values that are not the start of
   // a heap object left out; duplicates kept).
   std::span<const uint32_t> References(uint32_t i) const {
-    return {edges_.data() + edge_begin_[i], edges_.data() + edge_begin_[i + 1]};
+    const Part& p = PartOf(i);
+    const uint32_t j = i - p.first;
+    return {p.edges.data() + p.edge_begin[j], p.edges.data() + p.edge_begin[j + 1]};
   }
   // The secondaries of the dependent handles whose primary is `i`, sorted by address.
   std::span<const uint32_t> Dependents(uint32_t i) const;
 
-  uint64_t edges() const { return edges_.size(); }
+  uint64_t edges() const { return edge_count_; }
   // Segments whose walk stopped early, objects that could not be read: one line each.
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -79,8 +81,21 @@ class HeapGraph {
   uint32_t objects_ = 0;
   // Per object only what the searches need: where its references start (objects in address
   // order), and one bit for "its type has pointers". References are object indices.
-  std::vector<uint32_t> edge_begin_;  // size()+1 entries
-  std::vector<uint32_t> edges_;
+  // The graph is built by one thread per run of segments, and each run's arrays are kept as
+  // they are (joining them would copy them into fresh memory): objects [first, next part's
+  // first) are part k's, their references in edges[edge_begin[i - first] ...].
+  struct Part {
+    uint32_t first = 0;
+    std::vector<uint32_t> edge_begin;  // objects + 1 entries
+    std::vector<uint32_t> edges;
+  };
+  const Part& PartOf(uint32_t i) const {
+    size_t k = parts_.size() - 1;
+    while (k > 0 && parts_[k].first > i) --k;
+    return parts_[k];
+  }
+  std::vector<Part> parts_;
+  uint64_t edge_count_ = 0;
   std::vector<uint64_t> pointers_;
   std::vector<std::pair<uint32_t, uint32_t>> dependents_;  // (primary, secondary), sorted
   std::vector<uint32_t> dependent_targets_;                // secondaries, in dependents_ order
