@@ -1,10 +1,14 @@
 #include "core/dac/root_graph.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -211,6 +215,8 @@ class HeapGraphBuilder {
       g_.rank_[w] = rank;
       rank += static_cast<uint32_t>(std::popcount(g_.starts_[w]));
     }
+    g_.starts_v_ = g_.starts_;
+    g_.rank_v_ = g_.rank_;
     if (cancel != nullptr && cancel->cancelled()) return absl::CancelledError("heap graph");
     g_.pointers_.assign(objects / 64 + 2, 0);
     uint64_t unreadable = 0;
@@ -242,7 +248,12 @@ class HeapGraphBuilder {
     }
     Resolve(g_.parts_[0]);
     for (std::thread& t : helpers) t.join();
-    for (const HeapGraph::Part& p : g_.parts_) g_.edge_count_ += p.edges.size();
+    for (HeapGraph::Part& p : g_.parts_) {
+      g_.edge_count_ += p.edges.size();
+      p.edge_begin_v = p.edge_begin;
+      p.edges_v = p.edges;
+    }
+    g_.pointers_v_ = g_.pointers_;
     // Dependent handles, sorted by (primary, secondary) as ClrMD sorts them.
     ASSIGN_OR_RETURN(std::vector<HandleEntry> handles, dac_.GetHandles(cancel));
     for (const HandleEntry& h : handles) {
@@ -444,13 +455,224 @@ absl::StatusOr<std::unique_ptr<HeapGraph>> HeapGraph::Build(DacProcess& dac,
   return g;
 }
 
+// --- The graph in a file ----------------------------------------------------------------
+//
+// A header (magic, the dump's key, counts), then the arrays as they are in memory: ranges,
+// start bitmap, has-pointers bits, edge offsets (one part), edges, dependent pairs, and the
+// warnings (length, bytes). Ranks are recomputed on load. Everything is checked on load, so a
+// damaged file is refused, never trusted.
+
+namespace {
+
+constexpr char kGraphMagic[8] = {'C', 'L', 'R', 'D', 'H', 'G', '0', '1'};
+constexpr size_t kKeyWords = 4;
+
+struct FileHeader {
+  char magic[8];
+  uint64_t key[kKeyWords];
+  uint64_t objects, uniform_encoded_size, ranges, starts, pointers, edges, dependents, warnings;
+};
+
+class Writer {
+ public:
+  explicit Writer(int fd) : fd_(fd) { buf_.reserve(kBytes); }
+  void Put(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    while (n > 0 && ok_) {
+      const size_t k = std::min(n, kBytes - buf_.size());
+      buf_.insert(buf_.end(), b, b + k);
+      b += k;
+      n -= k;
+      if (buf_.size() == kBytes) Flush();
+    }
+  }
+  template <typename T>
+  void Put(const std::vector<T>& v) {
+    Put(v.data(), v.size() * sizeof(T));
+  }
+  bool Flush() {
+    size_t off = 0;
+    while (ok_ && off < buf_.size()) {
+      const ssize_t w = ::write(fd_, buf_.data() + off, buf_.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) ok_ = false;
+      if (w > 0) off += static_cast<size_t>(w);
+    }
+    buf_.clear();
+    return ok_;
+  }
+
+ private:
+  static constexpr size_t kBytes = size_t{1} << 20;
+  int fd_;
+  bool ok_ = true;
+  std::vector<uint8_t> buf_;
+};
+
+}  // namespace
+
+HeapGraph::Mapping::~Mapping() {
+  if (data != nullptr) ::munmap(data, size);
+}
+
+absl::Status HeapGraph::Save(const std::string& path, std::span<const uint64_t> key) const {
+  if (key.size() != kKeyWords) return absl::InvalidArgumentError("heap graph key");
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", tmp));
+  FileHeader h{};
+  std::memcpy(h.magic, kGraphMagic, sizeof(h.magic));
+  for (size_t k = 0; k < kKeyWords; ++k) h.key[k] = key[k];
+  h.objects = objects_;
+  h.uniform_encoded_size = uniform_encoded_size_;
+  h.ranges = ranges_.size();
+  h.starts = starts_v_.size();
+  h.pointers = pointers_v_.size();
+  h.edges = edge_count_;
+  h.dependents = dependents_.size();
+  h.warnings = warnings_.size();
+  Writer w(fd);
+  w.Put(&h, sizeof(h));
+  w.Put(ranges_);
+  w.Put(starts_v_.data(), starts_v_.size_bytes());
+  w.Put(pointers_v_.data(), pointers_v_.size_bytes());
+  w.Put(rank_v_.data(), rank_v_.size_bytes());
+  uint64_t base = 0;
+  for (const Part& p : parts_) {
+    for (size_t j = 0; j + 1 < p.edge_begin_v.size(); ++j) {
+      const uint32_t e = static_cast<uint32_t>(base + p.edge_begin_v[j]);
+      w.Put(&e, sizeof(e));
+    }
+    base += p.edges_v.size();
+  }
+  const uint32_t last = static_cast<uint32_t>(base);
+  w.Put(&last, sizeof(last));
+  for (const Part& p : parts_) w.Put(p.edges_v.data(), p.edges_v.size_bytes());
+  w.Put(dependents_);
+  for (const std::string& s : warnings_) {
+    const uint32_t n = static_cast<uint32_t>(s.size());
+    w.Put(&n, sizeof(n));
+    w.Put(s.data(), s.size());
+  }
+  const bool ok = w.Flush();
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return absl::ErrnoToStatus(e, absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+// The file is mapped, not read: its pages are already in the page cache, and mapping them
+// costs less than filling fresh memory with a copy.
+absl::StatusOr<std::unique_ptr<HeapGraph>> HeapGraph::Load(const std::string& path,
+                                                           std::span<const uint64_t> key) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", path));
+  struct stat st {};
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  const uint64_t file_size = stat_ok ? static_cast<uint64_t>(st.st_size) : 0;
+  auto bad = [&](absl::string_view what) {
+    return absl::DataLossError(absl::StrCat(path, ": not a usable heap graph (", what, ")"));
+  };
+  if (file_size < sizeof(FileHeader)) {
+    ::close(fd);
+    return bad("too short");
+  }
+  void* data = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (data == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrCat("cannot map ", path));
+  // NOLINTNEXTLINE(modernize-make-unique): the constructor is private.
+  auto g = std::unique_ptr<HeapGraph>(new HeapGraph());
+  g->mapping_ = std::make_unique<Mapping>();
+  g->mapping_->data = data;
+  g->mapping_->size = file_size;
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  FileHeader h{};
+  std::memcpy(&h, bytes, sizeof(h));
+  if (std::memcmp(h.magic, kGraphMagic, sizeof(h.magic)) != 0) return bad("header");
+  if (key.size() != kKeyWords || !std::equal(key.begin(), key.end(), h.key)) {
+    return bad("made for another dump");
+  }
+  if (h.objects >= kMaxObjects || h.edges >= kMaxObjects || h.uniform_encoded_size > 8 ||
+      h.ranges > file_size || h.starts > file_size || h.pointers > file_size ||
+      h.dependents > file_size || h.warnings > file_size) {
+    return bad("counts");
+  }
+  uint64_t at = sizeof(FileHeader);
+  // The next `n` elements of T, or an empty span when the file is too short.
+  auto take = [&]<typename T>(uint64_t n, const T*) -> std::span<const T> {
+    if (at % alignof(T) != 0 || n > (file_size - at) / sizeof(T)) {
+      at = file_size + 1;
+      return {};
+    }
+    std::span<const T> v(reinterpret_cast<const T*>(bytes + at), static_cast<size_t>(n));
+    at += n * sizeof(T);
+    return v;
+  };
+  const auto ranges = take(h.ranges, static_cast<const Range*>(nullptr));
+  g->starts_v_ = take(h.starts, static_cast<const uint64_t*>(nullptr));
+  g->pointers_v_ = take(h.pointers, static_cast<const uint64_t*>(nullptr));
+  g->rank_v_ = take(h.starts, static_cast<const uint32_t*>(nullptr));
+  Part part;
+  part.edge_begin_v = take(h.objects + 1, static_cast<const uint32_t*>(nullptr));
+  part.edges_v = take(h.edges, static_cast<const uint32_t*>(nullptr));
+  using Pair = std::pair<uint32_t, uint32_t>;
+  const auto dependents = take(h.dependents, static_cast<const Pair*>(nullptr));
+  if (at > file_size) return bad("truncated");
+  for (uint64_t k = 0; k < h.warnings; ++k) {
+    uint32_t n = 0;
+    if (file_size - at < sizeof(n)) return bad("truncated");
+    std::memcpy(&n, bytes + at, sizeof(n));
+    at += sizeof(n);
+    if (file_size - at < n) return bad("truncated");
+    g->warnings_.emplace_back(reinterpret_cast<const char*>(bytes + at), n);
+    at += n;
+  }
+  g->objects_ = static_cast<uint32_t>(h.objects);
+  g->uniform_encoded_size_ = static_cast<uint32_t>(h.uniform_encoded_size);
+  g->ranges_.assign(ranges.begin(), ranges.end());
+  g->dependents_.assign(dependents.begin(), dependents.end());
+  // The checks every later lookup relies on.
+  uint64_t bits = 0, prev_end = 0;
+  for (const Range& r : g->ranges_) {
+    if (r.first_bit != bits || r.end <= r.start || r.start < prev_end) return bad("ranges");
+    bits += (r.end - r.start + kPointerSize - 1) / kPointerSize;
+    prev_end = r.end;
+  }
+  if (bits >= kMaxObjects || g->starts_v_.size() != (bits + 63) / 64) return bad("start bitmap");
+  if (g->pointers_v_.size() < (h.objects + 63) / 64) return bad("pointer bits");
+  uint64_t rank = 0;
+  for (size_t w = 0; w < g->starts_v_.size(); ++w) {
+    if (g->rank_v_[w] != rank) return bad("ranks");
+    rank += static_cast<uint64_t>(std::popcount(g->starts_v_[w]));
+  }
+  if (rank != h.objects) return bad("object count");
+  if (part.edge_begin_v.front() != 0 || part.edge_begin_v.back() != h.edges) return bad("edges");
+  for (size_t i = 0; i + 1 < part.edge_begin_v.size(); ++i) {
+    if (part.edge_begin_v[i] > part.edge_begin_v[i + 1]) return bad("edges");
+  }
+  for (uint32_t e : part.edges_v) {
+    if (e >= h.objects) return bad("edges");
+  }
+  for (auto [a, b] : g->dependents_) {
+    if (a >= h.objects || b >= h.objects) return bad("dependent handles");
+  }
+  if (!std::is_sorted(g->dependents_.begin(), g->dependents_.end())) return bad("dependents");
+  for (auto [a, b] : g->dependents_) g->dependent_targets_.push_back(b);
+  g->edge_count_ = h.edges;
+  g->parts_.push_back(std::move(part));
+  return g;
+}
+
 uint64_t HeapGraph::address(uint32_t i) const {
   if (i >= objects_) return 0;
   // The word holding the (i+1)-th set bit, then the bit within it.
-  auto it = std::upper_bound(rank_.begin(), rank_.end(), i);
-  size_t w = static_cast<size_t>(it - rank_.begin()) - 1;
-  uint64_t word = starts_[w];
-  for (uint32_t k = i - rank_[w]; k > 0; --k) word &= word - 1;
+  auto it = std::upper_bound(rank_v_.begin(), rank_v_.end(), i);
+  size_t w = static_cast<size_t>(it - rank_v_.begin()) - 1;
+  uint64_t word = starts_v_[w];
+  for (uint32_t k = i - rank_v_[w]; k > 0; --k) word &= word - 1;
   const uint64_t bit = w * 64 + static_cast<uint64_t>(std::countr_zero(word));
   auto r = std::upper_bound(ranges_.begin(), ranges_.end(), bit,
                             [](uint64_t b, const Range& x) { return b < x.first_bit; });
@@ -471,8 +693,8 @@ const HeapGraph::Range* HeapGraph::RangeOf(uint64_t address) const {
 }
 
 __attribute__((target("popcnt"))) uint32_t HeapGraph::RankOf(uint64_t bit) const {
-  const uint64_t below = starts_[bit >> 6] & ((uint64_t{1} << (bit & 63)) - 1);
-  return rank_[bit >> 6] + static_cast<uint32_t>(__builtin_popcountll(below));
+  const uint64_t below = starts_v_[bit >> 6] & ((uint64_t{1} << (bit & 63)) - 1);
+  return rank_v_[bit >> 6] + static_cast<uint32_t>(__builtin_popcountll(below));
 }
 
 uint32_t HeapGraph::IndexOf(uint64_t address) const {
@@ -480,7 +702,7 @@ uint32_t HeapGraph::IndexOf(uint64_t address) const {
   const Range* r = RangeOf(address);
   if (r == nullptr) return kNone;
   const uint64_t bit = r->first_bit + (address - r->start) / kPointerSize;
-  if (((starts_[bit >> 6] >> (bit & 63)) & 1) == 0) return kNone;
+  if (((starts_v_[bit >> 6] >> (bit & 63)) & 1) == 0) return kNone;
   return RankOf(bit);
 }
 
@@ -490,7 +712,7 @@ uint32_t HeapGraph::ContainingObject(uint64_t address) const {
   if (r == nullptr) return kNone;
   uint64_t bit = r->first_bit + (aligned - r->start) / kPointerSize;
   for (;;) {
-    if ((starts_[bit >> 6] >> (bit & 63)) & 1) return RankOf(bit);
+    if ((starts_v_[bit >> 6] >> (bit & 63)) & 1) return RankOf(bit);
     if (bit == r->first_bit) return kNone;
     --bit;
   }

@@ -45,12 +45,20 @@ class HeapGraph {
                                                           const CancellationToken* cancel,
                                                           const ProgressFn& progress = {});
 
+  // The graph kept in a file between sessions (a cache: gcroot of the same dump in a later
+  // session skips the heap pass). `key` names the dump (device, inode, size, modification
+  // time): a file made for another dump, or one that is damaged, is refused with an error.
+  // Save writes a temporary file and renames it over `path`.
+  absl::Status Save(const std::string& path, std::span<const uint64_t> key) const;
+  static absl::StatusOr<std::unique_ptr<HeapGraph>> Load(const std::string& path,
+                                                         std::span<const uint64_t> key);
+
   uint32_t size() const { return objects_; }
   // The address of object `i` (a select over the start bitmap: for output, not loops).
   uint64_t address(uint32_t i) const;
   // Bytes ClrMD's GCRoot spends on object i's address in a pending list (5, 6 or 8).
   uint32_t EncodedSize(uint32_t i) const;
-  bool contains_pointers(uint32_t i) const { return (pointers_[i >> 6] >> (i & 63)) & 1; }
+  bool contains_pointers(uint32_t i) const { return (pointers_v_[i >> 6] >> (i & 63)) & 1; }
   // The index of the object starting at `address`, or kNone.
   uint32_t IndexOf(uint64_t address) const;
   // The index of the last object starting at or below `address` in its segment, or kNone.
@@ -60,7 +68,7 @@ class HeapGraph {
   std::span<const uint32_t> References(uint32_t i) const {
     const Part& p = PartOf(i);
     const uint32_t j = i - p.first;
-    return {p.edges.data() + p.edge_begin[j], p.edges.data() + p.edge_begin[j + 1]};
+    return {p.edges_v.data() + p.edge_begin_v[j], p.edges_v.data() + p.edge_begin_v[j + 1]};
   }
   // The secondaries of the dependent handles whose primary is `i`, sorted by address.
   std::span<const uint32_t> Dependents(uint32_t i) const;
@@ -88,6 +96,8 @@ class HeapGraph {
     uint32_t first = 0;
     std::vector<uint32_t> edge_begin;  // objects + 1 entries
     std::vector<uint32_t> edges;
+    // What the lookups read: the vectors above, or a graph file's mapping (Load).
+    std::span<const uint32_t> edge_begin_v, edges_v;
   };
   const Part& PartOf(uint32_t i) const {
     size_t k = parts_.size() - 1;
@@ -104,6 +114,15 @@ class HeapGraph {
   std::vector<Range> ranges_;
   std::vector<uint64_t> starts_;
   std::vector<uint32_t> rank_;
+  // The views the lookups read: of the vectors above, or of a graph file mapped by Load.
+  std::span<const uint64_t> starts_v_, pointers_v_;
+  std::span<const uint32_t> rank_v_;
+  struct Mapping {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Mapping();
+  };
+  std::unique_ptr<Mapping> mapping_;
   uint32_t uniform_encoded_size_ = 0;  // the one EncodedSize of every range, or 0
   std::vector<std::string> warnings_;
   friend class HeapGraphBuilder;

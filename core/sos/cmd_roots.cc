@@ -4,8 +4,12 @@
 // All three answer from a heap graph (core/dac/root_graph.h) built once per session by one
 // sequential pass over the heap; the roots are enumerated once too. The searches follow
 // ClrMD's order, so the chains printed are the reference's.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <unordered_map>
 
@@ -52,10 +56,46 @@ RootCache& CacheOf(CommandContext& ctx) {
   return *ctx.state.root_cache;
 }
 
+// The file that keeps this dump's heap graph between sessions, or "" when there is none.
+std::string GraphCachePath(const CommandContext& ctx) {
+  const SessionState& st = ctx.state;
+  if (st.graph_cache_dir.empty() || st.dump_key.size() != 4) return "";
+  return absl::StrFormat("%s/heapgraph-%x-%x-%x-%x", st.graph_cache_dir, st.dump_key[0],
+                         st.dump_key[1], st.dump_key[2], st.dump_key[3]);
+}
+
+// Keeps at most kKeptGraphs graph files in the cache directory, the newest.
+constexpr size_t kKeptGraphs = 4;
+void TrimGraphCache(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!absl::StartsWith(name, "heapgraph-")) continue;
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    files.emplace_back(static_cast<int64_t>(st.st_mtime), e.path().string());
+  }
+  if (files.size() <= kKeptGraphs) return;
+  std::sort(files.begin(), files.end(), std::greater<>());
+  for (size_t k = kKeptGraphs; k < files.size(); ++k) ::unlink(files[k].second.c_str());
+}
+
 absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
   RootCache& cache = CacheOf(ctx);
   if (cache.graph) return cache.graph.get();
   ProgressInfo progress;
+  const std::string cached = GraphCachePath(ctx);
+  if (!cached.empty()) {
+    progress.stage = "loading the heap graph";
+    ctx.out.Progress(progress);
+    absl::StatusOr<std::unique_ptr<HeapGraph>> loaded = HeapGraph::Load(cached, ctx.state.dump_key);
+    if (loaded.ok()) {
+      cache.graph = std::move(*loaded);
+      return cache.graph.get();
+    }
+    // No file yet (or a stale or damaged one, replaced below): build the graph.
+  }
   progress.stage = "building the heap graph";
   ctx.out.Progress(progress);
   ASSIGN_OR_RETURN(
@@ -67,6 +107,15 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
         ctx.out.Progress(progress);
       }));
   cache.graph = std::move(graph);
+  if (!cached.empty()) {
+    // A cache: when it cannot be written, the next session builds the graph again.
+    std::error_code ec;
+    std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
+    ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
+    if (cache.graph->Save(cached, ctx.state.dump_key).ok()) {
+      TrimGraphCache(ctx.state.graph_cache_dir);
+    }
+  }
   return cache.graph.get();
 }
 

@@ -35,6 +35,10 @@ struct SessionState {
   // Filled by the first complete heap walk; later `dumpheap -stat` runs answer from it.
   std::shared_ptr<HeapIndex> heap_index;
   std::shared_ptr<RootCache> root_cache;
+  // Where gcroot/pathto keep a dump's heap graph between sessions (empty: nowhere), and the
+  // dump's identity for it (device, inode, size, modification time in ns).
+  std::string graph_cache_dir;
+  std::vector<uint64_t> dump_key;
 };
 
 struct CommandContext {

@@ -1,6 +1,8 @@
 // The SOS command engine: splits a command line, finds the command in the registry, runs it.
 #include "core/sos/engine.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -195,6 +197,9 @@ class DacEngine : public Engine {
   dac::DacLocation location_;
   SessionState state_;
   CommandRegistry registry_;
+
+ public:
+  SessionState& state() { return state_; }
 };
 
 }  // namespace
@@ -226,8 +231,18 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   opts.target.file_substitutes[runtime->path] = loc->coreclr_path;
   auto dacp = dac::DacProcess::Open(core, std::move(opts));
   if (!dacp.ok()) return dacp.status();
-  return std::unique_ptr<Engine>(
-      new DacEngine(core, std::move(*dacp), std::move(*runtime), std::move(*loc)));
+  auto engine =
+      std::make_unique<DacEngine>(core, std::move(*dacp), std::move(*runtime), std::move(*loc));
+  // A store keeps the heap graphs of its sessions' dumps (cache/), keyed by the dump file.
+  struct stat st {};
+  if (!options.store_root.empty() && ::stat(options.dump_path.c_str(), &st) == 0) {
+    engine->state().graph_cache_dir = absl::StrCat(options.store_root, "/cache");
+    engine->state().dump_key = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                                static_cast<uint64_t>(st.st_size),
+                                static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                                    static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+  }
+  return std::unique_ptr<Engine>(std::move(engine));
 }
 
 }  // namespace clrdiag::sos
