@@ -14,6 +14,7 @@
 #include "core/dac/dac_locator.h"
 #include "core/dac/metadata_import.h"
 #include "core/dac/pe_image.h"
+#include "core/dac/root_graph.h"
 #include "core/dac/sos_dac.h"
 #include "core/dac/thread_context.h"
 #include "core/dac/type_name.h"
@@ -496,6 +497,55 @@ TEST(PeImage, RejectsTruncatedAndForeignFiles) {
   mz.resize(0x200, 0);
   std::memcpy(mz.data() + 0x80, "PE\0\0", 4);
   EXPECT_FALSE(PeImage::Parse(mz).ok());  // No optional header magic.
+}
+
+// The heap-graph files of the store's cache/ (gcroot): a missing, damaged, truncated or
+// foreign file is refused with an error (the session then builds the graph), never trusted.
+TEST(HeapGraphFileTest, DamagedOrForeignFilesAreRefused) {
+  ScratchDir dir;
+  const std::vector<uint64_t> key = {1, 2, 3, 4};
+  const std::string path = dir.path() + "/heapgraph";
+  auto write = [&](const std::vector<uint8_t>& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+  };
+  // magic, key (4 words), objects, uniform size, ranges, starts, pointers, edges, dependents,
+  // warnings.
+  auto header = [&](std::vector<uint64_t> k, std::vector<uint64_t> counts) {
+    std::vector<uint8_t> b = {'C', 'L', 'R', 'D', 'H', 'G', '0', '1'};
+    for (uint64_t w : k)
+      b.insert(b.end(), reinterpret_cast<uint8_t*>(&w), reinterpret_cast<uint8_t*>(&w) + 8);
+    for (uint64_t w : counts)
+      b.insert(b.end(), reinterpret_cast<uint8_t*>(&w), reinterpret_cast<uint8_t*>(&w) + 8);
+    return b;
+  };
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kNotFound);
+  write({});
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
+  write(std::vector<uint8_t>(200, 0x5a));
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
+  // Another dump's graph.
+  write(header({1, 2, 3, 5}, {0, 5, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
+  // Counts the file does not hold.
+  write(header(key, {10, 5, 1, 1, 1, 4, 0, 0}));
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
+  // An empty heap, well formed: one edge offset (0), nothing else.
+  std::vector<uint8_t> empty = header(key, {0, 5, 0, 0, 0, 0, 0, 0});
+  empty.insert(empty.end(), 4, 0);
+  write(empty);
+  absl::StatusOr<std::unique_ptr<HeapGraph>> g = HeapGraph::Load(path, key);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ((*g)->size(), 0u);
+  EXPECT_EQ((*g)->IndexOf(0x1000), HeapGraph::kNone);
+  // The same with an edge that names an object the graph does not have.
+  std::vector<uint8_t> bad_edge = header(key, {0, 5, 0, 0, 0, 1, 0, 0});
+  const uint32_t offsets_and_edge[] = {0, 7};
+  bad_edge.insert(bad_edge.end(), reinterpret_cast<const uint8_t*>(offsets_and_edge),
+                  reinterpret_cast<const uint8_t*>(offsets_and_edge) + sizeof(offsets_and_edge));
+  write(bad_edge);
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -45,12 +45,20 @@ class HeapGraph {
                                                           const CancellationToken* cancel,
                                                           const ProgressFn& progress = {});
 
+  // The graph kept in a file between sessions (a cache: gcroot of the same dump in a later
+  // session skips the heap pass). `key` names the dump (device, inode, size, modification
+  // time): a file made for another dump, or one that is damaged, is refused with an error.
+  // Save writes a temporary file and renames it over `path`.
+  absl::Status Save(const std::string& path, std::span<const uint64_t> key) const;
+  static absl::StatusOr<std::unique_ptr<HeapGraph>> Load(const std::string& path,
+                                                         std::span<const uint64_t> key);
+
   uint32_t size() const { return objects_; }
   // The address of object `i` (a select over the start bitmap: for output, not loops).
   uint64_t address(uint32_t i) const;
   // Bytes ClrMD's GCRoot spends on object i's address in a pending list (5, 6 or 8).
   uint32_t EncodedSize(uint32_t i) const;
-  bool contains_pointers(uint32_t i) const { return (pointers_[i >> 6] >> (i & 63)) & 1; }
+  bool contains_pointers(uint32_t i) const { return (pointers_v_[i >> 6] >> (i & 63)) & 1; }
   // The index of the object starting at `address`, or kNone.
   uint32_t IndexOf(uint64_t address) const;
   // The index of the last object starting at or below `address` in its segment, or kNone.
@@ -58,12 +66,14 @@ class HeapGraph {
   // The object's references in GCDesc order (null slots and values that are not the start of
   // a heap object left out; duplicates kept).
   std::span<const uint32_t> References(uint32_t i) const {
-    return {edges_.data() + edge_begin_[i], edges_.data() + edge_begin_[i + 1]};
+    const Part& p = PartOf(i);
+    const uint32_t j = i - p.first;
+    return {p.edges_v.data() + p.edge_begin_v[j], p.edges_v.data() + p.edge_begin_v[j + 1]};
   }
   // The secondaries of the dependent handles whose primary is `i`, sorted by address.
   std::span<const uint32_t> Dependents(uint32_t i) const;
 
-  uint64_t edges() const { return edges_.size(); }
+  uint64_t edges() const { return edge_count_; }
   // Segments whose walk stopped early, objects that could not be read: one line each.
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -79,8 +89,23 @@ class HeapGraph {
   uint32_t objects_ = 0;
   // Per object only what the searches need: where its references start (objects in address
   // order), and one bit for "its type has pointers". References are object indices.
-  std::vector<uint32_t> edge_begin_;  // size()+1 entries
-  std::vector<uint32_t> edges_;
+  // The graph is built by one thread per run of segments, and each run's arrays are kept as
+  // they are (joining them would copy them into fresh memory): objects [first, next part's
+  // first) are part k's, their references in edges[edge_begin[i - first] ...].
+  struct Part {
+    uint32_t first = 0;
+    std::vector<uint32_t> edge_begin;  // objects + 1 entries
+    std::vector<uint32_t> edges;
+    // What the lookups read: the vectors above, or a graph file's mapping (Load).
+    std::span<const uint32_t> edge_begin_v, edges_v;
+  };
+  const Part& PartOf(uint32_t i) const {
+    size_t k = parts_.size() - 1;
+    while (k > 0 && parts_[k].first > i) --k;
+    return parts_[k];
+  }
+  std::vector<Part> parts_;
+  uint64_t edge_count_ = 0;
   std::vector<uint64_t> pointers_;
   std::vector<std::pair<uint32_t, uint32_t>> dependents_;  // (primary, secondary), sorted
   std::vector<uint32_t> dependent_targets_;                // secondaries, in dependents_ order
@@ -89,6 +114,15 @@ class HeapGraph {
   std::vector<Range> ranges_;
   std::vector<uint64_t> starts_;
   std::vector<uint32_t> rank_;
+  // The views the lookups read: of the vectors above, or of a graph file mapped by Load.
+  std::span<const uint64_t> starts_v_, pointers_v_;
+  std::span<const uint32_t> rank_v_;
+  struct Mapping {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Mapping();
+  };
+  std::unique_ptr<Mapping> mapping_;
   uint32_t uniform_encoded_size_ = 0;  // the one EncodedSize of every range, or 0
   std::vector<std::string> warnings_;
   friend class HeapGraphBuilder;

@@ -4,7 +4,12 @@
 // All three answer from a heap graph (core/dac/root_graph.h) built once per session by one
 // sequential pass over the heap; the roots are enumerated once too. The searches follow
 // ClrMD's order, so the chains printed are the reference's.
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <unordered_map>
 
@@ -51,10 +56,46 @@ RootCache& CacheOf(CommandContext& ctx) {
   return *ctx.state.root_cache;
 }
 
+// The file that keeps this dump's heap graph between sessions, or "" when there is none.
+std::string GraphCachePath(const CommandContext& ctx) {
+  const SessionState& st = ctx.state;
+  if (st.graph_cache_dir.empty() || st.dump_key.size() != 4) return "";
+  return absl::StrFormat("%s/heapgraph-%x-%x-%x-%x", st.graph_cache_dir, st.dump_key[0],
+                         st.dump_key[1], st.dump_key[2], st.dump_key[3]);
+}
+
+// Keeps at most kKeptGraphs graph files in the cache directory, the newest.
+constexpr size_t kKeptGraphs = 4;
+void TrimGraphCache(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!absl::StartsWith(name, "heapgraph-")) continue;
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    files.emplace_back(static_cast<int64_t>(st.st_mtime), e.path().string());
+  }
+  if (files.size() <= kKeptGraphs) return;
+  std::sort(files.begin(), files.end(), std::greater<>());
+  for (size_t k = kKeptGraphs; k < files.size(); ++k) ::unlink(files[k].second.c_str());
+}
+
 absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
   RootCache& cache = CacheOf(ctx);
   if (cache.graph) return cache.graph.get();
   ProgressInfo progress;
+  const std::string cached = GraphCachePath(ctx);
+  if (!cached.empty()) {
+    progress.stage = "loading the heap graph";
+    ctx.out.Progress(progress);
+    absl::StatusOr<std::unique_ptr<HeapGraph>> loaded = HeapGraph::Load(cached, ctx.state.dump_key);
+    if (loaded.ok()) {
+      cache.graph = std::move(*loaded);
+      return cache.graph.get();
+    }
+    // No file yet (or a stale or damaged one, replaced below): build the graph.
+  }
   progress.stage = "building the heap graph";
   ctx.out.Progress(progress);
   ASSIGN_OR_RETURN(
@@ -66,6 +107,15 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
         ctx.out.Progress(progress);
       }));
   cache.graph = std::move(graph);
+  if (!cached.empty()) {
+    // A cache: when it cannot be written, the next session builds the graph again.
+    std::error_code ec;
+    std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
+    ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
+    if (cache.graph->Save(cached, ctx.state.dump_key).ok()) {
+      TrimGraphCache(ctx.state.graph_cache_dir);
+    }
+  }
   return cache.graph.get();
 }
 
@@ -161,24 +211,61 @@ struct PathRow {
 
 std::vector<PathRow> RowsOf(CommandContext& ctx, const HeapGraph& g,
                             const std::vector<uint32_t>& chain) {
-  std::vector<PathRow> rows;
+  std::vector<PathRow> rows(chain.size());
   for (size_t k = 0; k < chain.size(); ++k) {
     bool dependent = false;
     if (k > 0) {
       for (uint32_t d : g.Dependents(chain[k - 1])) dependent |= d == chain[k];
     }
-    const uint64_t address = g.address(chain[k]);
+    rows[k] = {g.address(chain[k]), 0, dependent};
+  }
+  // The MethodTables, read in address order through one buffer: a long chain's objects are
+  // mostly near each other, and one large read each beats a small read per row.
+  std::vector<uint32_t> order(rows.size());
+  for (uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return rows[a].address < rows[b].address; });
+  constexpr size_t kBuffer = size_t{64} << 10;
+  std::vector<uint8_t> buf(kBuffer);
+  uint64_t buf_start = 0, buf_valid = 0;
+  for (uint32_t k : order) {
+    const uint64_t a = rows[k].address;
+    if (a < buf_start || a + 8 > buf_start + buf_valid) {
+      buf_start = a;
+      buf_valid = ctx.core.ReadDumpedMemory(a, buf.data(), buf.size());
+    }
     uint64_t mt = 0;
-    if (ctx.dac.ReadTargetMemory(address, &mt, sizeof(mt)) != sizeof(mt)) mt = 0;
-    rows.push_back({address, mt & ~uint64_t{7}, dependent});
+    if (a >= buf_start && a + 8 <= buf_start + buf_valid) {
+      std::memcpy(&mt, buf.data() + (a - buf_start), sizeof(mt));
+    } else if (ctx.dac.ReadTargetMemory(a, &mt, sizeof(mt)) != sizeof(mt)) {
+      mt = 0;
+    }
+    rows[k].mt = mt & ~uint64_t{7};
   }
   return rows;
 }
 
+// Appends the rows ("          -> ADDRESS TYPE [(dependent handle)]", the address in hex
+// left-aligned in 16 columns), handing `s` to the output whenever it passes 64 KiB so that a
+// chain of 100,000 objects streams instead of being built as one string.
 void AppendPathText(CommandContext& ctx, const std::vector<PathRow>& rows, std::string* s) {
+  constexpr size_t kFlushBytes = size_t{64} << 10;
+  static constexpr char kDigits[] = "0123456789abcdef";
   for (const PathRow& r : rows) {
-    absl::StrAppendFormat(s, "          -> %-16x %s %s\n", r.address, NameOf(ctx, r.mt),
-                          r.dependent ? "(dependent handle)" : "");
+    char line[40] = "          -> ";
+    size_t n = 13;
+    int shift = 60;
+    while (shift > 0 && ((r.address >> shift) & 0xf) == 0) shift -= 4;
+    for (; shift >= 0; shift -= 4) line[n++] = kDigits[(r.address >> shift) & 0xf];
+    while (n < 13 + 16) line[n++] = ' ';
+    line[n++] = ' ';
+    s->append(line, n);
+    s->append(NameOf(ctx, r.mt));
+    s->append(r.dependent ? " (dependent handle)\n" : " \n");
+    if (s->size() >= kFlushBytes) {
+      ctx.out.Write(*s);
+      s->clear();
+    }
   }
 }
 

@@ -41,6 +41,10 @@ struct SessionState {
   // The session's owner is a local admin: commands may read the daemon host's files and reach
   // the network with the worker's rights (EngineOptions::host_access).
   bool host_access = false;
+  // Where gcroot/pathto keep a dump's heap graph between sessions (empty: nowhere), and the
+  // dump's identity for it (device, inode, size, modification time in ns).
+  std::string graph_cache_dir;
+  std::vector<uint64_t> dump_key;
 };
 
 struct CommandContext {

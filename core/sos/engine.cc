@@ -1,6 +1,8 @@
 // The SOS command engine: splits a command line, finds the command in the registry, runs it.
 #include "core/sos/engine.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -203,6 +205,7 @@ class DacEngine : public Engine {
 
  public:
   void set_host_access(bool on) { state_.host_access = on; }
+  SessionState& state() { return state_; }
 };
 
 }  // namespace
@@ -237,6 +240,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   auto engine =
       std::make_unique<DacEngine>(core, std::move(*dacp), std::move(*runtime), std::move(*loc));
   engine->set_host_access(options.host_access);
+  // A store keeps the heap graphs of its sessions' dumps (cache/), keyed by the dump file.
+  struct stat st {};
+  if (!options.store_root.empty() && ::stat(options.dump_path.c_str(), &st) == 0) {
+    engine->state().graph_cache_dir = absl::StrCat(options.store_root, "/cache");
+    engine->state().dump_key = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                                static_cast<uint64_t>(st.st_size),
+                                static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                                    static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+  }
   return std::unique_ptr<Engine>(std::move(engine));
 }
 
