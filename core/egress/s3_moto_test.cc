@@ -1,0 +1,387 @@
+// UploadFileToS3 against a real moto_server (started per test on a free loopback port, stopped
+// by pid), sometimes behind a fault-injecting proxy. moto is required: without it every test
+// here fails with a message saying so.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/egress/s3_client.h"
+#include "core/egress/s3_upload.h"
+#include "core/egress/test_support.h"
+
+namespace clrdiag::egress {
+namespace {
+
+using testing::FaultProxy;
+using testing::MotoServer;
+using Action = FaultProxy::Action;
+
+// moto enforces S3's 5 MiB minimum for every part but the last unless told otherwise.
+constexpr uint64_t kMotoPartMin = 1024;
+constexpr uint64_t kPart = 64 * 1024;
+
+class TempFile {
+ public:
+  TempFile(const std::string& name, const std::string& content) {
+    path_ = absl::StrCat(::testing::TempDir(), "/", name, "-", ::getpid());
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class S3MotoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto moto = MotoServer::Start(kMotoPartMin);
+    ASSERT_TRUE(moto.ok()) << moto.status();
+    moto_ = std::move(*moto);
+    secret_ = std::make_unique<TempFile>("s3-secret", "not-a-real-secret-8f3a\n");
+  }
+
+  S3Config ConfigFor(const std::string& endpoint, const std::string& bucket = "dumps") {
+    S3Config c;
+    c.endpoint = endpoint;
+    c.bucket = bucket;
+    c.region = "us-east-1";
+    c.access_key_id = "test";
+    c.secret_access_key_file = secret_->path();
+    c.path_style = true;
+    return c;
+  }
+  S3Config Config() { return ConfigFor(moto_->endpoint()); }
+
+  S3UploadOptions MultipartOptions() {
+    S3UploadOptions o;
+    o.multipart_threshold = 2 * kPart;
+    o.part_size = kPart;
+    o.retry.initial_backoff = absl::Milliseconds(20);
+    return o;
+  }
+
+  std::unique_ptr<S3Client> Client(const S3Config& c) {
+    auto client = S3Client::Create(c, {});
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? std::move(*client) : nullptr;
+  }
+
+  void CreateBucket(const S3Config& c) {
+    auto client = Client(c);
+    ASSERT_NE(client, nullptr);
+    absl::Status s = client->CreateBucket();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  // Reads the object back over a fresh path-style client and compares it byte for byte.
+  void ExpectObject(const S3Config& c, const std::string& key, const std::string& want) {
+    S3Config direct = c;
+    direct.endpoint = moto_->endpoint();
+    direct.path_style = true;
+    direct.resolve.clear();
+    auto client = Client(direct);
+    ASSERT_NE(client, nullptr);
+    auto got = client->GetObject(key, want.size() + 1024);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), want.size());
+    EXPECT_TRUE(*got == want) << "object content differs from the file";
+  }
+
+  void ExpectNoUploadsInProgress(const S3Config& c) {
+    S3Config direct = c;
+    direct.endpoint = moto_->endpoint();
+    auto client = Client(direct);
+    ASSERT_NE(client, nullptr);
+    auto ids = client->ListMultipartUploads("");
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    EXPECT_TRUE(ids->empty()) << ids->size() << " multipart uploads left, first " << (*ids)[0];
+  }
+
+  std::unique_ptr<MotoServer> moto_;
+  std::unique_ptr<TempFile> secret_;
+};
+
+TEST_F(S3MotoTest, SinglePutRoundTripsAndIsVerified) {
+  S3Config c = Config();
+  c.prefix = "ns/pod-1/";
+  CreateBucket(c);
+  const std::string content = RandomBytes(300 * 1024 + 7, 1);
+  TempFile f("single.dmp", content);
+  uint64_t last = 0;
+  S3UploadOptions o;
+  o.progress = [&](const S3UploadProgress& p) {
+    EXPECT_GE(p.bytes_sent, last);
+    EXPECT_EQ(p.total, content.size());
+    last = p.bytes_sent;
+  };
+  auto r = UploadFileToS3(c, f.path(), "core_1234.dmp", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->multipart);
+  EXPECT_TRUE(r->verified);
+  EXPECT_EQ(r->key, "ns/pod-1/core_1234.dmp");
+  EXPECT_EQ(r->size, content.size());
+  EXPECT_EQ(r->etag.size(), 32u);
+  EXPECT_EQ(r->retries, 0);
+  EXPECT_EQ(r->url, absl::StrCat(moto_->endpoint(), "/dumps/ns/pod-1/core_1234.dmp"));
+  EXPECT_EQ(last, content.size());
+  ExpectObject(c, "ns/pod-1/core_1234.dmp", content);
+}
+
+TEST_F(S3MotoTest, MultipartRoundTripsAndIsVerified) {
+  S3Config c = Config();
+  CreateBucket(c);
+  const std::string content = RandomBytes(4 * kPart + 12345, 2);  // 5 parts, the last short
+  TempFile f("multi.dmp", content);
+  S3UploadOptions o = MultipartOptions();
+  std::vector<int> parts_seen;
+  uint64_t last = 0;
+  o.progress = [&](const S3UploadProgress& p) {
+    EXPECT_GE(p.bytes_sent, last);
+    last = p.bytes_sent;
+    if (parts_seen.empty() || parts_seen.back() != p.part) parts_seen.push_back(p.part);
+  };
+  auto r = UploadFileToS3(c, f.path(), "a key with spaces+plus.dmp", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->multipart);
+  EXPECT_EQ(r->parts, 5);
+  EXPECT_EQ(r->part_size, kPart);
+  EXPECT_TRUE(absl::EndsWith(r->etag, "-5")) << r->etag;
+  EXPECT_TRUE(r->verified);
+  EXPECT_EQ(last, content.size());
+  EXPECT_EQ(parts_seen, (std::vector<int>{1, 2, 3, 4, 5}));
+  ExpectObject(c, "a key with spaces+plus.dmp", content);
+  ExpectNoUploadsInProgress(c);
+}
+
+// moto serves virtual-hosted requests when the Host is <bucket>.<name with a dot>; the name
+// "<bucket>.localhost" is pointed at 127.0.0.1 through S3Config::resolve (curl --resolve).
+TEST_F(S3MotoTest, VirtualHostStyleSingleAndMultipart) {
+  S3Config c = ConfigFor(absl::StrCat("http://localhost:", moto_->port()), "dumps-vhost");
+  c.path_style = false;
+  c.resolve = {absl::StrCat("dumps-vhost.localhost:", moto_->port(), ":127.0.0.1")};
+  CreateBucket(c);  // PUT / with Host dumps-vhost.localhost:<port>
+  const std::string small = RandomBytes(10000, 3);
+  const std::string big = RandomBytes(3 * kPart + 1, 4);
+  TempFile fs("vh-small.dmp", small);
+  TempFile fb("vh-big.dmp", big);
+  auto r1 = UploadFileToS3(c, fs.path(), "vh/small.dmp", MultipartOptions());
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->url,
+            absl::StrCat("http://dumps-vhost.localhost:", moto_->port(), "/vh/small.dmp"));
+  auto r2 = UploadFileToS3(c, fb.path(), "vh/big.dmp", MultipartOptions());
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->parts, 4);
+  // Read back path-style: the objects are in that bucket under those keys.
+  ExpectObject(c, "vh/small.dmp", small);
+  ExpectObject(c, "vh/big.dmp", big);
+}
+
+TEST_F(S3MotoTest, MissingBucketIsAClearErrorWithoutRetries) {
+  S3Config c = Config();
+  c.bucket = "no-such-bucket";
+  TempFile f("x.dmp", "hello");
+  const absl::Time start = absl::Now();
+  auto r = UploadFileToS3(c, f.path(), "x.dmp", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  const std::string m(r.status().message());
+  EXPECT_TRUE(absl::StrContains(m, "S3 PutObject s3://no-such-bucket/x.dmp")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "HTTP 404 NoSuchBucket")) << m;
+  EXPECT_FALSE(absl::StrContains(m, "attempts")) << m;  // a 404 is not retried
+  EXPECT_FALSE(absl::StrContains(m, "not-a-real-secret")) << m;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+
+  // Multipart: the first step names itself.
+  TempFile big("big.dmp", RandomBytes(3 * kPart, 5));
+  r = UploadFileToS3(c, big.path(), "big.dmp", MultipartOptions());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "CreateMultipartUpload")) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "NoSuchBucket")) << r.status();
+}
+
+TEST_F(S3MotoTest, UnreachableServerIsRetriedThenAClearError) {
+  auto port = testing::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  S3Config c = ConfigFor(absl::StrCat("http://127.0.0.1:", *port));
+  TempFile f("x.dmp", "hello");
+  S3UploadOptions o;
+  o.retry.max_attempts = 3;
+  o.retry.initial_backoff = absl::Milliseconds(100);
+  const absl::Time start = absl::Now();
+  auto r = UploadFileToS3(c, f.path(), "x.dmp", o);
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  const std::string m(r.status().message());
+  EXPECT_TRUE(absl::StrContains(m, "S3 PutObject s3://dumps/x.dmp")) << m;
+  EXPECT_TRUE(absl::StrContains(m, absl::StrCat("127.0.0.1:", *port))) << m;
+  EXPECT_TRUE(absl::StrContains(m, "after 3 attempts")) << m;
+  // Backoffs of 100 ms then 200 ms between the three attempts.
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(5));
+}
+
+TEST_F(S3MotoTest, FailedAndDroppedPartRequestsAreRetried) {
+  S3Config c = Config();
+  CreateBucket(c);
+  std::atomic<int> part_requests{0};
+  auto proxy = FaultProxy::Start(moto_->port(), [&](const std::string& method,
+                                                    const std::string& target) {
+    if (method == "PUT" && absl::StrContains(target, "partNumber=2")) {
+      const int n = ++part_requests;
+      if (n == 1) return Action::kFail500;
+      if (n == 2) return Action::kDropConnection;
+    }
+    return Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  const std::string content = RandomBytes(3 * kPart + 99, 6);
+  TempFile f("retry.dmp", content);
+  auto r = UploadFileToS3(via, f.path(), "retry.dmp", MultipartOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retries, 2);
+  EXPECT_EQ(part_requests.load(), 3);
+  EXPECT_TRUE(r->verified);
+  ExpectObject(c, "retry.dmp", content);
+}
+
+TEST_F(S3MotoTest, APartThatKeepsFailingAbortsTheUpload) {
+  S3Config c = Config();
+  CreateBucket(c);
+  auto proxy = FaultProxy::Start(moto_->port(), [](const std::string& method,
+                                                   const std::string& target) {
+    if (method == "PUT" && absl::StrContains(target, "partNumber=2")) return Action::kFail500;
+    return Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  TempFile f("fail.dmp", RandomBytes(3 * kPart, 7));
+  S3UploadOptions o = MultipartOptions();
+  o.retry.max_attempts = 3;
+  auto r = UploadFileToS3(via, f.path(), "fail.dmp", o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  const std::string m(r.status().message());
+  EXPECT_TRUE(absl::StrContains(m, "S3 UploadPart 2/3 s3://dumps/fail.dmp")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "HTTP 500 InternalError: injected by the test proxy")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "after 3 attempts")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "multipart upload aborted")) << m;
+  int aborts = 0;
+  for (const std::string& req : (*proxy)->requests()) {
+    if (absl::StartsWith(req, "DELETE /dumps/fail.dmp?uploadId=")) ++aborts;
+  }
+  EXPECT_EQ(aborts, 1);
+  ExpectNoUploadsInProgress(c);
+}
+
+TEST_F(S3MotoTest, CompleteAnswering200WithAnErrorIsRetriedOrFails) {
+  S3Config c = Config();
+  CreateBucket(c);
+  std::atomic<int> completes{0};
+  std::atomic<bool> always{false};
+  auto proxy = FaultProxy::Start(moto_->port(), [&](const std::string& method,
+                                                    const std::string& target) {
+    if (method == "POST" && absl::StrContains(target, "uploadId=") &&
+        (++completes == 1 || always)) {
+      return Action::kFail200Error;
+    }
+    return Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  const std::string content = RandomBytes(2 * kPart + 5, 8);
+  TempFile f("complete.dmp", content);
+  auto r = UploadFileToS3(via, f.path(), "complete.dmp", MultipartOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retries, 1);
+  ExpectObject(c, "complete.dmp", content);
+
+  always = true;
+  S3UploadOptions o = MultipartOptions();
+  o.retry.max_attempts = 2;
+  r = UploadFileToS3(via, f.path(), "complete2.dmp", o);
+  ASSERT_FALSE(r.ok());
+  const std::string m(r.status().message());
+  EXPECT_TRUE(absl::StrContains(m, "CompleteMultipartUpload")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "HTTP 200 with an error: InternalError")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "multipart upload aborted")) << m;
+  ExpectNoUploadsInProgress(c);
+}
+
+TEST_F(S3MotoTest, CorruptedPartIsDetected) {
+  S3Config c = Config();
+  CreateBucket(c);
+  auto proxy = FaultProxy::Start(moto_->port(), [](const std::string& method,
+                                                   const std::string& target) {
+    if (method == "PUT" && absl::StrContains(target, "partNumber=2")) return Action::kCorruptBody;
+    return Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  TempFile f("corrupt.dmp", RandomBytes(3 * kPart, 9));
+  auto r = UploadFileToS3(via, f.path(), "corrupt.dmp", MultipartOptions());
+  ASSERT_FALSE(r.ok());
+  const std::string m(r.status().message());
+  EXPECT_TRUE(absl::StrContains(m, "UploadPart 2/3")) << m;
+  // Either the store rejects the Content-MD5 (BadDigest) or the ETag check catches it.
+  EXPECT_TRUE(absl::StrContains(m, "BadDigest") || absl::StrContains(m, "InvalidDigest") ||
+              absl::StrContains(m, "is not the MD5 of the part sent"))
+      << m;
+  EXPECT_TRUE(absl::StrContains(m, "multipart upload aborted")) << m;
+  ExpectNoUploadsInProgress(c);
+}
+
+TEST_F(S3MotoTest, CancellationStopsAndAborts) {
+  S3Config c = Config();
+  CreateBucket(c);
+  TempFile f("cancel.dmp", RandomBytes(5 * kPart, 10));
+  CancellationToken token;
+  S3UploadOptions o = MultipartOptions();
+  o.cancel = &token;
+  o.progress = [&](const S3UploadProgress& p) {
+    if (p.part == 2) token.Cancel();
+  };
+  auto r = UploadFileToS3(c, f.path(), "cancel.dmp", o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "multipart upload aborted")) << r.status();
+  ExpectNoUploadsInProgress(c);
+}
+
+TEST_F(S3MotoTest, ServerStoppedMidUploadFailsClearlyAfterRetries) {
+  S3Config c = Config();
+  CreateBucket(c);
+  TempFile f("stop.dmp", RandomBytes(4 * kPart, 11));
+  S3UploadOptions o = MultipartOptions();
+  o.retry.max_attempts = 2;
+  o.progress = [&](const S3UploadProgress& p) {
+    if (p.part == 2 && p.bytes_sent >= p.total / 2) moto_->Stop();
+  };
+  auto r = UploadFileToS3(c, f.path(), "stop.dmp", o);
+  ASSERT_FALSE(r.ok());
+  const std::string m(r.status().message());
+  EXPECT_TRUE(absl::StrContains(m, "UploadPart")) << m;
+  EXPECT_TRUE(absl::StrContains(m, "after 2 attempts")) << m;
+  // The abort could not reach the server either, and the message says what that leaves behind.
+  EXPECT_TRUE(absl::StrContains(m, "abort of upload")) << m;
+}
+
+}  // namespace
+}  // namespace clrdiag::egress
