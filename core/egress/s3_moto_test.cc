@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -47,19 +49,49 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   return s;
 }
 
+// One moto_server for the whole binary (it takes seconds to start); each test has a bucket of
+// its own. The test that stops the server mid-upload starts a private one.
 class S3MotoTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  static void SetUpTestSuite() {
     auto moto = MotoServer::Start(kMotoPartMin);
-    ASSERT_TRUE(moto.ok()) << moto.status();
-    moto_ = std::move(*moto);
-    secret_ = std::make_unique<TempFile>("s3-secret", "not-a-real-secret-8f3a\n");
+    if (moto.ok()) {
+      shared_moto_ = std::move(*moto).release();
+    } else {
+      start_error_ = new absl::Status(moto.status());
+    }
+  }
+  static void TearDownTestSuite() {
+    delete shared_moto_;
+    shared_moto_ = nullptr;
   }
 
-  S3Config ConfigFor(const std::string& endpoint, const std::string& bucket = "dumps") {
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    moto_ = shared_moto_;
+    secret_ = std::make_unique<TempFile>("s3-secret", "not-a-real-secret-8f3a\n");
+    // "t-<test name>", lower case, as a valid bucket name.
+    bucket_ = "t-";
+    for (char ch : std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+      bucket_.push_back(std::isalnum(static_cast<unsigned char>(ch))
+                            ? static_cast<char>(std::tolower(static_cast<unsigned char>(ch)))
+                            : '-');
+    }
+    bucket_.resize(std::min<size_t>(bucket_.size(), 60));
+  }
+
+  // A private server for a test that stops it.
+  void UsePrivateServer() {
+    auto moto = MotoServer::Start(kMotoPartMin);
+    ASSERT_TRUE(moto.ok()) << moto.status();
+    private_moto_ = std::move(*moto);
+    moto_ = private_moto_.get();
+  }
+
+  S3Config ConfigFor(const std::string& endpoint, const std::string& bucket = "") {
     S3Config c;
     c.endpoint = endpoint;
-    c.bucket = bucket;
+    c.bucket = bucket.empty() ? bucket_ : bucket;
     c.region = "us-east-1";
     c.access_key_id = "test";
     c.secret_access_key_file = secret_->path();
@@ -113,8 +145,12 @@ class S3MotoTest : public ::testing::Test {
     EXPECT_TRUE(ids->empty()) << ids->size() << " multipart uploads left, first " << (*ids)[0];
   }
 
-  std::unique_ptr<MotoServer> moto_;
+  static inline MotoServer* shared_moto_ = nullptr;
+  static inline absl::Status* start_error_ = nullptr;
+  MotoServer* moto_ = nullptr;
+  std::unique_ptr<MotoServer> private_moto_;
   std::unique_ptr<TempFile> secret_;
+  std::string bucket_;
 };
 
 TEST_F(S3MotoTest, SinglePutRoundTripsAndIsVerified) {
@@ -138,7 +174,7 @@ TEST_F(S3MotoTest, SinglePutRoundTripsAndIsVerified) {
   EXPECT_EQ(r->size, content.size());
   EXPECT_EQ(r->etag.size(), 32u);
   EXPECT_EQ(r->retries, 0);
-  EXPECT_EQ(r->url, absl::StrCat(moto_->endpoint(), "/dumps/ns/pod-1/core_1234.dmp"));
+  EXPECT_EQ(r->url, absl::StrCat(moto_->endpoint(), "/", bucket_, "/ns/pod-1/core_1234.dmp"));
   EXPECT_EQ(last, content.size());
   ExpectObject(c, "ns/pod-1/core_1234.dmp", content);
 }
@@ -229,7 +265,7 @@ TEST_F(S3MotoTest, UnreachableServerIsRetriedThenAClearError) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   const std::string m(r.status().message());
-  EXPECT_TRUE(absl::StrContains(m, "S3 PutObject s3://dumps/x.dmp")) << m;
+  EXPECT_TRUE(absl::StrContains(m, absl::StrCat("S3 PutObject s3://", bucket_, "/x.dmp"))) << m;
   EXPECT_TRUE(absl::StrContains(m, absl::StrCat("127.0.0.1:", *port))) << m;
   EXPECT_TRUE(absl::StrContains(m, "after 3 attempts")) << m;
   // Backoffs of 100 ms then 200 ms between the three attempts.
@@ -279,13 +315,13 @@ TEST_F(S3MotoTest, APartThatKeepsFailingAbortsTheUpload) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   const std::string m(r.status().message());
-  EXPECT_TRUE(absl::StrContains(m, "S3 UploadPart 2/3 s3://dumps/fail.dmp")) << m;
+  EXPECT_TRUE(absl::StrContains(m, absl::StrCat("S3 UploadPart 2/3 s3://", bucket_, "/fail.dmp"))) << m;
   EXPECT_TRUE(absl::StrContains(m, "HTTP 500 InternalError: injected by the test proxy")) << m;
   EXPECT_TRUE(absl::StrContains(m, "after 3 attempts")) << m;
   EXPECT_TRUE(absl::StrContains(m, "multipart upload aborted")) << m;
   int aborts = 0;
   for (const std::string& req : (*proxy)->requests()) {
-    if (absl::StartsWith(req, "DELETE /dumps/fail.dmp?uploadId=")) ++aborts;
+    if (absl::StartsWith(req, absl::StrCat("DELETE /", bucket_, "/fail.dmp?uploadId="))) ++aborts;
   }
   EXPECT_EQ(aborts, 1);
   ExpectNoUploadsInProgress(c);
@@ -366,6 +402,7 @@ TEST_F(S3MotoTest, CancellationStopsAndAborts) {
 }
 
 TEST_F(S3MotoTest, ServerStoppedMidUploadFailsClearlyAfterRetries) {
+  UsePrivateServer();
   S3Config c = Config();
   CreateBucket(c);
   TempFile f("stop.dmp", RandomBytes(4 * kPart, 11));

@@ -89,15 +89,22 @@ std::string Unquote(std::string etag) {
   return etag;
 }
 
-// Shared with the HTTP progress hook: where in the file the current request body starts.
+// Shared with the HTTP progress hook: where in the file the current request body starts and
+// ends. Reports never go backwards (a retried part restarts at 0 bytes in flight; XML bodies of
+// other requests are not file bytes).
 struct ProgressState {
   const S3UploadOptions* options = nullptr;
   uint64_t base = 0;
+  uint64_t limit = 0;
   uint64_t total = 0;
+  uint64_t reported = 0;
   int part = 0;
   int parts = 0;
-  void Report(uint64_t in_flight) const {
-    if (options->progress) options->progress({base + in_flight, total, part, parts});
+  void Report(uint64_t in_flight) {
+    const uint64_t v = std::min(base + in_flight, limit);
+    if (v < reported || !options->progress) return;
+    reported = v;
+    options->progress({v, total, part, parts});
   }
 };
 
@@ -123,6 +130,8 @@ class Uploader {
 
   absl::StatusOr<std::string> PutSingle(const std::string& key) {
     ASSIGN_OR_RETURN(RangeDigests d, Hash(0, size_, "PutObject", key));
+    progress_.base = 0;
+    progress_.limit = size_;
     S3Request r;
     r.step = "PutObject";
     r.method = "PUT";
@@ -208,6 +217,7 @@ class Uploader {
       }
       ASSIGN_OR_RETURN(RangeDigests d, Hash(offset, length, step, key));
       progress_.base = offset;
+      progress_.limit = offset + length;
       progress_.part = n;
       S3Request r;
       r.step = step;
@@ -243,7 +253,8 @@ class Uploader {
     r.body = complete;
     r.payload_sha256 = HexSha256(complete);
     ASSIGN_OR_RETURN(HttpResponse resp, client_->Send(r));
-    if (resp.body.find("CompleteMultipartUploadResult") == std::string::npos) {
+    // AWS answers <CompleteMultipartUploadResult>, moto <CompleteMultipartUploadResponse>.
+    if (resp.body.find("<CompleteMultipartUpload") == std::string::npos) {
       return absl::InternalError(
           absl::StrCat("S3 CompleteMultipartUpload ", client_->Describe(key),
                        ": unexpected answer: ", resp.body.substr(0, 200)));

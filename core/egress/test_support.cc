@@ -87,6 +87,10 @@ absl::StatusOr<int> FreeLoopbackPort() {
 
 absl::StatusOr<std::unique_ptr<MotoServer>> MotoServer::Start(uint64_t part_min_size) {
   const std::string moto = FindMoto();
+  if (!moto.empty() && !Executable(moto)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "moto_server ", moto, " (from $CLRDIAG_MOTO_SERVER) is not an executable file"));
+  }
   if (moto.empty()) {
     return absl::FailedPreconditionError(
         "moto_server not found ($CLRDIAG_MOTO_SERVER, /root/.pyenv/shims/moto_server, PATH): "
