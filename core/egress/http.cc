@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 
 namespace clrdiag::egress {
 namespace {
@@ -29,6 +30,11 @@ struct Transfer {
   int read_errno = 0;
   bool body_too_long = false;
   bool cancelled = false;
+  bool stalled = false;
+  // Stall detection: when the byte counts last moved.
+  curl_off_t last_ul = -1;
+  curl_off_t last_dl = -1;
+  absl::Time last_move = absl::Now();
   HttpResponse response;
 };
 
@@ -93,10 +99,20 @@ size_t OnHeader(char* buffer, size_t size, size_t nitems, void* userdata) {
   return n;
 }
 
-int OnProgress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
+// Called by curl at least about once a second, also while nothing moves.
+int OnProgress(void* userdata, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(userdata);
   if (t->options->cancel != nullptr && t->options->cancel->cancelled()) {
     t->cancelled = true;
+    return 1;
+  }
+  const absl::Time now = absl::Now();
+  if (ulnow != t->last_ul || dlnow != t->last_dl) {
+    t->last_ul = ulnow;
+    t->last_dl = dlnow;
+    t->last_move = now;
+  } else if (now - t->last_move >= t->options->stall_timeout) {
+    t->stalled = true;
     return 1;
   }
   if (t->options->on_upload_progress && ulnow > 0) {
@@ -183,10 +199,8 @@ absl::StatusOr<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(o.connect_timeout)));
-  // Less than one byte a second for stall_timeout: the peer is gone.
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                   std::max<long>(1, static_cast<long>(absl::ToInt64Seconds(o.stall_timeout))));
+  // (No CURLOPT_LOW_SPEED_*: curl averages the speed over several seconds, so a stall would be
+  // noticed up to ~5 s late. OnProgress watches the byte counts instead.)
   if (impl_->resolve != nullptr) curl_easy_setopt(c, CURLOPT_RESOLVE, impl_->resolve);
   if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
@@ -220,9 +234,8 @@ absl::StatusOr<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   bool has_content_type = false;
   for (const auto& [k, v] : request.headers) {
     if (absl::EqualsIgnoreCase(k, "content-type")) has_content_type = true;
-    headers = curl_slist_append(headers, (v.empty() ? absl::StrCat(k, ";")
-                                                    : absl::StrCat(k, ": ", v))
-                                             .c_str());
+    headers = curl_slist_append(
+        headers, (v.empty() ? absl::StrCat(k, ";") : absl::StrCat(k, ": ", v)).c_str());
   }
   // No "Expect: 100-continue" round trip before large bodies, and no form content type that
   // curl would otherwise add to a POST.
@@ -233,12 +246,17 @@ absl::StatusOr<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   const CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
+    if (t.stalled) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(request.method, " ", request.url, ": no byte moved for ",
+                       absl::FormatDuration(o.stall_timeout), " (stall timeout)"));
+    }
     if (t.cancelled || rc == CURLE_ABORTED_BY_CALLBACK) {
       return absl::CancelledError(absl::StrCat(request.method, " ", request.url, ": cancelled"));
     }
     if (t.body_too_long) {
-      return absl::ResourceExhaustedError(absl::StrCat(request.url, ": response body over ",
-                                                       request.max_response_body, " bytes"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(request.url, ": response body over ", request.max_response_body, " bytes"));
     }
     if (t.read_errno != 0) {
       return absl::DataLossError(absl::StrCat("reading the upload body at offset ",

@@ -10,9 +10,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "core/base/status_macros.h"
 
 namespace clrdiag::egress {
@@ -27,8 +27,8 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("S3 egress: cannot read secret_access_key_file ",
-                                            path, ": ", std::strerror(errno)));
+    return absl::NotFoundError(absl::StrCat("S3 egress: cannot read secret_access_key_file ", path,
+                                            ": ", std::strerror(errno)));
   }
   std::string data(kMaxSecretFileBytes + 1, '\0');
   in.read(data.data(), static_cast<std::streamsize>(data.size()));
@@ -81,89 +81,6 @@ bool RetryableStatus(const absl::Status& s) {
 
 }  // namespace
 
-std::optional<std::string> XmlElementText(const std::string& xml, const std::string& tag) {
-  const std::string open = absl::StrCat("<", tag, ">");
-  const std::string close = absl::StrCat("</", tag, ">");
-  const size_t b = xml.find(open);
-  if (b == std::string::npos) return std::nullopt;
-  const size_t start = b + open.size();
-  const size_t e = xml.find(close, start);
-  if (e == std::string::npos) return std::nullopt;
-  const absl::string_view raw(xml.data() + start, e - start);
-  std::string out;
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '&') {
-      out.push_back(raw[i]);
-      continue;
-    }
-    const size_t semi = raw.find(';', i);
-    if (semi == absl::string_view::npos) {
-      out.push_back('&');
-      continue;
-    }
-    const absl::string_view ent = raw.substr(i + 1, semi - i - 1);
-    if (ent == "quot") {
-      out.push_back('"');
-    } else if (ent == "amp") {
-      out.push_back('&');
-    } else if (ent == "lt") {
-      out.push_back('<');
-    } else if (ent == "gt") {
-      out.push_back('>');
-    } else if (ent == "apos") {
-      out.push_back('\'');
-    } else if (ent.size() > 1 && ent[0] == '#') {
-      const bool hex = ent[1] == 'x' || ent[1] == 'X';
-      const std::string digits(ent.substr(hex ? 2 : 1));
-      const long v = std::strtol(digits.c_str(), nullptr, hex ? 16 : 10);
-      if (v > 0 && v < 128) {
-        out.push_back(static_cast<char>(v));
-      } else {
-        out.append(raw.data() + i, semi - i + 1);
-      }
-    } else {
-      out.append(raw.data() + i, semi - i + 1);
-    }
-    i = semi;
-  }
-  return out;
-}
-
-std::optional<S3Error> ParseS3Error(const std::string& body) {
-  if (body.find("<Error>") == std::string::npos) return std::nullopt;
-  S3Error e;
-  e.code = XmlElementText(body, "Code").value_or("");
-  e.message = XmlElementText(body, "Message").value_or("");
-  return e;
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
 absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(const S3Config& config,
                                                            S3ClientOptions options) {
   std::string scheme;
@@ -173,9 +90,9 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(const S3Config& confi
   } else if (absl::ConsumePrefix(&rest, "http://")) {
     scheme = "http";
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "S3 egress: endpoint \"", config.endpoint,
-        "\" must start with http:// or https:// (e.g. \"http://127.0.0.1:9000\")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("S3 egress: endpoint \"", config.endpoint,
+                     "\" must start with http:// or https:// (e.g. \"http://127.0.0.1:9000\")"));
   }
   absl::ConsumeSuffix(&rest, "/");
   if (rest.empty() || rest.find_first_of("/?#@ ") != absl::string_view::npos) {
@@ -243,8 +160,7 @@ std::string S3Client::CanonicalPath(const std::string& key) const {
 }
 
 std::string S3Client::UrlFor(const std::string& key, const std::string& canonical_query) const {
-  std::string url =
-      absl::StrCat(scheme_, "://", HostHeader(), CanonicalUri(CanonicalPath(key)));
+  std::string url = absl::StrCat(scheme_, "://", HostHeader(), CanonicalUri(CanonicalPath(key)));
   if (!canonical_query.empty()) absl::StrAppend(&url, "?", canonical_query);
   return url;
 }
@@ -292,8 +208,8 @@ absl::StatusOr<HttpResponse> S3Client::Send(const S3Request& request) {
       if (request.method == "POST") e = ParseS3Error(r->body);
       if (!e) return r;
       retry = RetryableS3Code(e->code);
-      error = absl::UnavailableError(absl::StrCat(what, ": HTTP ", r->status, " with an error: ",
-                                                  e->code, ": ", e->message));
+      error = absl::UnavailableError(
+          absl::StrCat(what, ": HTTP ", r->status, " with an error: ", e->code, ": ", e->message));
     } else {
       std::optional<S3Error> e = ParseS3Error(r->body);
       std::string detail = e ? absl::StrCat(e->code, ": ", e->message)

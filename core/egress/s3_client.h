@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "core/base/cancel.h"
 #include "core/egress/http.h"
+#include "core/egress/s3_xml.h"
 #include "core/egress/sigv4.h"
 
 namespace clrdiag::egress {
@@ -82,11 +83,6 @@ struct S3Request {
   uint64_t max_response_body = 4 << 20;
 };
 
-struct S3Error {
-  std::string code;  // "NoSuchBucket"
-  std::string message;
-};
-
 class S3Client {
  public:
   // Reads the secret file and checks the config (endpoint form, bucket name).
@@ -128,13 +124,5 @@ class S3Client {
   HttpClient http_;
   int retries_ = 0;
 };
-
-// Parses an S3 error document (<Error><Code>..</Code><Message>..</Message></Error>); nullopt if
-// `body` holds no <Error> element.
-std::optional<S3Error> ParseS3Error(const std::string& body);
-// Text of the first <tag>...</tag> in `xml`, XML entities decoded; nullopt if absent.
-std::optional<std::string> XmlElementText(const std::string& xml, const std::string& tag);
-// Escapes & < > " ' for XML text.
-std::string XmlEscape(const std::string& s);
 
 }  // namespace clrdiag::egress

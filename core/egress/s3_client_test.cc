@@ -1,4 +1,6 @@
 // Config checking, addressing, XML and ETag helpers of the S3 client (no server needed).
+#include "core/egress/s3_client.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -6,7 +8,6 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "core/egress/s3_client.h"
 #include "core/egress/s3_upload.h"
 
 namespace clrdiag::egress {
@@ -112,8 +113,7 @@ TEST(S3XmlTest, ErrorDocumentsAndElements) {
   EXPECT_EQ(e->message, "The specified bucket does not exist");
   EXPECT_FALSE(ParseS3Error("<CompleteMultipartUploadResult/>").has_value());
   // S3's "200 OK" answer to Complete that turns out to be an error, after whitespace.
-  EXPECT_EQ(ParseS3Error("\n  \n<Error><Code>InternalError</Code></Error>")->code,
-            "InternalError");
+  EXPECT_EQ(ParseS3Error("\n  \n<Error><Code>InternalError</Code></Error>")->code, "InternalError");
   EXPECT_EQ(XmlElementText("<ETag>&quot;abc&quot;</ETag>", "ETag").value(), "\"abc\"");
   EXPECT_EQ(XmlElementText("<ETag>&#34;abc&#x22;</ETag>", "ETag").value(), "\"abc\"");
   EXPECT_FALSE(XmlElementText("<a>", "a").has_value());

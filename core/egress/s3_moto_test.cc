@@ -67,7 +67,7 @@ class S3MotoTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    if (start_error_ != nullptr) GTEST_FAIL() << *start_error_;
     moto_ = shared_moto_;
     secret_ = std::make_unique<TempFile>("s3-secret", "not-a-real-secret-8f3a\n");
     // "t-<test name>", lower case, as a valid bucket name.
@@ -218,8 +218,7 @@ TEST_F(S3MotoTest, VirtualHostStyleSingleAndMultipart) {
   TempFile fb("vh-big.dmp", big);
   auto r1 = UploadFileToS3(c, fs.path(), "vh/small.dmp", MultipartOptions());
   ASSERT_TRUE(r1.ok()) << r1.status();
-  EXPECT_EQ(r1->url,
-            absl::StrCat("http://dumps-vhost.localhost:", moto_->port(), "/vh/small.dmp"));
+  EXPECT_EQ(r1->url, absl::StrCat("http://dumps-vhost.localhost:", moto_->port(), "/vh/small.dmp"));
   auto r2 = UploadFileToS3(c, fb.path(), "vh/big.dmp", MultipartOptions());
   ASSERT_TRUE(r2.ok()) << r2.status();
   EXPECT_EQ(r2->parts, 4);
@@ -277,15 +276,15 @@ TEST_F(S3MotoTest, FailedAndDroppedPartRequestsAreRetried) {
   S3Config c = Config();
   CreateBucket(c);
   std::atomic<int> part_requests{0};
-  auto proxy = FaultProxy::Start(moto_->port(), [&](const std::string& method,
-                                                    const std::string& target) {
-    if (method == "PUT" && absl::StrContains(target, "partNumber=2")) {
-      const int n = ++part_requests;
-      if (n == 1) return Action::kFail500;
-      if (n == 2) return Action::kDropConnection;
-    }
-    return Action::kForward;
-  });
+  auto proxy =
+      FaultProxy::Start(moto_->port(), [&](const std::string& method, const std::string& target) {
+        if (method == "PUT" && absl::StrContains(target, "partNumber=2")) {
+          const int n = ++part_requests;
+          if (n == 1) return Action::kFail500;
+          if (n == 2) return Action::kDropConnection;
+        }
+        return Action::kForward;
+      });
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   S3Config via = ConfigFor((*proxy)->endpoint());
   const std::string content = RandomBytes(3 * kPart + 99, 6);
@@ -301,11 +300,11 @@ TEST_F(S3MotoTest, FailedAndDroppedPartRequestsAreRetried) {
 TEST_F(S3MotoTest, APartThatKeepsFailingAbortsTheUpload) {
   S3Config c = Config();
   CreateBucket(c);
-  auto proxy = FaultProxy::Start(moto_->port(), [](const std::string& method,
-                                                   const std::string& target) {
-    if (method == "PUT" && absl::StrContains(target, "partNumber=2")) return Action::kFail500;
-    return Action::kForward;
-  });
+  auto proxy =
+      FaultProxy::Start(moto_->port(), [](const std::string& method, const std::string& target) {
+        if (method == "PUT" && absl::StrContains(target, "partNumber=2")) return Action::kFail500;
+        return Action::kForward;
+      });
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   S3Config via = ConfigFor((*proxy)->endpoint());
   TempFile f("fail.dmp", RandomBytes(3 * kPart, 7));
@@ -315,7 +314,8 @@ TEST_F(S3MotoTest, APartThatKeepsFailingAbortsTheUpload) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   const std::string m(r.status().message());
-  EXPECT_TRUE(absl::StrContains(m, absl::StrCat("S3 UploadPart 2/3 s3://", bucket_, "/fail.dmp"))) << m;
+  EXPECT_TRUE(absl::StrContains(m, absl::StrCat("S3 UploadPart 2/3 s3://", bucket_, "/fail.dmp")))
+      << m;
   EXPECT_TRUE(absl::StrContains(m, "HTTP 500 InternalError: injected by the test proxy")) << m;
   EXPECT_TRUE(absl::StrContains(m, "after 3 attempts")) << m;
   EXPECT_TRUE(absl::StrContains(m, "multipart upload aborted")) << m;
@@ -332,14 +332,14 @@ TEST_F(S3MotoTest, CompleteAnswering200WithAnErrorIsRetriedOrFails) {
   CreateBucket(c);
   std::atomic<int> completes{0};
   std::atomic<bool> always{false};
-  auto proxy = FaultProxy::Start(moto_->port(), [&](const std::string& method,
-                                                    const std::string& target) {
-    if (method == "POST" && absl::StrContains(target, "uploadId=") &&
-        (++completes == 1 || always)) {
-      return Action::kFail200Error;
-    }
-    return Action::kForward;
-  });
+  auto proxy =
+      FaultProxy::Start(moto_->port(), [&](const std::string& method, const std::string& target) {
+        if (method == "POST" && absl::StrContains(target, "uploadId=") &&
+            (++completes == 1 || always)) {
+          return Action::kFail200Error;
+        }
+        return Action::kForward;
+      });
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   S3Config via = ConfigFor((*proxy)->endpoint());
   const std::string content = RandomBytes(2 * kPart + 5, 8);
@@ -364,11 +364,12 @@ TEST_F(S3MotoTest, CompleteAnswering200WithAnErrorIsRetriedOrFails) {
 TEST_F(S3MotoTest, CorruptedPartIsDetected) {
   S3Config c = Config();
   CreateBucket(c);
-  auto proxy = FaultProxy::Start(moto_->port(), [](const std::string& method,
-                                                   const std::string& target) {
-    if (method == "PUT" && absl::StrContains(target, "partNumber=2")) return Action::kCorruptBody;
-    return Action::kForward;
-  });
+  auto proxy =
+      FaultProxy::Start(moto_->port(), [](const std::string& method, const std::string& target) {
+        if (method == "PUT" && absl::StrContains(target, "partNumber=2"))
+          return Action::kCorruptBody;
+        return Action::kForward;
+      });
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   S3Config via = ConfigFor((*proxy)->endpoint());
   TempFile f("corrupt.dmp", RandomBytes(3 * kPart, 9));
@@ -382,6 +383,72 @@ TEST_F(S3MotoTest, CorruptedPartIsDetected) {
       << m;
   EXPECT_TRUE(absl::StrContains(m, "multipart upload aborted")) << m;
   ExpectNoUploadsInProgress(c);
+}
+
+// The ETag the store reports for the finished object is checked against the one computed
+// while reading the file.
+TEST_F(S3MotoTest, VerificationCatchesAnObjectThatDiffers) {
+  S3Config c = Config();
+  CreateBucket(c);
+  auto proxy = FaultProxy::Start(moto_->port(), [](const std::string& method, const std::string&) {
+    return method == "HEAD" ? Action::kTamperEtag : Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  TempFile small("verify-small.dmp", RandomBytes(1000, 12));
+  TempFile big("verify-big.dmp", RandomBytes(2 * kPart + 1, 13));
+  for (const TempFile* f : {&small, &big}) {
+    auto r = UploadFileToS3(via, f->path(), "verify.dmp", MultipartOptions());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "S3 verification of s3://")) << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "the object's ETag is")) << r.status();
+  }
+  // Without the check the same upload succeeds.
+  S3UploadOptions o = MultipartOptions();
+  o.verify = false;
+  auto r = UploadFileToS3(via, big.path(), "verify.dmp", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->verified);
+}
+
+// A server that accepts the request and then says nothing: the stall timeout ends the attempt,
+// and the retry goes through.
+TEST_F(S3MotoTest, AStalledRequestTimesOutAndIsRetried) {
+  S3Config c = Config();
+  CreateBucket(c);
+  std::atomic<int> puts{0};
+  auto proxy = FaultProxy::Start(moto_->port(), [&](const std::string& method, const std::string&) {
+    return method == "PUT" && ++puts == 1 ? Action::kStall : Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  const std::string content = RandomBytes(5000, 14);
+  TempFile f("stall.dmp", content);
+  S3UploadOptions o;
+  o.stall_timeout = absl::Seconds(1);
+  o.retry.initial_backoff = absl::Milliseconds(20);
+  const absl::Time start = absl::Now();
+  auto r = UploadFileToS3(via, f.path(), "stall.dmp", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retries, 1);
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+  ExpectObject(c, "stall.dmp", content);
+
+  // Always stalled: DeadlineExceeded after the attempts.
+  puts = -1000;
+  o.retry.max_attempts = 2;
+  auto proxy2 = FaultProxy::Start(moto_->port(), [](const std::string& method, const std::string&) {
+    return method == "PUT" ? Action::kStall : Action::kForward;
+  });
+  ASSERT_TRUE(proxy2.ok()) << proxy2.status();
+  r = UploadFileToS3(ConfigFor((*proxy2)->endpoint()), f.path(), "stall2.dmp", o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no byte moved for 1s (stall timeout)"))
+      << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "after 2 attempts")) << r.status();
 }
 
 TEST_F(S3MotoTest, CancellationStopsAndAborts) {

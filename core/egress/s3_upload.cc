@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -65,8 +65,8 @@ absl::StatusOr<RangeDigests> HashRange(int fd, uint64_t offset, uint64_t length,
       return ErrnoStatus(errno, absl::StrCat("reading ", path, " at offset ", offset + done));
     }
     if (n == 0) {
-      return absl::DataLossError(absl::StrCat(path, " shrank while uploading (offset ",
-                                              offset + done, ")"));
+      return absl::DataLossError(
+          absl::StrCat(path, " shrank while uploading (offset ", offset + done, ")"));
     }
     EVP_DigestUpdate(sha.get(), buf.data(), static_cast<size_t>(n));
     EVP_DigestUpdate(md5.get(), buf.data(), static_cast<size_t>(n));
@@ -154,8 +154,7 @@ class Uploader {
   }
 
   // Returns the expected object ETag; aborts the upload on failure.
-  absl::StatusOr<std::string> PutMultipart(const std::string& key, uint64_t part_size,
-                                           int parts) {
+  absl::StatusOr<std::string> PutMultipart(const std::string& key, uint64_t part_size, int parts) {
     ASSIGN_OR_RETURN(std::string upload_id, CreateUpload(key));
     absl::StatusOr<std::string> etag = UploadParts(key, upload_id, part_size, parts);
     if (!etag.ok()) {
@@ -194,9 +193,9 @@ class Uploader {
     ASSIGN_OR_RETURN(HttpResponse resp, client_->Send(r));
     std::optional<std::string> id = XmlElementText(resp.body, "UploadId");
     if (!id || id->empty()) {
-      return absl::InternalError(absl::StrCat("S3 CreateMultipartUpload ", client_->Describe(key),
-                                              ": the answer has no UploadId: ",
-                                              resp.body.substr(0, 200)));
+      return absl::InternalError(
+          absl::StrCat("S3 CreateMultipartUpload ", client_->Describe(key),
+                       ": the answer has no UploadId: ", resp.body.substr(0, 200)));
     }
     return *id;
   }
@@ -234,9 +233,9 @@ class Uploader {
       const std::string etag = Unquote(resp.Header("etag"));
       const std::string want = HexEncode(d.md5);
       if (etag != want) {
-        return absl::DataLossError(
-            absl::StrCat("S3 ", step, " ", client_->Describe(key), ": the store's ETag \"", etag,
-                         "\" is not the MD5 of the part sent (", want, ")"));
+        return absl::DataLossError(absl::StrCat("S3 ", step, " ", client_->Describe(key),
+                                                ": the store's ETag \"", etag,
+                                                "\" is not the MD5 of the part sent (", want, ")"));
       }
       all_md5s += d.md5;
       absl::StrAppend(&complete, "<Part><PartNumber>", n, "</PartNumber><ETag>",
@@ -255,9 +254,8 @@ class Uploader {
     ASSIGN_OR_RETURN(HttpResponse resp, client_->Send(r));
     // AWS answers <CompleteMultipartUploadResult>, moto <CompleteMultipartUploadResponse>.
     if (resp.body.find("<CompleteMultipartUpload") == std::string::npos) {
-      return absl::InternalError(
-          absl::StrCat("S3 CompleteMultipartUpload ", client_->Describe(key),
-                       ": unexpected answer: ", resp.body.substr(0, 200)));
+      return absl::InternalError(absl::StrCat("S3 CompleteMultipartUpload ", client_->Describe(key),
+                                              ": unexpected answer: ", resp.body.substr(0, 200)));
     }
     return MultipartEtag(all_md5s, parts);
   }
@@ -297,8 +295,7 @@ std::string MultipartEtag(const std::string& concatenated_part_md5s, int parts) 
   return absl::StrCat(HexEncode(Md5Of(concatenated_part_md5s)), "-", parts);
 }
 
-absl::StatusOr<S3UploadResult> UploadFileToS3(const S3Config& config,
-                                              const std::string& local_path,
+absl::StatusOr<S3UploadResult> UploadFileToS3(const S3Config& config, const std::string& local_path,
                                               const std::string& key,
                                               const S3UploadOptions& options) {
   const absl::Time start = absl::Now();
@@ -308,8 +305,8 @@ absl::StatusOr<S3UploadResult> UploadFileToS3(const S3Config& config,
         absl::StrCat("S3 egress: object key \"", full_key, "\" must name an object"));
   }
   if (full_key.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "S3 egress: object key is ", full_key.size(), " bytes; S3 allows ", kMaxKeyBytes));
+    return absl::InvalidArgumentError(absl::StrCat("S3 egress: object key is ", full_key.size(),
+                                                   " bytes; S3 allows ", kMaxKeyBytes));
   }
   UniqueFd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, absl::StrCat("S3 egress: open ", local_path));

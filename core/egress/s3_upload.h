@@ -44,6 +44,7 @@ struct S3UploadOptions {
   uint64_t part_size = 16 * kMiB;
   S3RetryPolicy retry;  // per request (each part is retried on its own)
   absl::Duration connect_timeout = absl::Seconds(10);
+  // A request during which no byte moves (either way) for this long fails and is retried.
   absl::Duration stall_timeout = absl::Seconds(60);
   // After the upload, HEAD the object and fail with DataLoss unless its size is the file's and
   // its ETag is the MD5 computed while reading (single PUT) or the MD5 of the parts' MD5s with
@@ -77,8 +78,7 @@ struct S3UploadResult {
 // object, and the HTTP status with S3's error Code and Message, or the transport failure and the
 // number of attempts. On any failure after a multipart upload was created it is aborted (and a
 // failed abort is reported in the message). Never includes the secret key in any message.
-absl::StatusOr<S3UploadResult> UploadFileToS3(const S3Config& config,
-                                              const std::string& local_path,
+absl::StatusOr<S3UploadResult> UploadFileToS3(const S3Config& config, const std::string& local_path,
                                               const std::string& key,
                                               const S3UploadOptions& options);
 

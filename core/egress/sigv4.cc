@@ -127,10 +127,9 @@ SigV4Result SignV4(const SigV4Request& request, const SigV4Credentials& credenti
   }
   r.signed_headers = absl::StrJoin(names, ";");
 
-  r.canonical_request =
-      absl::StrCat(request.method, "\n", CanonicalUri(request.path), "\n",
-                   CanonicalQuery(request.query), "\n", canonical_headers, "\n", r.signed_headers,
-                   "\n", request.payload_sha256);
+  r.canonical_request = absl::StrCat(request.method, "\n", CanonicalUri(request.path), "\n",
+                                     CanonicalQuery(request.query), "\n", canonical_headers, "\n",
+                                     r.signed_headers, "\n", request.payload_sha256);
   const std::string scope = absl::StrCat(day, "/", region, "/s3/aws4_request");
   r.string_to_sign = absl::StrCat("AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n",
                                   HexSha256(r.canonical_request));

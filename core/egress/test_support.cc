@@ -123,8 +123,8 @@ absl::StatusOr<std::unique_ptr<MotoServer>> MotoServer::Start(uint64_t part_min_
       std::ifstream in(s->log_path_);
       std::stringstream log;
       log << in.rdbuf();
-      return absl::InternalError(absl::StrCat(moto, " exited (status ", st,
-                                              ") before listening: ", log.str()));
+      return absl::InternalError(
+          absl::StrCat(moto, " exited (status ", st, ") before listening: ", log.str()));
     }
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(
@@ -244,14 +244,22 @@ void FaultProxy::Handle(int fd) {
   }
   const Action action = decide_ ? decide_(first[0], first[1]) : Action::kForward;
   if (action == Action::kDropConnection) return;
+  if (action == Action::kStall) {
+    pollfd pfd{fd, POLLIN, 0};
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (!stop_ && absl::Now() < until) {
+      if (::poll(&pfd, 1, 50) > 0 && ::recv(fd, buf, sizeof(buf), 0) <= 0) break;  // gave up
+    }
+    return;
+  }
   if (action == Action::kFail500 || action == Action::kFail200Error) {
     const std::string xml =
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>"
         "<Message>injected by the test proxy</Message></Error>";
     WriteAll(fd, absl::StrCat(action == Action::kFail500 ? "HTTP/1.1 500 Internal Server Error"
                                                          : "HTTP/1.1 200 OK",
-                              "\r\nContent-Type: application/xml\r\nContent-Length: ",
-                              xml.size(), "\r\nConnection: close\r\n\r\n", xml));
+                              "\r\nContent-Type: application/xml\r\nContent-Length: ", xml.size(),
+                              "\r\nConnection: close\r\n\r\n", xml));
     return;
   }
   if (action == Action::kCorruptBody && !body.empty()) body[0] = static_cast<char>(~body[0]);
@@ -267,14 +275,23 @@ void FaultProxy::Handle(int fd) {
   }
   timeval tv{30, 0};
   ::setsockopt(up, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string answer;
   if (WriteAll(up, new_head) && WriteAll(up, body)) {
     for (;;) {
       const ssize_t n = ::recv(up, buf, sizeof(buf), 0);
       if (n <= 0) break;
-      if (!WriteAll(fd, absl::string_view(buf, static_cast<size_t>(n)))) break;
+      answer.append(buf, static_cast<size_t>(n));
     }
   }
   ::close(up);
+  if (action == Action::kTamperEtag) {
+    const size_t h = absl::AsciiStrToLower(answer).find("\r\netag: \"");
+    if (h != std::string::npos) {
+      char& c = answer[h + 9];
+      c = c == '0' ? '1' : '0';
+    }
+  }
+  WriteAll(fd, answer);
 }
 
 }  // namespace clrdiag::egress::testing

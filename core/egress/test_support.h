@@ -46,11 +46,13 @@ class FaultProxy {
  public:
   enum class Action {
     kForward,
-    kFail500,          // answer 500 InternalError without forwarding
-    kCorruptBody,      // flip the first body byte, then forward
-    kDropConnection,   // close the connection without an answer
-    kFail200Error,     // answer "200 OK" with an <Error> InternalError document (S3 does that
-                       // to CompleteMultipartUpload)
+    kFail500,         // answer 500 InternalError without forwarding
+    kCorruptBody,     // flip the first body byte, then forward
+    kDropConnection,  // close the connection without an answer
+    kFail200Error,    // answer "200 OK" with an <Error> InternalError document (S3 does that
+                      // to CompleteMultipartUpload)
+    kTamperEtag,      // forward, but change one hex digit of the answer's ETag header
+    kStall,           // read the request, never answer (until the client gives up, or 10 s)
   };
   using Decider = std::function<Action(const std::string& method, const std::string& target)>;
 
