@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -466,6 +467,47 @@ TEST_F(S3MotoTest, CancellationStopsAndAborts) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "multipart upload aborted")) << r.status();
   ExpectNoUploadsInProgress(c);
+}
+
+// https with a certificate the test makes (openssl CLI): verified against ca_file; without it
+// the system's CAs reject it, clearly and without retries.
+TEST_F(S3MotoTest, HttpsWithACaFile) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/s3-tls-", ::getpid());
+  const std::string cert = dir + "/cert.pem";
+  const std::string key = dir + "/key.pem";
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", dir,
+                                     " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+                                     "-subj /CN=localhost -addext "
+                                     "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ",
+                                     key, " -out ", cert, " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  auto moto = MotoServer::Start(kMotoPartMin, cert, key);
+  ASSERT_TRUE(moto.ok()) << moto.status();
+  private_moto_ = std::move(*moto);
+  moto_ = private_moto_.get();
+  S3Config c = Config();
+  ASSERT_TRUE(absl::StartsWith(c.endpoint, "https://")) << c.endpoint;
+  c.ca_file = cert;
+  CreateBucket(c);
+  const std::string content = RandomBytes(3 * kPart + 3, 15);
+  TempFile f("tls.dmp", content);
+  auto r = UploadFileToS3(c, f.path(), "tls.dmp", MultipartOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->verified);
+  auto client = Client(c);
+  ASSERT_NE(client, nullptr);
+  auto got = client->GetObject("tls.dmp", content.size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == content);
+
+  c.ca_file = "";
+  r = UploadFileToS3(c, f.path(), "tls2.dmp", MultipartOptions());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "TLS verification")) << r.status();
+  EXPECT_FALSE(absl::StrContains(r.status().message(), "attempts")) << r.status();
+  std::system(absl::StrCat("rm -rf ", dir).c_str());
 }
 
 TEST_F(S3MotoTest, ServerStoppedMidUploadFailsClearlyAfterRetries) {

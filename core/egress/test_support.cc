@@ -85,7 +85,9 @@ absl::StatusOr<int> FreeLoopbackPort() {
   return ntohs(a.sin_port);
 }
 
-absl::StatusOr<std::unique_ptr<MotoServer>> MotoServer::Start(uint64_t part_min_size) {
+absl::StatusOr<std::unique_ptr<MotoServer>> MotoServer::Start(uint64_t part_min_size,
+                                                              const std::string& tls_cert,
+                                                              const std::string& tls_key) {
   const std::string moto = FindMoto();
   if (!moto.empty() && !Executable(moto)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -110,11 +112,17 @@ absl::StatusOr<std::unique_ptr<MotoServer>> MotoServer::Start(uint64_t part_min_
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
-    ::execl(moto.c_str(), "moto_server", "-H", "127.0.0.1", "-p", port.c_str(),
-            static_cast<char*>(nullptr));
+    if (tls_cert.empty()) {
+      ::execl(moto.c_str(), "moto_server", "-H", "127.0.0.1", "-p", port.c_str(),
+              static_cast<char*>(nullptr));
+    } else {
+      ::execl(moto.c_str(), "moto_server", "-H", "127.0.0.1", "-p", port.c_str(), "-c",
+              tls_cert.c_str(), "-k", tls_key.c_str(), static_cast<char*>(nullptr));
+    }
     ::_exit(127);
   }
   s->pid_ = pid;
+  s->tls_ = !tls_cert.empty();
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (!CanConnect(s->port_)) {
     int st = 0;
@@ -135,7 +143,9 @@ absl::StatusOr<std::unique_ptr<MotoServer>> MotoServer::Start(uint64_t part_min_
   return s;
 }
 
-std::string MotoServer::endpoint() const { return absl::StrCat("http://127.0.0.1:", port_); }
+std::string MotoServer::endpoint() const {
+  return absl::StrCat(tls_ ? "https" : "http", "://127.0.0.1:", port_);
+}
 
 void MotoServer::Stop() {
   if (pid_ <= 0) return;

@@ -25,11 +25,14 @@ class MotoServer {
   // `part_min_size` and waits until it accepts connections. The binary is $CLRDIAG_MOTO_SERVER,
   // else /root/.pyenv/shims/moto_server, else moto_server on PATH; if none exists the error says
   // so (tests fail on it: moto is part of the test environment, not optional).
-  static absl::StatusOr<std::unique_ptr<MotoServer>> Start(uint64_t part_min_size);
+  // With tls_cert/tls_key (PEM files) it serves https.
+  static absl::StatusOr<std::unique_ptr<MotoServer>> Start(uint64_t part_min_size,
+                                                           const std::string& tls_cert = "",
+                                                           const std::string& tls_key = "");
   ~MotoServer();  // SIGTERM to its pid (SIGKILL after 5 s), reaped
 
   int port() const { return port_; }
-  std::string endpoint() const;  // "http://127.0.0.1:<port>"
+  std::string endpoint() const;  // "http://127.0.0.1:<port>" (https with TLS)
   // Stops it now (the server becomes unreachable).
   void Stop();
 
@@ -37,6 +40,7 @@ class MotoServer {
   MotoServer() = default;
   pid_t pid_ = -1;
   int port_ = 0;
+  bool tls_ = false;
   std::string log_path_;
 };
 
