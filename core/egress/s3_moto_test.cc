@@ -298,6 +298,39 @@ TEST_F(S3MotoTest, FailedAndDroppedPartRequestsAreRetried) {
   ExpectObject(c, "retry.dmp", content);
 }
 
+// 429 (throttling) is retried; other 4xx such as 403 are not.
+TEST_F(S3MotoTest, ThrottlingIsRetriedButAccessDeniedIsNot) {
+  S3Config c = Config();
+  CreateBucket(c);
+  std::atomic<int> puts{0};
+  std::atomic<bool> deny{false};
+  auto proxy = FaultProxy::Start(moto_->port(), [&](const std::string& method, const std::string&) {
+    if (method != "PUT") return Action::kForward;
+    if (deny) return Action::kFail403;
+    return ++puts == 1 ? Action::kFail429 : Action::kForward;
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  S3Config via = ConfigFor((*proxy)->endpoint());
+  const std::string content = RandomBytes(777, 16);
+  TempFile f("throttle.dmp", content);
+  S3UploadOptions o;
+  o.retry.initial_backoff = absl::Milliseconds(20);
+  auto r = UploadFileToS3(via, f.path(), "throttle.dmp", o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retries, 1);
+  ExpectObject(c, "throttle.dmp", content);
+
+  deny = true;
+  const size_t before = (*proxy)->requests().size();
+  r = UploadFileToS3(via, f.path(), "denied.dmp", o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(
+      absl::StrContains(r.status().message(), "HTTP 403 AccessDenied: injected by the test proxy"))
+      << r.status();
+  EXPECT_EQ((*proxy)->requests().size(), before + 1);  // one PUT, no retry
+}
+
 TEST_F(S3MotoTest, APartThatKeepsFailingAbortsTheUpload) {
   S3Config c = Config();
   CreateBucket(c);

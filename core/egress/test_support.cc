@@ -262,12 +262,32 @@ void FaultProxy::Handle(int fd) {
     }
     return;
   }
-  if (action == Action::kFail500 || action == Action::kFail200Error) {
+  const char* status = nullptr;
+  const char* code = "InternalError";
+  switch (action) {
+    case Action::kFail500:
+      status = "500 Internal Server Error";
+      break;
+    case Action::kFail200Error:
+      status = "200 OK";
+      break;
+    case Action::kFail429:
+      status = "429 Too Many Requests";
+      code = "SlowDown";
+      break;
+    case Action::kFail403:
+      status = "403 Forbidden";
+      code = "AccessDenied";
+      break;
+    default:
+      break;
+  }
+  if (status != nullptr) {
     const std::string xml =
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>"
-        "<Message>injected by the test proxy</Message></Error>";
-    WriteAll(fd, absl::StrCat(action == Action::kFail500 ? "HTTP/1.1 500 Internal Server Error"
-                                                         : "HTTP/1.1 200 OK",
+        absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>", code,
+                     "</Code><Message>injected by the test proxy</Message>"
+                     "</Error>");
+    WriteAll(fd, absl::StrCat("HTTP/1.1 ", status,
                               "\r\nContent-Type: application/xml\r\nContent-Length: ", xml.size(),
                               "\r\nConnection: close\r\n\r\n", xml));
     return;

@@ -51,6 +51,8 @@ class FaultProxy {
   enum class Action {
     kForward,
     kFail500,         // answer 500 InternalError without forwarding
+    kFail429,         // answer 429 SlowDown without forwarding
+    kFail403,         // answer 403 AccessDenied without forwarding
     kCorruptBody,     // flip the first body byte, then forward
     kDropConnection,  // close the connection without an answer
     kFail200Error,    // answer "200 OK" with an <Error> InternalError document (S3 does that
