@@ -178,6 +178,14 @@ TEST_F(S3MotoTest, SinglePutRoundTripsAndIsVerified) {
   EXPECT_EQ(r->url, absl::StrCat(moto_->endpoint(), "/", bucket_, "/ns/pod-1/core_1234.dmp"));
   EXPECT_EQ(last, content.size());
   ExpectObject(c, "ns/pod-1/core_1234.dmp", content);
+
+  // An empty file is an empty object (ETag = MD5 of nothing).
+  TempFile empty("empty.dmp", "");
+  r = UploadFileToS3(c, empty.path(), "empty.dmp", {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->etag, "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_TRUE(r->verified);
+  ExpectObject(c, "ns/pod-1/empty.dmp", "");
 }
 
 TEST_F(S3MotoTest, MultipartRoundTripsAndIsVerified) {
