@@ -81,25 +81,39 @@ bool RetryableStatus(const absl::Status& s) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(const S3Config& config,
-                                                           S3ClientOptions options) {
-  std::string scheme;
-  absl::string_view rest(config.endpoint);
+namespace {
+
+struct Endpoint {
+  std::string scheme;     // "http" / "https"
+  std::string authority;  // "host[:port]"
+};
+
+absl::StatusOr<Endpoint> ParseEndpoint(const std::string& endpoint) {
+  Endpoint e;
+  absl::string_view rest(endpoint);
   if (absl::ConsumePrefix(&rest, "https://")) {
-    scheme = "https";
+    e.scheme = "https";
   } else if (absl::ConsumePrefix(&rest, "http://")) {
-    scheme = "http";
+    e.scheme = "http";
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("S3 egress: endpoint \"", config.endpoint,
+        absl::StrCat("S3 egress: endpoint \"", endpoint,
                      "\" must start with http:// or https:// (e.g. \"http://127.0.0.1:9000\")"));
   }
   absl::ConsumeSuffix(&rest, "/");
   if (rest.empty() || rest.find_first_of("/?#@ ") != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("S3 egress: endpoint \"", config.endpoint,
+        absl::StrCat("S3 egress: endpoint \"", endpoint,
                      "\" must be scheme://host[:port] with no path, query or user"));
   }
+  e.authority = std::string(rest);
+  return e;
+}
+
+}  // namespace
+
+absl::Status ValidateS3Config(const S3Config& config) {
+  RETURN_IF_ERROR(ParseEndpoint(config.endpoint).status());
   if (config.bucket.empty() || config.bucket.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("S3 egress: bucket \"", config.bucket, "\" must be a non-empty name"));
@@ -114,10 +128,20 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(const S3Config& confi
   if (config.access_key_id.empty()) {
     return absl::InvalidArgumentError("S3 egress: access_key_id is not set");
   }
+  if (config.secret_access_key_file.empty()) {
+    return absl::InvalidArgumentError("S3 egress: secret_access_key_file is not set");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(const S3Config& config,
+                                                           S3ClientOptions options) {
+  RETURN_IF_ERROR(ValidateS3Config(config));
+  ASSIGN_OR_RETURN(Endpoint endpoint, ParseEndpoint(config.endpoint));
   ASSIGN_OR_RETURN(std::string secret, ReadSecretFile(config.secret_access_key_file));
   auto client = std::unique_ptr<S3Client>(new S3Client(config, std::move(options), secret));
-  client->scheme_ = scheme;
-  client->authority_ = std::string(rest);
+  client->scheme_ = endpoint.scheme;
+  client->authority_ = endpoint.authority;
   return client;
 }
 

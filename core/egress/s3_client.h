@@ -47,6 +47,11 @@ struct S3Config {
   std::vector<std::string> resolve;
 };
 
+// Checks the config's shape (endpoint form, bucket name for the addressing style, required
+// fields) without touching the secret file or the network: for config checking
+// (--check-config). InvalidArgument naming the field.
+absl::Status ValidateS3Config(const S3Config& config);
+
 struct S3RetryPolicy {
   // Attempts per request, the first included (1 = no retry). Retried: transport errors
   // (connect, reset, timeouts), HTTP 5xx, 408 and 429, and S3's "200 with <Error>" answers

@@ -73,6 +73,15 @@ TEST(S3ClientTest, ConfigErrorsAreClear) {
   EXPECT_NE(S3Client::Create(c, {}).status().message().find("access_key_id"), std::string::npos);
 }
 
+TEST(S3ClientTest, ValidateWithoutTheSecretFile) {
+  S3Config c = Config("/nonexistent/secret");  // not read by ValidateS3Config
+  EXPECT_TRUE(ValidateS3Config(c).ok());
+  c.endpoint = "ftp://x";
+  EXPECT_NE(ValidateS3Config(c).message().find("endpoint"), std::string::npos);
+  c = Config("");
+  EXPECT_NE(ValidateS3Config(c).message().find("secret_access_key_file"), std::string::npos);
+}
+
 TEST(S3ClientTest, SecretFileProblemsNameTheFileNotTheSecret) {
   S3Config c = Config("/nonexistent/clrdiag-s3-secret");
   absl::Status s = S3Client::Create(c, {}).status();
