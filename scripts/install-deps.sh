@@ -7,8 +7,8 @@ PKGS=(
   build-essential cmake pkg-config make
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
-  libcli11-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
-  libcivetweb-dev
+  libcli11-dev nlohmann-json3-dev libssl-dev
+  libcivetweb-dev libcurl4-openssl-dev
   util-linux bsdutils procps binutils gdb
   clang libclang-rt-14-dev libedit-dev tmux
   systemd
@@ -38,5 +38,13 @@ if [ "${WITH_REFERENCE:-0}" = "1" ]; then
         echo "install-deps: warning: could not install dotnet-dump $DD_VERSION" >&2
     fi
   fi
+fi
+# The S3 egress tests (egress_moto_test) run a local S3, moto_server (Python, not in Debian 12).
+# The machine image has it under pyenv; elsewhere: pip install 'moto[server]' (in a venv), or
+# point CLRDIAG_MOTO_SERVER at it. Without it those tests fail, saying so.
+if ! command -v moto_server >/dev/null && [ ! -x /root/.pyenv/shims/moto_server ] &&
+  [ -z "${CLRDIAG_MOTO_SERVER:-}" ]; then
+  echo "install-deps: warning: moto_server not found; egress_moto_test needs it" \
+    "(pip install 'moto[server]', or set CLRDIAG_MOTO_SERVER)" >&2
 fi
 echo "install-deps: ok"
