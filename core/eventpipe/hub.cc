@@ -30,6 +30,7 @@ struct Subscriber {
   Needs needs;
   Callbacks callbacks;
   bool ended = false;
+  std::map<std::string, absl::Time> last_sample;  // provider/counter -> last delivered
 };
 
 // The normalized union of needs: what decides whether a session must be re-opened.
@@ -107,10 +108,6 @@ void Dispatch(ProcessState& st, const Running& run, const TraceInfo& trace, cons
   if (run.needs.interval_sec > 0 && IsCounterEvent(md) && run.needs.providers.count(md.provider)) {
     absl::StatusOr<CounterSample> s = DecodeCounter(e, trace);
     if (!s.ok()) return;
-    // Another session on the same provider with another interval makes the runtime publish
-    // at that interval too; those samples carry their own Series.
-    std::optional<int64_t> ms = SeriesIntervalMs(s->series);
-    if (ms && *ms != int64_t{run.needs.interval_sec} * 1000) return;
     std::lock_guard<std::recursive_mutex> lock(st.dispatch);
     // A callback may drop its own subscription: walk a snapshot of the ids.
     for (uint64_t id : SubscriberIds(st)) {
@@ -120,6 +117,13 @@ void Dispatch(ProcessState& st, const Running& run, const TraceInfo& trace, cons
       if (sub.ended || sub.needs.counter_interval_sec == 0 || !sub.callbacks.on_counter) continue;
       const auto& p = sub.needs.counter_providers;
       if (std::find(p.begin(), p.end(), s->provider) == p.end()) continue;
+      // The runtime publishes at the smallest interval any session (ours or another tool's)
+      // asked for, and keeps it after that session ends; a subscriber that asked for a longer
+      // one gets a sample per counter once its own interval has (nearly) passed.
+      absl::Time& last = sub.last_sample[s->provider + '/' + s->name];
+      const absl::Duration want = absl::Seconds(sub.needs.counter_interval_sec);
+      if (last != absl::InfinitePast() && s->timestamp - last < want * 3 / 4) continue;
+      last = s->timestamp;
       auto cb = sub.callbacks.on_counter;
       cb(*s);
     }
@@ -142,7 +146,6 @@ void Dispatch(ProcessState& st, const Running& run, const TraceInfo& trace, cons
 
 void ReaderLoop(std::shared_ptr<ProcessState> st, std::shared_ptr<Running> run) {
   on_reader_thread = true;
-  st->counters->live.fetch_add(1);
   NettraceParser* self = nullptr;
   NettraceParser parser(NettraceParser::Callbacks{
       .on_trace = nullptr,
@@ -272,6 +275,7 @@ absl::Status ReconcileState(ProcessState& st) {
   run->wake_write.Reset(p[1]);
   std::shared_ptr<Running> old = std::move(st.current);
   st.current = run;
+  st.counters->live.fetch_add(1);  // the reader takes it back when its stream ends
   run->reader = std::thread(ReaderLoop, st.self.lock(), run);
   Retire(st, old);
   return absl::OkStatus();
@@ -377,7 +381,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> Hub::Subscribe(const Target& targe
   std::lock_guard<std::mutex> control(st->control);
   {
     std::lock_guard<std::recursive_mutex> lock(st->dispatch);
-    st->subs[id] = Subscriber{needs, std::move(callbacks), false};
+    st->subs[id] = Subscriber{needs, std::move(callbacks), false, {}};
   }
   if (absl::Status s = ReconcileState(*st); !s.ok()) {
     {
