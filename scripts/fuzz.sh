@@ -2,8 +2,8 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a while.
 #
 # Usage: scripts/fuzz.sh [--seconds N] [--build-dir DIR] [--build-only] [TARGET...]
-#   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz, portable_pdb_fuzz, cgroup_fuzz
-#           (default: all five)
+#   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz, portable_pdb_fuzz, cgroup_fuzz,
+#           nettrace_fuzz (default: all six)
 #   --seconds N   time per target (default 300; `make test` runs each for 60 s, as the ctest
 #                 tests fuzz_<target>, two at a time)
 #   --build-only  build the targets and their seeds, fuzz nothing
@@ -31,7 +31,7 @@ while (($#)); do
 done
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${build_dir:-$repo/build-fuzz}"
-((${#targets[@]})) || targets=(core_file_fuzz ipc_codec_fuzz procfs_fuzz portable_pdb_fuzz cgroup_fuzz)
+((${#targets[@]})) || targets=(core_file_fuzz ipc_codec_fuzz procfs_fuzz portable_pdb_fuzz cgroup_fuzz nettrace_fuzz)
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz.sh: clang++ not found: run scripts/install-deps.sh" >&2
@@ -73,6 +73,10 @@ done
 # Seeds for the cgroup parser: the recorded /proc/<pid>/cgroup samples.
 mkdir -p "$build_dir/fuzz-seeds/cgroup_fuzz"
 cp "$repo"/tests/data/cgroup/* "$build_dir/fuzz-seeds/cgroup_fuzz/"
+
+# Seeds for the nettrace parser: streams recorded from real runtimes.
+mkdir -p "$build_dir/fuzz-seeds/nettrace_fuzz"
+cp "$repo"/tests/data/eventpipe/*.nettrace "$build_dir/fuzz-seeds/nettrace_fuzz/"
 
 mkdir -p "$build_dir/fuzz-artifacts"
 # UBSan's default is to print a finding and go on, which libFuzzer does not count as a crash:

@@ -4,6 +4,10 @@
 //                   [--all]
 // --raw saves the nettrace stream as received (tests/data recordings are made with it);
 // --all prints every event's provider/name/id; --parse FILE parses a saved stream instead.
+// --dump-on-exception PATH: at the first ExceptionThrown event, ask the runtime for a Mini dump
+// at PATH (as the target sees it) and print how that went (the crash-capture experiment).
+// --hub PID,PID,...: one Hub subscription (counters at --counters SEC, default 1) per pid for
+// --seconds, then prints the samples each got (what bench/eventpipe.sh measures).
 // Stops the session after --seconds (default 5) with StopTracing, or ends when the target exits.
 #include <csignal>
 #include <cstdio>
@@ -12,14 +16,18 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/eventpipe/decoders.h"
+#include "core/eventpipe/hub.h"
 #include "core/eventpipe/nettrace.h"
 #include "core/eventpipe/session.h"
+#include "core/ipc/client.h"
 #include "core/procfs/discovery.h"
 
 namespace ep = clrdiag::eventpipe;
@@ -80,12 +88,48 @@ std::string Describe(const ep::Event& e, const ep::TraceInfo& trace, bool all) {
       e.thread_id, e.payload.size(), fields);
 }
 
+int RunHub(const std::string& list, int interval, int seconds) {
+  ep::Hub hub;
+  std::vector<std::unique_ptr<ep::Subscription>> subs;
+  std::vector<pid_t> pids;
+  auto counts = std::make_unique<std::atomic<uint64_t>[]>(1024);
+  for (absl::string_view p : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(p, &pid) || pid <= 0 || pids.size() >= 1024) {
+      std::fprintf(stderr, "eventpipe_probe: bad pid list %s\n", list.c_str());
+      return 2;
+    }
+    const size_t i = pids.size();
+    pids.push_back(pid);
+    absl::StatusOr<std::unique_ptr<ep::Subscription>> sub = hub.Subscribe(
+        ep::Target::Pid(pid), ep::Needs{.counter_interval_sec = interval},
+        {.on_counter = [&counts, i](const ep::CounterSample&) { counts[i].fetch_add(1); },
+         .on_exception = nullptr,
+         .on_ended = nullptr});
+    if (!sub.ok()) {
+      std::fprintf(stderr, "eventpipe_probe: pid %d: %s\n", pid,
+                   std::string(sub.status().message()).c_str());
+      return 1;
+    }
+    subs.push_back(std::move(*sub));
+  }
+  std::printf("hub: %zu sessions started\n", static_cast<size_t>(hub.stats().sessions_started));
+  std::fflush(stdout);
+  absl::SleepFor(absl::Seconds(seconds));
+  for (size_t i = 0; i < pids.size(); ++i) {
+    std::printf("pid %d: %llu samples\n", pids[i],
+                static_cast<unsigned long long>(counts[i].load()));
+  }
+  subs.clear();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   pid_t pid = 0;
-  std::string socket, raw, parse;
+  std::string socket, raw, parse, dump_path, hub_pids;
   int counters = 0, seconds = 5;
   bool exceptions = false, all = false;
   uint64_t runtime_keywords = 0;
@@ -100,13 +144,15 @@ int main(int argc, char** argv) {
       all = true;
     } else if ((a == "--pid" || a == "--socket" || a == "--counters" || a == "--seconds" ||
                 a == "--raw" || a == "--parse" || a == "--runtime-keywords" ||
-                a == "--runtime-level") &&
+                a == "--dump-on-exception" || a == "--hub" || a == "--runtime-level") &&
                (v = next()) != nullptr) {
       bool ok = true;
       if (a == "--pid") ok = absl::SimpleAtoi(v, &pid) && pid > 0;
       if (a == "--socket") socket = v;
       if (a == "--raw") raw = v;
       if (a == "--parse") parse = v;
+      if (a == "--dump-on-exception") dump_path = v;
+      if (a == "--hub") hub_pids = v;
       if (a == "--counters") ok = absl::SimpleAtoi(v, &counters) && counters > 0;
       if (a == "--seconds") ok = absl::SimpleAtoi(v, &seconds) && seconds > 0;
       if (a == "--runtime-keywords") ok = absl::SimpleHexAtoi(v, &runtime_keywords);
@@ -120,20 +166,35 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::thread dumper;
   ep::NettraceParser* self = nullptr;
-  ep::NettraceParser parser({.on_trace =
-                                 [](const ep::TraceInfo& t) {
-                                   std::printf(
-                                       "trace: pid %d, %d CPUs, pointer size %d, "
-                                       "start %s\n",
-                                       t.process_id, t.processor_count, t.pointer_size,
-                                       absl::FormatTime(t.start_time).c_str());
-                                 },
-                             .on_event =
-                                 [&](const ep::Event& e) {
-                                   std::string line = Describe(e, self->trace(), all);
-                                   if (!line.empty()) std::printf("%s\n", line.c_str());
-                                 }});
+  ep::NettraceParser parser(
+      {.on_trace =
+           [](const ep::TraceInfo& t) {
+             std::printf(
+                 "trace: pid %d, %d CPUs, pointer size %d, "
+                 "start %s\n",
+                 t.process_id, t.processor_count, t.pointer_size,
+                 absl::FormatTime(t.start_time).c_str());
+           },
+       .on_event =
+           [&](const ep::Event& e) {
+             std::string line = Describe(e, self->trace(), all);
+             if (!line.empty()) std::printf("%s\n", line.c_str());
+             if (!dump_path.empty() && !dumper.joinable() &&
+                 ep::IsExceptionThrownEvent(*e.metadata)) {
+               const absl::Time seen = absl::Now();
+               dumper = std::thread([&socket, &dump_path, seen] {
+                 absl::Status s = clrdiag::ipc::GenerateCoreDump(
+                     socket,
+                     {.path = dump_path, .type = clrdiag::ipc::DumpType::kNormal, .flags = 0});
+                 std::printf("dump on exception: %s after %s\n",
+                             s.ok() ? "written" : std::string(s.message()).c_str(),
+                             absl::FormatDuration(absl::Now() - seen).c_str());
+                 std::fflush(stdout);
+               });
+             }
+           }});
   self = &parser;
 
   if (!parse.empty()) {
@@ -150,6 +211,7 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : 1;
   }
 
+  if (!hub_pids.empty()) return RunHub(hub_pids, counters > 0 ? counters : 1, seconds);
   if (socket.empty() && pid == 0) return Usage();
   if (socket.empty()) {
     clrdiag::procfs::ProcFs fs;
@@ -221,6 +283,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   if (raw_file) std::fclose(raw_file);
+  if (dumper.joinable()) dumper.join();
   std::printf("%llu events, %s\n", static_cast<unsigned long long>(parser.events()),
               status.ok() ? "ended in order" : std::string(status.message()).c_str());
   return status.ok() || absl::IsOutOfRange(status) ? 0 : 1;
