@@ -303,6 +303,26 @@ SessionOptions SessionOptionsFor(const Needs& needs, uint32_t buffer_mb) {
   return o;
 }
 
+absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, const Needs& needs,
+                                                           PidSink sink) {
+  auto shared = std::make_shared<PidSink>(std::move(sink));
+  Callbacks cb;
+  if (shared->on_counter_sample) {
+    cb.on_counter = [pid, shared](const CounterSample& s) {
+      shared->on_counter_sample(pid, s.provider, s.name, s.timestamp, s.value);
+    };
+  }
+  if (shared->on_exception) {
+    cb.on_exception = [pid, shared](const ExceptionThrown& x) {
+      shared->on_exception(pid, x.type, x.message, x.timestamp);
+    };
+  }
+  if (shared->on_process_exit) {
+    cb.on_ended = [pid, shared](const absl::Status& s) { shared->on_process_exit(pid, s); };
+  }
+  return hub.Subscribe(Target::Pid(pid), needs, std::move(cb));
+}
+
 std::string Target::Key() const {
   return socket_path.empty() ? absl::StrCat("pid ", pid) : socket_path;
 }

@@ -123,6 +123,21 @@ class Hub {
   std::shared_ptr<struct HubCounters> counters_;
 };
 
+// For consumers keyed by pid (the rules engine): the same subscription with the pid passed
+// back in every callback, counters flattened to (provider, counter, time, value), and the end of
+// the stream reported as on_process_exit(pid, status) — exactly once, for a target that exited
+// or crashed (status OutOfRange: stream cut) or whose runtime ended the session (OK).
+struct PidSink {
+  std::function<void(pid_t pid, const std::string& provider, const std::string& counter,
+                     absl::Time ts, double value)>
+      on_counter_sample;
+  std::function<void(pid_t pid, const std::string& type, const std::string& message, absl::Time ts)>
+      on_exception;
+  std::function<void(pid_t pid, const absl::Status& why)> on_process_exit;
+};
+absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, const Needs& needs,
+                                                           PidSink sink);
+
 // The providers a session needs for `needs` (exposed for tests and tools).
 SessionOptions SessionOptionsFor(const Needs& needs, uint32_t buffer_mb);
 

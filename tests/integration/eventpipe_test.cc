@@ -346,6 +346,53 @@ TEST_P(EventPipeTest, UnsubscribingFromACallbackIsSafe) {
   EXPECT_EQ(calls.load(), 1);  // nothing after it unsubscribed
 }
 
+// The pid-keyed adapter a rules engine plugs in: counters, exceptions and the exit, with the pid.
+TEST_P(EventPipeTest, PidSinkForARulesEngine) {
+  Hub hub;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::tuple<pid_t, std::string, std::string, double>> samples;
+  std::vector<std::tuple<pid_t, std::string, std::string>> exceptions;
+  std::vector<std::pair<pid_t, absl::Status>> exits;
+  const pid_t pid = app_->pid();
+  auto sub = eventpipe::SubscribePid(
+      hub, pid, Needs{.counter_interval_sec = 1, .exceptions = true},
+      {.on_counter_sample =
+           [&](pid_t p, const std::string& provider, const std::string& counter, absl::Time,
+               double value) {
+             std::lock_guard<std::mutex> l(mu);
+             samples.emplace_back(p, provider, counter, value);
+             cv.notify_all();
+           },
+       .on_exception =
+           [&](pid_t p, const std::string& type, const std::string& message, absl::Time) {
+             std::lock_guard<std::mutex> l(mu);
+             exceptions.emplace_back(p, type, message);
+             cv.notify_all();
+           },
+       .on_process_exit =
+           [&](pid_t p, const absl::Status& why) {
+             std::lock_guard<std::mutex> l(mu);
+             exits.emplace_back(p, why);
+             cv.notify_all();
+           }});
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  Request("throw Fixture.BehaviourException sink", "THREW");
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, 10s, [&] { return !exceptions.empty() && !samples.empty(); }));
+  EXPECT_EQ(exceptions[0],
+            std::make_tuple(pid, std::string("Fixture.BehaviourException"), std::string("sink")));
+  EXPECT_EQ(std::get<0>(samples[0]), pid);
+  EXPECT_EQ(std::get<1>(samples[0]), "System.Runtime");
+  l.unlock();
+  app_->Signal(SIGKILL);
+  l.lock();
+  ASSERT_TRUE(cv.wait_for(l, 10s, [&] { return !exits.empty(); }));
+  EXPECT_EQ(exits.size(), 1u);
+  EXPECT_EQ(exits[0].first, pid);
+  EXPECT_TRUE(absl::IsOutOfRange(exits[0].second)) << exits[0].second;
+}
+
 TEST(EventPipeErrors, NoSuchProcessOrSocket) {
   Hub hub;
   auto s = hub.Subscribe(Target::Pid(999999999), Needs{.counter_interval_sec = 1}, {});
