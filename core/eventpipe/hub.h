@@ -109,7 +109,7 @@ class Hub {
   };
   Stats stats() const;
   // The runtime's id of the process's current session (0 if none): subscribers of one process
-  // see the same one.
+  // see the same one. Not from inside a callback (it waits for a re-open in progress).
   uint64_t SessionId(const Target& target) const;
 
  private:
