@@ -3,7 +3,7 @@
 #
 # Usage: scripts/fuzz.sh [--seconds N] [--build-dir DIR] [--build-only] [TARGET...]
 #   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz, portable_pdb_fuzz, cgroup_fuzz,
-#           s3_xml_fuzz (default: all six)
+#           s3_xml_fuzz, nettrace_fuzz (default: all seven)
 #   --seconds N   time per target (default 300; `make test` runs each for 60 s, as the ctest
 #                 tests fuzz_<target>, two at a time)
 #   --build-only  build the targets and their seeds, fuzz nothing
@@ -32,7 +32,7 @@ done
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${build_dir:-$repo/build-fuzz}"
 ((${#targets[@]})) || targets=(core_file_fuzz ipc_codec_fuzz procfs_fuzz portable_pdb_fuzz cgroup_fuzz
-  s3_xml_fuzz)
+  s3_xml_fuzz nettrace_fuzz)
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz.sh: clang++ not found: run scripts/install-deps.sh" >&2
@@ -81,6 +81,9 @@ printf '%s' '<?xml version="1.0"?><Error><Code>NoSuchBucket</Code><Message>a &am
   >"$build_dir/fuzz-seeds/s3_xml_fuzz/error.xml"
 printf '%s' '<InitiateMultipartUploadResult><UploadId>abc&#34;x&quot;</UploadId></InitiateMultipartUploadResult>' \
   >"$build_dir/fuzz-seeds/s3_xml_fuzz/initiate.xml"
+# Seeds for the nettrace parser: streams recorded from real runtimes.
+mkdir -p "$build_dir/fuzz-seeds/nettrace_fuzz"
+cp "$repo"/tests/data/eventpipe/*.nettrace "$build_dir/fuzz-seeds/nettrace_fuzz/"
 
 mkdir -p "$build_dir/fuzz-artifacts"
 # UBSan's default is to print a finding and go on, which libFuzzer does not count as a crash:
