@@ -924,10 +924,17 @@ void RegisterGcCommands(CommandRegistry& r) {
   r.Add({{"verifyheap", "VerifyHeap"},
          "",
          "Checks the GC heap for signs of corruption.",
-         "verifyheap [-ignoreGCState] [-noprogress]\n"
+         "verifyheap [-heap <n>] [-segment <address>] [-ignoreGCState] [-noprogress]\n"
+         "           [<start> [<end> | L<length>]]\n"
          "  Walks every object and checks its MethodTable, its size against its segment, each\n"
          "  reference (aligned, to a valid object, not to free space), its sync block index and\n"
          "  thin lock. Reports the first problem of each bad object; fails when any is found.\n"
+         "  -heap           only GC heap <n>'s segments (server GC; 0 with workstation GC)\n"
+         "  -segment        only the segment at this address, or whose committed memory holds it\n"
+         "  start, end      only objects starting in [start, end) (hex), in the segments whose\n"
+         "                  committed memory overlaps it; L<length>: end = start + length\n"
+         "                  (filtered: segments by heap, then address; the sync block table's\n"
+         "                  objects are verified too and counted on their own line)\n"
          "  -ignoreGCState  verify even if the GC says its structures are not walkable\n"
          "  -noprogress     accepted for compatibility (progress never goes to the output)",
          gc::VerifyHeap});
