@@ -500,8 +500,7 @@ class HeapVerifier::Impl {
 
   absl::StatusOr<uint64_t> VerifyHeap(const std::function<void(const Corruption&)>& report,
                                       const std::function<void(const VerifyProgress&)>& progress,
-                                      const CancellationToken* cancel,
-                                      const VerifyScope* scope) {
+                                      const CancellationToken* cancel, const VerifyScope* scope) {
     RETURN_IF_ERROR(LoadSyncBlocks());
     VerifyProgress p;
     for (const GcSegment* s : layout_.sorted) p.bytes_total += s->objects.length();

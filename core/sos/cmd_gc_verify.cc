@@ -166,7 +166,7 @@ CommandResult VerifyHeap(CommandContext& ctx, const CommandSpec& spec,
       if (length) scope.range.end += scope.range.start;
       if (scope.range.end <= scope.range.start) {
         return UsageError(spec, absl::StrCat("Start address must be before end address: '",
-                                             range_args[0], "' < '", end, "'"));
+                                             range_args[0], "' < '", range_args[1], "'"));
       }
     }
   }

@@ -595,7 +595,8 @@ CommandResult ObjSizeStrings(CommandContext& ctx, const std::string& header,
   uint64_t total = 0;
   for (const dac::ObjectRef& o : closure) {
     if (ctx.cancel.cancelled()) return Failure("objsize: cancelled");
-    if (!stat && !ctx.json) absl::StrAppendFormat(&s, "%16x %16x %14s \n", o.address, o.mt, N0(o.size));
+    if (!stat && !ctx.json)
+      absl::StrAppendFormat(&s, "%16x %16x %14s \n", o.address, o.mt, N0(o.size));
     if (o.mt != globals->string_mt) {
       if (!s.empty()) ctx.out.Write(s);
       return Failure(absl::StrFormat("Object %x is not a string, actual type: %s.", o.address,
