@@ -30,10 +30,11 @@
 //    clrdiag. The reference prints the first only when a module has a thunk heap (the
 //    runtime makes one only for the vtable fixups of mixed-mode C++/CLI modules, a Windows
 //    thing), and the second only for modules whose LoaderAllocator is one of the values it
-//    has already seen (the domains' addresses, the loader blocks' starts), which no module's
-//    is; even then it prints only a divider, the title and a total (its per-module rows are
-//    built but never written). None of the six dumps has either section on the reference's
-//    side, and all lines of eeheap, eeheap -gc and eeheap -loader agree.
+//    has already seen (the domains' addresses, the loader blocks' starts; so says its source,
+//    dotnet/diagnostics EEHeapCommand.cs: not tried with a collectible assembly, the fixture
+//    has none); even then it prints only a divider, the title and a total (its per-module
+//    rows are built but never written). None of the six dumps has either section on the
+//    reference's side, and all lines of eeheap, eeheap -gc and eeheap -loader agree.
 //  - Bad arguments (unknown options, an unparsable address): the reference throws an unhandled
 //    exception with a .NET stack trace and drops the rest of its -c commands; clrdiag prints
 //    the problem and the usage and goes on. Checked separately below.
