@@ -333,8 +333,12 @@ TEST_P(RootsConformanceTest, SameAsDotnetDump) {
 // The JSON forms say what the text forms say.
 TEST_P(RootsConformanceTest, JsonAgreesWithText) {
   const Targets& t = rt_->targets;
-  const std::vector<std::string> commands = {"gcroot " + t.chain_end, "objsize " + t.list,
-                                             "pathto " + t.chain_head + " " + t.chain_end};
+  const std::vector<std::string> commands = {"gcroot " + t.chain_end,
+                                             "objsize " + t.list,
+                                             "pathto " + t.chain_head + " " + t.chain_end,
+                                             "gcroot " + t.ready,
+                                             "gcroot -gcgen 0 " + t.chain_end,
+                                             "objsize -strings -stat -mt " + t.string_mt};
   RunResult text = Ours(Dump().id, commands);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   RunResult js = Ours(Dump().id, commands, /*json=*/true);
@@ -378,6 +382,33 @@ TEST_P(RootsConformanceTest, JsonAgreesWithText) {
   EXPECT_TRUE(p["found"].get<bool>());
   EXPECT_EQ(p["path"].size(), static_cast<size_t>(kChainLinks + 1));
   EXPECT_EQ(p["path"].front()["address"], "0x" + t.chain_head);
+  // gcroot of an object ready for finalization: one finalizer queue root, as the text says.
+  const auto& f = docs[3]["result"];
+  ASSERT_EQ(f["count"], 1) << f.dump();
+  EXPECT_EQ(f["roots"][0]["kind"], "finalizer");
+  EXPECT_CONTAINS(text.out,
+                  f["roots"][0]["address"].get<std::string>().substr(2) + " (finalizer root)\n");
+  EXPECT_EQ(f["roots"][0]["path"].back()["address"], "0x" + t.ready);
+  // -gcgen 0 of an older object: it survives, in the generation the text names.
+  const auto& s = docs[4]["result"];
+  EXPECT_TRUE(s["survives"].get<bool>());
+  EXPECT_CONTAINS(text.out, "gen(" + t.chain_end + ") = " + s["generation"].get<std::string>() +
+                                " > 0 = condemned generation.\n");
+  // objsize -strings of every string: the groups add up, the text has each customer's name.
+  const auto& st = docs[5]["result"];
+  uint64_t counted = 0;
+  bool found = false;
+  for (const auto& g : st["strings"]) {
+    counted += g["count"].get<uint64_t>();
+    EXPECT_EQ(g["total_size"].get<uint64_t>(),
+              g["count"].get<uint64_t>() * g["size"].get<uint64_t>());
+    if (g["value"] == "customer-1999") {
+      found = true;
+      EXPECT_CONTAINS(text.out, "             1             48 customer-1999\n");
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(counted, st["total_objects"].get<uint64_t>());
 }
 
 // Bad input is clrdiag's own: checked on the default runtime only.
