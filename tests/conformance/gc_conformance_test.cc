@@ -422,7 +422,9 @@ TEST_F(GcBehaviourTest, JsonMatchesText) {
                                              "dumpgen gen1 -type Fixture.Customer",
                                              "verifyheap",
                                              "verifyobj " + t.customer,
-                                             "dumpgcdata"};
+                                             "dumpgcdata",
+                                             "verifyheap -heap 0",
+                                             "eeheap -gc -segment " + t.customer};
   RunResult text = Ours(dump_->id, commands);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   RunResult js = daemon_->Client(WithCommands({"analyze", dump_->id, "--json"}, commands));
@@ -477,6 +479,17 @@ TEST_F(GcBehaviourTest, JsonMatchesText) {
   EXPECT_CONTAINS(text.out, count + " objects verified, 0 errors.");
   EXPECT_EQ(docs[5]["result"]["valid"], true);
   EXPECT_TRUE(docs[6]["result"]["heaps"][0].contains("compact_reasons"));
+  // verifyheap filtered: the sync block count the text states; eeheap -segment: one segment.
+  const nlohmann::json& vf = docs[7]["result"];
+  EXPECT_EQ(vf["errors"], 0);
+  EXPECT_CONTAINS(text.out, std::to_string(vf["sync_blocks"].get<uint64_t>()) +
+                                " SyncBlocks verified, 0 errors.\n");
+  const nlohmann::json& es = docs[8]["result"];
+  size_t segments = 0;
+  for (const auto& h : es["heaps"]) segments += h["segments"].size();
+  EXPECT_EQ(segments, 1u) << es.dump();
+  EXPECT_CONTAINS(text.out, "Partial GC Committed Heap Size:    Size: 0x" +
+                                absl::StrCat(absl::Hex(es["committed"].get<uint64_t>())));
 }
 
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, GcConformanceTest,
