@@ -713,6 +713,7 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
   }
   absl::StatusOr<std::vector<dac::ObjectRef>> closure = reader.Closure(start, &ctx.cancel);
   if (!closure.ok()) return FromStatus(closure.status());
+  if (strings) return ObjSizeStrings(ctx, header, *closure, stat);
   // Statistics per MethodTable, first-seen order for ties.
   struct Acc {
     uint64_t mt, count = 0, size = 0;
@@ -758,7 +759,6 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
     WriteJson(ctx, result);
     return {};
   }
-  if (strings) return ObjSizeStrings(ctx, header, *closure, stat);
   std::string s = header;
   if (closure->empty()) {
     ctx.out.Write(s);
