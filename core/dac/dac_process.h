@@ -539,6 +539,9 @@ class DacProcess {
   // and the DATAS mode (ISOSDacInterface16; NotFound when the DAC does not report one).
   absl::StatusOr<std::vector<GcHeapRaw>> GetGcHeapsRaw();
   absl::StatusOr<DacpHeapSegmentData> GetHeapSegmentRaw(uint64_t segment);
+  // The GC's internal root array of heap `heap_address` (0: workstation GC), filled only while
+  // a GC runs (ISOSDacInterface::GetHeapAnalyzeData): [start, end), or {0, 0} when empty.
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> GetInternalRootArray(uint64_t heap_address);
   absl::StatusOr<int32_t> GetGcDynamicAdaptationMode();
   // dumpgcdata (ISOSDacInterface3): the GC's global mechanisms (6 counters) when `global`, else
   // one heap's interesting data (9 data points, 11 compact reasons, 6 expand mechanisms, 2

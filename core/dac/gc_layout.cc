@@ -99,6 +99,26 @@ absl::StatusOr<std::vector<GcHeapRaw>> DacProcess::GetGcHeapsRaw() {
   return out;
 }
 
+absl::StatusOr<std::pair<uint64_t, uint64_t>> DacProcess::GetInternalRootArray(
+    uint64_t heap_address) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  // DacpGcHeapAnalyzeData (dacprivate.h).
+  struct {
+    CLRDATA_ADDRESS heap_address;
+    CLRDATA_ADDRESS internal_root_array;
+    uint64_t internal_root_array_index;
+    int32_t heap_analyze_success;
+  } d{};
+  HRESULT hr = heap_address == 0 ? sos_->GetHeapAnalyzeStaticData(&d)
+                                 : sos_->GetHeapAnalyzeData(heap_address, &d);
+  if (Failed(hr)) return DacError("GetHeapAnalyzeData", hr);
+  if (d.internal_root_array == 0 || d.internal_root_array_index == 0) {
+    return std::pair<uint64_t, uint64_t>{0, 0};
+  }
+  return std::pair<uint64_t, uint64_t>{d.internal_root_array,
+                                       d.internal_root_array + 8 * d.internal_root_array_index};
+}
+
 absl::StatusOr<DacpHeapSegmentData> DacProcess::GetHeapSegmentRaw(uint64_t segment) {
   std::lock_guard<std::mutex> lock(DacMutex());
   DacpHeapSegmentData d{};

@@ -500,7 +500,7 @@ class HeapVerifier::Impl {
 
   absl::StatusOr<uint64_t> VerifyHeap(const std::function<void(const Corruption&)>& report,
                                       const std::function<void(const VerifyProgress&)>& progress,
-                                      const CancellationToken* cancel) {
+                                      const CancellationToken* cancel, const VerifyScope* scope) {
     RETURN_IF_ERROR(LoadSyncBlocks());
     VerifyProgress p;
     for (const GcSegment* s : layout_.sorted) p.bytes_total += s->objects.length();
@@ -518,12 +518,15 @@ class HeapVerifier::Impl {
       if (progress) progress(p);
     }
     use_bitmaps_ = true;
-    // Pass 2: verify.
+    // Pass 2: verify (every segment, or the scope's).
     uint64_t objects = 0;
     std::vector<Corruption> found;
-    for (const GcSegment* seg : layout_.sorted) {
+    for (const GcSegment* seg : scope != nullptr ? scope->segments : layout_.sorted) {
       const uint64_t base = p.bytes_done;
       RETURN_IF_ERROR(WalkSegment(*seg, w, cancel, [&](const WalkedObject& o) {
+        if (scope != nullptr && scope->has_range && !scope->range.Contains(o.address)) {
+          return o.address < scope->range.end;
+        }
         ++objects;
         const uint8_t* bytes = nullptr;
         if (o.type != nullptr && o.type->contains_pointers && o.size <= kWindowBytes) {
@@ -590,6 +593,16 @@ class HeapVerifier::Impl {
     return sync_count_;
   }
 
+  std::vector<uint64_t> SyncBlockObjects() {
+    (void)LoadSyncBlocks();
+    std::vector<std::pair<uint32_t, uint64_t>> by_index;
+    for (const auto& [object, index] : sync_by_object_) by_index.emplace_back(index, object);
+    std::sort(by_index.begin(), by_index.end());
+    std::vector<uint64_t> out;
+    for (const auto& e : by_index) out.push_back(e.second);
+    return out;
+  }
+
  private:
   struct Range {
     uint64_t start = 0;
@@ -623,9 +636,10 @@ HeapVerifier::~HeapVerifier() = default;
 
 absl::StatusOr<uint64_t> HeapVerifier::VerifyHeap(
     const std::function<void(const Corruption&)>& report,
-    const std::function<void(const VerifyProgress&)>& progress, const CancellationToken* cancel) {
+    const std::function<void(const VerifyProgress&)>& progress, const CancellationToken* cancel,
+    const VerifyScope* scope) {
   RETURN_IF_ERROR(impl_->Init());
-  return impl_->VerifyHeap(report, progress, cancel);
+  return impl_->VerifyHeap(report, progress, cancel, scope);
 }
 
 absl::StatusOr<std::vector<Corruption>> HeapVerifier::VerifyObject(uint64_t address) {
@@ -634,5 +648,7 @@ absl::StatusOr<std::vector<Corruption>> HeapVerifier::VerifyObject(uint64_t addr
 }
 
 uint64_t HeapVerifier::sync_block_count() { return impl_->sync_block_count(); }
+
+std::vector<uint64_t> HeapVerifier::SyncBlockObjects() { return impl_->SyncBlockObjects(); }
 
 }  // namespace clrdiag::dac

@@ -59,6 +59,14 @@ struct VerifyProgress {
   uint64_t objects = 0;
 };
 
+// Which objects verifyheap checks when filtered (-heap, -segment, a memory range): these
+// segments in this order, and with `has_range` only objects starting in `range`.
+struct VerifyScope {
+  std::vector<const GcSegment*> segments;
+  bool has_range = false;
+  AddressRange range;
+};
+
 class HeapVerifier {
  public:
   HeapVerifier(DacProcess& dac, const GcLayout& layout);
@@ -68,13 +76,16 @@ class HeapVerifier {
   // first problem of each bad object. Returns the number of objects verified.
   absl::StatusOr<uint64_t> VerifyHeap(const std::function<void(const Corruption&)>& report,
                                       const std::function<void(const VerifyProgress&)>& progress,
-                                      const CancellationToken* cancel);
+                                      const CancellationToken* cancel,
+                                      const VerifyScope* scope = nullptr);
 
   // Every problem of the object at `address` (empty: valid), ordered by offset.
   absl::StatusOr<std::vector<Corruption>> VerifyObject(uint64_t address);
 
   // The number of (non-free) entries in the runtime's sync block table.
   uint64_t sync_block_count();
+  // The objects the sync block table names, by sync block index.
+  std::vector<uint64_t> SyncBlockObjects();
 
  private:
   class Impl;

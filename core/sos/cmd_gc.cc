@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/dac/gc_layout.h"
@@ -101,22 +102,85 @@ Json SegmentJson(const GcSegment& s) {
 CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
                      const std::vector<std::string>& args) {
   bool gc = false, loader = false;
-  for (const std::string& a : args) {
+  int heap = -1;
+  uint64_t segment = 0;
+  std::vector<std::string> range_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     const std::string l = absl::AsciiStrToLower(a);
     if (l == "-gc") {
       gc = true;
     } else if (l == "-loader") {
       loader = true;
-    } else {
+    } else if (l == "-heap") {
+      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &heap) || heap < 0) {
+        return UsageError(spec, "-heap needs a GC heap number (0, 1, ...)");
+      }
+      ++i;
+    } else if (l == "-segment") {
+      if (i + 1 >= args.size() || !ParseHexAddress(args[i + 1], &segment)) {
+        return UsageError(spec, absl::StrCat("Failed to parse segment '",
+                                             i + 1 < args.size() ? args[i + 1] : "", "'."));
+      }
+      ++i;
+    } else if (!l.empty() && (l[0] == '-' || l[0] == '/')) {
       return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
+    } else {
+      range_args.push_back(a);
     }
   }
+  // The reference's HeapWithFilters (without its check that the range meets the GC heap: the
+  // range may be meant for the loader heaps).
+  if (range_args.size() > 2) return UsageError(spec, "Too many arguments to !eeheap");
+  gc::LoaderFilter filter;
+  if (!range_args.empty()) {
+    filter.has_range = true;
+    auto bound = [](const std::string& t, uint64_t* v) {
+      std::string digits = absl::StartsWithIgnoreCase(t, "0x") ? t.substr(2) : t;
+      return !digits.empty() && absl::SimpleHexAtoi(digits, v);
+    };
+    if (!bound(range_args[0], &filter.start)) {
+      return UsageError(spec, absl::StrCat("Invalid start address: ", range_args[0]));
+    }
+    if (range_args.size() == 2) {
+      std::string end = range_args[1];
+      const bool length = !end.empty() && (end[0] == 'L' || end[0] == 'l');
+      if (length) end = end.substr(1);
+      if (!bound(end, &filter.end)) {
+        return UsageError(spec, absl::StrCat("Invalid end address: ", end));
+      }
+      if (length) filter.end += filter.start;
+      if (filter.end <= filter.start) {
+        return UsageError(spec, absl::StrCat("Start address must be before end address: '",
+                                             range_args[0], "' < '", range_args[1], "'"));
+      }
+    }
+  }
+  filter.partial = heap >= 0 || segment != 0 || filter.has_range;
+  const std::string total_word = filter.partial ? "Partial" : "Total";
+  auto keep_segment = [&](const GcSegment& s) {
+    if (heap >= 0 && s.heap != heap) return false;
+    if (segment != 0 && s.address != segment && !s.committed.Contains(segment)) return false;
+    if (filter.has_range && !(s.committed.start < filter.end && filter.start < s.committed.end)) {
+      return false;
+    }
+    return true;
+  };
   const bool all = !gc && !loader;
   std::string out;
   Json loader_json;
   uint64_t loader_total = 0;
+  if (heap >= 0) {
+    auto layout_or = Layout(ctx);
+    if (!layout_or.ok()) return FromStatus(layout_or.status());
+    const auto& heaps = (*layout_or)->heaps;
+    if (std::none_of(heaps.begin(), heaps.end(),
+                     [&](const dac::GcSubHeap& h) { return h.index == heap; })) {
+      return Failure(absl::StrCat("No GC heap with index of ", heap));
+    }
+  }
   if (loader || all) {
-    auto total = gc::PrintLoaderHeaps(ctx, &out, &loader_json);
+    auto total = gc::PrintLoaderHeaps(ctx, &out, &loader_json, filter);
     if (!total.ok()) return FromStatus(total.status());
     loader_total = *total;
     if (!gc && !all) {
@@ -133,6 +197,7 @@ CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
   const GcLayout& layout = **layout_or;
   uint64_t total_allocated = 0, total_committed = 0;
   for (const GcSegment* s : layout.sorted) {
+    if (!keep_segment(*s)) continue;
     total_allocated += s->objects.length();
     total_committed += s->committed.length();
   }
@@ -140,7 +205,9 @@ CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
     Json heaps = Json::array();
     for (const dac::GcSubHeap& h : layout.heaps) {
       Json segs = Json::array();
-      for (const GcSegment& s : h.segments) segs.push_back(SegmentJson(s));
+      for (const GcSegment& s : h.segments) {
+        if (keep_segment(s)) segs.push_back(SegmentJson(s));
+      }
       Json gens = Json::array();
       for (const auto& g : h.generations) {
         gens.push_back({{"start_segment", JsonHex(g.start_segment)},
@@ -188,6 +255,9 @@ CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
   absl::StrAppend(&out, "Number of GC Heaps: ", layout.heaps.size(), "\n", std::string(40, '-'),
                   "\n");
   for (const dac::GcSubHeap& h : layout.heaps) {
+    if (filter.partial && std::none_of(h.segments.begin(), h.segments.end(), keep_segment)) {
+      continue;
+    }
     if (layout.server)
       absl::StrAppend(&out, absl::StrFormat("Heap %d (%016x)\n", h.index, h.address));
     if (!h.regions) {
@@ -207,7 +277,11 @@ CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
     }
     out += "Small object heap\n" + header();
     std::vector<const GcSegment*> soh, frozen, loh, poh;
+    uint64_t heap_allocated = 0, heap_committed = 0;
     for (const GcSegment& s : h.segments) {
+      if (!keep_segment(s)) continue;
+      heap_allocated += s.objects.length();
+      heap_committed += s.committed.length();
       switch (s.kind) {
         case SegmentKind::kFrozen:
           frozen.push_back(&s);
@@ -263,15 +337,25 @@ CommandResult EEHeap(CommandContext& ctx, const CommandSpec& spec,
       out += header();
       for (const GcSegment* s : poh) out += row(*s);
     }
+    if (filter.partial) {
+      absl::StrAppend(&out,
+                      "Partial Allocated Size:              Size: ", MemorySize(heap_allocated),
+                      " bytes.\n");
+      absl::StrAppend(&out,
+                      "Partial Committed Size:              Size: ", MemorySize(heap_committed),
+                      " bytes.\n");
+    }
     out += std::string(30, '-') + "\n";
   }
-  absl::StrAppend(&out, "GC Allocated Heap Size:    Size: ", MemorySize(total_allocated),
+  const std::string prefix = filter.partial ? "Partial " : "";
+  absl::StrAppend(&out, prefix, "GC Allocated Heap Size:    Size: ", MemorySize(total_allocated),
                   " bytes.\n");
-  absl::StrAppend(&out, "GC Committed Heap Size:    Size: ", MemorySize(total_committed),
+  absl::StrAppend(&out, prefix, "GC Committed Heap Size:    Size: ", MemorySize(total_committed),
                   " bytes.\n");
   if (all) {
-    absl::StrAppend(&out, "\nTotal bytes consumed by CLR: ",
-                    MemorySize(loader_total + total_committed, "0"), "\n\n");
+    absl::StrAppend(&out, "\n", total_word,
+                    " bytes consumed by CLR: ", MemorySize(loader_total + total_committed, "0"),
+                    "\n\n");
   }
   ctx.out.Write(out);
   return {};
@@ -881,12 +965,17 @@ void RegisterGcCommands(CommandRegistry& r) {
   r.Add({{"eeheap", "EEHeap"},
          "[-gc] [-loader]",
          "Displays the memory the runtime uses: loader heaps, JIT code heaps, the GC heap.",
-         "eeheap [-gc] [-loader]\n"
+         "eeheap [-gc] [-loader] [-heap <n>] [-segment <address>] [<start> [<end> | L<length>]]\n"
          "  -gc      the GC heap: per heap, each generation's segments (regions on .NET 7+) with\n"
          "           their first object, allocated end, committed end and sizes, then totals\n"
          "  -loader  the loader heaps of each app domain's LoaderAllocator and the JIT managers'\n"
          "           code heaps: blocks as start(reserved:dumped), sizes, wasted bytes\n"
-         "  Without an option: both, and the total bytes the runtime holds.",
+         "  -heap     only GC heap <n> (server GC; 0 with workstation GC)\n"
+         "  -segment  only the GC segment at this address, or whose committed memory holds it\n"
+         "  start, end  only GC segments whose committed memory overlaps [start, end) (hex) and\n"
+         "           loader blocks that start or end in it; L<length>: end = start + length\n"
+         "  Without an option: both, and the total bytes the runtime holds. With a filter the\n"
+         "  totals say \"Partial\" and each GC heap shows its own.",
          EEHeap});
   r.Add({{"gcheapstat", "GCHeapStat"},
          "[-unreachable]",
@@ -924,10 +1013,17 @@ void RegisterGcCommands(CommandRegistry& r) {
   r.Add({{"verifyheap", "VerifyHeap"},
          "",
          "Checks the GC heap for signs of corruption.",
-         "verifyheap [-ignoreGCState] [-noprogress]\n"
+         "verifyheap [-heap <n>] [-segment <address>] [-ignoreGCState] [-noprogress]\n"
+         "           [<start> [<end> | L<length>]]\n"
          "  Walks every object and checks its MethodTable, its size against its segment, each\n"
          "  reference (aligned, to a valid object, not to free space), its sync block index and\n"
          "  thin lock. Reports the first problem of each bad object; fails when any is found.\n"
+         "  -heap           only GC heap <n>'s segments (server GC; 0 with workstation GC)\n"
+         "  -segment        only the segment at this address, or whose committed memory holds it\n"
+         "  start, end      only objects starting in [start, end) (hex), in the segments whose\n"
+         "                  committed memory overlaps it; L<length>: end = start + length\n"
+         "                  (filtered: segments by heap, then address; the sync block table's\n"
+         "                  objects are verified too and counted on their own line)\n"
          "  -ignoreGCState  verify even if the GC says its structures are not walkable\n"
          "  -noprogress     accepted for compatibility (progress never goes to the output)",
          gc::VerifyHeap});

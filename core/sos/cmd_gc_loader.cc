@@ -51,7 +51,15 @@ struct LoaderTotals {
 
 class LoaderPrinter {
  public:
-  explicit LoaderPrinter(CommandContext& ctx) : ctx_(ctx) {}
+  LoaderPrinter(CommandContext& ctx, const LoaderFilter& filter) : ctx_(ctx), filter_(filter) {}
+
+  // EEHeapCommand.IsIncludedInFilter: the block starts in the range, or its last byte is in it.
+  bool Included(const dac::LoaderHeapBlock& b) const {
+    if (!filter_.has_range) return true;
+    auto in = [&](uint64_t a) { return a >= filter_.start && a < filter_.end; };
+    return in(b.start) || (b.size > 0 && in(b.start + b.size - 1));
+  }
+  std::string TotalLabel() const { return filter_.partial ? "Partial size:" : "Total size:"; }
 
   std::string out;
   Json json = Json::object();
@@ -108,7 +116,7 @@ class LoaderPrinter {
     for (const dac::LoaderHeap& h : heaps) {
       const std::string kind = LoaderKindName(h.kind);
       for (const dac::LoaderHeapBlock& b : h.blocks) {
-        if (!seen_.insert(b.start).second) continue;
+        if (!Included(b) || !seen_.insert(b.start).second) continue;
         auto it = std::find_if(groups.begin(), groups.end(),
                                [&](const auto& g) { return g.first == kind; });
         if (it == groups.end()) {
@@ -143,7 +151,7 @@ class LoaderPrinter {
       total.wasted += t.wasted;
     }
     if (total.size > 0) {
-      Row("Total size:", SizeAndWasted(total) + ".");
+      Row(TotalLabel(), SizeAndWasted(total) + ".");
     } else {
       out += "No unique loader heaps found.\n";
     }
@@ -175,7 +183,9 @@ class LoaderPrinter {
       };
       std::vector<One> blocks;
       for (const dac::LoaderHeap& h : *heaps) {
-        for (const dac::LoaderHeapBlock& b : h.blocks) blocks.push_back({h.kind, b});
+        for (const dac::LoaderHeapBlock& b : h.blocks) {
+          if (Included(b)) blocks.push_back({h.kind, b});
+        }
       }
       // By kind (NativeHeapKind order: Unknown, LoaderCodeHeap, HostCodeHeap), then start.
       auto order = [](const std::string& k) {
@@ -200,7 +210,7 @@ class LoaderPrinter {
         total.size += t.size;
         total.wasted += t.wasted;
       }
-      Row("Total size:", SizeAndWasted(total) + ".");
+      Row(TotalLabel(), SizeAndWasted(total) + ".");
       Divider();
       list.push_back({{"address", JsonHex(m)}, {"heaps", jheaps}, {"size", total.size}});
       all += total.size;
@@ -224,14 +234,16 @@ class LoaderPrinter {
   }
 
   CommandContext& ctx_;
+  LoaderFilter filter_;
   std::unordered_set<uint64_t> seen_;
   absl::Status status_;
 };
 
 }  // namespace
 
-absl::StatusOr<uint64_t> PrintLoaderHeaps(CommandContext& ctx, std::string* out, Json* json) {
-  LoaderPrinter p(ctx);
+absl::StatusOr<uint64_t> PrintLoaderHeaps(CommandContext& ctx, std::string* out, Json* json,
+                                          const LoaderFilter& filter) {
+  LoaderPrinter p(ctx, filter);
   auto store = ctx.dac.GetAppDomainStore();
   if (!store.ok()) return store.status();
   p.out += "Loader Heap:\n";

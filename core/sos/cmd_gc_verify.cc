@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/dac/gc_verify.h"
@@ -108,22 +110,97 @@ Json CorruptionJson(CommandContext& ctx, const GcLayout& layout, const dac::Corr
 
 }  // namespace
 
+namespace {
+// A memory range bound as the reference takes it: hex, 0x allowed.
+bool ParseRangeBound(const std::string& s, uint64_t* out) {
+  std::string digits = absl::StartsWithIgnoreCase(s, "0x") ? s.substr(2) : s;
+  return !digits.empty() && absl::SimpleHexAtoi(digits, out);
+}
+}  // namespace
+
 CommandResult VerifyHeap(CommandContext& ctx, const CommandSpec& spec,
                          const std::vector<std::string>& args) {
   bool ignore_state = false;
-  for (const std::string& a : args) {
+  int heap = -1;
+  uint64_t segment = 0;
+  std::vector<std::string> range_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     const std::string l = absl::AsciiStrToLower(a);
     if (l == "-ignoregcstate") {
       ignore_state = true;
     } else if (l == "-noprogress") {
       // Progress goes to the progress channel, never into the output.
-    } else {
+    } else if (l == "-heap") {
+      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &heap) || heap < 0) {
+        return UsageError(spec, "-heap needs a GC heap number (0, 1, ...)");
+      }
+      ++i;
+    } else if (l == "-segment") {
+      if (i + 1 >= args.size() || !ParseHexAddress(args[i + 1], &segment)) {
+        return UsageError(spec, absl::StrCat("Failed to parse segment '",
+                                             i + 1 < args.size() ? args[i + 1] : "", "'."));
+      }
+      ++i;
+    } else if (!l.empty() && (l[0] == '-' || l[0] == '/')) {
       return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
+    } else {
+      range_args.push_back(a);
+    }
+  }
+  if (range_args.size() > 2) return UsageError(spec, "Too many arguments to !verifyheap");
+  dac::VerifyScope scope;
+  if (!range_args.empty()) {
+    scope.has_range = true;
+    scope.range.end = UINT64_MAX;
+    if (!ParseRangeBound(range_args[0], &scope.range.start)) {
+      return UsageError(spec, absl::StrCat("Invalid start address: ", range_args[0]));
+    }
+    if (range_args.size() == 2) {
+      std::string end = range_args[1];
+      const bool length = !end.empty() && (end[0] == 'L' || end[0] == 'l');
+      if (length) end = end.substr(1);
+      if (!ParseRangeBound(end, &scope.range.end)) {
+        return UsageError(spec, absl::StrCat("Invalid end address: ", end));
+      }
+      if (length) scope.range.end += scope.range.start;
+      if (scope.range.end <= scope.range.start) {
+        return UsageError(spec, absl::StrCat("Start address must be before end address: '",
+                                             range_args[0], "' < '", range_args[1], "'"));
+      }
     }
   }
   auto layout_or = dac::ReadGcLayout(ctx.dac);
   if (!layout_or.ok()) return FromStatus(layout_or.status());
   const GcLayout& layout = **layout_or;
+  // The reference's HeapWithFilters: the segments of the heap, the one at (or committed over)
+  // the -segment address, those whose committed memory overlaps the range; ordered by heap
+  // then segment address. Filtered runs also verify the sync block table's objects.
+  const bool filtered = heap >= 0 || segment != 0 || scope.has_range;
+  if (heap >= 0 && std::none_of(layout.heaps.begin(), layout.heaps.end(),
+                                [&](const dac::GcSubHeap& h) { return h.index == heap; })) {
+    return Failure(absl::StrCat("No GC heap with index of ", heap));
+  }
+  if (scope.has_range &&
+      std::none_of(layout.sorted.begin(), layout.sorted.end(), [&](const GcSegment* s) {
+        return s->committed.start < scope.range.end && scope.range.start < s->committed.end;
+      })) {
+    return Failure(absl::StrFormat("No segments or objects in range [%x,%x)", scope.range.start,
+                                   scope.range.end));
+  }
+  for (const GcSegment* s : layout.sorted) {
+    if (heap >= 0 && s->heap != heap) continue;
+    if (segment != 0 && s->address != segment && !s->committed.Contains(segment)) continue;
+    if (scope.has_range &&
+        !(s->committed.start < scope.range.end && scope.range.start < s->committed.end)) {
+      continue;
+    }
+    scope.segments.push_back(s);
+  }
+  std::stable_sort(scope.segments.begin(), scope.segments.end(),
+                   [](const GcSegment* a, const GcSegment* b) {
+                     return a->heap != b->heap ? a->heap < b->heap : a->address < b->address;
+                   });
   if (!layout.structures_valid && !ignore_state) {
     return Failure(
         "The GC heap is not in a valid state for traversal.  (Use -ignoreGCState to override.)");
@@ -157,18 +234,46 @@ CommandResult VerifyHeap(CommandContext& ctx, const CommandSpec& spec,
     info.items = p.objects;
     ctx.out.Progress(info);
   };
-  auto objects = verifier.VerifyHeap(report, progress, &ctx.cancel);
+  auto objects = verifier.VerifyHeap(report, progress, &ctx.cancel, filtered ? &scope : nullptr);
   if (!objects.ok()) return FromStatus(objects.status());
+  // Filtered: the objects of the sync block table too (the first problem of each), in a
+  // table of their own.
+  uint64_t sync_blocks = 0, sync_errors = 0;
+  const std::string object_table = table;
+  std::string sync_table;
+  if (filtered) {
+    sync_blocks = verifier.sync_block_count();
+    for (uint64_t object : verifier.SyncBlockObjects()) {
+      auto found = verifier.VerifyObject(object);
+      if (!found.ok() || found->empty()) continue;
+      if (sync_errors++ == 0) table.clear();  // a new header
+      report(found->front());
+      --errors;
+      if (ctx.json) list.back()["sync_block_table"] = true;
+    }
+    if (sync_errors > 0) sync_table = table;
+  }
   if (ctx.json) {
-    WriteJson(ctx, Json{{"objects", *objects}, {"errors", errors}, {"corruptions", list}});
+    Json result{{"objects", *objects}, {"errors", errors + sync_errors}, {"corruptions", list}};
+    if (filtered) result["sync_blocks"] = sync_blocks;
+    WriteJson(ctx, result);
   } else {
-    std::string out = table;
-    if (errors > 0) out += "\n";
+    std::string out = object_table;
+    if (sync_errors > 0) {
+      if (!out.empty()) out += "\n";
+      absl::StrAppend(&out, "SyncBlock Table:\n", sync_table, "\n");
+    }
+    if (filtered) {
+      absl::StrAppend(&out, N0(sync_blocks), " SyncBlocks verified, ", N0(sync_errors), " error",
+                      sync_errors == 1 ? "" : "s", ".\n");
+    }
+    if (errors + sync_errors > 0) out += "\n";
     absl::StrAppend(&out, N0(*objects), " objects verified, ", N0(errors), " error",
                     errors == 1 ? "" : "s", ".\n");
-    if (errors == 0) out += "No heap corruption detected.\n";
+    if (errors == 0 && sync_errors == 0) out += "No heap corruption detected.\n";
     ctx.out.Write(out);
   }
+  errors += sync_errors;
   if (errors > 0) {
     return Failure(absl::StrCat("heap corruption detected: ", N0(errors), " object",
                                 errors == 1 ? "" : "s", " failed verification"));

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "absl/strings/ascii.h"
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/status_macros.h"
+#include "core/dac/gc_layout.h"
 #include "core/dac/gc_roots.h"
 #include "core/dac/heap_walk.h"
 #include "core/dac/root_graph.h"
@@ -349,11 +351,92 @@ std::string RegisterLine(const dac::GcRoot& root) {
   return s;
 }
 
+// ClrMD's Generation names, in its order (GcGeneration follows it).
+const char* ClrMdGenerationName(dac::GcGeneration g) {
+  switch (g) {
+    case dac::GcGeneration::kGen0:
+      return "Generation0";
+    case dac::GcGeneration::kGen1:
+      return "Generation1";
+    case dac::GcGeneration::kGen2:
+      return "Generation2";
+    case dac::GcGeneration::kLarge:
+      return "Large";
+    case dac::GcGeneration::kPinned:
+      return "Pinned";
+    case dac::GcGeneration::kFrozen:
+      return "Frozen";
+    default:
+      return "Unknown";
+  }
+}
+
+// The objects in the GC's internal root arrays (filled only during a GC: the roots from older
+// generations of a gen0/gen1 collection), with the chains to the target. Empty arrays on every
+// heap (any dump taken outside a GC) are an error, as in the reference.
+absl::StatusOr<uint64_t> PrintOlderGenerationRoots(CommandContext& ctx, const HeapGraph& g,
+                                                   dac::PathFinder& finder, int gen, int64_t limit,
+                                                   Json* json_roots) {
+  ASSIGN_OR_RETURN(std::unique_ptr<dac::GcLayout> layout, dac::ReadGcLayout(ctx.dac));
+  bool any = false, first = true;
+  uint64_t count = 0;
+  std::unordered_map<uint64_t, bool> seen;
+  for (const dac::GcSubHeap& h : layout->heaps) {
+    ASSIGN_OR_RETURN(auto range, ctx.dac.GetInternalRootArray(h.address));
+    if (range.second <= range.first) continue;
+    any = true;
+    for (uint64_t a = range.first; a < range.second; a += 8) {
+      if (limit >= 0 && count >= static_cast<uint64_t>(limit)) break;
+      if (ctx.cancel.cancelled()) return absl::CancelledError("gcroot");
+      uint64_t object = 0;
+      if (ctx.dac.ReadTargetMemory(a, &object, 8) != 8 || seen.count(object)) continue;
+      const uint32_t start = g.IndexOf(object);
+      if (start == HeapGraph::kNone) {
+        if (!ctx.json) {
+          ctx.out.Write(absl::StrFormat(
+              "Warning: GC internal root array contained invalid object: *%x = %x\n", a, object));
+        }
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::vector<uint32_t> chain, finder.FindPathFrom(start));
+      if (chain.empty()) continue;
+      seen[object] = true;
+      ++count;
+      const std::vector<PathRow> rows = RowsOf(ctx, g, chain);
+      if (ctx.json) {
+        json_roots->push_back(Json{{"kind", "older generation"},
+                                   {"address", JsonHex(object)},
+                                   {"path", PathJson(ctx, rows)}});
+        continue;
+      }
+      std::string s = first ? "Older Generation:\n" : "";
+      first = false;
+      absl::StrAppendFormat(&s, "    %x\n", object);
+      AppendPathText(ctx, rows, &s);
+      s += "\n";
+      ctx.out.Write(s);
+    }
+  }
+  if (!any) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Could not gather needed data, possibly due to memory constraints in the debuggee.\n"
+        "To try again, re-issue the '!findroots -gen ",
+        gen, "' command."));
+  }
+  return count;
+}
+
 CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
                      const std::vector<std::string>& args) {
   bool no_stacks = false;
   int64_t limit = -1;
+  std::optional<int> gcgen;
   std::string target_text;
+  // The reference's parser words for what it does not take (-all included: its help still
+  // mentions it, its parser rejects it).
+  auto unrecognized = [&](const std::string& a) {
+    return UsageError(spec, absl::StrCat("Unrecognized command or argument '", a, "'."));
+  };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string a = absl::AsciiStrToLower(args[i]);
     if (a == "-nostacks") {
@@ -363,16 +446,23 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
         return UsageError(spec, "-limit needs a number of roots");
       }
       ++i;
-    } else if (a == "-all") {
-      return UsageError(spec,
-                        "-all is not an option of gcroot (it lists every root that leads to the "
-                        "object already)");
+    } else if (a == "-gcgen") {
+      if (i + 1 >= args.size()) {
+        return UsageError(spec, "Required argument missing for option: '-gcgen'.");
+      }
+      int v = 0;
+      if (!absl::SimpleAtoi(args[i + 1], &v)) {
+        return UsageError(spec, absl::StrCat("Cannot parse argument '", args[i + 1],
+                                             "' for option '-gcgen' (a generation number)."));
+      }
+      gcgen = v;
+      ++i;
     } else if (!a.empty() && a[0] == '-') {
-      return UsageError(spec, absl::StrCat("unknown option '", args[i], "'"));
+      return unrecognized(args[i]);
     } else if (target_text.empty()) {
       target_text = args[i];
     } else {
-      return UsageError(spec, absl::StrCat("unexpected argument '", args[i], "'"));
+      return unrecognized(args[i]);
     }
   }
   uint64_t target = 0;
@@ -388,6 +478,52 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
   if (target_index == HeapGraph::kNone && !ctx.json) {
     text = absl::StrFormat("Warning: %x is not a valid object\n", target);
   }
+  // -gcgen N (the reference's helper for !findroots): would a collection of generation N
+  // keep the object? Older objects survive it; for gen0/gen1 the roots are the GC's own
+  // records of older-generation references (kept only during a GC) plus handles and the
+  // finalizer queue; any other N is a plain gcroot.
+  bool older_generation_roots = false;
+  if (gcgen) {
+    absl::StatusOr<std::unique_ptr<dac::GcLayout>> layout = dac::ReadGcLayout(ctx.dac);
+    if (!layout.ok()) return FromStatus(layout.status());
+    const dac::GcSegment* seg = (*layout)->FindByObjectRange(target);
+    if (seg == nullptr) {
+      if (!text.empty()) ctx.out.Write(text);
+      return Failure(absl::StrFormat("Address %x is not in the managed heap.", target));
+    }
+    const dac::GcGeneration object_gen = seg->GenerationOf(target);
+    if (*gcgen < static_cast<int>(object_gen)) {
+      if (ctx.json) {
+        WriteJson(ctx, Json{{"target", JsonHex(target)},
+                            {"valid_object", target_index != HeapGraph::kNone},
+                            {"generation", ClrMdGenerationName(object_gen)},
+                            {"condemned_generation", *gcgen},
+                            {"survives", true},
+                            {"roots", Json::array()},
+                            {"count", 0}});
+        return {};
+      }
+      absl::StrAppendFormat(&text,
+                            "Object %x will survive this collection:\n"
+                            "    gen(%x) = %s > %d = condemned generation.\n",
+                            target, target, ClrMdGenerationName(object_gen), *gcgen);
+      ctx.out.Write(text);
+      return {};
+    }
+    older_generation_roots = *gcgen == 0 || *gcgen == 1;
+  }
+  Json json_roots = Json::array();
+  uint64_t count = 0;
+  if (older_generation_roots) {
+    if (!text.empty()) ctx.out.Write(text);
+    text.clear();
+    dac::PathFinder older(g, target_index, &ctx.cancel);
+    absl::StatusOr<uint64_t> n =
+        PrintOlderGenerationRoots(ctx, g, older, *gcgen, limit, &json_roots);
+    if (!n.ok()) return FromStatus(n.status());
+    count = *n;
+    no_stacks = true;  // then the handles and the finalizer queue
+  }
   RootCache& cache = CacheOf(ctx);
   if (!cache.announced && !ctx.json) text += kCachingNotice;
   cache.announced = true;
@@ -396,13 +532,12 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
   if (!roots.ok()) return FromStatus(roots.status());
 
   dac::PathFinder finder(g, target_index, &ctx.cancel);
-  Json json_roots = Json::array();
-  uint64_t count = 0;
   const dac::GcRoot* last = nullptr;
   std::string last_frame;
   FrameNamer frames(ctx);
+  const uint64_t before = count;
   for (const dac::GcRoot& root : **roots) {
-    if (limit >= 0 && count >= static_cast<uint64_t>(limit)) break;
+    if (limit >= 0 && count - before >= static_cast<uint64_t>(limit)) break;
     if (no_stacks && root.kind == dac::GcRoot::Kind::kStack) continue;
     if (target_index == HeapGraph::kNone) break;
     const uint32_t start = g.IndexOf(root.object);
@@ -527,9 +662,77 @@ CommandResult PathTo(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
+// objsize -strings: the closure's strings grouped by value and size (dumpheap -strings'
+// statistics), after the objects unless -stat. Like the reference, every object of the closure
+// must be a string: the first other one ends the command with an error.
+CommandResult ObjSizeStrings(CommandContext& ctx, const std::string& header,
+                             const std::vector<dac::ObjectRef>& closure, bool stat) {
+  absl::StatusOr<dac::UsefulGlobals> globals = ctx.dac.GetUsefulGlobals();
+  if (!globals.ok()) return FromStatus(globals.status());
+  struct Group {
+    std::u16string value;
+    uint64_t size = 0, count = 0;
+  };
+  std::vector<Group> groups;  // first-seen order
+  std::map<std::pair<std::u16string, uint64_t>, size_t> index;
+  std::string s = ctx.json ? "" : header;
+  if (!stat && !closure.empty() && !ctx.json) {
+    absl::StrAppendFormat(&s, "%16s %16s %14s\n", "Address", "MT", "Size");
+  }
+  uint64_t total = 0;
+  for (const dac::ObjectRef& o : closure) {
+    if (ctx.cancel.cancelled()) return Failure("objsize: cancelled");
+    if (!stat && !ctx.json)
+      absl::StrAppendFormat(&s, "%16x %16x %14s \n", o.address, o.mt, N0(o.size));
+    if (o.mt != globals->string_mt) {
+      if (!s.empty()) ctx.out.Write(s);
+      return Failure(absl::StrFormat("Object %x is not a string, actual type: %s.", o.address,
+                                     NameOf(ctx, o.mt)));
+    }
+    uint32_t length = 0;
+    std::u16string value;
+    if (ctx.dac.ReadTargetMemory(o.address + 8, &length, 4) == 4) {
+      value.resize(std::min<uint32_t>(length, 1024));
+      value.resize(ctx.dac.ReadTargetMemory(o.address + 12, value.data(), value.size() * 2) / 2);
+    }
+    auto [it, fresh] = index.try_emplace({value, o.size}, groups.size());
+    if (fresh) groups.push_back({std::move(value), o.size});
+    groups[it->second].count++;
+    total += o.size;
+  }
+  std::vector<const Group*> rows;
+  for (const Group& gr : groups) rows.push_back(&gr);
+  std::stable_sort(rows.begin(), rows.end(), [](const Group* a, const Group* b) {
+    return a->count * a->size < b->count * b->size;
+  });
+  if (ctx.json) {
+    Json list = Json::array();
+    for (const Group* r : rows) {
+      list.push_back(Json{{"count", r->count},
+                          {"size", r->size},
+                          {"total_size", r->count * r->size},
+                          {"value", Utf8Value(r->value)}});
+    }
+    WriteJson(ctx, Json{{"strings", std::move(list)},
+                        {"total_objects", closure.size()},
+                        {"total_size", total}});
+    return {};
+  }
+  if (!rows.empty()) {
+    if (!stat) s += "\n";
+    s += "Statistics:\n";
+    for (const Group* r : rows) {
+      absl::StrAppendFormat(&s, "%14s %14s %s\n", N0(r->count), N0(r->count * r->size),
+                            SanitizedStringValue(r->value, 128));
+    }
+  }
+  ctx.out.Write(s);
+  return {};
+}
+
 CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
                       const std::vector<std::string>& args) {
-  bool short_ = false, stat = false;
+  bool short_ = false, stat = false, strings = false;
   std::string address_text, mt_text;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string a = absl::AsciiStrToLower(args[i]);
@@ -541,7 +744,7 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
       if (i + 1 >= args.size()) return UsageError(spec, "-mt needs a MethodTable address");
       mt_text = args[++i];
     } else if (a == "-strings") {
-      return UsageError(spec, "-strings is not supported yet");
+      strings = true;
     } else if (!a.empty() && a[0] == '-') {
       return UsageError(spec, absl::StrCat("unknown option '", args[i], "'"));
     } else if (address_text.empty()) {
@@ -597,6 +800,7 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
   }
   absl::StatusOr<std::vector<dac::ObjectRef>> closure = reader.Closure(start, &ctx.cancel);
   if (!closure.ok()) return FromStatus(closure.status());
+  if (strings) return ObjSizeStrings(ctx, header, *closure, stat);
   // Statistics per MethodTable, first-seen order for ties.
   struct Acc {
     uint64_t mt, count = 0, size = 0;
@@ -687,12 +891,18 @@ void RegisterRootCommands(CommandRegistry& r) {
   r.Add({{"gcroot", "GCRoot"},
          "<arguments>",
          "Displays info about references (or roots) to an object at the specified address.",
-         "gcroot [-nostacks] [-limit <count>] <object address>\n"
+         "gcroot [-nostacks] [-limit <count>] [-gcgen <generation>] <object address>\n"
          "  Every root that keeps the object alive, with the chain of references from it:\n"
          "  strong GC handles, then the finalizer queue, then the threads' stacks. Roots that\n"
          "  reach the object through a chain already printed show the chain up to it.\n"
          "  -nostacks  leave out the stack roots (handles and the finalizer queue only)\n"
-         "  -limit     stop after this many roots",
+         "  -limit     stop after this many roots\n"
+         "  -gcgen     as a collection of this generation would see it: an object of an older\n"
+         "             generation survives it (said so, no roots); for 0 and 1 the roots are\n"
+         "             the GC's internal root array (only filled while a GC runs, so a dump\n"
+         "             taken outside one has none: an error), then handles and the finalizer\n"
+         "             queue; other generations: a plain gcroot\n"
+         "  (-all, in the help of older SOS versions, is not an option: every root is listed.)",
          GcRoot});
   r.Add({{"pathto", "PathTo"},
          "<source> <target>",
@@ -704,12 +914,15 @@ void RegisterRootCommands(CommandRegistry& r) {
   r.Add({{"objsize", "ObjSize"},
          "<arguments>",
          "Lists the objects an object transitively keeps alive, and their total size.",
-         "objsize [-stat] [-short] <object address>\n"
-         "objsize [-stat] [-short] -mt <MethodTable>\n"
+         "objsize [-stat] [-short | -strings] <object address>\n"
+         "objsize [-stat] [-short | -strings] -mt <MethodTable>\n"
          "  Every object reachable from the object (or from all objects of the MethodTable),\n"
          "  the object itself included, each once, then statistics per type and the total.\n"
          "  -stat (-summary)  only the statistics\n"
-         "  -short            only the addresses",
+         "  -short            only the addresses\n"
+         "  -strings          statistics per string value instead of per type; as in\n"
+         "                    dotnet-dump, every object reached must be a string (a string,\n"
+         "                    or -mt of System.String), else the first other one is an error",
          ObjSize});
 }
 

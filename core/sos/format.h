@@ -63,6 +63,12 @@ struct DumpHeapOptions {
   int runtime_major = 0;  // the runtime's major version (thin lock header layout); 0: unknown
 };
 
+// A string's value as -strings statistics show it (dumpheap, objsize): all of it when it is only
+// letters and digits, else at most `max_len` characters with the unprintable ones as '.'.
+std::string SanitizedStringValue(const std::u16string& s, size_t max_len);
+// UTF-16 to UTF-8 (lone surrogates as U+FFFD), for JSON.
+std::string Utf8Value(const std::u16string& s);
+
 // -gen's value ("gen0".."gen2", "loh"/"large", "poh"/"pinned", "foh"/"frozen"), as the
 // reference spells them, case-insensitive; nullopt if unknown.
 std::optional<dac::SegmentKind> ParseGeneration(const std::string& text);
@@ -79,6 +85,12 @@ struct HeapIndex {
   std::vector<Type> types;  // first-seen order (ties in the statistics keep it)
   std::unordered_map<uint64_t, std::string> names;
   std::vector<std::string> warnings;
+  // Free blocks of at least 0.5 MB directly followed by an object (not on the large object
+  // heap), over the whole heap: dumpheap's fragmentation report.
+  struct FragmentedBlock {
+    uint64_t address = 0, size = 0, next = 0, next_mt = 0;
+  };
+  std::vector<FragmentedBlock> fragmentation;
 };
 
 // `dumpheap`: walks the heap, prints matching objects (unless -stat) then statistics. With

@@ -36,9 +36,18 @@ inline std::string MemorySize(uint64_t v, const std::string& zero = "") {
   return v == 0 ? zero : absl::StrFormat("0x%x (%d)", v, v);
 }
 
+// eeheap's filters as they touch the loader part: only blocks that start or end in the range
+// are shown; with any filter (also -heap or -segment) totals are "Partial".
+struct LoaderFilter {
+  bool partial = false;
+  bool has_range = false;
+  uint64_t start = 0, end = UINT64_MAX;
+};
+
 // The loader part of eeheap (cmd_gc_loader.cc): appends its text to *out and its JSON to
 // *json; returns the bytes it counted.
-absl::StatusOr<uint64_t> PrintLoaderHeaps(CommandContext& ctx, std::string* out, Json* json);
+absl::StatusOr<uint64_t> PrintLoaderHeaps(CommandContext& ctx, std::string* out, Json* json,
+                                          const LoaderFilter& filter = {});
 
 // cmd_gc_verify.cc
 CommandResult VerifyHeap(CommandContext& ctx, const CommandSpec& spec,

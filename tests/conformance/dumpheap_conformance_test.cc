@@ -2,10 +2,12 @@
 // dotnet-dump, on Heap and Full dumps of `HeapApp --zoo` on each runtime (net8.0 and net9.0
 // self-contained, net10.0 shared): -strings (listing and -stat), -thinlock, -gen (each
 // generation), -bycount, -heap, -segment, a memory range (start end, start L<length>),
-// -ignoreGCState/-noprogress; line for line. Then facts about the zoo (the 100 "dup-string"
-// strings, the lock the "clrdiag-locker" thread holds, the LOH and POH arrays) in the text and
-// the JSON forms. Also: bad input, `heapdiff` on two dumps of one growing process (exact growth
-// of Fixture.Customer and System.String), and Ctrl-C cancelling long walks of the new options.
+// -ignoreGCState/-noprogress, the fragmentation report ("Fragmented blocks larger than 0.5 MB",
+// with CLRDIAG_HEAPAPP_FRAGMENT=1: tests/fixtures/HeapApp/Fragment.cs); line for line. Then facts
+// about the zoo (the 100 "dup-string" strings, the lock the "clrdiag-locker" thread holds, the LOH
+// and POH arrays) in the text and the JSON forms. Also: bad input, `heapdiff` on two dumps of one
+// growing process (exact growth of Fixture.Customer and System.String), and Ctrl-C cancelling long
+// walks of the new options.
 //
 // Intentional differences:
 //  - The reference cuts -strings values to fit its console: with TERM set, to 80 columns (64
@@ -27,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <regex>
@@ -106,7 +109,10 @@ class DumpHeapConformanceTest : public ::testing::TestWithParam<conformance::Run
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
     if (!rt_->app && rt_->setup_error.empty()) {
-      rt_->app = StartFixture("HeapApp", {"2000", "--zoo"}, runtime);
+      SpawnOptions opts;
+      // Fragment.cs: free blocks over 0.5 MB between live objects (small and pinned heaps).
+      opts.env["CLRDIAG_HEAPAPP_FRAGMENT"] = "1";
+      rt_->app = StartFixture("HeapApp", {"2000", "--zoo"}, runtime, opts);
       if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
     }
     Collect(rt_, DumpType());
@@ -177,6 +183,16 @@ class DumpHeapConformanceTest : public ::testing::TestWithParam<conformance::Run
     }
     EXPECT_EQ(dup_count, 101u);
     EXPECT_EQ(objects, strings["total_objects"].get<uint64_t>());
+    // -gen poh -stat: the fragmentation report's blocks, as in the text.
+    const auto& frag = docs[2]["result"]["fragmentation"];
+    EXPECT_GE(frag.size(), 8u) << docs[2].dump();
+    for (const auto& b : frag) {
+      char row[128];
+      snprintf(row, sizeof(row), "%16s %14s %16s System.Byte[]\n",
+               b["address"].get<std::string>().substr(2).c_str(), "600,024",
+               b["followed_by"].get<std::string>().substr(2).c_str());
+      if (b["size"] == 600024u) EXPECT_CONTAINS(text.out, row);
+    }
     // -thinlock: the one lock, as in the text.
     const auto& locks = docs[1]["result"]["thin_locks"];
     ASSERT_EQ(locks.size(), 1u) << docs[1].dump();
@@ -239,6 +255,10 @@ TEST_P(DumpHeapConformanceTest, NewOptionsSameAsDotnetDump) {
       "dumpheap " + loh[1] + " -stat",
       "dumpheap -ignoreGCState -noprogress -gen poh -short",
       "dumpheap -strings -gen gen1 -type String",
+      // The fragmentation report: from the walk (above: -gen pinned, -gen poh -stat), from the
+      // session's type index (after the first complete walk), and filtered away by -type.
+      "dumpheap -stat",
+      "dumpheap -stat -type System.Byte[]",
   };
   RunResult ours = Ours(Dump().id, commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
@@ -266,9 +286,16 @@ TEST_P(DumpHeapConformanceTest, NewOptionsSameAsDotnetDump) {
       std::regex_search(threads.out, std::regex(" " + os_id + " 0*" + Upper(thread_obj) + " ")))
       << "thread " << thread_obj << " (OS id " << os_id << ") not in:\n"
       << threads.out;
+  // Fragment.cs: the 8 dropped byte[600000] between the kept ones on the pinned heap, each a
+  // free block of 600,024 bytes followed by a kept System.Byte[] (listed by -gen pinned,
+  // -gen poh -stat and -stat: 24 rows at least).
+  EXPECT_CONTAINS(out, "\nFragmented blocks larger than 0.5 MB:\n");
+  const std::vector<std::string> words = Words(out);
+  EXPECT_GE(std::count(words.begin(), words.end(), std::string("600,024")), 24) << out;
   // LOH: Zoo.Large = int[100000]; POH: Zoo.Pinned = byte[4096].
   EXPECT_CONTAINS(out, "        400,024 \n");
-  EXPECT_TRUE(std::regex_search(out, std::regex(R"( 4,120 System.Byte\[\]\n)"))) << out;
+  // (The POH also holds Fragment.cs's arrays: Zoo.Pinned is found by its size in -gen pinned.)
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(\n +[0-9a-f]+ +[0-9a-f]+ +4,120 \n)"))) << out;
   CheckJsonForms();
 }
 
