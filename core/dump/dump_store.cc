@@ -85,6 +85,20 @@ std::string MetaToJson(const DumpMeta& m) {
   j["coreclr_build_id"] = m.coreclr_build_id;
   j["runtime_files_stored"] = m.runtime_files_stored;
   j["has_crash_report"] = m.has_crash_report;
+  if (!m.rule.empty()) j["rule"] = m.rule;
+  if (!m.egress.empty()) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : m.egress) {
+      nlohmann::ordered_json x;
+      x["name"] = e.name;
+      x["state"] = e.state;
+      x["location"] = e.location;
+      x["error"] = e.error;
+      x["time"] = FormatIsoTime(e.time);
+      arr.push_back(std::move(x));
+    }
+    j["egress"] = std::move(arr);
+  }
   return j.dump(2) + "\n";
 }
 
@@ -110,6 +124,18 @@ absl::StatusOr<DumpMeta> MetaFromJson(const std::string& text) {
     m.coreclr_build_id = j.value("coreclr_build_id", "");
     m.runtime_files_stored = j.value("runtime_files_stored", false);
     m.has_crash_report = j.value("has_crash_report", false);
+    m.rule = j.value("rule", "");
+    if (j.contains("egress") && j["egress"].is_array()) {
+      for (const auto& x : j["egress"]) {
+        DumpMeta::Egress e;
+        e.name = x.value("name", "");
+        e.state = x.value("state", "");
+        e.location = x.value("location", "");
+        e.error = x.value("error", "");
+        e.time = ParseTimeOr(x.value("time", ""));
+        m.egress.push_back(std::move(e));
+      }
+    }
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("meta.json: ", e.what()));
   }
@@ -207,6 +233,16 @@ absl::Status DumpStore::Commit(const DumpMeta& meta) {
     return ErrnoStatus(errno, absl::StrCat("rename ", dir));
   }
   return absl::OkStatus();
+}
+
+absl::Status DumpStore::UpdateMeta(const DumpMeta& meta) {
+  if (!IsValidDumpId(meta.id)) return absl::InvalidArgumentError("invalid dump id");
+  std::string dir = absl::StrCat(root_, "/dumps/", meta.id);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat("dump ", meta.id, " is no longer in the catalog"));
+  }
+  return WriteFileAtomic(dir + "/meta.json", MetaToJson(meta), kFileMode);
 }
 
 void DumpStore::DiscardStaging(const std::string& id) {
