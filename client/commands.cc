@@ -47,6 +47,20 @@ nlohmann::ordered_json DumpJson(const clrdiag::v1::DumpInfo& d) {
   j["coreclr_build_id"] = d.coreclr_build_id();
   j["runtime_files_stored"] = d.runtime_files_stored();
   if (!d.crash_report_path().empty()) j["crash_report_path"] = d.crash_report_path();
+  if (!d.rule().empty()) j["rule"] = d.rule();
+  if (d.egress_size() > 0) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : d.egress()) {
+      nlohmann::ordered_json x;
+      x["name"] = e.name();
+      x["state"] = e.state();
+      x["location"] = e.location();
+      x["error"] = e.error();
+      x["time"] = FormatTimestamp(e.time());
+      arr.push_back(std::move(x));
+    }
+    j["egress"] = std::move(arr);
+  }
   return j;
 }
 

@@ -19,8 +19,8 @@ namespace {
 absl::Status Errno(const std::string& what) {
   int e = errno;
   return absl::Status(e == EACCES || e == EPERM || e == EROFS ? absl::StatusCode::kPermissionDenied
-                      : e == ENOSPC                            ? absl::StatusCode::kResourceExhausted
-                                                               : absl::StatusCode::kInternal,
+                      : e == ENOSPC                           ? absl::StatusCode::kResourceExhausted
+                                                              : absl::StatusCode::kInternal,
                       absl::StrCat(what, ": ", std::strerror(e)));
 }
 

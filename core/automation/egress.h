@@ -58,8 +58,7 @@ class FilesystemEgress : public EgressTarget {
 
 // Builds the target for `config`: filesystem here; for s3, `make_s3` (may be empty: then an
 // s3 target reports "S3 egress is not built into this daemon" at each Send).
-using S3Factory =
-    std::function<absl::StatusOr<std::unique_ptr<EgressTarget>>(const EgressConfig&)>;
+using S3Factory = std::function<absl::StatusOr<std::unique_ptr<EgressTarget>>(const EgressConfig&)>;
 absl::StatusOr<std::unique_ptr<EgressTarget>> MakeEgressTarget(const EgressConfig& config,
                                                                const S3Factory& make_s3);
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <utility>
 
@@ -169,6 +170,9 @@ bool Engine::Admit(size_t rule, const ProcessInfo& p, const std::string& reason,
   std::optional<absl::Time> next = NextAllowed(rule, now);
   if (next) {
     ++rt.throttled;
+    // One event per hold-back period, not one per sample.
+    if (rt.throttle_reported == next) return false;
+    rt.throttle_reported = next;
     Event e;
     e.kind = EventKind::kRuleThrottled;
     e.rule = rules_[rule].name;
@@ -201,8 +205,7 @@ void Engine::Fire(size_t rule, const ProcessInfo& p, const std::string& reason, 
   CheckFinished(rule, now, events);  // action_count reached: say so now
 }
 
-void Engine::Dispatch(std::vector<Pending> pending, std::vector<Event> events,
-                      bool needs_changed) {
+void Engine::Dispatch(std::vector<Pending> pending, std::vector<Event> events, bool needs_changed) {
   // Events first, so rule_fired precedes whatever the action reports.
   if (bus_) {
     for (auto& e : events) bus_->Publish(std::move(e));
@@ -380,8 +383,8 @@ void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::
       if (runtime_[idx].finished) continue;
       if (st.sustained.Add(timestamp, PassesThresholds(t, value), t.counter_interval, t.window)) {
         st.sustained.Reset();
-        Fire(idx, it->second.info, absl::StrCat(DescribeTrigger(t), ": ", FormatNumber(value)),
-             now, &pending, &events);
+        Fire(idx, it->second.info, absl::StrCat(DescribeTrigger(t), ": ", FormatNumber(value)), now,
+             &pending, &events);
       }
     }
   }
@@ -471,13 +474,17 @@ std::vector<RuleStatus> Engine::ListRules() const {
 
 void Engine::Start(std::function<std::vector<ProcessInfo>()> list, Sampler sample) {
   thread_ = std::thread([this, list = std::move(list), sample = std::move(sample)] {
+    // A fixed rate: each pass starts one interval after the previous one started (or at once
+    // when a pass took longer), so the time a pass takes does not stretch the interval.
+    const auto interval = absl::ToChronoMilliseconds(options_.automation.poll_interval);
+    auto next = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(loop_mu_);
     while (!stop_) {
       lock.unlock();
       Poll(list(), sample);
       lock.lock();
-      loop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.automation.poll_interval),
-                        [this] { return stop_; });
+      next = std::max(next + interval, std::chrono::steady_clock::now());
+      loop_cv_.wait_until(lock, next, [this] { return stop_; });
     }
   });
 }

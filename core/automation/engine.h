@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/automation/events.h"
 #include "core/automation/rules.h"
 
@@ -102,7 +102,7 @@ struct ProcessNeeds {
 struct RuleStatus {
   std::string name;
   std::string trigger;  // e.g. "working_set > 200 MB", "counter System.Runtime/gc-heap-size > 10"
-  uint64_t fires = 0;      // actions started
+  uint64_t fires = 0;   // actions started
   uint64_t throttled = 0;  // satisfied triggers the limits held back
   std::optional<absl::Time> last_fire;
   // When the next action may start: nullopt = now (or never, when finished).
@@ -157,7 +157,7 @@ class Engine {
   };
   struct ProcState {
     ProcessInfo info;
-    std::map<size_t, TriggerState> rules;  // rule index → state, for rules that match
+    std::map<size_t, TriggerState> rules;             // rule index → state, for rules that match
     std::deque<std::pair<absl::Time, uint64_t>> cpu;  // (time, ticks) history
   };
   struct RuleRuntime {
@@ -165,6 +165,7 @@ class Engine {
     std::deque<absl::Time> fires;  // within limits.window (all, without a window)
     uint64_t fire_count = 0;
     uint64_t throttled = 0;
+    std::optional<absl::Time> throttle_reported;  // the hold-back end last announced
     std::optional<absl::Time> last_fire;
     bool finished = false;
     std::string finished_reason;

@@ -12,10 +12,14 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKindNames[] = {
-    {EventKind::kProcessStart, "process_start"},   {EventKind::kProcessExit, "process_exit"},
-    {EventKind::kRuleFired, "rule_fired"},         {EventKind::kRuleThrottled, "rule_throttled"},
-    {EventKind::kDumpCollected, "dump_collected"}, {EventKind::kCollectFailed, "collect_failed"},
-    {EventKind::kEgress, "egress"},                {EventKind::kRuleFinished, "rule_finished"},
+    {EventKind::kProcessStart, "process_start"},
+    {EventKind::kProcessExit, "process_exit"},
+    {EventKind::kRuleFired, "rule_fired"},
+    {EventKind::kRuleThrottled, "rule_throttled"},
+    {EventKind::kDumpCollected, "dump_collected"},
+    {EventKind::kCollectFailed, "collect_failed"},
+    {EventKind::kEgress, "egress"},
+    {EventKind::kRuleFinished, "rule_finished"},
 };
 
 }  // namespace

@@ -20,14 +20,14 @@
 namespace clrdiag::automation {
 
 enum class EventKind {
-  kProcessStart,    // a .NET process appeared
-  kProcessExit,     // it went away
-  kRuleFired,       // a rule's trigger was satisfied and its limits allowed an action
-  kRuleThrottled,   // a trigger was satisfied but the limits held the action back
-  kDumpCollected,   // the action's dump is in the catalog (dump_id)
-  kCollectFailed,   // the action's collection failed (message)
-  kEgress,          // one egress of a dump: ok, location or error (egress, message)
-  kRuleFinished,    // a rule stopped (action_count reached without window, rule_duration)
+  kProcessStart,   // a .NET process appeared
+  kProcessExit,    // it went away
+  kRuleFired,      // a rule's trigger was satisfied and its limits allowed an action
+  kRuleThrottled,  // a trigger was satisfied but the limits held the action back
+  kDumpCollected,  // the action's dump is in the catalog (dump_id)
+  kCollectFailed,  // the action's collection failed (message)
+  kEgress,         // one egress of a dump: ok, location or error (egress, message)
+  kRuleFinished,   // a rule stopped (action_count reached without window, rule_duration)
 };
 const char* EventKindName(EventKind k);  // "process_start", "rule_fired", ...
 std::optional<EventKind> ParseEventKind(const std::string& name);
@@ -91,8 +91,7 @@ class EventBus {
   std::vector<Event> Recent(const EventFilter& filter) const;
   // A new subscriber; with `replay`, its queue starts with Recent(filter). Unsubscribes when
   // destroyed.
-  std::unique_ptr<Subscription> Subscribe(EventFilter filter, bool replay,
-                                          size_t capacity = 10000);
+  std::unique_ptr<Subscription> Subscribe(EventFilter filter, bool replay, size_t capacity = 10000);
   // Ends every subscription (Next returns false); for shutdown.
   void Close();
 

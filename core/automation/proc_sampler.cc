@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "core/base/fs.h"
 
 namespace clrdiag::automation {
@@ -44,9 +44,9 @@ absl::StatusOr<ProcSample> SampleProcess(const std::string& proc_root, pid_t pid
   s->time = absl::Now();
   DIR* d = ::opendir((dir + "/fd").c_str());
   if (d == nullptr) {
-    return absl::Status(errno == ENOENT ? absl::StatusCode::kNotFound
-                                        : absl::StatusCode::kPermissionDenied,
-                        absl::StrCat(dir, "/fd: ", std::strerror(errno)));
+    return absl::Status(
+        errno == ENOENT ? absl::StatusCode::kNotFound : absl::StatusCode::kPermissionDenied,
+        absl::StrCat(dir, "/fd: ", std::strerror(errno)));
   }
   int64_t n = 0;
   while (dirent* e = ::readdir(d)) {

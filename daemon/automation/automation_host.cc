@@ -4,8 +4,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "core/automation/proc_sampler.h"
 #include "core/base/fs.h"
 
@@ -35,10 +35,10 @@ std::string DescribeAction(const automation::Action& a) {
 
 std::string DescribeLimits(const automation::Limits& l) {
   std::vector<std::string> parts;
-  parts.push_back(
-      absl::StrCat("action_count ", l.action_count,
-                   l.window > absl::ZeroDuration() ? " per " + absl::FormatDuration(l.window)
-                                                   : std::string(" in all")));
+  parts.push_back(absl::StrCat("action_count ", l.action_count,
+                               l.window > absl::ZeroDuration()
+                                   ? " per " + absl::FormatDuration(l.window)
+                                   : std::string(" in all")));
   if (l.cooldown > absl::ZeroDuration()) {
     parts.push_back("cooldown " + absl::FormatDuration(l.cooldown));
   }
@@ -65,8 +65,7 @@ absl::StatusOr<std::unique_ptr<AutomationHost>> AutomationHost::Create(
   automation::EngineOptions eo;
   eo.automation = config.options;
   eo.on_needs_changed = h->deps_.on_needs_changed;
-  h->engine_ =
-      std::make_unique<automation::Engine>(config.rules, std::move(eo), &h->bus_, h.get());
+  h->engine_ = std::make_unique<automation::Engine>(config.rules, std::move(eo), &h->bus_, h.get());
   return h;
 }
 
@@ -86,6 +85,7 @@ void AutomationHost::Start() {
   if (started_) return;
   started_ = true;
   action_thread_ = std::thread([this] { ActionLoop(); });
+  if (deps_.inventory == nullptr) return;  // actions only (tests)
   const std::string root = deps_.proc_root;
   engine_->Start([this] { return ListProcesses(); },
                  [root](pid_t pid) { return automation::SampleProcess(root, pid); });
@@ -151,9 +151,9 @@ void AutomationHost::Perform(const Job& job) {
   req.diag = job.rule.action.collect.diag;
   req.crash_report = job.rule.action.collect.crash_report;
   req.requested_by = 0;  // the daemon itself: root's (admins see it; owner-scoped users do not)
-  log(false, absl::StrCat("rule ", job.rule.name, ": collecting a ", job.rule.action.collect.type,
-                          " dump of pid ", job.process.pid, " (", job.process.name,
-                          "): ", job.reason));
+  log(false,
+      absl::StrCat("rule ", job.rule.name, ": collecting a ", job.rule.action.collect.type,
+                   " dump of pid ", job.process.pid, " (", job.process.name, "): ", job.reason));
   auto meta = deps_.collect(req);
   automation::Event e;
   e.rule = job.rule.name;
@@ -231,9 +231,10 @@ void AutomationHost::Egress(const Job& job, dump::DumpMeta meta) {
     rec.error = where.ok() ? "" : e.message;
     rec.time = absl::Now();
     if (deps_.log) {
-      deps_.log(!where.ok(), absl::StrCat("rule ", job.rule.name, ": egress ", name, " of ",
-                                          meta.id, where.ok() ? ": sent to " : " failed: ",
-                                          e.message, where.ok() ? "" : " (the dump stays in the catalog)"));
+      deps_.log(!where.ok(),
+                absl::StrCat("rule ", job.rule.name, ": egress ", name, " of ", meta.id,
+                             where.ok() ? ": sent to " : " failed: ", e.message,
+                             where.ok() ? "" : " (the dump stays in the catalog)"));
     }
     if (absl::Status st = deps_.store->UpdateMeta(meta); !st.ok() && deps_.log) {
       deps_.log(true, absl::StrCat("egress: cannot record the result in dump ", meta.id, ": ",

@@ -36,7 +36,7 @@ struct AutomationDeps {
   // The CollectDump RPC's collection path (DiagnosticsService::CollectForRule): the catalog,
   // listen-mode targets, max_concurrent_collections, metrics, shutdown's wait.
   std::function<absl::StatusOr<dump::DumpMeta>(const dump::CollectRequest&)> collect;
-  automation::S3Factory make_s3;          // may be empty (s3 egress then fails with a message)
+  automation::S3Factory make_s3;           // may be empty (s3 egress then fails with a message)
   std::function<void()> on_needs_changed;  // may be empty (see Engine::Needs)
   std::string proc_root = "/proc";
   // Log lines (info or warning).
@@ -50,7 +50,7 @@ class AutomationHost : public automation::ActionRunner {
       const automation::AutomationConfig& config, AutomationDeps deps);
   ~AutomationHost() override;
 
-  // Starts polling and the action thread.
+  // Starts polling (unless deps.inventory is null) and the action thread.
   void Start();
   // Stops polling, lets the running action finish (queued ones are dropped, with an event),
   // and closes the event bus.

@@ -84,8 +84,8 @@ class Walker {
     if (!Scalar(n, path, &s)) return false;
     absl::Duration d;
     int64_t days = 0;
-    if (absl::EndsWith(s, "d") && absl::SimpleAtoi(s.substr(0, s.size() - 1), &days) &&
-        days >= 0 && days <= 3650) {
+    if (absl::EndsWith(s, "d") && absl::SimpleAtoi(s.substr(0, s.size() - 1), &days) && days >= 0 &&
+        days <= 3650) {
       *out = absl::Hours(24 * days);
       return true;
     }
@@ -308,8 +308,9 @@ void ParseEgress(const YAML::Node& root, Walker& w, automation::AutomationConfig
   auto n = root["egress"];
   if (!n) return;
   if (!n.IsMap()) {
-    w.Error("egress", "expected a mapping of names to targets, e.g. local: {type: filesystem, "
-                      "directory: /var/lib/clrdiag/egress}");
+    w.Error("egress",
+            "expected a mapping of names to targets, e.g. local: {type: filesystem, "
+            "directory: /var/lib/clrdiag/egress}");
     return;
   }
   std::set<std::string> seen;
@@ -408,8 +409,8 @@ void ParseEgress(const YAML::Node& root, Walker& w, automation::AutomationConfig
       abs_path("secret_access_key_file", &eg.secret_access_key_file, true);
       if (e["path_style"]) w.Bool(e["path_style"], p + ".path_style", &eg.path_style);
     } else {
-      w.Error(p + ".type", absl::StrCat("unknown egress type '", type,
-                                        "' (known: filesystem, s3)"));
+      w.Error(p + ".type",
+              absl::StrCat("unknown egress type '", type, "' (known: filesystem, s3)"));
       continue;
     }
     if (e["prefix"]) {
@@ -435,10 +436,10 @@ struct Shortcut {
   double default_greater_than;
 };
 constexpr Shortcut kShortcuts[] = {
-    {"gc_heap_size", "gc-heap-size", 10},                    // MB
-    {"cpu_usage", "cpu-usage", 50},                          // %
+    {"gc_heap_size", "gc-heap-size", 10},  // MB
+    {"cpu_usage", "cpu-usage", 50},        // %
     {"threadpool_queue_length", "threadpool-queue-length", 200},
-    {"exception_rate", "exception-count", 10},               // per counter interval
+    {"exception_rate", "exception-count", 10},  // per counter interval
 };
 
 void ParseTrigger(const YAML::Node& t, const std::string& p, Walker& w,
@@ -553,7 +554,8 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
     } else {
       w.CheckKeys(n, "automation", {"poll_interval", "counter_interval", "event_buffer"});
       absl::Duration d;
-      if (n["poll_interval"] && w.RuleDuration(n["poll_interval"], "automation.poll_interval", &d)) {
+      if (n["poll_interval"] &&
+          w.RuleDuration(n["poll_interval"], "automation.poll_interval", &d)) {
         if (d < absl::Milliseconds(50) || d > absl::Hours(1)) {
           w.Error("automation.poll_interval", "must be from 50ms to 1h");
         } else {
@@ -600,8 +602,8 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
         ok &= std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
       }
       if (!ok) {
-        w.Error(p + ".name", absl::StrCat("'", rule.name,
-                                          "': use 1 to 64 of letters, digits, '-', '_', '.'"));
+        w.Error(p + ".name",
+                absl::StrCat("'", rule.name, "': use 1 to 64 of letters, digits, '-', '_', '.'"));
       } else if (!names.insert(rule.name).second) {
         w.Error(p + ".name", absl::StrCat("'", rule.name, "' is used twice"));
       }
@@ -615,8 +617,10 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
                     {"process_name", "command_line", "entry_assembly", "k8s_namespace", "pod",
                      "container_id"});
         automation::Filter& fl = rule.filter;
-        if (f["process_name"]) PatternKey(w, f["process_name"], fp + ".process_name", &fl.process_name);
-        if (f["command_line"]) PatternKey(w, f["command_line"], fp + ".command_line", &fl.command_line);
+        if (f["process_name"])
+          PatternKey(w, f["process_name"], fp + ".process_name", &fl.process_name);
+        if (f["command_line"])
+          PatternKey(w, f["command_line"], fp + ".command_line", &fl.command_line);
         if (f["entry_assembly"]) {
           PatternKey(w, f["entry_assembly"], fp + ".entry_assembly", &fl.entry_assembly);
         }
@@ -624,7 +628,8 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
           PatternKey(w, f["k8s_namespace"], fp + ".k8s_namespace", &fl.k8s_namespace);
         }
         if (f["pod"]) PatternKey(w, f["pod"], fp + ".pod", &fl.pod);
-        if (f["container_id"]) PatternKey(w, f["container_id"], fp + ".container_id", &fl.container_id);
+        if (f["container_id"])
+          PatternKey(w, f["container_id"], fp + ".container_id", &fl.container_id);
       }
     }
     if (!r["trigger"]) {
@@ -656,8 +661,8 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
               }
             }
             if (!found) {
-              w.Error(cp + ".type",
-                      absl::StrCat("unknown dump type '", ty, "' (known: Full, Heap, Mini, Triage)"));
+              w.Error(cp + ".type", absl::StrCat("unknown dump type '", ty,
+                                                 "' (known: Full, Heap, Mini, Triage)"));
             }
           }
           if (auto fl = c["flags"]) {
@@ -806,11 +811,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   if (root.IsNull()) return c;
   if (!root.IsMap()) return absl::InvalidArgumentError(source + ": expected a mapping at the top");
   Walker w(source);
-  w.CheckKeys(
-      root, "",
-      {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
-       "log_level", "limits", "analysis", "retention", "store", "metrics", "diagnostic_ports",
-       "automation", "collection_rules", "egress"});
+  w.CheckKeys(root, "",
+              {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
+               "log_level", "limits", "analysis", "retention", "store", "metrics",
+               "diagnostic_ports", "automation", "collection_rules", "egress"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");

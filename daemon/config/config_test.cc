@@ -428,7 +428,7 @@ collection_rules:
   EXPECT_EQ(f.counter, "gc-heap-size");
   EXPECT_EQ(*f.greater_than, 10);  // the shortcut's default
   EXPECT_EQ(f.window, absl::Minutes(1));
-  EXPECT_EQ(f.counter_interval, absl::Seconds(2));  // automation.counter_interval
+  EXPECT_EQ(f.counter_interval, absl::Seconds(2));            // automation.counter_interval
   EXPECT_FALSE(a.rules[6].trigger.greater_than.has_value());  // less_than drops the default
   EXPECT_EQ(a.rules[6].trigger.counter, "cpu-usage");
   EXPECT_EQ(a.rules[7].trigger.counter, "threadpool-queue-length");
