@@ -205,7 +205,8 @@ void Engine::Fire(size_t rule, const ProcessInfo& p, const std::string& reason, 
   CheckFinished(rule, now, events);  // action_count reached: say so now
 }
 
-void Engine::Dispatch(std::vector<Pending> pending, std::vector<Event> events, bool needs_changed) {
+void Engine::Dispatch(const std::vector<Pending>& pending, std::vector<Event> events,
+                      bool needs_changed) {
   // Events first, so rule_fired precedes whatever the action reports.
   if (bus_) {
     for (auto& e : events) bus_->Publish(std::move(e));

@@ -183,7 +183,7 @@ class Engine {
   void CheckFinished(size_t rule, absl::Time now, std::vector<Event>* events);
   void Fire(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
             std::vector<Pending>* pending, std::vector<Event>* events);
-  void Dispatch(std::vector<Pending> pending, std::vector<Event> events, bool needs_changed);
+  void Dispatch(const std::vector<Pending>& pending, std::vector<Event> events, bool needs_changed);
   std::vector<ProcessNeeds> NeedsLocked() const;
   void MatchRules(ProcState& ps);
 

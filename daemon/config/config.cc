@@ -690,12 +690,12 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
       if (auto e = a["egress"]) {
         std::vector<std::pair<std::string, std::string>> wanted;  // (name, key path)
         if (e.IsScalar()) {
-          wanted.push_back({e.Scalar(), ap + ".egress"});
+          wanted.emplace_back(e.Scalar(), ap + ".egress");
         } else if (e.IsSequence()) {
           for (size_t k = 0; k < e.size(); ++k) {
             std::string s;
             const std::string kp = absl::StrCat(ap, ".egress[", k, "]");
-            if (w.Scalar(e[k], kp, &s)) wanted.push_back({s, kp});
+            if (w.Scalar(e[k], kp, &s)) wanted.emplace_back(s, kp);
           }
         } else {
           w.Error(ap + ".egress", "expected an egress name or a list of names");
