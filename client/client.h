@@ -140,6 +140,15 @@ int RunDownload(Client& client, const std::string& id, const std::string& output
 int RunRm(Client& client, const std::string& id);
 // `sessions`: the open analysis sessions; with `close_id`, closes that one.
 int RunSessions(Client& client, const GlobalOptions& opts, const std::string& close_id);
+// automation.cc
+struct EventsOptions {
+  bool follow = false;
+  std::vector<std::string> kinds;
+  std::string rule;
+  int pid = 0;
+};
+int RunEvents(Client& client, const GlobalOptions& opts, const EventsOptions& eo);
+int RunRules(Client& client, const GlobalOptions& opts);
 // Opens DUMP (catalog id or daemon-side path), runs `commands`, then reads more from stdin
 // (a `> ` prompt on a terminal) until exit. Exit code 1 if any command failed.
 // `json`: each command prints its JSON form (one document per line, see docs/json-output.md).

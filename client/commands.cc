@@ -52,6 +52,20 @@ nlohmann::ordered_json DumpJson(const clrdiag::v1::DumpInfo& d) {
   if (!d.container_id().empty()) j["container_id"] = d.container_id();
   if (!d.pod().empty()) j["pod"] = d.pod();
   if (!d.pod_namespace().empty()) j["pod_namespace"] = d.pod_namespace();
+  if (!d.rule().empty()) j["rule"] = d.rule();
+  if (d.egress_size() > 0) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : d.egress()) {
+      nlohmann::ordered_json x;
+      x["name"] = e.name();
+      x["state"] = e.state();
+      x["location"] = e.location();
+      x["error"] = e.error();
+      x["time"] = FormatTimestamp(e.time());
+      arr.push_back(std::move(x));
+    }
+    j["egress"] = std::move(arr);
+  }
   return j;
 }
 

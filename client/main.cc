@@ -82,6 +82,21 @@ int main(int argc, char** argv) {
   sessions->add_flag("--json", g.json, "print a JSON array");
   sessions->add_option("--close", close_id, "close this session (yours; any session as root)");
 
+  EventsOptions ev;
+  auto* events = app.add_subcommand(
+      "events", "Show the daemon's automation events: processes, rules fired, dumps, egress");
+  events->add_flag("-f,--follow", ev.follow,
+                   "after the recent events, keep printing new ones until Ctrl-C");
+  events->add_flag("--json", g.json, "one JSON object per event and line (JSON Lines)");
+  events->add_option("--kind", ev.kinds,
+                     "only these kinds (repeatable): process_start, process_exit, rule_fired, "
+                     "rule_throttled, dump_collected, collect_failed, egress, rule_finished");
+  events->add_option("--rule", ev.rule, "only this rule's events");
+  events->add_option("-p,--process-id", ev.pid, "only this process's events");
+  auto* rules = app.add_subcommand(
+      "rules", "List the collection rules with fire counts, last fire and next allowed action");
+  rules->add_flag("--json", g.json, "print a JSON array");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -121,6 +136,15 @@ int main(int argc, char** argv) {
     sigaddset(&sigint, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
   }
+  if (events->parsed() && ev.follow) {
+    // `events --follow` ends on Ctrl-C or SIGTERM through its sigwait thread (RunEvents): block
+    // them in every thread, so before gRPC starts any.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  }
   TlsMaterial tls;
   if (!LoadTlsMaterial(g, &tls)) return kExitUsage;
   Client& client = *new Client(g, tls);
@@ -132,6 +156,8 @@ int main(int argc, char** argv) {
   if (analyze->parsed()) rc = RunAnalyze(client, dump, commands, g.json);
   if (sessions->parsed()) rc = RunSessions(client, g, close_id);
   if (heapdiff->parsed()) rc = RunHeapDiff(client, diff_a, diff_b, g.json);
+  if (events->parsed()) rc = RunEvents(client, g, ev);
+  if (rules->parsed()) rc = RunRules(client, g);
   std::fflush(nullptr);
   std::_Exit(rc);
 }

@@ -90,6 +90,20 @@ std::string MetaToJson(const DumpMeta& m) {
   if (!m.container_id.empty()) j["container_id"] = m.container_id;
   if (!m.pod.empty()) j["pod"] = m.pod;
   if (!m.pod_namespace.empty()) j["pod_namespace"] = m.pod_namespace;
+  if (!m.rule.empty()) j["rule"] = m.rule;
+  if (!m.egress.empty()) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& e : m.egress) {
+      nlohmann::ordered_json x;
+      x["name"] = e.name;
+      x["state"] = e.state;
+      x["location"] = e.location;
+      x["error"] = e.error;
+      x["time"] = FormatIsoTime(e.time);
+      arr.push_back(std::move(x));
+    }
+    j["egress"] = std::move(arr);
+  }
   return j.dump(2) + "\n";
 }
 
@@ -120,6 +134,18 @@ absl::StatusOr<DumpMeta> MetaFromJson(const std::string& text) {
     m.container_id = j.value("container_id", "");
     m.pod = j.value("pod", "");
     m.pod_namespace = j.value("pod_namespace", "");
+    m.rule = j.value("rule", "");
+    if (j.contains("egress") && j["egress"].is_array()) {
+      for (const auto& x : j["egress"]) {
+        DumpMeta::Egress e;
+        e.name = x.value("name", "");
+        e.state = x.value("state", "");
+        e.location = x.value("location", "");
+        e.error = x.value("error", "");
+        e.time = ParseTimeOr(x.value("time", ""));
+        m.egress.push_back(std::move(e));
+      }
+    }
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("meta.json: ", e.what()));
   }
@@ -217,6 +243,16 @@ absl::Status DumpStore::Commit(const DumpMeta& meta) {
     return ErrnoStatus(errno, absl::StrCat("rename ", dir));
   }
   return absl::OkStatus();
+}
+
+absl::Status DumpStore::UpdateMeta(const DumpMeta& meta) {
+  if (!IsValidDumpId(meta.id)) return absl::InvalidArgumentError("invalid dump id");
+  std::string dir = absl::StrCat(root_, "/dumps/", meta.id);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat("dump ", meta.id, " is no longer in the catalog"));
+  }
+  return WriteFileAtomic(dir + "/meta.json", MetaToJson(meta), kFileMode);
 }
 
 void DumpStore::DiscardStaging(const std::string& id) {

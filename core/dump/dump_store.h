@@ -56,6 +56,17 @@ struct DumpMeta {
   std::string container_id;
   std::string pod;
   std::string pod_namespace;
+  // Dumps a collection rule took (docs/automation.md): the rule, and what became of the dump
+  // at each of the rule's egress targets. Empty for dumps collected on request.
+  std::string rule;
+  struct Egress {
+    std::string name;
+    std::string state;  // "pending", "ok", "failed"
+    std::string location;
+    std::string error;
+    absl::Time time;
+  };
+  std::vector<Egress> egress;
 };
 
 std::string MetaToJson(const DumpMeta& meta);
@@ -156,6 +167,9 @@ class DumpStore {
   absl::Status WriteStagingNote(const std::string& id, const std::string& note);
 
   absl::StatusOr<DumpMeta> Get(const std::string& id) const;
+  // Rewrites the meta.json of a dump in the catalog (atomically), e.g. with egress results.
+  // NotFound if the dump is gone.
+  absl::Status UpdateMeta(const DumpMeta& meta);
   // Newest first. Entries with unreadable meta are skipped (and logged by the caller).
   std::vector<DumpMeta> List() const;
   // Removes a dump; returns the bytes freed. NotFound if unknown; FailedPrecondition, naming

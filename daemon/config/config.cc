@@ -4,6 +4,9 @@
 #include <grp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
+#include <cmath>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -11,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/base/egress_prefix.h"
 #include "core/base/fs.h"
 #include "core/base/paths.h"
 
@@ -74,6 +78,24 @@ class Walker {
       return;
     }
     *out = v;
+  }
+  // "bad duration" for automation keys: 500ms, 5s, 2m, 1h, 1d (days too).
+  bool RuleDuration(const YAML::Node& n, const std::string& path, absl::Duration* out) {
+    std::string s;
+    if (!Scalar(n, path, &s)) return false;
+    absl::Duration d;
+    int64_t days = 0;
+    if (absl::EndsWith(s, "d") && absl::SimpleAtoi(s.substr(0, s.size() - 1), &days) && days >= 0 &&
+        days <= 3650) {
+      *out = absl::Hours(24 * days);
+      return true;
+    }
+    if (s == "0" || (absl::ParseDuration(s, &d) && d >= absl::ZeroDuration() && s != "inf")) {
+      *out = s == "0" ? absl::ZeroDuration() : d;
+      return true;
+    }
+    Error(path, absl::StrCat("bad duration \"", s, "\" (use e.g. 500ms, 5s, 10m, 1h, 7d)"));
+    return false;
   }
   void Duration(const YAML::Node& n, const std::string& path, absl::Duration* out) {
     std::string s;
@@ -314,6 +336,458 @@ void ParseSecurity(const YAML::Node& root, Walker* w, DaemonConfig* c) {
   }
 }
 
+// ---- Automation: `automation`, `egress`, `collection_rules` (core/automation/rules.h). ----
+
+void Double(Walker& w, const YAML::Node& n, const std::string& path, std::optional<double>* out) {
+  std::string s;
+  double v = 0;
+  if (!w.Scalar(n, path, &s)) return;
+  if (!absl::SimpleAtod(s, &v) || !std::isfinite(v)) {
+    w.Error(path, absl::StrCat("expected a number, got '", s, "'"));
+    return;
+  }
+  *out = v;
+}
+
+void PatternKey(Walker& w, const YAML::Node& n, const std::string& path,
+                std::optional<automation::Pattern>* out) {
+  std::string s;
+  if (!w.Scalar(n, path, &s)) return;
+  if (s.empty()) {
+    w.Error(path, "empty pattern (give a name or a glob such as 'Shop*')");
+    return;
+  }
+  *out = automation::Pattern{s};
+}
+
+void ParseEgress(const YAML::Node& root, Walker& w, automation::AutomationConfig* out) {
+  auto n = root["egress"];
+  if (!n) return;
+  if (!n.IsMap()) {
+    w.Error("egress",
+            "expected a mapping of names to targets, e.g. local: {type: filesystem, "
+            "directory: /var/lib/clrdiag/egress}");
+    return;
+  }
+  std::set<std::string> seen;
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) {
+      w.Error("egress", "a key must be a plain name");
+      continue;
+    }
+    const std::string name = kv.first.Scalar();
+    const std::string p = "egress." + name;
+    if (!seen.insert(name).second) {
+      w.Error(p, "duplicate key");
+      continue;
+    }
+    bool name_ok = !name.empty() && name.size() <= 64;
+    for (char ch : name) {
+      name_ok &= std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+    }
+    if (!name_ok) {
+      w.Error(p, "an egress name is 1 to 64 of letters, digits, '-' and '_'");
+      continue;
+    }
+    const YAML::Node& e = kv.second;
+    if (!e.IsMap()) {
+      w.Error(p, "expected a mapping with `type` (filesystem or s3)");
+      continue;
+    }
+    automation::EgressConfig eg;
+    eg.name = name;
+    std::string type;
+    if (!e["type"]) {
+      w.Error(p + ".type", "missing: filesystem or s3");
+      continue;
+    }
+    if (!w.Scalar(e["type"], p + ".type", &type)) continue;
+    auto abs_path = [&](const char* key, std::string* dst, bool required) {
+      if (!e[key]) {
+        if (required) w.Error(p + "." + key, "missing");
+        return;
+      }
+      std::string s;
+      if (!w.Scalar(e[key], p + "." + key, &s)) return;
+      if (s.empty() || s[0] != '/') {
+        w.Error(p + "." + key, absl::StrCat("must be an absolute path, got '", s, "'"));
+        return;
+      }
+      *dst = s;
+    };
+    auto text = [&](const char* key, std::string* dst, bool required) {
+      if (!e[key]) {
+        if (required) w.Error(p + "." + key, "missing");
+        return;
+      }
+      std::string s;
+      if (!w.Scalar(e[key], p + "." + key, &s)) return;
+      if (required && s.empty()) {
+        w.Error(p + "." + key, "must not be empty");
+        return;
+      }
+      *dst = s;
+    };
+    if (type == "filesystem") {
+      eg.type = automation::EgressConfig::Type::kFilesystem;
+      w.CheckKeys(e, p, {"type", "directory", "prefix"});
+      abs_path("directory", &eg.directory, true);
+    } else if (type == "s3") {
+      eg.type = automation::EgressConfig::Type::kS3;
+      w.CheckKeys(e, p,
+                  {"type", "endpoint", "bucket", "region", "access_key_id",
+                   "secret_access_key_file", "path_style", "prefix"});
+      text("endpoint", &eg.endpoint, true);
+      if (!eg.endpoint.empty() && !absl::StartsWith(eg.endpoint, "http://") &&
+          !absl::StartsWith(eg.endpoint, "https://")) {
+        w.Error(p + ".endpoint",
+                absl::StrCat("expected http://host[:port] or https://host[:port], got '",
+                             eg.endpoint, "'"));
+      }
+      text("bucket", &eg.bucket, true);
+      // S3 bucket names: 3..63 of [a-z0-9.-], starting and ending with a letter or digit.
+      if (!eg.bucket.empty()) {
+        bool ok = eg.bucket.size() >= 3 && eg.bucket.size() <= 63;
+        for (char ch : eg.bucket) {
+          ok &= (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+        }
+        ok &= std::isalnum(static_cast<unsigned char>(eg.bucket.front())) &&
+              std::isalnum(static_cast<unsigned char>(eg.bucket.back()));
+        if (!ok) {
+          w.Error(p + ".bucket",
+                  absl::StrCat("'", eg.bucket,
+                               "' is not a bucket name (3 to 63 of a-z, 0-9, '.' and '-')"));
+        }
+      }
+      text("region", &eg.region, false);
+      if (eg.region.empty()) w.Error(p + ".region", "must not be empty (e.g. us-east-1)");
+      text("access_key_id", &eg.access_key_id, true);
+      abs_path("secret_access_key_file", &eg.secret_access_key_file, true);
+      if (e["path_style"]) w.Bool(e["path_style"], p + ".path_style", &eg.path_style);
+    } else {
+      w.Error(p + ".type",
+              absl::StrCat("unknown egress type '", type, "' (known: filesystem, s3)"));
+      continue;
+    }
+    if (e["prefix"]) {
+      std::string s;
+      if (w.Scalar(e["prefix"], p + ".prefix", &s)) {
+        if (absl::Status st = ValidateEgressPrefix(s); !st.ok()) {
+          w.Error(p + ".prefix", std::string(st.message()));
+        } else if (absl::StartsWith(s, "/")) {
+          w.Error(p + ".prefix", "must be relative (it is put under the directory or bucket)");
+        } else {
+          eg.prefix = s;
+        }
+      }
+    }
+    out->egress.push_back(std::move(eg));
+  }
+}
+
+// Counter shortcuts (dotnet-monitor's trigger shortcuts): System.Runtime counters.
+struct Shortcut {
+  const char* name;
+  const char* counter;
+  double default_greater_than;
+};
+constexpr Shortcut kShortcuts[] = {
+    {"gc_heap_size", "gc-heap-size", 10},  // MB
+    {"cpu_usage", "cpu-usage", 50},        // %
+    {"threadpool_queue_length", "threadpool-queue-length", 200},
+    {"exception_rate", "exception-count", 10},  // per counter interval
+};
+
+void ParseTrigger(const YAML::Node& t, const std::string& p, Walker& w,
+                  const automation::AutomationOptions& opts, automation::Trigger* out) {
+  if (!t.IsMap()) {
+    w.Error(p, "expected a mapping with `type`, e.g. {type: working_set, greater_than: 500}");
+    return;
+  }
+  std::string type;
+  if (!t["type"]) {
+    w.Error(p + ".type", "missing");
+    return;
+  }
+  if (!w.Scalar(t["type"], p + ".type", &type)) return;
+  using automation::TriggerType;
+  static const std::set<std::string> kThresholdKeys = {"type", "greater_than", "less_than",
+                                                       "window"};
+  const Shortcut* shortcut = nullptr;
+  for (const auto& s : kShortcuts) {
+    if (type == s.name) shortcut = &s;
+  }
+  out->counter_interval = opts.counter_interval;
+  if (type == "startup" || type == "crash") {
+    out->type = type == "startup" ? TriggerType::kStartup : TriggerType::kCrash;
+    w.CheckKeys(t, p, {"type"});
+    return;
+  }
+  if (type == "exception") {
+    out->type = TriggerType::kException;
+    w.CheckKeys(t, p, {"type", "exception_type", "message"});
+    std::optional<automation::Pattern> ty;
+    if (t["exception_type"]) {
+      PatternKey(w, t["exception_type"], p + ".exception_type", &ty);
+    }
+    out->exception_type = ty ? *ty : automation::Pattern{"*"};
+    if (t["message"]) PatternKey(w, t["message"], p + ".message", &out->exception_message);
+    return;
+  }
+  if (type == "working_set") {
+    out->type = TriggerType::kWorkingSet;
+  } else if (type == "cpu") {
+    out->type = TriggerType::kCpu;
+  } else if (type == "threads") {
+    out->type = TriggerType::kThreads;
+  } else if (type == "fds") {
+    out->type = TriggerType::kFds;
+  } else if (type == "counter" || shortcut) {
+    out->type = TriggerType::kCounter;
+  } else {
+    w.Error(p + ".type",
+            absl::StrCat("unknown trigger type '", type,
+                         "' (known: startup, working_set, cpu, threads, fds, counter, "
+                         "gc_heap_size, cpu_usage, threadpool_queue_length, exception_rate, "
+                         "exception, crash)"));
+    return;
+  }
+  std::set<std::string> keys = kThresholdKeys;
+  if (out->type == TriggerType::kCounter) keys.insert("interval");
+  if (type == "counter") {
+    keys.insert("provider");
+    keys.insert("counter");
+  }
+  w.CheckKeys(t, p, keys);
+  if (t["greater_than"]) Double(w, t["greater_than"], p + ".greater_than", &out->greater_than);
+  if (t["less_than"]) Double(w, t["less_than"], p + ".less_than", &out->less_than);
+  if (t["window"]) w.RuleDuration(t["window"], p + ".window", &out->window);
+  if (t["interval"]) {
+    absl::Duration d;
+    if (w.RuleDuration(t["interval"], p + ".interval", &d)) {
+      if (d < absl::Seconds(1) || d % absl::Seconds(1) != absl::ZeroDuration()) {
+        w.Error(p + ".interval", "must be whole seconds, 1s or more (EventCounterIntervalSec)");
+      } else {
+        out->counter_interval = d;
+      }
+    }
+  }
+  if (shortcut) {
+    out->shortcut = shortcut->name;
+    out->provider = "System.Runtime";
+    out->counter = shortcut->counter;
+    // As dotnet-monitor: setting only less_than drops the greater_than default.
+    if (!out->greater_than && !out->less_than) out->greater_than = shortcut->default_greater_than;
+  } else if (type == "counter") {
+    if (!t["provider"]) {
+      w.Error(p + ".provider", "missing (e.g. System.Runtime)");
+    } else {
+      w.Scalar(t["provider"], p + ".provider", &out->provider);
+    }
+    if (!t["counter"]) {
+      w.Error(p + ".counter", "missing (e.g. gc-heap-size)");
+    } else {
+      w.Scalar(t["counter"], p + ".counter", &out->counter);
+    }
+  }
+  if (!out->greater_than && !out->less_than) {
+    w.Error(p, absl::StrCat("a ", type, " trigger needs greater_than and/or less_than"));
+  }
+  if (out->greater_than && out->less_than && *out->greater_than >= *out->less_than) {
+    w.Error(p, "greater_than must be below less_than (the value must lie between them)");
+  }
+  if (out->type == TriggerType::kCounter && !t["window"]) out->window = absl::Minutes(1);
+  if (out->type == TriggerType::kCpu && !t["window"]) out->window = opts.poll_interval;
+  if (out->type == TriggerType::kCpu && out->window < opts.poll_interval) {
+    w.Error(p + ".window", "a cpu window must be at least automation.poll_interval");
+  }
+}
+
+void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationConfig* out) {
+  if (auto n = root["automation"]) {
+    if (!n.IsMap()) {
+      w.Error("automation", "expected a mapping");
+    } else {
+      w.CheckKeys(n, "automation", {"poll_interval", "counter_interval", "event_buffer"});
+      absl::Duration d;
+      if (n["poll_interval"] &&
+          w.RuleDuration(n["poll_interval"], "automation.poll_interval", &d)) {
+        if (d < absl::Milliseconds(50) || d > absl::Hours(1)) {
+          w.Error("automation.poll_interval", "must be from 50ms to 1h");
+        } else {
+          out->options.poll_interval = d;
+        }
+      }
+      if (n["counter_interval"] &&
+          w.RuleDuration(n["counter_interval"], "automation.counter_interval", &d)) {
+        if (d < absl::Seconds(1) || d % absl::Seconds(1) != absl::ZeroDuration()) {
+          w.Error("automation.counter_interval", "must be whole seconds, 1s or more");
+        } else {
+          out->options.counter_interval = d;
+        }
+      }
+      if (n["event_buffer"]) {
+        int v = 0;
+        w.Int(n["event_buffer"], "automation.event_buffer", 10, 1000000, &v);
+        if (v > 0) out->options.event_buffer = static_cast<size_t>(v);
+      }
+    }
+  }
+  ParseEgress(root, w, out);
+  auto rules = root["collection_rules"];
+  if (!rules) return;
+  if (!rules.IsSequence()) {
+    w.Error("collection_rules", "expected a list of rules");
+    return;
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const std::string p = absl::StrCat("collection_rules[", i, "]");
+    const YAML::Node& r = rules[i];
+    if (!r.IsMap()) {
+      w.Error(p, "expected a mapping with name, trigger and action");
+      continue;
+    }
+    w.CheckKeys(r, p, {"name", "filter", "trigger", "action", "limits"});
+    automation::Rule rule;
+    if (!r["name"]) {
+      w.Error(p + ".name", "missing");
+    } else if (w.Scalar(r["name"], p + ".name", &rule.name)) {
+      bool ok = !rule.name.empty() && rule.name.size() <= 64;
+      for (char ch : rule.name) {
+        ok &= std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+      }
+      if (!ok) {
+        w.Error(p + ".name",
+                absl::StrCat("'", rule.name, "': use 1 to 64 of letters, digits, '-', '_', '.'"));
+      } else if (!names.insert(rule.name).second) {
+        w.Error(p + ".name", absl::StrCat("'", rule.name, "' is used twice"));
+      }
+    }
+    if (auto f = r["filter"]) {
+      const std::string fp = p + ".filter";
+      if (!f.IsMap()) {
+        w.Error(fp, "expected a mapping, e.g. {process_name: Shop}");
+      } else {
+        w.CheckKeys(f, fp,
+                    {"process_name", "command_line", "entry_assembly", "k8s_namespace", "pod",
+                     "container_id"});
+        automation::Filter& fl = rule.filter;
+        if (f["process_name"])
+          PatternKey(w, f["process_name"], fp + ".process_name", &fl.process_name);
+        if (f["command_line"])
+          PatternKey(w, f["command_line"], fp + ".command_line", &fl.command_line);
+        if (f["entry_assembly"]) {
+          PatternKey(w, f["entry_assembly"], fp + ".entry_assembly", &fl.entry_assembly);
+        }
+        if (f["k8s_namespace"]) {
+          PatternKey(w, f["k8s_namespace"], fp + ".k8s_namespace", &fl.k8s_namespace);
+        }
+        if (f["pod"]) PatternKey(w, f["pod"], fp + ".pod", &fl.pod);
+        if (f["container_id"])
+          PatternKey(w, f["container_id"], fp + ".container_id", &fl.container_id);
+      }
+    }
+    if (!r["trigger"]) {
+      w.Error(p + ".trigger", "missing");
+    } else {
+      ParseTrigger(r["trigger"], p + ".trigger", w, out->options, &rule.trigger);
+    }
+    if (!r["action"]) {
+      w.Error(p + ".action", "missing (e.g. {collect: {type: Mini}, egress: local})");
+    } else if (auto a = r["action"]; !a.IsMap()) {
+      w.Error(p + ".action", "expected a mapping with collect and optionally egress");
+    } else {
+      const std::string ap = p + ".action";
+      w.CheckKeys(a, ap, {"collect", "egress"});
+      if (auto c = a["collect"]) {
+        const std::string cp = ap + ".collect";
+        if (!c.IsMap()) {
+          w.Error(cp, "expected a mapping, e.g. {type: Mini}");
+        } else {
+          w.CheckKeys(c, cp, {"type", "flags"});
+          std::string ty;
+          if (c["type"] && w.Scalar(c["type"], cp + ".type", &ty)) {
+            static const char* kTypes[] = {"Full", "Heap", "Mini", "Triage"};
+            bool found = false;
+            for (const char* k : kTypes) {
+              if (absl::EqualsIgnoreCase(ty, k)) {
+                rule.action.collect.type = k;
+                found = true;
+              }
+            }
+            if (!found) {
+              w.Error(cp + ".type", absl::StrCat("unknown dump type '", ty,
+                                                 "' (known: Full, Heap, Mini, Triage)"));
+            }
+          }
+          if (auto fl = c["flags"]) {
+            if (!fl.IsSequence()) {
+              w.Error(cp + ".flags", "expected a list, e.g. [diag, crash_report]");
+            } else {
+              for (size_t k = 0; k < fl.size(); ++k) {
+                std::string s;
+                const std::string kp = absl::StrCat(cp, ".flags[", k, "]");
+                if (!w.Scalar(fl[k], kp, &s)) continue;
+                if (s == "diag") {
+                  rule.action.collect.diag = true;
+                } else if (s == "crash_report") {
+                  rule.action.collect.crash_report = true;
+                } else {
+                  w.Error(kp, absl::StrCat("unknown flag '", s, "' (known: diag, crash_report)"));
+                }
+              }
+            }
+          }
+        }
+      } else {
+        w.Error(ap + ".collect", "missing (e.g. {type: Mini})");
+      }
+      if (auto e = a["egress"]) {
+        std::vector<std::pair<std::string, std::string>> wanted;  // (name, key path)
+        if (e.IsScalar()) {
+          wanted.emplace_back(e.Scalar(), ap + ".egress");
+        } else if (e.IsSequence()) {
+          for (size_t k = 0; k < e.size(); ++k) {
+            std::string s;
+            const std::string kp = absl::StrCat(ap, ".egress[", k, "]");
+            if (w.Scalar(e[k], kp, &s)) wanted.emplace_back(s, kp);
+          }
+        } else {
+          w.Error(ap + ".egress", "expected an egress name or a list of names");
+        }
+        for (const auto& [name, kp] : wanted) {
+          if (!out->FindEgress(name)) {
+            std::vector<std::string> known;
+            for (const auto& eg : out->egress) known.push_back(eg.name);
+            w.Error(kp, absl::StrCat("no egress named '", name, "' (defined: ",
+                                     known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+          } else {
+            rule.action.egress.push_back(name);
+          }
+        }
+      }
+    }
+    if (auto l = r["limits"]) {
+      const std::string lp = p + ".limits";
+      if (!l.IsMap()) {
+        w.Error(lp, "expected a mapping, e.g. {action_count: 1, window: 1h}");
+      } else {
+        w.CheckKeys(l, lp, {"action_count", "window", "rule_duration", "cooldown"});
+        if (l["action_count"]) {
+          w.Int(l["action_count"], lp + ".action_count", 1, 1000000, &rule.limits.action_count);
+        }
+        if (l["window"]) w.RuleDuration(l["window"], lp + ".window", &rule.limits.window);
+        if (l["rule_duration"]) {
+          w.RuleDuration(l["rule_duration"], lp + ".rule_duration", &rule.limits.rule_duration);
+        }
+        if (l["cooldown"]) w.RuleDuration(l["cooldown"], lp + ".cooldown", &rule.limits.cooldown);
+      }
+    }
+    out->rules.push_back(std::move(rule));
+  }
+}
+
 }  // namespace
 
 std::string ResolveGroupSetting(const std::string& value, const char* default_group) {
@@ -396,7 +870,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
   w.CheckKeys(root, "",
               {"listen", "insecure", "insecure_tcp", "tls", "auth", "audit", "socket", "dump_dir",
                "log_level", "limits", "analysis", "retention", "store", "metrics",
-               "diagnostic_ports", "crash_dumps"});
+               "diagnostic_ports", "crash_dumps", "automation", "collection_rules", "egress"});
   if (auto n = root["listen"]) {
     if (!n.IsSequence()) {
       w.Error("listen", "expected a list of addresses");
@@ -573,6 +1047,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
     }
   }
   if (auto n = root["crash_dumps"]) ParseCrashDumps(w, n, &c.crash_dumps);
+  ParseAutomation(root, w, &c.automation);
   if (absl::Status st = w.Result(); !st.ok()) return st;
   return c;
 }

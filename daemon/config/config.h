@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/automation/rules.h"
 
 namespace clrdiag::config {
 
@@ -119,6 +120,9 @@ struct DaemonConfig {
   StoreSafety store;
   std::vector<DiagnosticPortConfig> diagnostic_ports;  // listen mode; empty: off
   CrashDumpsConfig crash_dumps;
+  // Collection rules, egress targets and the engine's settings (keys `collection_rules`,
+  // `egress`, `automation`); no rules: the automation engine does not run.
+  automation::AutomationConfig automation;
 };
 
 // Defaults for the calling user (see config/clrdiagd.yaml).

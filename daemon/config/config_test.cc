@@ -359,3 +359,196 @@ TEST(ConfigSecurityTest, BadIdentitiesNameTheirKeyPath) {
 
 }  // namespace
 }  // namespace clrdiag::config
+
+namespace clrdiag::config {
+namespace {
+
+// The issue's example, verbatim in shape.
+constexpr char kIssueExample[] = R"(
+collection_rules:
+  - name: shop-heap
+    filter: { process_name: Shop }
+    trigger: { type: counter, provider: System.Runtime, counter: gc-heap-size, greater_than: 10, window: 5s }
+    action: { collect: { type: Mini }, egress: s3-main }
+    limits: { action_count: 1, window: 1h }
+egress:
+  s3-main: { type: s3, endpoint: "http://127.0.0.1:9000", bucket: dumps, region: us-east-1,
+             access_key_id: test, secret_access_key_file: /etc/clrdiag/s3-secret, path_style: true, prefix: "{pod}/{name}/" }
+  local: { type: filesystem, directory: /var/lib/clrdiag/egress }
+)";
+
+TEST(AutomationConfigTest, TheIssueExampleParses) {
+  auto c = ParseConfig(kIssueExample, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto& a = c->automation;
+  ASSERT_EQ(a.rules.size(), 1u);
+  const automation::Rule& r = a.rules[0];
+  EXPECT_EQ(r.name, "shop-heap");
+  ASSERT_TRUE(r.filter.process_name.has_value());
+  EXPECT_EQ(r.filter.process_name->text, "Shop");
+  EXPECT_EQ(r.trigger.type, automation::TriggerType::kCounter);
+  EXPECT_EQ(r.trigger.provider, "System.Runtime");
+  EXPECT_EQ(r.trigger.counter, "gc-heap-size");
+  ASSERT_TRUE(r.trigger.greater_than.has_value());
+  EXPECT_EQ(*r.trigger.greater_than, 10);
+  EXPECT_FALSE(r.trigger.less_than.has_value());
+  EXPECT_EQ(r.trigger.window, absl::Seconds(5));
+  EXPECT_EQ(r.trigger.counter_interval, absl::Seconds(1));
+  EXPECT_EQ(r.action.collect.type, "Mini");
+  EXPECT_EQ(r.action.egress, std::vector<std::string>{"s3-main"});
+  EXPECT_EQ(r.limits.action_count, 1);
+  EXPECT_EQ(r.limits.window, absl::Hours(1));
+  ASSERT_EQ(a.egress.size(), 2u);
+  const automation::EgressConfig* s3 = a.FindEgress("s3-main");
+  ASSERT_NE(s3, nullptr);
+  EXPECT_EQ(s3->type, automation::EgressConfig::Type::kS3);
+  EXPECT_EQ(s3->endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(s3->bucket, "dumps");
+  EXPECT_EQ(s3->region, "us-east-1");
+  EXPECT_EQ(s3->access_key_id, "test");
+  EXPECT_EQ(s3->secret_access_key_file, "/etc/clrdiag/s3-secret");
+  EXPECT_TRUE(s3->path_style);
+  EXPECT_EQ(s3->prefix, "{pod}/{name}/");
+  const automation::EgressConfig* local = a.FindEgress("local");
+  ASSERT_NE(local, nullptr);
+  EXPECT_EQ(local->type, automation::EgressConfig::Type::kFilesystem);
+  EXPECT_EQ(local->directory, "/var/lib/clrdiag/egress");
+}
+
+TEST(AutomationConfigTest, EveryTriggerTypeFilterAndLimit) {
+  auto c = ParseConfig(R"(
+automation: { poll_interval: 200ms, counter_interval: 2s, event_buffer: 50 }
+egress:
+  local: { type: filesystem, directory: /srv/egress, prefix: "{namespace}/{pod}/" }
+collection_rules:
+  - name: a
+    filter: { process_name: "Shop*", command_line: "*--port*", entry_assembly: Shop,
+              k8s_namespace: prod, pod: "shop-*", container_id: "abc*" }
+    trigger: { type: startup }
+    action: { collect: { type: heap, flags: [diag, crash_report] }, egress: [local] }
+    limits: { action_count: 3, window: 10m, rule_duration: 1d, cooldown: 30s }
+  - { name: b, trigger: { type: working_set, greater_than: 200 }, action: { collect: {} } }
+  - { name: c, trigger: { type: cpu, greater_than: 80, window: 2s }, action: { collect: {} } }
+  - { name: d, trigger: { type: threads, greater_than: 100, window: 1s }, action: { collect: {} } }
+  - { name: e, trigger: { type: fds, less_than: 5 }, action: { collect: {} } }
+  - { name: f, trigger: { type: gc_heap_size }, action: { collect: {} } }
+  - { name: g, trigger: { type: cpu_usage, less_than: 5 }, action: { collect: {} } }
+  - { name: h, trigger: { type: threadpool_queue_length, interval: 3s }, action: { collect: {} } }
+  - { name: i, trigger: { type: exception_rate, greater_than: 1 }, action: { collect: {} } }
+  - { name: j, trigger: { type: exception, exception_type: "System.*Exception", message: "*boom*" },
+      action: { collect: {} } }
+  - { name: k, trigger: { type: crash }, action: { collect: { type: Full } } }
+)",
+                       "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto& a = c->automation;
+  EXPECT_EQ(a.options.poll_interval, absl::Milliseconds(200));
+  EXPECT_EQ(a.options.counter_interval, absl::Seconds(2));
+  EXPECT_EQ(a.options.event_buffer, 50u);
+  ASSERT_EQ(a.rules.size(), 11u);
+  using automation::TriggerType;
+  const auto& r0 = a.rules[0];
+  EXPECT_EQ(r0.filter.container_id->text, "abc*");
+  EXPECT_EQ(r0.filter.command_line->text, "*--port*");
+  EXPECT_EQ(r0.action.collect.type, "Heap");
+  EXPECT_TRUE(r0.action.collect.diag);
+  EXPECT_TRUE(r0.action.collect.crash_report);
+  EXPECT_EQ(r0.limits.action_count, 3);
+  EXPECT_EQ(r0.limits.window, absl::Minutes(10));
+  EXPECT_EQ(r0.limits.rule_duration, absl::Hours(24));
+  EXPECT_EQ(r0.limits.cooldown, absl::Seconds(30));
+  EXPECT_EQ(a.rules[1].trigger.type, TriggerType::kWorkingSet);
+  EXPECT_EQ(a.rules[1].limits.action_count, 5);  // dotnet-monitor's default
+  EXPECT_EQ(a.rules[1].action.collect.type, "Full");
+  EXPECT_EQ(a.rules[2].trigger.type, TriggerType::kCpu);
+  EXPECT_EQ(a.rules[2].trigger.window, absl::Seconds(2));
+  EXPECT_EQ(a.rules[3].trigger.type, TriggerType::kThreads);
+  EXPECT_EQ(a.rules[4].trigger.type, TriggerType::kFds);
+  EXPECT_EQ(*a.rules[4].trigger.less_than, 5);
+  const auto& f = a.rules[5].trigger;
+  EXPECT_EQ(f.type, TriggerType::kCounter);
+  EXPECT_EQ(f.provider, "System.Runtime");
+  EXPECT_EQ(f.counter, "gc-heap-size");
+  EXPECT_EQ(*f.greater_than, 10);  // the shortcut's default
+  EXPECT_EQ(f.window, absl::Minutes(1));
+  EXPECT_EQ(f.counter_interval, absl::Seconds(2));            // automation.counter_interval
+  EXPECT_FALSE(a.rules[6].trigger.greater_than.has_value());  // less_than drops the default
+  EXPECT_EQ(a.rules[6].trigger.counter, "cpu-usage");
+  EXPECT_EQ(a.rules[7].trigger.counter, "threadpool-queue-length");
+  EXPECT_EQ(a.rules[7].trigger.counter_interval, absl::Seconds(3));
+  EXPECT_EQ(a.rules[8].trigger.counter, "exception-count");
+  EXPECT_EQ(a.rules[9].trigger.type, TriggerType::kException);
+  EXPECT_EQ(a.rules[9].trigger.exception_type.text, "System.*Exception");
+  EXPECT_EQ(a.rules[9].trigger.exception_message->text, "*boom*");
+  EXPECT_EQ(a.rules[10].trigger.type, TriggerType::kCrash);
+}
+
+TEST(AutomationConfigTest, AllErrorsAreListedWithTheirKeyPaths) {
+  auto c = ParseConfig(R"(
+automation: { poll_interval: 1ms, colour: red }
+egress:
+  local: { type: filesystem, directory: relative/dir }
+  s3: { type: s3, endpoint: "ftp://x", bucket: "Bad_Bucket", access_key_id: k,
+        secret_access_key_file: secret, path_style: maybe, prefix: "{nope}/" }
+  odd: { type: ftp }
+collection_rules:
+  - name: a
+    trigger: { type: counter, provider: System.Runtime, greater_than: 10, window: 5x }
+    action: { collect: { type: Mini }, egress: nowhere }
+  - name: a
+    filter: { process: Shop }
+    trigger: { type: bogus }
+    action: { collect: { type: Tiny, flags: [fast] }, egress: [local, missing] }
+    limits: { action_count: 0, window: soon, rule_duration: 1h, cooldown: -5s, extra: 1 }
+  - name: "bad name!"
+    trigger: { type: working_set }
+  - { name: c, trigger: { type: cpu, greater_than: 90, less_than: 10 }, action: { collect: {} } }
+)",
+                       "t.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  for (const char* want : {
+           "t.yaml: automation.poll_interval: must be from 50ms to 1h",
+           "t.yaml: automation.colour: unknown key",
+           "t.yaml: egress.local.directory: must be an absolute path, got 'relative/dir'",
+           "t.yaml: egress.s3.endpoint: expected http://host[:port]",
+           "t.yaml: egress.s3.bucket: 'Bad_Bucket' is not a bucket name",
+           "t.yaml: egress.s3.secret_access_key_file: must be an absolute path",
+           "t.yaml: egress.s3.path_style: expected true or false",
+           "t.yaml: egress.s3.prefix: ",
+           "t.yaml: egress.odd.type: unknown egress type 'ftp' (known: filesystem, s3)",
+           "t.yaml: collection_rules[0].trigger.window: bad duration \"5x\"",
+           "t.yaml: collection_rules[0].trigger.counter: missing",
+           "t.yaml: collection_rules[0].action.egress: no egress named 'nowhere'",
+           "t.yaml: collection_rules[1].name: 'a' is used twice",
+           "t.yaml: collection_rules[1].filter.process: unknown key",
+           "t.yaml: collection_rules[1].trigger.type: unknown trigger type 'bogus'",
+           "t.yaml: collection_rules[1].action.collect.type: unknown dump type 'Tiny'",
+           "t.yaml: collection_rules[1].action.collect.flags[0]: unknown flag 'fast'",
+           "t.yaml: collection_rules[1].action.egress[1]: no egress named 'missing'",
+           "t.yaml: collection_rules[1].limits.action_count: expected an integer from 1",
+           "t.yaml: collection_rules[1].limits.window: bad duration \"soon\"",
+           "t.yaml: collection_rules[1].limits.cooldown: bad duration \"-5s\"",
+           "t.yaml: collection_rules[1].limits.extra: unknown key",
+           "t.yaml: collection_rules[2].name: 'bad name!'",
+           "t.yaml: collection_rules[2].trigger: a working_set trigger needs greater_than",
+           "t.yaml: collection_rules[2].action: missing",
+           "t.yaml: collection_rules[3].trigger: greater_than must be below less_than",
+       }) {
+    EXPECT_NE(msg.find(want), std::string::npos) << "missing: " << want << "\nin:\n" << msg;
+  }
+  // The egress that is defined (local) is not reported as missing.
+  EXPECT_EQ(msg.find("no egress named 'local'"), std::string::npos) << msg;
+}
+
+TEST(AutomationConfigTest, NoRulesByDefaultAndInTheShippedConfig) {
+  EXPECT_TRUE(DefaultConfig().automation.rules.empty());
+  auto c = LoadConfigFile(CLRDIAG_SOURCE_DIR "/config/clrdiagd.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->automation.rules.empty());
+  EXPECT_TRUE(c->automation.egress.empty());
+  EXPECT_EQ(c->automation.options.poll_interval, absl::Seconds(1));
+}
+
+}  // namespace
+}  // namespace clrdiag::config

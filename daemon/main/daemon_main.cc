@@ -23,6 +23,7 @@
 #include "core/procfs/procfs.h"
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
+#include "daemon/automation/automation_host.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
 #include "daemon/metrics/daemon_metrics.h"
@@ -200,6 +201,18 @@ int RunDaemon(const DaemonFlags& flags) {
                   p.dump_dir.empty() ? "the socket's directory" : p.dump_dir.c_str(),
                   p.dump_dir_in_app.empty() ? "same path" : p.dump_dir_in_app.c_str());
     }
+    for (const auto& r : cfg->automation.rules) {
+      std::printf("rule %s: %s; %s; %s\n", r.name.c_str(),
+                  automation::DescribeTrigger(r.trigger).c_str(),
+                  daemon_automation::DescribeAction(r.action).c_str(),
+                  daemon_automation::DescribeLimits(r.limits).c_str());
+    }
+    for (const auto& e : cfg->automation.egress) {
+      std::printf("egress %s: %s\n", e.name.c_str(),
+                  e.type == automation::EgressConfig::Type::kFilesystem
+                      ? ("filesystem " + e.directory).c_str()
+                      : ("s3 " + e.endpoint + " bucket " + e.bucket).c_str());
+    }
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
@@ -359,6 +372,33 @@ int RunDaemon(const DaemonFlags& flags) {
     }
   }
 
+  // Step 2e: collection rules (docs/automation.md), when configured. Rule collections take the
+  // CollectDump RPC's path; events and rule states are served by WatchEvents and ListRules.
+  std::unique_ptr<daemon_automation::AutomationHost> automation_host;
+  if (!cfg->automation.rules.empty()) {
+    daemon_automation::AutomationDeps adeps;
+    adeps.inventory = &inventory;
+    adeps.store = store->get();
+    adeps.collect = [&svc](const dump::CollectRequest& r) { return svc.CollectForRule(r); };
+    adeps.log = [](bool warning, const std::string& line) {
+      if (warning) {
+        spdlog::warn("{}", line);
+      } else {
+        spdlog::info("{}", line);
+      }
+    };
+    auto host = daemon_automation::AutomationHost::Create(cfg->automation, std::move(adeps));
+    if (!host.ok()) {
+      spdlog::critical("{}", std::string(host.status().message()));
+      return 1;
+    }
+    automation_host = std::move(*host);
+    svc.SetAutomation(&automation_host->bus(), &automation_host->engine());
+    spdlog::info("automation: {} collection rule(s), {} egress target(s), polling every {}",
+                 cfg->automation.rules.size(), cfg->automation.egress.size(),
+                 absl::FormatDuration(cfg->automation.options.poll_interval));
+  }
+
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -424,7 +464,8 @@ int RunDaemon(const DaemonFlags& flags) {
     }
   }
 
-  // Step 5: ready.
+  // Step 5: ready (rules start watching now, so their collections find the daemon serving).
+  if (automation_host) automation_host->Start();
   server->GetHealthCheckService()->SetServingStatus(true);
   ready = true;
   std::vector<std::string> where;
@@ -465,6 +506,9 @@ int RunDaemon(const DaemonFlags& flags) {
   ready = false;
   if (crash_ingester) crash_ingester->Stop();
   for (auto& l : listeners) l->Stop();
+  // Rules stop first: no new collection starts; a running one finishes below; followers of
+  // WatchEvents see their stream end.
+  if (automation_host) automation_host->Stop();
   if (!svc.WaitForCollections(absl::Seconds(kShutdownGraceSeconds))) {
     spdlog::warn("collections still running after {} s; cancelling them", kShutdownGraceSeconds);
   }

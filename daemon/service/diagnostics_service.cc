@@ -80,6 +80,15 @@ void FillDumpInfo(const dump::DumpMeta& m, const dump::DumpStore& store, v1::Dum
   out->set_container_id(m.container_id);
   out->set_pod(m.pod);
   out->set_pod_namespace(m.pod_namespace);
+  out->set_rule(m.rule);
+  for (const auto& e : m.egress) {
+    auto* r = out->add_egress();
+    r->set_name(e.name);
+    r->set_state(e.state);
+    r->set_location(e.location);
+    r->set_error(e.error);
+    if (e.time != absl::Time()) *r->mutable_time() = ToProto(e.time);
+  }
 }
 
 void FillProcess(const inventory::DotnetProcess& p, v1::ProcessInfo* out) {
@@ -372,6 +381,44 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
   writer->Write(done);
   malloc_trim(0);  // give the freed 1 MiB data buffers back to the kernel (idle RSS)
   return grpc::Status::OK;
+}
+
+absl::StatusOr<dump::DumpMeta> DiagnosticsService::CollectForRule(
+    const dump::CollectRequest& request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++collections_running_;
+  }
+  struct Done {
+    DiagnosticsService* s;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(s->mu_);
+      if (--s->collections_running_ == 0) s->idle_.notify_all();
+    }
+  } done_guard{this};
+  dump::CollectRequest creq = request;
+  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, creq.pid, "");
+  if (!reverse.ok()) return reverse.status();
+  creq.reverse = *std::move(reverse);
+  CancellationToken cancel;
+  const absl::Time start = absl::Now();
+  auto meta = deps_.collector->Collect(creq, nullptr, nullptr, cancel);
+  if (deps_.on_collection) deps_.on_collection(creq.kind, meta.status(), absl::Now() - start);
+  if (deps_.audit) {
+    auth::AuditEvent ev;
+    ev.action = "collect";
+    ev.target = meta.ok() ? absl::StrCat("pid:", creq.pid, " dump:", meta->id)
+                          : absl::StrCat("pid:", creq.pid);
+    if (meta.ok()) ev.bytes = meta->size_bytes;
+    auth::Identity rule;
+    rule.name = "collection-rule";
+    rule.role = auth::Role::kAdmin;
+    rule.uid = 0;
+    deps_.audit->Record(&rule, "daemon", ev, meta.ok() ? 0 : static_cast<int>(meta.status().code()),
+                        std::string(meta.status().message()));
+  }
+  malloc_trim(0);
+  return meta;
 }
 
 grpc::Status DiagnosticsService::ListDumps(grpc::ServerContext* ctx,

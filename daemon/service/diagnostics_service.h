@@ -8,6 +8,8 @@
 
 #include "absl/time/time.h"
 #include "clrdiag/v1/clrdiag.grpc.pb.h"
+#include "core/automation/engine.h"
+#include "core/automation/events.h"
 #include "core/dump/collector.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
@@ -40,6 +42,15 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
   explicit DiagnosticsService(ServiceDeps deps) : deps_(std::move(deps)) {}
   // Listen mode, set before serving (the server starts after the gRPC service is built).
   void SetListenServer(listen::ListenServer* server) { deps_.listen = server; }
+  // Automation (set before serving; null: WatchEvents and ListRules answer with no rules).
+  void SetAutomation(automation::EventBus* bus, const automation::Engine* engine) {
+    events_ = bus;
+    engine_ = engine;
+  }
+
+  // The CollectDump RPC's collection path for the daemon's own callers (collection rules):
+  // listen-mode targets, the collector's limits, metrics, and shutdown's wait all apply.
+  absl::StatusOr<dump::DumpMeta> CollectForRule(const dump::CollectRequest& request);
 
   // For shutdown: waits until no CollectDump call is running (up to `timeout`); returns
   // whether they all finished.
@@ -65,6 +76,11 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
                             v1::ListSessionsResponse* resp) override;
   grpc::Status CloseSession(grpc::ServerContext* ctx, const v1::CloseSessionRequest* req,
                             v1::CloseSessionResponse* resp) override;
+  // automation_rpc.cc
+  grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* req,
+                           grpc::ServerWriter<v1::AutomationEvent>* writer) override;
+  grpc::Status ListRules(grpc::ServerContext* ctx, const v1::ListRulesRequest* req,
+                         v1::ListRulesResponse* resp) override;
 
  private:
   // One call's caller and audit record (see daemon/auth).
@@ -90,6 +106,8 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
       grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream, Call* call);
 
   ServiceDeps deps_;
+  automation::EventBus* events_ = nullptr;
+  const automation::Engine* engine_ = nullptr;
   std::mutex mu_;
   std::condition_variable idle_;
   int collections_running_ = 0;

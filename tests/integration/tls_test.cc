@@ -180,6 +180,13 @@ TEST_F(TlsTest, RolesDecideWhatTokensMayDo) {
   // viewer: ps and dumps; not collect.
   EXPECT_EQ(Remote(Token("tok-viewer"), {"ps"}).exit_code, 0);
   EXPECT_EQ(Remote(Token("tok-viewer"), {"dumps"}).exit_code, 0);
+  // ... and the automation views (issue 8): rules and events (none configured here).
+  RunResult vr = Remote(Token("tok-viewer"), {"rules"});
+  EXPECT_EQ(vr.exit_code, 0) << vr.err;
+  EXPECT_CONTAINS(vr.out, "No collection rules configured");
+  RunResult ve = Remote(Token("tok-viewer"), {"events", "--json"});
+  EXPECT_EQ(ve.exit_code, 0) << ve.err;
+  EXPECT_NE(Remote({"--ca", dir_ / "ca.crt", "--token", "nope"}, {"events"}).exit_code, 0);
   RunResult vc = Remote(Token("tok-viewer"), {"collect", "-p", pid, "--type", "Mini"});
   EXPECT_EQ(vc.exit_code, 5) << vc.err;
   EXPECT_CONTAINS(vc.err, "viewer-bot has the role viewer; collect needs collector");

@@ -1,0 +1,211 @@
+// The rules engine: matches processes against rules' filters, evaluates triggers and limits,
+// and hands each permitted action to an ActionRunner. It does no I/O of its own:
+//   - procfs triggers (working_set, cpu, threads, fds) and startup: Poll() with the current
+//     process list and a sampler (the daemon calls it every automation.poll_interval from
+//     Start()'s thread; tests call it directly with synthetic samples and times);
+//   - counter, exception and crash triggers: samples pushed by whoever reads the runtime's
+//     EventPipe stream, through OnCounterSample / OnException / OnCrash. Needs() says which
+//     sessions that reader should hold (one per process), and `on_needs_changed` fires when
+//     that set changes.
+// Sustained conditions use dotnet-monitor's algorithm: a sample passes when it is strictly
+// above greater_than / below less_than; a failing sample resets the series; the first passing
+// sample at time t sets target = t - interval + window; a gap of more than 1.5 intervals
+// between samples restarts the series; the trigger is satisfied when a passing sample's time
+// reaches the target. After it fires (or is held back by limits) the series starts afresh.
+// Limits are per rule across all the processes it matches.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/automation/events.h"
+#include "core/automation/rules.h"
+
+namespace clrdiag::automation {
+
+// What filters match against (the daemon fills it from the inventory).
+struct ProcessInfo {
+  pid_t pid = 0;
+  uint64_t start_time = 0;  // with pid, the process instance (a reused pid is a new process)
+  int64_t uid = -1;         // real uid (-1: unknown)
+  std::string name;
+  std::string command_line;    // argv joined with spaces
+  std::string entry_assembly;  // "" until the runtime said
+  std::string k8s_namespace;
+  std::string pod;
+  std::string container_id;
+};
+bool FilterMatches(const Filter& f, const ProcessInfo& p);
+
+// One procfs reading of a process.
+struct ProcSample {
+  absl::Time time;
+  uint64_t rss_bytes = 0;
+  uint64_t cpu_ticks = 0;  // utime + stime, clock ticks
+  int64_t threads = 0;
+  int64_t fds = 0;
+};
+using Sampler = std::function<absl::StatusOr<ProcSample>(pid_t)>;
+
+// dotnet-monitor's sustained-window condition (see the top of this file), exposed for tests.
+class SustainedWindow {
+ public:
+  // Adds one sample; returns true when the condition is now satisfied.
+  bool Add(absl::Time ts, bool passes, absl::Duration interval, absl::Duration window);
+  void Reset() {
+    target_.reset();
+    last_.reset();
+  }
+
+ private:
+  std::optional<absl::Time> target_;
+  std::optional<absl::Time> last_;
+};
+
+// Whether `value` passes the trigger's thresholds (strict comparisons).
+bool PassesThresholds(const Trigger& t, double value);
+
+// Performs a rule's action (collect, egress). Called without the engine's locks held, from the
+// thread that delivered the triggering sample; must not block for long (queue the work).
+class ActionRunner {
+ public:
+  virtual ~ActionRunner() = default;
+  virtual void Run(const Rule& rule, const ProcessInfo& process, const std::string& reason) = 0;
+};
+
+// What the EventPipe reader should subscribe to for one process.
+struct ProcessNeeds {
+  pid_t pid = 0;
+  // provider → EventCounterIntervalSec (the smallest any rule asks for)
+  std::map<std::string, absl::Duration> counters;
+  bool exceptions = false;  // runtime provider, exception keyword (ExceptionThrown)
+  bool crash = false;       // unhandled-exception events
+  bool operator==(const ProcessNeeds&) const = default;
+};
+
+// A rule as ListRules shows it.
+struct RuleStatus {
+  std::string name;
+  std::string trigger;  // e.g. "working_set > 200 MB", "counter System.Runtime/gc-heap-size > 10"
+  uint64_t fires = 0;   // actions started
+  uint64_t throttled = 0;  // satisfied triggers the limits held back
+  std::optional<absl::Time> last_fire;
+  // When the next action may start: nullopt = now (or never, when finished).
+  std::optional<absl::Time> next_allowed;
+  bool finished = false;
+  std::string finished_reason;
+  int processes = 0;  // processes the filter matches now
+};
+
+struct EngineOptions {
+  AutomationOptions automation;
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Called (without locks) when Needs() changes; may be empty.
+  std::function<void()> on_needs_changed;
+};
+
+class Engine {
+ public:
+  Engine(std::vector<Rule> rules, EngineOptions options, EventBus* bus, ActionRunner* runner);
+  ~Engine();
+
+  // One procfs pass: `processes` is every .NET process now; new ones are announced
+  // (process_start) and checked for startup triggers, gone ones announced (process_exit);
+  // matching processes are sampled (only when some rule needs procfs triggers) at time `now`.
+  void Poll(const std::vector<ProcessInfo>& processes, const Sampler& sample);
+
+  // Pushed by the EventPipe reader. `timestamp` is the sample's own time (its series is
+  // judged on these times); limits use the engine's clock. Values of unknown processes and
+  // counters no rule watches are ignored.
+  void OnCounterSample(pid_t pid, const std::string& provider, const std::string& counter,
+                       absl::Time timestamp, double value);
+  void OnException(pid_t pid, const std::string& type, const std::string& message,
+                   absl::Time timestamp);
+  // An unhandled exception (or fatal error) reported by the runtime before it dies.
+  void OnCrash(pid_t pid, const std::string& type, const std::string& message,
+               absl::Time timestamp);
+  // The process ended (the reader saw EOF and the pid is gone); also found by Poll().
+  void OnProcessExit(pid_t pid);
+
+  std::vector<ProcessNeeds> Needs() const;
+  std::vector<RuleStatus> ListRules() const;
+  const std::vector<Rule>& rules() const { return rules_; }
+
+  // Runs Poll every poll_interval on its own thread with these callbacks until Stop().
+  void Start(std::function<std::vector<ProcessInfo>()> list, Sampler sample);
+  void Stop();
+
+ private:
+  struct TriggerState {
+    SustainedWindow sustained;
+    bool startup_done = false;
+  };
+  struct ProcState {
+    ProcessInfo info;
+    std::map<size_t, TriggerState> rules;             // rule index → state, for rules that match
+    std::deque<std::pair<absl::Time, uint64_t>> cpu;  // (time, ticks) history
+  };
+  struct RuleRuntime {
+    absl::Time started;
+    std::deque<absl::Time> fires;  // within limits.window (all, without a window)
+    uint64_t fire_count = 0;
+    uint64_t throttled = 0;
+    std::optional<absl::Time> throttle_reported;  // the hold-back end last announced
+    std::optional<absl::Time> last_fire;
+    bool finished = false;
+    std::string finished_reason;
+  };
+  struct Pending {
+    size_t rule;
+    ProcessInfo process;
+    std::string reason;
+  };
+
+  // Under mu_: the limits' verdict at `now`; records the fire when allowed.
+  bool Admit(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
+             std::vector<Event>* events);
+  std::optional<absl::Time> NextAllowed(size_t rule, absl::Time now) const;
+  void CheckFinished(size_t rule, absl::Time now, std::vector<Event>* events);
+  void Fire(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
+            std::vector<Pending>* pending, std::vector<Event>* events);
+  void Dispatch(const std::vector<Pending>& pending, std::vector<Event> events, bool needs_changed);
+  std::vector<ProcessNeeds> NeedsLocked() const;
+  void MatchRules(ProcState& ps);
+
+  std::vector<Rule> rules_;
+  EngineOptions options_;
+  EventBus* bus_;
+  ActionRunner* runner_;
+  absl::Duration max_cpu_window_ = absl::ZeroDuration();
+  bool any_procfs_ = false;
+
+  mutable std::mutex mu_;
+  std::map<pid_t, ProcState> procs_;
+  std::vector<RuleRuntime> runtime_;
+  std::vector<ProcessNeeds> last_needs_;
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Describes a trigger for people: "working_set > 200 MB for 5s".
+std::string DescribeTrigger(const Trigger& t);
+
+}  // namespace clrdiag::automation
