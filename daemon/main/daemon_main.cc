@@ -24,6 +24,7 @@
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
 #include "daemon/automation/automation_host.h"
+#include "daemon/automation/bridges.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
 #include "daemon/metrics/daemon_metrics.h"
@@ -375,8 +376,15 @@ int RunDaemon(const DaemonFlags& flags) {
   // Step 2e: collection rules (docs/automation.md), when configured. Rule collections take the
   // CollectDump RPC's path; events and rule states are served by WatchEvents and ListRules.
   std::unique_ptr<daemon_automation::AutomationHost> automation_host;
+  // Runtime events for counter and exception rules: one EventPipe session per process, shared.
+  std::unique_ptr<eventpipe::Hub> eventpipe_hub;
+  std::unique_ptr<daemon_automation::EventPipeBridge> eventpipe_bridge;
   if (!cfg->automation.rules.empty()) {
     daemon_automation::AutomationDeps adeps;
+    adeps.make_s3 = daemon_automation::MakeS3Egress;
+    adeps.on_needs_changed = [&eventpipe_bridge] {
+      if (eventpipe_bridge) eventpipe_bridge->Sync();
+    };
     adeps.inventory = &inventory;
     adeps.store = store->get();
     adeps.collect = [&svc](const dump::CollectRequest& r) { return svc.CollectForRule(r); };
@@ -394,6 +402,15 @@ int RunDaemon(const DaemonFlags& flags) {
     }
     automation_host = std::move(*host);
     svc.SetAutomation(&automation_host->bus(), &automation_host->engine());
+    eventpipe_hub = std::make_unique<eventpipe::Hub>();
+    eventpipe_bridge = std::make_unique<daemon_automation::EventPipeBridge>(
+        &automation_host->engine(), eventpipe_hub.get(), [](bool warning, const std::string& l) {
+          if (warning) {
+            spdlog::warn("{}", l);
+          } else {
+            spdlog::info("{}", l);
+          }
+        });
     spdlog::info("automation: {} collection rule(s), {} egress target(s), polling every {}",
                  cfg->automation.rules.size(), cfg->automation.egress.size(),
                  absl::FormatDuration(cfg->automation.options.poll_interval));
@@ -509,6 +526,8 @@ int RunDaemon(const DaemonFlags& flags) {
   // Rules stop first: no new collection starts; a running one finishes below; followers of
   // WatchEvents see their stream end.
   if (automation_host) automation_host->Stop();
+  eventpipe_bridge.reset();  // ends the EventPipe sessions
+  eventpipe_hub.reset();
   if (!svc.WaitForCollections(absl::Seconds(kShutdownGraceSeconds))) {
     spdlog::warn("collections still running after {} s; cancelling them", kShutdownGraceSeconds);
   }

@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "core/base/sha256.h"
+#include "core/egress/s3_client.h"
+#include "core/egress/test_support.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -560,5 +562,125 @@ TEST(AutomationConfigCheck, ABadRulesConfigIsRejectedListingEveryError) {
   EXPECT_CONTAINS(r.out, "rule a: working_set > 10 MB for 5s; collect Mini → local");
 }
 
+// EventPipe triggers end to end: the daemon holds a counter session on the app and fires when
+// the runtime's own gc-heap-size counter passes the threshold, within two counter intervals
+// (1 s each) of the allocation, and never while the heap is small.
+TEST_F(AutomationTest, CounterTriggerFiresOnTheRuntimesGcHeapSize) {
+  App app(dir_, "gcheap");
+  ASSERT_TRUE(app.ok());
+  StartDaemon(
+      "collection_rules:\n"
+      "  - name: heap\n"
+      "    filter: { command_line: \"" +
+      app.Glob() +
+      "\" }\n"
+      "    trigger: { type: gc_heap_size, greater_than: 80, window: 1s }\n"
+      "    action: { collect: { type: Mini } }\n"
+      "    limits: { action_count: 1 }\n");
+  ASSERT_FALSE(WaitEvent("process_start", "", 10s).is_null());
+  // The session is up and counters flow for a few intervals: nothing fires (heap ~ a few MB).
+  std::this_thread::sleep_for(4s);
+  EXPECT_TRUE(EventsOf("rule_fired", "heap").empty()) << daemon_->log();
+  EXPECT_CONTAINS(daemon_->log(), "EventPipe session on pid " + std::to_string(app.pid()));
+  app.Do("alloc 120", "ALLOCATED");
+  const auto allocated = Clock::now();
+  auto fired = WaitEvent("rule_fired", "heap", 30s);
+  ASSERT_FALSE(fired.is_null()) << daemon_->log();
+  auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(
+      ParseTime(fired["time"].get<std::string>()) - allocated);
+  std::printf("[ measured ] gc_heap_size fired %lld ms after the allocation\n",
+              static_cast<long long>(latency.count()));
+  EXPECT_LE(latency, 2s + kInterval) << fired.dump();
+  EXPECT_EQ(fired["pid"], app.pid());
+  EXPECT_CONTAINS(fired["message"].get<std::string>(), "gc-heap-size");
+  ASSERT_FALSE(WaitEvent("dump_collected", "heap", 60s).is_null()) << daemon_->log();
+}
+
+// A first-chance exception of the rule's type (and message) fires it; another type does not.
+TEST_F(AutomationTest, ExceptionTriggerFiresOnTheMatchingTypeOnly) {
+  App app(dir_, "exc");
+  ASSERT_TRUE(app.ok());
+  StartDaemon(
+      "collection_rules:\n"
+      "  - name: ioe\n"
+      "    filter: { command_line: \"" +
+      app.Glob() +
+      "\" }\n"
+      "    trigger: { type: exception, exception_type: \"System.InvalidOperation*\", message: "
+      "\"*clrdiag-boom*\" }\n"
+      "    action: { collect: { type: Mini } }\n"
+      "    limits: { action_count: 1 }\n");
+  ASSERT_FALSE(WaitEvent("process_start", "", 10s).is_null());
+  std::this_thread::sleep_for(3s);  // the session starts
+  app.Do("throw System.ArgumentException clrdiag-boom", "THREW");
+  app.Do("throw System.InvalidOperationException something-else", "THREW");
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(EventsOf("rule_fired", "ioe").empty()) << "fired on a type or message it excludes";
+  app.Do("throw System.InvalidOperationException clrdiag-boom now", "THREW");
+  auto fired = WaitEvent("rule_fired", "ioe", 15s);
+  ASSERT_FALSE(fired.is_null()) << daemon_->log();
+  EXPECT_EQ(fired["pid"], app.pid());
+  EXPECT_CONTAINS(fired["message"].get<std::string>(), "System.InvalidOperationException");
+  ASSERT_FALSE(WaitEvent("dump_collected", "ioe", 60s).is_null()) << daemon_->log();
+}
+
+// S3 egress end to end: a rule's dump goes to a real moto_server (path style) under its
+// expanded prefix; the object's bytes are the catalog's dump.
+TEST_F(AutomationTest, S3EgressUploadsTheDumpUnderItsPrefix) {
+  auto moto = egress::testing::MotoServer::Start(5 << 20);
+  ASSERT_TRUE(moto.ok()) << moto.status();
+  std::string bucket_url = (*moto)->endpoint() + "/dumps";
+  ASSERT_EQ(RunCommand({"/usr/bin/python3", "-c",
+                        "import urllib.request,sys; urllib.request.urlopen("
+                        "urllib.request.Request(sys.argv[1], method='PUT'))",
+                        bucket_url})
+                .exit_code,
+            0);
+  std::ofstream(dir_ / "secret") << "test-secret\n";
+  App app(dir_, "s3");
+  ASSERT_TRUE(app.ok());
+  StartDaemon(
+      "collection_rules:\n"
+      "  - name: up\n"
+      "    filter: { command_line: \"" +
+      app.Glob() +
+      "\" }\n"
+      "    trigger: { type: startup }\n"
+      "    action: { collect: { type: Mini }, egress: s3-main }\n"
+      "    limits: { action_count: 1 }\n"
+      "egress:\n"
+      "  s3-main: { type: s3, endpoint: \"" +
+      (*moto)->endpoint() +
+      "\", bucket: dumps, region: us-east-1, access_key_id: test, "
+      "secret_access_key_file: " +
+      (dir_ / "secret") + ", path_style: true, prefix: \"{name}/{pid}/\" }\n");
+  auto sent = WaitEvent("egress", "up", 120s);
+  ASSERT_FALSE(sent.is_null()) << daemon_->log();
+  ASSERT_TRUE(sent["ok"].get<bool>()) << sent.dump();
+  std::string url = sent["message"].get<std::string>();
+  EXPECT_CONTAINS(url, "/dumps/HeapApp/" + std::to_string(app.pid()) + "/");
+  std::string id = sent["dump_id"].get<std::string>();
+  std::string path;
+  for (auto& d : Dumps()) {
+    if (d["id"] == id) path = d["path"].get<std::string>();
+  }
+  ASSERT_FALSE(path.empty());
+  // Read back with a signed client (moto refuses anonymous reads) and compare byte for byte.
+  egress::S3Config c;
+  c.endpoint = (*moto)->endpoint();
+  c.bucket = "dumps";
+  c.access_key_id = "test";
+  c.secret_access_key_file = dir_ / "secret";
+  c.path_style = true;
+  auto client = egress::S3Client::Create(c, egress::S3ClientOptions{});
+  ASSERT_TRUE(client.ok()) << client.status();
+  const std::string key = url.substr(url.find("/dumps/") + 7);
+  std::ifstream in(path, std::ios::binary);
+  std::string want((std::istreambuf_iterator<char>(in)), {});
+  auto got = (*client)->GetObject(key, want.size() + 1024);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), want.size());
+  EXPECT_TRUE(*got == want) << "the object differs from the catalog's dump";
+}
 }  // namespace
 }  // namespace clrdiag::testing

@@ -1,0 +1,157 @@
+#include "daemon/automation/bridges.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "core/egress/s3_upload.h"
+
+namespace clrdiag::daemon_automation {
+
+EventPipeBridge::EventPipeBridge(automation::Engine* engine, eventpipe::Hub* hub,
+                                 std::function<void(bool, const std::string&)> log,
+                                 absl::Duration retry_interval)
+    : engine_(engine), hub_(hub), log_(std::move(log)), retry_interval_(retry_interval) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+EventPipeBridge::~EventPipeBridge() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  held_.clear();  // unsubscribes: the hub stops the sessions
+}
+
+void EventPipeBridge::Sync() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void EventPipeBridge::Loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(retry_interval_),
+                   [this] { return wake_ || stop_; });
+      if (stop_) return;
+      wake_ = false;
+    }
+    Reconcile();
+  }
+}
+
+void EventPipeBridge::Reconcile() {
+  std::set<pid_t> ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended.swap(ended_);
+  }
+  for (pid_t pid : ended) held_.erase(pid);
+  std::map<pid_t, automation::ProcessNeeds> want;
+  for (const auto& n : engine_->Needs()) {
+    if (!n.counters.empty() || n.exceptions || n.crash) want[n.pid] = n;
+  }
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto w = want.find(it->first);
+    if (w == want.end() || !(w->second == it->second.needs)) {
+      it = held_.erase(it);  // no longer needed, or needed differently: re-subscribed below
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [pid, n] : want) {
+    if (held_.count(pid) || ended.count(pid)) continue;
+    eventpipe::Needs needs;
+    needs.counter_providers.clear();
+    absl::Duration interval = absl::InfiniteDuration();
+    for (const auto& [provider, every] : n.counters) {
+      needs.counter_providers.push_back(provider);
+      interval = std::min(interval, every);
+    }
+    if (!n.counters.empty()) {
+      needs.counter_interval_sec =
+          std::max(1, static_cast<int>(std::lround(absl::ToDoubleSeconds(interval))));
+    }
+    needs.exceptions = n.exceptions || n.crash;
+    eventpipe::PidSink sink;
+    automation::Engine* engine = engine_;
+    sink.on_counter_sample = [engine](pid_t p, const std::string& provider,
+                                      const std::string& counter, absl::Time ts, double v) {
+      engine->OnCounterSample(p, provider, counter, ts, v);
+    };
+    sink.on_exception = [engine](pid_t p, const std::string& type, const std::string& message,
+                                 absl::Time ts) { engine->OnException(p, type, message, ts); };
+    sink.on_process_exit = [this, engine](pid_t p, const absl::Status&) {
+      engine->OnProcessExit(p);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ended_.insert(p);
+      }
+    };
+    auto sub = eventpipe::SubscribePid(*hub_, pid, needs, std::move(sink));
+    if (!sub.ok()) {
+      std::string why(sub.status().message());
+      if (failed_[pid] != why) {
+        failed_[pid] = why;
+        log_(true, absl::StrCat("automation: no EventPipe session on pid ", pid, " (", why,
+                                "); counter and exception rules cannot see it yet"));
+      }
+      continue;
+    }
+    failed_.erase(pid);
+    log_(false,
+         absl::StrCat("automation: EventPipe session on pid ", pid,
+                      needs.counter_interval_sec > 0
+                          ? absl::StrCat(", counters every ", needs.counter_interval_sec, " s")
+                          : std::string(),
+                      needs.exceptions ? ", exceptions" : ""));
+    held_[pid] = Held{n, std::move(*sub)};
+  }
+}
+
+namespace {
+
+class S3Egress : public automation::EgressTarget {
+ public:
+  S3Egress(std::string name, std::string prefix, egress::S3Config config)
+      : name_(std::move(name)), prefix_(std::move(prefix)), config_(std::move(config)) {}
+  const std::string& name() const override { return name_; }
+  absl::StatusOr<std::string> Send(const automation::EgressItem& item) override {
+    auto key = automation::EgressObjectKey(prefix_, item);
+    if (!key.ok()) return key.status();
+    auto r = egress::UploadFileToS3(config_, item.dump_path, *key, egress::S3UploadOptions{});
+    if (!r.ok()) return r.status();
+    return r->url;
+  }
+
+ private:
+  std::string name_;
+  std::string prefix_;
+  egress::S3Config config_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<automation::EgressTarget>> MakeS3Egress(
+    const automation::EgressConfig& c) {
+  egress::S3Config s3;
+  s3.endpoint = c.endpoint;
+  s3.bucket = c.bucket;
+  s3.region = c.region;
+  s3.access_key_id = c.access_key_id;
+  s3.secret_access_key_file = c.secret_access_key_file;
+  s3.path_style = c.path_style;
+  // The prefix is expanded per dump (EgressObjectKey), so the client gets the whole key.
+  if (absl::Status st = egress::ValidateS3Config(s3); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("egress ", c.name, ": ", st.message()));
+  }
+  return std::unique_ptr<automation::EgressTarget>(new S3Egress(c.name, c.prefix, s3));
+}
+
+}  // namespace clrdiag::daemon_automation

@@ -1,0 +1,70 @@
+// The glue between the rules engine and the libraries that feed and serve it:
+//   - EventPipeBridge holds one EventPipe session per process the engine's rules need runtime
+//     events from (counters, exceptions), through the shared hub (core/eventpipe/hub.h), and
+//     passes the samples to the engine;
+//   - MakeS3Egress builds the S3 egress target (core/egress) of an `egress: {type: s3}` entry.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/automation/egress.h"
+#include "core/automation/engine.h"
+#include "core/automation/rules.h"
+#include "core/eventpipe/hub.h"
+
+namespace clrdiag::daemon_automation {
+
+class EventPipeBridge {
+ public:
+  // `log(warning, line)`. Sessions are (re)checked when Sync() is called (on the engine's
+  // needs-changed hook) and every `retry_interval` (a runtime that refused, or was not ready).
+  EventPipeBridge(automation::Engine* engine, eventpipe::Hub* hub,
+                  std::function<void(bool, const std::string&)> log,
+                  absl::Duration retry_interval = absl::Seconds(2));
+  ~EventPipeBridge();  // ends every session
+  EventPipeBridge(const EventPipeBridge&) = delete;
+  EventPipeBridge& operator=(const EventPipeBridge&) = delete;
+
+  // Wakes the bridge to compare the engine's needs with the sessions it holds.
+  void Sync();
+
+ private:
+  void Loop();
+  void Reconcile();
+
+  automation::Engine* engine_;
+  eventpipe::Hub* hub_;
+  std::function<void(bool, const std::string&)> log_;
+  absl::Duration retry_interval_;
+
+  struct Held {
+    automation::ProcessNeeds needs;
+    std::unique_ptr<eventpipe::Subscription> sub;
+  };
+  std::map<pid_t, Held> held_;           // only the loop thread touches it
+  std::map<pid_t, std::string> failed_;  // last failure logged per pid (logged once)
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  bool stop_ = false;
+  std::set<pid_t> ended_;  // sessions whose process ended (set from callbacks)
+  std::thread thread_;
+};
+
+absl::StatusOr<std::unique_ptr<automation::EgressTarget>> MakeS3Egress(
+    const automation::EgressConfig& config);
+
+}  // namespace clrdiag::daemon_automation
