@@ -364,7 +364,7 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
     needs_changed = needs != last_needs_;
     if (needs_changed) last_needs_ = std::move(needs);
   }
-  Dispatch(std::move(pending), std::move(events), needs_changed);
+  Dispatch(pending, std::move(events), needs_changed);
 }
 
 void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::string& counter,
@@ -389,7 +389,7 @@ void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::
       }
     }
   }
-  Dispatch(std::move(pending), std::move(events), false);
+  Dispatch(pending, std::move(events), false);
 }
 
 void Engine::OnException(pid_t pid, const std::string& type, const std::string& message,
@@ -410,7 +410,7 @@ void Engine::OnException(pid_t pid, const std::string& type, const std::string& 
            &events);
     }
   }
-  Dispatch(std::move(pending), std::move(events), false);
+  Dispatch(pending, std::move(events), false);
 }
 
 void Engine::OnCrash(pid_t pid, const std::string& type, const std::string& message,
@@ -428,7 +428,7 @@ void Engine::OnCrash(pid_t pid, const std::string& type, const std::string& mess
            &pending, &events);
     }
   }
-  Dispatch(std::move(pending), std::move(events), false);
+  Dispatch(pending, std::move(events), false);
 }
 
 void Engine::OnProcessExit(pid_t pid) {

@@ -599,6 +599,7 @@ class HeapVerifier::Impl {
     for (const auto& [object, index] : sync_by_object_) by_index.emplace_back(index, object);
     std::sort(by_index.begin(), by_index.end());
     std::vector<uint64_t> out;
+    out.reserve(by_index.size());
     for (const auto& e : by_index) out.push_back(e.second);
     return out;
   }

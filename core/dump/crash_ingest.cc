@@ -175,11 +175,11 @@ void CrashIngester::Run() {
         std::string name(ev->name);
         if (!IsCandidate(name)) continue;
         std::string path = w->second.path + "/" + name;
-        if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
-          ScheduleOrIngest(path, w->second.kind, /*now=*/false);
-        } else if ((ev->mask & IN_MODIFY) && pending_.count(path)) {
-          ScheduleOrIngest(path, w->second.kind, /*now=*/false);  // still changing: wait more
-        }
+        // Closed after writing, moved in, or still changing while it waits to settle: (re)start
+        // its settle time.
+        const bool closed = (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) != 0;
+        const bool changing = (ev->mask & IN_MODIFY) != 0 && pending_.count(path) != 0;
+        if (closed || changing) ScheduleOrIngest(path, w->second.kind, /*now=*/false);
       }
     }
   }

@@ -167,13 +167,13 @@ CommandResult DumpModule(CommandContext& ctx, const CommandSpec& spec,
   auto file = ctx.dac.GetModuleFileName(module);
   const std::string name = file.ok() && !file->empty() ? *file : "Unknown Module";
   std::vector<std::string> attributes;
-  if (md->is_pe_file) attributes.push_back("PEFile");
-  if (md->is_reflection) attributes.push_back("Reflection");
-  if (md->transient_flags & kIsEditAndContinue) attributes.push_back("EditAndContinue");
+  if (md->is_pe_file) attributes.emplace_back("PEFile");
+  if (md->is_reflection) attributes.emplace_back("Reflection");
+  if (md->transient_flags & kIsEditAndContinue) attributes.emplace_back("EditAndContinue");
   if (md->has_image_data) {
-    if (md->image_dynamic) attributes.push_back("IsDynamic");
-    if (md->image_in_memory) attributes.push_back("IsInMemory");
-    if (md->flat_layout) attributes.push_back("IsFileLayout");
+    if (md->image_dynamic) attributes.emplace_back("IsDynamic");
+    if (md->image_in_memory) attributes.emplace_back("IsInMemory");
+    if (md->flat_layout) attributes.emplace_back("IsFileLayout");
   }
   std::string out = absl::StrCat("Name: ", name, "\n", "Attributes:              ");
   for (const std::string& a : attributes) absl::StrAppend(&out, a, " ");
@@ -216,8 +216,11 @@ CommandResult DumpModule(CommandContext& ctx, const CommandSpec& spec,
     for (bool refs : {false, true}) {
       absl::StrAppend(&out, refs ? "\nTypes referenced in this module\n\n"
                                  : "\nTypes defined in this module\n\n");
-      absl::StrAppendFormat(&out, refs ? "%16s   %16s %s\n" : "%16s %16s %s\n", "MT",
-                            refs ? "TypeRef" : "TypeDef", "Name");
+      if (refs) {
+        absl::StrAppendFormat(&out, "%16s   %16s %s\n", "MT", "TypeRef", "Name");
+      } else {
+        absl::StrAppendFormat(&out, "%16s %16s %s\n", "MT", "TypeDef", "Name");
+      }
       absl::StrAppend(&out, std::string(78, '-'), "\n");
       Json list = Json::array();
       auto map = ctx.dac.GetModuleMap(module, refs);

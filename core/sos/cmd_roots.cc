@@ -457,12 +457,10 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
       }
       gcgen = v;
       ++i;
-    } else if (!a.empty() && a[0] == '-') {
-      return unrecognized(args[i]);
-    } else if (target_text.empty()) {
+    } else if (target_text.empty() && (a.empty() || a[0] != '-')) {
       target_text = args[i];
     } else {
-      return unrecognized(args[i]);
+      return unrecognized(args[i]);  // an unknown option, or a second target
     }
   }
   uint64_t target = 0;
@@ -701,6 +699,7 @@ CommandResult ObjSizeStrings(CommandContext& ctx, const std::string& header,
     total += o.size;
   }
   std::vector<const Group*> rows;
+  rows.reserve(groups.size());
   for (const Group& gr : groups) rows.push_back(&gr);
   std::stable_sort(rows.begin(), rows.end(), [](const Group* a, const Group* b) {
     return a->count * a->size < b->count * b->size;

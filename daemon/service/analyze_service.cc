@@ -126,7 +126,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
                                     "--data-limit-mib", std::to_string(limits.worker_memory_mib)};
   // A local admin's session may use the daemon host's files and network (setsymbolserver);
   // remote identities never get the host's files, as for `analyze PATH`.
-  if (call->who->uid && call->who->role == auth::Role::kAdmin) wargs.push_back("--host-access");
+  if (call->who->uid && call->who->role == auth::Role::kAdmin) wargs.emplace_back("--host-access");
   auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(), wargs, wopts);
   dump_fd.Reset();
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
