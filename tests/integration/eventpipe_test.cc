@@ -226,14 +226,20 @@ TEST_P(EventPipeTest, TargetCrashingMidSessionEndsTheStream) {
   // Cut without an end tag: OutOfRange, and the message says so.
   EXPECT_TRUE(absl::IsOutOfRange(r.ended[0])) << r.ended[0];
   EXPECT_THAT(std::string(r.ended[0].message()), ::testing::HasSubstr("without its end tag"));
-  // The unhandled exception's ExceptionThrown event arrived before the end.
-  ASSERT_FALSE(r.exceptions.empty());
-  EXPECT_EQ(r.exceptions.back().type, "System.InvalidOperationException");
-  EXPECT_EQ(r.exceptions.back().message, "boom");
-  EXPECT_LE(r.exception_arrivals.back(), r.ended_arrivals[0]);
-  std::cerr << GetParam() << ": ExceptionThrown of the crash arrived "
-            << absl::FormatDuration(r.ended_arrivals[0] - r.exception_arrivals.back())
-            << " before the end of the stream\n";
+  // The unhandled exception's ExceptionThrown event comes before the end when the runtime's
+  // streaming thread (it flushes every 100 ms) gets to send it before the process dies: usually,
+  // but not always on a loaded machine (seen in CI), so it is checked only when it came; the
+  // clean end of the stream above is what must always hold.
+  if (r.exceptions.empty()) {
+    std::cerr << GetParam() << ": the crash's ExceptionThrown did not arrive before the end\n";
+  } else {
+    EXPECT_EQ(r.exceptions.back().type, "System.InvalidOperationException");
+    EXPECT_EQ(r.exceptions.back().message, "boom");
+    EXPECT_LE(r.exception_arrivals.back(), r.ended_arrivals[0]);
+    std::cerr << GetParam() << ": ExceptionThrown of the crash arrived "
+              << absl::FormatDuration(r.ended_arrivals[0] - r.exception_arrivals.back())
+              << " before the end of the stream\n";
+  }
   // Nothing more after the end; the hub has no live session, and unsubscribing is fine.
   EXPECT_EQ(hub.stats().live_sessions, 0u);
 }
