@@ -503,6 +503,17 @@ struct ClrFieldInfo {
   std::string name;
 };
 
+// A type definition's name as ClrMD prints it: the arity of the type itself becomes its
+// parameters (List`1 -> List<T>), but the enclosing types of a nested type keep their raw
+// arity (ConcurrentDictionary`2+VolatileNode), as the reference shows on .NET 8.
+std::string ClrMdTypeName(const std::string& dac_name) {
+  size_t plus = dac_name.rfind('+');
+  if (plus == std::string::npos || dac_name.find('[') != std::string::npos) {
+    return dac::PrettyTypeName(dac_name);
+  }
+  return dac_name.substr(0, plus + 1) + dac::PrettyTypeName(dac_name.substr(plus + 1));
+}
+
 struct ClrTypeInfo {
   uint64_t method_table = 0;
   uint32_t token = 0;
@@ -532,7 +543,7 @@ class TypeView {
       if (mt == 0) continue;
       auto n = ctx_.dac.GetMethodTableName(mt);
       if (!n.ok()) continue;
-      out.push_back({mt, dac::kMdtTypeDef | index, dac::PrettyTypeName(*n)});
+      out.push_back({mt, dac::kMdtTypeDef | index, ClrMdTypeName(*n)});
     }
     return out;
   }
