@@ -121,6 +121,7 @@ TEST_F(AutomationHostTest, CollectsThenSendsToEachEgressAndRecordsEveryOutcome) 
   EXPECT_FALSE(events[0].ok);
   EXPECT_NE(events[0].message.find("exited during the collection"), std::string::npos);
   (*host)->Stop();
+  sub_.reset();  // a subscription must not outlive its bus (the host owns it)
 }
 
 TEST(DescribeTest, ActionAndLimits) {
