@@ -367,8 +367,8 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
   Dispatch(pending, std::move(events), needs_changed);
 }
 
-void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::string& counter,
-                             absl::Time timestamp, double value) {
+void Engine::OfferEvent(
+    pid_t pid, const std::function<std::optional<std::string>(size_t, TriggerState&)>& fires) {
   std::vector<Pending> pending;
   std::vector<Event> events;
   {
@@ -377,58 +377,44 @@ void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::
     if (it == procs_.end()) return;
     const absl::Time now = options_.clock();
     for (auto& [idx, st] : it->second.rules) {
-      const Trigger& t = rules_[idx].trigger;
-      if (t.type != TriggerType::kCounter || t.provider != provider || t.counter != counter) {
-        continue;
-      }
       if (runtime_[idx].finished) continue;
-      if (st.sustained.Add(timestamp, PassesThresholds(t, value), t.counter_interval, t.window)) {
-        st.sustained.Reset();
-        Fire(idx, it->second.info, absl::StrCat(DescribeTrigger(t), ": ", FormatNumber(value)), now,
-             &pending, &events);
-      }
+      if (auto reason = fires(idx, st)) Fire(idx, it->second.info, *reason, now, &pending, &events);
     }
   }
   Dispatch(pending, std::move(events), false);
+}
+
+void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::string& counter,
+                             absl::Time timestamp, double value) {
+  OfferEvent(pid, [&](size_t idx, TriggerState& st) -> std::optional<std::string> {
+    const Trigger& t = rules_[idx].trigger;
+    if (t.type != TriggerType::kCounter || t.provider != provider || t.counter != counter) {
+      return std::nullopt;
+    }
+    if (!st.sustained.Add(timestamp, PassesThresholds(t, value), t.counter_interval, t.window)) {
+      return std::nullopt;
+    }
+    st.sustained.Reset();
+    return absl::StrCat(DescribeTrigger(t), ": ", FormatNumber(value));
+  });
 }
 
 void Engine::OnException(pid_t pid, const std::string& type, const std::string& message,
                          absl::Time /*timestamp*/) {
-  std::vector<Pending> pending;
-  std::vector<Event> events;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = procs_.find(pid);
-    if (it == procs_.end()) return;
-    const absl::Time now = options_.clock();
-    for (auto& [idx, st] : it->second.rules) {
-      const Trigger& t = rules_[idx].trigger;
-      if (t.type != TriggerType::kException || runtime_[idx].finished) continue;
-      if (!t.exception_type.Matches(type)) continue;
-      if (t.exception_message && !t.exception_message->Matches(message)) continue;
-      Fire(idx, it->second.info, absl::StrCat("exception ", type, ": ", message), now, &pending,
-           &events);
-    }
-  }
-  Dispatch(pending, std::move(events), false);
+  OfferEvent(pid, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
+    const Trigger& t = rules_[idx].trigger;
+    if (t.type != TriggerType::kException || !t.exception_type.Matches(type)) return std::nullopt;
+    if (t.exception_message && !t.exception_message->Matches(message)) return std::nullopt;
+    return absl::StrCat("exception ", type, ": ", message);
+  });
 }
 
 void Engine::OnCrash(pid_t pid, const std::string& type, const std::string& message,
                      absl::Time /*timestamp*/) {
-  std::vector<Pending> pending;
-  std::vector<Event> events;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = procs_.find(pid);
-    if (it == procs_.end()) return;
-    const absl::Time now = options_.clock();
-    for (auto& [idx, st] : it->second.rules) {
-      if (rules_[idx].trigger.type != TriggerType::kCrash || runtime_[idx].finished) continue;
-      Fire(idx, it->second.info, absl::StrCat("crash: unhandled ", type, ": ", message), now,
-           &pending, &events);
-    }
-  }
-  Dispatch(pending, std::move(events), false);
+  OfferEvent(pid, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
+    if (rules_[idx].trigger.type != TriggerType::kCrash) return std::nullopt;
+    return absl::StrCat("crash: unhandled ", type, ": ", message);
+  });
 }
 
 void Engine::OnProcessExit(pid_t pid) {

@@ -186,6 +186,10 @@ class Engine {
   void Dispatch(const std::vector<Pending>& pending, std::vector<Event> events, bool needs_changed);
   std::vector<ProcessNeeds> NeedsLocked() const;
   void MatchRules(ProcState& ps);
+  // One runtime event of `pid`, offered to each unfinished rule that matches the process:
+  // `fires(rule, state)` says why the rule fires (nullopt: it does not).
+  void OfferEvent(pid_t pid,
+                  const std::function<std::optional<std::string>(size_t, TriggerState&)>& fires);
 
   std::vector<Rule> rules_;
   EngineOptions options_;
