@@ -29,8 +29,17 @@ cleanup() {
 trap cleanup EXIT
 [[ -x $PROBE && -x $APP ]] || { echo "eventpipe.sh: build $PROBE and $APP first" >&2; exit 1; }
 
-ticks() {  # utime+stime of pid $1, NA if it is gone
-  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo NA
+# utime+stime of pid $1, NA if it is gone. Bash builtins only: a fork+exec per read (as this
+# script did first) took up to ~0.3 s each at load 15, which stretched the window's edges by
+# many seconds and let the hub's --seconds run out before the window ended.
+ticks() {
+  local line f
+  if ! read -r line 2>/dev/null <"/proc/$1/stat"; then
+    echo NA
+    return
+  fi
+  read -r -a f <<<"${line##*) }"
+  echo $((f[11] + f[12]))
 }
 # Median and max of the values that are not NA (a target that vanished during a window).
 median() { printf '%s\n' "$@" | grep -v NA | sort -g | awk '{a[NR]=$1} END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -49,19 +58,24 @@ sleep 3  # start-up JIT and tiering settle
 # CPU % of one core of every target over $WINDOW seconds; prints one value per target.
 measure() {
   local -a before after
+  local t0 t1
+  t0=${EPOCHREALTIME/,/.}
   for p in "${PIDS[@]}"; do before+=("$(ticks "$p")"); done
   sleep "$WINDOW"
   for p in "${PIDS[@]}"; do after+=("$(ticks "$p")"); done
+  t1=${EPOCHREALTIME/,/.}
   for i in "${!PIDS[@]}"; do
     if [[ ${after[$i]} == NA || ${before[$i]} == NA ]]; then echo NA; continue; fi
-    awk -v a="${after[$i]}" -v b="${before[$i]}" -v hz="$HZ" -v w="$WINDOW" \
+    awk -v a="${after[$i]}" -v b="${before[$i]}" -v hz="$HZ" -v w="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
       'BEGIN { printf "%.3f\n", (a - b) * 100 / hz / w }'
   done
 }
 
 mapfile -t base < <(measure)
 pids_csv=$(IFS=,; echo "${PIDS[*]}")
-"$PROBE" --hub "$pids_csv" --counters 1 --seconds $((WINDOW + 15)) >"$T/hub" 2>&1 &
+# --seconds is only a safety net: the script ends the hub with SIGTERM after the window (it then
+# prints its samples).
+"$PROBE" --hub "$pids_csv" --counters 1 --seconds $((WINDOW + 600)) >"$T/hub" 2>&1 &
 HUB=$!
 # Subscribing is serial (each CollectTracing reply comes after the target enabled the
 # providers); measure only once every session is up and the targets' start-up of the counter
@@ -75,12 +89,13 @@ mapfile -t with < <(measure)
 hub_after=$(ticks "$HUB")
 hub_rss=$(awk '/VmHWM/ { print $2 / 1024 }' "/proc/$HUB/status" 2>/dev/null || echo NA)
 if [[ $hub_after == NA || $hub_rss == NA ]]; then
-  # Seen a few times on the loaded shared machine (cause not found; the same run in the
-  # foreground never lost it): the window's figures are then not all with a session.
+  # The hub ended early (it crashed, or a target's session failed): the window's figures are
+  # then not all with a session.
   cat "$T/hub" >&2
   echo "eventpipe.sh: the hub process ended before the window did; figures not valid" >&2
   exit 1
 fi
+kill -TERM "$HUB" 2>/dev/null || true
 wait "$HUB" || true
 HUB=""
 added=()

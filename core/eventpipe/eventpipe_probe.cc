@@ -7,7 +7,8 @@
 // --dump-on-exception PATH: at the first ExceptionThrown event, ask the runtime for a Mini dump
 // at PATH (as the target sees it) and print how that went (the crash-capture experiment).
 // --hub PID,PID,...: one Hub subscription (counters at --counters SEC, default 1) per pid for
-// --seconds, then prints the samples each got (what bench/eventpipe.sh measures).
+// --seconds (counted once every session is up) or until SIGTERM/SIGINT, then prints the
+// samples each got (what bench/eventpipe.sh measures).
 // Stops the session after --seconds (default 5) with StopTracing, or ends when the target exits.
 #include <csignal>
 #include <cstdio>
@@ -33,6 +34,9 @@
 namespace ep = clrdiag::eventpipe;
 
 namespace {
+
+volatile std::sig_atomic_t g_hub_stop = 0;
+void OnHubStopSignal(int /*sig*/) { g_hub_stop = 1; }
 
 int Usage() {
   std::fprintf(stderr,
@@ -115,7 +119,11 @@ int RunHub(const std::string& list, int interval, int seconds) {
   }
   std::printf("hub: %zu sessions started\n", static_cast<size_t>(hub.stats().sessions_started));
   std::fflush(stdout);
-  absl::SleepFor(absl::Seconds(seconds));
+  // The caller ends the run early with SIGTERM or SIGINT: the samples are still printed.
+  std::signal(SIGTERM, OnHubStopSignal);
+  std::signal(SIGINT, OnHubStopSignal);
+  const absl::Time stop_at = absl::Now() + absl::Seconds(seconds);
+  while (g_hub_stop == 0 && absl::Now() < stop_at) absl::SleepFor(absl::Milliseconds(50));
   for (size_t i = 0; i < pids.size(); ++i) {
     std::printf("pid %d: %llu samples\n", pids[i],
                 static_cast<unsigned long long>(counts[i].load()));
