@@ -80,6 +80,7 @@ status_kb() {  # field $2 (VmRSS, VmHWM, Threads) of /proc/$1/status, NA if gone
   echo NA
 }
 now() { echo "${EPOCHREALTIME/,/.}"; }
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
 pct() { awk -v d="$1" -v s="$2" -v hz="$HZ" 'BEGIN { printf "%.3f", d * 100 / hz / s }'; }
 median() { printf '%s\n' "$@" | grep -v NA | sort -g | awk '{a[NR]=$1} END { if (NR == 0) print "NA"; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2 }'; }
 maxof() { printf '%s\n' "$@" | grep -v NA | sort -g | tail -1; }
@@ -143,15 +144,17 @@ measure() {
   t0=$(now)
   d0=$(ticks "$DPID")
   for p in "${PIDS[@]}"; do before+=("$(ticks "$p")"); done
-  local end
-  end=$(awk -v a="$t0" -v w="$WINDOW" 'BEGIN { printf "%.6f", a + w }')
+  # VmRSS once a second until the window's end (microseconds, bash arithmetic: no forks but
+  # sleep's).
+  local end_us left_us
+  end_us=$(($(now_us) + WINDOW * 1000000))
   while :; do
     rss=$(status_kb "$DPID" VmRSS)
     [[ $rss != NA ]] && ((rss > D_RSS_MAX)) && D_RSS_MAX=$rss
-    local left
-    left=$(awk -v e="$end" -v n="$(now)" 'BEGIN { d = e - n; print (d > 1) ? 1 : (d > 0 ? d : 0) }')
-    [[ $left == 0 ]] && break
-    sleep "$left"
+    left_us=$((end_us - $(now_us)))
+    ((left_us <= 0)) && break
+    ((left_us > 1000000)) && left_us=1000000
+    sleep "$(printf '%d.%06d' $((left_us / 1000000)) $((left_us % 1000000)))"
   done
   for p in "${PIDS[@]}"; do after+=("$(ticks "$p")"); done
   d1=$(ticks "$DPID")

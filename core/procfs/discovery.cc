@@ -80,6 +80,24 @@ class SocketDirCache {
     return &it->second;
   }
 
+  // The pid namespace link of the scanning process (e.g. "pid:[4026531836]") when `fs` numbers
+  // processes as that namespace does (its "self" is our own pid); empty otherwise (a fake tree,
+  // or a procfs of another pid namespace). Looked up once per scan.
+  const std::string& OwnPidNamespace(const ProcFs& fs) {
+    if (!own_ns_checked_) {
+      own_ns_checked_ = true;
+      const std::string self = fs.root() + "/self";
+      if (ReadLink(self) == std::to_string(::getpid())) own_ns_ = ReadLink(self + "/ns/pid");
+    }
+    return own_ns_;
+  }
+
+  static std::string ReadLink(const std::string& path) {
+    char buf[128];
+    const ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
+    return n > 0 && static_cast<size_t>(n) < sizeof(buf) ? std::string(buf, n) : std::string();
+  }
+
  private:
   static absl::StatusOr<std::vector<SocketName>> ReadNames(int fd, const std::string& dir) {
     int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -108,6 +126,8 @@ class SocketDirCache {
   }
 
   std::map<std::pair<dev_t, ino_t>, std::vector<SocketName>> listings_;
+  bool own_ns_checked_ = false;
+  std::string own_ns_;
 };
 
 std::string NoSocketMessage(pid_t pid, const std::string& name, const std::string& tmpdir) {
@@ -152,7 +172,18 @@ absl::StatusOr<DiagnosticSocket> Locate(const ProcFs& fs, SocketDirCache& cache,
   if (!listing.ok() || (*listing)->empty()) {
     return absl::NotFoundError(NoSocketMessage(t.pid, "", t.tmpdir));
   }
+  // Most processes share our pid namespace, where a runtime names its socket with the pid we
+  // see. One readlink says so, and a pid no socket in the listing names is not a runtime here:
+  // much cheaper than reading its status (which the daemon's automation would otherwise do for
+  // every process on the host every poll).
   if (!t.status) {
+    const std::string& own_ns = cache.OwnPidNamespace(fs);
+    if (!own_ns.empty() &&
+        SocketDirCache::ReadLink(absl::StrCat(fs.PidDir(t.pid), "/ns/pid")) == own_ns &&
+        std::none_of((*listing)->begin(), (*listing)->end(),
+                     [&](const SocketName& n) { return n.ns_pid == t.pid; })) {
+      return absl::NotFoundError(NoSocketMessage(t.pid, "", t.tmpdir));
+    }
     ASSIGN_OR_RETURN(t.status, fs.ReadStatus(t.pid));
   }
   const pid_t ns_pid = t.status->InnermostPid(t.pid);

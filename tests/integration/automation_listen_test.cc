@@ -123,11 +123,12 @@ void ExpectFiredOnConnect(const Daemon& d, const std::string& rule, const LogSig
   // The event time has millisecond resolution and is truncated: 1 ms of slack below.
   EXPECT_GE(since_before.count(), -1) << "fired before the runtime connected: " << fired.dump();
   EXPECT_LE(latency, kInterval * 2) << fired.dump() << "\n" << d.log();
-  std::printf("[ measured ] %s fired %lld ms after the test saw the runtime's connection logged "
-              "(%lld ms after the last read without it; bound <= %lld)\n",
-              rule.c_str(), static_cast<long long>(latency.count()),
-              static_cast<long long>(since_before.count()),
-              static_cast<long long>((kInterval * 2).count()));
+  std::printf(
+      "[ measured ] %s fired %lld ms after the test saw the runtime's connection logged "
+      "(%lld ms after the last read without it; bound <= %lld)\n",
+      rule.c_str(), static_cast<long long>(latency.count()),
+      static_cast<long long>(since_before.count()),
+      static_cast<long long>((kInterval * 2).count()));
   auto collected = WaitEvent(d, "dump_collected", rule, 90s);
   ASSERT_FALSE(collected.is_null()) << d.log();
   EXPECT_EQ(collected["pid"], pid);
@@ -158,8 +159,7 @@ TEST(AutomationListenTest, StartupFiresForSuspendAndNosuspendRuntimesOnTheDaemon
             other_tag = suspend_tag + 2;
   const std::string config = t / "clrdiagd.yaml";
   auto rule = [](const std::string& name, int tag) {
-    return "  - name: " + name + "\n    filter: { command_line: \"*--chain " +
-           std::to_string(tag) +
+    return "  - name: " + name + "\n    filter: { command_line: \"*--chain " + std::to_string(tag) +
            "\" }\n    trigger: { type: startup }\n    action: { collect: { type: Mini } }\n" +
            "    limits: { action_count: 1 }\n";
   };
@@ -175,11 +175,11 @@ TEST(AutomationListenTest, StartupFiresForSuspendAndNosuspendRuntimesOnTheDaemon
 
   const std::string heap = FixturePath("HeapApp");
   // Suspend (the default): the app waits until the daemon resumes it.
-  auto suspended = SpawnConnected(
-      {heap, "--wait-forever", "--chain", std::to_string(suspend_tag)}, port + ",connect,suspend");
+  auto suspended = SpawnConnected({heap, "--wait-forever", "--chain", std::to_string(suspend_tag)},
+                                  port + ",connect,suspend");
   ASSERT_TRUE(suspended);
-  const auto sus_connected = WaitForLog(
-      d, "runtime pid " + std::to_string(suspended->pid()) + " (cookie", 60s);
+  const auto sus_connected =
+      WaitForLog(d, "runtime pid " + std::to_string(suspended->pid()) + " (cookie", 60s);
   ASSERT_TRUE(sus_connected.found) << d.log();
   EXPECT_CONTAINS(d.log(), "resumed");
   ExpectFiredOnConnect(d, "start-suspend", sus_connected, suspended->pid(), "HeapApp");
@@ -189,8 +189,8 @@ TEST(AutomationListenTest, StartupFiresForSuspendAndNosuspendRuntimesOnTheDaemon
       SpawnConnected({heap, "--wait-forever", "--chain", std::to_string(nosuspend_tag)},
                      port + ",connect,nosuspend");
   ASSERT_TRUE(free_running);
-  const auto free_connected = WaitForLog(
-      d, "runtime pid " + std::to_string(free_running->pid()) + " (cookie", 60s);
+  const auto free_connected =
+      WaitForLog(d, "runtime pid " + std::to_string(free_running->pid()) + " (cookie", 60s);
   ASSERT_TRUE(free_connected.found) << d.log();
   ExpectFiredOnConnect(d, "start-nosuspend", free_connected, free_running->pid(), "HeapApp");
 
@@ -260,9 +260,9 @@ TEST(AutomationListenTest, StartupFiresForARuntimeOnlyKnownThroughThePort) {
   ASSERT_TRUE(ns->WaitForLine("READY", 60s).has_value()) << d.log();
   EXPECT_TRUE(FindFiles(shared, "dump").empty()) << "the private dump directory was left behind";
 
-  auto other = SpawnConnected({FixturePath("HeapApp"), "--wait-forever", "--chain",
-                               std::to_string(UniqueChain())},
-                              port + ",connect,nosuspend");
+  auto other = SpawnConnected(
+      {FixturePath("HeapApp"), "--wait-forever", "--chain", std::to_string(UniqueChain())},
+      port + ",connect,nosuspend");
   ASSERT_TRUE(other);
   ASSERT_TRUE(WaitForLog(d, "runtime pid " + std::to_string(other->pid()) + " (cookie", 60s).found)
       << d.log();
