@@ -60,14 +60,20 @@ cp "$BIN/clrdiagd" "$T/bin/"
 
 # utime+stime of pid $1 in clock ticks, NA if it is gone. No fork: the window's edges must be
 # sharp even when the machine is loaded (a fork+exec per read took up to ~0.3 s at load 15).
-ticks() {
+# `ticks PID` prints; `ticks_to VAR PID` sets VAR (no subshell either).
+ticks_to() {
   local line f
-  if ! read -r line 2>/dev/null <"/proc/$1/stat"; then
-    echo NA
+  if ! read -r line 2>/dev/null <"/proc/$2/stat"; then
+    printf -v "$1" NA
     return
   fi
   read -r -a f <<<"${line##*) }"
-  echo $((f[11] + f[12]))
+  printf -v "$1" '%d' $((f[11] + f[12]))
+}
+ticks() {
+  local v
+  ticks_to v "$1"
+  echo "$v"
 }
 status_kb() {  # field $2 (VmRSS, VmHWM, Threads) of /proc/$1/status, NA if gone
   local k v rest
@@ -139,11 +145,14 @@ start_daemon() {  # $1 = config, $2 = log
 # D_THREADS, D_FDS, ELAPSED.
 measure() {
   local -a before after
-  local d0 d1 t0 t1 rss i p
+  local d0 d1 t0 t1 rss i p v
   D_RSS_MAX=0
   t0=$(now)
-  d0=$(ticks "$DPID")
-  for p in "${PIDS[@]}"; do before+=("$(ticks "$p")"); done
+  ticks_to d0 "$DPID"
+  for p in "${PIDS[@]}"; do
+    ticks_to v "$p"
+    before+=("$v")
+  done
   # VmRSS once a second until the window's end (microseconds, bash arithmetic: no forks but
   # sleep's).
   local end_us left_us
@@ -156,8 +165,11 @@ measure() {
     ((left_us > 1000000)) && left_us=1000000
     sleep "$(printf '%d.%06d' $((left_us / 1000000)) $((left_us % 1000000)))"
   done
-  for p in "${PIDS[@]}"; do after+=("$(ticks "$p")"); done
-  d1=$(ticks "$DPID")
+  for p in "${PIDS[@]}"; do
+    ticks_to v "$p"
+    after+=("$v")
+  done
+  ticks_to d1 "$DPID"
   t1=$(now)
   ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   [[ $d0 != NA && $d1 != NA ]] || {

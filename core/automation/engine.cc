@@ -467,13 +467,24 @@ void Engine::Start(std::function<std::vector<ProcessInfo>()> list, Sampler sampl
     auto next = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(loop_mu_);
     while (!stop_) {
+      wake_ = false;
       lock.unlock();
       Poll(list(), sample);
       lock.lock();
-      next = std::max(next + interval, std::chrono::steady_clock::now());
-      loop_cv_.wait_until(lock, next, [this] { return stop_; });
+      // An extra pass (Wake) between two scheduled ones leaves the schedule as it was.
+      const auto now = std::chrono::steady_clock::now();
+      if (next <= now) next = std::max(next + interval, now);
+      loop_cv_.wait_until(lock, next, [this] { return stop_ || wake_; });
     }
   });
+}
+
+void Engine::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(loop_mu_);
+    wake_ = true;
+  }
+  loop_cv_.notify_all();
 }
 
 void Engine::Stop() {

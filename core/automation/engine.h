@@ -149,6 +149,9 @@ class Engine {
   // Runs Poll every poll_interval on its own thread with these callbacks until Stop().
   void Start(std::function<std::vector<ProcessInfo>()> list, Sampler sample);
   void Stop();
+  // Runs one extra pass of Start()'s loop now (e.g. a runtime just connected to a listen port:
+  // its startup rules fire without waiting for the next poll); the fixed schedule is kept.
+  void Wake();
 
  private:
   struct TriggerState {
@@ -206,6 +209,7 @@ class Engine {
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
   bool stop_ = false;
+  bool wake_ = false;
   std::thread thread_;
 };
 

@@ -296,6 +296,7 @@ void ListenServer::Welcome(const std::string& port_path, Cookie cookie) {
                                          " connected but did not answer ProcessInfo: ",
                                          info.status().message(), "; ", resumed_text));
   }
+  if (options_.on_runtime_welcomed) options_.on_runtime_welcomed();
 }
 
 void ListenServer::Run() {

@@ -59,6 +59,10 @@ struct ServerOptions {
   // Runtimes known at once over all ports; connections of further runtimes are dropped.
   int max_runtimes = 1024;
   LogFn log;  // may be empty
+  // Called (on the server's thread, no locks held) once a new runtime has been welcomed:
+  // resumed if its port says so, and its ProcessInfo asked. May be empty. The daemon uses it
+  // to run the rules' startup check at once rather than at the next poll.
+  std::function<void()> on_runtime_welcomed;
 };
 
 // What the server knows of one connected runtime.

@@ -344,6 +344,8 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // Step 2d: listen-mode diagnostic ports (runtimes connect to us), before anything serves.
   std::unique_ptr<listen::ListenServer> listen_server;
+  // The rules engine (set in step 2e) runs its startup check as soon as a runtime connects.
+  std::atomic<automation::Engine*> engine_to_wake{nullptr};
   if (!cfg->diagnostic_ports.empty()) {
     std::vector<listen::PortOptions> ports;
     for (const auto& p : cfg->diagnostic_ports) {
@@ -356,6 +358,9 @@ int RunDaemon(const DaemonFlags& flags) {
       } else {
         spdlog::info("{}", message);
       }
+    };
+    lopts.on_runtime_welcomed = [&engine_to_wake] {
+      if (automation::Engine* e = engine_to_wake.load()) e->Wake();
     };
     auto started = listen::ListenServer::Start(std::move(ports), std::move(lopts));
     if (!started.ok()) {
@@ -402,6 +407,7 @@ int RunDaemon(const DaemonFlags& flags) {
     }
     automation_host = std::move(*host);
     svc.SetAutomation(&automation_host->bus(), &automation_host->engine());
+    engine_to_wake = &automation_host->engine();
     eventpipe_hub = std::make_unique<eventpipe::Hub>();
     eventpipe_bridge = std::make_unique<daemon_automation::EventPipeBridge>(
         &automation_host->engine(), eventpipe_hub.get(), [](bool warning, const std::string& l) {
@@ -525,6 +531,7 @@ int RunDaemon(const DaemonFlags& flags) {
   for (auto& l : listeners) l->Stop();
   // Rules stop first: no new collection starts; a running one finishes below; followers of
   // WatchEvents see their stream end.
+  engine_to_wake = nullptr;
   if (automation_host) automation_host->Stop();
   eventpipe_bridge.reset();  // ends the EventPipe sessions
   eventpipe_hub.reset();

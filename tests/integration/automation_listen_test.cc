@@ -209,18 +209,6 @@ TEST(AutomationListenTest, StartupFiresForSuspendAndNosuspendRuntimesOnTheDaemon
   EXPECT_EQ(EventsOf(d, "dump_collected").size(), 2u);
 }
 
-// The host pid of the only child of `parent` (0 if none appears).
-pid_t ChildOf(pid_t parent) {
-  for (int i = 0; i < 200; ++i) {
-    std::ifstream in("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) +
-                     "/children");
-    pid_t child = 0;
-    if (in >> child) return child;
-    std::this_thread::sleep_for(10ms);
-  }
-  return 0;
-}
-
 // The k8s sidecar without a shared process namespace: the daemon in its own pid namespace sees
 // no app in /proc; the matching app (pid 1 of its own pid and mount namespace, the port's
 // directory mounted at /mnt) is known only through its connection, and the rule's dump goes
