@@ -407,7 +407,6 @@ TEST(ProcSamplerTest, SamplesThisProcess) {
   EXPECT_EQ(SampleProcess("/proc", 0x7ffffff0).status().code(), absl::StatusCode::kNotFound);
 }
 
-}  // namespace
 // Crash rules: a dump in the catalog fires the rules whose capture includes its way, once per
 // crash, within the limits; the action delivers that dump (nothing is collected).
 TEST_F(EngineTest, CrashDumpFiresMatchingCrashRulesOncePerCrash) {

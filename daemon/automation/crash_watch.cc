@@ -123,7 +123,7 @@ void CrashWatcher::OnFlow(pid_t pid, const eventpipe::ExceptionFlow& f) {
       } else {
         return;
       }
-    } else if (!s.base_frame) {
+    } else if (!s.base_frame && !s.handled) {
       s.handled = true;
       s.handled_by = f.kind == eventpipe::ExceptionFlow::Kind::kCatch
                          ? absl::StrCat("caught in ", f.method)

@@ -139,6 +139,15 @@ class CrashRuleTest : public ::testing::Test {
     EXPECT_EQ(FileSizeOf(where), dump["size_bytes"].get<uint64_t>());
   }
 
+  // The daemon's lines on how each speculative dump was settled.
+  void PrintCaptureLines() {
+    const std::string log = daemon_->log();
+    for (size_t at = log.find("crash capture: "); at != std::string::npos;
+         at = log.find("crash capture: ", at + 1)) {
+      std::printf("[ measured ] %s\n", log.substr(at, log.find('\n', at) - at).c_str());
+    }
+  }
+
   TempDir dir_{"clrdiag-crashrule"};
   std::unique_ptr<Daemon> daemon_;
 };
@@ -238,6 +247,7 @@ TEST_P(CrashRuleWay2Test, SpeculativeDumpOnTheThrowIsKeptWhenTheProcessDies) {
       {"analyze", dumps[0]["id"].get<std::string>(), "-c", "clrthreads", "-c", "exit"});
   EXPECT_EQ(a.exit_code, 0) << a.err;
   EXPECT_NE(a.out.find("System.InvalidOperationException"), std::string::npos) << a.out;
+  PrintCaptureLines();
   // Nothing left in the target's temp directory.
   for (const auto& e : fs::directory_iterator("/tmp")) {
     EXPECT_EQ(e.path().filename().string().rfind(
@@ -247,26 +257,28 @@ TEST_P(CrashRuleWay2Test, SpeculativeDumpOnTheThrowIsKeptWhenTheProcessDies) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtimes, CrashRuleWay2Test, ::testing::Values("net8.0", "net10.0"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           s.erase(std::remove(s.begin(), s.end(), '.'), s.end());
-                           return s;
-                         });
-
 // Way 2, a handled exception of the watched type: the speculative dump is deleted, nothing
 // fires, nothing is catalogued, the process runs on.
-TEST_F(CrashRuleTest, HandledExceptionOfTheWatchedTypeFiresNothingAndLeavesNoDump) {
-  CrashApp app(dir_, kDefaultRuntime, {});
+TEST_P(CrashRuleWay2Test, HandledExceptionOfTheWatchedTypeFiresNothingAndLeavesNoDump) {
+  CrashApp app(dir_, GetParam(), {});
   ASSERT_TRUE(app.ok());
   StartDaemon("collection_rules:\n" +
               CrashRule("ep", app.Glob(),
                         ", capture: eventpipe, exception: \"System.InvalidOperation*\", "
-                        "confirm_window: 1s"));
+                        "confirm_window: 1s, speculative: { max: 1, window: 10m }"));
   ASSERT_TRUE(WaitLog("session on pid " + std::to_string(app.pid()), 20s)) << daemon_->log();
   ASSERT_TRUE(app.Do("throw System.InvalidOperationException handled-here", "THREW"));
   ASSERT_TRUE(WaitLog("not a crash", 30s)) << daemon_->log();
-  std::this_thread::sleep_for(500ms);
+  // The per-process rate limit (speculative.max 1 per 10m): the next throw costs no dump.
+  ASSERT_TRUE(app.Do("throw System.InvalidOperationException handled-again", "THREW"));
+  std::this_thread::sleep_for(2s);
+  const std::string log = daemon_->log();
+  size_t settled = 0;
+  for (size_t at = log.find("not a crash"); at != std::string::npos;
+       at = log.find("not a crash", at + 1)) {
+    ++settled;
+  }
+  EXPECT_EQ(settled, 1u) << log;
   EXPECT_TRUE(Events("rule_fired", "ep").empty());
   EXPECT_EQ(Dumps().size(), 0u) << Dumps().dump();
   EXPECT_EQ(Rule("ep")["fires"], 0);
@@ -278,9 +290,15 @@ TEST_F(CrashRuleTest, HandledExceptionOfTheWatchedTypeFiresNothingAndLeavesNoDum
         << e.path();
   }
   EXPECT_FALSE(app.proc().Wait(0ms).has_value()) << "the app runs on";
-  std::printf("[ measured ] %s\n",
-              daemon_->log().substr(daemon_->log().find("crash capture:")).c_str());
+  PrintCaptureLines();
 }
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, CrashRuleWay2Test, ::testing::Values("net8.0", "net10.0"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           s.erase(std::remove(s.begin(), s.end(), '.'), s.end());
+                           return s;
+                         });
 
 }  // namespace
 }  // namespace clrdiag::testing
