@@ -435,8 +435,8 @@ TEST_F(EngineTest, CrashDumpFiresMatchingCrashRulesOncePerCrash) {
   EXPECT_EQ(runner_.delivered[0].reason, "runtime dump -> d1");
   EXPECT_TRUE(runner_.runs.empty()) << "a crash rule collects nothing";
   // The same crash seen the other way: no second fire.
-  EXPECT_TRUE(engine_->OnCrashDump(Proc(10), "d2", "System.InvalidOperationException", true, "x")
-                  .empty());
+  EXPECT_TRUE(
+      engine_->OnCrashDump(Proc(10), "d2", "System.InvalidOperationException", true, "x").empty());
   // Way 2 for another process: the exception pattern and the capture decide; `both` is done
   // (action_count 1).
   ProcessInfo other = Proc(11, "Other");

@@ -136,9 +136,9 @@ void AutomationHost::Deliver(const automation::Rule& rule, const automation::Pro
 }
 
 void AutomationHost::OfferCrashDump(const dump::DumpMeta& meta) {
-  engine_->OnCrashDump(ProcessFromMeta(meta), meta.id, "", /*eventpipe=*/false,
-                       absl::StrCat("crash: the runtime wrote crash dump ", meta.id, " from ",
-                                    meta.source_path));
+  engine_->OnCrashDump(
+      ProcessFromMeta(meta), meta.id, "", /*eventpipe=*/false,
+      absl::StrCat("crash: the runtime wrote crash dump ", meta.id, " from ", meta.source_path));
 }
 
 void AutomationHost::ActionLoop() {

@@ -126,14 +126,13 @@ void EventPipeBridge::Reconcile() {
       continue;
     }
     failed_.erase(pid);
-    log_(false,
-         absl::StrCat("automation: EventPipe session on pid ", pid,
-                      needs.counter_interval_sec > 0
-                          ? absl::StrCat(", counters every ", needs.counter_interval_sec, " s")
-                          : std::string(),
-                      needs.exceptions ? ", exceptions" : "",
-                      needs.exception_flow ? ", crash capture (exceptions and their handlers)"
-                                           : ""));
+    log_(false, absl::StrCat(
+                    "automation: EventPipe session on pid ", pid,
+                    needs.counter_interval_sec > 0
+                        ? absl::StrCat(", counters every ", needs.counter_interval_sec, " s")
+                        : std::string(),
+                    needs.exceptions ? ", exceptions" : "",
+                    needs.exception_flow ? ", crash capture (exceptions and their handlers)" : ""));
     held_[pid] = Held{n, std::move(*sub)};
     if (needs.exception_flow && on_crash_session_) on_crash_session_(pid);
   }

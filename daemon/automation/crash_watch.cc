@@ -156,8 +156,8 @@ void CrashWatcher::Work(std::shared_ptr<Spec> spec) {
   procfs::ProcFs fs(deps_.proc_root);
   auto socket = procfs::FindDiagnosticSocket(fs, pid);
   if (!socket.ok()) {
-    log(true, absl::StrCat("crash capture: ", what, ": no speculative dump: ",
-                           socket.status().message()));
+    log(true, absl::StrCat("crash capture: ", what,
+                           ": no speculative dump: ", socket.status().message()));
     finish();
     return;
   }
@@ -246,7 +246,8 @@ void CrashWatcher::Work(std::shared_ptr<Spec> spec) {
                              written.ok() ? "" : absl::StrCat(": ", written.message())));
     } else {
       log(false, absl::StrCat("crash capture: ", what, ": not a crash (", why,
-                              "); the speculative dump is deleted"));
+                              "); the speculative dump (written in ",
+                              absl::ToInt64Milliseconds(done - asked), " ms) is deleted"));
     }
     remove_all();
     {
@@ -260,8 +261,8 @@ void CrashWatcher::Work(std::shared_ptr<Spec> spec) {
   auto meta = deps_.ingester->IngestFile(file, kind.ok() ? *kind : dump::DumpKind::kMini);
   remove_all();
   if (!meta.ok()) {
-    log(true, absl::StrCat("crash capture: ", what, ": cannot catalogue the dump: ",
-                           meta.status().message()));
+    log(true, absl::StrCat("crash capture: ", what,
+                           ": cannot catalogue the dump: ", meta.status().message()));
     finish();
     return;
   }
@@ -279,8 +280,9 @@ void CrashWatcher::Work(std::shared_ptr<Spec> spec) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.kept;
   }
-  log(false, absl::StrCat("crash capture: ", what, ": a crash (", why, "); dump ", meta->id,
-                          " is in the catalog"));
+  log(false, absl::StrCat("crash capture: ", what, ": a crash (", why, "); dump ", meta->id, " (",
+                          meta->size_bytes, " bytes, written in ",
+                          absl::ToInt64Milliseconds(done - asked), " ms) is in the catalog"));
   std::vector<std::string> fired = deps_.engine->OnCrashDump(
       spec->process, meta->id, spec->type, /*eventpipe=*/true,
       absl::StrCat("crash: unhandled ", spec->type, ": ", spec->message, " (", why, ")"));

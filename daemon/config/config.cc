@@ -539,8 +539,8 @@ void ParseTrigger(const YAML::Node& t, const std::string& p, Walker& w,
       } else if (capture == "both") {
         out->crash_capture = C::kBoth;
       } else {
-        w.Error(p + ".capture", absl::StrCat("unknown capture '", capture,
-                                             "' (known: runtime, eventpipe, both)"));
+        w.Error(p + ".capture",
+                absl::StrCat("unknown capture '", capture, "' (known: runtime, eventpipe, both)"));
       }
     }
     if (t["confirm_window"] &&
@@ -562,8 +562,7 @@ void ParseTrigger(const YAML::Node& t, const std::string& p, Walker& w,
         }
       }
     }
-    if (!out->crash_eventpipe() &&
-        (t["exception"] || t["confirm_window"] || t["speculative"])) {
+    if (!out->crash_eventpipe() && (t["exception"] || t["confirm_window"] || t["speculative"])) {
       w.Error(p + ".capture",
               "exception, confirm_window and speculative apply to capture: eventpipe or both");
     }

@@ -24,8 +24,8 @@
 #include "daemon/auth/audit.h"
 #include "daemon/auth/auth.h"
 #include "daemon/automation/automation_host.h"
-#include "daemon/automation/crash_watch.h"
 #include "daemon/automation/bridges.h"
+#include "daemon/automation/crash_watch.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
 #include "daemon/metrics/daemon_metrics.h"
@@ -413,8 +413,8 @@ int RunDaemon(const DaemonFlags& flags) {
     };
     bool crash_eventpipe = false;
     for (const auto& r : cfg->automation.rules) {
-      crash_eventpipe |= r.trigger.type == automation::TriggerType::kCrash &&
-                         r.trigger.crash_eventpipe();
+      crash_eventpipe |=
+          r.trigger.type == automation::TriggerType::kCrash && r.trigger.crash_eventpipe();
     }
     dump::CrashIngester* cataloguer = crash_ingester.get();
     if (crash_eventpipe && cataloguer == nullptr) {

@@ -208,6 +208,40 @@ TEST_F(CrashRuleTest, RuntimeCrashDumpFiresTheRuleOnceAndGoesToItsEgress) {
   EXPECT_NE(text.out.find("crashed"), std::string::npos) << text.out;
 }
 
+// capture: both, with the runtime's own dump on too: the crash is seen both ways (two dumps in
+// the catalog) and the rule fires once.
+TEST_F(CrashRuleTest, BothWaysSeeingOneCrashFireTheRuleOnce) {
+  const std::string crash_dir = dir_ / "crash";
+  CrashApp app(dir_, kDefaultRuntime,
+               {{"DOTNET_DbgEnableMiniDump", "1"},
+                {"DOTNET_DbgMiniDumpType", "1"},
+                {"DOTNET_DbgMiniDumpName", crash_dir + "/%e_%p_%t.dmp"}});
+  ASSERT_TRUE(app.ok());
+  std::string rule = CrashRule("both", app.Glob(), ", capture: both, confirm_window: 2s");
+  rule.replace(rule.find("action_count: 1"), 15, "action_count: 5");
+  StartDaemon("crash_dumps:\n  directories: [{ path: " + crash_dir +
+              ", type: Mini }]\n  settle: 200ms\n  scan_interval: 300ms\n"
+              "collection_rules:\n" +
+              rule);
+  ASSERT_TRUE(WaitLog("session on pid " + std::to_string(app.pid()), 20s)) << daemon_->log();
+  ASSERT_TRUE(app.Do("crash System.InvalidOperationException clrdiag-both", "CRASHING"));
+  ASSERT_TRUE(app.proc().Wait(120s).has_value());
+  ASSERT_FALSE(WaitEvent("egress", "both", 60s).is_null()) << daemon_->log();
+  // Both dumps arrive (the runtime's through the watched directory).
+  nlohmann::json dumps;
+  for (int i = 0; i < 150; ++i) {
+    dumps = Dumps();
+    if (dumps.size() >= 2) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(dumps.size(), 2u) << dumps.dump() << daemon_->log();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(Events("rule_fired", "both").size(), 1u) << daemon_->log();
+  EXPECT_EQ(Events("egress", "both").size(), 1u);
+  EXPECT_EQ(Rule("both")["fires"], 1);
+  PrintCaptureLines();
+}
+
 // Way 2 on each runtime the notes checked: a dump requested over IPC on the throw, kept
 // because the process died of it, analyzable (clrthreads shows the exception).
 class CrashRuleWay2Test : public CrashRuleTest,
@@ -250,9 +284,9 @@ TEST_P(CrashRuleWay2Test, SpeculativeDumpOnTheThrowIsKeptWhenTheProcessDies) {
   PrintCaptureLines();
   // Nothing left in the target's temp directory.
   for (const auto& e : fs::directory_iterator("/tmp")) {
-    EXPECT_EQ(e.path().filename().string().rfind(
-                  "clrdiag-crash-" + std::to_string(app.pid()) + "-", 0),
-              std::string::npos)
+    EXPECT_EQ(
+        e.path().filename().string().rfind("clrdiag-crash-" + std::to_string(app.pid()) + "-", 0),
+        std::string::npos)
         << e.path();
   }
 }
@@ -284,9 +318,9 @@ TEST_P(CrashRuleWay2Test, HandledExceptionOfTheWatchedTypeFiresNothingAndLeavesN
   EXPECT_EQ(Rule("ep")["fires"], 0);
   EXPECT_FALSE(fs::exists(egress_dir()) && !fs::is_empty(egress_dir()));
   for (const auto& e : fs::directory_iterator("/tmp")) {
-    EXPECT_EQ(e.path().filename().string().rfind(
-                  "clrdiag-crash-" + std::to_string(app.pid()) + "-", 0),
-              std::string::npos)
+    EXPECT_EQ(
+        e.path().filename().string().rfind("clrdiag-crash-" + std::to_string(app.pid()) + "-", 0),
+        std::string::npos)
         << e.path();
   }
   EXPECT_FALSE(app.proc().Wait(0ms).has_value()) << "the app runs on";
