@@ -69,7 +69,13 @@ std::string DescribeTrigger(const Trigger& t) {
     case TriggerType::kStartup:
       return "startup";
     case TriggerType::kCrash:
-      return "crash";
+      what = "crash";
+      if (t.crash_capture == Trigger::CrashCapture::kEventPipe) what += " (eventpipe)";
+      if (t.crash_capture == Trigger::CrashCapture::kBoth) what += " (runtime, eventpipe)";
+      if (t.crash_eventpipe() && t.exception_type.text != "*") {
+        absl::StrAppend(&what, " exception ", t.exception_type.text);
+      }
+      return what;
     case TriggerType::kException:
       what = "exception " + t.exception_type.text;
       if (t.exception_message) absl::StrAppend(&what, " message ", t.exception_message->text);
@@ -201,7 +207,7 @@ void Engine::Fire(size_t rule, const ProcessInfo& p, const std::string& reason, 
   e.uid = p.uid;
   e.message = reason;
   events->push_back(std::move(e));
-  pending->push_back({rule, p, reason});
+  pending->push_back({rule, p, reason, ""});
   CheckFinished(rule, now, events);  // action_count reached: say so now
 }
 
@@ -212,7 +218,13 @@ void Engine::Dispatch(const std::vector<Pending>& pending, std::vector<Event> ev
     for (auto& e : events) bus_->Publish(std::move(e));
   }
   if (runner_) {
-    for (const auto& p : pending) runner_->Run(rules_[p.rule], p.process, p.reason);
+    for (const auto& p : pending) {
+      if (p.dump_id.empty()) {
+        runner_->Run(rules_[p.rule], p.process, p.reason);
+      } else {
+        runner_->Deliver(rules_[p.rule], p.process, p.reason, p.dump_id);
+      }
+    }
   }
   if (needs_changed && options_.on_needs_changed) options_.on_needs_changed();
 }
@@ -230,7 +242,7 @@ std::vector<ProcessNeeds> Engine::NeedsLocked() const {
         if (!added) it->second = std::min(it->second, t.counter_interval);
       } else if (t.type == TriggerType::kException) {
         n.exceptions = true;
-      } else if (t.type == TriggerType::kCrash) {
+      } else if (t.type == TriggerType::kCrash && t.crash_eventpipe()) {
         n.crash = true;
       }
     }
@@ -415,6 +427,74 @@ void Engine::OnCrash(pid_t pid, const std::string& type, const std::string& mess
     if (rules_[idx].trigger.type != TriggerType::kCrash) return std::nullopt;
     return absl::StrCat("crash: unhandled ", type, ": ", message);
   });
+}
+
+std::vector<std::string> Engine::OnCrashDump(const ProcessInfo& process, const std::string& dump_id,
+                                             const std::string& exception_type, bool eventpipe,
+                                             const std::string& reason) {
+  std::vector<Pending> pending;
+  std::vector<Event> events;
+  std::vector<std::string> fired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = options_.clock();
+    // Forget crashes long past (a pid is reused only after a while).
+    for (auto it = crash_fired_.begin(); it != crash_fired_.end();) {
+      it = now - it->second > absl::Hours(1) ? crash_fired_.erase(it) : std::next(it);
+    }
+    // The same process instance: by (pid, start_time) when both ways know the start time;
+    // a dump written by the runtime knows only the pid, so a pid that crashed within the last
+    // minute counts as the same crash.
+    auto same_crash = [&] {
+      for (const auto& [key, when] : crash_fired_) {
+        if (key.first != process.pid) continue;
+        if (process.start_time != 0 && key.second != 0) {
+          if (key.second == process.start_time) return true;
+          continue;
+        }
+        if (now - when < absl::Minutes(1)) return true;
+      }
+      return false;
+    };
+    if (same_crash()) return fired;
+    for (size_t idx = 0; idx < rules_.size(); ++idx) {
+      const Trigger& t = rules_[idx].trigger;
+      if (t.type != TriggerType::kCrash || runtime_[idx].finished) continue;
+      if (eventpipe ? !t.crash_eventpipe() : !t.crash_runtime()) continue;
+      if (eventpipe && !t.exception_type.Matches(exception_type)) continue;
+      if (!FilterMatches(rules_[idx].filter, process)) continue;
+      const size_t before = pending.size();
+      Fire(idx, process, reason, now, &pending, &events);
+      if (pending.size() > before) {
+        pending.back().dump_id = dump_id;
+        fired.push_back(rules_[idx].name);
+      }
+    }
+    if (!fired.empty()) crash_fired_[{process.pid, process.start_time}] = now;
+  }
+  Dispatch(pending, std::move(events), false);
+  return fired;
+}
+
+std::optional<Rule> Engine::SpeculationFor(pid_t pid, const std::string& type,
+                                           ProcessInfo* process) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return std::nullopt;
+  const absl::Time now = options_.clock();
+  for (const auto& [idx, st] : it->second.rules) {
+    const Trigger& t = rules_[idx].trigger;
+    if (t.type != TriggerType::kCrash || !t.crash_eventpipe() || runtime_[idx].finished) continue;
+    if (!t.exception_type.Matches(type)) continue;
+    const Limits& l = rules_[idx].limits;
+    if (l.rule_duration > absl::ZeroDuration() && now - runtime_[idx].started >= l.rule_duration) {
+      continue;
+    }
+    if (NextAllowed(idx, now)) continue;
+    if (process) *process = it->second.info;
+    return rules_[idx];
+  }
+  return std::nullopt;
 }
 
 void Engine::OnProcessExit(pid_t pid) {

@@ -86,6 +86,10 @@ class ActionRunner {
  public:
   virtual ~ActionRunner() = default;
   virtual void Run(const Rule& rule, const ProcessInfo& process, const std::string& reason) = 0;
+  // A crash rule fired on a dump already in the catalog (the process is gone: nothing to
+  // collect): send dump `dump_id` to the rule's egress. The default does nothing.
+  virtual void Deliver(const Rule& /*rule*/, const ProcessInfo& /*process*/,
+                       const std::string& /*reason*/, const std::string& /*dump_id*/) {}
 };
 
 // What the EventPipe reader should subscribe to for one process.
@@ -94,7 +98,7 @@ struct ProcessNeeds {
   // provider → EventCounterIntervalSec (the smallest any rule asks for)
   std::map<std::string, absl::Duration> counters;
   bool exceptions = false;  // runtime provider, exception keyword (ExceptionThrown)
-  bool crash = false;       // unhandled-exception events
+  bool crash = false;       // crash capture way 2: exception events with catch/filter events
   bool operator==(const ProcessNeeds&) const = default;
 };
 
@@ -139,6 +143,21 @@ class Engine {
   // An unhandled exception (or fatal error) reported by the runtime before it dies.
   void OnCrash(pid_t pid, const std::string& type, const std::string& message,
                absl::Time timestamp);
+  // A crash dump is in the catalog: the runtime's own (way 1, `eventpipe` false) or a
+  // speculative dump confirmed by the process's death (way 2). Each crash rule whose capture
+  // includes that way and whose filter matches `process` (the facts the dump carries: the
+  // process may be gone from Poll's list) fires, within its limits, once per process instance
+  // (pid, start_time; a crash seen both ways fires once). The action delivers the dump (no
+  // collection). Returns the rules that fired.
+  std::vector<std::string> OnCrashDump(const ProcessInfo& process, const std::string& dump_id,
+                                       const std::string& exception_type, bool eventpipe,
+                                       const std::string& reason);
+  // Way 2: whether an exception of `type` thrown in `pid` is worth a speculative dump now: some
+  // unfinished crash rule with EventPipe capture matches the process and the type, and its
+  // limits would let it act. Returns that rule (its confirm window and speculative limits) and
+  // fills `process`; nullopt otherwise.
+  std::optional<Rule> SpeculationFor(pid_t pid, const std::string& type,
+                                     ProcessInfo* process) const;
   // The process ended (the reader saw EOF and the pid is gone); also found by Poll().
   void OnProcessExit(pid_t pid);
 
@@ -177,6 +196,7 @@ class Engine {
     size_t rule;
     ProcessInfo process;
     std::string reason;
+    std::string dump_id;  // crash rules: the dump to deliver (no collection)
   };
 
   // Under mu_: the limits' verdict at `now`; records the fire when allowed.
@@ -205,6 +225,8 @@ class Engine {
   std::map<pid_t, ProcState> procs_;
   std::vector<RuleRuntime> runtime_;
   std::vector<ProcessNeeds> last_needs_;
+  // Crash rule fires per process instance (pid, start_time) and when: one fire per crash.
+  std::map<std::pair<pid_t, uint64_t>, absl::Time> crash_fired_;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

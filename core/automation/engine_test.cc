@@ -22,7 +22,12 @@ class RecordingRunner : public ActionRunner {
   void Run(const Rule& rule, const ProcessInfo& p, const std::string& reason) override {
     runs.push_back({rule.name, p.pid, reason});
   }
+  void Deliver(const Rule& rule, const ProcessInfo& p, const std::string& reason,
+               const std::string& dump_id) override {
+    delivered.push_back({rule.name, p.pid, reason + " -> " + dump_id});
+  }
   std::vector<Run_> runs;
+  std::vector<Run_> delivered;
 };
 
 ProcessInfo Proc(pid_t pid, const std::string& name = "Shop") {
@@ -400,6 +405,56 @@ TEST(ProcSamplerTest, SamplesThisProcess) {
   EXPECT_GE(s->threads, 1);
   EXPECT_GE(s->fds, 3);
   EXPECT_EQ(SampleProcess("/proc", 0x7ffffff0).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Crash rules: a dump in the catalog fires the rules whose capture includes its way, once per
+// crash, within the limits; the action delivers that dump (nothing is collected).
+TEST_F(EngineTest, CrashDumpFiresMatchingCrashRulesOncePerCrash) {
+  Rule runtime = MakeRule("runtime", TriggerType::kCrash);
+  runtime.filter.process_name = Pattern{"Shop"};
+  Rule ep = MakeRule("ep", TriggerType::kCrash);
+  ep.trigger.crash_capture = Trigger::CrashCapture::kEventPipe;
+  ep.trigger.exception_type = Pattern{"System.InvalidOperation*"};
+  Rule both = MakeRule("both", TriggerType::kCrash);
+  both.trigger.crash_capture = Trigger::CrashCapture::kBoth;
+  both.limits.action_count = 1;
+  Build({runtime, ep, both});
+  Poll({Proc(10), Proc(11, "Other")});
+  // Way 2 needs sessions (ep, both); way 1 alone needs none.
+  auto needs = engine_->Needs();
+  ASSERT_EQ(needs.size(), 2u);
+  EXPECT_TRUE(needs[0].crash);
+  EXPECT_FALSE(needs[0].exceptions);
+
+  // Way 1 for pid 10 (the process is gone: the facts come with the dump).
+  ProcessInfo gone = Proc(10);
+  gone.start_time = 0;  // a core file does not say
+  auto fired = engine_->OnCrashDump(gone, "d1", "", false, "runtime dump");
+  EXPECT_EQ(fired, (std::vector<std::string>{"runtime", "both"}));
+  ASSERT_EQ(runner_.delivered.size(), 2u);
+  EXPECT_EQ(runner_.delivered[0].reason, "runtime dump -> d1");
+  EXPECT_TRUE(runner_.runs.empty()) << "a crash rule collects nothing";
+  // The same crash seen the other way: no second fire.
+  EXPECT_TRUE(
+      engine_->OnCrashDump(Proc(10), "d2", "System.InvalidOperationException", true, "x").empty());
+  // Way 2 for another process: the exception pattern and the capture decide; `both` is done
+  // (action_count 1).
+  ProcessInfo other = Proc(11, "Other");
+  EXPECT_TRUE(engine_->OnCrashDump(other, "d3", "System.ArgumentException", true, "x").empty());
+  now_ += absl::Minutes(2);
+  other.pid = 12;
+  fired = engine_->OnCrashDump(other, "d4", "System.InvalidOperationException", true, "y");
+  EXPECT_EQ(fired, (std::vector<std::string>{"ep"}));
+  EXPECT_EQ(Events(EventKind::kRuleFired).size(), 3u);
+
+  // Speculation: only for a process the engine knows, a matching type, an eventpipe rule.
+  ProcessInfo info;
+  EXPECT_FALSE(engine_->SpeculationFor(10, "System.ArgumentException", &info).has_value());
+  auto spec = engine_->SpeculationFor(10, "System.InvalidOperationException", &info);
+  ASSERT_TRUE(spec.has_value());
+  EXPECT_EQ(spec->name, "ep");
+  EXPECT_EQ(info.name, "Shop");
+  EXPECT_FALSE(engine_->SpeculationFor(99, "System.InvalidOperationException", &info));
 }
 
 }  // namespace

@@ -64,6 +64,23 @@ struct Trigger {
   // kException: the exception's full type name; optional message pattern.
   Pattern exception_type;
   std::optional<Pattern> exception_message;
+  // kCrash: how a crash dump is had (docs/crash-capture.md). kRuntime: the runtime's own crash
+  // dump, ingested from a watched directory (crash_dumps.directories), fires the rule; no
+  // runtime session is held. kEventPipe: an EventPipe session (exception events) on each
+  // matching process; a dump is requested the moment a matching exception is thrown, kept only
+  // if the process then dies without catching it. kBoth: either (one fire per crash).
+  enum class CrashCapture { kRuntime, kEventPipe, kBoth };
+  CrashCapture crash_capture = CrashCapture::kRuntime;
+  // kCrash with EventPipe capture (the dump's type is the action's collect.type): how long the
+  // process has to die after the throw for the crash to count; at most `speculative_max`
+  // speculative dumps per process per `speculative_window` (a handled exception costs a dump,
+  // then deleted). exception_type (key `exception`, default "*") says which thrown types are
+  // worth a dump; on way 1 it is not checked (a core file does not say).
+  absl::Duration confirm_window = absl::Seconds(3);
+  int speculative_max = 3;
+  absl::Duration speculative_window = absl::Minutes(10);
+  bool crash_runtime() const { return crash_capture != CrashCapture::kEventPipe; }
+  bool crash_eventpipe() const { return crash_capture != CrashCapture::kRuntime; }
   // The name the rule's config used ("gc_heap_size" for a shortcut), for display.
   std::string shortcut;
   bool is_procfs() const {

@@ -115,4 +115,42 @@ absl::StatusOr<ExceptionThrown> DecodeExceptionThrown(const Event& e, const Trac
   return x;
 }
 
+bool IsExceptionFlowEvent(const EventMetadata& md) {
+  return md.provider == kRuntimeProvider && (md.event_id == kExceptionCatchStartEventId ||
+                                             md.event_id == kExceptionFilterStartEventId ||
+                                             md.event_id == kExceptionThrownStopEventId);
+}
+
+absl::StatusOr<ExceptionFlow> DecodeExceptionFlow(const Event& e, const TraceInfo& trace) {
+  if (e.metadata == nullptr || !IsExceptionFlowEvent(*e.metadata)) {
+    return absl::NotFoundError("not an exception catch/filter/stop event");
+  }
+  ExceptionFlow f;
+  f.thread_id = e.thread_id;
+  f.timestamp = trace.ToTime(e.timestamp);
+  switch (e.metadata->event_id) {
+    case kExceptionCatchStartEventId:
+      f.kind = ExceptionFlow::Kind::kCatch;
+      break;
+    case kExceptionFilterStartEventId:
+      f.kind = ExceptionFlow::Kind::kFilter;
+      break;
+    default:
+      f.kind = ExceptionFlow::Kind::kThrownStop;
+      return f;
+  }
+  if (!e.metadata->fields.empty()) {
+    ASSIGN_OR_RETURN(std::vector<NamedValue> values,
+                     DecodePayload(e.metadata->fields, e.payload, trace.pointer_size));
+    f.method = AsString(FindValue(values, "MethodName"));
+    return f;
+  }
+  // The manifest's layout: EntryEIP (u64), MethodID (u64), MethodName (UTF-16), ClrInstanceID.
+  std::span<const uint8_t> p = e.payload;
+  if (p.size() < 16) return absl::DataLossError("exception handling event too short");
+  ASSIGN_OR_RETURN(auto name, ReadUtf16z(p.subspan(16)));
+  f.method = std::move(name.first);
+  return f;
+}
+
 }  // namespace clrdiag::eventpipe

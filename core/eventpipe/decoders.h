@@ -51,4 +51,23 @@ struct ExceptionThrown {
 bool IsExceptionThrownEvent(const EventMetadata& md);
 absl::StatusOr<ExceptionThrown> DecodeExceptionThrown(const Event& e, const TraceInfo& trace);
 
+// What became of a thrown exception (same keyword, level Informational (4)): the runtime logs
+// ExceptionCatchStart (250) when a handler catches it, ExceptionFilterStart (254) when a
+// `when` filter (or, on .NET 10, the thread's base frame deciding it is unhandled) looks at it,
+// and ExceptionThrownStop (256) when the dispatch of a handled exception ends.
+inline constexpr int32_t kExceptionCatchStartEventId = 250;
+inline constexpr int32_t kExceptionFilterStartEventId = 254;
+inline constexpr int32_t kExceptionThrownStopEventId = 256;
+
+struct ExceptionFlow {
+  enum class Kind { kCatch, kFilter, kThrownStop };
+  Kind kind = Kind::kCatch;
+  std::string method;  // catch/filter: the handler's method ("Ns.Type::Method(...)"); else ""
+  uint64_t thread_id = 0;
+  absl::Time timestamp;
+};
+
+bool IsExceptionFlowEvent(const EventMetadata& md);
+absl::StatusOr<ExceptionFlow> DecodeExceptionFlow(const Event& e, const TraceInfo& trace);
+
 }  // namespace clrdiag::eventpipe

@@ -38,9 +38,11 @@ struct Union {
   int interval_sec = 0;
   std::set<std::string> providers;
   bool exceptions = false;
+  bool exception_flow = false;
   bool empty() const { return interval_sec == 0 && !exceptions; }
   bool operator==(const Union& o) const {
-    return interval_sec == o.interval_sec && providers == o.providers && exceptions == o.exceptions;
+    return interval_sec == o.interval_sec && providers == o.providers &&
+           exceptions == o.exceptions && exception_flow == o.exception_flow;
   }
 };
 
@@ -49,6 +51,7 @@ Needs ToNeeds(const Union& u) {
   n.counter_interval_sec = u.interval_sec;
   n.counter_providers.assign(u.providers.begin(), u.providers.end());
   n.exceptions = u.exceptions;
+  n.exception_flow = u.exception_flow;
   return n;
 }
 
@@ -89,7 +92,8 @@ Union UnionOf(const ProcessState& st) {
                                            : std::min(u.interval_sec, s.needs.counter_interval_sec);
       u.providers.insert(s.needs.counter_providers.begin(), s.needs.counter_providers.end());
     }
-    u.exceptions |= s.needs.exceptions;
+    u.exceptions |= s.needs.exceptions || s.needs.exception_flow;
+    u.exception_flow |= s.needs.exception_flow;
   }
   if (u.interval_sec == 0) u.providers.clear();
   return u;
@@ -129,6 +133,20 @@ void Dispatch(ProcessState& st, const Running& run, const TraceInfo& trace, cons
     }
     return;
   }
+  if (run.needs.exception_flow && IsExceptionFlowEvent(md)) {
+    absl::StatusOr<ExceptionFlow> f = DecodeExceptionFlow(e, trace);
+    if (!f.ok()) return;
+    std::lock_guard<std::recursive_mutex> lock(st.dispatch);
+    for (uint64_t id : SubscriberIds(st)) {
+      auto it = st.subs.find(id);
+      if (it == st.subs.end()) continue;
+      Subscriber& sub = it->second;
+      if (sub.ended || !sub.needs.exception_flow || !sub.callbacks.on_exception_flow) continue;
+      auto cb = sub.callbacks.on_exception_flow;
+      cb(*f);
+    }
+    return;
+  }
   if (run.needs.exceptions && IsExceptionThrownEvent(md)) {
     absl::StatusOr<ExceptionThrown> x = DecodeExceptionThrown(e, trace);
     if (!x.ok()) return;
@@ -137,7 +155,10 @@ void Dispatch(ProcessState& st, const Running& run, const TraceInfo& trace, cons
       auto it = st.subs.find(id);
       if (it == st.subs.end()) continue;
       Subscriber& sub = it->second;
-      if (sub.ended || !sub.needs.exceptions || !sub.callbacks.on_exception) continue;
+      if (sub.ended || !(sub.needs.exceptions || sub.needs.exception_flow) ||
+          !sub.callbacks.on_exception) {
+        continue;
+      }
       auto cb = sub.callbacks.on_exception;
       cb(*x);
     }
@@ -295,10 +316,13 @@ SessionOptions SessionOptionsFor(const Needs& needs, uint32_t buffer_mb) {
           .arguments = absl::StrCat("EventCounterIntervalSec=", needs.counter_interval_sec)});
     }
   }
-  if (needs.exceptions) {
-    // ExceptionThrown_V1 is logged at level Error (2).
-    o.providers.push_back(Provider{
-        .name = kRuntimeProvider, .keywords = kExceptionKeyword, .level = 2, .arguments = ""});
+  if (needs.exceptions || needs.exception_flow) {
+    // ExceptionThrown_V1 is logged at level Error (2); the catch/filter/stop events at
+    // Informational (4).
+    o.providers.push_back(Provider{.name = kRuntimeProvider,
+                                   .keywords = kExceptionKeyword,
+                                   .level = needs.exception_flow ? 4u : 2u,
+                                   .arguments = ""});
   }
   return o;
 }
@@ -312,9 +336,15 @@ absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, 
       shared->on_counter_sample(pid, s.provider, s.name, s.timestamp, s.value);
     };
   }
-  if (shared->on_exception) {
+  if (shared->on_exception || shared->on_exception_thrown) {
     cb.on_exception = [pid, shared](const ExceptionThrown& x) {
-      shared->on_exception(pid, x.type, x.message, x.timestamp);
+      if (shared->on_exception_thrown) shared->on_exception_thrown(pid, x);
+      if (shared->on_exception) shared->on_exception(pid, x.type, x.message, x.timestamp);
+    };
+  }
+  if (shared->on_exception_flow) {
+    cb.on_exception_flow = [pid, shared](const ExceptionFlow& f) {
+      shared->on_exception_flow(pid, f);
     };
   }
   if (shared->on_process_exit) {
@@ -365,7 +395,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> Hub::Subscribe(const Target& targe
   if (needs.counter_interval_sec < 0) {
     return absl::InvalidArgumentError("subscribe: negative counter interval");
   }
-  if (needs.counter_interval_sec == 0 && !needs.exceptions) {
+  if (needs.counter_interval_sec == 0 && !needs.exceptions && !needs.exception_flow) {
     return absl::InvalidArgumentError("subscribe: neither counters nor exceptions asked for");
   }
   const std::string key = target.Key();

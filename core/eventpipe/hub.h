@@ -52,11 +52,15 @@ struct Needs {
   int counter_interval_sec = 0;  // 0: no counters
   std::vector<std::string> counter_providers = {kSystemRuntimeProvider};
   bool exceptions = false;
+  // Also what became of each exception (catch, filter, thrown-stop events; level 4). Implies
+  // `exceptions`.
+  bool exception_flow = false;
 };
 
 struct Callbacks {
   std::function<void(const CounterSample&)> on_counter;
   std::function<void(const ExceptionThrown&)> on_exception;
+  std::function<void(const ExceptionFlow&)> on_exception_flow;
   std::function<void(const absl::Status&)> on_ended;
 };
 
@@ -134,6 +138,10 @@ struct PidSink {
   std::function<void(pid_t pid, const std::string& type, const std::string& message, absl::Time ts)>
       on_exception;
   std::function<void(pid_t pid, const absl::Status& why)> on_process_exit;
+  // With Needs::exception_flow: the whole ExceptionThrown (its thread) and the catch/filter/stop
+  // events (crash capture's way 2).
+  std::function<void(pid_t pid, const ExceptionThrown&)> on_exception_thrown;
+  std::function<void(pid_t pid, const ExceptionFlow&)> on_exception_flow;
 };
 absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, const Needs& needs,
                                                            PidSink sink);

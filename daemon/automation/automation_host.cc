@@ -25,6 +25,18 @@ automation::ProcessInfo ToAutomationProcess(const inventory::DotnetProcess& p) {
   return out;
 }
 
+automation::ProcessInfo ProcessFromMeta(const dump::DumpMeta& m) {
+  automation::ProcessInfo out;
+  out.pid = m.pid;
+  out.uid = -1;
+  out.name = m.process_name;
+  out.command_line = m.command_line;
+  out.k8s_namespace = m.pod_namespace;
+  out.pod = m.pod;
+  out.container_id = m.container_id;
+  return out;
+}
+
 std::string DescribeAction(const automation::Action& a) {
   std::string s = absl::StrCat("collect ", a.collect.type);
   if (a.collect.diag) s += " +diag";
@@ -108,9 +120,25 @@ void AutomationHost::Run(const automation::Rule& rule, const automation::Process
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
-    queue_.push_back({rule, process, reason});
+    queue_.push_back({rule, process, reason, ""});
   }
   cv_.notify_all();
+}
+
+void AutomationHost::Deliver(const automation::Rule& rule, const automation::ProcessInfo& process,
+                             const std::string& reason, const std::string& dump_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    queue_.push_back({rule, process, reason, dump_id});
+  }
+  cv_.notify_all();
+}
+
+void AutomationHost::OfferCrashDump(const dump::DumpMeta& meta) {
+  engine_->OnCrashDump(
+      ProcessFromMeta(meta), meta.id, "", /*eventpipe=*/false,
+      absl::StrCat("crash: the runtime wrote crash dump ", meta.id, " from ", meta.source_path));
 }
 
 void AutomationHost::ActionLoop() {
@@ -144,6 +172,44 @@ void AutomationHost::Perform(const Job& job) {
   auto log = [this](bool warning, const std::string& line) {
     if (deps_.log) deps_.log(warning, line);
   };
+  if (!job.dump_id.empty()) {
+    // A crash rule: the dump is in the catalog already (the process is gone).
+    auto meta = deps_.store->Get(job.dump_id);
+    automation::Event e;
+    e.rule = job.rule.name;
+    e.pid = job.process.pid;
+    e.uid = job.process.uid;
+    e.process_name = job.process.name;
+    e.dump_id = job.dump_id;
+    if (!meta.ok()) {
+      e.kind = automation::EventKind::kCollectFailed;
+      e.ok = false;
+      e.message = absl::StrCat("crash dump ", job.dump_id, ": ", meta.status().message());
+      log(true, absl::StrCat("rule ", job.rule.name, ": ", e.message));
+      Publish(std::move(e));
+      return;
+    }
+    meta->rule = job.rule.name;
+    meta->egress.clear();
+    for (const auto& name : job.rule.action.egress) {
+      dump::DumpMeta::Egress eg;
+      eg.name = name;
+      eg.state = "pending";
+      meta->egress.push_back(eg);
+    }
+    if (absl::Status st = deps_.store->UpdateMeta(*meta); !st.ok()) {
+      log(true, absl::StrCat("rule ", job.rule.name, ": cannot note the rule in dump ", meta->id,
+                             ": ", st.message()));
+    }
+    e.kind = automation::EventKind::kDumpCollected;
+    e.message = absl::StrCat(dump::DumpKindName(meta->kind), " crash dump, ", meta->size_bytes,
+                             " bytes, sha256 ", meta->sha256, "; ", job.reason);
+    log(false, absl::StrCat("rule ", job.rule.name, ": crash dump ", meta->id, " of pid ",
+                            job.process.pid, " (", job.process.name, "): ", job.reason));
+    Publish(std::move(e));
+    Egress(job, *std::move(meta));
+    return;
+  }
   dump::CollectRequest req;
   req.pid = job.process.pid;
   auto kind = dump::ParseDumpKind(job.rule.action.collect.type);

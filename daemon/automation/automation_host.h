@@ -62,12 +62,20 @@ class AutomationHost : public automation::ActionRunner {
   // ActionRunner: queues the action (collect, then egress) for the action thread.
   void Run(const automation::Rule& rule, const automation::ProcessInfo& process,
            const std::string& reason) override;
+  // ActionRunner: queues the egress of a crash dump already in the catalog.
+  void Deliver(const automation::Rule& rule, const automation::ProcessInfo& process,
+               const std::string& reason, const std::string& dump_id) override;
+
+  // Crash capture way 1: the crash ingester put `meta` (origin "crash") into the catalog;
+  // offers it to the crash rules (Engine::OnCrashDump).
+  void OfferCrashDump(const dump::DumpMeta& meta);
 
  private:
   struct Job {
     automation::Rule rule;
     automation::ProcessInfo process;
     std::string reason;
+    std::string dump_id;  // a crash dump to deliver: no collection
   };
   AutomationHost(const automation::AutomationConfig& config, AutomationDeps deps);
   void ActionLoop();
@@ -92,6 +100,8 @@ class AutomationHost : public automation::ActionRunner {
 
 // Conversions for the RPC layer and the engine.
 automation::ProcessInfo ToAutomationProcess(const inventory::DotnetProcess& p);
+// What a catalogued dump says of its process (for filters on a process that is gone).
+automation::ProcessInfo ProcessFromMeta(const dump::DumpMeta& m);
 // "collect Mini → local, s3-main"; "action_count 1 per 1h, cooldown 10m".
 std::string DescribeAction(const automation::Action& a);
 std::string DescribeLimits(const automation::Limits& l);

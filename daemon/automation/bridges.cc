@@ -5,13 +5,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/egress/s3_upload.h"
+#include "daemon/automation/crash_watch.h"
 
 namespace clrdiag::daemon_automation {
 
 EventPipeBridge::EventPipeBridge(automation::Engine* engine, eventpipe::Hub* hub,
                                  std::function<void(bool, const std::string&)> log,
-                                 absl::Duration retry_interval)
-    : engine_(engine), hub_(hub), log_(std::move(log)), retry_interval_(retry_interval) {
+                                 absl::Duration retry_interval, CrashWatcher* crash,
+                                 std::function<void(pid_t)> on_crash_session)
+    : engine_(engine),
+      hub_(hub),
+      log_(std::move(log)),
+      retry_interval_(retry_interval),
+      crash_(crash),
+      on_crash_session_(std::move(on_crash_session)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -78,16 +85,30 @@ void EventPipeBridge::Reconcile() {
       needs.counter_interval_sec =
           std::max(1, static_cast<int>(std::lround(absl::ToDoubleSeconds(interval))));
     }
-    needs.exceptions = n.exceptions || n.crash;
+    needs.exceptions = n.exceptions;
+    needs.exception_flow = n.crash && crash_ != nullptr;
+    if (needs.counter_interval_sec == 0 && !needs.exceptions && !needs.exception_flow) continue;
     eventpipe::PidSink sink;
     automation::Engine* engine = engine_;
     sink.on_counter_sample = [engine](pid_t p, const std::string& provider,
                                       const std::string& counter, absl::Time ts, double v) {
       engine->OnCounterSample(p, provider, counter, ts, v);
     };
-    sink.on_exception = [engine](pid_t p, const std::string& type, const std::string& message,
-                                 absl::Time ts) { engine->OnException(p, type, message, ts); };
-    sink.on_process_exit = [this, engine](pid_t p, const absl::Status&) {
+    if (n.exceptions) {
+      sink.on_exception = [engine](pid_t p, const std::string& type, const std::string& message,
+                                   absl::Time ts) { engine->OnException(p, type, message, ts); };
+    }
+    CrashWatcher* crash = needs.exception_flow ? crash_ : nullptr;
+    if (crash != nullptr) {
+      sink.on_exception_thrown = [crash](pid_t p, const eventpipe::ExceptionThrown& x) {
+        crash->OnThrown(p, x);
+      };
+      sink.on_exception_flow = [crash](pid_t p, const eventpipe::ExceptionFlow& f) {
+        crash->OnFlow(p, f);
+      };
+    }
+    sink.on_process_exit = [this, engine, crash](pid_t p, const absl::Status&) {
+      if (crash != nullptr) crash->OnExit(p);
       engine->OnProcessExit(p);
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -105,13 +126,15 @@ void EventPipeBridge::Reconcile() {
       continue;
     }
     failed_.erase(pid);
-    log_(false,
-         absl::StrCat("automation: EventPipe session on pid ", pid,
-                      needs.counter_interval_sec > 0
-                          ? absl::StrCat(", counters every ", needs.counter_interval_sec, " s")
-                          : std::string(),
-                      needs.exceptions ? ", exceptions" : ""));
+    log_(false, absl::StrCat(
+                    "automation: EventPipe session on pid ", pid,
+                    needs.counter_interval_sec > 0
+                        ? absl::StrCat(", counters every ", needs.counter_interval_sec, " s")
+                        : std::string(),
+                    needs.exceptions ? ", exceptions" : "",
+                    needs.exception_flow ? ", crash capture (exceptions and their handlers)" : ""));
     held_[pid] = Held{n, std::move(*sub)};
+    if (needs.exception_flow && on_crash_session_) on_crash_session_(pid);
   }
 }
 

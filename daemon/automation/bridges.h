@@ -30,9 +30,15 @@ class EventPipeBridge {
  public:
   // `log(warning, line)`. Sessions are (re)checked when Sync() is called (on the engine's
   // needs-changed hook) and every `retry_interval` (a runtime that refused, or was not ready).
+  // `crash` (may be null): crash capture way 2 — processes a crash rule with EventPipe capture
+  // matches get the exception events with their catch/filter events, passed to it.
+  // `on_crash_session(pid)` (may be empty) runs when such a session starts (the process is
+  // alive: the daemon keeps its runtime files then).
   EventPipeBridge(automation::Engine* engine, eventpipe::Hub* hub,
                   std::function<void(bool, const std::string&)> log,
-                  absl::Duration retry_interval = absl::Seconds(2));
+                  absl::Duration retry_interval = absl::Seconds(2),
+                  class CrashWatcher* crash = nullptr,
+                  std::function<void(pid_t)> on_crash_session = nullptr);
   ~EventPipeBridge();  // ends every session
   EventPipeBridge(const EventPipeBridge&) = delete;
   EventPipeBridge& operator=(const EventPipeBridge&) = delete;
@@ -48,6 +54,8 @@ class EventPipeBridge {
   eventpipe::Hub* hub_;
   std::function<void(bool, const std::string&)> log_;
   absl::Duration retry_interval_;
+  class CrashWatcher* crash_;
+  std::function<void(pid_t)> on_crash_session_;
 
   struct Held {
     automation::ProcessNeeds needs;

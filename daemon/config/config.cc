@@ -518,9 +518,54 @@ void ParseTrigger(const YAML::Node& t, const std::string& p, Walker& w,
     if (type == s.name) shortcut = &s;
   }
   out->counter_interval = opts.counter_interval;
-  if (type == "startup" || type == "crash") {
-    out->type = type == "startup" ? TriggerType::kStartup : TriggerType::kCrash;
+  if (type == "startup") {
+    out->type = TriggerType::kStartup;
     w.CheckKeys(t, p, {"type"});
+    return;
+  }
+  if (type == "crash") {
+    out->type = TriggerType::kCrash;
+    w.CheckKeys(t, p, {"type", "exception", "capture", "confirm_window", "speculative"});
+    std::optional<automation::Pattern> ty;
+    if (t["exception"]) PatternKey(w, t["exception"], p + ".exception", &ty);
+    out->exception_type = ty ? *ty : automation::Pattern{"*"};
+    std::string capture;
+    if (t["capture"] && w.Scalar(t["capture"], p + ".capture", &capture)) {
+      using C = automation::Trigger::CrashCapture;
+      if (capture == "runtime") {
+        out->crash_capture = C::kRuntime;
+      } else if (capture == "eventpipe") {
+        out->crash_capture = C::kEventPipe;
+      } else if (capture == "both") {
+        out->crash_capture = C::kBoth;
+      } else {
+        w.Error(p + ".capture",
+                absl::StrCat("unknown capture '", capture, "' (known: runtime, eventpipe, both)"));
+      }
+    }
+    if (t["confirm_window"] &&
+        w.RuleDuration(t["confirm_window"], p + ".confirm_window", &out->confirm_window) &&
+        (out->confirm_window < absl::Milliseconds(100) || out->confirm_window > absl::Minutes(1))) {
+      w.Error(p + ".confirm_window", "must be from 100ms to 1m");
+    }
+    if (auto sp = t["speculative"]) {
+      const std::string sk = p + ".speculative";
+      if (!sp.IsMap()) {
+        w.Error(sk, "expected a mapping like {max: 3, window: 10m}");
+      } else {
+        w.CheckKeys(sp, sk, {"max", "window"});
+        if (sp["max"]) w.Int(sp["max"], sk + ".max", 1, 1000, &out->speculative_max);
+        if (sp["window"] &&
+            w.RuleDuration(sp["window"], sk + ".window", &out->speculative_window) &&
+            out->speculative_window <= absl::ZeroDuration()) {
+          w.Error(sk + ".window", "must be more than 0");
+        }
+      }
+    }
+    if (!out->crash_eventpipe() && (t["exception"] || t["confirm_window"] || t["speculative"])) {
+      w.Error(p + ".capture",
+              "exception, confirm_window and speculative apply to capture: eventpipe or both");
+    }
     return;
   }
   if (type == "exception") {

@@ -552,3 +552,67 @@ TEST(AutomationConfigTest, NoRulesByDefaultAndInTheShippedConfig) {
 
 }  // namespace
 }  // namespace clrdiag::config
+
+namespace clrdiag::config {
+namespace {
+
+TEST(CrashTriggerConfigTest, CaptureExceptionAndSpeculativeLimits) {
+  auto c = ParseConfig(R"(
+collection_rules:
+  - { name: a, trigger: { type: crash }, action: { collect: { type: Mini } } }
+  - name: b
+    trigger: { type: crash, capture: both, exception: "System.*Exception", confirm_window: 1500ms,
+               speculative: { max: 2, window: 5m } }
+    action: { collect: { type: Heap } }
+  - { name: c, trigger: { type: crash, capture: eventpipe }, action: { collect: {} } }
+)",
+                       "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  using C = automation::Trigger::CrashCapture;
+  const auto& r = c->automation.rules;
+  EXPECT_EQ(r[0].trigger.crash_capture, C::kRuntime);  // the default: no session is held
+  EXPECT_TRUE(r[0].trigger.crash_runtime());
+  EXPECT_FALSE(r[0].trigger.crash_eventpipe());
+  EXPECT_EQ(r[1].trigger.crash_capture, C::kBoth);
+  EXPECT_EQ(r[1].trigger.exception_type.text, "System.*Exception");
+  EXPECT_EQ(r[1].trigger.confirm_window, absl::Milliseconds(1500));
+  EXPECT_EQ(r[1].trigger.speculative_max, 2);
+  EXPECT_EQ(r[1].trigger.speculative_window, absl::Minutes(5));
+  EXPECT_EQ(r[2].trigger.crash_capture, C::kEventPipe);
+  EXPECT_EQ(r[2].trigger.exception_type.text, "*");
+  EXPECT_EQ(r[2].trigger.confirm_window, absl::Seconds(3));
+  EXPECT_EQ(r[2].trigger.speculative_max, 3);
+}
+
+TEST(CrashTriggerConfigTest, BadCrashKeysNameTheirPaths) {
+  auto c = ParseConfig(R"(
+collection_rules:
+  - name: a
+    trigger: { type: crash, capture: ptrace, confirm_window: 10ms, colour: red,
+               speculative: { max: 0, window: never, extra: 1 } }
+    action: { collect: {} }
+  - { name: b, trigger: { type: crash, exception: "System.*" }, action: { collect: {} } }
+  - { name: c, trigger: { type: crash, capture: both, speculative: 3 }, action: { collect: {} } }
+)",
+                       "t.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  for (const char* want : {
+           "t.yaml: collection_rules[0].trigger.capture: unknown capture 'ptrace' (known: "
+           "runtime, eventpipe, both)",
+           "collection_rules[0].trigger.confirm_window: must be from 100ms to 1m",
+           "collection_rules[0].trigger.colour: unknown key",
+           "collection_rules[0].trigger.speculative.max: expected an integer from 1 to 1000",
+           "collection_rules[0].trigger.speculative.window: bad duration \"never\"",
+           "collection_rules[0].trigger.speculative.extra: unknown key",
+           "collection_rules[1].trigger.capture: exception, confirm_window and speculative apply "
+           "to capture: eventpipe or both",
+           "collection_rules[2].trigger.speculative: expected a mapping like {max: 3, window: "
+           "10m}",
+       }) {
+    EXPECT_NE(msg.find(want), std::string::npos) << "missing: " << want << "\nin:\n" << msg;
+  }
+}
+
+}  // namespace
+}  // namespace clrdiag::config

@@ -25,6 +25,7 @@
 #include "daemon/auth/auth.h"
 #include "daemon/automation/automation_host.h"
 #include "daemon/automation/bridges.h"
+#include "daemon/automation/crash_watch.h"
 #include "daemon/config/config.h"
 #include "daemon/main/sd_notify.h"
 #include "daemon/metrics/daemon_metrics.h"
@@ -314,6 +315,9 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // Step 2c': crash capture from the runtimes' own crash dumps (crash_dumps.directories).
   std::unique_ptr<dump::CrashIngester> crash_ingester;
+  // Crash rules (docs/crash-capture.md): way 1 offers each ingested dump to them; set before
+  // the ingester starts (below, after the automation host exists).
+  std::unique_ptr<daemon_automation::AutomationHost> automation_host;
   if (!cfg->crash_dumps.directories.empty()) {
     dump::CrashIngestOptions io;
     for (const auto& d : cfg->crash_dumps.directories) {
@@ -321,25 +325,20 @@ int RunDaemon(const DaemonFlags& flags) {
     }
     io.settle = cfg->crash_dumps.settle;
     io.scan_interval = cfg->crash_dumps.scan_interval;
-    io.on_ingested = [](const dump::DumpMeta& m) {
+    io.on_ingested = [&automation_host](const dump::DumpMeta& m) {
       spdlog::info("crash dump of {} (pid {}) from {} is in the catalog as {}", m.process_name,
                    m.pid, m.source_path, m.id);
+      if (automation_host) automation_host->OfferCrashDump(m);
     };
     io.on_error = [](const std::string& path, const absl::Status& st) {
       spdlog::error("crash dump {}: {}", path, std::string(st.message()));
     };
     auto ing = dump::CrashIngester::Create(fs, store->get(), std::move(io));
-    if (ing.ok()) {
-      if (absl::Status st = (*ing)->Start(); !st.ok()) ing = st;
-    }
     if (!ing.ok()) {
       spdlog::critical("crash_dumps: {}", std::string(ing.status().message()));
       return 1;
     }
     crash_ingester = std::move(*ing);
-    std::vector<std::string> dirs;
-    for (const auto& d : cfg->crash_dumps.directories) dirs.push_back(d.path);
-    spdlog::info("crash dumps: watching {}", absl::StrJoin(dirs, ", "));
   }
 
   // Step 2d: listen-mode diagnostic ports (runtimes connect to us), before anything serves.
@@ -380,10 +379,12 @@ int RunDaemon(const DaemonFlags& flags) {
 
   // Step 2e: collection rules (docs/automation.md), when configured. Rule collections take the
   // CollectDump RPC's path; events and rule states are served by WatchEvents and ListRules.
-  std::unique_ptr<daemon_automation::AutomationHost> automation_host;
   // Runtime events for counter and exception rules: one EventPipe session per process, shared.
   std::unique_ptr<eventpipe::Hub> eventpipe_hub;
   std::unique_ptr<daemon_automation::EventPipeBridge> eventpipe_bridge;
+  // Crash capture way 2: speculative dumps on exceptions (crash rules with EventPipe capture).
+  std::unique_ptr<dump::CrashIngester> speculative_ingester;  // catalogues them (not started)
+  std::unique_ptr<daemon_automation::CrashWatcher> crash_watcher;
   if (!cfg->automation.rules.empty()) {
     daemon_automation::AutomationDeps adeps;
     adeps.make_s3 = daemon_automation::MakeS3Egress;
@@ -409,17 +410,55 @@ int RunDaemon(const DaemonFlags& flags) {
     svc.SetAutomation(&automation_host->bus(), &automation_host->engine());
     engine_to_wake = &automation_host->engine();
     eventpipe_hub = std::make_unique<eventpipe::Hub>();
+    auto log_line = [](bool warning, const std::string& l) {
+      if (warning) {
+        spdlog::warn("{}", l);
+      } else {
+        spdlog::info("{}", l);
+      }
+    };
+    bool crash_eventpipe = false;
+    for (const auto& r : cfg->automation.rules) {
+      crash_eventpipe |=
+          r.trigger.type == automation::TriggerType::kCrash && r.trigger.crash_eventpipe();
+    }
+    dump::CrashIngester* cataloguer = crash_ingester.get();
+    if (crash_eventpipe && cataloguer == nullptr) {
+      auto ing = dump::CrashIngester::Create(fs, store->get(), {});
+      if (!ing.ok()) {
+        spdlog::critical("crash capture: {}", std::string(ing.status().message()));
+        return 1;
+      }
+      speculative_ingester = std::move(*ing);
+      cataloguer = speculative_ingester.get();
+    }
+    if (crash_eventpipe) {
+      daemon_automation::CrashWatchDeps cw;
+      cw.engine = &automation_host->engine();
+      cw.store = store->get();
+      cw.ingester = cataloguer;
+      cw.log = log_line;
+      crash_watcher = std::make_unique<daemon_automation::CrashWatcher>(std::move(cw));
+    }
     eventpipe_bridge = std::make_unique<daemon_automation::EventPipeBridge>(
-        &automation_host->engine(), eventpipe_hub.get(), [](bool warning, const std::string& l) {
-          if (warning) {
-            spdlog::warn("{}", l);
-          } else {
-            spdlog::info("{}", l);
-          }
+        &automation_host->engine(), eventpipe_hub.get(), log_line, absl::Seconds(2),
+        crash_watcher.get(), [cataloguer](pid_t) {
+          // The process is alive now: keep its runtime files (and its facts) for its crash.
+          if (cataloguer != nullptr) cataloguer->ScanProcesses();
         });
     spdlog::info("automation: {} collection rule(s), {} egress target(s), polling every {}",
                  cfg->automation.rules.size(), cfg->automation.egress.size(),
                  absl::FormatDuration(cfg->automation.options.poll_interval));
+  }
+
+  if (crash_ingester) {
+    if (absl::Status st = crash_ingester->Start(); !st.ok()) {
+      spdlog::critical("crash_dumps: {}", std::string(st.message()));
+      return 1;
+    }
+    std::vector<std::string> dirs;
+    for (const auto& d : cfg->crash_dumps.directories) dirs.push_back(d.path);
+    spdlog::info("crash dumps: watching {}", absl::StrJoin(dirs, ", "));
   }
 
   // Step 3: the gRPC server (TCP ports bound here; unix sockets are ours, below).
@@ -534,6 +573,7 @@ int RunDaemon(const DaemonFlags& flags) {
   engine_to_wake = nullptr;
   if (automation_host) automation_host->Stop();
   eventpipe_bridge.reset();  // ends the EventPipe sessions
+  crash_watcher.reset();     // waits for speculative dumps in flight
   eventpipe_hub.reset();
   if (!svc.WaitForCollections(absl::Seconds(kShutdownGraceSeconds))) {
     spdlog::warn("collections still running after {} s; cancelling them", kShutdownGraceSeconds);
