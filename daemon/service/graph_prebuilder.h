@@ -48,8 +48,9 @@ class GraphPrebuilder {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
-  std::string running_id_;                       // guarded by mu_
-  pid_t running_pid_ = 0;                        // not yet reaped while nonzero (guarded by mu_)
+  std::string running_id_;       // guarded by mu_
+  bool cancel_running_ = false;  // Cancel came before its worker started (guarded by mu_)
+  pid_t running_pid_ = 0;        // not yet reaped while nonzero (guarded by mu_)
   std::unique_ptr<worker::WorkerProcess> proc_;  // the running build (guarded by mu_)
   bool stop_ = false;
   std::thread thread_;
