@@ -546,6 +546,40 @@ TEST(HeapGraphFileTest, DamagedOrForeignFilesAreRefused) {
                   reinterpret_cast<const uint8_t*>(offsets_and_edge) + sizeof(offsets_and_edge));
   write(bad_edge);
   EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
+  // One object at 0x1000 whose one reference names object 7: Load checks only what is cheap
+  // (the whole file is not read); the search that reads the reference refuses it (not used,
+  // the graph marked damaged: the command then builds the graph again).
+  std::vector<uint8_t> one = header(key, {1, 5, 1, 1, 1, 1, 0, 0});
+  auto put64 = [&](uint64_t w) {
+    one.insert(one.end(), reinterpret_cast<uint8_t*>(&w), reinterpret_cast<uint8_t*>(&w) + 8);
+  };
+  auto put32 = [&](uint32_t w) {
+    one.insert(one.end(), reinterpret_cast<uint8_t*>(&w), reinterpret_cast<uint8_t*>(&w) + 4);
+  };
+  put64(0x1000);  // range: start, end, first bit
+  put64(0x1040);
+  put64(0);
+  put64(1);  // start bitmap: the object at 0x1000
+  put64(1);  // has-pointers bits
+  put32(0);  // rank
+  put32(0);  // edge offsets
+  put32(1);
+  put32(7);  // the reference
+  write(one);
+  g = HeapGraph::Load(path, key);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ((*g)->IndexOf(0x1000), 0u);
+  EXPECT_EQ((*g)->address(0), 0x1000u);
+  EXPECT_FALSE((*g)->damaged());
+  PathFinder finder(**g, HeapGraph::kNone, nullptr);
+  absl::StatusOr<std::vector<uint32_t>> chain = finder.FindPathFrom(0);
+  ASSERT_TRUE(chain.ok());
+  EXPECT_TRUE(chain->empty());
+  EXPECT_TRUE((*g)->damaged());
+  // Ranks that do not add up to the object count are refused at Load.
+  one[one.size() - 16] = 3;  // the rank
+  write(one);
+  EXPECT_EQ(HeapGraph::Load(path, key).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -65,11 +65,27 @@ class HeapGraph {
   uint32_t ContainingObject(uint64_t address) const;
   // The object's references in GCDesc order (null slots and values that are not the start of
   // a heap object left out; duplicates kept).
+  // (A graph file is checked as it is read: offsets out of order or past the references mark
+  // the graph damaged and give no references; a reference past the last object, which the
+  // caller must check against size(), likewise: see MarkDamaged.)
   std::span<const uint32_t> References(uint32_t i) const {
     const Part& p = PartOf(i);
     const uint32_t j = i - p.first;
-    return {p.edges_v.data() + p.edge_begin_v[j], p.edges_v.data() + p.edge_begin_v[j + 1]};
+    const uint32_t b = p.edge_begin_v[j], e = p.edge_begin_v[j + 1];
+    if (b > e || e > p.edges_v.size()) {
+      damaged_ = true;
+      return {};
+    }
+    return {p.edges_v.data() + b, p.edges_v.data() + e};
   }
+  // A graph mapped from a file is checked at Load only where that is cheap (header, key,
+  // sizes, segments, dependent handles, the first and last offsets); the rest — offsets,
+  // references, ranks — is checked as the lookups read it, so that a session reads only the
+  // pages its search visits. Whatever is out of range is never used: the lookup answers
+  // "none" and the graph is marked damaged; the command then drops the graph (and its
+  // file), builds it again and answers from that (see cmd_roots.cc).
+  bool damaged() const { return damaged_; }
+  void MarkDamaged() const { damaged_ = true; }
   // The secondaries of the dependent handles whose primary is `i`, sorted by address.
   std::span<const uint32_t> Dependents(uint32_t i) const;
 
@@ -124,6 +140,7 @@ class HeapGraph {
   };
   std::unique_ptr<Mapping> mapping_;
   uint32_t uniform_encoded_size_ = 0;  // the one EncodedSize of every range, or 0
+  mutable bool damaged_ = false;
   std::vector<std::string> warnings_;
   friend class HeapGraphBuilder;
 };

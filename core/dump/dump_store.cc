@@ -242,6 +242,7 @@ absl::Status DumpStore::Commit(const DumpMeta& meta) {
   if (::rename(dir.c_str(), final_dir.c_str()) != 0) {
     return ErrnoStatus(errno, absl::StrCat("rename ", dir));
   }
+  if (options_.on_committed) options_.on_committed(meta.id);
   return absl::OkStatus();
 }
 
@@ -291,6 +292,7 @@ std::vector<DumpMeta> DumpStore::List() const {
 
 absl::StatusOr<uint64_t> DumpStore::Delete(const std::string& id) {
   ASSIGN_OR_RETURN(DumpMeta meta, Get(id));
+  const uint64_t bytes = StoredBytes(meta);
   {
     std::lock_guard<std::mutex> lock(pins_mu_);
     auto it = pins_.find(id);
@@ -310,8 +312,21 @@ absl::StatusOr<uint64_t> DumpStore::Delete(const std::string& id) {
     RETURN_IF_ERROR(HideLocked(id));
   }
   // Out of the catalog now; a crash before this completes leaves a *.partial for Open.
+  if (options_.on_removing) options_.on_removing(id);
   RETURN_IF_ERROR(RemoveTree(StagingDir(id)));
-  return meta.size_bytes;
+  return bytes;
+}
+
+std::string DumpStore::GraphPath(const std::string& id) const {
+  return absl::StrCat(root_, "/dumps/", id, "/heapgraph");
+}
+
+uint64_t DumpStore::StoredBytes(const DumpMeta& meta) const {
+  struct stat st {};
+  if (!IsValidDumpId(meta.id) || ::stat(GraphPath(meta.id).c_str(), &st) != 0) {
+    return meta.size_bytes;
+  }
+  return meta.size_bytes + static_cast<uint64_t>(st.st_size);
 }
 
 absl::Status DumpStore::HideLocked(const std::string& id) {

@@ -103,6 +103,11 @@ struct StoreOptions {
   // staging directory is removed: cleans up what the collection left outside the store.
   // Returns a line to log (empty: nothing to say).
   std::function<std::string(const std::string& id, const std::string& note)> on_interrupted;
+  // A dump entered the catalog (Commit): the daemon builds its heap graph in the background.
+  std::function<void(const std::string& id)> on_committed;
+  // A dump is leaving the catalog (Delete, retention): called after it is out of sight and
+  // before its files are removed (the daemon stops a background build of its graph).
+  std::function<void(const std::string& id)> on_removing;
   // The clock (tests set it; retention ages are measured against it).
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
@@ -196,6 +201,11 @@ class DumpStore {
   const RetentionPolicy& retention() const { return options_.retention; }
 
   std::string DumpPath(const std::string& id) const;
+  // gcroot's heap graph of a dump, kept beside it (core/dac/root_graph.h): removed with the
+  // dump, and counted with it by retention's max_total_mib.
+  std::string GraphPath(const std::string& id) const;
+  // The dump file's size plus its graph file's, if any.
+  uint64_t StoredBytes(const DumpMeta& meta) const;
   std::string CrashReportPath(const std::string& id) const;
 
   // Runtime files (libcoreclr.so, libmscordaccore.so) keyed by libcoreclr's build-id.

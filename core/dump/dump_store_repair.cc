@@ -211,9 +211,11 @@ void DumpStore::Reconcile() {
                        "counted by retention)"));
       continue;
     }
-    // Temporary files of an interrupted meta.json write.
+    // Temporary files of an interrupted meta.json or heap graph write (heapgraph.tmp.PID).
     for (const auto& f : ListDir(dir)) {
-      if (absl::EndsWith(f, ".tmp")) (void)RemoveTree(dir + "/" + f);
+      if (absl::EndsWith(f, ".tmp") || absl::StartsWith(f, "heapgraph.tmp.")) {
+        (void)RemoveTree(dir + "/" + f);
+      }
     }
     std::string dump = dir + "/dump";
     bool has_dump = ::lstat(dump.c_str(), &st) == 0 && S_ISREG(st.st_mode);

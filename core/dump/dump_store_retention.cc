@@ -44,7 +44,13 @@ std::vector<RetentionRemoval> DumpStore::EnforceRetention(const std::string& kee
       return a.id < b.id;
     });
     count = all.size();
-    for (const auto& m : all) total += m.size_bytes;
+    // A dump's bytes include its heap graph file (GraphPath), which goes with it.
+    std::vector<uint64_t> bytes;
+    bytes.reserve(all.size());
+    for (const auto& m : all) {
+      bytes.push_back(StoredBytes(m));
+      total += bytes.back();
+    }
     const absl::Time now = options_.now();
     std::vector<bool> gone(all.size(), false);
     auto try_remove = [&](size_t i, std::string reason) {
@@ -57,8 +63,8 @@ std::vector<RetentionRemoval> DumpStore::EnforceRetention(const std::string& kee
       if (!HideLocked(m.id).ok()) return;
       gone[i] = true;
       --count;
-      total -= m.size_bytes;
-      removed.push_back({m.id, m.size_bytes, std::move(reason)});
+      total -= bytes[i];
+      removed.push_back({m.id, bytes[i], std::move(reason)});
     };
     if (p.max_age > absl::ZeroDuration()) {
       for (size_t i = 0; i < all.size(); ++i) {
@@ -83,6 +89,7 @@ std::vector<RetentionRemoval> DumpStore::EnforceRetention(const std::string& kee
     retention_held_back_ = !held.empty();
   }
   for (const auto& r : removed) {
+    if (options_.on_removing) options_.on_removing(r.id);
     absl::Status st = RemoveTree(StagingDir(r.id));
     Log(StoreLogLevel::kInfo,
         absl::StrCat("retention: removed dump ", r.id, " (", r.bytes, " bytes): ", r.reason,

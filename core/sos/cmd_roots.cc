@@ -4,7 +4,10 @@
 // All three answer from a heap graph (core/dac/root_graph.h) built once per session by one
 // sequential pass over the heap; the roots are enumerated once too. The searches follow
 // ClrMD's order, so the chains printed are the reference's.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -58,10 +61,13 @@ RootCache& CacheOf(CommandContext& ctx) {
   return *ctx.state.root_cache;
 }
 
-// The file that keeps this dump's heap graph between sessions, or "" when there is none.
+// The file that keeps this dump's heap graph between sessions, or "" when there is none: for
+// a catalog dump the file beside it (removed with it), else one in the store's cache/.
 std::string GraphCachePath(const CommandContext& ctx) {
   const SessionState& st = ctx.state;
-  if (st.graph_cache_dir.empty() || st.dump_key.size() != 4) return "";
+  if (st.dump_key.size() != 4) return "";
+  if (!st.graph_path.empty()) return st.graph_path;
+  if (st.graph_cache_dir.empty()) return "";
   return absl::StrFormat("%s/heapgraph-%x-%x-%x-%x", st.graph_cache_dir, st.dump_key[0],
                          st.dump_key[1], st.dump_key[2], st.dump_key[3]);
 }
@@ -73,7 +79,7 @@ void TrimGraphCache(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (!absl::StartsWith(name, "heapgraph-")) continue;
+    if (!absl::StartsWith(name, "heapgraph-") || absl::StrContains(name, ".tmp.")) continue;
     struct stat st {};
     if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     files.emplace_back(static_cast<int64_t>(st.st_mtime), e.path().string());
@@ -83,15 +89,59 @@ void TrimGraphCache(const std::string& dir) {
   for (size_t k = kKeptGraphs; k < files.size(); ++k) ::unlink(files[k].second.c_str());
 }
 
+// An exclusive lock on the dump file (flock on a descriptor of our own) while its graph is
+// built: a second session, or the daemon's background build, waits for the first and then
+// maps its file instead of walking the heap again.
+class BuildLock {
+ public:
+  BuildLock() = default;
+  BuildLock(const BuildLock&) = delete;
+  BuildLock& operator=(const BuildLock&) = delete;
+  ~BuildLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  // Takes the lock, waiting (cancellably) while another process holds it; `waiting` is
+  // called once if it has to wait. Without a dump path, or if the file cannot be opened or
+  // locked, goes on unlocked (the lock only saves work).
+  absl::Status Take(const std::string& path, const CancellationToken& cancel,
+                    const std::function<void()>& waiting) {
+    if (path.empty()) return absl::OkStatus();
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return absl::OkStatus();
+    bool told = false;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) return absl::OkStatus();
+      if (!told && waiting) waiting();
+      told = true;
+      if (cancel.cancelled()) return absl::CancelledError("cancelled");
+      ::usleep(20 * 1000);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
   RootCache& cache = CacheOf(ctx);
   if (cache.graph) return cache.graph.get();
   ProgressInfo progress;
   const std::string cached = GraphCachePath(ctx);
+  BuildLock lock;
   if (!cached.empty()) {
     progress.stage = "loading the heap graph";
     ctx.out.Progress(progress);
     absl::StatusOr<std::unique_ptr<HeapGraph>> loaded = HeapGraph::Load(cached, ctx.state.dump_key);
+    if (!loaded.ok()) {
+      // Being built (by the daemon after the dump entered the catalog, or by another
+      // session)? Then wait for that build and use its file.
+      RETURN_IF_ERROR(lock.Take(ctx.state.dump_path, ctx.cancel, [&] {
+        progress.stage = "waiting for the heap graph being built";
+        ctx.out.Progress(progress);
+      }));
+      loaded = HeapGraph::Load(cached, ctx.state.dump_key);
+    }
     if (loaded.ok()) {
       cache.graph = std::move(*loaded);
       return cache.graph.get();
@@ -111,10 +161,13 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
   cache.graph = std::move(graph);
   if (!cached.empty()) {
     // A cache: when it cannot be written, the next session builds the graph again.
-    std::error_code ec;
-    std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
-    ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
-    if (cache.graph->Save(cached, ctx.state.dump_key).ok()) {
+    const bool in_cache_dir = ctx.state.graph_path.empty();
+    if (in_cache_dir) {
+      std::error_code ec;
+      std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
+      ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
+    }
+    if (cache.graph->Save(cached, ctx.state.dump_key).ok() && in_cache_dir) {
       TrimGraphCache(ctx.state.graph_cache_dir);
     }
   }
@@ -426,8 +479,8 @@ absl::StatusOr<uint64_t> PrintOlderGenerationRoots(CommandContext& ctx, const He
   return count;
 }
 
-CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
-                     const std::vector<std::string>& args) {
+CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
+                       const std::vector<std::string>& args) {
   bool no_stacks = false;
   int64_t limit = -1;
   std::optional<int> gcgen;
@@ -608,8 +661,8 @@ CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
-CommandResult PathTo(CommandContext& ctx, const CommandSpec& spec,
-                     const std::vector<std::string>& args) {
+CommandResult PathToOn(CommandContext& ctx, const CommandSpec& spec,
+                       const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   for (const std::string& a : args) {
     if (!a.empty() && a[0] == '-') {
@@ -658,6 +711,66 @@ CommandResult PathTo(CommandContext& ctx, const CommandSpec& spec,
   AppendPathText(ctx, rows, &s);
   ctx.out.Write(s);
   return {};
+}
+
+// Output held back until the command is done, then handed on in 1 MiB pieces (a frame each
+// on the way to the client: fewer, larger messages than the 64 KiB the worker's sink would
+// cut). Progress goes through at once.
+class HeldOutput : public OutputSink {
+ public:
+  explicit HeldOutput(OutputSink& inner) : inner_(inner) {}
+  void Write(absl::string_view text) override { text_.append(text.data(), text.size()); }
+  void Progress(const ProgressInfo& progress) override { inner_.Progress(progress); }
+  void Release() {
+    constexpr size_t kPiece = size_t{1} << 20;
+    for (size_t at = 0; at < text_.size(); at += kPiece) {
+      inner_.Write(absl::string_view(text_).substr(at, kPiece));
+    }
+    text_.clear();
+  }
+
+ private:
+  OutputSink& inner_;
+  std::string text_;
+};
+
+// Runs a command that answers from the heap graph. A graph mapped from its file is checked
+// as it is read (HeapGraph::damaged): if the command came upon damage, its output is dropped,
+// the file removed, and the command run again on a graph built afresh (and saved).
+CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
+                               const std::vector<std::string>& args,
+                               CommandResult (*run)(CommandContext&, const CommandSpec&,
+                                                    const std::vector<std::string>&)) {
+  HeldOutput held(ctx.out);
+  const bool announced = CacheOf(ctx).announced;
+  CommandContext inner{ctx.dac,   ctx.core, ctx.runtime, ctx.location,
+                       ctx.state, held,     ctx.cancel,  ctx.json};
+  CommandResult result = run(inner, spec, args);
+  RootCache& cache = CacheOf(ctx);
+  if (!cache.graph || !cache.graph->damaged()) {
+    held.Release();
+    return result;
+  }
+  cache.graph.reset();
+  cache.announced = announced;
+  const std::string file = GraphCachePath(ctx);
+  if (!file.empty()) ::unlink(file.c_str());
+  HeldOutput fresh(ctx.out);
+  CommandContext retry{ctx.dac,   ctx.core, ctx.runtime, ctx.location,
+                       ctx.state, fresh,    ctx.cancel,  ctx.json};
+  result = run(retry, spec, args);
+  fresh.Release();
+  return result;
+}
+
+CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
+                     const std::vector<std::string>& args) {
+  return WithCheckedGraph(ctx, spec, args, GcRootOn);
+}
+
+CommandResult PathTo(CommandContext& ctx, const CommandSpec& spec,
+                     const std::vector<std::string>& args) {
+  return WithCheckedGraph(ctx, spec, args, PathToOn);
 }
 
 // objsize -strings: the closure's strings grouped by value and size (dumpheap -strings'
@@ -885,6 +998,13 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
 }
 
 }  // namespace
+
+absl::Status PrepareHeapGraph(CommandContext& ctx) {
+  if (GraphCachePath(ctx).empty()) {
+    return absl::FailedPreconditionError("this session has no place to keep the heap graph");
+  }
+  return GraphOf(ctx).status();
+}
 
 void RegisterRootCommands(CommandRegistry& r) {
   r.Add({{"gcroot", "GCRoot"},

@@ -45,6 +45,10 @@ struct SessionState {
   // dump's identity for it (device, inode, size, modification time in ns).
   std::string graph_cache_dir;
   std::vector<uint64_t> dump_key;
+  // The graph file of a catalog dump (<store>/dumps/<id>/heapgraph, removed with the dump),
+  // used instead of graph_cache_dir; and the dump file, locked while its graph is built.
+  std::string graph_path;
+  std::string dump_path;
 };
 
 struct CommandContext {
@@ -99,6 +103,8 @@ void RegisterModuleCommands(
     CommandRegistry& r);  // cmd_module.cc: clrmodules, lm, dumpdomain, runtimes
 void RegisterStackCommands(CommandRegistry& r);  // cmd_stack.cc: clrstack, threads/setthread
 void RegisterRootCommands(CommandRegistry& r);   // cmd_roots.cc: gcroot, pathto, objsize
+// cmd_roots.cc: gcroot's heap graph, from its file or built and saved (Engine::PrepareHeapGraph).
+absl::Status PrepareHeapGraph(CommandContext& ctx);
 // cmd_handles.cc: gchandles, finalizequeue, traverseheap, dumpconcurrentdictionary/queue
 void RegisterHandleCommands(CommandRegistry& r);
 // cmd_memory.cc: d/readmemory, db, dc, da, du, dw, dd, dp, dq, threadstate

@@ -134,6 +134,11 @@ class DacEngine : public Engine {
     return result;
   }
 
+  absl::Status PrepareHeapGraph(OutputSink& out, const CancellationToken& cancel) override {
+    CommandContext ctx{*dac_, *core_, runtime_, location_, state_, out, cancel, false};
+    return sos::PrepareHeapGraph(ctx);
+  }
+
  private:
   CommandResult RunLine(const std::string& line, bool json, OutputSink& out,
                         const CancellationToken& cancel) {
@@ -242,8 +247,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   engine->set_host_access(options.host_access);
   // A store keeps the heap graphs of its sessions' dumps (cache/), keyed by the dump file.
   struct stat st {};
-  if (!options.store_root.empty() && ::stat(options.dump_path.c_str(), &st) == 0) {
-    engine->state().graph_cache_dir = absl::StrCat(options.store_root, "/cache");
+  if ((!options.store_root.empty() || !options.graph_path.empty()) &&
+      ::stat(options.dump_path.c_str(), &st) == 0) {
+    if (!options.store_root.empty()) {
+      engine->state().graph_cache_dir = absl::StrCat(options.store_root, "/cache");
+    }
+    engine->state().graph_path = options.graph_path;
+    engine->state().dump_path = options.dump_path;
     engine->state().dump_key = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
                                 static_cast<uint64_t>(st.st_size),
                                 static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +

@@ -38,12 +38,15 @@ struct CommandResult {
 
 struct EngineOptions {
   std::string dump_path;
-  std::string display_path;  // how messages name the dump (default: dump_path)
+  std::string display_path;           // how messages name the dump (default: dump_path)
   std::vector<std::string> dac_dirs;  // searched after the catalog and the host's runtimes
   std::string store_root;  // the dump store (its runtimes/<build-id>/ is searched), or empty
   // The session's owner may have it read the daemon host's files and reach the network with
   // the worker's rights (setsymbolserver's directories, caches and servers): a local admin.
   bool host_access = false;
+  // The heap graph file of a catalog dump (kept beside it in the store), or empty: then a
+  // store's cache/ keeps it.
+  std::string graph_path;
 };
 
 struct RunOptions {
@@ -69,6 +72,9 @@ class Engine {
                     const CancellationToken& cancel) {
     return Run(command_line, RunOptions{}, out, cancel);
   }
+  // Builds the heap graph of gcroot/pathto and saves it in its file (the daemon's background
+  // build after a dump enters the catalog); does nothing if a valid file is there already.
+  virtual absl::Status PrepareHeapGraph(OutputSink& out, const CancellationToken& cancel) = 0;
 };
 
 }  // namespace clrdiag::sos

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -32,6 +33,7 @@
 #include "daemon/metrics/http_server.h"
 #include "daemon/metrics/rpc_interceptor.h"
 #include "daemon/service/diagnostics_service.h"
+#include "daemon/service/graph_prebuilder.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/unix_listener.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -236,6 +238,12 @@ int RunDaemon(const DaemonFlags& flags) {
   store_opts.on_interrupted = [&fs](const std::string& id, const std::string& note) {
     return dump::RecoverInterruptedCollection(fs, id, note);
   };
+  // gcroot's heap graph of every dump that enters the catalog, built in the background.
+  service::GraphPrebuilder prebuilder(
+      {cfg->dump_dir, worker::WorkerExecutablePath(),
+       static_cast<uint64_t>(std::max(cfg->analysis.worker_memory_mib, 0))});
+  store_opts.on_committed = [&prebuilder](const std::string& id) { prebuilder.Enqueue(id); };
+  store_opts.on_removing = [&prebuilder](const std::string& id) { prebuilder.Cancel(id); };
   auto store = dump::DumpStore::Open(cfg->dump_dir, store_opts);
   if (!store.ok()) {
     spdlog::critical("{}", std::string(store.status().message()));

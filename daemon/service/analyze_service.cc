@@ -127,6 +127,10 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   // A local admin's session may use the daemon host's files and network (setsymbolserver);
   // remote identities never get the host's files, as for `analyze PATH`.
   if (call->who->uid && call->who->role == auth::Role::kAdmin) wargs.emplace_back("--host-access");
+  // A catalog dump's heap graph lives beside it (built in the background when it came).
+  if (!pin.id().empty()) {
+    wargs.insert(wargs.end(), {"--graph-file", deps_.store->GraphPath(pin.id())});
+  }
   auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(), wargs, wopts);
   dump_fd.Reset();
   if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));

@@ -187,17 +187,52 @@ constexpr bool kDataLimitWorks = true;
 constexpr bool kDataLimitWorks = true;
 #endif
 
+// --build-graph: no session; builds the dump's heap graph into --graph-file at the lowest CPU
+// priority (the daemon starts this when a dump enters the catalog) and exits: 0 when the file
+// is there. Output and progress go nowhere.
+int BuildGraph(int dump_fd, const std::string& dump_name, const std::string& store_root,
+               const std::string& graph_file) {
+  ::setpriority(PRIO_PROCESS, 0, 19);
+  if (dump_fd < 0 || graph_file.empty()) {
+    std::fprintf(stderr, "clrdiag-worker: --build-graph needs --dump-fd and --graph-file\n");
+    return 2;
+  }
+  class NullSink : public clrdiag::sos::OutputSink {
+   public:
+    void Write(absl::string_view) override {}
+  } sink;
+  clrdiag::sos::EngineOptions opts;
+  opts.dump_path = absl::StrCat("/proc/self/fd/", dump_fd);
+  opts.display_path = dump_name;
+  opts.store_root = store_root;
+  opts.graph_path = graph_file;
+  auto engine = clrdiag::sos::Engine::Open(opts);
+  absl::Status st = engine.ok() ? (*engine)->PrepareHeapGraph(sink, clrdiag::CancellationToken())
+                                : engine.status();
+  if (!st.ok()) {
+    std::fprintf(stderr, "clrdiag-worker: heap graph of %s: %s\n", dump_name.c_str(),
+                 std::string(st.message()).c_str());
+    return 1;
+  }
+  ::_exit(0);  // as a session's end: the kernel frees the DAC and the dump at once
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  std::string store_root, dump_name;
+  std::string store_root, dump_name, graph_file;
   bool host_access = false;
+  bool build_graph = false;
   int dump_fd = -1;
   uint64_t data_limit_mib = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--host-access") == 0) {  // the only flag without a value
       host_access = true;
+      continue;
+    }
+    if (std::strcmp(argv[i], "--build-graph") == 0) {
+      build_graph = true;
       continue;
     }
     if (i + 1 >= argc) break;
@@ -209,6 +244,8 @@ int main(int argc, char** argv) {
       dump_name = argv[++i];
     } else if (std::strcmp(argv[i], "--data-limit-mib") == 0) {
       data_limit_mib = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--graph-file") == 0) {
+      graph_file = argv[++i];
     }
   }
   // First steps, before any byte of the dump is read: limits, then privileges.
@@ -220,6 +257,7 @@ int main(int argc, char** argv) {
   }
   ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   DropCapabilities();
+  if (build_graph) return BuildGraph(dump_fd, dump_name, store_root, graph_file);
   AnalyzeRequest req;
   if (!clrdiag::worker::ReadFrame(STDIN_FILENO, &req).ok() || !req.has_open()) {
     std::fprintf(stderr, "clrdiag-worker: expected an open request on stdin\n");
@@ -232,6 +270,7 @@ int main(int argc, char** argv) {
   opts.dac_dirs.assign(req.open().dac_dirs().begin(), req.open().dac_dirs().end());
   opts.store_root = store_root;
   opts.host_access = host_access;
+  opts.graph_path = graph_file;
   auto engine = clrdiag::sos::Engine::Open(opts);
   if (!engine.ok()) {
     SendDone(0, false, std::string(engine.status().message()), 0, true);

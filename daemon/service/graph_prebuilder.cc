@@ -1,0 +1,120 @@
+#include "daemon/service/graph_prebuilder.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/unique_fd.h"
+#include "daemon/worker/worker_process.h"
+#include "spdlog/spdlog.h"
+
+namespace clrdiag::service {
+
+GraphPrebuilder::GraphPrebuilder(Options options) : options_(std::move(options)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+GraphPrebuilder::~GraphPrebuilder() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queue_.clear();
+    if (running_pid_ > 0) ::kill(running_pid_, SIGKILL);
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void GraphPrebuilder::Enqueue(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ || std::find(queue_.begin(), queue_.end(), id) != queue_.end()) return;
+    queue_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+void GraphPrebuilder::Cancel(const std::string& id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+  if (running_id_ != id) return;
+  cancel_running_ = true;
+  if (running_pid_ > 0) ::kill(running_pid_, SIGKILL);
+  cv_.wait(lock, [&] { return running_id_ != id; });
+}
+
+void GraphPrebuilder::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    running_id_ = queue_.front();
+    cancel_running_ = false;
+    queue_.pop_front();
+    const std::string id = running_id_;
+    lock.unlock();
+    Build(id);
+    lock.lock();
+    running_id_.clear();
+    cv_.notify_all();
+  }
+}
+
+void GraphPrebuilder::Build(const std::string& id) {
+  const std::string dump = absl::StrCat(options_.store_root, "/dumps/", id, "/dump");
+  const std::string graph = absl::StrCat(options_.store_root, "/dumps/", id, "/heapgraph");
+  UniqueFd fd(::open(dump.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return;  // gone already
+  const auto t0 = std::chrono::steady_clock::now();
+  worker::WorkerProcess::Options wopts;
+  wopts.fd3 = fd.get();
+  std::vector<std::string> args = {
+      "--build-graph", "--store", options_.store_root, "--dump-fd", "3",
+      "--dump-name",   dump,      "--graph-file",      graph};
+  if (options_.worker_memory_mib > 0) {
+    args.insert(args.end(), {"--data-limit-mib", std::to_string(options_.worker_memory_mib)});
+  }
+  {
+    // Started under the lock, so that Cancel sees either no worker or its pid.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ || cancel_running_) return;
+    auto w = worker::WorkerProcess::Start(options_.worker_path, args, wopts);
+    if (!w.ok()) {
+      spdlog::warn("heap graph of dump {}: {}", id, std::string(w.status().message()));
+      return;
+    }
+    proc_ = std::move(*w);
+    running_pid_ = proc_->pid();
+  }
+  fd.Reset();
+  proc_->CloseInput();
+  // Wait for its end without reaping it, so that Cancel never signals a reused pid.
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(running_pid_), &info, WEXITED | WNOWAIT) < 0 &&
+         errno == EINTR) {
+  }
+  std::unique_ptr<worker::WorkerProcess> proc;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_pid_ = 0;
+    proc = std::move(proc_);
+  }
+  bool clean = false;
+  const std::string how = proc->Wait(&clean);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (clean) {
+    spdlog::info("heap graph of dump {} built in {} ms", id, ms);
+  } else {
+    spdlog::info("heap graph of dump {} not built: the worker {} after {} ms", id, how, ms);
+  }
+}
+
+}  // namespace clrdiag::service

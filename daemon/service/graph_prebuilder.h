@@ -1,0 +1,59 @@
+// Builds gcroot's heap graph of each dump that enters the catalog, in the background, so that
+// the first `gcroot`/`pathto` of a dump maps a finished file instead of walking the heap (see
+// core/dac/root_graph.h and bench/README.md, "gcroot round 2").
+//
+// One build at a time, in a clrdiag-worker started with --build-graph (at nice 19, with the
+// analysis sessions' memory limit), oldest request first. A session that needs the graph
+// while it is being built waits for it (the build holds a lock on the dump file) rather than
+// walking the heap a second time. A dump leaving the catalog (rm, retention) stops its build.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "daemon/worker/worker_process.h"
+
+namespace clrdiag::service {
+
+class GraphPrebuilder {
+ public:
+  struct Options {
+    std::string store_root;
+    std::string worker_path;  // clrdiag-worker
+    uint64_t worker_memory_mib = 0;
+  };
+  explicit GraphPrebuilder(Options options);
+  ~GraphPrebuilder();  // stops the running build (SIGKILL) and the thread
+  GraphPrebuilder(const GraphPrebuilder&) = delete;
+  GraphPrebuilder& operator=(const GraphPrebuilder&) = delete;
+
+  // Queues the build of dump `id`'s graph (<store>/dumps/<id>/heapgraph).
+  void Enqueue(const std::string& id);
+  // Drops `id` from the queue, and stops its build if it is running; returns once no worker
+  // builds it any more.
+  void Cancel(const std::string& id);
+
+ private:
+  void Loop();
+  void Build(const std::string& id);
+
+  const Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  std::string running_id_;       // guarded by mu_
+  bool cancel_running_ = false;  // Cancel came before its worker started (guarded by mu_)
+  pid_t running_pid_ = 0;        // not yet reaped while nonzero (guarded by mu_)
+  std::unique_ptr<worker::WorkerProcess> proc_;  // the running build (guarded by mu_)
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace clrdiag::service
