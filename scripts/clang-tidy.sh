@@ -13,6 +13,8 @@
 #                    committed or not
 #   --with-tests     also the tests (tests/, *_test.cc, *_fuzz.cc); CI checks the product only
 #   FILE...          only these .cc files (paths relative to the repository root)
+# Environment: CLRDIAG_TIDY_CACHE=DIR|off  where clean results are cached (default
+#   ~/.cache/clrdiag-tidy), keyed by each unit's inputs (scripts/tidy_cache_keys.py); off: none.
 # Default set: every .cc under core/ daemon/ client/ (not tests) that compile_commands.json names
 # (generated *.pb.cc files and third-party code are not ours and are left out; headers under
 # those folders are checked through the .cc files that include them).
@@ -103,10 +105,49 @@ out="$(mktemp -d)"
 export OUT="$out"
 trap 'rm -rf "$out"' EXIT
 start=$SECONDS
-# One log per unit; --quiet drops the "N warnings generated" lines about system headers.
-printf '%s\n' "${files[@]}" | xargs -P "$jobs" -I{} sh -c \
-  'f="$1"; shift; "$@" "$f" >"$OUT/$(echo "$f" | tr / _).log" 2>&1 || true' \
-  _ {} "$tidy" -p "$build_dir" --quiet "${extra[@]}"
+
+# Result cache (like ccache, for clang-tidy): a unit whose clang-tidy version and options,
+# .clang-tidy, compile command and every included file's content (the build's depfile) are those
+# of an earlier clean run is not checked again. Only clean results (exit 0, no finding) are
+# kept. CLRDIAG_TIDY_CACHE=DIR (default ~/.cache/clrdiag-tidy), or off.
+cache="${CLRDIAG_TIDY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clrdiag-tidy}"
+[[ "$cache" == off ]] || mkdir -p "$cache" 2>/dev/null || cache=off
+declare -A key=()
+todo=("${files[@]}")
+hits=0
+if [[ "$cache" != off ]]; then
+  salt="$("$tidy" --version | tr '\n' ' ') ${extra[*]}"
+  todo=()
+  while read -r f k; do
+    key[$f]="$k"
+    if [[ "$k" != - && -f "$cache/$k" ]]; then
+      cp "$cache/$k" "$out/$(echo "$f" | tr / _).log"
+      hits=$((hits + 1))
+    else
+      todo+=("$f")
+    fi
+  done < <(printf '%s\n' "${files[@]}" |
+    python3 "$repo/scripts/tidy_cache_keys.py" "$repo" "$build_dir" "$db" "$salt")
+fi
+
+# One log per unit, and its exit status; --quiet drops the "N warnings generated" lines about
+# system headers.
+if ((${#todo[@]})); then
+  printf '%s\n' "${todo[@]}" | xargs -P "$jobs" -I{} sh -c \
+    'f="$1"; shift; log="$OUT/$(echo "$f" | tr / _)"; "$@" "$f" >"$log.log" 2>&1; echo $? >"$log.rc"' \
+    _ {} "$tidy" -p "$build_dir" --quiet "${extra[@]}"
+fi
+
+if [[ "$cache" != off ]]; then
+  for f in "${todo[@]}"; do
+    k="${key[$f]:--}"
+    log="$out/$(echo "$f" | tr / _)"
+    if [[ "$k" != - && "$(cat "$log.rc" 2>/dev/null)" == 0 ]] &&
+       ! grep -qE '^[^ ].*:[0-9]+:[0-9]+: (warning|error):' "$log.log"; then
+      cp "$log.log" "$cache/$k.tmp.$$" && mv "$cache/$k.tmp.$$" "$cache/$k"
+    fi
+  done
+fi
 
 # A header's warning comes once per unit that includes it: report each one once.
 cat "$out"/*.log | grep -E '^[^ ].*:[0-9]+:[0-9]+: (warning|error):' | sed "s|^$repo/||" |
@@ -123,4 +164,5 @@ if ((n > 0)); then
   echo "clang-tidy.sh: $n warning(s) in ${#files[@]} file(s) ($((SECONDS - start)) s)" >&2
   exit 1
 fi
-echo "clang-tidy.sh: no warning in ${#files[@]} file(s) ($((SECONDS - start)) s, -j $jobs)"
+echo "clang-tidy.sh: no warning in ${#files[@]} file(s) ($((SECONDS - start)) s, -j $jobs;" \
+  "$hits unchanged since a clean run, from the cache)"

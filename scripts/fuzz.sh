@@ -4,8 +4,8 @@
 # Usage: scripts/fuzz.sh [--seconds N] [--build-dir DIR] [--build-only] [TARGET...]
 #   TARGET: core_file_fuzz, ipc_codec_fuzz, procfs_fuzz, portable_pdb_fuzz, cgroup_fuzz,
 #           s3_xml_fuzz, nettrace_fuzz (default: all seven)
-#   --seconds N   time per target (default 300; `make test` runs each for 60 s, as the ctest
-#                 tests fuzz_<target>, two at a time)
+#   --seconds N   time per target (default 300; `make test` runs each for 25 s, as the ctest
+#                 tests fuzz_<target>, beside the other tests)
 #   --build-only  build the targets and their seeds, fuzz nothing
 # Several runs on one DIR may go at once (different targets): the build is serialized.
 #
