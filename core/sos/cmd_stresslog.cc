@@ -39,8 +39,8 @@ struct GcHistory {
     std::vector<Reloc> relocs;
     std::vector<Promote> promotes;
   };
-  std::vector<Gc> gcs;  // closed by their BEGINGC record
-  Gc open;              // records older than the oldest BEGINGC in the log
+  std::vector<Gc> gcs;                    // closed by their BEGINGC record
+  Gc open;                                // records older than the oldest BEGINGC in the log
   static constexpr size_t kMaxGcs = 500;  // the reference's MAX_GCRECORDS
 
   // One message, newest first (the reference's GcHistAddLog).
@@ -165,9 +165,9 @@ CommandResult DumpLog(CommandContext& ctx, const CommandSpec& spec,
   }
   bool to_file = !file_name.empty();
   if (!ctx.json) {
-    ctx.out.Write(to_file ? absl::StrCat("Attempting to dump Stress log to file '", file_name,
-                                         "'\n")
-                          : "Attempting to dump Stress log to the session output\n");
+    ctx.out.Write(to_file
+                      ? absl::StrCat("Attempting to dump Stress log to file '", file_name, "'\n")
+                      : "Attempting to dump Stress log to the session output\n");
   }
   auto log = OpenLog(ctx);
   if (!log.ok()) {
@@ -208,10 +208,11 @@ CommandResult DumpLog(CommandContext& ctx, const CommandSpec& spec,
   StressLogVisitor v;
   v.message = [&](const StressLogMessage& m) {
     if (m.format == kTaskSwitchFormat) {
+      auto from = static_cast<uint32_t>(m.args.empty() ? 0 : m.args[0]);
       if (ctx.json) {
-        messages.push_back(Json{{"task_switch_from", JsonHex(m.thread_id)}});
+        messages.push_back(Json{{"task_switch_from", absl::StrFormat("%x", from)}});
       } else {
-        w.Write(absl::StrFormat("Task was switched from %x\n", m.thread_id));
+        w.Write(absl::StrFormat("Task was switched from %x\n", from));
       }
       return;
     }
@@ -281,9 +282,9 @@ CommandResult HistInit(CommandContext& ctx, const CommandSpec& spec,
     }
     return Failure(absl::StrCat(log.status().message(), "\nFAILURE: Stress log unreadable"));
   }
-  DebugOut(ctx, absl::StrFormat("stress log at 0x%x: %d thread logs, %d chunks",
-                                log->header().address, log->header().threads_with_logs,
-                                log->header().total_chunks));
+  DebugOut(ctx,
+           absl::StrFormat("stress log at 0x%x: %d thread logs, %d chunks", log->header().address,
+                           log->header().threads_with_logs, log->header().total_chunks));
   auto history = std::make_shared<GcHistory>();
   std::string text = ctx.json ? "" : HeaderText(log->header(), false);
   StressLogVisitor v;
@@ -334,12 +335,12 @@ CommandResult HistClear(CommandContext& ctx, const CommandSpec& spec,
 CommandResult HistStats(CommandContext& ctx, const CommandSpec& spec,
                         const std::vector<std::string>& args) {
   if (!args.empty()) return UsageError(spec, absl::StrCat("unexpected argument '", args[0], "'"));
-  std::string s = absl::StrFormat("%8s %8s %8s\n-----------------------------------\n",
-                                  "GCCount", "Promotes", "Relocs");
+  std::string s = absl::StrFormat("%8s %8s %8s\n-----------------------------------\n", "GCCount",
+                                  "Promotes", "Relocs");
   Json rows = Json::array(), dups = Json::array();
   for (const auto& gc : Gcs(ctx)) {
-    absl::StrAppendFormat(&s, "%8d %8d %8d\n", static_cast<uint32_t>(gc.count),
-                          gc.promotes.size(), gc.relocs.size());
+    absl::StrAppendFormat(&s, "%8d %8d %8d\n", static_cast<uint32_t>(gc.count), gc.promotes.size(),
+                          gc.relocs.size());
     rows.push_back(
         Json{{"gc", gc.count}, {"promotes", gc.promotes.size()}, {"relocs", gc.relocs.size()}});
   }
@@ -351,8 +352,8 @@ CommandResult HistStats(CommandContext& ctx, const CommandSpec& spec,
         if (gc.promotes[i].root != gc.promotes[k].root) continue;
         absl::StrAppendFormat(&s, "Root %s promoted multiple times in gc %d\n",
                               Ptr(gc.promotes[i].root), gc_count);
-        dups.push_back(Json{{"gc", gc.count}, {"root", JsonHex(gc.promotes[i].root)},
-                            {"kind", "promote"}});
+        dups.push_back(
+            Json{{"gc", gc.count}, {"root", JsonHex(gc.promotes[i].root)}, {"kind", "promote"}});
         found = true;
       }
     }
@@ -447,9 +448,9 @@ CommandResult HistObjFind(CommandContext& ctx, const CommandSpec& spec,
                           const std::vector<std::string>& args) {
   uint64_t object = 0;
   if (!OneAddress(args, &object)) return UsageError(spec, "!ObjSearch <valid object pointer>");
-  std::string s = absl::StrFormat(
-      "%8s %16s %40s\n---------------------------------------------------------\n", "GCCount",
-      "Object", "Message");
+  std::string s =
+      absl::StrFormat("%8s %16s %40s\n---------------------------------------------------------\n",
+                      "GCCount", "Object", "Message");
   Json rows = Json::array();
   bool quiet = false;
   for (const auto& gc : Gcs(ctx)) {
@@ -492,9 +493,9 @@ CommandResult HistObj(CommandContext& ctx, const CommandSpec& spec,
                       const std::vector<std::string>& args) {
   uint64_t object = 0;
   if (!OneAddress(args, &object)) return UsageError(spec, "!object <valid object pointer>");
-  std::string s = absl::StrFormat(
-      "%8s %16s %40s\n---------------------------------------------------------\n", "GCCount",
-      "Object", "Roots");
+  std::string s =
+      absl::StrFormat("%8s %16s %40s\n---------------------------------------------------------\n",
+                      "GCCount", "Object", "Roots");
   Json rows = Json::array();
   uint64_t current = object;
   for (const auto& gc : Gcs(ctx)) {
@@ -542,13 +543,14 @@ void RegisterStressLogCommands(CommandRegistry& r) {
          "  The log lists each thread's messages, newest first: thread id, seconds since the\n"
          "  log started, facilities (`GC`GCROOTS`) and the message.",
          DumpLog});
-  r.Add({{"histinit", "HistInit"},
-         "<arguments>",
-         "Initializes the SOS structures from the stress log saved in the debuggee.",
-         "histinit\n  Reads the stress log and keeps its GC relocation records for the other hist*\n"
-         "  commands. The log needs the GC facilities at level 6 (DOTNET_LogFacility with\n"
-         "  GC|GCROOTS, DOTNET_LogLevel=6).",
-         HistInit});
+  r.Add(
+      {{"histinit", "HistInit"},
+       "<arguments>",
+       "Initializes the SOS structures from the stress log saved in the debuggee.",
+       "histinit\n  Reads the stress log and keeps its GC relocation records for the other hist*\n"
+       "  commands. The log needs the GC facilities at level 6 (DOTNET_LogFacility with\n"
+       "  GC|GCROOTS, DOTNET_LogLevel=6).",
+       HistInit});
   r.Add({{"histclear", "HistClear"},
          "<arguments>",
          "Releases any resources used by the family of Hist commands.",

@@ -85,8 +85,7 @@ bool CompletedDump(const ThreadLog& t) {
   std::optional<MsgHeader> h = Current(t);
   if (h && h->timestamp == 0) return true;
   return t.read_has_wrapped &&
-         (!t.write_has_wrapped ||
-          (t.read_chunk == t.write_chunk && t.read_offset >= t.cur_offset));
+         (!t.write_has_wrapped || (t.read_chunk == t.write_chunk && t.read_offset >= t.cur_offset));
 }
 
 void AdvanceRead(ThreadLog& t, uint32_t args) {
@@ -169,8 +168,8 @@ absl::StatusOr<StressLog> StressLog::Read(dac::DacProcess& dac, uint64_t address
         found_write = true;
         t.write_chunk = t.chunks.size();
         uint64_t start = chunk + 16;
-        t.cur_offset = cur_ptr >= start ? std::min<uint64_t>(cur_ptr - start, kChunkBufSize)
-                                        : kChunkBufSize;
+        t.cur_offset =
+            cur_ptr >= start ? std::min<uint64_t>(cur_ptr - start, kChunkBufSize) : kChunkBufSize;
       }
       uint64_t next_chunk = Load<uint64_t>(raw.data() + 8);
       t.chunks.push_back({chunk, std::vector<uint8_t>(raw.begin() + 16, raw.end() - 8)});
@@ -210,8 +209,7 @@ uint64_t StressLog::FormatAddress(uint64_t offset) const {
 }
 
 absl::StatusOr<uint64_t> StressLog::Walk(dac::DacProcess& dac, const StressLogVisitor& visitor,
-                                         const CancellationToken& cancel,
-                                         bool* last_format_read) {
+                                         const CancellationToken& cancel, bool* last_format_read) {
   uint64_t count = 0;
   for (;;) {
     if (cancel.cancelled()) return absl::CancelledError("cancelled");
@@ -266,13 +264,38 @@ absl::StatusOr<uint64_t> StressLog::Walk(dac::DacProcess& dac, const StressLogVi
 }
 
 std::string FacilityName(uint32_t facility) {
-  static constexpr const char* kNames[32] = {
-      "GC",          "GCINFO",    "STUBS",    "JIT",         "LOADER",   "METADATA",
-      "SYNC",        "EEMEM",     "GCALLOC",  "CORDB",       "CLASSLOADER", "CORPROF",
-      "DIAGNOSTICS_PORT", "DBGALLOC", "EH",   "ENC",         "ASSERT",   "VERIFIER",
-      "THREADPOOL",  "GCROOTS",   "INTEROP",  "MARSHALER",   "TIEREDCOMPILATION", "ZAP",
-      "STARTUP",     "APPDOMAIN", "CODESHARING", "STORE",    "SECURITY", "LOCKS",
-      "BCL",         "ALWAYS"};
+  static constexpr const char* kNames[32] = {"GC",
+                                             "GCINFO",
+                                             "STUBS",
+                                             "JIT",
+                                             "LOADER",
+                                             "METADATA",
+                                             "SYNC",
+                                             "EEMEM",
+                                             "GCALLOC",
+                                             "CORDB",
+                                             "CLASSLOADER",
+                                             "CORPROF",
+                                             "DIAGNOSTICS_PORT",
+                                             "DBGALLOC",
+                                             "EH",
+                                             "ENC",
+                                             "ASSERT",
+                                             "VERIFIER",
+                                             "THREADPOOL",
+                                             "GCROOTS",
+                                             "INTEROP",
+                                             "MARSHALER",
+                                             "TIEREDCOMPILATION",
+                                             "ZAP",
+                                             "STARTUP",
+                                             "APPDOMAIN",
+                                             "CODESHARING",
+                                             "STORE",
+                                             "SECURITY",
+                                             "LOCKS",
+                                             "BCL",
+                                             "ALWAYS"};
   if (facility == 0xFFFFFFFFu) return "`ALL`";
   std::string s = "`";
   for (int i = 0; i < 32; ++i) {
@@ -283,8 +306,8 @@ std::string FacilityName(uint32_t facility) {
 
 std::string FileTimeClock(uint64_t filetime) {
   constexpr int64_t kUnixEpochIn1601Seconds = 11644473600;
-  time_t t = static_cast<time_t>(static_cast<int64_t>(filetime / 10000000) -
-                                 kUnixEpochIn1601Seconds);
+  time_t t =
+      static_cast<time_t>(static_cast<int64_t>(filetime / 10000000) - kUnixEpochIn1601Seconds);
   struct tm tm {};
   if (gmtime_r(&t, &tm) == nullptr) return "BAD TIME";
   return absl::StrFormat("%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -297,7 +320,7 @@ struct Arg {
   uint64_t value = 0;
   bool is_string = false;
   bool is_wide = false;
-  std::string text;      // narrow strings
+  std::string text;         // narrow strings
   uint32_t wide_first = 0;  // first 32-bit unit of a UTF-16 string (see PrintSegment)
 };
 
@@ -352,7 +375,7 @@ bool PrintSegment(const std::string& fmt, const std::vector<Arg>& args, size_t f
       case 'd':
       case 'i': {
         uint64_t v = take().value;
-        long long x = wide64            ? static_cast<long long>(v)
+        long long x = wide64           ? static_cast<long long>(v)
                       : length == "hh" ? static_cast<signed char>(v)
                       : length == "h"  ? static_cast<short>(v)
                                        : static_cast<int>(v);
@@ -364,7 +387,7 @@ bool PrintSegment(const std::string& fmt, const std::vector<Arg>& args, size_t f
       case 'x':
       case 'X': {
         uint64_t v = take().value;
-        unsigned long long x = wide64            ? v
+        unsigned long long x = wide64           ? v
                                : length == "hh" ? static_cast<unsigned char>(v)
                                : length == "h"  ? static_cast<unsigned short>(v)
                                                 : static_cast<uint32_t>(v);
@@ -376,8 +399,9 @@ bool PrintSegment(const std::string& fmt, const std::vector<Arg>& args, size_t f
                           static_cast<int>(static_cast<unsigned char>(take().value)));
         break;
       case 'p':
-        n = std::snprintf(buf, sizeof(buf), (spec + "p").c_str(),
-                          reinterpret_cast<void*>(take().value));  // NOLINT(performance-no-int-to-ptr)
+        n = std::snprintf(
+            buf, sizeof(buf), (spec + "p").c_str(),
+            reinterpret_cast<void*>(take().value));  // NOLINT(performance-no-int-to-ptr)
         break;
       case 's':
       case 'S': {
