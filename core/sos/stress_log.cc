@@ -211,8 +211,13 @@ uint64_t StressLog::FormatAddress(uint64_t offset) const {
 absl::StatusOr<uint64_t> StressLog::Walk(dac::DacProcess& dac, const StressLogVisitor& visitor,
                                          const CancellationToken& cancel, bool* last_format_read) {
   uint64_t count = 0;
-  for (;;) {
+  // Every step moves one reader forward by at least one header; more steps than the logs have
+  // headers means a damaged log.
+  uint64_t max_steps = threads_.size() * 2;
+  for (const ThreadLog& t : threads_) max_steps += t.chunks.size() * (kChunkBufSize / 16 + 2) * 2;
+  for (uint64_t step = 0;; ++step) {
     if (cancel.cancelled()) return absl::CancelledError("cancelled");
+    if (step > max_steps) return absl::DataLossError("the stress log's thread logs do not end");
     // The thread whose next message is the newest; ties go to the first in the list.
     ThreadLog* latest = nullptr;
     uint64_t latest_ts = 0;
