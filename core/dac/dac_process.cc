@@ -594,6 +594,14 @@ absl::StatusOr<ModuleDetails> DacProcess::GetModuleDetails(uint64_t module) {
   return out;
 }
 
+absl::StatusOr<uint64_t> DacProcess::GetStressLogAddress() {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  CLRDATA_ADDRESS address = 0;
+  HRESULT hr = sos_->GetStressLogAddress(&address);
+  if (Failed(hr)) return DacError("GetStressLogAddress", hr);
+  return static_cast<uint64_t>(address);
+}
+
 size_t DacProcess::ReadTargetMemory(uint64_t address, void* buffer, size_t size) {
   std::lock_guard<std::mutex> lock(DacMutex());
   size_t got = 0;

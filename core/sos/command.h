@@ -18,6 +18,7 @@ namespace clrdiag::sos {
 
 struct HeapIndex;  // format.h: what a complete heap walk learned, kept for the session
 struct RootCache;  // cmd_roots.cc: the heap graph and GC roots of gcroot/pathto/objsize
+struct GcHistory;  // cmd_stresslog.cc: the stress log's GC relocation records (histinit)
 
 // What `d` and its size variants remember between commands (as the reference does): the next
 // address and the element format, so a bare `d` goes on where the last dump stopped.
@@ -49,6 +50,12 @@ struct SessionState {
   // used instead of graph_cache_dir; and the dump file, locked while its graph is built.
   std::string graph_path;
   std::string dump_path;
+  // histinit's records, for histstats/histroot/histobj/histobjfind; null until histinit.
+  std::shared_ptr<GcHistory> gc_history;
+  // `logging`: the engine traces each command (start, end, time) into the session's output.
+  // `dbgout`: commands write their internal debug trace (DebugOut) there too.
+  bool trace_logging = false;
+  bool trace_dbgout = false;
 };
 
 struct CommandContext {
@@ -90,6 +97,9 @@ class CommandRegistry {
 CommandResult UsageError(const CommandSpec& spec, const std::string& problem);
 CommandResult Failure(const std::string& message);
 
+// A line of a command's internal debug trace, shown when `dbgout` is on (text output only).
+void DebugOut(CommandContext& ctx, const std::string& line);
+
 // Parses an address or MethodTable the way SOS does: hex, with or without 0x.
 bool ParseHexAddress(const std::string& text, uint64_t* out);
 
@@ -124,5 +134,8 @@ void RegisterDumpAsyncCommands(CommandRegistry& r);  // cmd_dumpasync.cc: dumpas
 // cmd_metadata.cc: dumpclass, dumpmodule, dumpassembly, dumpalc, findappdomain, name2ee,
 // token2ee, ehinfo
 void RegisterMetadataCommands(CommandRegistry& r);
+// cmd_stresslog.cc: dumplog, histinit, histclear, histstats, histroot, histobj, histobjfind
+void RegisterStressLogCommands(CommandRegistry& r);
+void RegisterTraceCommands(CommandRegistry& r);  // cmd_trace.cc: logging, dbgout
 
 }  // namespace clrdiag::sos

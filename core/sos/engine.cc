@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "absl/strings/ascii.h"
@@ -39,6 +40,10 @@ std::string JsonHex(uint64_t value) { return absl::StrCat("0x", absl::Hex(value)
 
 void WriteJson(CommandContext& ctx, const Json& value) {
   ctx.out.Write(value.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+void DebugOut(CommandContext& ctx, const std::string& line) {
+  if (ctx.state.trace_dbgout && !ctx.json) ctx.out.Write(absl::StrCat("dbgout: ", line, "\n"));
 }
 
 bool ParseHexAddress(const std::string& text, uint64_t* out) {
@@ -89,6 +94,8 @@ class DacEngine : public Engine {
     RegisterParallelStacksCommands(registry_);
     RegisterDumpAsyncCommands(registry_);
     RegisterMetadataCommands(registry_);
+    RegisterStressLogCommands(registry_);
+    RegisterTraceCommands(registry_);
   }
 
   std::string runtime_version() const override {
@@ -163,7 +170,18 @@ class DacEngine : public Engine {
     }
     CommandContext ctx{*dac_, *core_, runtime_, location_, state_, out, cancel, json};
     if (spec->names[0] == "help") return Help(ctx, args);
-    return spec->handler(ctx, *spec, args);
+    if (!state_.trace_logging || json) return spec->handler(ctx, *spec, args);
+    // `logging`: the worker's trace of the command, in the session's output.
+    auto start = std::chrono::steady_clock::now();
+    out.Write(absl::StrFormat("clrdiag-worker: running '%s' (%s, DAC %s)\n", spec->names[0],
+                              runtime_version(), location_.dac_path));
+    CommandResult result = spec->handler(ctx, *spec, args);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    out.Write(absl::StrFormat("clrdiag-worker: '%s' %s in %d ms\n", spec->names[0],
+                              result.ok ? "finished" : "failed", ms));
+    return result;
   }
 
   CommandResult Help(CommandContext& ctx, const std::vector<std::string>& args) {
