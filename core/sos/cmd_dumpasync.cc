@@ -4,6 +4,8 @@
 // state machine that resumes), printed from each top-level task (one nothing continues) down
 // the chain of what awaits it.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
@@ -11,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/dac/heap_walk.h"
+#include "core/dac/metadata_import.h"
 #include "core/sos/command.h"
+#include "core/sos/format.h"
 #include "core/sos/json.h"
 #include "core/sos/managed_reader.h"
 
@@ -64,7 +68,7 @@ class DumpAsync {
 
   std::optional<uint64_t> address, mt;
   std::optional<std::string> type;
-  bool tasks = false, completed = false, stats = false, coalesce = false;
+  bool tasks = false, completed = false, stats = false, coalesce = false, fields = false;
 
   CommandResult Run() {
     if (auto failure = Collect()) return *failure;
@@ -330,6 +334,216 @@ class DumpAsync {
     return false;
   }
 
+  // One instance field of a type, parents' first (ClrMD's ClrType.Fields order).
+  struct InstanceField {
+    std::string name;
+    dac::FieldDescInfo fd;
+  };
+  std::vector<InstanceField> InstanceFields(uint64_t mt) {
+    std::vector<uint64_t> chain;
+    for (uint64_t m = mt; m != 0 && chain.size() < 64;) {
+      chain.push_back(m);
+      auto d = ctx_.dac.GetMethodTableDetails(m);
+      if (!d.ok()) break;
+      m = d->parent;
+    }
+    std::vector<InstanceField> result;
+    uint32_t parent_instance = 0;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      auto d = ctx_.dac.GetMethodTableDetails(*it);
+      auto f = ctx_.dac.GetMethodTableFields(*it);
+      if (!d.ok() || !f.ok()) break;
+      // The instance FieldDescs come first in the list; the statics after them are not walked
+      // (on .NET 8 the DAC faults on some static FieldDescs' successors).
+      const uint32_t own =
+          f->num_instance >= parent_instance ? f->num_instance - parent_instance : 0;
+      uint64_t addr = f->first_field;
+      for (uint32_t i = 0; i < own && addr != 0; ++i) {
+        auto fd = ctx_.dac.GetFieldDesc(addr);
+        if (!fd.ok()) break;
+        addr = fd->next;
+        if (fd->is_static || fd->is_thread_local) continue;
+        auto n = ctx_.dac.GetMetadataName(d->module, fd->token | dac::kMdtFieldDef);
+        result.push_back({n.ok() ? *n : "", *fd});
+      }
+      parent_instance = f->num_instance;
+    }
+    return result;
+  }
+
+  static bool IsReference(int32_t et) {
+    return et == 0x0e || et == 0x12 || et == 0x14 || et == 0x1c || et == 0x1d;
+  }
+
+  // The reference's (ClrMD's) "..." + the last max-3 characters of a long value.
+  static std::string Truncate(const std::string& v, size_t max) {
+    return v.size() > max ? absl::StrCat("...", v.substr(v.size() - max + 3)) : v;
+  }
+
+  // .NET's shortest round-trip form of a double ("R"): 1.5, 1E+20, 1E-05, NaN, Infinity.
+  static std::string DotnetDouble(double v, int max_digits) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "\u221e" : "-\u221e";
+    if (v == 0) return std::signbit(v) ? "-0" : "0";
+    std::string e;
+    for (int p = 1; p <= max_digits; ++p) {
+      e = absl::StrFormat("%.*e", p - 1, v);
+      if ((max_digits > 9 ? std::stod(e) == v : std::stof(e) == static_cast<float>(v))) break;
+    }
+    // e = [-]d[.ddd]e[+-]XX
+    const size_t epos = e.find('e');
+    std::string mant = e.substr(0, epos);
+    const int exp = std::stoi(e.substr(epos + 1));
+    const bool neg = mant[0] == '-';
+    if (neg) mant.erase(0, 1);
+    std::string digits;
+    for (char c : mant) {
+      if (c != '.') digits += c;
+    }
+    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    std::string out;
+    if (exp >= 15 || exp < -5) {
+      out = digits.substr(0, 1);
+      if (digits.size() > 1) absl::StrAppend(&out, ".", digits.substr(1));
+      absl::StrAppendFormat(&out, "E%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
+    } else if (exp < 0) {
+      out = absl::StrCat("0.", std::string(-exp - 1, '0'), digits);
+    } else if (static_cast<int>(digits.size()) <= exp + 1) {
+      out = digits + std::string(exp + 1 - digits.size(), '0');
+    } else {
+      out = absl::StrCat(digits.substr(0, exp + 1), ".", digits.substr(exp + 1));
+    }
+    return neg ? "-" + out : out;
+  }
+
+  std::string ReadString(uint64_t obj) {
+    int32_t len = 0;
+    if (ctx_.dac.ReadTargetMemory(obj + 8, &len, 4) != 4 || len < 0 || len > (1 << 20)) return "";
+    std::u16string s(static_cast<size_t>(len), u'\0');
+    if (len > 0 &&
+        ctx_.dac.ReadTargetMemory(obj + 12, s.data(), len * 2) != static_cast<size_t>(len) * 2) {
+      return "";
+    }
+    return Utf8Value(s);
+  }
+
+  // What the reference shows in the Value column for a field whose data is at `at`.
+  std::string FieldValue(const dac::FieldDescInfo& fd, uint64_t at) {
+    uint64_t raw = 0;
+    auto read = [&](size_t n) { return ctx_.dac.ReadTargetMemory(at, &raw, n) == n; };
+    switch (fd.type) {
+      case 0x02:  // BOOLEAN
+        return read(1) && (raw & 0xff) ? "true" : "false";
+      case 0x03: {  // CHAR
+        read(2);
+        const auto c = static_cast<uint16_t>(raw);
+        return c >= 32 && c < 127 ? absl::StrFormat("'%c'", static_cast<char>(c))
+                                  : absl::StrFormat("'\\u%04X'", c);
+      }
+      case 0x04:
+        read(1);
+        return absl::StrCat(static_cast<int8_t>(raw));
+      case 0x05:
+        read(1);
+        return absl::StrCat(static_cast<uint8_t>(raw));
+      case 0x06:
+        read(2);
+        return absl::StrCat(static_cast<int16_t>(raw));
+      case 0x07:
+        read(2);
+        return absl::StrCat(static_cast<uint16_t>(raw));
+      case 0x08:
+        read(4);
+        return absl::StrCat(static_cast<int32_t>(raw));
+      case 0x09:
+        read(4);
+        return absl::StrCat(static_cast<uint32_t>(raw));
+      case 0x0a:
+        read(8);
+        return absl::StrCat(static_cast<int64_t>(raw));
+      case 0x0b:
+        read(8);
+        return absl::StrCat(raw);
+      case 0x0c: {
+        read(4);
+        float f = 0;
+        const auto bits = static_cast<uint32_t>(raw);
+        std::memcpy(&f, &bits, 4);
+        return DotnetDouble(f, 9);
+      }
+      case 0x0d: {
+        read(8);
+        double d = 0;
+        std::memcpy(&d, &raw, 8);
+        return DotnetDouble(d, 17);
+      }
+      case 0x0f:
+      case 0x18:
+      case 0x19:
+      case 0x1b:
+        read(8);
+        return absl::StrFormat("%016x", raw);
+      case 0x11:  // VALUETYPE: shown by its address
+        return absl::StrFormat("%016x", at);
+      default:
+        break;
+    }
+    if (IsReference(fd.type)) {
+      if (!read(8) || raw == 0) return "null";
+      const uint64_t type = r_.TypeOf(raw);
+      const std::string name = r_.TypeName(type);
+      if (name == "System.String") return absl::StrCat("\"", ReadString(raw), "\"");
+      if (fd.type == 0x1d ||
+          (fd.type == 0x12 && name.size() > 2 && name.compare(name.size() - 2, 2, "[]") == 0)) {
+        if (auto a = r_.Array(raw)) {
+          return absl::StrCat(
+              r_.TypeName(a->element_mt).empty() ? "unknown" : r_.TypeName(a->element_mt), "[",
+              a->length, "]");
+        }
+      }
+      return absl::StrFormat("%016x", raw);
+    }
+    return "(unknown)";
+  }
+
+  // The instance fields of a frame's state machine (or of the task when it has none), under
+  // its line. Fields of a value-type state machine are at its data address plus their offset;
+  // the Value column of a value-type field is, as the reference computes it, the address as if
+  // its container were an object (plus the method-table word).
+  Json RenderFields(const AsyncObject& frame, int depth, std::string* out) {
+    Json j = Json::array();
+    uint64_t obj = frame.object, mt = frame.mt;
+    bool value = false;
+    if (frame.is_state_machine && frame.state_machine != 0 && frame.state_machine_mt != 0) {
+      obj = frame.state_machine;
+      mt = frame.state_machine_mt;
+      value = frame.state_machine_is_value;
+    }
+    const std::string tab(depth * 2, ' ');
+    absl::StrAppendFormat(out, "%s%16s %16s %-32s %16s Name\n", tab, "Address", "MT", "Type",
+                          "Value");
+    for (const InstanceField& f : InstanceFields(mt)) {
+      std::string type_name = r_.TypeName(f.fd.mt_of_type);
+      if (type_name.empty()) {
+        if (!IsReference(f.fd.type)) continue;  // a value type the runtime has not loaded
+        type_name = "Object";
+      }
+      const uint64_t at = obj + (value ? 0 : 8) + f.fd.offset;
+      uint64_t shown = at;
+      if (IsReference(f.fd.type) && !r_.ReadPointer(at, &shown)) shown = 0;
+      std::string v = FieldValue(f.fd, at);
+      if (f.fd.type == 0x11) v = absl::StrFormat("%016x", obj + 8 + f.fd.offset);
+      absl::StrAppendFormat(out, "%s%016x %016x %-32s %16s %s\n", tab, shown, f.fd.mt_of_type,
+                            Truncate(type_name, 32), Truncate(v, 16), f.name);
+      j.push_back(Json{{"address", JsonHex(shown)},
+                       {"mt", JsonHex(f.fd.mt_of_type)},
+                       {"type", type_name},
+                       {"value", v},
+                       {"name", f.name}});
+    }
+    return j;
+  }
+
   Json Frame(uint64_t obj, const std::string& state, const std::string& description) {
     return Json{{"address", JsonHex(obj)},
                 {"mt", JsonHex(r_.TypeOf(obj))},
@@ -358,6 +572,7 @@ class DumpAsync {
                               state, desc);
         Json jf = Frame(frame->object, state, desc);
         jf["depth"] = d;
+        if (fields) jf["fields"] = RenderFields(*frame, d + 4, out);
         frames.push_back(std::move(jf));
         for (uint64_t c : frame->continuations) {
           auto it = objects_.find(c);
@@ -494,7 +709,7 @@ CommandResult DumpAsyncCommand(CommandContext& ctx, const CommandSpec& spec,
     } else if (l == "--coalesce") {
       d.coalesce = true;
     } else if (l == "--fields" || l == "-f") {
-      return Failure("dumpasync: --fields is not supported yet");
+      d.fields = true;
     } else {
       return UsageError(spec, absl::StrCat("unexpected argument '", args[i], "'"));
     }
@@ -505,18 +720,19 @@ CommandResult DumpAsyncCommand(CommandContext& ctx, const CommandSpec& spec,
 }  // namespace
 
 void RegisterDumpAsyncCommands(CommandRegistry& r) {
-  r.Add({{"dumpasync", "DumpAsync"},
-         "[options]",
-         "Displays information about async \"stacks\" on the garbage-collected heap.",
-         "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]\n"
-         "          [--stats] [--coalesce]\n"
-         "  Async stacks synthesized from the heap: every task and async state machine not yet\n"
-         "  completed, chained by continuations, from each top-level task down to what awaits\n"
-         "  it. -addr/-mt/--type keep the stacks that include such an object; -t also stacks\n"
-         "  of plain tasks; -c also completed tasks; --stats counts the frames by type;\n"
-         "  --coalesce merges identical stacks and stack prefixes with their counts.\n"
-         "  (--fields is not supported yet.)",
-         DumpAsyncCommand});
+  r.Add(
+      {{"dumpasync", "DumpAsync"},
+       "[options]",
+       "Displays information about async \"stacks\" on the garbage-collected heap.",
+       "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]\n"
+       "          [--stats] [--coalesce] [--fields]\n"
+       "  Async stacks synthesized from the heap: every task and async state machine not yet\n"
+       "  completed, chained by continuations, from each top-level task down to what awaits\n"
+       "  it. -addr/-mt/--type keep the stacks that include such an object; -t also stacks\n"
+       "  of plain tasks; -c also completed tasks; --stats counts the frames by type;\n"
+       "  --coalesce merges identical stacks and stack prefixes with their counts; -f (--fields)\n"
+       "  lists each frame's state machine (or task) fields: address, type, value and name.",
+       DumpAsyncCommand});
 }
 
 }  // namespace clrdiag::sos

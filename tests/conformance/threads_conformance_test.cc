@@ -19,8 +19,7 @@
 //    clrdiag fails the command with a message saying what is wrong.
 //  - eestack has no oracle: dotnet-dump does not have it ("Unrecognized SOS command"); it is
 //    SOS's native stack-scraping command of lldb/WinDbg. Its argument errors are tested here.
-//  - dumpasync --fields (the state machines' fields under each frame) is not implemented yet:
-//    clrdiag says so and fails the command. Every other option is compared.
+//  - dumpasync --fields is compared in il_conformance_test.cc.
 //  - The reference's `threadpool` also has the legacy (.NET Framework / .NET 7 IO completion)
 //    pool's sections; the runtimes tested (.NET 8+) have no legacy pool data (the DAC answers
 //    E_NOTIMPL), so neither tool prints them.
@@ -225,7 +224,7 @@ class ThreadsErrorTest : public ThreadsConformanceTest {};
 TEST_P(ThreadsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   RunResult r = Ours({"threadpool -x", "tpq extra", "timerinfo 12", "pstacks --nope", "eestack -q",
                       "taskstate", "taskstate zz", "tks -v", "tks 10", "tks -v 3",
-                      "dumpasync --fields", "dumpasync -mt zz", "dumpasync --bogus", "threadpool"});
+                      "dumpasync -mt zz", "dumpasync --bogus", "threadpool"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "unexpected argument '-x'");
   EXPECT_CONTAINS(r.err, "unexpected argument 'extra'");
@@ -237,7 +236,6 @@ TEST_P(ThreadsErrorTest, BadInputIsAnErrorAndTheSessionGoesOn) {
   EXPECT_CONTAINS(r.err, "-v needs a decimal m_stateFlags value");
   EXPECT_CONTAINS(r.err, "10 is not a Task");
   EXPECT_CONTAINS(r.err, "0x3 is not a valid Task state");
-  EXPECT_CONTAINS(r.err, "dumpasync: --fields is not supported yet");
   EXPECT_CONTAINS(r.err, "-mt needs a hexadecimal address");
   EXPECT_CONTAINS(r.err, "unexpected argument '--bogus'");
   EXPECT_CONTAINS(r.err, "threadpool [-ti|-hc] [-wi] [-stat|-summary]");  // the usage
