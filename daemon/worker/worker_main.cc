@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clrdiag/v1/clrdiag.pb.h"
+#include "core/base/utf8.h"
 #include "core/sos/engine.h"
 #include "daemon/worker/frame_io.h"
 
@@ -58,12 +59,18 @@ class FrameSink : public clrdiag::sos::OutputSink {
     m->set_items(p.items);
     (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
   }
-  void Flush() {
-    if (buffer_.empty()) return;
+  // A frame's text must be valid UTF-8 (a protobuf string: the daemon cannot parse a frame that
+  // is not, and the command would never end). A character cut by the 64 KiB batching waits for
+  // the next frame; bytes from the dump that are not UTF-8 become U+FFFD. `last` sends all.
+  void Flush(bool last = false) {
+    const size_t n = last ? buffer_.size() : clrdiag::Utf8CompletePrefix(buffer_);
+    if (n == 0) return;
+    std::string text = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    clrdiag::Utf8Sanitize(&text);
     AnalyzeResponse r;
     r.mutable_output()->set_id(id_);
-    r.mutable_output()->set_text(std::move(buffer_));
-    buffer_.clear();
+    r.mutable_output()->set_text(std::move(text));
     last_flush_ = Clock::now();
     (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
   }
@@ -144,7 +151,9 @@ void SendDone(uint64_t id, bool ok, const std::string& error, uint64_t ms, bool 
   auto* d = r.mutable_done();
   d->set_id(id);
   d->set_ok(ok);
-  d->set_error(error);
+  std::string text = error;  // may quote the dump's bytes: kept valid UTF-8 as the output is
+  clrdiag::Utf8Sanitize(&text);
+  d->set_error(std::move(text));
   d->set_elapsed_ms(ms);
   d->set_exit(exit);
   (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
@@ -300,7 +309,7 @@ int main(int argc, char** argv) {
     }
     // Whatever a command reports when it was cancelled, the client hears "cancelled".
     if (cancel->cancelled() && !res.exit) res = {false, "cancelled", false};
-    sink.Flush();
+    sink.Flush(/*last=*/true);
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
