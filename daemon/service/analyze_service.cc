@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/unique_fd.h"
+#include "core/base/utf8.h"
 #include "daemon/service/diagnostics_service.h"
 #include "daemon/service/status_convert.h"
 #include "daemon/worker/frame_io.h"
@@ -206,6 +207,12 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     bool truncated = false;
     for (;;) {
       absl::Status st = worker::ReadFrame(proc.from_worker(), &r);
+      if (absl::IsDataLoss(st)) {
+        // A frame that does not parse: the worker is broken, and waiting for its next frame
+        // could hang the client. End it; the report below says so.
+        spdlog::warn("analyze: worker {}: {}", proc.pid(), st.message());
+        proc.Kill();
+      }
       if (!st.ok()) break;
       if (r.has_output()) {
         if (r.output().id() != output_id) {
@@ -220,6 +227,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
           truncated = true;
           std::string* text = r.mutable_output()->mutable_text();
           text->resize(text->size() - static_cast<size_t>(output_bytes - max_output));
+          text->resize(Utf8CompletePrefix(*text));  // not inside a character
           absl::StrAppend(text, "\n<output cut off after ", limits.max_command_output_mib,
                           " MiB (analysis.max_command_output_mib)>\n");
           v1::AnalyzeRequest c;
