@@ -118,5 +118,6 @@ void RegisterDumpAsyncCommands(CommandRegistry& r);  // cmd_dumpasync.cc: dumpas
 // cmd_metadata.cc: dumpclass, dumpmodule, dumpassembly, dumpalc, findappdomain, name2ee,
 // token2ee, ehinfo
 void RegisterMetadataCommands(CommandRegistry& r);
+void RegisterGcInfoCommands(CommandRegistry& r);  // cmd_gcinfo.cc: gcinfo
 
 }  // namespace clrdiag::sos
