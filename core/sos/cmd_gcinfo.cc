@@ -173,7 +173,8 @@ CommandResult GcInfo(CommandContext& ctx, const CommandSpec& spec,
            {"entry_point", JsonHex(header->method_start)},
            {"jit", header->jit_type == 1 ? "JIT" : "preJIT"},
            {"gc_info", JsonHex(header->gc_info)}};
-    for (auto& [k, v] : InfoJson(*decoded).items()) j[k] = v;
+    const Json body = InfoJson(*decoded);
+    for (const auto& [k, v] : body.items()) j[k] = v;
     WriteJson(ctx, j);
     return {};
   }

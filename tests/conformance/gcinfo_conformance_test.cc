@@ -193,8 +193,10 @@ TEST_P(GcInfoConformanceTest, JsonHasTheSameValues) {
             Fields(out, "Code size: ").at(0));
   EXPECT_EQ(result["header"]["frame_register"], Fields(out, "Frame pointer: ").at(0));
   // The untracked slots and the interruptible ranges as the text lists them.
+  // (The JSON has them in the GC info's order; SOS prints them last first.)
   std::string untracked = "Untracked:";
-  for (const auto& s : result["untracked"]) untracked += " +" + s["text"].get<std::string>();
+  const auto& slots = result["untracked"];
+  for (size_t i = slots.size(); i-- > 0;) untracked += " +" + slots[i]["text"].get<std::string>();
   EXPECT_CONTAINS(out, untracked + "\n");
   ASSERT_FALSE(result["interruptible_ranges"].empty()) << result;
   for (const auto& r : result["interruptible_ranges"]) {
