@@ -11,6 +11,10 @@
 //  - An address that is no MethodDesc and not in managed code: the reference prints
 //    "<address> is not a valid MethodDesc" on stdout; clrdiag prints the same message as the
 //    error (stderr, non-zero exit status).
+//  - `/d` (DML) and `-legacy`: SOS's own options; clrdiag accepts and ignores them. The installed
+//    reference rejects `/d` ("Incorrect argument") and stops its remaining commands.
+//  - The reference's newer builds may print the GC info through ISOSDacInterface18 (no "GC info"
+//    line); the installed one prints the raw-blob form that clrdiag follows.
 #include <set>
 #include <sstream>
 
