@@ -273,6 +273,8 @@ struct CodeHeaderInfo {
   uint64_t method_desc = 0;
   int32_t jit_type = 0;  // DacJitType
   uint64_t method_start = 0;
+  uint64_t gc_info = 0;  // the method's GC info blob (gcinfo_decoder.h)
+  uint32_t method_size = 0;
 };
 
 // One slot of a MethodTable's vtable (ISOSDacInterface15 enumerator).

@@ -272,7 +272,7 @@ absl::StatusOr<CodeHeaderInfo> DacProcess::GetCodeHeader(uint64_t ip) {
   DacpCodeHeaderData d{};
   HRESULT hr = sos_->GetCodeHeaderData(ip, &d);
   if (hr != kS_OK) return DacError(absl::StrCat("GetCodeHeaderData(", Hex(ip), ")"), hr);
-  return CodeHeaderInfo{d.MethodDescPtr, d.JITType, d.MethodStart};
+  return CodeHeaderInfo{d.MethodDescPtr, d.JITType, d.MethodStart, d.GCInfo, d.MethodSize};
 }
 
 absl::StatusOr<std::vector<MethodSlot>> DacProcess::GetMethodTableSlots(uint64_t mt) {

@@ -137,5 +137,6 @@ void RegisterMetadataCommands(CommandRegistry& r);
 // cmd_stresslog.cc: dumplog, histinit, histclear, histstats, histroot, histobj, histobjfind
 void RegisterStressLogCommands(CommandRegistry& r);
 void RegisterTraceCommands(CommandRegistry& r);  // cmd_trace.cc: logging, dbgout
+void RegisterGcInfoCommands(CommandRegistry& r);  // cmd_gcinfo.cc: gcinfo
 
 }  // namespace clrdiag::sos

@@ -96,6 +96,7 @@ class DacEngine : public Engine {
     RegisterMetadataCommands(registry_);
     RegisterStressLogCommands(registry_);
     RegisterTraceCommands(registry_);
+    RegisterGcInfoCommands(registry_);
   }
 
   std::string runtime_version() const override {
