@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
 
 #include "core/automation/proc_sampler.h"
 
@@ -189,6 +191,42 @@ TEST_F(EngineTest, StartupFiresOncePerMatchingProcessAndAnnouncesStartAndExit) {
   // Sequence numbers increase in publication order; rule_fired follows its process_start.
   auto all = bus_.Recent({});
   for (size_t i = 1; i < all.size(); ++i) EXPECT_EQ(all[i].seq, all[i - 1].seq + 1);
+}
+
+// Wake() runs one pass at once (a runtime just connected to a listen port), between two
+// scheduled passes an hour apart: a startup rule fires for a process that appears after the
+// first pass without waiting for the second.
+TEST_F(EngineTest, WakeRunsAPassAtOnceWithoutWaitingForThePollInterval) {
+  Rule r = MakeRule("on-start", TriggerType::kStartup);
+  r.filter.process_name = Pattern{"Shop"};
+  Build({r}, absl::Hours(1));
+  std::mutex mu;
+  std::condition_variable cv;
+  int passes = 0;
+  std::vector<ProcessInfo> procs;
+  engine_->Start(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        ++passes;
+        cv.notify_all();
+        return procs;
+      },
+      [](pid_t) -> absl::StatusOr<ProcSample> { return absl::NotFoundError("no samples"); });
+  auto wait_for = [&](int n) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return passes >= n; });
+  };
+  ASSERT_TRUE(wait_for(1));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    procs = {Proc(10)};
+  }
+  engine_->Wake();
+  ASSERT_TRUE(wait_for(2));
+  engine_->Stop();  // the pass that listed the process has finished
+  EXPECT_EQ(passes, 2);
+  ASSERT_EQ(runner_.runs.size(), 1u);
+  EXPECT_EQ(runner_.runs[0].pid, 10);
 }
 
 TEST_F(EngineTest, WorkingSetFiresOnTheFirstPollAboveAndNotBefore) {
