@@ -57,15 +57,12 @@ CrashWatcher::~CrashWatcher() {
     stopping_ = true;
   }
   cv_.notify_all();
-  std::map<pid_t, std::thread> threads;
-  std::vector<std::thread> done;
+  std::vector<std::pair<std::shared_ptr<Spec>, std::thread>> workers;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    threads.swap(threads_);
-    done.swap(done_threads_);
+    workers.swap(workers_);
   }
-  for (auto& [pid, t] : threads) t.join();
-  for (auto& t : done) t.join();
+  for (auto& w : workers) w.second.join();
 }
 
 CrashWatcher::Stats CrashWatcher::stats() const {
@@ -102,12 +99,16 @@ void CrashWatcher::OnThrown(pid_t pid, const eventpipe::ExceptionThrown& x) {
   spec->process = process;
   inflight_[pid] = spec;
   ++stats_.speculative;
-  // A finished worker of this pid is joined before its slot is reused.
-  if (auto it = threads_.find(pid); it != threads_.end()) {
-    done_threads_.push_back(std::move(it->second));
-    threads_.erase(it);
+  // Finished workers only return after marking themselves finished: joining them is quick.
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->first->finished) {
+      it->second.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
   }
-  threads_[pid] = std::thread([this, spec] { Work(spec); });
+  workers_.emplace_back(spec, std::thread([this, spec] { Work(spec); }));
 }
 
 void CrashWatcher::OnFlow(pid_t pid, const eventpipe::ExceptionFlow& f) {

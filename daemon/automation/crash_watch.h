@@ -25,6 +25,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "core/automation/engine.h"
 #include "core/dump/crash_ingest.h"
@@ -72,8 +74,8 @@ class CrashWatcher {
   std::condition_variable cv_;
   std::map<pid_t, std::shared_ptr<Spec>> inflight_;
   std::map<pid_t, std::deque<absl::Time>> history_;  // speculative dumps per process
-  std::map<pid_t, std::thread> threads_;
-  std::vector<std::thread> done_threads_;
+  // One thread per speculative dump; finished ones are joined when the next one starts.
+  std::vector<std::pair<std::shared_ptr<Spec>, std::thread>> workers_;
   Stats stats_;
   bool stopping_ = false;
   uint64_t seq_ = 0;
