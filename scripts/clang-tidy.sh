@@ -110,7 +110,8 @@ start=$SECONDS
 # .clang-tidy, compile command and every included file's content (the build's depfile) are those
 # of an earlier clean run is not checked again. Only clean results (exit 0, no finding) are
 # kept. CLRDIAG_TIDY_CACHE=DIR (default ~/.cache/clrdiag-tidy), or off.
-cache="${CLRDIAG_TIDY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clrdiag-tidy}"
+cache="${CLRDIAG_TIDY_CACHE:-${XDG_CACHE_HOME:-${HOME:-}/.cache}/clrdiag-tidy}"
+[[ "$cache" == /.cache/* ]] && cache=off  # no HOME: no cache
 [[ "$cache" == off ]] || mkdir -p "$cache" 2>/dev/null || cache=off
 declare -A key=()
 todo=("${files[@]}")
