@@ -213,7 +213,7 @@ TEST_P(StressLogConformanceTest, HistCommandsSameAsDotnetDump) {
   for (std::string line; std::getline(in, line);) {
     if (!line.empty()) docs.push_back(ParseJson(line));
   }
-  ASSERT_EQ(docs.size(), 3u) << json.out;
+  ASSERT_GE(docs.size(), 3u) << json.out;  // and the exit command's
   ASSERT_FALSE(docs[1]["result"]["gcs"].empty());
   EXPECT_GT(docs[1]["result"]["gcs"][0]["relocs"].get<int>(), 0);
   bool moved = false;
