@@ -69,6 +69,37 @@ namespace {
 
 std::string Ptr(uint64_t v) { return absl::StrFormat("%016X", v); }
 
+// `s` with each byte that is not part of a valid UTF-8 sequence replaced by U+FFFD: a %s
+// argument may point at anything, and the session's output travels as protobuf strings. A file
+// gets the bytes as they are, as the reference writes them.
+std::string ValidUtf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && n > 1) {
+      // Overlong forms, surrogates and values past U+10FFFF are invalid too.
+      uint32_t cp = c & (0xFF >> (n + 1));
+      for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+      static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[n] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (ok) {
+      out.append(s, i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 // The header lines of the log (the reference's vDoOut calls). In a file, the two clock lines
 // stop where glibc's fprintf fails on the UTF-16 %S argument: dumplog's files have them so.
 std::string HeaderText(const StressLogHeader& h, bool as_file) {
@@ -217,6 +248,7 @@ CommandResult DumpLog(CommandContext& ctx, const CommandSpec& spec,
       return;
     }
     std::string text = FormatStressMessage(ctx.dac, m);
+    if (!to_file || ctx.json) text = ValidUtf8(text);
     if (ctx.json) {
       messages.push_back(Json{{"thread", absl::StrFormat("%x", m.thread_id)},
                               {"seconds", m.seconds},
