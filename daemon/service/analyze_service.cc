@@ -12,6 +12,7 @@
 #include "core/base/unique_fd.h"
 #include "core/base/utf8.h"
 #include "daemon/service/diagnostics_service.h"
+#include "daemon/service/graph_prebuilder.h"
 #include "daemon/service/status_convert.h"
 #include "daemon/worker/frame_io.h"
 #include "daemon/worker/worker_process.h"
@@ -130,6 +131,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   if (call->who->uid && call->who->role == auth::Role::kAdmin) wargs.emplace_back("--host-access");
   // A catalog dump's heap graph lives beside it (built in the background when it came).
   if (!pin.id().empty()) {
+    GraphPrebuilder::Boost(pin.id());  // being built at nice 19? someone needs it now
     wargs.insert(wargs.end(), {"--graph-file", deps_.store->GraphPath(pin.id())});
   }
   auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(), wargs, wopts);

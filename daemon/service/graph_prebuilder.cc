@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -15,12 +18,40 @@
 #include "spdlog/spdlog.h"
 
 namespace clrdiag::service {
+namespace {
+std::mutex instance_mu;
+GraphPrebuilder* instance = nullptr;
+}  // namespace
+
+void GraphPrebuilder::Boost(const std::string& id) {
+  std::lock_guard<std::mutex> outer(instance_mu);
+  if (instance == nullptr) return;
+  std::lock_guard<std::mutex> lock(instance->mu_);
+  if (instance->running_id_ != id || instance->running_pid_ <= 0) return;
+  // Every thread of the worker (nice values are per thread): the main thread first, so that
+  // walker threads started later inherit it.
+  const pid_t pid = instance->running_pid_;
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), 0);
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    const long tid = std::strtol(e.path().filename().c_str(), nullptr, 10);
+    if (tid > 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 0);
+  }
+  spdlog::info("heap graph of dump {}: a session needs it, building at normal priority", id);
+}
 
 GraphPrebuilder::GraphPrebuilder(Options options) : options_(std::move(options)) {
   thread_ = std::thread([this] { Loop(); });
+  std::lock_guard<std::mutex> lock(instance_mu);
+  instance = this;
 }
 
 GraphPrebuilder::~GraphPrebuilder() {
+  {
+    std::lock_guard<std::mutex> outer(instance_mu);
+    if (instance == this) instance = nullptr;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

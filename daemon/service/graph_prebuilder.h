@@ -36,6 +36,10 @@ class GraphPrebuilder {
 
   // Queues the build of dump `id`'s graph (<store>/dumps/<id>/heapgraph).
   void Enqueue(const std::string& id);
+  // A session opened dump `id`: if its graph is being built, the build goes on at normal
+  // priority (it was niced to stay out of the way while nobody needed it). Acts on the
+  // daemon's one prebuilder (none: nothing to do).
+  static void Boost(const std::string& id);
   // Drops `id` from the queue, and stops its build if it is running; returns once no worker
   // builds it any more.
   void Cancel(const std::string& id);
