@@ -154,6 +154,8 @@ void CrashWatcher::Work(std::shared_ptr<Spec> spec) {
     spec->finished = true;
     inflight_.erase(pid);
   };
+  log(false, absl::StrCat("crash capture: ", what, ": asking for a speculative ",
+                          spec->rule.action.collect.type, " dump"));
   procfs::ProcFs fs(deps_.proc_root);
   auto socket = procfs::FindDiagnosticSocket(fs, pid);
   if (!socket.ok()) {
