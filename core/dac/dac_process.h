@@ -273,6 +273,12 @@ struct CodeHeaderInfo {
   uint64_t method_desc = 0;
   int32_t jit_type = 0;  // DacJitType
   uint64_t method_start = 0;
+  // clru: the code's extent (a hot/cold split when cold_region_start != 0) and its GC info.
+  uint32_t method_size = 0;
+  uint32_t hot_region_size = 0;
+  uint64_t cold_region_start = 0;
+  uint32_t cold_region_size = 0;
+  uint64_t gc_info = 0;
 };
 
 // One slot of a MethodTable's vtable (ISOSDacInterface15 enumerator).
@@ -488,6 +494,8 @@ class DacProcess {
   absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
   absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
   absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
+  // The name of the JIT helper at `address` (GetJitHelperFunctionName), NotFound if none.
+  absl::StatusOr<std::string> GetJitHelperName(uint64_t address);
   // dumpmd's "Version History": the current ReJIT version, a pending one, the native code
   // versions (tiers). Parts the DAC lacks stay empty.
   absl::StatusOr<MethodVersions> GetMethodVersions(uint64_t method_desc);
