@@ -4,9 +4,9 @@
 // code line is "address bytes mnemonic operands" laid out as SOS prints it under LLDB (the
 // reference host on Linux), with capstone's Intel text. Annotations follow SOS's x64 rules: a
 // call names the managed method it reaches (through jumps and precode stubs) with its token,
-// or the JIT helper; a constant moved or pushed names the MethodTable, string, object,
-// MethodDesc or JIT helper it is. Register values are tracked through mov/lea so that calls
-// through a register are resolved too.
+// or the JIT helper. (SOS also names the MethodTable, string or object a constant is; not done
+// yet: speculative DAC questions on such constants crashed the worker on .NET 8.) Register values
+// are tracked through mov/lea so that calls through a register are resolved too.
 #include <array>
 #include <optional>
 
@@ -148,33 +148,27 @@ class Unassembler {
     using Kind = X64Instruction::Kind;
     std::string note;
     std::optional<uint64_t> value;
-    bool constant = false;
     if (insn.immediate) {
       value = insn.immediate;
-      constant = true;
     } else if (insn.source_register != kNoRegister) {
       value = regs_[insn.source_register];
     } else if (insn.rip_relative) {
       value = insn.kind == Kind::kLea ? insn.rip_relative : ReadPointer(*insn.rip_relative);
     } else if (insn.memory_base != kNoRegister && regs_[insn.memory_base]) {
-      value = insn.kind == Kind::kLea ? regs_[insn.memory_base]
-                                      : ReadPointer(*regs_[insn.memory_base]);
+      value =
+          insn.kind == Kind::kLea ? regs_[insn.memory_base] : ReadPointer(*regs_[insn.memory_base]);
     }
     switch (insn.kind) {
       case Kind::kMov:
       case Kind::kLea:
         if (insn.dest_register != kNoRegister) {
           regs_[insn.dest_register] = value;
-          if (insn.kind == Kind::kMov && constant && value) note = DescribeValue(*value);
         }
         break;
       case Kind::kCall:
-        if (value) note = DescribeCall(*value);
+        if (value) note = DescribeCall(*value, insn.rip_relative);
         // The call clobbers the caller-saved registers (System V: also rsi and rdi).
         for (int r : {0, 1, 2, 6, 7, 8, 9, 10, 11}) regs_[r] = std::nullopt;
-        break;
-      case Kind::kPush:
-        if (constant && value) note = DescribeValue(*value);
         break;
       default:
         if (insn.dest_register != kNoRegister) regs_[insn.dest_register] = std::nullopt;
@@ -184,12 +178,15 @@ class Unassembler {
   }
 
   std::string MethodNote(uint64_t md) {
+    if (!Readable(md)) return "";
     auto info = ctx_.dac.GetMethodDesc(md);
     if (!info.ok()) return "";
     auto name = ctx_.dac.GetMethodDescName(md);
-    return absl::StrCat(" (", name.ok() ? *name : "UNKNOWN", ", mdToken: ", Ptr(info->token),
-                        ")");
+    return absl::StrCat(" (", name.ok() ? *name : "UNKNOWN", ", mdToken: ", Ptr(info->token), ")");
   }
+
+  // Only memory the dump holds is worth a DAC question (speculative ones stay cheap and safe).
+  bool Readable(uint64_t address) { return ReadPointer(address).has_value(); }
 
   uint64_t CodeMethodDesc(uint64_t ip) {
     auto h = ctx_.dac.GetCodeHeader(ip);
@@ -208,7 +205,9 @@ class Unassembler {
       if (insn->kind == X64Instruction::Kind::kMov && insn->rip_relative &&
           insn->dest_register == 10) {
         auto md = ReadPointer(*insn->rip_relative);
-        if (md && *md >= kSmallestPointer && ctx_.dac.GetMethodDesc(*md).ok()) return *md;
+        if (md && *md >= kSmallestPointer && Readable(*md) && ctx_.dac.GetMethodDesc(*md).ok()) {
+          return *md;
+        }
         return 0;
       }
       if (insn->kind != X64Instruction::Kind::kJump) return 0;
@@ -219,7 +218,9 @@ class Unassembler {
         if (!next) return 0;
         if (CodeMethodDesc(*next) == 0) {
           auto md = ReadPointer(*insn->rip_relative + 8);
-          if (md && *md >= kSmallestPointer && ctx_.dac.GetMethodDesc(*md).ok()) return *md;
+          if (md && *md >= kSmallestPointer && Readable(*md) && ctx_.dac.GetMethodDesc(*md).ok()) {
+            return *md;
+          }
         }
         ip = *next;
       } else {
@@ -229,38 +230,23 @@ class Unassembler {
     return 0;
   }
 
-  std::string DescribeCall(uint64_t target) {
+  // `slot`: where a call through memory read its target. A call through a FixupPrecode's data
+  // (its target, then its MethodDesc) reaches the method even while the target is a stub
+  // (call counting, the fixup thunk).
+  std::string DescribeCall(uint64_t target, std::optional<uint64_t> slot) {
     if (target < kSmallestPointer) return "";
     if (uint64_t md = MethodForCall(target); md != 0) {
       std::string note = MethodNote(md);
       if (!note.empty()) return note;
     }
-    if (auto name = ctx_.dac.GetJitHelperName(target); name.ok()) {
-      return absl::StrCat(" (JitHelp: ", *name, ")");
-    }
-    return "";
-  }
-
-  // A constant: a MethodTable, a string, an object, a MethodDesc or a JIT helper.
-  std::string DescribeValue(uint64_t v) {
-    if (v < kSmallestPointer) return "";
-    if (ctx_.dac.GetMethodTable(v).ok()) {
-      auto name = ctx_.dac.GetMethodTableName(v);
-      return absl::StrCat(" (MT: ", name.ok() ? *name : "<unknown>", ")");
-    }
-    if (auto mt = ReadPointer(v); mt && *mt >= kSmallestPointer && ctx_.dac.GetMethodTable(*mt).ok()) {
-      auto name = ctx_.dac.GetMethodTableName(*mt);
-      if (name.ok() && *name == "System.String") {
-        auto s = ctx_.dac.GetObjectString(v, 1024);
-        if (s.ok()) return absl::StrCat(" (\"", Utf8Value(*s), "\")");
+    if (slot && CodeMethodDesc(target) == 0) {
+      auto md = ReadPointer(*slot + 8);
+      if (md && *md >= kSmallestPointer) {
+        std::string note = MethodNote(*md);
+        if (!note.empty()) return note;
       }
-      return absl::StrCat(" (Object: ", name.ok() ? *name : "<unknown>", ")");
     }
-    if (ctx_.dac.GetMethodDesc(v).ok()) {
-      auto name = ctx_.dac.GetMethodDescName(v);
-      return absl::StrCat(" (MD: ", name.ok() ? *name : "UNKNOWN", ")");
-    }
-    if (auto name = ctx_.dac.GetJitHelperName(v); name.ok()) {
+    if (auto name = ctx_.dac.GetJitHelperName(target); name.ok()) {
       return absl::StrCat(" (JitHelp: ", *name, ")");
     }
     return "";
@@ -396,7 +382,8 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
     }
     md = h->method_desc;
     md_info = ctx.dac.GetMethodDesc(md);
-    if (!md_info.ok()) return Failure(absl::StrFormat("Failed to get method desc for %s.", Ptr(address)));
+    if (!md_info.ok())
+      return Failure(absl::StrFormat("Failed to get method desc for %s.", Ptr(address)));
   }
   if (!md_info->has_native_code) {
     if (ctx.json) {
@@ -445,8 +432,8 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
     u.Region(header->method_start, header->method_start + header->hot_region_size, asked, &out,
              &hot);
     absl::StrAppend(&out, "Cold region:\n");
-    u.Region(header->cold_region_start, header->cold_region_start + header->cold_region_size,
-             asked, &out, &cold);
+    u.Region(header->cold_region_start, header->cold_region_start + header->cold_region_size, asked,
+             &out, &cold);
     regions.push_back(Json{{"begin", JsonHex(header->method_start)},
                            {"size", header->hot_region_size},
                            {"instructions", hot}});
@@ -457,8 +444,7 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
     absl::StrAppendFormat(&out, "Begin %s, size %x\n", Ptr(header->method_start),
                           header->method_size);
     Json list = Json::array();
-    u.Region(header->method_start, header->method_start + header->method_size, asked, &out,
-             &list);
+    u.Region(header->method_start, header->method_start + header->method_size, asked, &out, &list);
     regions.push_back(Json{{"begin", JsonHex(header->method_start)},
                            {"size", header->method_size},
                            {"instructions", list}});
@@ -482,8 +468,8 @@ void RegisterClruCommand(CommandRegistry& r) {
          "Displays an annotated disassembly of a managed method.",
          "clru [-ehinfo] [-n] [-o] <MethodDesc address | code address>\n"
          "  The method's jitted x64 code, one instruction a line, with the source line of each\n"
-         "  run of instructions (from a portable PDB beside the assembly) and what calls and\n"
-         "  constants refer to (methods, JIT helpers, MethodTables, strings, objects).\n"
+         "  run of instructions (from a portable PDB beside the assembly) and the methods and\n"
+         "  JIT helpers that calls reach.\n"
          "  -ehinfo  marks the exception clauses' boundaries\n"
          "  -n       no source lines\n"
          "  -o       each instruction's offset from the method's start\n"
