@@ -8,7 +8,7 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
   libcli11-dev nlohmann-json3-dev libssl-dev
-  libcivetweb-dev libcurl4-openssl-dev
+  libcivetweb-dev libcurl4-openssl-dev libcapstone-dev
   util-linux bsdutils procps binutils gdb
   clang libclang-rt-14-dev libedit-dev tmux
   systemd

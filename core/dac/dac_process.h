@@ -273,8 +273,12 @@ struct CodeHeaderInfo {
   uint64_t method_desc = 0;
   int32_t jit_type = 0;  // DacJitType
   uint64_t method_start = 0;
-  uint64_t gc_info = 0;  // the method's GC info blob (gcinfo_decoder.h)
+  // clru: the code's extent (a hot/cold split when cold_region_start != 0) and its GC info.
   uint32_t method_size = 0;
+  uint32_t hot_region_size = 0;
+  uint64_t cold_region_start = 0;
+  uint32_t cold_region_size = 0;
+  uint64_t gc_info = 0;
 };
 
 // One slot of a MethodTable's vtable (ISOSDacInterface15 enumerator).
@@ -471,8 +475,6 @@ class DacProcess {
   // Reads target memory the way the DAC does (the dump, then verified local copies of mapped
   // files); returns the number of bytes read contiguously from `address`.
   size_t ReadTargetMemory(uint64_t address, void* buffer, size_t size);
-  // The runtime's StressLog::theLog (dumplog, hist*); the log may be empty (stress log off).
-  absl::StatusOr<uint64_t> GetStressLogAddress();
 
   // Object and type inspection (dumpobj, dumpmt). Each is one DAC request unless noted;
   // interfaces the DAC does not offer give Unimplemented.
@@ -492,6 +494,8 @@ class DacProcess {
   absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
   absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
   absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
+  // The name of the JIT helper at `address` (GetJitHelperFunctionName), NotFound if none.
+  absl::StatusOr<std::string> GetJitHelperName(uint64_t address);
   // dumpmd's "Version History": the current ReJIT version, a pending one, the native code
   // versions (tiers). Parts the DAC lacks stay empty.
   absl::StatusOr<MethodVersions> GetMethodVersions(uint64_t method_desc);

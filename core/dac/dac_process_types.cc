@@ -272,7 +272,24 @@ absl::StatusOr<CodeHeaderInfo> DacProcess::GetCodeHeader(uint64_t ip) {
   DacpCodeHeaderData d{};
   HRESULT hr = sos_->GetCodeHeaderData(ip, &d);
   if (hr != kS_OK) return DacError(absl::StrCat("GetCodeHeaderData(", Hex(ip), ")"), hr);
-  return CodeHeaderInfo{d.MethodDescPtr, d.JITType, d.MethodStart, d.GCInfo, d.MethodSize};
+  CodeHeaderInfo info{d.MethodDescPtr, d.JITType, d.MethodStart};
+  info.method_size = d.MethodSize;
+  info.hot_region_size = d.HotRegionSize;
+  info.cold_region_start = d.ColdRegionStart;
+  info.cold_region_size = d.ColdRegionSize;
+  info.gc_info = d.GCInfo;
+  return info;
+}
+
+absl::StatusOr<std::string> DacProcess::GetJitHelperName(uint64_t address) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  char name[256] = {};
+  uint32_t needed = 0;
+  HRESULT hr = sos_->GetJitHelperFunctionName(address, sizeof(name), name, &needed);
+  if (hr != kS_OK || name[0] == '\0') {
+    return absl::NotFoundError(absl::StrCat("no JIT helper at ", Hex(address)));
+  }
+  return std::string(name);
 }
 
 absl::StatusOr<std::vector<MethodSlot>> DacProcess::GetMethodTableSlots(uint64_t mt) {

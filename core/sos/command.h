@@ -121,6 +121,7 @@ void RegisterHandleCommands(CommandRegistry& r);
 void RegisterMemoryCommands(CommandRegistry& r);
 void RegisterSyncCommands(CommandRegistry& r);  // cmd_sync.cc: syncblk
 void RegisterCodeCommands(CommandRegistry& r);  // cmd_code.cc: dumpmd, ip2md
+void RegisterClruCommand(CommandRegistry& r);   // cmd_clru.cc: clru/u
 // cmd_gc.cc: eeheap, gcheapstat, dumpgcdata, gcwhere, dumpgen, verifyheap, verifyobj
 void RegisterGcCommands(CommandRegistry& r);
 // cmd_objects.cc: dumparray, dumpvc, dumpdelegate, listnearobj, dso, dumpruntimetypes, analyzeoom

@@ -87,6 +87,7 @@ class DacEngine : public Engine {
     RegisterMemoryCommands(registry_);
     RegisterSyncCommands(registry_);
     RegisterCodeCommands(registry_);
+    RegisterClruCommand(registry_);
     RegisterGcCommands(registry_);
     RegisterObjectsCommands(registry_);
     RegisterSymbolCommands(registry_);
