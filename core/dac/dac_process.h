@@ -475,6 +475,8 @@ class DacProcess {
   // Reads target memory the way the DAC does (the dump, then verified local copies of mapped
   // files); returns the number of bytes read contiguously from `address`.
   size_t ReadTargetMemory(uint64_t address, void* buffer, size_t size);
+  // The runtime's StressLog::theLog (dumplog, hist*); the log may be empty (stress log off).
+  absl::StatusOr<uint64_t> GetStressLogAddress();
 
   // Object and type inspection (dumpobj, dumpmt). Each is one DAC request unless noted;
   // interfaces the DAC does not offer give Unimplemented.

@@ -212,7 +212,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
       if (absl::IsDataLoss(st)) {
         // A frame that does not parse: the worker is broken, and waiting for its next frame
         // could hang the client. End it; the report below says so.
-        spdlog::warn("analyze: worker {}: {}", proc.pid(), st.message());
+        spdlog::warn("analyze: worker {}: {}", proc.pid(), std::string(st.message()));
         proc.Kill();
       }
       if (!st.ok()) break;
