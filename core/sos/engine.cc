@@ -89,6 +89,7 @@ class DacEngine : public Engine {
     RegisterParallelStacksCommands(registry_);
     RegisterDumpAsyncCommands(registry_);
     RegisterMetadataCommands(registry_);
+    RegisterSigCommands(registry_);
   }
 
   std::string runtime_version() const override {
