@@ -361,8 +361,7 @@ CommandResult DumpSigCommon(CommandContext& ctx, const CommandSpec& spec,
         ctx.dac.WithMetadataImport(module, [](dac::IMetaDataImport*) { return absl::OkStatus(); });
     have_import = st.ok();
     if (!have_import) {
-      prefix = absl::StrFormat("Unable to get IMetaDataImport for module %p\n",
-                               reinterpret_cast<void*>(module));
+      prefix = absl::StrFormat("Unable to get IMetaDataImport for module %016X\n", module);
     }
   }
   std::vector<uint8_t> sig;
