@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "core/base/cancel.h"
 #include "core/dac/clr_data.h"
@@ -24,6 +25,8 @@
 #include "core/elf/core_file.h"
 
 namespace clrdiag::dac {
+
+class IMetaDataImport;
 
 // Thread::ThreadState bits used by clrthreads-like output.
 inline constexpr uint32_t kThreadStateBackground = 0x00000200;
@@ -493,6 +496,11 @@ class DacProcess {
   // with their type's name and a dot. The importer is cached per module.
   absl::StatusOr<std::string> GetMetadataName(uint64_t module, uint32_t token,
                                               bool with_type = false);
+  // Runs `use` with `module`'s IMetaDataImport (cached per module) under the DAC lock, for
+  // readers that walk metadata themselves (signatures, IL operands). `use` must not call back
+  // into this DacProcess.
+  absl::Status WithMetadataImport(uint64_t module,
+                                  absl::FunctionRef<absl::Status(IMetaDataImport*)> use);
   absl::StatusOr<std::string> GetMethodDescName(uint64_t method_desc);
   absl::StatusOr<MethodDescInfo> GetMethodDesc(uint64_t method_desc);
   absl::StatusOr<CodeHeaderInfo> GetCodeHeader(uint64_t ip);
@@ -610,6 +618,8 @@ class DacProcess {
   ComPtr<ISOSDacInterface15> sos15_;
   ComPtr<ISOSDacInterface5> sos5_;  // code versions (dumpmd)
   ComPtr<ISOSDacInterface7> sos7_;
+  // The module's cached importer (DAC lock held).
+  absl::StatusOr<IMetaDataImport*> MetadataImportLocked(uint64_t module);
   std::unordered_map<uint64_t, ComPtr<IUnknown>> metadata_cache_;  // module -> IMetaDataImport
   uint32_t revision_ = 0;
   std::unordered_map<uint64_t, MethodTableInfo> mt_cache_;

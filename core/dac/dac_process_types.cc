@@ -131,9 +131,7 @@ absl::StatusOr<std::string> DacProcess::GetModuleFileName(uint64_t module) {
   return Utf16ToUtf8(buf);
 }
 
-absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_t token,
-                                                        bool with_type) {
-  std::lock_guard<std::mutex> lock(DacMutex());
+absl::StatusOr<IMetaDataImport*> DacProcess::MetadataImportLocked(uint64_t module) {
   IMetaDataImport* import = nullptr;
   if (auto it = metadata_cache_.find(module); it != metadata_cache_.end()) {
     import = static_cast<IMetaDataImport*>(it->second.get());
@@ -152,6 +150,20 @@ absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_
     import = static_cast<IMetaDataImport*>(md.get());
   }
   if (!import) return absl::NotFoundError(absl::StrCat("module ", Hex(module), " has no metadata"));
+  return import;
+}
+
+absl::Status DacProcess::WithMetadataImport(uint64_t module,
+                                            absl::FunctionRef<absl::Status(IMetaDataImport*)> use) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  ASSIGN_OR_RETURN(IMetaDataImport * import, MetadataImportLocked(module));
+  return use(import);
+}
+
+absl::StatusOr<std::string> DacProcess::GetMetadataName(uint64_t module, uint32_t token,
+                                                        bool with_type) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  ASSIGN_OR_RETURN(IMetaDataImport * import, MetadataImportLocked(module));
 
   std::u16string buf(1024, u'\0');
   auto take = [&](ULONG len) {

@@ -132,6 +132,7 @@ void RegisterThreadPoolCommands(CommandRegistry& r);
 // cmd_pstacks.cc: parallelstacks/pstacks, eestack
 void RegisterParallelStacksCommands(CommandRegistry& r);
 void RegisterDumpAsyncCommands(CommandRegistry& r);  // cmd_dumpasync.cc: dumpasync
+void RegisterSigCommands(CommandRegistry& r);        // cmd_sig.cc: dumpsig, dumpsigelem
 // cmd_metadata.cc: dumpclass, dumpmodule, dumpassembly, dumpalc, findappdomain, name2ee,
 // token2ee, ehinfo
 void RegisterMetadataCommands(CommandRegistry& r);
