@@ -79,19 +79,27 @@ void TrimGraphCache(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (!absl::StartsWith(name, "heapgraph-") || absl::StrContains(name, ".tmp.")) continue;
+    if (!absl::StartsWith(name, "heapgraph-") || absl::StrContains(name, ".tmp.") ||
+        absl::EndsWith(name, ".lock")) {
+      continue;
+    }
     struct stat st {};
     if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     files.emplace_back(static_cast<int64_t>(st.st_mtime), e.path().string());
   }
   if (files.size() <= kKeptGraphs) return;
   std::sort(files.begin(), files.end(), std::greater<>());
-  for (size_t k = kKeptGraphs; k < files.size(); ++k) ::unlink(files[k].second.c_str());
+  for (size_t k = kKeptGraphs; k < files.size(); ++k) {
+    ::unlink(files[k].second.c_str());
+    ::unlink((files[k].second + ".lock").c_str());
+  }
 }
 
-// An exclusive lock on the dump file (flock on a descriptor of our own) while its graph is
+// An exclusive lock on a lock file beside the graph file (`GRAPH.lock`) while the graph is
 // built: a second session, or the daemon's background build, waits for the first and then
-// maps its file instead of walking the heap again.
+// maps its file instead of walking the heap again. Not on the dump itself: .NET tools (the
+// reference dotnet-dump among them) take flock locks on the files they open and would be
+// refused the dump while its graph is built.
 class BuildLock {
  public:
   BuildLock() = default;
@@ -101,12 +109,12 @@ class BuildLock {
     if (fd_ >= 0) ::close(fd_);  // releases the lock
   }
   // Takes the lock, waiting (cancellably) while another process holds it; `waiting` is
-  // called once if it has to wait. Without a dump path, or if the file cannot be opened or
+  // called once if it has to wait. Without a path, or if the lock file cannot be made or
   // locked, goes on unlocked (the lock only saves work).
   absl::Status Take(const std::string& path, const CancellationToken& cancel,
                     const std::function<void()>& waiting) {
     if (path.empty()) return absl::OkStatus();
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd_ < 0) return absl::OkStatus();
     bool told = false;
     while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -136,7 +144,12 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
     if (!loaded.ok()) {
       // Being built (by the daemon after the dump entered the catalog, or by another
       // session)? Then wait for that build and use its file.
-      RETURN_IF_ERROR(lock.Take(ctx.state.dump_path, ctx.cancel, [&] {
+      if (ctx.state.graph_path.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
+        ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
+      }
+      RETURN_IF_ERROR(lock.Take(cached + ".lock", ctx.cancel, [&] {
         progress.stage = "waiting for the heap graph being built";
         ctx.out.Progress(progress);
       }));

@@ -47,7 +47,7 @@ struct SessionState {
   std::string graph_cache_dir;
   std::vector<uint64_t> dump_key;
   // The graph file of a catalog dump (<store>/dumps/<id>/heapgraph, removed with the dump),
-  // used instead of graph_cache_dir; and the dump file, locked while its graph is built.
+  // used instead of graph_cache_dir (built under GRAPH.lock); and the dump file.
   std::string graph_path;
   std::string dump_path;
   // histinit's records, for histstats/histroot/histobj/histobjfind; null until histinit.

@@ -4,6 +4,7 @@
 // removes it with the dump, retention counts it, and a damaged graph file is refused and
 // built again, with the same answer.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,6 +98,30 @@ TEST_F(HeapGraphStoreTest, BuiltInTheBackgroundAfterCollectAndUsedByGcroot) {
   const std::string log = daemon_->log();
   const std::string line = "heap graph of dump " + id + " built";
   EXPECT_EQ(log.find(line), log.rfind(line));
+}
+
+// Other tools open the catalog's dump while its graph is built: .NET tools such as the
+// reference dotnet-dump take a shared flock on the files they open (an exclusive lock held on
+// the dump by the build made dotnet-dump refuse it: "being used by another process").
+TEST_F(HeapGraphStoreTest, TheDumpStaysOpenToOtherToolsWhileItsGraphIsBuilt) {
+  StartDaemon("");
+  const std::string id = Collect();
+  ASSERT_FALSE(id.empty());
+  const std::string dump = daemon_->dump_dir() + "/dumps/" + id + "/dump";
+  const std::string line = "heap graph of dump " + id + " built";
+  int checks = 0;
+  for (auto end = std::chrono::steady_clock::now() + 120s; std::chrono::steady_clock::now() < end;
+       std::this_thread::sleep_for(5ms)) {
+    const bool built = daemon_->log().find(line) != std::string::npos;
+    int fd = ::open(dump.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << dump;
+    EXPECT_EQ(::flock(fd, LOCK_SH | LOCK_NB), 0) << "the dump is locked, check " << checks;
+    ::close(fd);
+    ++checks;
+    if (built) break;
+  }
+  EXPECT_NE(daemon_->log().find(line), std::string::npos) << daemon_->log();
+  EXPECT_GT(checks, 1);
 }
 
 TEST_F(HeapGraphStoreTest, RmRemovesTheGraphWithTheDump) {
