@@ -1002,7 +1002,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
     } else {
       w.CheckKeys(n, "analysis",
                   {"max_sessions", "max_sessions_per_user", "idle_timeout", "command_timeout",
-                   "max_command_output_mib", "worker_memory_mib"});
+                   "max_command_output_mib", "worker_memory_mib", "prebuild_heap_graph"});
       AnalysisLimits& a = c.analysis;
       if (n["max_sessions"])
         w.Int(n["max_sessions"], "analysis.max_sessions", 1, 1024, &a.max_sessions);
@@ -1022,6 +1022,9 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       if (n["worker_memory_mib"]) {
         w.Int(n["worker_memory_mib"], "analysis.worker_memory_mib", 256, 1 << 24,
               &a.worker_memory_mib);
+      }
+      if (n["prebuild_heap_graph"]) {
+        w.Bool(n["prebuild_heap_graph"], "analysis.prebuild_heap_graph", &a.prebuild_heap_graph);
       }
     }
   }

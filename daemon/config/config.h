@@ -28,6 +28,8 @@ struct AnalysisLimits {
   absl::Duration command_timeout = absl::Minutes(10);  // one command longer: cancelled
   int max_command_output_mib = 256;                    // one command's output; the rest is cut off
   int worker_memory_mib = 8192;  // the worker's data (heap) limit, RLIMIT_DATA
+  // Build gcroot's heap graph in the background (nice 19) when a dump enters the catalog.
+  bool prebuild_heap_graph = true;
 };
 
 // The metrics port (config key `metrics`): Prometheus /metrics, /healthz, /readyz over HTTP.

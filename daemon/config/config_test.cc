@@ -146,6 +146,19 @@ TEST(ConfigTest, UnknownKeysInEverySectionNameTheirPath) {
   EXPECT_EQ(std::count(msg.begin(), msg.end(), '\n'), 2) << msg;
 }
 
+TEST(ConfigTest, PrebuildHeapGraphIsOnByDefaultAndCanBeTurnedOff) {
+  auto def = ParseConfig("analysis:\n  max_sessions: 2\n", "a.yaml");
+  ASSERT_TRUE(def.ok()) << def.status();
+  EXPECT_TRUE(def->analysis.prebuild_heap_graph);
+  auto off = ParseConfig("analysis:\n  prebuild_heap_graph: false\n", "b.yaml");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->analysis.prebuild_heap_graph);
+  auto bad = ParseConfig("analysis:\n  prebuild_heap_graph: sometimes\n", "c.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("c.yaml: analysis.prebuild_heap_graph"), std::string::npos)
+      << bad.status();
+}
+
 TEST(ConfigTest, RepeatedKeysAreErrors) {
   // A YAML parser keeps one of the two values without a word; here the second one is even
   // invalid and would go unnoticed.

@@ -242,7 +242,9 @@ int RunDaemon(const DaemonFlags& flags) {
   service::GraphPrebuilder prebuilder(
       {cfg->dump_dir, worker::WorkerExecutablePath(),
        static_cast<uint64_t>(std::max(cfg->analysis.worker_memory_mib, 0))});
-  store_opts.on_committed = [&prebuilder](const std::string& id) { prebuilder.Enqueue(id); };
+  if (cfg->analysis.prebuild_heap_graph) {
+    store_opts.on_committed = [&prebuilder](const std::string& id) { prebuilder.Enqueue(id); };
+  }
   store_opts.on_removing = [&prebuilder](const std::string& id) { prebuilder.Cancel(id); };
   auto store = dump::DumpStore::Open(cfg->dump_dir, store_opts);
   if (!store.ok()) {

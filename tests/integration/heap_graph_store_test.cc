@@ -124,6 +124,23 @@ TEST_F(HeapGraphStoreTest, TheDumpStaysOpenToOtherToolsWhileItsGraphIsBuilt) {
   EXPECT_GT(checks, 1);
 }
 
+// analysis.prebuild_heap_graph: false: no background build; the first gcroot builds and
+// keeps the graph.
+TEST_F(HeapGraphStoreTest, PrebuildOffLeavesTheGraphToTheFirstGcroot) {
+  StartDaemon("analysis:\n  prebuild_heap_graph: false\n");
+  const std::string id = Collect();
+  ASSERT_FALSE(id.empty());
+  const std::string end = ChainEnd(id);
+  ASSERT_FALSE(end.empty());
+  std::this_thread::sleep_for(1s);
+  EXPECT_FALSE(FileExists(GraphOf(id)));
+  EXPECT_EQ(daemon_->log().find("heap graph of dump " + id + " built"), std::string::npos);
+  RunResult r = Analyze(id, {"gcroot " + end});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "Found 1 unique roots");
+  EXPECT_TRUE(FileExists(GraphOf(id)));
+}
+
 TEST_F(HeapGraphStoreTest, RmRemovesTheGraphWithTheDump) {
   StartDaemon("");
   const std::string id = Collect();
