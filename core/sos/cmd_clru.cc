@@ -4,14 +4,31 @@
 // code line is "address bytes mnemonic operands" laid out as SOS prints it under LLDB (the
 // reference host on Linux), with capstone's Intel text. Annotations follow SOS's x64 rules: a
 // call names the managed method it reaches (through jumps and precode stubs) with its token,
-// or the JIT helper. (SOS also names the MethodTable, string or object a constant is; not done
-// yet: speculative DAC questions on such constants crashed the worker on .NET 8.) Register values
-// are tracked through mov/lea so that calls through a register are resolved too.
+// or the JIT helper; a constant moved into a register or pushed names the MethodTable, string,
+// object, MethodDesc or JIT helper it is. Register values are tracked through mov/lea so that
+// calls through a register are resolved too.
+//
+// Constants are classified without handing the DAC arbitrary addresses: .NET 8's
+// GetMethodTableData dies (SIGSEGV) on a readable address that is no MethodTable, e.g. the
+// Module pointer the JIT passes to CORINFO_HELP_GETSHARED_NONGCSTATIC_BASE. A value is asked
+// about as a MethodTable only when its memory looks like one (its m_pModule at +0x18 is a
+// loaded module, its parent at +0x10 null or readable), as an object only inside a GC heap
+// segment and with such a MethodTable, as a MethodDesc only when its chunk's MethodTable looks
+// like one.
+//
+// -gcinfo interleaves the `gcinfo` text (core/dac/gcinfo_decoder) as SOS does: the lines
+// without an offset first, then each "<offset> ..." line before the first instruction at or
+// after that offset (the cold region counts on from the hot region's size).
 #include <array>
+#include <cctype>
 #include <optional>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/dac/gcinfo_decoder.h"
 #include "core/dac/stack_walk.h"
 #include "core/sos/command.h"
 #include "core/sos/format.h"
@@ -35,10 +52,75 @@ constexpr uint64_t kSmallestPointer = 0x10000;
 
 std::string Ptr(uint64_t v) { return absl::StrFormat("%016X", v); }
 
+// CoreCLR x64 layouts used to vet a constant before the DAC is asked about it (the same on
+// .NET 8, 9 and 10): MethodTable's parent and module pointers, and a MethodDesc's chunk index
+// (in 8-byte units) before a 0x18-byte MethodDescChunk whose first field is the MethodTable.
+constexpr uint64_t kMtParentOffset = 0x10;
+constexpr uint64_t kMtModuleOffset = 0x18;
+constexpr uint64_t kMdChunkIndexOffset = 2;
+constexpr uint64_t kMdChunkHeaderSize = 0x18;
+constexpr uint64_t kMdAlignment = 8;
+// System.String: the length (int32) at +8, the characters from +0xc; SOS refuses longer ones.
+constexpr uint64_t kStringLengthOffset = 8;
+constexpr uint64_t kStringCharsOffset = 12;
+constexpr uint32_t kMaxStringChars = 0x200000;
+
 struct ClruOptions {
   bool eh_info = false;
   bool suppress_lines = false;
   bool offsets = false;
+  bool gc_info = false;
+  bool map = false;
+};
+
+int RuntimeMajor(const CommandContext& ctx) {
+  for (const std::string* s : {&ctx.runtime.version, &ctx.runtime.framework_version,
+                               &ctx.runtime.version_string, &ctx.location.version_string}) {
+    int major = 0;
+    if (!s->empty() && absl::SimpleAtoi(s->substr(0, s->find('.')), &major) && major > 0) {
+      return major;
+    }
+  }
+  return 0;
+}
+
+// The GC info text, handed out as SOS's disassembler does: a line that starts with a hex
+// number followed by white space is due at that code offset; any other line is due at once.
+class GcInfoLines {
+ public:
+  explicit GcInfoLines(const std::string& text) {
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t nl = text.find('\n', at);
+      if (nl == std::string::npos) {
+        lines_.push_back(text.substr(at));
+        break;
+      }
+      lines_.push_back(text.substr(at, nl - at));
+      at = nl + 1;
+    }
+  }
+
+  // The lines due at or before `offset` not handed out yet.
+  std::vector<std::string> Through(uint64_t offset) {
+    std::vector<std::string> out;
+    while (next_ < lines_.size()) {
+      const std::string& l = lines_[next_];
+      size_t digits = 0;
+      while (digits < l.size() && std::isxdigit(static_cast<unsigned char>(l[digits]))) ++digits;
+      if (digits > 0 && digits < l.size() && std::isspace(static_cast<unsigned char>(l[digits]))) {
+        uint64_t line_offset = 0;
+        if (!absl::SimpleHexAtoi(l.substr(0, digits), &line_offset) || line_offset > offset) break;
+      }
+      out.push_back(l);
+      ++next_;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> lines_;
+  size_t next_ = 0;
 };
 
 const char* EhTypeName(int32_t type) {
@@ -62,13 +144,17 @@ class Unassembler {
       : ctx_(ctx), dis_(dis), o_(o) {}
 
   void set_eh_clauses(std::vector<dac::EhClause> c) { eh_ = std::move(c); }
+  void set_gc_info(GcInfoLines* g) { gc_ = g; }
   void set_method(uint64_t module, uint32_t token) {
     module_ = module;
     token_ = token;
   }
 
-  // Disassembles [begin, end) of `md`'s code; `asked` gets the ">>> " mark.
-  void Region(uint64_t begin, uint64_t end, uint64_t asked, std::string* out, Json* list) {
+  // Disassembles [begin, end) of `md`'s code; `asked` gets the ">>> " mark. `gc_base`: the
+  // code offset of `begin` for the GC info (the hot region's size in the cold region).
+  // Returns the GC info lines printed after the last instruction.
+  std::vector<std::string> Region(uint64_t begin, uint64_t end, uint64_t asked, std::string* out,
+                                  Json* list, uint64_t gc_base = 0) {
     regs_.fill(std::nullopt);
     uint64_t ip = begin;
     uint32_t cur_line = 0;
@@ -91,6 +177,11 @@ class Unassembler {
           item["source"] = Json{{"file", f.source_file}, {"line", f.source_line}};
         }
       }
+      if (gc_ != nullptr) {
+        std::vector<std::string> gc = gc_->Through(ip - begin + gc_base);
+        for (const std::string& l : gc) absl::StrAppend(out, l, "\n");
+        if (!gc.empty()) item["gc_info"] = gc;
+      }
       if (o_.eh_info) EhMarks(ip - begin, out);
       if (ip == asked) absl::StrAppend(out, ">>> ");
       if (o_.offsets) absl::StrAppendFormat(out, "%04x ", ip - begin);
@@ -103,7 +194,9 @@ class Unassembler {
         ++ip;
         continue;
       }
-      std::string note = Annotate(*insn);
+      Json constant;
+      std::string note = Annotate(*insn, &constant);
+      if (!constant.is_null()) item["constant"] = constant;
       absl::StrAppend(out, CodeLine(*insn), note, "\n");
       item["bytes"] = insn->bytes;
       item["mnemonic"] = insn->mnemonic;
@@ -112,7 +205,14 @@ class Unassembler {
       list->push_back(item);
       ip += insn->size;
     }
+    // SOS's end-of-region GC info ignores `gc_base` (in the cold region that prints nothing).
+    std::vector<std::string> trailing;
+    if (gc_ != nullptr) {
+      trailing = gc_->Through(ip - begin);
+      for (const std::string& l : trailing) absl::StrAppend(out, l, "\n");
+    }
     if (o_.eh_info) EhMarks(ip - begin, out);
+    return trailing;
   }
 
   // SOS's line under LLDB: address, the bytes padded to 21 columns, the mnemonic padded to 8.
@@ -144,7 +244,8 @@ class Unassembler {
 
  private:
   // The annotation of one instruction (" (...)" or ""), updating the tracked registers.
-  std::string Annotate(const X64Instruction& insn) {
+  // `constant` gets what an annotated constant is, for JSON.
+  std::string Annotate(const X64Instruction& insn, Json* constant) {
     using Kind = X64Instruction::Kind;
     std::string note;
     std::optional<uint64_t> value;
@@ -163,7 +264,11 @@ class Unassembler {
       case Kind::kLea:
         if (insn.dest_register != kNoRegister) {
           regs_[insn.dest_register] = value;
+          if (insn.kind == Kind::kMov && insn.immediate) note = DescribeValue(*value, constant);
         }
+        break;
+      case Kind::kPush:
+        if (insn.immediate) note = DescribeValue(*insn.immediate, constant);
         break;
       case Kind::kCall:
         if (value) note = DescribeCall(*value, insn.rip_relative);
@@ -177,8 +282,165 @@ class Unassembler {
     return note;
   }
 
+  // What a constant is, as SOS says it: " (MT: name)", " (\"string\")", " (Object: name)",
+  // " (MD: name)", " (JitHelp: name)", or "".
+  std::string DescribeValue(uint64_t v, Json* constant) {
+    if (v < kSmallestPointer || !Readable(v)) {
+      if (v >= kSmallestPointer) return HelperNote(v, constant);
+      return "";
+    }
+    Json c{{"value", JsonHex(v)}};
+    if (PlausibleMethodTable(v) && ctx_.dac.GetMethodTable(v).ok()) {
+      auto name = ctx_.dac.GetMethodTableName(v);
+      c["kind"] = "MethodTable";
+      c["name"] = name.ok() ? *name : "<Unloaded Type>";
+      *constant = c;
+      return absl::StrCat(" (MT: ", c["name"].get<std::string>(), ")");
+    }
+    if (InGcHeap(v)) {
+      auto mt = ReadPointer(v);
+      if (mt) *mt &= ~uint64_t{7};  // the low bits are the GC's marks
+      if (mt && PlausibleMethodTable(*mt) && ctx_.dac.GetMethodTable(*mt).ok()) {
+        if (*mt == StringMethodTable()) {
+          auto text = StringLiteral(v);
+          if (text) {
+            c["kind"] = "String";
+            c["string"] = *text;
+            *constant = c;
+            return absl::StrCat(" (\"", *text, "\")");
+          }
+        } else {
+          auto name = ctx_.dac.GetMethodTableName(*mt);
+          c["kind"] = "Object";
+          c["name"] = name.ok() ? *name : "<Unloaded Type>";
+          *constant = c;
+          return absl::StrCat(" (Object: ", c["name"].get<std::string>(), ")");
+        }
+      }
+    }
+    if (PlausibleMethodDesc(v) && ctx_.dac.GetMethodDesc(v).ok()) {
+      auto name = ctx_.dac.GetMethodDescName(v);
+      c["kind"] = "MethodDesc";
+      c["name"] = name.ok() ? *name : "UNKNOWN";
+      *constant = c;
+      return absl::StrCat(" (MD: ", c["name"].get<std::string>(), ")");
+    }
+    return HelperNote(v, constant);
+  }
+
+  std::string HelperNote(uint64_t v, Json* constant) {
+    auto name = ctx_.dac.GetJitHelperName(v);
+    if (!name.ok()) return "";
+    *constant = Json{{"value", JsonHex(v)}, {"kind", "JitHelper"}, {"name", *name}};
+    return absl::StrCat(" (JitHelp: ", *name, ")");
+  }
+
+  // A string's characters as SOS's literal form prints them: printable ASCII as is, control
+  // characters escaped (\n, \t, ...), anything else "\?".
+  std::optional<std::string> StringLiteral(uint64_t obj) {
+    uint32_t length = 0;
+    if (ctx_.dac.ReadTargetMemory(obj + kStringLengthOffset, &length, sizeof(length)) !=
+            sizeof(length) ||
+        length > kMaxStringChars) {
+      return std::nullopt;
+    }
+    std::u16string chars(length, u'\0');
+    if (length != 0 && ctx_.dac.ReadTargetMemory(obj + kStringCharsOffset, chars.data(),
+                                                 length * 2) != size_t{length} * 2) {
+      return std::nullopt;
+    }
+    std::string out;
+    for (char16_t ch : chars) {
+      if (ch >= 0x20 && ch < 0x7f) {
+        out += static_cast<char>(ch);
+        continue;
+      }
+      out += '\\';
+      switch (ch) {
+        case u'\n':
+          out += 'n';
+          break;
+        case u'\0':
+          out += '0';
+          break;
+        case u'\t':
+          out += 't';
+          break;
+        case u'\v':
+          out += 'v';
+          break;
+        case u'\b':
+          out += 'b';
+          break;
+        case u'\r':
+          out += 'r';
+          break;
+        case u'\f':
+          out += 'f';
+          break;
+        case u'\a':
+          out += 'a';
+          break;
+        default:
+          out += '?';
+          break;
+      }
+    }
+    return out;
+  }
+
+  // Memory that looks like a MethodTable: its module is a loaded module and its parent is null
+  // or readable. Only then may the DAC be asked (see the top of the file).
+  bool PlausibleMethodTable(uint64_t mt) {
+    if (mt < kSmallestPointer || mt % 8 != 0) return false;
+    auto module = ReadPointer(mt + kMtModuleOffset);
+    auto parent = ReadPointer(mt + kMtParentOffset);
+    if (!module || !parent) return false;
+    if (*parent != 0 && (*parent < kSmallestPointer || !Readable(*parent))) return false;
+    return Modules().contains(*module);
+  }
+
+  // Memory that looks like a MethodDesc: its chunk's MethodTable looks like one.
+  bool PlausibleMethodDesc(uint64_t md) {
+    if (md < kSmallestPointer || md % kMdAlignment != 0) return false;
+    uint8_t index = 0;
+    if (ctx_.dac.ReadTargetMemory(md + kMdChunkIndexOffset, &index, 1) != 1) return false;
+    uint64_t chunk = md - kMdChunkHeaderSize - uint64_t{index} * kMdAlignment;
+    auto mt = ReadPointer(chunk);
+    return mt && PlausibleMethodTable(*mt);
+  }
+
+  const absl::flat_hash_set<uint64_t>& Modules() {
+    if (!modules_) {
+      modules_.emplace();
+      if (auto list = ctx_.dac.GetModules(); list.ok()) {
+        for (const dac::ManagedModule& m : *list) modules_->insert(m.address);
+      }
+    }
+    return *modules_;
+  }
+
+  bool InGcHeap(uint64_t address) {
+    if (!segments_) {
+      segments_.emplace();
+      if (auto list = ctx_.dac.GetHeapSegments(); list.ok()) *segments_ = std::move(*list);
+    }
+    for (const dac::HeapSegment& s : *segments_) {
+      if (address >= s.start && address < s.end) return true;
+    }
+    return false;
+  }
+
+  uint64_t StringMethodTable() {
+    if (!string_mt_) {
+      auto g = ctx_.dac.GetUsefulGlobals();
+      string_mt_ = g.ok() ? g->string_mt : 0;
+    }
+    return *string_mt_;
+  }
+
   std::string MethodNote(uint64_t md) {
-    if (!Readable(md)) return "";
+    if (!Readable(md) || !PlausibleMethodDesc(md)) return "";
     auto info = ctx_.dac.GetMethodDesc(md);
     if (!info.ok()) return "";
     auto name = ctx_.dac.GetMethodDescName(md);
@@ -205,7 +467,7 @@ class Unassembler {
       if (insn->kind == X64Instruction::Kind::kMov && insn->rip_relative &&
           insn->dest_register == 10) {
         auto md = ReadPointer(*insn->rip_relative);
-        if (md && *md >= kSmallestPointer && Readable(*md) && ctx_.dac.GetMethodDesc(*md).ok()) {
+        if (md && PlausibleMethodDesc(*md) && ctx_.dac.GetMethodDesc(*md).ok()) {
           return *md;
         }
         return 0;
@@ -218,7 +480,7 @@ class Unassembler {
         if (!next) return 0;
         if (CodeMethodDesc(*next) == 0) {
           auto md = ReadPointer(*insn->rip_relative + 8);
-          if (md && *md >= kSmallestPointer && Readable(*md) && ctx_.dac.GetMethodDesc(*md).ok()) {
+          if (md && PlausibleMethodDesc(*md) && ctx_.dac.GetMethodDesc(*md).ok()) {
             return *md;
           }
         }
@@ -309,6 +571,10 @@ class Unassembler {
   X64Disassembler& dis_;
   const ClruOptions& o_;
   std::vector<dac::EhClause> eh_;
+  GcInfoLines* gc_ = nullptr;
+  std::optional<absl::flat_hash_set<uint64_t>> modules_;
+  std::optional<std::vector<dac::HeapSegment>> segments_;
+  std::optional<uint64_t> string_mt_;
   uint64_t module_ = 0;
   uint32_t token_ = 0;
   std::array<std::optional<uint64_t>, 16> regs_{};
@@ -327,7 +593,12 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
       o.offsets = true;
     } else if (a == "/d") {
       // DML links: plain text here.
-    } else if (a == "-gcinfo" || a == "-il" || a == "-map") {
+    } else if (a == "-gcinfo") {
+      o.gc_info = true;
+    } else if (a == "-map") {
+      // SOS lists the IL-to-native map only together with -il; alone it changes nothing.
+      o.map = true;
+    } else if (a == "-il") {
       return Failure(absl::StrCat("clru ", a, " is not supported yet"));
     } else if (!a.empty() && a[0] == '-') {
       return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
@@ -412,6 +683,37 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
   j["name"] = name.ok() ? *name : "UNKNOWN";
   j["token"] = JsonHex(md_info->token);
   u.set_method(md_info->module, md_info->token);
+  const uint64_t asked = given_md ? 0 : address;
+  Json regions = Json::array();
+  if (header->cold_region_start != 0) {
+    absl::StrAppendFormat(&out, "Begin %s, size %x. Cold region begin %s, size %x\n",
+                          Ptr(header->method_start), header->hot_region_size,
+                          Ptr(header->cold_region_start), header->cold_region_size);
+  } else {
+    absl::StrAppendFormat(&out, "Begin %s, size %x\n", Ptr(header->method_start),
+                          header->method_size);
+  }
+  // -gcinfo: SOS reads and decodes the GC info after the "Begin" line and stops there if it
+  // cannot.
+  std::optional<GcInfoLines> gc_lines;
+  if (o.gc_info) {
+    std::vector<uint8_t> bytes(size_t{header->method_size} * 2 + 40);
+    if (header->gc_info == 0 ||
+        ctx.dac.ReadTargetMemory(header->gc_info, bytes.data(), bytes.size()) != bytes.size()) {
+      if (!ctx.json) ctx.out.Write(out);
+      return Failure(absl::StrCat("Could not read memory ", Ptr(header->gc_info)));
+    }
+    namespace gi = dac::gcinfo;
+    auto decoded = gi::Decode(bytes, gi::VersionForRuntime(RuntimeMajor(ctx)));
+    if (!decoded.ok()) {
+      if (!ctx.json) ctx.out.Write(out);
+      return Failure(absl::StrCat("Cannot decode the GC info at ", Ptr(header->gc_info), ": ",
+                                  decoded.status().message()));
+    }
+    gc_lines.emplace(gi::FormatLikeSos(*decoded));
+    u.set_gc_info(&*gc_lines);
+    j["gc_info"] = JsonHex(header->gc_info);
+  }
   if (o.eh_info) {
     auto eh = ctx.dac.GetEhClauses(header->method_start);
     if (eh.ok()) {
@@ -421,33 +723,31 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
       opts.eh_info = false;
     }
   }
-  const uint64_t asked = given_md ? 0 : address;
-  Json regions = Json::array();
+  auto region_json = [](uint64_t begin, uint64_t size, Json list,
+                        const std::vector<std::string>& trailing) {
+    Json r{{"begin", JsonHex(begin)}, {"size", size}, {"instructions", std::move(list)}};
+    if (!trailing.empty()) r["gc_info_after"] = trailing;
+    return r;
+  };
   if (header->cold_region_start != 0) {
-    absl::StrAppendFormat(&out, "Begin %s, size %x. Cold region begin %s, size %x\n",
-                          Ptr(header->method_start), header->hot_region_size,
-                          Ptr(header->cold_region_start), header->cold_region_size);
     Json hot = Json::array(), cold = Json::array();
     absl::StrAppend(&out, "Hot region:\n");
-    u.Region(header->method_start, header->method_start + header->hot_region_size, asked, &out,
-             &hot);
+    auto hot_end = u.Region(header->method_start, header->method_start + header->hot_region_size,
+                            asked, &out, &hot);
     absl::StrAppend(&out, "Cold region:\n");
-    u.Region(header->cold_region_start, header->cold_region_start + header->cold_region_size, asked,
-             &out, &cold);
-    regions.push_back(Json{{"begin", JsonHex(header->method_start)},
-                           {"size", header->hot_region_size},
-                           {"instructions", hot}});
-    regions.push_back(Json{{"begin", JsonHex(header->cold_region_start)},
-                           {"size", header->cold_region_size},
-                           {"instructions", cold}});
+    auto cold_end =
+        u.Region(header->cold_region_start, header->cold_region_start + header->cold_region_size,
+                 asked, &out, &cold, header->hot_region_size);
+    regions.push_back(
+        region_json(header->method_start, header->hot_region_size, std::move(hot), hot_end));
+    regions.push_back(region_json(header->cold_region_start, header->cold_region_size,
+                                  std::move(cold), cold_end));
   } else {
-    absl::StrAppendFormat(&out, "Begin %s, size %x\n", Ptr(header->method_start),
-                          header->method_size);
     Json list = Json::array();
-    u.Region(header->method_start, header->method_start + header->method_size, asked, &out, &list);
-    regions.push_back(Json{{"begin", JsonHex(header->method_start)},
-                           {"size", header->method_size},
-                           {"instructions", list}});
+    auto end = u.Region(header->method_start, header->method_start + header->method_size, asked,
+                        &out, &list);
+    regions.push_back(
+        region_json(header->method_start, header->method_size, std::move(list), end));
   }
   if (ctx.cancel.cancelled()) return Failure("cancelled");
   if (asked != 0) j["ip"] = JsonHex(asked);
@@ -466,14 +766,19 @@ void RegisterClruCommand(CommandRegistry& r) {
   r.Add({{"clru", "u"},
          "<arguments>",
          "Displays an annotated disassembly of a managed method.",
-         "clru [-ehinfo] [-n] [-o] <MethodDesc address | code address>\n"
+         "clru [-gcinfo] [-ehinfo] [-n] [-o] [-map] <MethodDesc address | code address>\n"
          "  The method's jitted x64 code, one instruction a line, with the source line of each\n"
-         "  run of instructions (from a portable PDB beside the assembly) and the methods and\n"
-         "  JIT helpers that calls reach.\n"
+         "  run of instructions (from a portable PDB beside the assembly), the methods and JIT\n"
+         "  helpers that calls reach, and what constants moved or pushed are: \"(MT: type)\",\n"
+         "  a string literal \"(\"text\")\", \"(Object: type)\", \"(MD: method)\", \"(JitHelp: name)\".\n"
+         "  -gcinfo  interleaves the GC info (as `gcinfo` prints it): the header lines first,\n"
+         "           then each offset's interruptibility, safe point and slot changes before\n"
+         "           the instruction at that offset\n"
          "  -ehinfo  marks the exception clauses' boundaries\n"
          "  -n       no source lines\n"
          "  -o       each instruction's offset from the method's start\n"
-         "  A code address gets a '>>> ' mark. -gcinfo, -il and -map are not supported yet.",
+         "  -map     accepted; as in SOS it only adds the IL-to-native map to -il's output\n"
+         "  A code address gets a '>>> ' mark. -il is not supported yet.",
          Clru});
 }
 
