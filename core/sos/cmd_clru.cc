@@ -25,7 +25,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/dac/gcinfo_decoder.h"
@@ -746,8 +745,7 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
     Json list = Json::array();
     auto end = u.Region(header->method_start, header->method_start + header->method_size, asked,
                         &out, &list);
-    regions.push_back(
-        region_json(header->method_start, header->method_size, std::move(list), end));
+    regions.push_back(region_json(header->method_start, header->method_size, std::move(list), end));
   }
   if (ctx.cancel.cancelled()) return Failure("cancelled");
   if (asked != 0) j["ip"] = JsonHex(asked);
@@ -770,7 +768,8 @@ void RegisterClruCommand(CommandRegistry& r) {
          "  The method's jitted x64 code, one instruction a line, with the source line of each\n"
          "  run of instructions (from a portable PDB beside the assembly), the methods and JIT\n"
          "  helpers that calls reach, and what constants moved or pushed are: \"(MT: type)\",\n"
-         "  a string literal \"(\"text\")\", \"(Object: type)\", \"(MD: method)\", \"(JitHelp: name)\".\n"
+         "  a string literal \"(\"text\")\", \"(Object: type)\", \"(MD: method)\", \"(JitHelp: "
+         "name)\".\n"
          "  -gcinfo  interleaves the GC info (as `gcinfo` prints it): the header lines first,\n"
          "           then each offset's interruptibility, safe point and slot changes before\n"
          "           the instruction at that offset\n"

@@ -19,15 +19,15 @@
 //  - Call annotations go further than SOS's text parsing under LLDB: a call through a
 //    rip-relative slot is resolved (SOS only resolves WinDbg's absolute "[addr]" form), a call
 //    to a precode stub names the stub's method, and calls also clobber rsi/rdi (System V).
-//    Not done yet: constants are not annotated (SOS's "(MT: ...)", strings, "(Object: ...)":
-//    the speculative DAC questions crashed the worker on .NET 8), native symbols of unmanaged
-//    call targets are not named (no symbol lookup in the worker), and ReadyToRun code's calls
-//    through indirection cells are not resolved.
+//    Constants (SOS's "(MT: ...)", strings, "(Object: ...)", "(MD: ...)") are checked in
+//    clru_annotations_conformance_test.cc, with -gcinfo. Not done yet: native symbols of
+//    unmanaged call targets are not named (no symbol lookup in the worker), and ReadyToRun
+//    code's calls through indirection cells are not resolved.
 //  - Bad input: the reference prints "Unmanaged code" for any address it cannot place
 //    (including 0 and text that is no number) and succeeds; clrdiag refuses text that is no
 //    hex address (usage, non-zero), and for an unreadable address prints "Unmanaged code" and
 //    then fails, non-zero, saying no code could be read there.
-//  - -gcinfo, -il and -map are refused as not supported yet.
+//  - -il is refused as not supported yet.
 #include <signal.h>
 
 #include <chrono>
@@ -279,9 +279,9 @@ TEST_P(ClruConformanceTest, UnmanagedAndBadAddresses) {
   r = Ours({"clru"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "give one MethodDesc or code address");
-  r = Ours({"clru -gcinfo 0"});
+  r = Ours({"clru -il 0"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_CONTAINS(r.err, "clru -gcinfo is not supported yet");
+  EXPECT_CONTAINS(r.err, "clru -il is not supported yet");
   r = Ours({"clru -x 0"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_CONTAINS(r.err, "unknown option '-x'");
