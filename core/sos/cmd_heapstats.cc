@@ -140,20 +140,20 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
     has_pinned |= s->kind == SegmentKind::kPinned;
     has_frozen |= s->kind == SegmentKind::kFrozen;
   }
-  absl::Status st = Walk(ctx, **layout, "walking the heap",
-                         [&](const dac::HeapObject& o, const GcSegment& s) {
-                           const GcGeneration g = GenerationOf(s, o.address);
-                           if (g == GcGeneration::kUnknown) return;
-                           ++stats[{g, o.mt == globals->free_mt}][o.footprint];
-                         });
+  absl::Status st =
+      Walk(ctx, **layout, "walking the heap", [&](const dac::HeapObject& o, const GcSegment& s) {
+        const GcGeneration g = GenerationOf(s, o.address);
+        if (g == GcGeneration::kUnknown) return;
+        ++stats[{g, o.mt == globals->free_mt}][o.footprint];
+      });
   if (!st.ok()) return FromStatus(st);
 
   // The reference's sections, in its order: objects of each generation (pinned and frozen only
   // when the heap has such segments), then free blocks (no frozen ones).
   std::vector<std::pair<GcGeneration, bool>> sections;
   for (bool free : {false, true}) {
-    for (GcGeneration g : {GcGeneration::kGen0, GcGeneration::kGen1, GcGeneration::kGen2,
-                           GcGeneration::kLarge}) {
+    for (GcGeneration g :
+         {GcGeneration::kGen0, GcGeneration::kGen1, GcGeneration::kGen2, GcGeneration::kLarge}) {
       sections.emplace_back(g, free);
     }
     if (has_pinned) sections.emplace_back(GcGeneration::kPinned, free);
@@ -164,8 +164,8 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
   Json sections_json = Json::array();
   for (const auto& [g, free] : sections) {
     const std::map<uint64_t, uint64_t>& sizes = stats[{g, free}];
-    text += absl::StrCat("Size Statistics for ", SectionName(g), free ? " free" : "",
-                         " objects\n\n");
+    text +=
+        absl::StrCat("Size Statistics for ", SectionName(g), free ? " free" : "", " objects\n\n");
     if (sizes.empty()) {
       text += "(none)\n";
     } else {
@@ -177,9 +177,9 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
     uint64_t cumulative_size = 0, cumulative_count = 0;
     Json rows = Json::array();
     for (const auto& [size, count] : sizes) {
-      text += absl::StrCat(Right(N0(size), 14), " ", Right(N0(count), 14), " ",
-                           Right(N0(cumulative_size), 15), " ", Right(N0(cumulative_count), 16),
-                           "\n");
+      text +=
+          absl::StrCat(Right(N0(size), 14), " ", Right(N0(count), 14), " ",
+                       Right(N0(cumulative_size), 15), " ", Right(N0(cumulative_count), 16), "\n");
       rows.push_back(Json{{"size", size}, {"count", count}, {"total_size", size * count}});
       cumulative_size += size * count;
       cumulative_count += count;
@@ -242,8 +242,8 @@ CommandResult DumpExceptions(CommandContext& ctx, const CommandSpec& spec,
   if (!globals.ok()) return FromStatus(globals.status());
 
   if (!ctx.json) {
-    ctx.out.Write(absl::StrCat(Right("Address", 16), " ", Right("MethodTable", 16),
-                               " Message Name\n"));
+    ctx.out.Write(
+        absl::StrCat(Right("Address", 16), " ", Right("MethodTable", 16), " Message Name\n"));
   }
   std::optional<dac::LiveObjectSet> live;
   if (live_only || dead_only) {
