@@ -98,6 +98,7 @@ class DacEngine : public Engine {
     RegisterStressLogCommands(registry_);
     RegisterTraceCommands(registry_);
     RegisterGcInfoCommands(registry_);
+    RegisterHeapStatsCommands(registry_);
     RegisterSigCommands(registry_);
   }
 
