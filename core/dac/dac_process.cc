@@ -368,6 +368,29 @@ absl::StatusOr<ObjectInfo> DacProcess::GetObject(uint64_t address) {
   return ObjectInfo{d.MethodTable, d.Size, d.ObjectType, d.dwNumComponents, d.dwComponentSize};
 }
 
+bool DacProcess::LooksLikeMethodTable(uint64_t mt) {
+  constexpr uint64_t kSmallestPointer = 0x10000;
+  constexpr uint64_t kParentOffset = 0x10;
+  constexpr uint64_t kLoaderModuleOffset = 0x18;
+  if (mt < kSmallestPointer || mt % 8 != 0) return false;
+  uint64_t parent = 0, module = 0, probe = 0;
+  if (ReadTargetMemory(mt + kParentOffset, &parent, sizeof(parent)) != sizeof(parent) ||
+      ReadTargetMemory(mt + kLoaderModuleOffset, &module, sizeof(module)) != sizeof(module)) {
+    return false;
+  }
+  if (parent != 0 && (parent < kSmallestPointer ||
+                      ReadTargetMemory(parent, &probe, sizeof(probe)) != sizeof(probe))) {
+    return false;
+  }
+  if (!module_set_) {
+    module_set_.emplace();
+    if (auto list = GetModules(); list.ok()) {
+      for (const ManagedModule& m : *list) module_set_->insert(m.address);
+    }
+  }
+  return module_set_->contains(module);
+}
+
 absl::StatusOr<std::vector<ManagedModule>> DacProcess::GetModules() {
   std::lock_guard<std::mutex> lock(DacMutex());
   DacpAppDomainStoreData store{};

@@ -10,7 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -462,6 +464,11 @@ class DacProcess {
   absl::StatusOr<std::unordered_map<uint64_t, uint64_t>> GetAllocationContexts();
   // Cached per MT.
   absl::StatusOr<MethodTableInfo> GetMethodTable(uint64_t mt);
+  // Whether `mt` may be handed to the DAC as a MethodTable: 8-byte aligned, its parent pointer
+  // (+0x10) null or readable, its loader module (+0x18) one of the runtime's modules. .NET 8's
+  // GetMethodTableData crashes (SIGSEGV) on readable memory that is not a MethodTable, so every
+  // MethodTable a user types is checked with this first (the layout holds for .NET 8-10).
+  bool LooksLikeMethodTable(uint64_t mt);
   // The DAC's raw type name, e.g. "System.Collections.Generic.List`1[[System.String,
   // System.Private.CoreLib]]". Cached per MT.
   absl::StatusOr<std::string> GetMethodTableName(uint64_t mt);
@@ -624,6 +631,7 @@ class DacProcess {
   uint32_t revision_ = 0;
   std::unordered_map<uint64_t, MethodTableInfo> mt_cache_;
   std::unordered_map<uint64_t, std::string> name_cache_;
+  std::optional<std::unordered_set<uint64_t>> module_set_;  // LooksLikeMethodTable's modules
 };
 
 // Status for a failed DAC call: "<call>: <hresult>[: <meaning>]".

@@ -23,7 +23,6 @@
 #include <cctype>
 #include <optional>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -52,10 +51,9 @@ constexpr uint64_t kSmallestPointer = 0x10000;
 std::string Ptr(uint64_t v) { return absl::StrFormat("%016X", v); }
 
 // CoreCLR x64 layouts used to vet a constant before the DAC is asked about it (the same on
-// .NET 8, 9 and 10): MethodTable's parent and module pointers, and a MethodDesc's chunk index
-// (in 8-byte units) before a 0x18-byte MethodDescChunk whose first field is the MethodTable.
-constexpr uint64_t kMtParentOffset = 0x10;
-constexpr uint64_t kMtModuleOffset = 0x18;
+// .NET 8, 9 and 10; MethodTables are vetted by DacProcess::LooksLikeMethodTable): a MethodDesc's
+// chunk index (in 8-byte units) before a 0x18-byte MethodDescChunk whose first field is the
+// MethodTable.
 constexpr uint64_t kMdChunkIndexOffset = 2;
 constexpr uint64_t kMdChunkHeaderSize = 0x18;
 constexpr uint64_t kMdAlignment = 8;
@@ -390,14 +388,7 @@ class Unassembler {
 
   // Memory that looks like a MethodTable: its module is a loaded module and its parent is null
   // or readable. Only then may the DAC be asked (see the top of the file).
-  bool PlausibleMethodTable(uint64_t mt) {
-    if (mt < kSmallestPointer || mt % 8 != 0) return false;
-    auto module = ReadPointer(mt + kMtModuleOffset);
-    auto parent = ReadPointer(mt + kMtParentOffset);
-    if (!module || !parent) return false;
-    if (*parent != 0 && (*parent < kSmallestPointer || !Readable(*parent))) return false;
-    return Modules().contains(*module);
-  }
+  bool PlausibleMethodTable(uint64_t mt) { return ctx_.dac.LooksLikeMethodTable(mt); }
 
   // Memory that looks like a MethodDesc: its chunk's MethodTable looks like one.
   bool PlausibleMethodDesc(uint64_t md) {
@@ -407,16 +398,6 @@ class Unassembler {
     uint64_t chunk = md - kMdChunkHeaderSize - uint64_t{index} * kMdAlignment;
     auto mt = ReadPointer(chunk);
     return mt && PlausibleMethodTable(*mt);
-  }
-
-  const absl::flat_hash_set<uint64_t>& Modules() {
-    if (!modules_) {
-      modules_.emplace();
-      if (auto list = ctx_.dac.GetModules(); list.ok()) {
-        for (const dac::ManagedModule& m : *list) modules_->insert(m.address);
-      }
-    }
-    return *modules_;
   }
 
   bool InGcHeap(uint64_t address) {
@@ -571,7 +552,6 @@ class Unassembler {
   const ClruOptions& o_;
   std::vector<dac::EhClause> eh_;
   GcInfoLines* gc_ = nullptr;
-  std::optional<absl::flat_hash_set<uint64_t>> modules_;
   std::optional<std::vector<dac::HeapSegment>> segments_;
   std::optional<uint64_t> string_mt_;
   uint64_t module_ = 0;

@@ -116,7 +116,9 @@ CommandResult DumpVc(CommandContext& ctx, const CommandSpec& spec,
   if (values.size() != 2) {
     return UsageError(spec, "dumpvc takes a MethodTable and the address of a value");
   }
-  auto mtd = ctx.dac.GetMethodTableDetails(values[0]);
+  auto mtd = ctx.dac.LooksLikeMethodTable(values[0])
+                 ? ctx.dac.GetMethodTableDetails(values[0])
+                 : absl::StatusOr<dac::MethodTableDetails>(absl::NotFoundError("no MethodTable"));
   if (!mtd.ok() || mtd->is_free) {
     return Failure(absl::StrCat(Ptr(values[0]), " is not a MethodTable"));
   }

@@ -913,7 +913,10 @@ CommandResult ObjSize(CommandContext& ctx, const CommandSpec& spec,
         &ctx.cancel);
     if (!walk.ok()) return FromStatus(walk.status());
     std::string type = "<unknown type>";
-    if (auto info = ctx.dac.GetMethodTable(mt); info.ok() && mt != 0) type = NameOf(ctx, mt);
+    // Only a real MethodTable goes to the DAC (a stray address can crash .NET 8's).
+    if (mt != 0 && ctx.dac.LooksLikeMethodTable(mt) && ctx.dac.GetMethodTable(mt).ok()) {
+      type = NameOf(ctx, mt);
+    }
     header = absl::StrCat("Objects which (", type, ") transitively keep alive:\n\n");
   } else {
     std::optional<dac::ObjectRef> obj = reader.Read(address);

@@ -726,6 +726,9 @@ absl::Status Printer::DumpObj(uint64_t address, bool fields) {
 
 absl::Status Printer::DumpMt(uint64_t original, const DumpMtOptions& o) {
   const uint64_t mt = original & ~uint64_t{3};
+  if (mt != Globals().free_mt && !dac_.LooksLikeMethodTable(mt)) {
+    return absl::InvalidArgumentError(absl::StrCat(Ptr(original), " is not a MethodTable"));
+  }
   auto mtd_or = dac_.GetMethodTableDetails(mt);
   if (!mtd_or.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(Ptr(original), " is not a MethodTable"));
@@ -943,6 +946,9 @@ absl::Status Printer::DumpClass(uint64_t eeclass) {
 }
 
 absl::Status Printer::DumpVc(uint64_t mt, uint64_t address, bool fields) {
+  if (!dac_.LooksLikeMethodTable(mt)) {
+    return absl::InvalidArgumentError(absl::StrCat(Ptr(mt), " is not a MethodTable"));
+  }
   auto mtd_or = dac_.GetMethodTableDetails(mt);
   if (!mtd_or.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(Ptr(mt), " is not a MethodTable"));
