@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/phase_log.h"
 #include "core/base/status_macros.h"
 #include "core/dac/gc_layout.h"
 #include "core/dac/gc_roots.h"
@@ -31,6 +32,7 @@
 #include "core/sos/command.h"
 #include "core/sos/format.h"
 #include "core/sos/json.h"
+#include "core/sos/session_reset.h"
 #include "core/sos/source_lines.h"
 
 namespace clrdiag::sos {
@@ -592,8 +594,10 @@ CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
   if (!cache.announced && !ctx.json) text += kCachingNotice;
   cache.announced = true;
   if (!text.empty()) ctx.out.Write(text);
+  PhaseMark("worker", "gcroot-graph");
   absl::StatusOr<const std::vector<dac::GcRoot>*> roots = RootsOf(ctx, g, !no_stacks);
   if (!roots.ok()) return FromStatus(roots.status());
+  PhaseMark("worker", "gcroot-roots");
 
   dac::PathFinder finder(g, target_index, &ctx.cancel);
   const dac::GcRoot* last = nullptr;
@@ -610,7 +614,9 @@ CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
     if (!chain.ok()) return FromStatus(chain.status());
     if (chain->empty()) continue;
     ++count;
+    PhaseMark("worker", "gcroot-path-found");
     const std::vector<PathRow> rows = RowsOf(ctx, g, *chain);
+    PhaseMark("worker", "gcroot-rows");
     if (ctx.json) {
       Json r{{"kind", RootKindName(root.kind)}, {"address", JsonHex(root.address)}};
       if (root.kind == dac::GcRoot::Kind::kHandle) {
@@ -657,6 +663,7 @@ CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
     last = &root;
     AppendPathText(ctx, rows, &s);
     s += "\n";
+    PhaseMark("worker", "gcroot-text");
     ctx.out.Write(s);
   }
   if (ctx.json) {
@@ -726,25 +733,34 @@ CommandResult PathToOn(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
-// Output held back until the command is done, then handed on in 1 MiB pieces (a frame each
-// on the way to the client: fewer, larger messages than the 64 KiB the worker's sink would
-// cut). Progress goes through at once.
+// Output held back until the command is done, then handed on in pieces of about 1 MiB (a frame
+// each on the way to the client: fewer, larger messages than the 64 KiB the worker's sink would
+// cut). The pieces are filled in place, each reserved once: no string that grows by doubling
+// and is copied again (on this kind of VM every fresh page costs a fault). Progress goes
+// through at once.
 class HeldOutput : public OutputSink {
  public:
   explicit HeldOutput(OutputSink& inner) : inner_(inner) {}
-  void Write(absl::string_view text) override { text_.append(text.data(), text.size()); }
+  void Write(absl::string_view text) override {
+    if (pieces_.empty() || pieces_.back().size() + text.size() > kPiece) {
+      pieces_.emplace_back();
+      pieces_.back().reserve(std::max(kPiece, text.size()));
+    }
+    pieces_.back().append(text.data(), text.size());
+  }
   void Progress(const ProgressInfo& progress) override { inner_.Progress(progress); }
   void Release() {
-    constexpr size_t kPiece = size_t{1} << 20;
-    for (size_t at = 0; at < text_.size(); at += kPiece) {
-      inner_.Write(absl::string_view(text_).substr(at, kPiece));
+    for (std::string& piece : pieces_) {
+      inner_.Write(piece);
+      std::string().swap(piece);
     }
-    text_.clear();
+    pieces_.clear();
   }
 
  private:
+  static constexpr size_t kPiece = size_t{1} << 20;
   OutputSink& inner_;
-  std::string text_;
+  std::vector<std::string> pieces_;
 };
 
 // Runs a command that answers from the heap graph. A graph mapped from its file is checked
@@ -754,6 +770,7 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
                                const std::vector<std::string>& args,
                                CommandResult (*run)(CommandContext&, const CommandSpec&,
                                                     const std::vector<std::string>&)) {
+  PhaseMark("worker", "gcroot-start");
   HeldOutput held(ctx.out);
   const bool announced = CacheOf(ctx).announced;
   CommandContext inner{ctx.dac,   ctx.core, ctx.runtime, ctx.location,
@@ -761,7 +778,9 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
   CommandResult result = run(inner, spec, args);
   RootCache& cache = CacheOf(ctx);
   if (!cache.graph || !cache.graph->damaged()) {
+    PhaseMark("worker", "gcroot-searched");
     held.Release();
+    PhaseMark("worker", "gcroot-released");
     return result;
   }
   cache.graph.reset();
@@ -775,6 +794,14 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
   fresh.Release();
   return result;
 }
+
+}  // namespace
+
+void ResetRootNotice(SessionState& state) {
+  if (state.root_cache) state.root_cache->announced = false;
+}
+
+namespace {
 
 CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
                      const std::vector<std::string>& args) {
