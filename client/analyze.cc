@@ -33,9 +33,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "core/base/phase_log.h"
 #include "client/client.h"
 #include "client/heapdiff.h"
+#include "core/base/phase_log.h"
 #include "nlohmann/json.hpp"
 
 namespace clrdiag::cli {

@@ -8,8 +8,8 @@
 
 #include "CLI/CLI.hpp"
 #include "client/client.h"
-#include "core/base/phase_log.h"
 #include "client/heapdiff.h"
+#include "core/base/phase_log.h"
 
 int main(int argc, char** argv) {
   using namespace clrdiag::cli;

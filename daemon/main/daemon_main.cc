@@ -34,9 +34,9 @@
 #include "daemon/metrics/rpc_interceptor.h"
 #include "daemon/service/diagnostics_service.h"
 #include "daemon/service/graph_prebuilder.h"
-#include "daemon/service/warm_workers.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/unix_listener.h"
+#include "daemon/service/warm_workers.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -259,6 +259,19 @@ int RunDaemon(const DaemonFlags& flags) {
   if (!store.ok()) {
     spdlog::critical("{}", std::string(store.status().message()));
     return 1;
+  }
+  // Dumps already in the store without a valid graph (collected before graphs were built, or
+  // while prebuild_heap_graph was off): built too, after any new dump's.
+  if (cfg->analysis.prebuild_heap_graph) {
+    for (const dump::DumpMeta& m : (*store)->List()) {
+      if (service::GraphPrebuilder::GraphLooksValid((*store)->DumpPath(m.id),
+                                                    (*store)->GraphPath(m.id))) {
+        continue;
+      }
+      spdlog::info("heap graph of dump {}: none valid in the store, queued (lowest priority)",
+                   m.id);
+      prebuilder.EnqueueBacklog(m.id);
+    }
   }
   inventory::Inventory inventory(fs, cfg->process_info_timeout);
   dump::CollectorOptions copts;

@@ -15,8 +15,8 @@
 #include "core/base/utf8.h"
 #include "daemon/service/diagnostics_service.h"
 #include "daemon/service/graph_prebuilder.h"
-#include "daemon/service/warm_workers.h"
 #include "daemon/service/status_convert.h"
+#include "daemon/service/warm_workers.h"
 #include "daemon/worker/frame_io.h"
 #include "daemon/worker/worker_process.h"
 #include "google/protobuf/util/time_util.h"
@@ -124,9 +124,8 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     }
   } unregister{registry, session};
 
-  WarmWorkers* warm = deps_.warm_workers != nullptr && deps_.warm_workers->enabled()
-                          ? deps_.warm_workers
-                          : nullptr;
+  WarmWorkers* warm =
+      deps_.warm_workers != nullptr && deps_.warm_workers->enabled() ? deps_.warm_workers : nullptr;
   worker::WorkerProcess::Options wopts;
   wopts.fd3 = dump_fd.get();
   std::vector<std::string> wargs = {"--store",          deps_.store->root(),
@@ -149,10 +148,10 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   // file), the same caller and the same DAC directories.
   std::string warm_key;
   if (warm) {
-    warm_key = absl::StrCat(dst.st_dev, ":", dst.st_ino, ":", dst.st_size, ":",
-                            dst.st_mtim.tv_sec, ".", dst.st_mtim.tv_nsec, "|uid ", uid, "|",
-                            call->who->name, "|", absl::StrJoin(wargs, " "), "|",
-                            absl::StrJoin(first.open().dac_dirs(), ":"));
+    warm_key =
+        absl::StrCat(dst.st_dev, ":", dst.st_ino, ":", dst.st_size, ":", dst.st_mtim.tv_sec, ".",
+                     dst.st_mtim.tv_nsec, "|uid ", uid, "|", call->who->name, "|",
+                     absl::StrJoin(wargs, " "), "|", absl::StrJoin(first.open().dac_dirs(), ":"));
   }
   std::unique_ptr<worker::WorkerProcess> owner;
   bool reused = false;

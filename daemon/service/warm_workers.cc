@@ -76,8 +76,7 @@ void WarmWorkers::Keep(const std::string& key, const std::string& dump_id,
         evicted = std::move(idle_.front().proc);
         idle_.erase(idle_.begin());
       }
-      spdlog::info("analyze: worker {} kept idle for the next session on the same dump",
-                   w->pid());
+      spdlog::info("analyze: worker {} kept idle for the next session on the same dump", w->pid());
       idle_.push_back({key, dump_id, std::move(w), absl::Now()});
     }
   }

@@ -122,7 +122,10 @@ class RequestQueue {
     if (queue_.empty()) return false;
     *req = std::move(queue_.front());
     queue_.pop_front();
-    if (req->has_open()) return true;
+    if (req->has_open()) {
+      cancelled_.clear();  // a new session: its command ids start again
+      return true;
+    }
     running_id_ = req->command().id();
     running_ = std::make_shared<clrdiag::CancellationToken>();
     if (cancelled_.erase(running_id_)) running_->Cancel();
