@@ -46,6 +46,9 @@ struct RootCache {
   std::vector<std::string> root_warnings;
   // dotnet-dump says once per session that it is caching the roots.
   bool announced = false;
+  // The graph file `graph` was mapped from or saved to (device, inode, size, modification
+  // time; empty: none): a kept worker's next session drops `graph` when the file changed.
+  std::vector<uint64_t> graph_file_id;
   std::unordered_map<uint64_t, std::string> names;
   std::unique_ptr<dac::ObjectReader> reader;  // objsize: objects read on demand
 };
@@ -65,13 +68,23 @@ RootCache& CacheOf(CommandContext& ctx) {
 
 // The file that keeps this dump's heap graph between sessions, or "" when there is none: for
 // a catalog dump the file beside it (removed with it), else one in the store's cache/.
-std::string GraphCachePath(const CommandContext& ctx) {
-  const SessionState& st = ctx.state;
+std::string GraphCachePath(const SessionState& st) {
   if (st.dump_key.size() != 4) return "";
   if (!st.graph_path.empty()) return st.graph_path;
   if (st.graph_cache_dir.empty()) return "";
   return absl::StrFormat("%s/heapgraph-%x-%x-%x-%x", st.graph_cache_dir, st.dump_key[0],
                          st.dump_key[1], st.dump_key[2], st.dump_key[3]);
+}
+
+std::string GraphCachePath(const CommandContext& ctx) { return GraphCachePath(ctx.state); }
+
+std::vector<uint64_t> FileIdOf(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+              static_cast<uint64_t>(st.st_mtim.tv_nsec)};
 }
 
 // Keeps at most kKeptGraphs graph files in the cache directory, the newest.
@@ -159,6 +172,7 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
     }
     if (loaded.ok()) {
       cache.graph = std::move(*loaded);
+      cache.graph_file_id = FileIdOf(cached);
       return cache.graph.get();
     }
     // No file yet (or a stale or damaged one, replaced below): build the graph.
@@ -174,6 +188,7 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
         ctx.out.Progress(progress);
       }));
   cache.graph = std::move(graph);
+  cache.graph_file_id.clear();
   if (!cached.empty()) {
     // A cache: when it cannot be written, the next session builds the graph again.
     const bool in_cache_dir = ctx.state.graph_path.empty();
@@ -182,8 +197,9 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
       std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
       ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
     }
-    if (cache.graph->Save(cached, ctx.state.dump_key).ok() && in_cache_dir) {
-      TrimGraphCache(ctx.state.graph_cache_dir);
+    if (cache.graph->Save(cached, ctx.state.dump_key).ok()) {
+      cache.graph_file_id = FileIdOf(cached);
+      if (in_cache_dir) TrimGraphCache(ctx.state.graph_cache_dir);
     }
   }
   return cache.graph.get();
@@ -798,7 +814,15 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
 }  // namespace
 
 void ResetRootNotice(SessionState& state) {
-  if (state.root_cache) state.root_cache->announced = false;
+  if (!state.root_cache) return;
+  RootCache& cache = *state.root_cache;
+  cache.announced = false;
+  // The graph file changed (replaced, truncated, written to) since this worker mapped or saved
+  // it: the next gcroot maps and checks it again, as a new worker would.
+  if (cache.graph && FileIdOf(GraphCachePath(state)) != cache.graph_file_id) {
+    cache.graph.reset();
+    cache.graph_file_id.clear();
+  }
 }
 
 namespace {

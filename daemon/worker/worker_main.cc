@@ -124,6 +124,8 @@ class RequestQueue {
     queue_.pop_front();
     if (req->has_open()) {
       cancelled_.clear();  // a new session: its command ids start again
+      running_id_ = 0;
+      running_.reset();
       return true;
     }
     running_id_ = req->command().id();
