@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include <cstdio>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,12 +13,9 @@ namespace {
 
 // Resident memory of `pid` in MiB (statm's second field), or 0 when it cannot be read.
 uint64_t RssMib(pid_t pid) {
-  FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/statm").c_str(), "re");
-  if (f == nullptr) return 0;
-  unsigned long long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
-  std::fclose(f);
-  if (n != 2) return 0;
+  std::ifstream statm(absl::StrCat("/proc/", pid, "/statm"));
+  uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
   return (resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE))) >> 20;
 }
 
