@@ -35,6 +35,7 @@
 #include "absl/strings/str_split.h"
 #include "client/client.h"
 #include "client/heapdiff.h"
+#include "core/base/phase_log.h"
 #include "nlohmann/json.hpp"
 
 namespace clrdiag::cli {
@@ -111,6 +112,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
   sigaddset(&sigint, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
 
+  clrdiag::PhaseMark("client", "analyze");
   grpc::ClientContext ctx;
   auto stream = client.stub().Analyze(&ctx);
   std::mutex write_mu;  // one writer at a time: commands (main thread), cancels (signal thread)
@@ -131,6 +133,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       st = grpc::Status(grpc::StatusCode::INTERNAL, "the session ended before it opened");
     return client.Fail(st);
   }
+  clrdiag::PhaseMark("client", "opened");
 
   const bool stdin_tty = ::isatty(STDIN_FILENO) == 1;
   const bool stderr_tty = ::isatty(STDERR_FILENO) == 1;
@@ -442,11 +445,13 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
     req.mutable_command()->set_command_line(command_line);
     req.mutable_command()->set_json(json && file_path.empty());
     running = id;
+    clrdiag::PhaseMark("client", "command-sent");
     if (!write(req)) {
       running = 0;
       end_redirect(false);
       return false;
     }
+    bool first_output = true;
     while (next(&resp)) {
       if (resp.has_progress()) {
         if (!stderr_tty) continue;
@@ -462,6 +467,8 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
       }
       if (resp.has_output()) {
         clear_progress();
+        if (first_output) clrdiag::PhaseMark("client", "first-output");
+        first_output = false;
         out(resp.output().text());
         continue;
       }
@@ -469,6 +476,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
         running = 0;
         clear_progress();
         std::fflush(stdout);
+        clrdiag::PhaseMark("client", "done-printed");
         if (log) std::fflush(log);
         if (timing) {
           std::fprintf(stderr, "clrdiag: '%s' took %llu ms in the worker\n", line.c_str(),
@@ -579,6 +587,7 @@ int RunAnalyze(Client& client, const std::string& dump, const std::vector<std::s
   }
   reader.join();  // the stream ends after WritesDone
   grpc::Status st = stream->Finish();
+  clrdiag::PhaseMark("client", "finished");
   if (!st.ok()) return client.Fail(st);
   return failed ? kExitFailed : kExitOk;
 }

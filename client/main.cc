@@ -9,9 +9,11 @@
 #include "CLI/CLI.hpp"
 #include "client/client.h"
 #include "client/heapdiff.h"
+#include "core/base/phase_log.h"
 
 int main(int argc, char** argv) {
   using namespace clrdiag::cli;
+  clrdiag::PhaseMark("client", "main");
   // Dumps arrive in 1 MiB messages: keep glibc from mapping and trimming the heap for every one
   // of them (measured: it tripled transfer time).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);

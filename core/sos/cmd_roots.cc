@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/phase_log.h"
 #include "core/base/status_macros.h"
 #include "core/dac/gc_layout.h"
 #include "core/dac/gc_roots.h"
@@ -31,6 +32,7 @@
 #include "core/sos/command.h"
 #include "core/sos/format.h"
 #include "core/sos/json.h"
+#include "core/sos/session_reset.h"
 #include "core/sos/source_lines.h"
 
 namespace clrdiag::sos {
@@ -44,6 +46,9 @@ struct RootCache {
   std::vector<std::string> root_warnings;
   // dotnet-dump says once per session that it is caching the roots.
   bool announced = false;
+  // The graph file `graph` was mapped from or saved to (device, inode, size, modification
+  // time; empty: none): a kept worker's next session drops `graph` when the file changed.
+  std::vector<uint64_t> graph_file_id;
   std::unordered_map<uint64_t, std::string> names;
   std::unique_ptr<dac::ObjectReader> reader;  // objsize: objects read on demand
 };
@@ -63,13 +68,23 @@ RootCache& CacheOf(CommandContext& ctx) {
 
 // The file that keeps this dump's heap graph between sessions, or "" when there is none: for
 // a catalog dump the file beside it (removed with it), else one in the store's cache/.
-std::string GraphCachePath(const CommandContext& ctx) {
-  const SessionState& st = ctx.state;
+std::string GraphCachePath(const SessionState& st) {
   if (st.dump_key.size() != 4) return "";
   if (!st.graph_path.empty()) return st.graph_path;
   if (st.graph_cache_dir.empty()) return "";
   return absl::StrFormat("%s/heapgraph-%x-%x-%x-%x", st.graph_cache_dir, st.dump_key[0],
                          st.dump_key[1], st.dump_key[2], st.dump_key[3]);
+}
+
+std::string GraphCachePath(const CommandContext& ctx) { return GraphCachePath(ctx.state); }
+
+std::vector<uint64_t> FileIdOf(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+              static_cast<uint64_t>(st.st_mtim.tv_nsec)};
 }
 
 // Keeps at most kKeptGraphs graph files in the cache directory, the newest.
@@ -157,6 +172,7 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
     }
     if (loaded.ok()) {
       cache.graph = std::move(*loaded);
+      cache.graph_file_id = FileIdOf(cached);
       return cache.graph.get();
     }
     // No file yet (or a stale or damaged one, replaced below): build the graph.
@@ -172,6 +188,7 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
         ctx.out.Progress(progress);
       }));
   cache.graph = std::move(graph);
+  cache.graph_file_id.clear();
   if (!cached.empty()) {
     // A cache: when it cannot be written, the next session builds the graph again.
     const bool in_cache_dir = ctx.state.graph_path.empty();
@@ -180,8 +197,9 @@ absl::StatusOr<const HeapGraph*> GraphOf(CommandContext& ctx) {
       std::filesystem::create_directories(ctx.state.graph_cache_dir, ec);
       ::chmod(ctx.state.graph_cache_dir.c_str(), 0700);
     }
-    if (cache.graph->Save(cached, ctx.state.dump_key).ok() && in_cache_dir) {
-      TrimGraphCache(ctx.state.graph_cache_dir);
+    if (cache.graph->Save(cached, ctx.state.dump_key).ok()) {
+      cache.graph_file_id = FileIdOf(cached);
+      if (in_cache_dir) TrimGraphCache(ctx.state.graph_cache_dir);
     }
   }
   return cache.graph.get();
@@ -592,8 +610,10 @@ CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
   if (!cache.announced && !ctx.json) text += kCachingNotice;
   cache.announced = true;
   if (!text.empty()) ctx.out.Write(text);
+  PhaseMark("worker", "gcroot-graph");
   absl::StatusOr<const std::vector<dac::GcRoot>*> roots = RootsOf(ctx, g, !no_stacks);
   if (!roots.ok()) return FromStatus(roots.status());
+  PhaseMark("worker", "gcroot-roots");
 
   dac::PathFinder finder(g, target_index, &ctx.cancel);
   const dac::GcRoot* last = nullptr;
@@ -610,7 +630,9 @@ CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
     if (!chain.ok()) return FromStatus(chain.status());
     if (chain->empty()) continue;
     ++count;
+    PhaseMark("worker", "gcroot-path-found");
     const std::vector<PathRow> rows = RowsOf(ctx, g, *chain);
+    PhaseMark("worker", "gcroot-rows");
     if (ctx.json) {
       Json r{{"kind", RootKindName(root.kind)}, {"address", JsonHex(root.address)}};
       if (root.kind == dac::GcRoot::Kind::kHandle) {
@@ -657,6 +679,7 @@ CommandResult GcRootOn(CommandContext& ctx, const CommandSpec& spec,
     last = &root;
     AppendPathText(ctx, rows, &s);
     s += "\n";
+    PhaseMark("worker", "gcroot-text");
     ctx.out.Write(s);
   }
   if (ctx.json) {
@@ -726,25 +749,34 @@ CommandResult PathToOn(CommandContext& ctx, const CommandSpec& spec,
   return {};
 }
 
-// Output held back until the command is done, then handed on in 1 MiB pieces (a frame each
-// on the way to the client: fewer, larger messages than the 64 KiB the worker's sink would
-// cut). Progress goes through at once.
+// Output held back until the command is done, then handed on in pieces of about 1 MiB (a frame
+// each on the way to the client: fewer, larger messages than the 64 KiB the worker's sink would
+// cut). The pieces are filled in place, each reserved once: no string that grows by doubling
+// and is copied again (on this kind of VM every fresh page costs a fault). Progress goes
+// through at once.
 class HeldOutput : public OutputSink {
  public:
   explicit HeldOutput(OutputSink& inner) : inner_(inner) {}
-  void Write(absl::string_view text) override { text_.append(text.data(), text.size()); }
+  void Write(absl::string_view text) override {
+    if (pieces_.empty() || pieces_.back().size() + text.size() > kPiece) {
+      pieces_.emplace_back();
+      pieces_.back().reserve(std::max(kPiece, text.size()));
+    }
+    pieces_.back().append(text.data(), text.size());
+  }
   void Progress(const ProgressInfo& progress) override { inner_.Progress(progress); }
   void Release() {
-    constexpr size_t kPiece = size_t{1} << 20;
-    for (size_t at = 0; at < text_.size(); at += kPiece) {
-      inner_.Write(absl::string_view(text_).substr(at, kPiece));
+    for (std::string& piece : pieces_) {
+      inner_.Write(piece);
+      std::string().swap(piece);
     }
-    text_.clear();
+    pieces_.clear();
   }
 
  private:
+  static constexpr size_t kPiece = size_t{1} << 20;
   OutputSink& inner_;
-  std::string text_;
+  std::vector<std::string> pieces_;
 };
 
 // Runs a command that answers from the heap graph. A graph mapped from its file is checked
@@ -754,6 +786,7 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
                                const std::vector<std::string>& args,
                                CommandResult (*run)(CommandContext&, const CommandSpec&,
                                                     const std::vector<std::string>&)) {
+  PhaseMark("worker", "gcroot-start");
   HeldOutput held(ctx.out);
   const bool announced = CacheOf(ctx).announced;
   CommandContext inner{ctx.dac,   ctx.core, ctx.runtime, ctx.location,
@@ -761,7 +794,9 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
   CommandResult result = run(inner, spec, args);
   RootCache& cache = CacheOf(ctx);
   if (!cache.graph || !cache.graph->damaged()) {
+    PhaseMark("worker", "gcroot-searched");
     held.Release();
+    PhaseMark("worker", "gcroot-released");
     return result;
   }
   cache.graph.reset();
@@ -775,6 +810,22 @@ CommandResult WithCheckedGraph(CommandContext& ctx, const CommandSpec& spec,
   fresh.Release();
   return result;
 }
+
+}  // namespace
+
+void ResetRootNotice(SessionState& state) {
+  if (!state.root_cache) return;
+  RootCache& cache = *state.root_cache;
+  cache.announced = false;
+  // The graph file changed (replaced, truncated, written to) since this worker mapped or saved
+  // it: the next gcroot maps and checks it again, as a new worker would.
+  if (cache.graph && FileIdOf(GraphCachePath(state)) != cache.graph_file_id) {
+    cache.graph.reset();
+    cache.graph_file_id.clear();
+  }
+}
+
+namespace {
 
 CommandResult GcRoot(CommandContext& ctx, const CommandSpec& spec,
                      const std::vector<std::string>& args) {

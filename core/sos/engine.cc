@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "core/sos/command.h"
 #include "core/sos/json.h"
+#include "core/sos/session_reset.h"
 
 namespace clrdiag::sos {
 
@@ -236,6 +237,19 @@ class DacEngine : public Engine {
 };
 
 }  // namespace
+
+void ResetSession(Engine& engine) {
+  auto* e = dynamic_cast<DacEngine*>(&engine);
+  if (e == nullptr) return;
+  SessionState& st = e->state();
+  st.memory = MemoryDumpState{};
+  st.current_thread = 0;
+  st.symbols = SymbolSettings{};
+  st.gc_history.reset();
+  st.trace_logging = false;
+  st.trace_dbgout = false;
+  ResetRootNotice(st);
+}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   const std::string& name = options.display_path.empty() ? options.dump_path : options.display_path;

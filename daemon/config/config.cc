@@ -1002,7 +1002,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
     } else {
       w.CheckKeys(n, "analysis",
                   {"max_sessions", "max_sessions_per_user", "idle_timeout", "command_timeout",
-                   "max_command_output_mib", "worker_memory_mib", "prebuild_heap_graph"});
+                   "max_command_output_mib", "worker_memory_mib", "prebuild_heap_graph",
+                   "warm_workers", "warm_worker_idle", "warm_worker_max_rss_mib"});
       AnalysisLimits& a = c.analysis;
       if (n["max_sessions"])
         w.Int(n["max_sessions"], "analysis.max_sessions", 1, 1024, &a.max_sessions);
@@ -1025,6 +1026,16 @@ absl::StatusOr<DaemonConfig> ParseConfig(const std::string& text, const std::str
       }
       if (n["prebuild_heap_graph"]) {
         w.Bool(n["prebuild_heap_graph"], "analysis.prebuild_heap_graph", &a.prebuild_heap_graph);
+      }
+      if (n["warm_workers"]) {
+        w.Int(n["warm_workers"], "analysis.warm_workers", 0, 64, &a.warm_workers);
+      }
+      if (n["warm_worker_idle"]) {
+        w.Duration(n["warm_worker_idle"], "analysis.warm_worker_idle", &a.warm_worker_idle);
+      }
+      if (n["warm_worker_max_rss_mib"]) {
+        w.Int(n["warm_worker_max_rss_mib"], "analysis.warm_worker_max_rss_mib", 16, 1 << 24,
+              &a.warm_worker_max_rss_mib);
       }
     }
   }

@@ -30,6 +30,12 @@ struct AnalysisLimits {
   int worker_memory_mib = 8192;  // the worker's data (heap) limit, RLIMIT_DATA
   // Build gcroot's heap graph in the background (nice 19) when a dump enters the catalog.
   bool prebuild_heap_graph = true;
+  // Kept workers: when a session ends, its worker (dump open, DAC loaded, heap graph mapped)
+  // may wait this long for the next session on the same dump by the same caller; at most
+  // warm_workers of them (0: none kept), none above warm_worker_max_rss_mib resident.
+  int warm_workers = 2;
+  absl::Duration warm_worker_idle = absl::Seconds(60);
+  int warm_worker_max_rss_mib = 1024;
 };
 
 // The metrics port (config key `metrics`): Prometheus /metrics, /healthz, /readyz over HTTP.

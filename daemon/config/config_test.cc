@@ -159,6 +159,29 @@ TEST(ConfigTest, PrebuildHeapGraphIsOnByDefaultAndCanBeTurnedOff) {
       << bad.status();
 }
 
+TEST(ConfigTest, WarmWorkersHaveDefaultsAndBounds) {
+  auto def = ParseConfig("analysis:\n  max_sessions: 2\n", "a.yaml");
+  ASSERT_TRUE(def.ok()) << def.status();
+  EXPECT_EQ(def->analysis.warm_workers, 2);
+  EXPECT_EQ(def->analysis.warm_worker_idle, absl::Seconds(60));
+  EXPECT_EQ(def->analysis.warm_worker_max_rss_mib, 1024);
+  auto set = ParseConfig(
+      "analysis:\n  warm_workers: 0\n  warm_worker_idle: 5m\n  warm_worker_max_rss_mib: 300\n",
+      "b.yaml");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->analysis.warm_workers, 0);
+  EXPECT_EQ(set->analysis.warm_worker_idle, absl::Minutes(5));
+  EXPECT_EQ(set->analysis.warm_worker_max_rss_mib, 300);
+  for (const char* yaml :
+       {"analysis:\n  warm_workers: -1\n", "analysis:\n  warm_workers: 65\n",
+        "analysis:\n  warm_worker_idle: soon\n", "analysis:\n  warm_worker_max_rss_mib: 1\n"}) {
+    auto bad = ParseConfig(yaml, "c.yaml");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find("c.yaml: analysis.warm_worker"), std::string::npos)
+        << bad.status();
+  }
+}
+
 TEST(ConfigTest, RepeatedKeysAreErrors) {
   // A YAML parser keeps one of the two values without a word; here the second one is even
   // invalid and would go unnoticed.

@@ -36,6 +36,7 @@
 #include "daemon/service/graph_prebuilder.h"
 #include "daemon/service/output_fds.h"
 #include "daemon/service/unix_listener.h"
+#include "daemon/service/warm_workers.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -245,11 +246,32 @@ int RunDaemon(const DaemonFlags& flags) {
   if (cfg->analysis.prebuild_heap_graph) {
     store_opts.on_committed = [&prebuilder](const std::string& id) { prebuilder.Enqueue(id); };
   }
-  store_opts.on_removing = [&prebuilder](const std::string& id) { prebuilder.Cancel(id); };
+  // Workers kept between sessions on the same dump (analysis.warm_workers): a dump that
+  // leaves the catalog ends its kept workers.
+  auto warm_workers = std::make_unique<service::WarmWorkers>(service::WarmWorkers::Options{
+      std::max(cfg->analysis.warm_workers, 0), cfg->analysis.warm_worker_idle,
+      static_cast<uint64_t>(std::max(cfg->analysis.warm_worker_max_rss_mib, 0))});
+  store_opts.on_removing = [&prebuilder, &warm_workers](const std::string& id) {
+    prebuilder.Cancel(id);
+    if (warm_workers) warm_workers->DropDump(id);
+  };
   auto store = dump::DumpStore::Open(cfg->dump_dir, store_opts);
   if (!store.ok()) {
     spdlog::critical("{}", std::string(store.status().message()));
     return 1;
+  }
+  // Dumps already in the store without a valid graph (collected before graphs were built, or
+  // while prebuild_heap_graph was off): built too, after any new dump's.
+  if (cfg->analysis.prebuild_heap_graph) {
+    for (const dump::DumpMeta& m : (*store)->List()) {
+      if (service::GraphPrebuilder::GraphLooksValid((*store)->DumpPath(m.id),
+                                                    (*store)->GraphPath(m.id))) {
+        continue;
+      }
+      spdlog::info("heap graph of dump {}: none valid in the store, queued (lowest priority)",
+                   m.id);
+      prebuilder.EnqueueBacklog(m.id);
+    }
   }
   inventory::Inventory inventory(fs, cfg->process_info_timeout);
   dump::CollectorOptions copts;
@@ -294,6 +316,7 @@ int RunDaemon(const DaemonFlags& flags) {
   deps.peers = &peers;
   deps.output_fds = &output_fds;
   deps.sessions = sessions;
+  deps.warm_workers = warm_workers.get();
   deps.authn = &authn;
   deps.audit = audit->get();
 
@@ -590,6 +613,7 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kShutdownGraceSeconds));
   server->Wait();
+  warm_workers.reset();  // every session is over: end the kept workers
   inventory.SetListenServer(nullptr);
   listen_server.reset();  // closes the runtimes' connections and removes the port sockets
   metrics_http.reset();   // last: /readyz says "not ready" until the very end

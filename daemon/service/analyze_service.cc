@@ -9,11 +9,14 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/phase_log.h"
 #include "core/base/unique_fd.h"
 #include "core/base/utf8.h"
 #include "daemon/service/diagnostics_service.h"
 #include "daemon/service/graph_prebuilder.h"
 #include "daemon/service/status_convert.h"
+#include "daemon/service/warm_workers.h"
 #include "daemon/worker/frame_io.h"
 #include "daemon/worker/worker_process.h"
 #include "google/protobuf/util/time_util.h"
@@ -36,6 +39,7 @@ grpc::Status DiagnosticsService::Analyze(
 grpc::Status DiagnosticsService::AnalyzeImpl(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::AnalyzeResponse, v1::AnalyzeRequest>* stream, Call* call) {
+  PhaseMark("daemon", "session");
   v1::AnalyzeRequest first;
   if (!stream->Read(&first) || !first.has_open()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -120,6 +124,8 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     }
   } unregister{registry, session};
 
+  WarmWorkers* warm =
+      deps_.warm_workers != nullptr && deps_.warm_workers->enabled() ? deps_.warm_workers : nullptr;
   worker::WorkerProcess::Options wopts;
   wopts.fd3 = dump_fd.get();
   std::vector<std::string> wargs = {"--store",          deps_.store->root(),
@@ -134,25 +140,55 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     GraphPrebuilder::Boost(pin.id());  // being built at nice 19? someone needs it now
     wargs.insert(wargs.end(), {"--graph-file", deps_.store->GraphPath(pin.id())});
   }
-  auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(), wargs, wopts);
-  dump_fd.Reset();
-  if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
-  auto& proc = **w;
-  spdlog::info("analyze: session {} on {} (worker pid {}, uid {})", session ? session->id() : "-",
-               path, proc.pid(), uid);
+  if (warm) wargs.emplace_back("--reusable");
   v1::AnalyzeRequest open = first;
   open.mutable_open()->set_dump(path);
+  // A kept worker serves only a session that its own would have been started exactly like:
+  // the same dump file (identity, not only path), the same arguments (rights, limits, graph
+  // file), the same caller and the same DAC directories.
+  std::string warm_key;
+  if (warm) {
+    warm_key =
+        absl::StrCat(dst.st_dev, ":", dst.st_ino, ":", dst.st_size, ":", dst.st_mtim.tv_sec, ".",
+                     dst.st_mtim.tv_nsec, "|uid ", uid, "|", call->who->name, "|",
+                     absl::StrJoin(wargs, " "), "|", absl::StrJoin(first.open().dac_dirs(), ":"));
+  }
+  std::unique_ptr<worker::WorkerProcess> owner;
+  bool reused = false;
+  v1::AnalyzeResponse resp;
+  // The first answer of a worker to an open request: opened, or a failure to open.
+  auto open_worker = [&](worker::WorkerProcess& p) {
+    return worker::WriteFrame(p.to_worker(), open).ok() &&
+           worker::ReadFrame(p.from_worker(), &resp).ok();
+  };
+  if (warm) {
+    if (auto kept = warm->Take(warm_key)) {
+      PhaseMark("daemon", "reuse");
+      if (open_worker(*kept)) {
+        owner = std::move(kept);
+        reused = true;
+      } else {
+        spdlog::warn("analyze: kept worker {} did not answer; starting a new one", kept->pid());
+      }
+    }
+  }
+  if (!owner) {
+    PhaseMark("daemon", "spawn");
+    auto w = worker::WorkerProcess::Start(worker::WorkerExecutablePath(), wargs, wopts);
+    PhaseMark("daemon", "spawned");
+    if (!w.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(w.status().message()));
+    owner = std::move(*w);
+  }
+  dump_fd.Reset();
+  auto& proc = *owner;
+  spdlog::info("analyze: session {} on {} (worker pid {}{}, uid {})", session ? session->id() : "-",
+               path, proc.pid(), reused ? ", kept from an earlier session" : "", uid);
   std::mutex to_worker_mu;  // the handler's thread and the watchdog (cancel) write to the worker
   auto to_worker = [&](const v1::AnalyzeRequest& r) {
     std::lock_guard<std::mutex> lock(to_worker_mu);
     return worker::WriteFrame(proc.to_worker(), r).ok();
   };
-  if (!to_worker(open)) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, "the analysis worker did not start");
-  }
-  // The first answer: opened, or a failure to open.
-  v1::AnalyzeResponse resp;
-  if (!worker::ReadFrame(proc.from_worker(), &resp).ok()) {
+  if (!reused && !open_worker(proc)) {
     bool clean;
     std::string how = proc.Wait(&clean);
     return grpc::Status(grpc::StatusCode::INTERNAL,
@@ -161,6 +197,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   if (resp.has_done() && !resp.done().ok()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, resp.done().error());
   }
+  PhaseMark("daemon", "worker-opened");
   if (session) resp.mutable_opened()->set_session_id(session->id());
   call->ev.bytes = static_cast<uint64_t>(dst.st_size);
   if (session) call->ev.target = absl::StrCat(what, " session:", session->id());
@@ -176,8 +213,10 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
 
   std::mutex mu;
   uint64_t running_id = 0;
+  uint64_t done_id = 0;  // the last command the worker answered (guarded by mu)
   std::string running_cmd;
   std::atomic<bool> closing{false};
+  std::atomic<bool> ended_by_exit{false};  // the worker answered an exit: the session is over
   if (session) {
     Session::Callbacks cb;
     cb.close = [&](const std::string& reason) {
@@ -238,6 +277,11 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
         }
       }
       if (r.has_done()) {
+        PhaseMark("daemon", "done-relayed");
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          done_id = r.done().id();
+        }
         if (session) session->CommandEnded(r.done().id());
         if (truncated && r.done().id() == output_id) {
           r.mutable_done()->set_ok(false);
@@ -248,7 +292,10 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
         }
       }
       to_client(r);
-      if (r.has_done() && r.done().exit()) return;
+      if (r.has_done() && r.done().exit()) {
+        ended_by_exit = true;
+        return;
+      }
     }
     bool clean;
     std::string how = proc.Wait(&clean);
@@ -283,12 +330,34 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
     if (session) session->CommandStarted(req.command().id(), req.command().command_line());
     if (!to_worker(req)) break;
   }
-  if (session) session->Detach();       // no watchdog callback from here on
-  if (ctx->IsCancelled()) proc.Kill();  // the client is gone: stop whatever runs
-  proc.CloseInput();                    // the worker exits at end of input
+  if (session) session->Detach();  // no watchdog callback from here on
+  // A worker that answered everything it was asked may be kept for the next session on this
+  // dump (analysis.warm_workers): never one that was killed, crashed, or still runs a command.
+  bool keep = warm != nullptr && !closing && !ctx->IsCancelled();
+  if (keep && !ended_by_exit) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (done_id != running_id) {
+      keep = false;
+    } else {
+      // The client left without `exit`: end the session in the worker the same way.
+      v1::AnalyzeRequest bye;
+      bye.mutable_command()->set_id(running_id + 1);
+      bye.mutable_command()->set_command_line("exit");
+      keep = to_worker(bye);
+    }
+  }
+  if (!keep) {
+    if (ctx->IsCancelled()) proc.Kill();  // the client is gone: stop whatever runs
+    proc.CloseInput();                    // the worker exits at end of input
+  }
   relay.join();
-  bool clean;
-  proc.Wait(&clean);
+  if (keep && ended_by_exit) {
+    warm->Keep(warm_key, pin.id(), std::move(owner));
+  } else {
+    bool clean;
+    proc.Wait(&clean);
+  }
+  PhaseMark("daemon", "worker-reaped");
   spdlog::info("analyze: session on {} ended", path);
   call->ev.action = "analyze.close";
   call->ev.bytes = commands_run;  // for a session's close: the number of commands it ran

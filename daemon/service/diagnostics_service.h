@@ -22,6 +22,8 @@
 
 namespace clrdiag::service {
 
+class WarmWorkers;  // warm_workers.h
+
 struct ServiceDeps {
   inventory::Inventory* inventory = nullptr;
   dump::Collector* collector = nullptr;
@@ -35,6 +37,7 @@ struct ServiceDeps {
   // Told about every collection that reached the collector (metrics); may be empty.
   std::function<void(dump::DumpKind, const absl::Status&, absl::Duration)> on_collection;
   listen::ListenServer* listen = nullptr;  // listen mode (may be null: no diagnostic ports)
+  WarmWorkers* warm_workers = nullptr;     // kept analysis workers (null: none are kept)
 };
 
 class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {

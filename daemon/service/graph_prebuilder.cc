@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -56,6 +58,7 @@ GraphPrebuilder::~GraphPrebuilder() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     queue_.clear();
+    backlog_.clear();
     if (running_pid_ > 0) ::kill(running_pid_, SIGKILL);
   }
   cv_.notify_all();
@@ -66,14 +69,45 @@ void GraphPrebuilder::Enqueue(const std::string& id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_ || std::find(queue_.begin(), queue_.end(), id) != queue_.end()) return;
+    backlog_.erase(std::remove(backlog_.begin(), backlog_.end(), id), backlog_.end());
     queue_.push_back(id);
   }
   cv_.notify_all();
 }
 
+void GraphPrebuilder::EnqueueBacklog(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ || std::find(queue_.begin(), queue_.end(), id) != queue_.end() ||
+        std::find(backlog_.begin(), backlog_.end(), id) != backlog_.end()) {
+      return;
+    }
+    backlog_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+bool GraphPrebuilder::GraphLooksValid(const std::string& dump, const std::string& graph) {
+  struct stat st {};
+  if (::stat(dump.c_str(), &st) != 0) return false;
+  // The header's start as core/dac/root_graph.cc writes it: 8 bytes of magic, then the key.
+  const uint64_t key[4] = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                           static_cast<uint64_t>(st.st_size),
+                           static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                               static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+  UniqueFd fd(::open(graph.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char header[8 + sizeof(key)];
+  if (::pread(fd.get(), header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header))) {
+    return false;
+  }
+  return std::memcmp(header, "CLRDHG01", 8) == 0 && std::memcmp(header + 8, key, sizeof(key)) == 0;
+}
+
 void GraphPrebuilder::Cancel(const std::string& id) {
   std::unique_lock<std::mutex> lock(mu_);
   queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+  backlog_.erase(std::remove(backlog_.begin(), backlog_.end(), id), backlog_.end());
   if (running_id_ != id) return;
   cancel_running_ = true;
   if (running_pid_ > 0) ::kill(running_pid_, SIGKILL);
@@ -83,11 +117,12 @@ void GraphPrebuilder::Cancel(const std::string& id) {
 void GraphPrebuilder::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !backlog_.empty(); });
     if (stop_) return;
-    running_id_ = queue_.front();
+    std::deque<std::string>& from = queue_.empty() ? backlog_ : queue_;
+    running_id_ = from.front();
     cancel_running_ = false;
-    queue_.pop_front();
+    from.pop_front();
     const std::string id = running_id_;
     lock.unlock();
     Build(id);

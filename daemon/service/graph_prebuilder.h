@@ -36,6 +36,13 @@ class GraphPrebuilder {
 
   // Queues the build of dump `id`'s graph (<store>/dumps/<id>/heapgraph).
   void Enqueue(const std::string& id);
+  // The same at the lowest priority: built only when no Enqueue'd dump waits (the dumps that
+  // were in the store when the daemon started without a valid graph).
+  void EnqueueBacklog(const std::string& id);
+  // Whether `graph` looks like the graph of `dump`: the file's header has the graph's magic and
+  // the dump file's identity (device, inode, size, modification time), as the worker checks
+  // before use. The rest is checked when a session reads it.
+  static bool GraphLooksValid(const std::string& dump, const std::string& graph);
   // A session opened dump `id`: if its graph is being built, the build goes on at normal
   // priority (it was niced to stay out of the way while nobody needed it). Acts on the
   // daemon's one prebuilder (none: nothing to do).
@@ -52,9 +59,10 @@ class GraphPrebuilder {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
-  std::string running_id_;       // guarded by mu_
-  bool cancel_running_ = false;  // Cancel came before its worker started (guarded by mu_)
-  pid_t running_pid_ = 0;        // not yet reaped while nonzero (guarded by mu_)
+  std::deque<std::string> backlog_;  // lowest priority (EnqueueBacklog)
+  std::string running_id_;           // guarded by mu_
+  bool cancel_running_ = false;      // Cancel came before its worker started (guarded by mu_)
+  pid_t running_pid_ = 0;            // not yet reaped while nonzero (guarded by mu_)
   std::unique_ptr<worker::WorkerProcess> proc_;  // the running build (guarded by mu_)
   bool stop_ = false;
   std::thread thread_;

@@ -1,6 +1,7 @@
 // clrdiag-worker: one analysis session, started by clrdiagd. Reads AnalyzeRequest frames on
 // stdin, writes AnalyzeResponse frames on stdout, logs on stderr. It opens one dump and hosts
 // the DAC; if the DAC faults, only this process dies.
+#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -21,8 +22,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "clrdiag/v1/clrdiag.pb.h"
+#include "core/base/phase_log.h"
 #include "core/base/utf8.h"
 #include "core/sos/engine.h"
+#include "core/sos/session_reset.h"
 #include "daemon/worker/frame_io.h"
 
 namespace {
@@ -33,14 +36,27 @@ using clrdiag::v1::AnalyzeResponse;
 using Clock = std::chrono::steady_clock;
 
 // Output goes to the daemon in frames; small writes are batched (64 KiB, or 100 ms) so that a
-// slow command still shows its output as it comes.
+// slow command still shows its output as it comes. One sink serves every command of the
+// process (Begin): the frame and its text keep their memory from one frame to the next.
 class FrameSink : public clrdiag::sos::OutputSink {
  public:
-  explicit FrameSink(uint64_t id) : id_(id) {}
+  void Begin(uint64_t id) {
+    id_ = id;
+    buffer_.clear();
+    last_flush_ = Clock::now();
+    last_progress_ = Clock::now() - std::chrono::milliseconds(150);
+  }
   void Write(absl::string_view text) override {
+    // A large piece with nothing pending (gcroot's held output comes in 1 MiB pieces) becomes a
+    // frame straight from the caller's bytes; only a character cut at its end waits.
+    if (buffer_.empty() && text.size() >= kBatch) {
+      const size_t n = clrdiag::Utf8CompletePrefix(text);
+      Send(text.substr(0, n));
+      buffer_.assign(text.data() + n, text.size() - n);
+      return;
+    }
     buffer_.append(text.data(), text.size());
-    if (buffer_.size() >= 64 * 1024 ||
-        Clock::now() - last_flush_ > std::chrono::milliseconds(100)) {
+    if (buffer_.size() >= kBatch || Clock::now() - last_flush_ > std::chrono::milliseconds(100)) {
       Flush();
     }
   }
@@ -60,24 +76,31 @@ class FrameSink : public clrdiag::sos::OutputSink {
     (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
   }
   // A frame's text must be valid UTF-8 (a protobuf string: the daemon cannot parse a frame that
-  // is not, and the command would never end). A character cut by the 64 KiB batching waits for
-  // the next frame; bytes from the dump that are not UTF-8 become U+FFFD. `last` sends all.
+  // is not, and the command would never end). A character cut by the batching waits for the
+  // next frame (at most 3 bytes stay behind); `last` sends all.
   void Flush(bool last = false) {
     const size_t n = last ? buffer_.size() : clrdiag::Utf8CompletePrefix(buffer_);
     if (n == 0) return;
-    std::string text = buffer_.substr(0, n);
+    Send(absl::string_view(buffer_).substr(0, n));
     buffer_.erase(0, n);
-    clrdiag::Utf8Sanitize(&text);
-    AnalyzeResponse r;
-    r.mutable_output()->set_id(id_);
-    r.mutable_output()->set_text(std::move(text));
-    last_flush_ = Clock::now();
-    (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, r);
   }
 
  private:
-  uint64_t id_;
+  static constexpr size_t kBatch = 64 * 1024;
+  // One output frame; bytes from the dump that are not UTF-8 become U+FFFD (valid text is
+  // checked, not copied again).
+  void Send(absl::string_view text) {
+    frame_.mutable_output()->set_id(id_);
+    std::string* t = frame_.mutable_output()->mutable_text();
+    t->assign(text.data(), text.size());
+    clrdiag::Utf8Sanitize(t);
+    last_flush_ = Clock::now();
+    (void)clrdiag::worker::WriteFrame(STDOUT_FILENO, frame_);
+  }
+
+  uint64_t id_ = 0;
   std::string buffer_;
+  AnalyzeResponse frame_;
   Clock::time_point last_flush_ = Clock::now();
   // The first progress frame comes after 100 ms (quick commands send none), then at most four
   // a second.
@@ -99,6 +122,12 @@ class RequestQueue {
     if (queue_.empty()) return false;
     *req = std::move(queue_.front());
     queue_.pop_front();
+    if (req->has_open()) {
+      cancelled_.clear();  // a new session: its command ids start again
+      running_id_ = 0;
+      running_.reset();
+      return true;
+    }
     running_id_ = req->command().id();
     running_ = std::make_shared<clrdiag::CancellationToken>();
     if (cancelled_.erase(running_id_)) running_->Cancel();
@@ -128,7 +157,8 @@ class RequestQueue {
         } else {
           cancelled_.insert(req.cancel().id());  // still queued: skipped when its turn comes
         }
-      } else if (req.has_command()) {
+      } else if (req.has_command() || req.has_open()) {
+        // An open request: the next session on this dump (a kept worker, --reusable).
         queue_.push_back(std::move(req));
         cv_.notify_all();
       }
@@ -229,10 +259,17 @@ int BuildGraph(int dump_fd, const std::string& dump_name, const std::string& sto
 }  // namespace
 
 int main(int argc, char** argv) {
+  clrdiag::PhaseMark("worker", "main");
   ::signal(SIGPIPE, SIG_IGN);
+  // Output buffers of a few MiB are freed and allocated again by every large command: keep
+  // them in the heap (not a fresh mapping each time, whose every page faults again). The big
+  // arrays (heap graph, windows) are mapped explicitly and are not affected.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
   std::string store_root, dump_name, graph_file;
   bool host_access = false;
   bool build_graph = false;
+  bool reusable = false;
   int dump_fd = -1;
   uint64_t data_limit_mib = 0;
   for (int i = 1; i < argc; ++i) {
@@ -242,6 +279,12 @@ int main(int argc, char** argv) {
     }
     if (std::strcmp(argv[i], "--build-graph") == 0) {
       build_graph = true;
+      continue;
+    }
+    // The daemon may keep this worker for the next session on the same dump: `exit` ends the
+    // session, not the process, and a new open request starts the next one.
+    if (std::strcmp(argv[i], "--reusable") == 0) {
+      reusable = true;
       continue;
     }
     if (i + 1 >= argc) break;
@@ -280,25 +323,37 @@ int main(int argc, char** argv) {
   opts.store_root = store_root;
   opts.host_access = host_access;
   opts.graph_path = graph_file;
+  clrdiag::PhaseMark("worker", "open-request");
   auto engine = clrdiag::sos::Engine::Open(opts);
+  clrdiag::PhaseMark("worker", "engine-opened");
   if (!engine.ok()) {
     SendDone(0, false, std::string(engine.status().message()), 0, true);
     return 1;
   }
-  {
+  auto send_opened = [&] {
     AnalyzeResponse r;
     r.mutable_opened()->set_dump_path(opts.display_path);
     r.mutable_opened()->set_runtime_version((*engine)->runtime_version());
     r.mutable_opened()->set_dac_dir((*engine)->dac_dir());
-    if (!clrdiag::worker::WriteFrame(STDOUT_FILENO, r).ok()) return 1;
-  }
+    return clrdiag::worker::WriteFrame(STDOUT_FILENO, r).ok();
+  };
+  if (!send_opened()) return 1;
   RequestQueue requests;
   requests.Start();
   std::shared_ptr<clrdiag::CancellationToken> cancel;
+  FrameSink sink;
   for (;;) {
     if (!requests.Next(&req, &cancel)) return requests.closed_status_ok() ? 0 : 1;
+    if (req.has_open()) {
+      // The next session (a kept worker): what the last one set up is forgotten; the dump,
+      // the DAC and the heap graph stay.
+      clrdiag::sos::ResetSession(**engine);
+      if (!send_opened()) return 1;
+      continue;
+    }
     uint64_t id = req.command().id();
-    FrameSink sink(id);
+    clrdiag::PhaseMark("worker", "command");
+    sink.Begin(id);
     auto t0 = std::chrono::steady_clock::now();
     clrdiag::sos::CommandResult res;
     if (cancel->cancelled()) {
@@ -309,13 +364,15 @@ int main(int argc, char** argv) {
     }
     // Whatever a command reports when it was cancelled, the client hears "cancelled".
     if (cancel->cancelled() && !res.exit) res = {false, "cancelled", false};
+    clrdiag::PhaseMark("worker", "command-ran");
     sink.Flush(/*last=*/true);
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
     SendDone(id, res.ok, res.error, static_cast<uint64_t>(ms), res.exit);
+    clrdiag::PhaseMark("worker", "done-sent");
     // The session is over: the daemon waits for this process before it ends the RPC, so leave
     // without tearing down the DAC and the dump (the kernel frees it all at once).
-    if (res.exit) ::_exit(0);
+    if (res.exit && !reusable) ::_exit(0);
   }
 }
