@@ -78,7 +78,9 @@ TEST_F(AutomationHostTest, CollectsThenSendsToEachEgressAndRecordsEveryOutcome) 
   cfg.rules = {rule};
   AutomationDeps deps;
   deps.store = store_.get();
-  deps.collect = [this](const dump::CollectRequest& r) { return FakeCollect(r); };
+  deps.collect = [this](const dump::CollectRequest& r, const std::string&) {
+    return FakeCollect(r);
+  };
   auto host = AutomationHost::Create(cfg, deps);
   ASSERT_TRUE(host.ok()) << host.status();
   sub_ = (*host)->bus().Subscribe({}, false);
