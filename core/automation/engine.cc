@@ -428,8 +428,8 @@ void Engine::OfferEvent(
   Dispatch(pending, std::move(events), false);
 }
 
-void Engine::OnCounterSample(const std::string& target, const std::string& provider, const std::string& counter,
-                             absl::Time timestamp, double value) {
+void Engine::OnCounterSample(const std::string& target, const std::string& provider,
+                             const std::string& counter, absl::Time timestamp, double value) {
   OfferEvent(target, [&](size_t idx, TriggerState& st) -> std::optional<std::string> {
     const Trigger& t = rules_[idx].trigger;
     if (t.type != TriggerType::kCounter || t.provider != provider || t.counter != counter) {
@@ -453,8 +453,8 @@ void Engine::OnException(const std::string& target, const std::string& type,
   });
 }
 
-void Engine::OnCrash(const std::string& target, const std::string& type,
-                     const std::string& message, absl::Time /*timestamp*/) {
+void Engine::OnCrash(const std::string& target, const std::string& type, const std::string& message,
+                     absl::Time /*timestamp*/) {
   OfferEvent(target, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
     if (rules_[idx].trigger.type != TriggerType::kCrash) return std::nullopt;
     return absl::StrCat("crash: unhandled ", type, ": ", message);

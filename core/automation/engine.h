@@ -156,8 +156,8 @@ class Engine {
   // judged on these times); limits use the engine's clock. Values of unknown processes and
   // counters no rule watches are ignored.
   // `target` is the process's TargetKey.
-  void OnCounterSample(const std::string& target, const std::string& provider, const std::string& counter,
-                       absl::Time timestamp, double value);
+  void OnCounterSample(const std::string& target, const std::string& provider,
+                       const std::string& counter, absl::Time timestamp, double value);
   void OnException(const std::string& target, const std::string& type, const std::string& message,
                    absl::Time timestamp);
   // An unhandled exception (or fatal error) reported by the runtime before it dies.

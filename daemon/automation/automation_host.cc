@@ -88,6 +88,7 @@ std::string DescribeLimits(const automation::Limits& l) {
   if (l.rule_duration > absl::ZeroDuration()) {
     parts.push_back("rule_duration " + absl::FormatDuration(l.rule_duration));
   }
+  if (l.per_process) parts.push_back("per process");
   return absl::StrJoin(parts, ", ");
 }
 
@@ -175,8 +176,8 @@ void AutomationHost::OfferCrashDump(const dump::DumpMeta& meta) {
     if (text.ok()) {
       type = CrashReportExceptionType(*text);
     } else if (deps_.log) {
-      deps_.log(true, absl::StrCat("crash dump ", meta.id, ": cannot read its crash report: ",
-                                   text.status().message()));
+      deps_.log(true, absl::StrCat("crash dump ", meta.id,
+                                   ": cannot read its crash report: ", text.status().message()));
     }
   }
   engine_->OnCrashDump(

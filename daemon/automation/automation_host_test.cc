@@ -141,3 +141,26 @@ TEST(DescribeTest, ActionAndLimits) {
 
 }  // namespace
 }  // namespace clrdiag::daemon_automation
+
+namespace clrdiag::daemon_automation {
+namespace {
+
+// The runtime's crash report (every value a string): the crashed thread's exception type, else
+// the first thread's that has one; "" for none or for text that is not a report.
+TEST(CrashReportTest, ExceptionTypeOfTheCrashedThread) {
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"protocol_version": "1.0.0", "threads": [
+      {"is_managed": "true", "crashed": "false", "managed_exception_type": "System.FormatException"},
+      {"is_managed": "true", "crashed": "true",
+       "managed_exception_type": "System.InvalidOperationException"}]}})"),
+            "System.InvalidOperationException");
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"threads": [
+      {"crashed": "false"}, {"crashed": "false", "managed_exception_type": "System.Exception"}]}})"),
+            "System.Exception");
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"threads": [{"crashed": "true"}]}})"), "");
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"threads": "none"}})"), "");
+  EXPECT_EQ(CrashReportExceptionType("not json {"), "");
+  EXPECT_EQ(CrashReportExceptionType(""), "");
+}
+
+}  // namespace
+}  // namespace clrdiag::daemon_automation

@@ -76,9 +76,9 @@ void EventPipeBridge::Reconcile() {
   }
   for (const auto& [key, n] : want) {
     if (held_.count(key) || ended.count(key)) continue;
-    const std::string who =
-        n.listen_only ? absl::StrCat("pid ", n.pid, " (runtime ", n.runtime_cookie, ")")
-                      : absl::StrCat("pid ", n.pid);
+    const std::string who = n.listen_only
+                                ? absl::StrCat("pid ", n.pid, " (runtime ", n.runtime_cookie, ")")
+                                : absl::StrCat("pid ", n.pid);
     eventpipe::Needs needs;
     needs.counter_providers.clear();
     absl::Duration interval = absl::InfiniteDuration();
@@ -117,8 +117,8 @@ void EventPipeBridge::Reconcile() {
       engine->OnCounterSample(key, provider, counter, ts, v);
     };
     if (n.exceptions) {
-      sink.on_exception = [engine, key](pid_t, const std::string& type,
-                                        const std::string& message, absl::Time ts) {
+      sink.on_exception = [engine, key](pid_t, const std::string& type, const std::string& message,
+                                        absl::Time ts) {
         engine->OnException(key, type, message, ts);
       };
     }

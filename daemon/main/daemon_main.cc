@@ -462,8 +462,8 @@ int RunDaemon(const DaemonFlags& flags) {
         },
         // Listen-only runtimes (another pid namespace): their session goes through the port,
         // to the runtime with that cookie.
-        [&listen_server](const automation::ProcessNeeds& n)
-            -> absl::StatusOr<std::shared_ptr<ipc::Endpoint>> {
+        [&listen_server](
+            const automation::ProcessNeeds& n) -> absl::StatusOr<std::shared_ptr<ipc::Endpoint>> {
           if (!listen_server) return absl::UnavailableError("no diagnostic port");
           for (const auto& rt : listen_server->List()) {
             if (ipc::CookieHex(rt.cookie) != n.runtime_cookie) continue;

@@ -90,7 +90,9 @@ class NamespacedApp {
     const std::string script =
         "set -e; mount --bind '" + shared +
         "' /mnt; mount -t tmpfs tmpfs /tmp; export DOTNET_DiagnosticPorts=/mnt/clrdiag.sock; "
-        "export CLRDIAG_TEST_MARK=app-" + std::to_string(chain) + "; "
+        "export CLRDIAG_TEST_MARK=app-" +
+        std::to_string(chain) +
+        "; "
         "exec '" +
         FixturePath("HeapApp") + "' 100 --stdin --chain " + std::to_string(chain);
     proc_ = Process::Spawn({"/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc",
@@ -206,10 +208,10 @@ TEST_F(RuntimeKeyTest, StartupRuleFiresOncePerRuntimeWithTheSamePid) {
     // its own marker and not the other app's. (The catalog's command line does not tell them
     // apart: over the port the runtime reports only its executable.)
     const std::string core = ReadFile(m["path"].get<std::string>());
-    const bool has_a = core.find("CLRDIAG_TEST_MARK=app-" + std::to_string(a_chain)) !=
-                       std::string::npos;
-    const bool has_b = core.find("CLRDIAG_TEST_MARK=app-" + std::to_string(b_chain)) !=
-                       std::string::npos;
+    const bool has_a =
+        core.find("CLRDIAG_TEST_MARK=app-" + std::to_string(a_chain)) != std::string::npos;
+    const bool has_b =
+        core.find("CLRDIAG_TEST_MARK=app-" + std::to_string(b_chain)) != std::string::npos;
     EXPECT_NE(has_a, has_b) << "dump " << m["id"] << " must hold exactly one app's marker";
     markers.insert(has_a ? "a" : has_b ? "b" : "none");
     shas.insert(m["sha256"].get<std::string>());
@@ -242,7 +244,8 @@ TEST_F(RuntimeKeyTest, OneRuntimeExitingLeavesTheOthersSessionAndRules) {
   StartDaemon(
       "  - name: throw-each\n"
       "    filter: { process_name: HeapApp }\n"
-      "    trigger: { type: exception, exception_type: System.NotSupportedException, message: \"from-*\" }\n"
+      "    trigger: { type: exception, exception_type: System.NotSupportedException, message: "
+      "\"from-*\" }\n"
       "    action: { collect: { type: Mini } }\n"
       "    limits: { action_count: 1, per_process: true }\n");
   NamespacedApp a(dir_, shared_, a_chain);

@@ -147,8 +147,9 @@ TEST(CrashRulePatternTest, OnlyTheCrashWhoseReportMatchesTheExceptionPatternFire
   auto fired = EventsOf(d, "rule_fired");
   ASSERT_EQ(fired.size(), 1u) << d.log();
   EXPECT_EQ(fired[0]["pid"], matching.pid());
-  EXPECT_NE(fired[0]["message"].get<std::string>().find("unhandled System.InvalidOperationException"),
-            std::string::npos)
+  EXPECT_NE(
+      fired[0]["message"].get<std::string>().find("unhandled System.InvalidOperationException"),
+      std::string::npos)
       << fired[0].dump();
   egress = EventsOf(d, "egress");
   ASSERT_EQ(egress.size(), 1u) << d.log();
