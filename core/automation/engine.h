@@ -230,7 +230,7 @@ class Engine {
   // Under mu_: the limits' verdict at `now`; records the fire when allowed.
   bool Admit(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
              std::vector<Event>* events);
-  std::optional<absl::Time> NextAllowed(size_t rule, const LimitState& ls, absl::Time now) const;
+  std::optional<absl::Time> NextAllowed(size_t rule, const LimitState& rt, absl::Time now) const;
   // The state limits count for `rule` on target `key`; nullptr when per target and none yet.
   const LimitState* LimitsOf(size_t rule, const std::string& key) const;
   // Whether the rule is done with target `key` (per_process, action_count reached, no window).

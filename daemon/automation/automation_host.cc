@@ -88,7 +88,7 @@ std::string DescribeLimits(const automation::Limits& l) {
   if (l.rule_duration > absl::ZeroDuration()) {
     parts.push_back("rule_duration " + absl::FormatDuration(l.rule_duration));
   }
-  if (l.per_process) parts.push_back("per process");
+  if (l.per_process) parts.emplace_back("per process");
   return absl::StrJoin(parts, ", ");
 }
 
