@@ -35,6 +35,7 @@ nlohmann::ordered_json EventJson(const clrdiag::v1::AutomationEvent& e) {
   j["egress"] = e.egress();
   j["ok"] = e.ok();
   j["message"] = e.message();
+  j["runtime_cookie"] = e.runtime_cookie();
   return j;
 }
 
@@ -43,6 +44,10 @@ void PrintEvent(const clrdiag::v1::AutomationEvent& e, bool json) {
     std::printf("%s\n", EventJson(e).dump().c_str());
   } else {
     std::string who = e.pid() ? absl::StrCat("pid ", e.pid(), " (", e.process_name(), ")") : "";
+    // A runtime known only through a listen port: its pid may be another runtime's too.
+    if (!who.empty() && !e.runtime_cookie().empty()) {
+      absl::StrAppend(&who, " runtime ", e.runtime_cookie().substr(0, 8));
+    }
     std::string what = e.message();
     if (!e.dump_id().empty()) what = absl::StrCat("dump ", e.dump_id(), ": ", what);
     if (!e.egress().empty()) {

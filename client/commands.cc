@@ -166,6 +166,11 @@ int RunPs(Client& client, const GlobalOptions& opts) {
     if (!p.connection().empty()) {
       r.version += absl::StrCat("  [", p.connection(), p.resume_sent() ? "" : " not resumed",
                                 p.listen_only() ? " ns-pid" : "", "]");
+      // Runtimes from other pid namespaces may show the same pid: their cookie tells them
+      // apart (--runtime-cookie takes it).
+      if (p.listen_only() && !p.runtime_cookie().empty()) {
+        absl::StrAppend(&r.version, " runtime ", p.runtime_cookie().substr(0, 8));
+      }
     }
     r.version += IdentityMarker(p);
     rows.push_back(std::move(r));

@@ -90,9 +90,10 @@ int main(int argc, char** argv) {
   events->add_flag("-f,--follow", ev.follow,
                    "after the recent events, keep printing new ones until Ctrl-C");
   events->add_flag("--json", g.json, "one JSON object per event and line (JSON Lines)");
-  events->add_option("--kind", ev.kinds,
-                     "only these kinds (repeatable): process_start, process_exit, rule_fired, "
-                     "rule_throttled, dump_collected, collect_failed, egress, rule_finished");
+  events->add_option(
+      "--kind", ev.kinds,
+      "only these kinds (repeatable): process_start, process_exit, rule_fired, "
+      "rule_throttled, dump_collected, collect_failed, egress, rule_finished, rule_skipped");
   events->add_option("--rule", ev.rule, "only this rule's events");
   events->add_option("-p,--process-id", ev.pid, "only this process's events");
   auto* rules = app.add_subcommand(

@@ -38,6 +38,11 @@ int64_t TicksPerSecond() {
 
 }  // namespace
 
+std::string TargetKey(const ProcessInfo& p) {
+  if (p.listen_only && !p.runtime_cookie.empty()) return "runtime " + p.runtime_cookie;
+  return absl::StrCat("pid ", p.pid, " start ", p.start_time);
+}
+
 bool FilterMatches(const Filter& f, const ProcessInfo& p) {
   return Match(f.process_name, p.name) && Match(f.command_line, p.command_line) &&
          Match(f.entry_assembly, p.entry_assembly) && Match(f.k8s_namespace, p.k8s_namespace) &&
@@ -121,9 +126,23 @@ void Engine::MatchRules(ProcState& ps) {
   }
 }
 
-std::optional<absl::Time> Engine::NextAllowed(size_t rule, absl::Time now) const {
-  const Limits& l = rules_[rule].limits;
+const Engine::LimitState* Engine::LimitsOf(size_t rule, const std::string& key) const {
   const RuleRuntime& rt = runtime_[rule];
+  if (!rules_[rule].limits.per_process) return &rt.all;
+  auto it = rt.targets.find(key);
+  return it == rt.targets.end() ? nullptr : &it->second;
+}
+
+bool Engine::TargetDone(size_t rule, const std::string& key) const {
+  const Limits& l = rules_[rule].limits;
+  if (!l.per_process || l.window > absl::ZeroDuration()) return false;
+  const LimitState* ls = LimitsOf(rule, key);
+  return ls != nullptr && ls->fire_count >= static_cast<uint64_t>(l.action_count);
+}
+
+std::optional<absl::Time> Engine::NextAllowed(size_t rule, const LimitState& rt,
+                                              absl::Time now) const {
+  const Limits& l = rules_[rule].limits;
   std::optional<absl::Time> next;
   auto later = [&](absl::Time t) {
     if (t > now && (!next || t > *next)) next = t;
@@ -150,8 +169,8 @@ void Engine::CheckFinished(size_t rule, absl::Time now, std::vector<Event>* even
     rt.finished = true;
     rt.finished_reason =
         absl::StrCat("rule_duration ", absl::FormatDuration(l.rule_duration), " elapsed");
-  } else if (l.window == absl::ZeroDuration() &&
-             rt.fire_count >= static_cast<uint64_t>(l.action_count)) {
+  } else if (!l.per_process && l.window == absl::ZeroDuration() &&
+             rt.all.fire_count >= static_cast<uint64_t>(l.action_count)) {
     rt.finished = true;
     rt.finished_reason = absl::StrCat("action_count ", l.action_count, " reached");
   }
@@ -167,15 +186,18 @@ void Engine::CheckFinished(size_t rule, absl::Time now, std::vector<Event>* even
 bool Engine::Admit(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
                    std::vector<Event>* events) {
   CheckFinished(rule, now, events);
-  RuleRuntime& rt = runtime_[rule];
-  if (rt.finished) return false;
+  RuleRuntime& rr = runtime_[rule];
+  if (rr.finished) return false;
   const Limits& l = rules_[rule].limits;
+  const std::string key = TargetKey(p);
+  if (TargetDone(rule, key)) return false;  // this target had its action_count
+  LimitState& rt = l.per_process ? rr.targets[key] : rr.all;
   if (l.window > absl::ZeroDuration()) {
     while (!rt.fires.empty() && rt.fires.front() <= now - l.window) rt.fires.pop_front();
   }
-  std::optional<absl::Time> next = NextAllowed(rule, now);
+  std::optional<absl::Time> next = NextAllowed(rule, rt, now);
   if (next) {
-    ++rt.throttled;
+    ++rr.throttled;
     // One event per hold-back period, not one per sample.
     if (rt.throttle_reported == next) return false;
     rt.throttle_reported = next;
@@ -183,6 +205,7 @@ bool Engine::Admit(size_t rule, const ProcessInfo& p, const std::string& reason,
     e.kind = EventKind::kRuleThrottled;
     e.rule = rules_[rule].name;
     e.pid = p.pid;
+    e.runtime_cookie = p.listen_only ? p.runtime_cookie : "";
     e.process_name = p.name;
     e.uid = p.uid;
     e.message = absl::StrCat(reason, "; held back by the limits until ",
@@ -193,6 +216,10 @@ bool Engine::Admit(size_t rule, const ProcessInfo& p, const std::string& reason,
   rt.fires.push_back(now);
   ++rt.fire_count;
   rt.last_fire = now;
+  if (l.per_process) {  // the rule's totals, for ListRules
+    ++rr.all.fire_count;
+    rr.all.last_fire = now;
+  }
   return true;
 }
 
@@ -203,6 +230,7 @@ void Engine::Fire(size_t rule, const ProcessInfo& p, const std::string& reason, 
   e.kind = EventKind::kRuleFired;
   e.rule = rules_[rule].name;
   e.pid = p.pid;
+  e.runtime_cookie = p.listen_only ? p.runtime_cookie : "";
   e.process_name = p.name;
   e.uid = p.uid;
   e.message = reason;
@@ -231,11 +259,14 @@ void Engine::Dispatch(const std::vector<Pending>& pending, std::vector<Event> ev
 
 std::vector<ProcessNeeds> Engine::NeedsLocked() const {
   std::vector<ProcessNeeds> out;
-  for (const auto& [pid, ps] : procs_) {
+  for (const auto& [key, ps] : procs_) {
     ProcessNeeds n;
-    n.pid = pid;
+    n.target = key;
+    n.pid = ps.info.pid;
+    n.listen_only = ps.info.listen_only;
+    n.runtime_cookie = ps.info.runtime_cookie;
     for (const auto& [idx, st] : ps.rules) {
-      if (runtime_[idx].finished) continue;
+      if (runtime_[idx].finished || TargetDone(idx, key)) continue;
       const Trigger& t = rules_[idx].trigger;
       if (t.type == TriggerType::kCounter) {
         auto [it, added] = n.counters.try_emplace(t.provider, t.counter_interval);
@@ -263,27 +294,24 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
   {
     std::lock_guard<std::mutex> lock(mu_);
     const absl::Time now = options_.clock();
-    std::set<pid_t> seen;
+    // A reused pid has another start time, so another key: the old process is gone.
+    std::set<std::string> seen;
+    std::set<std::string> still_ended;
     for (const ProcessInfo& info : processes) {
-      seen.insert(info.pid);
-      auto it = procs_.find(info.pid);
-      if (it != procs_.end() && it->second.info.start_time != info.start_time) {
-        // The pid was reused: the old process is gone.
-        Event e;
-        e.kind = EventKind::kProcessExit;
-        e.pid = info.pid;
-        e.process_name = it->second.info.name;
-        e.uid = it->second.info.uid;
-        events.push_back(std::move(e));
-        procs_.erase(it);
-        it = procs_.end();
+      const std::string key = TargetKey(info);
+      if (ended_.count(key)) {
+        still_ended.insert(key);
+        continue;
       }
+      seen.insert(key);
+      auto it = procs_.find(key);
       if (it == procs_.end()) {
-        it = procs_.emplace(info.pid, ProcState{}).first;
+        it = procs_.emplace(key, ProcState{}).first;
         it->second.info = info;
         Event e;
         e.kind = EventKind::kProcessStart;
         e.pid = info.pid;
+        e.runtime_cookie = info.listen_only ? info.runtime_cookie : "";
         e.process_name = info.name;
         e.uid = info.uid;
         e.message = info.command_line;
@@ -300,20 +328,22 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
       }
       Event e;
       e.kind = EventKind::kProcessExit;
-      e.pid = it->first;
+      e.pid = it->second.info.pid;
+      e.runtime_cookie = it->second.info.listen_only ? it->second.info.runtime_cookie : "";
       e.process_name = it->second.info.name;
       e.uid = it->second.info.uid;
       events.push_back(std::move(e));
       it = procs_.erase(it);
     }
+    ended_.swap(still_ended);  // forgotten once the list no longer has them
     for (size_t i = 0; i < rules_.size(); ++i) CheckFinished(i, now, &events);
 
     const absl::Duration interval = options_.automation.poll_interval;
-    for (auto& [pid, ps] : procs_) {
+    for (auto& [key, ps] : procs_) {
       std::optional<ProcSample> s;
       bool sampled = false;
       for (auto& [idx, st] : ps.rules) {
-        if (runtime_[idx].finished) continue;
+        if (runtime_[idx].finished || TargetDone(idx, key)) continue;
         const Rule& rule = rules_[idx];
         const Trigger& t = rule.trigger;
         if (t.type == TriggerType::kStartup) {
@@ -323,10 +353,11 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
           }
           continue;
         }
-        if (!t.is_procfs()) continue;
+        // A listen-only runtime's pid is not ours to read in /proc.
+        if (!t.is_procfs() || ps.info.listen_only) continue;
         if (!sampled) {
           sampled = true;
-          auto r = sample(pid);
+          auto r = sample(ps.info.pid);
           if (r.ok()) {
             s = *r;
             ps.cpu.emplace_back(s->time, s->cpu_ticks);
@@ -380,25 +411,26 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
 }
 
 void Engine::OfferEvent(
-    pid_t pid, const std::function<std::optional<std::string>(size_t, TriggerState&)>& fires) {
+    const std::string& target,
+    const std::function<std::optional<std::string>(size_t, TriggerState&)>& fires) {
   std::vector<Pending> pending;
   std::vector<Event> events;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = procs_.find(pid);
+    auto it = procs_.find(target);
     if (it == procs_.end()) return;
     const absl::Time now = options_.clock();
     for (auto& [idx, st] : it->second.rules) {
-      if (runtime_[idx].finished) continue;
+      if (runtime_[idx].finished || TargetDone(idx, target)) continue;
       if (auto reason = fires(idx, st)) Fire(idx, it->second.info, *reason, now, &pending, &events);
     }
   }
   Dispatch(pending, std::move(events), false);
 }
 
-void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::string& counter,
-                             absl::Time timestamp, double value) {
-  OfferEvent(pid, [&](size_t idx, TriggerState& st) -> std::optional<std::string> {
+void Engine::OnCounterSample(const std::string& target, const std::string& provider,
+                             const std::string& counter, absl::Time timestamp, double value) {
+  OfferEvent(target, [&](size_t idx, TriggerState& st) -> std::optional<std::string> {
     const Trigger& t = rules_[idx].trigger;
     if (t.type != TriggerType::kCounter || t.provider != provider || t.counter != counter) {
       return std::nullopt;
@@ -411,9 +443,9 @@ void Engine::OnCounterSample(pid_t pid, const std::string& provider, const std::
   });
 }
 
-void Engine::OnException(pid_t pid, const std::string& type, const std::string& message,
-                         absl::Time /*timestamp*/) {
-  OfferEvent(pid, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
+void Engine::OnException(const std::string& target, const std::string& type,
+                         const std::string& message, absl::Time /*timestamp*/) {
+  OfferEvent(target, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
     const Trigger& t = rules_[idx].trigger;
     if (t.type != TriggerType::kException || !t.exception_type.Matches(type)) return std::nullopt;
     if (t.exception_message && !t.exception_message->Matches(message)) return std::nullopt;
@@ -421,9 +453,9 @@ void Engine::OnException(pid_t pid, const std::string& type, const std::string& 
   });
 }
 
-void Engine::OnCrash(pid_t pid, const std::string& type, const std::string& message,
+void Engine::OnCrash(const std::string& target, const std::string& type, const std::string& message,
                      absl::Time /*timestamp*/) {
-  OfferEvent(pid, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
+  OfferEvent(target, [&](size_t idx, TriggerState&) -> std::optional<std::string> {
     if (rules_[idx].trigger.type != TriggerType::kCrash) return std::nullopt;
     return absl::StrCat("crash: unhandled ", type, ": ", message);
   });
@@ -463,6 +495,28 @@ std::vector<std::string> Engine::OnCrashDump(const ProcessInfo& process, const s
       if (eventpipe ? !t.crash_eventpipe() : !t.crash_runtime()) continue;
       if (eventpipe && !t.exception_type.Matches(exception_type)) continue;
       if (!FilterMatches(rules_[idx].filter, process)) continue;
+      const bool any_exception = t.exception_type.text.empty() || t.exception_type.text == "*";
+      if (!eventpipe && !any_exception &&
+          (exception_type.empty() || !t.exception_type.Matches(exception_type))) {
+        // Way 1 with an exception pattern: the crash report names the unhandled exception.
+        Event e;
+        e.kind = EventKind::kRuleSkipped;
+        e.rule = rules_[idx].name;
+        e.pid = process.pid;
+        e.process_name = process.name;
+        e.uid = process.uid;
+        e.dump_id = dump_id;
+        e.message =
+            exception_type.empty()
+                ? absl::StrCat("crash dump ", dump_id, ": no unhandled exception type known (no ",
+                               "crash report beside the dump: DOTNET_EnableCrashReport=1, or a ",
+                               "report naming no managed exception), so exception pattern ",
+                               t.exception_type.text, " cannot match")
+                : absl::StrCat("crash dump ", dump_id, ": unhandled ", exception_type,
+                               " does not match exception pattern ", t.exception_type.text);
+        events.push_back(std::move(e));
+        continue;
+      }
       const size_t before = pending.size();
       Fire(idx, process, reason, now, &pending, &events);
       if (pending.size() > before) {
@@ -476,10 +530,10 @@ std::vector<std::string> Engine::OnCrashDump(const ProcessInfo& process, const s
   return fired;
 }
 
-std::optional<Rule> Engine::SpeculationFor(pid_t pid, const std::string& type,
+std::optional<Rule> Engine::SpeculationFor(const std::string& target, const std::string& type,
                                            ProcessInfo* process) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = procs_.find(pid);
+  auto it = procs_.find(target);
   if (it == procs_.end()) return std::nullopt;
   const absl::Time now = options_.clock();
   for (const auto& [idx, st] : it->second.rules) {
@@ -490,23 +544,28 @@ std::optional<Rule> Engine::SpeculationFor(pid_t pid, const std::string& type,
     if (l.rule_duration > absl::ZeroDuration() && now - runtime_[idx].started >= l.rule_duration) {
       continue;
     }
-    if (NextAllowed(idx, now)) continue;
+    if (TargetDone(idx, target)) continue;
+    if (const LimitState* ls = LimitsOf(idx, target); ls && NextAllowed(idx, *ls, now)) continue;
     if (process) *process = it->second.info;
     return rules_[idx];
   }
   return std::nullopt;
 }
 
-void Engine::OnProcessExit(pid_t pid) {
+void Engine::OnProcessExit(const std::string& target) {
   std::vector<Event> events;
   bool needs_changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = procs_.find(pid);
+    auto it = procs_.find(target);
     if (it == procs_.end()) return;
+    // A listen runtime stays listed for the port's reconnect grace after its end: not a new
+    // process then. (A process in /proc is listed only while it exists.)
+    if (it->second.info.listen_only) ended_.insert(target);
     Event e;
     e.kind = EventKind::kProcessExit;
-    e.pid = pid;
+    e.pid = it->second.info.pid;
+    e.runtime_cookie = it->second.info.listen_only ? it->second.info.runtime_cookie : "";
     e.process_name = it->second.info.name;
     e.uid = it->second.info.uid;
     events.push_back(std::move(e));
@@ -527,12 +586,13 @@ std::vector<RuleStatus> Engine::ListRules() const {
     RuleStatus s;
     s.name = rules_[i].name;
     s.trigger = DescribeTrigger(rules_[i].trigger);
-    s.fires = rt.fire_count;
+    s.fires = rt.all.fire_count;
     s.throttled = rt.throttled;
-    s.last_fire = rt.last_fire;
+    s.last_fire = rt.all.last_fire;
     s.finished = rt.finished;
     s.finished_reason = rt.finished_reason;
-    if (!rt.finished) s.next_allowed = NextAllowed(i, now);
+    // Per-target limits have no one answer: each target has its own.
+    if (!rt.finished && !rules_[i].limits.per_process) s.next_allowed = NextAllowed(i, rt.all, now);
     for (const auto& [pid, ps] : procs_) s.processes += ps.rules.count(i) ? 1 : 0;
     out.push_back(std::move(s));
   }

@@ -12,7 +12,14 @@
 // sample at time t sets target = t - interval + window; a gap of more than 1.5 intervals
 // between samples restarts the series; the trigger is satisfied when a passing sample's time
 // reaches the target. After it fires (or is held back by limits) the series starts afresh.
-// Limits are per rule across all the processes it matches.
+// Limits are per rule across all the processes it matches, or per target with
+// `limits.per_process`.
+//
+// Targets are keyed by runtime identity, not by pid (TargetKey): a process the daemon sees in
+// /proc by (host pid, start time), one instance of it; a runtime known only through a listen
+// port by its runtime instance cookie, since runtimes in other pid namespaces may advertise the
+// same pid (each is pid 1 of its container). Each target has its own rule state, EventPipe
+// session (ProcessNeeds::target) and, with per_process limits, its own limits.
 #pragma once
 
 #include <sys/types.h>
@@ -26,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,8 +57,16 @@ struct ProcessInfo {
   std::string k8s_namespace;
   std::string pod;
   std::string container_id;
+  // The runtime instance cookie (hex; "" until the runtime said) and whether the process is
+  // known only through a listen port (its pid is the one it advertised, in its own namespace).
+  std::string runtime_cookie;
+  bool listen_only = false;
 };
 bool FilterMatches(const Filter& f, const ProcessInfo& p);
+
+// The key a target is tracked by: "runtime <cookie>" for a listen-only runtime, else
+// "pid <pid> start <start_time>".
+std::string TargetKey(const ProcessInfo& p);
 
 // One procfs reading of a process.
 struct ProcSample {
@@ -94,7 +110,10 @@ class ActionRunner {
 
 // What the EventPipe reader should subscribe to for one process.
 struct ProcessNeeds {
+  std::string target;  // TargetKey
   pid_t pid = 0;
+  bool listen_only = false;    // reach it through its listen port (by runtime_cookie)
+  std::string runtime_cookie;  // hex
   // provider → EventCounterIntervalSec (the smallest any rule asks for)
   std::map<std::string, absl::Duration> counters;
   bool exceptions = false;  // runtime provider, exception keyword (ExceptionThrown)
@@ -136,19 +155,23 @@ class Engine {
   // Pushed by the EventPipe reader. `timestamp` is the sample's own time (its series is
   // judged on these times); limits use the engine's clock. Values of unknown processes and
   // counters no rule watches are ignored.
-  void OnCounterSample(pid_t pid, const std::string& provider, const std::string& counter,
-                       absl::Time timestamp, double value);
-  void OnException(pid_t pid, const std::string& type, const std::string& message,
+  // `target` is the process's TargetKey.
+  void OnCounterSample(const std::string& target, const std::string& provider,
+                       const std::string& counter, absl::Time timestamp, double value);
+  void OnException(const std::string& target, const std::string& type, const std::string& message,
                    absl::Time timestamp);
   // An unhandled exception (or fatal error) reported by the runtime before it dies.
-  void OnCrash(pid_t pid, const std::string& type, const std::string& message,
+  void OnCrash(const std::string& target, const std::string& type, const std::string& message,
                absl::Time timestamp);
   // A crash dump is in the catalog: the runtime's own (way 1, `eventpipe` false) or a
   // speculative dump confirmed by the process's death (way 2). Each crash rule whose capture
   // includes that way and whose filter matches `process` (the facts the dump carries: the
   // process may be gone from Poll's list) fires, within its limits, once per process instance
   // (pid, start_time; a crash seen both ways fires once). The action delivers the dump (no
-  // collection). Returns the rules that fired.
+  // collection). `exception_type`: the unhandled exception's type, "" when unknown (way 1 with
+  // no crash report, or a report naming none). A rule whose `exception` pattern is not "*"
+  // fires only when the type is known and matches; otherwise it publishes rule_skipped saying
+  // why. Returns the rules that fired.
   std::vector<std::string> OnCrashDump(const ProcessInfo& process, const std::string& dump_id,
                                        const std::string& exception_type, bool eventpipe,
                                        const std::string& reason);
@@ -156,10 +179,10 @@ class Engine {
   // unfinished crash rule with EventPipe capture matches the process and the type, and its
   // limits would let it act. Returns that rule (its confirm window and speculative limits) and
   // fills `process`; nullopt otherwise.
-  std::optional<Rule> SpeculationFor(pid_t pid, const std::string& type,
+  std::optional<Rule> SpeculationFor(const std::string& target, const std::string& type,
                                      ProcessInfo* process) const;
   // The process ended (the reader saw EOF and the pid is gone); also found by Poll().
-  void OnProcessExit(pid_t pid);
+  void OnProcessExit(const std::string& target);
 
   std::vector<ProcessNeeds> Needs() const;
   std::vector<RuleStatus> ListRules() const;
@@ -182,13 +205,18 @@ class Engine {
     std::map<size_t, TriggerState> rules;             // rule index → state, for rules that match
     std::deque<std::pair<absl::Time, uint64_t>> cpu;  // (time, ticks) history
   };
-  struct RuleRuntime {
-    absl::Time started;
+  // The fires limits count: of the whole rule, or of one target (limits.per_process).
+  struct LimitState {
     std::deque<absl::Time> fires;  // within limits.window (all, without a window)
     uint64_t fire_count = 0;
-    uint64_t throttled = 0;
     std::optional<absl::Time> throttle_reported;  // the hold-back end last announced
     std::optional<absl::Time> last_fire;
+  };
+  struct RuleRuntime {
+    absl::Time started;
+    LimitState all;
+    std::map<std::string, LimitState> targets;  // limits.per_process: by TargetKey
+    uint64_t throttled = 0;
     bool finished = false;
     std::string finished_reason;
   };
@@ -202,7 +230,11 @@ class Engine {
   // Under mu_: the limits' verdict at `now`; records the fire when allowed.
   bool Admit(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
              std::vector<Event>* events);
-  std::optional<absl::Time> NextAllowed(size_t rule, absl::Time now) const;
+  std::optional<absl::Time> NextAllowed(size_t rule, const LimitState& rt, absl::Time now) const;
+  // The state limits count for `rule` on target `key`; nullptr when per target and none yet.
+  const LimitState* LimitsOf(size_t rule, const std::string& key) const;
+  // Whether the rule is done with target `key` (per_process, action_count reached, no window).
+  bool TargetDone(size_t rule, const std::string& key) const;
   void CheckFinished(size_t rule, absl::Time now, std::vector<Event>* events);
   void Fire(size_t rule, const ProcessInfo& p, const std::string& reason, absl::Time now,
             std::vector<Pending>* pending, std::vector<Event>* events);
@@ -211,7 +243,7 @@ class Engine {
   void MatchRules(ProcState& ps);
   // One runtime event of `pid`, offered to each unfinished rule that matches the process:
   // `fires(rule, state)` says why the rule fires (nullopt: it does not).
-  void OfferEvent(pid_t pid,
+  void OfferEvent(const std::string& target,
                   const std::function<std::optional<std::string>(size_t, TriggerState&)>& fires);
 
   std::vector<Rule> rules_;
@@ -222,7 +254,10 @@ class Engine {
   bool any_procfs_ = false;
 
   mutable std::mutex mu_;
-  std::map<pid_t, ProcState> procs_;
+  std::map<std::string, ProcState> procs_;  // by TargetKey
+  // Listen runtimes whose end the EventPipe reader reported while Poll may still list them
+  // (for the port's reconnect grace): not taken for new processes.
+  std::set<std::string> ended_;
   std::vector<RuleRuntime> runtime_;
   std::vector<ProcessNeeds> last_needs_;
   // Crash rule fires per process instance (pid, start_time) and when: one fire per crash.

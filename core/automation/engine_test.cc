@@ -41,6 +41,19 @@ ProcessInfo Proc(pid_t pid, const std::string& name = "Shop") {
   return p;
 }
 
+std::string Key(pid_t pid) { return TargetKey(Proc(pid)); }
+
+// A runtime known only through a listen port: the pid it advertised, in its own namespace.
+ProcessInfo ListenProc(pid_t pid, const std::string& cookie, const std::string& cmd) {
+  ProcessInfo p;
+  p.pid = pid;
+  p.name = "Shop";
+  p.command_line = "/app/Shop " + cmd;
+  p.runtime_cookie = cookie;
+  p.listen_only = true;
+  return p;
+}
+
 Rule MakeRule(const std::string& name, TriggerType type) {
   Rule r;
   r.name = name;
@@ -306,11 +319,11 @@ TEST_F(EngineTest, CounterTriggerUsesPushedSamplesAndExposesItsSubscription) {
   EXPECT_EQ(needs_changes_, 1);
   absl::Time ts = kT0;
   auto push = [&](double v) {
-    engine_->OnCounterSample(10, "System.Runtime", "gc-heap-size", ts, v);
+    engine_->OnCounterSample(Key(10), "System.Runtime", "gc-heap-size", ts, v);
     ts += absl::Seconds(1);
   };
-  engine_->OnCounterSample(11, "System.Runtime", "gc-heap-size", ts, 999);  // not matched
-  engine_->OnCounterSample(10, "System.Runtime", "cpu-usage", ts, 999);     // other counter
+  engine_->OnCounterSample(Key(11), "System.Runtime", "gc-heap-size", ts, 999);  // not matched
+  engine_->OnCounterSample(Key(10), "System.Runtime", "cpu-usage", ts, 999);     // other counter
   push(12);
   push(12);
   push(5);  // resets
@@ -321,7 +334,7 @@ TEST_F(EngineTest, CounterTriggerUsesPushedSamplesAndExposesItsSubscription) {
   ASSERT_EQ(runner_.runs.size(), 1u);
   EXPECT_EQ(runner_.runs[0].pid, 10);
   // The process exits: its subscription is no longer needed.
-  engine_->OnProcessExit(10);
+  engine_->OnProcessExit(Key(10));
   EXPECT_TRUE(engine_->Needs().empty());
   EXPECT_EQ(needs_changes_, 2);
 }
@@ -335,17 +348,17 @@ TEST_F(EngineTest, ExceptionTriggerMatchesTypeAndMessagePatterns) {
   auto needs = engine_->Needs();
   ASSERT_EQ(needs.size(), 1u);
   EXPECT_TRUE(needs[0].exceptions);
-  engine_->OnException(10, "System.ArgumentException", "boom", now_);
-  engine_->OnException(10, "System.InvalidOperationException", "quiet", now_);
+  engine_->OnException(Key(10), "System.ArgumentException", "boom", now_);
+  engine_->OnException(Key(10), "System.InvalidOperationException", "quiet", now_);
   EXPECT_TRUE(runner_.runs.empty());
-  engine_->OnException(10, "System.InvalidOperationException", "it went boom", now_);
+  engine_->OnException(Key(10), "System.InvalidOperationException", "it went boom", now_);
   ASSERT_EQ(runner_.runs.size(), 1u);
 }
 
 TEST_F(EngineTest, CrashTriggerFiresForTheCrashingProcess) {
   Build({MakeRule("crash", TriggerType::kCrash)});
   Poll({Proc(10), Proc(11)});
-  engine_->OnCrash(11, "System.Exception", "bye", now_);
+  engine_->OnCrash(Key(11), "System.Exception", "bye", now_);
   ASSERT_EQ(runner_.runs.size(), 1u);
   EXPECT_EQ(runner_.runs[0].pid, 11);
 }
@@ -487,12 +500,91 @@ TEST_F(EngineTest, CrashDumpFiresMatchingCrashRulesOncePerCrash) {
 
   // Speculation: only for a process the engine knows, a matching type, an eventpipe rule.
   ProcessInfo info;
-  EXPECT_FALSE(engine_->SpeculationFor(10, "System.ArgumentException", &info).has_value());
-  auto spec = engine_->SpeculationFor(10, "System.InvalidOperationException", &info);
+  EXPECT_FALSE(engine_->SpeculationFor(Key(10), "System.ArgumentException", &info).has_value());
+  auto spec = engine_->SpeculationFor(Key(10), "System.InvalidOperationException", &info);
   ASSERT_TRUE(spec.has_value());
   EXPECT_EQ(spec->name, "ep");
   EXPECT_EQ(info.name, "Shop");
-  EXPECT_FALSE(engine_->SpeculationFor(99, "System.InvalidOperationException", &info));
+  EXPECT_FALSE(engine_->SpeculationFor(Key(99), "System.InvalidOperationException", &info));
+}
+
+// Two runtimes in their own pid namespaces both advertise pid 1: each is its own target, with
+// its own rule state, session needs and (per_process) limits; one ending leaves the other.
+TEST_F(EngineTest, ListenRuntimesWithTheSamePidAreSeparateTargets) {
+  Rule start = MakeRule("start", TriggerType::kStartup);
+  start.limits.action_count = 1;
+  start.limits.per_process = true;
+  Rule exc = MakeRule("exc", TriggerType::kException);
+  exc.trigger.exception_type = Pattern{"System.Invalid*"};
+  exc.limits.action_count = 1;
+  exc.limits.per_process = true;
+  Build({start, exc});
+  const ProcessInfo a = ListenProc(1, "aaaa", "--tag a");
+  const ProcessInfo b = ListenProc(1, "bbbb", "--tag b");
+  EXPECT_NE(TargetKey(a), TargetKey(b));
+  Poll({a, b});
+  EXPECT_EQ(Events(EventKind::kProcessStart).size(), 2u);
+  ASSERT_EQ(runner_.runs.size(), 2u);
+  auto started = Events(EventKind::kRuleFired);
+  ASSERT_EQ(started.size(), 2u);
+  EXPECT_NE(started[0].runtime_cookie, started[1].runtime_cookie);
+  auto needs = engine_->Needs();
+  ASSERT_EQ(needs.size(), 2u);
+  EXPECT_TRUE(needs[0].listen_only);
+  EXPECT_NE(needs[0].target, needs[1].target);
+  EXPECT_NE(needs[0].runtime_cookie, needs[1].runtime_cookie);
+  // Each target's exception fires its own action once (per_process action_count 1).
+  engine_->OnException(TargetKey(a), "System.InvalidOperationException", "x", now_);
+  engine_->OnException(TargetKey(a), "System.InvalidOperationException", "x", now_);
+  engine_->OnException(TargetKey(b), "System.InvalidOperationException", "y", now_);
+  ASSERT_EQ(runner_.runs.size(), 4u);
+  EXPECT_EQ(runner_.runs[2].reason, "exception System.InvalidOperationException: x");
+  EXPECT_EQ(runner_.runs[3].reason, "exception System.InvalidOperationException: y");
+  EXPECT_TRUE(Events(EventKind::kRuleFinished).empty()) << "per_process never finishes the rule";
+  EXPECT_TRUE(engine_->Needs().empty()) << "both targets are done with `exc`";
+  // `a` ends (its session's stream ended) while the listen port still lists it: no new start.
+  engine_->OnProcessExit(TargetKey(a));
+  Poll({a, b});
+  EXPECT_EQ(Events(EventKind::kProcessStart).size(), 2u);
+  EXPECT_EQ(Events(EventKind::kProcessExit).size(), 1u);
+  auto rules = engine_->ListRules();
+  EXPECT_EQ(rules[0].fires, 2u);
+  EXPECT_EQ(rules[0].processes, 1);
+}
+
+// Without per_process the limits are the rule's: the second runtime's start is held back.
+TEST_F(EngineTest, RuleWideLimitsCountBothListenRuntimes) {
+  Rule start = MakeRule("start", TriggerType::kStartup);
+  start.limits.action_count = 1;
+  Build({start});
+  Poll({ListenProc(1, "aaaa", "a"), ListenProc(1, "bbbb", "b")});
+  EXPECT_EQ(runner_.runs.size(), 1u);
+  EXPECT_EQ(Events(EventKind::kRuleFinished).size(), 1u);
+}
+
+// Way 1 with an `exception` pattern: the crash report's type decides; without one the rule
+// does not fire and says why.
+TEST_F(EngineTest, RuntimeCrashDumpChecksTheExceptionPattern) {
+  Rule narrow = MakeRule("narrow", TriggerType::kCrash);
+  narrow.trigger.exception_type = Pattern{"System.Invalid*"};
+  Rule any = MakeRule("any", TriggerType::kCrash);
+  Build({narrow, any});
+  ProcessInfo p = Proc(20);
+  p.start_time = 0;
+  EXPECT_EQ(engine_->OnCrashDump(p, "d1", "System.ArgumentException", false, "r"),
+            (std::vector<std::string>{"any"}));
+  p.pid = 21;
+  EXPECT_EQ(engine_->OnCrashDump(p, "d2", "System.InvalidOperationException", false, "r"),
+            (std::vector<std::string>{"narrow", "any"}));
+  p.pid = 22;
+  EXPECT_EQ(engine_->OnCrashDump(p, "d3", "", false, "r"), (std::vector<std::string>{"any"}));
+  auto skipped = Events(EventKind::kRuleSkipped);
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(skipped[0].dump_id, "d1");
+  EXPECT_NE(skipped[0].message.find("does not match exception pattern System.Invalid*"),
+            std::string::npos)
+      << skipped[0].message;
+  EXPECT_NE(skipped[1].message.find("no crash report"), std::string::npos) << skipped[1].message;
 }
 
 }  // namespace

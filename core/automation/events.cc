@@ -20,6 +20,7 @@ constexpr KindName kKindNames[] = {
     {EventKind::kCollectFailed, "collect_failed"},
     {EventKind::kEgress, "egress"},
     {EventKind::kRuleFinished, "rule_finished"},
+    {EventKind::kRuleSkipped, "rule_skipped"},
 };
 
 }  // namespace

@@ -28,6 +28,7 @@ enum class EventKind {
   kCollectFailed,  // the action's collection failed (message)
   kEgress,         // one egress of a dump: ok, location or error (egress, message)
   kRuleFinished,   // a rule stopped (action_count reached without window, rule_duration)
+  kRuleSkipped,    // a crash dump the rule's filter matches but its `exception` pattern does not
 };
 const char* EventKindName(EventKind k);  // "process_start", "rule_fired", ...
 std::optional<EventKind> ParseEventKind(const std::string& name);
@@ -38,6 +39,9 @@ struct Event {
   EventKind kind = EventKind::kProcessStart;
   std::string rule;
   pid_t pid = 0;
+  // The runtime instance (hex cookie) when known: runtimes known only through a listen port
+  // may advertise the same pid (each in its own pid namespace); this tells them apart.
+  std::string runtime_cookie;
   int64_t uid = -1;  // the process's real uid (-1: unknown, or no process)
   std::string process_name;
   std::string dump_id;

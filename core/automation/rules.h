@@ -75,7 +75,8 @@ struct Trigger {
   // process has to die after the throw for the crash to count; at most `speculative_max`
   // speculative dumps per process per `speculative_window` (a handled exception costs a dump,
   // then deleted). exception_type (key `exception`, default "*") says which thrown types are
-  // worth a dump; on way 1 it is not checked (a core file does not say).
+  // worth a dump; on way 1 it is checked against the crash report's unhandled exception type
+  // (<dump>.crashreport.json): without one, a pattern other than "*" does not fire.
   absl::Duration confirm_window = absl::Seconds(3);
   int speculative_max = 3;
   absl::Duration speculative_window = absl::Minutes(10);
@@ -90,7 +91,8 @@ struct Trigger {
   bool is_threshold() const { return is_procfs() || type == TriggerType::kCounter; }
 };
 
-// When a rule may act. All per rule, across the processes it matches.
+// When a rule may act: per rule, across the processes it matches; with `per_process`,
+// action_count, window and cooldown count each target (engine.h: TargetKey) on its own.
 struct Limits {
   // At most `action_count` actions per sliding `window`; without a window, at most
   // `action_count` over the rule's whole life (then the rule is finished), as dotnet-monitor.
@@ -100,6 +102,10 @@ struct Limits {
   absl::Duration rule_duration = absl::ZeroDuration();
   // At least this long between two actions of the rule (zero: no pause).
   absl::Duration cooldown = absl::ZeroDuration();
+  // action_count, window and cooldown per target instead of per rule; the rule then never
+  // finishes by action_count (a target that reached it is left alone). rule_duration stays
+  // per rule.
+  bool per_process = false;
 };
 
 // Dump types with dotnet-dump's names (the core/dump DumpKind spelled as text here, so this

@@ -329,6 +329,12 @@ SessionOptions SessionOptionsFor(const Needs& needs, uint32_t buffer_mb) {
 
 absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, const Needs& needs,
                                                            PidSink sink) {
+  return SubscribeSink(hub, Target::Pid(pid), pid, needs, std::move(sink));
+}
+
+absl::StatusOr<std::unique_ptr<Subscription>> SubscribeSink(Hub& hub, const Target& target,
+                                                            pid_t pid, const Needs& needs,
+                                                            PidSink sink) {
   auto shared = std::make_shared<PidSink>(std::move(sink));
   Callbacks cb;
   if (shared->on_counter_sample) {
@@ -350,10 +356,11 @@ absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, 
   if (shared->on_process_exit) {
     cb.on_ended = [pid, shared](const absl::Status& s) { shared->on_process_exit(pid, s); };
   }
-  return hub.Subscribe(Target::Pid(pid), needs, std::move(cb));
+  return hub.Subscribe(target, needs, std::move(cb));
 }
 
 std::string Target::Key() const {
+  if (endpoint) return "endpoint " + key;
   return socket_path.empty() ? absl::StrCat("pid ", pid) : socket_path;
 }
 
@@ -389,8 +396,8 @@ Hub::~Hub() {
 absl::StatusOr<std::unique_ptr<Subscription>> Hub::Subscribe(const Target& target,
                                                              const Needs& needs,
                                                              Callbacks callbacks) {
-  if (target.pid <= 0 && target.socket_path.empty()) {
-    return absl::InvalidArgumentError("subscribe: no pid and no socket path");
+  if (target.pid <= 0 && target.socket_path.empty() && !target.endpoint) {
+    return absl::InvalidArgumentError("subscribe: no pid, no socket path and no endpoint");
   }
   if (needs.counter_interval_sec < 0) {
     return absl::InvalidArgumentError("subscribe: negative counter interval");
@@ -414,7 +421,9 @@ absl::StatusOr<std::unique_ptr<Subscription>> Hub::Subscribe(const Target& targe
     fresh->options = options_;
     fresh->counters = counters_;
     fresh->self = fresh;
-    if (target.socket_path.empty()) {
+    if (target.endpoint) {
+      fresh->endpoint = target.endpoint;
+    } else if (target.socket_path.empty()) {
       ASSIGN_OR_RETURN(fresh->endpoint, options_.resolve(target.pid));
     } else {
       fresh->endpoint = std::make_shared<ipc::SocketEndpoint>(target.socket_path);

@@ -39,12 +39,19 @@
 
 namespace clrdiag::eventpipe {
 
-// Which process: a host pid (its socket is found through /proc) or a socket path directly.
+// Which process: a host pid (its socket is found through /proc), a socket path directly, or
+// an endpoint given by the caller (a runtime connected to a listen port) under the caller's
+// key (e.g. its runtime cookie: such runtimes may advertise the same pid).
 struct Target {
   pid_t pid = 0;
   std::string socket_path;
-  static Target Pid(pid_t pid) { return Target{pid, ""}; }
-  static Target Socket(std::string path) { return Target{0, std::move(path)}; }
+  std::shared_ptr<ipc::Endpoint> endpoint;
+  std::string key;  // with `endpoint`: what tells this process's session apart
+  static Target Pid(pid_t pid) { return Target{pid, "", nullptr, ""}; }
+  static Target Socket(std::string path) { return Target{0, std::move(path), nullptr, ""}; }
+  static Target Endpoint(std::string key, std::shared_ptr<ipc::Endpoint> endpoint) {
+    return Target{0, "", std::move(endpoint), std::move(key)};
+  }
   std::string Key() const;
 };
 
@@ -145,6 +152,10 @@ struct PidSink {
 };
 absl::StatusOr<std::unique_ptr<Subscription>> SubscribePid(Hub& hub, pid_t pid, const Needs& needs,
                                                            PidSink sink);
+// The same for any target; `pid` is what the sink's callbacks are given.
+absl::StatusOr<std::unique_ptr<Subscription>> SubscribeSink(Hub& hub, const Target& target,
+                                                            pid_t pid, const Needs& needs,
+                                                            PidSink sink);
 
 // The providers a session needs for `needs` (exposed for tests and tools).
 SessionOptions SessionOptionsFor(const Needs& needs, uint32_t buffer_mb);

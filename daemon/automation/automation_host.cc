@@ -8,6 +8,8 @@
 #include "absl/time/clock.h"
 #include "core/automation/proc_sampler.h"
 #include "core/base/fs.h"
+#include "core/ipc/codec.h"
+#include "nlohmann/json.hpp"
 
 namespace clrdiag::daemon_automation {
 
@@ -22,7 +24,36 @@ automation::ProcessInfo ToAutomationProcess(const inventory::DotnetProcess& p) {
   out.k8s_namespace = p.facts.k8s.namespace_;
   out.pod = p.facts.k8s.pod;
   out.container_id = p.facts.k8s.container_id;
+  out.listen_only = p.listen_only;
+  if (p.listen_only && p.listen) {
+    out.runtime_cookie = ipc::CookieHex(p.listen->cookie);  // from the advertise
+  } else if (p.runtime) {
+    out.runtime_cookie = ipc::CookieHex(p.runtime->cookie);
+  }
   return out;
+}
+
+std::string CrashReportExceptionType(const std::string& json_text) {
+  auto j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return "";
+  const nlohmann::json* payload = &j;
+  if (auto it = j.find("payload"); it != j.end() && it->is_object()) payload = &*it;
+  auto threads = payload->find("threads");
+  if (threads == payload->end() || !threads->is_array()) return "";
+  // Every value in the report is a string ("true", "0x80131509").
+  auto text = [](const nlohmann::json& t, const char* key) -> std::string {
+    auto it = t.find(key);
+    return it != t.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string first;
+  for (const auto& t : *threads) {
+    if (!t.is_object()) continue;
+    std::string type = text(t, "managed_exception_type");
+    if (type.empty()) continue;
+    if (text(t, "crashed") == "true") return type;  // the thread the crash happened on
+    if (first.empty()) first = type;
+  }
+  return first;
 }
 
 automation::ProcessInfo ProcessFromMeta(const dump::DumpMeta& m) {
@@ -57,6 +88,7 @@ std::string DescribeLimits(const automation::Limits& l) {
   if (l.rule_duration > absl::ZeroDuration()) {
     parts.push_back("rule_duration " + absl::FormatDuration(l.rule_duration));
   }
+  if (l.per_process) parts.emplace_back("per process");
   return absl::StrJoin(parts, ", ");
 }
 
@@ -136,9 +168,22 @@ void AutomationHost::Deliver(const automation::Rule& rule, const automation::Pro
 }
 
 void AutomationHost::OfferCrashDump(const dump::DumpMeta& meta) {
+  // The crash report (DOTNET_EnableCrashReport=1) names the unhandled exception; rules with an
+  // `exception` pattern are checked against it.
+  std::string type;
+  if (meta.has_crash_report) {
+    auto text = ReadFileToString(deps_.store->CrashReportPath(meta.id));
+    if (text.ok()) {
+      type = CrashReportExceptionType(*text);
+    } else if (deps_.log) {
+      deps_.log(true, absl::StrCat("crash dump ", meta.id,
+                                   ": cannot read its crash report: ", text.status().message()));
+    }
+  }
   engine_->OnCrashDump(
-      ProcessFromMeta(meta), meta.id, "", /*eventpipe=*/false,
-      absl::StrCat("crash: the runtime wrote crash dump ", meta.id, " from ", meta.source_path));
+      ProcessFromMeta(meta), meta.id, type, /*eventpipe=*/false,
+      absl::StrCat("crash: the runtime wrote crash dump ", meta.id, " from ", meta.source_path,
+                   type.empty() ? std::string() : "; unhandled " + type));
 }
 
 void AutomationHost::ActionLoop() {
@@ -151,6 +196,7 @@ void AutomationHost::ActionLoop() {
         e.kind = automation::EventKind::kCollectFailed;
         e.rule = j.rule.name;
         e.pid = j.process.pid;
+        e.runtime_cookie = j.process.listen_only ? j.process.runtime_cookie : "";
         e.uid = j.process.uid;
         e.process_name = j.process.name;
         e.ok = false;
@@ -178,6 +224,7 @@ void AutomationHost::Perform(const Job& job) {
     automation::Event e;
     e.rule = job.rule.name;
     e.pid = job.process.pid;
+    e.runtime_cookie = job.process.listen_only ? job.process.runtime_cookie : "";
     e.uid = job.process.uid;
     e.process_name = job.process.name;
     e.dump_id = job.dump_id;
@@ -217,13 +264,17 @@ void AutomationHost::Perform(const Job& job) {
   req.diag = job.rule.action.collect.diag;
   req.crash_report = job.rule.action.collect.crash_report;
   req.requested_by = 0;  // the daemon itself: root's (admins see it; owner-scoped users do not)
-  log(false,
-      absl::StrCat("rule ", job.rule.name, ": collecting a ", job.rule.action.collect.type,
-                   " dump of pid ", job.process.pid, " (", job.process.name, "): ", job.reason));
-  auto meta = deps_.collect(req);
+  // A listen-only runtime is reached by its cookie: its pid may be another runtime's too.
+  const std::string cookie = job.process.listen_only ? job.process.runtime_cookie : "";
+  log(false, absl::StrCat("rule ", job.rule.name, ": collecting a ", job.rule.action.collect.type,
+                          " dump of pid ", job.process.pid,
+                          cookie.empty() ? std::string() : " (runtime " + cookie + ")", " (",
+                          job.process.name, "): ", job.reason));
+  auto meta = deps_.collect(req, cookie);
   automation::Event e;
   e.rule = job.rule.name;
   e.pid = job.process.pid;
+  e.runtime_cookie = job.process.listen_only ? job.process.runtime_cookie : "";
   e.uid = job.process.uid;
   e.process_name = job.process.name;
   if (!meta.ok()) {
@@ -285,6 +336,7 @@ void AutomationHost::Egress(const Job& job, dump::DumpMeta meta) {
     e.kind = automation::EventKind::kEgress;
     e.rule = job.rule.name;
     e.pid = job.process.pid;
+    e.runtime_cookie = job.process.listen_only ? job.process.runtime_cookie : "";
     e.uid = job.process.uid;
     e.process_name = job.process.name;
     e.dump_id = meta.id;

@@ -35,7 +35,10 @@ struct AutomationDeps {
   dump::DumpStore* store = nullptr;
   // The CollectDump RPC's collection path (DiagnosticsService::CollectForRule): the catalog,
   // listen-mode targets, max_concurrent_collections, metrics, shutdown's wait.
-  std::function<absl::StatusOr<dump::DumpMeta>(const dump::CollectRequest&)> collect;
+  // The second argument: the runtime cookie (hex) of a runtime known only through a listen
+  // port ("" otherwise), which picks it among runtimes advertising the same pid.
+  std::function<absl::StatusOr<dump::DumpMeta>(const dump::CollectRequest&, const std::string&)>
+      collect;
   automation::S3Factory make_s3;           // may be empty (s3 egress then fails with a message)
   std::function<void()> on_needs_changed;  // may be empty (see Engine::Needs)
   std::string proc_root = "/proc";
@@ -102,6 +105,9 @@ class AutomationHost : public automation::ActionRunner {
 automation::ProcessInfo ToAutomationProcess(const inventory::DotnetProcess& p);
 // What a catalogued dump says of its process (for filters on a process that is gone).
 automation::ProcessInfo ProcessFromMeta(const dump::DumpMeta& m);
+// The unhandled exception's type a runtime crash report (<dump>.crashreport.json) names: the
+// crashed thread's managed_exception_type, else the first thread's that has one; "" if none.
+std::string CrashReportExceptionType(const std::string& json_text);
 // "collect Mini → local, s3-main"; "action_count 1 per 1h, cooldown 10m".
 std::string DescribeAction(const automation::Action& a);
 std::string DescribeLimits(const automation::Limits& l);

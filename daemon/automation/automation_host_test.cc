@@ -78,7 +78,9 @@ TEST_F(AutomationHostTest, CollectsThenSendsToEachEgressAndRecordsEveryOutcome) 
   cfg.rules = {rule};
   AutomationDeps deps;
   deps.store = store_.get();
-  deps.collect = [this](const dump::CollectRequest& r) { return FakeCollect(r); };
+  deps.collect = [this](const dump::CollectRequest& r, const std::string&) {
+    return FakeCollect(r);
+  };
   auto host = AutomationHost::Create(cfg, deps);
   ASSERT_TRUE(host.ok()) << host.status();
   sub_ = (*host)->bus().Subscribe({}, false);
@@ -135,6 +137,29 @@ TEST(DescribeTest, ActionAndLimits) {
   l.cooldown = absl::Minutes(10);
   EXPECT_EQ(DescribeLimits(l), "action_count 1 per 1h, cooldown 10m");
   EXPECT_EQ(DescribeLimits(automation::Limits{}), "action_count 5 in all");
+}
+
+}  // namespace
+}  // namespace clrdiag::daemon_automation
+
+namespace clrdiag::daemon_automation {
+namespace {
+
+// The runtime's crash report (every value a string): the crashed thread's exception type, else
+// the first thread's that has one; "" for none or for text that is not a report.
+TEST(CrashReportTest, ExceptionTypeOfTheCrashedThread) {
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"protocol_version": "1.0.0", "threads": [
+      {"is_managed": "true", "crashed": "false", "managed_exception_type": "System.FormatException"},
+      {"is_managed": "true", "crashed": "true",
+       "managed_exception_type": "System.InvalidOperationException"}]}})"),
+            "System.InvalidOperationException");
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"threads": [
+      {"crashed": "false"}, {"crashed": "false", "managed_exception_type": "System.Exception"}]}})"),
+            "System.Exception");
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"threads": [{"crashed": "true"}]}})"), "");
+  EXPECT_EQ(CrashReportExceptionType(R"({"payload": {"threads": "none"}})"), "");
+  EXPECT_EQ(CrashReportExceptionType("not json {"), "");
+  EXPECT_EQ(CrashReportExceptionType(""), "");
 }
 
 }  // namespace

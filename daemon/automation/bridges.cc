@@ -12,13 +12,15 @@ namespace clrdiag::daemon_automation {
 EventPipeBridge::EventPipeBridge(automation::Engine* engine, eventpipe::Hub* hub,
                                  std::function<void(bool, const std::string&)> log,
                                  absl::Duration retry_interval, CrashWatcher* crash,
-                                 std::function<void(pid_t)> on_crash_session)
+                                 std::function<void(pid_t)> on_crash_session,
+                                 ListenEndpointFn listen_endpoint)
     : engine_(engine),
       hub_(hub),
       log_(std::move(log)),
       retry_interval_(retry_interval),
       crash_(crash),
-      on_crash_session_(std::move(on_crash_session)) {
+      on_crash_session_(std::move(on_crash_session)),
+      listen_endpoint_(std::move(listen_endpoint)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -54,15 +56,15 @@ void EventPipeBridge::Loop() {
 }
 
 void EventPipeBridge::Reconcile() {
-  std::set<pid_t> ended;
+  std::set<std::string> ended;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ended.swap(ended_);
   }
-  for (pid_t pid : ended) held_.erase(pid);
-  std::map<pid_t, automation::ProcessNeeds> want;
+  for (const std::string& key : ended) held_.erase(key);
+  std::map<std::string, automation::ProcessNeeds> want;
   for (const auto& n : engine_->Needs()) {
-    if (!n.counters.empty() || n.exceptions || n.crash) want[n.pid] = n;
+    if (!n.counters.empty() || n.exceptions || n.crash) want[n.target] = n;
   }
   for (auto it = held_.begin(); it != held_.end();) {
     auto w = want.find(it->first);
@@ -72,8 +74,11 @@ void EventPipeBridge::Reconcile() {
       ++it;
     }
   }
-  for (const auto& [pid, n] : want) {
-    if (held_.count(pid) || ended.count(pid)) continue;
+  for (const auto& [key, n] : want) {
+    if (held_.count(key) || ended.count(key)) continue;
+    const std::string who = n.listen_only
+                                ? absl::StrCat("pid ", n.pid, " (runtime ", n.runtime_cookie, ")")
+                                : absl::StrCat("pid ", n.pid);
     eventpipe::Needs needs;
     needs.counter_providers.clear();
     absl::Duration interval = absl::InfiniteDuration();
@@ -86,55 +91,74 @@ void EventPipeBridge::Reconcile() {
           std::max(1, static_cast<int>(std::lround(absl::ToDoubleSeconds(interval))));
     }
     needs.exceptions = n.exceptions;
-    needs.exception_flow = n.crash && crash_ != nullptr;
+    // Way 2 reads the process in /proc (its death, its runtime files): not for listen-only.
+    needs.exception_flow = n.crash && crash_ != nullptr && !n.listen_only;
     if (needs.counter_interval_sec == 0 && !needs.exceptions && !needs.exception_flow) continue;
+    eventpipe::Target target = eventpipe::Target::Pid(n.pid);
+    if (n.listen_only) {
+      absl::StatusOr<std::shared_ptr<ipc::Endpoint>> ep =
+          listen_endpoint_ ? listen_endpoint_(n)
+                           : absl::StatusOr<std::shared_ptr<ipc::Endpoint>>(
+                                 absl::UnavailableError("no listen port to reach it through"));
+      if (!ep.ok()) {
+        std::string why(ep.status().message());
+        if (failed_[key] != why) {
+          failed_[key] = why;
+          log_(true, absl::StrCat("automation: no EventPipe session on ", who, " (", why, ")"));
+        }
+        continue;
+      }
+      target = eventpipe::Target::Endpoint(key, *std::move(ep));
+    }
     eventpipe::PidSink sink;
     automation::Engine* engine = engine_;
-    sink.on_counter_sample = [engine](pid_t p, const std::string& provider,
-                                      const std::string& counter, absl::Time ts, double v) {
-      engine->OnCounterSample(p, provider, counter, ts, v);
+    sink.on_counter_sample = [engine, key](pid_t, const std::string& provider,
+                                           const std::string& counter, absl::Time ts, double v) {
+      engine->OnCounterSample(key, provider, counter, ts, v);
     };
     if (n.exceptions) {
-      sink.on_exception = [engine](pid_t p, const std::string& type, const std::string& message,
-                                   absl::Time ts) { engine->OnException(p, type, message, ts); };
+      sink.on_exception = [engine, key](pid_t, const std::string& type, const std::string& message,
+                                        absl::Time ts) {
+        engine->OnException(key, type, message, ts);
+      };
     }
     CrashWatcher* crash = needs.exception_flow ? crash_ : nullptr;
     if (crash != nullptr) {
-      sink.on_exception_thrown = [crash](pid_t p, const eventpipe::ExceptionThrown& x) {
-        crash->OnThrown(p, x);
+      sink.on_exception_thrown = [crash, key](pid_t p, const eventpipe::ExceptionThrown& x) {
+        crash->OnThrown(p, key, x);
       };
       sink.on_exception_flow = [crash](pid_t p, const eventpipe::ExceptionFlow& f) {
         crash->OnFlow(p, f);
       };
     }
-    sink.on_process_exit = [this, engine, crash](pid_t p, const absl::Status&) {
+    sink.on_process_exit = [this, engine, crash, key](pid_t p, const absl::Status&) {
       if (crash != nullptr) crash->OnExit(p);
-      engine->OnProcessExit(p);
+      engine->OnProcessExit(key);
       {
         std::lock_guard<std::mutex> lock(mu_);
-        ended_.insert(p);
+        ended_.insert(key);
       }
     };
-    auto sub = eventpipe::SubscribePid(*hub_, pid, needs, std::move(sink));
+    auto sub = eventpipe::SubscribeSink(*hub_, target, n.pid, needs, std::move(sink));
     if (!sub.ok()) {
       std::string why(sub.status().message());
-      if (failed_[pid] != why) {
-        failed_[pid] = why;
-        log_(true, absl::StrCat("automation: no EventPipe session on pid ", pid, " (", why,
+      if (failed_[key] != why) {
+        failed_[key] = why;
+        log_(true, absl::StrCat("automation: no EventPipe session on ", who, " (", why,
                                 "); counter and exception rules cannot see it yet"));
       }
       continue;
     }
-    failed_.erase(pid);
+    failed_.erase(key);
     log_(false, absl::StrCat(
-                    "automation: EventPipe session on pid ", pid,
+                    "automation: EventPipe session on ", who,
                     needs.counter_interval_sec > 0
                         ? absl::StrCat(", counters every ", needs.counter_interval_sec, " s")
                         : std::string(),
                     needs.exceptions ? ", exceptions" : "",
                     needs.exception_flow ? ", crash capture (exceptions and their handlers)" : ""));
-    held_[pid] = Held{n, std::move(*sub)};
-    if (needs.exception_flow && on_crash_session_) on_crash_session_(pid);
+    held_[key] = Held{n, std::move(*sub)};
+    if (needs.exception_flow && on_crash_session_) on_crash_session_(n.pid);
   }
 }
 

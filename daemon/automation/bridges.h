@@ -23,22 +23,30 @@
 #include "core/automation/engine.h"
 #include "core/automation/rules.h"
 #include "core/eventpipe/hub.h"
+#include "core/ipc/client.h"
 
 namespace clrdiag::daemon_automation {
 
 class EventPipeBridge {
  public:
+  // How to reach a runtime known only through a listen port (by its runtime cookie); empty:
+  // such runtimes get no session.
+  using ListenEndpointFn = std::function<absl::StatusOr<std::shared_ptr<ipc::Endpoint>>(
+      const automation::ProcessNeeds&)>;
   // `log(warning, line)`. Sessions are (re)checked when Sync() is called (on the engine's
   // needs-changed hook) and every `retry_interval` (a runtime that refused, or was not ready).
   // `crash` (may be null): crash capture way 2 — processes a crash rule with EventPipe capture
   // matches get the exception events with their catch/filter events, passed to it.
   // `on_crash_session(pid)` (may be empty) runs when such a session starts (the process is
-  // alive: the daemon keeps its runtime files then).
+  // alive: the daemon keeps its runtime files then). Sessions are held per target (the engine's
+  // TargetKey): two listen runtimes advertising the same pid get one session each, through
+  // `listen_endpoint`. Way 2 needs the process in /proc: listen-only runtimes get none.
   EventPipeBridge(automation::Engine* engine, eventpipe::Hub* hub,
                   std::function<void(bool, const std::string&)> log,
                   absl::Duration retry_interval = absl::Seconds(2),
                   class CrashWatcher* crash = nullptr,
-                  std::function<void(pid_t)> on_crash_session = nullptr);
+                  std::function<void(pid_t)> on_crash_session = nullptr,
+                  ListenEndpointFn listen_endpoint = nullptr);
   ~EventPipeBridge();  // ends every session
   EventPipeBridge(const EventPipeBridge&) = delete;
   EventPipeBridge& operator=(const EventPipeBridge&) = delete;
@@ -56,19 +64,21 @@ class EventPipeBridge {
   absl::Duration retry_interval_;
   class CrashWatcher* crash_;
   std::function<void(pid_t)> on_crash_session_;
+  ListenEndpointFn listen_endpoint_;
 
   struct Held {
     automation::ProcessNeeds needs;
     std::unique_ptr<eventpipe::Subscription> sub;
   };
-  std::map<pid_t, Held> held_;           // only the loop thread touches it
-  std::map<pid_t, std::string> failed_;  // last failure logged per pid (logged once)
+  // By target key; only the loop thread touches them.
+  std::map<std::string, Held> held_;
+  std::map<std::string, std::string> failed_;  // last failure logged per target (logged once)
 
   std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false;
   bool stop_ = false;
-  std::set<pid_t> ended_;  // sessions whose process ended (set from callbacks)
+  std::set<std::string> ended_;  // sessions whose process ended (set from callbacks)
   std::thread thread_;
 };
 

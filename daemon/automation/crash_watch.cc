@@ -70,9 +70,10 @@ CrashWatcher::Stats CrashWatcher::stats() const {
   return stats_;
 }
 
-void CrashWatcher::OnThrown(pid_t pid, const eventpipe::ExceptionThrown& x) {
+void CrashWatcher::OnThrown(pid_t pid, const std::string& target,
+                            const eventpipe::ExceptionThrown& x) {
   automation::ProcessInfo process;
-  std::optional<automation::Rule> rule = deps_.engine->SpeculationFor(pid, x.type, &process);
+  std::optional<automation::Rule> rule = deps_.engine->SpeculationFor(target, x.type, &process);
   if (!rule) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;

@@ -53,7 +53,8 @@ class CrashWatcher {
   CrashWatcher& operator=(const CrashWatcher&) = delete;
 
   // From the EventPipe reader of `pid` (keep them short: they only note and wake).
-  void OnThrown(pid_t pid, const eventpipe::ExceptionThrown& x);
+  // `target`: the process's automation::TargetKey.
+  void OnThrown(pid_t pid, const std::string& target, const eventpipe::ExceptionThrown& x);
   void OnFlow(pid_t pid, const eventpipe::ExceptionFlow& f);
   void OnExit(pid_t pid);
 

@@ -562,9 +562,8 @@ void ParseTrigger(const YAML::Node& t, const std::string& p, Walker& w,
         }
       }
     }
-    if (!out->crash_eventpipe() && (t["exception"] || t["confirm_window"] || t["speculative"])) {
-      w.Error(p + ".capture",
-              "exception, confirm_window and speculative apply to capture: eventpipe or both");
+    if (!out->crash_eventpipe() && (t["confirm_window"] || t["speculative"])) {
+      w.Error(p + ".capture", "confirm_window and speculative apply to capture: eventpipe or both");
     }
     return;
   }
@@ -818,7 +817,7 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
       if (!l.IsMap()) {
         w.Error(lp, "expected a mapping, e.g. {action_count: 1, window: 1h}");
       } else {
-        w.CheckKeys(l, lp, {"action_count", "window", "rule_duration", "cooldown"});
+        w.CheckKeys(l, lp, {"action_count", "window", "rule_duration", "cooldown", "per_process"});
         if (l["action_count"]) {
           w.Int(l["action_count"], lp + ".action_count", 1, 1000000, &rule.limits.action_count);
         }
@@ -827,6 +826,9 @@ void ParseAutomation(const YAML::Node& root, Walker& w, automation::AutomationCo
           w.RuleDuration(l["rule_duration"], lp + ".rule_duration", &rule.limits.rule_duration);
         }
         if (l["cooldown"]) w.RuleDuration(l["cooldown"], lp + ".cooldown", &rule.limits.cooldown);
+        if (l["per_process"]) {
+          w.Bool(l["per_process"], lp + ".per_process", &rule.limits.per_process);
+        }
       }
     }
     out->rules.push_back(std::move(rule));

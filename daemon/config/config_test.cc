@@ -601,6 +601,9 @@ collection_rules:
                speculative: { max: 2, window: 5m } }
     action: { collect: { type: Heap } }
   - { name: c, trigger: { type: crash, capture: eventpipe }, action: { collect: {} } }
+  # way 1 checks `exception` against the crash report; per_process limits
+  - { name: d, trigger: { type: crash, exception: "System.Invalid*" }, action: { collect: {} },
+      limits: { action_count: 1, per_process: true } }
 )",
                        "t.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -618,6 +621,11 @@ collection_rules:
   EXPECT_EQ(r[2].trigger.exception_type.text, "*");
   EXPECT_EQ(r[2].trigger.confirm_window, absl::Seconds(3));
   EXPECT_EQ(r[2].trigger.speculative_max, 3);
+  EXPECT_FALSE(r[2].limits.per_process);
+  EXPECT_EQ(r[3].trigger.crash_capture, C::kRuntime);
+  EXPECT_EQ(r[3].trigger.exception_type.text, "System.Invalid*");
+  EXPECT_TRUE(r[3].limits.per_process);
+  EXPECT_EQ(r[3].limits.action_count, 1);
 }
 
 TEST(CrashTriggerConfigTest, BadCrashKeysNameTheirPaths) {
@@ -627,8 +635,11 @@ collection_rules:
     trigger: { type: crash, capture: ptrace, confirm_window: 10ms, colour: red,
                speculative: { max: 0, window: never, extra: 1 } }
     action: { collect: {} }
-  - { name: b, trigger: { type: crash, exception: "System.*" }, action: { collect: {} } }
+  - { name: b, trigger: { type: crash, exception: "System.*", confirm_window: 1s },
+      action: { collect: {} } }
   - { name: c, trigger: { type: crash, capture: both, speculative: 3 }, action: { collect: {} } }
+  - { name: d, trigger: { type: startup }, action: { collect: {} },
+      limits: { per_process: sometimes } }
 )",
                        "t.yaml");
   ASSERT_FALSE(c.ok());
@@ -641,8 +652,9 @@ collection_rules:
            "collection_rules[0].trigger.speculative.max: expected an integer from 1 to 1000",
            "collection_rules[0].trigger.speculative.window: bad duration \"never\"",
            "collection_rules[0].trigger.speculative.extra: unknown key",
-           "collection_rules[1].trigger.capture: exception, confirm_window and speculative apply "
-           "to capture: eventpipe or both",
+           "collection_rules[1].trigger.capture: confirm_window and speculative apply to "
+           "capture: eventpipe or both",
+           "collection_rules[3].limits.per_process: ",
            "collection_rules[2].trigger.speculative: expected a mapping like {max: 3, window: "
            "10m}",
        }) {

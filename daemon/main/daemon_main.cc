@@ -20,6 +20,7 @@
 #include "core/dump/crash_ingest.h"
 #include "core/dump/dump_store.h"
 #include "core/inventory/inventory.h"
+#include "core/ipc/codec.h"
 #include "core/listen/listen_server.h"
 #include "core/procfs/procfs.h"
 #include "daemon/auth/audit.h"
@@ -426,7 +427,9 @@ int RunDaemon(const DaemonFlags& flags) {
     };
     adeps.inventory = &inventory;
     adeps.store = store->get();
-    adeps.collect = [&svc](const dump::CollectRequest& r) { return svc.CollectForRule(r); };
+    adeps.collect = [&svc](const dump::CollectRequest& r, const std::string& cookie) {
+      return svc.CollectForRule(r, cookie);
+    };
     adeps.log = [](bool warning, const std::string& line) {
       if (warning) {
         spdlog::warn("{}", line);
@@ -475,9 +478,22 @@ int RunDaemon(const DaemonFlags& flags) {
     }
     eventpipe_bridge = std::make_unique<daemon_automation::EventPipeBridge>(
         &automation_host->engine(), eventpipe_hub.get(), log_line, absl::Seconds(2),
-        crash_watcher.get(), [cataloguer](pid_t) {
+        crash_watcher.get(),
+        [cataloguer](pid_t) {
           // The process is alive now: keep its runtime files (and its facts) for its crash.
           if (cataloguer != nullptr) cataloguer->ScanProcesses();
+        },
+        // Listen-only runtimes (another pid namespace): their session goes through the port,
+        // to the runtime with that cookie.
+        [&listen_server](
+            const automation::ProcessNeeds& n) -> absl::StatusOr<std::shared_ptr<ipc::Endpoint>> {
+          if (!listen_server) return absl::UnavailableError("no diagnostic port");
+          for (const auto& rt : listen_server->List()) {
+            if (ipc::CookieHex(rt.cookie) != n.runtime_cookie) continue;
+            return std::shared_ptr<ipc::Endpoint>(
+                listen_server->EndpointFor(rt.cookie, rt.port.path));
+          }
+          return absl::NotFoundError("the runtime is no longer connected to a diagnostic port");
         });
     spdlog::info("automation: {} collection rule(s), {} egress target(s), polling every {}",
                  cfg->automation.rules.size(), cfg->automation.egress.size(),

@@ -27,6 +27,7 @@ void FillEvent(const automation::Event& e, v1::AutomationEvent* out) {
   out->set_egress(e.egress);
   out->set_ok(e.ok);
   out->set_message(e.message);
+  out->set_runtime_cookie(e.runtime_cookie);
 }
 
 // How often a following stream checks whether its client went away.

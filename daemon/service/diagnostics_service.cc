@@ -384,7 +384,7 @@ grpc::Status DiagnosticsService::CollectDumpImpl(grpc::ServerContext* ctx,
 }
 
 absl::StatusOr<dump::DumpMeta> DiagnosticsService::CollectForRule(
-    const dump::CollectRequest& request) {
+    const dump::CollectRequest& request, const std::string& runtime_cookie) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++collections_running_;
@@ -397,7 +397,7 @@ absl::StatusOr<dump::DumpMeta> DiagnosticsService::CollectForRule(
     }
   } done_guard{this};
   dump::CollectRequest creq = request;
-  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, creq.pid, "");
+  auto reverse = ReverseTargetFor(*deps_.inventory, deps_.listen, creq.pid, runtime_cookie);
   if (!reverse.ok()) return reverse.status();
   creq.reverse = *std::move(reverse);
   CancellationToken cancel;

@@ -53,7 +53,9 @@ class DiagnosticsService final : public clrdiag::v1::Diagnostics::Service {
 
   // The CollectDump RPC's collection path for the daemon's own callers (collection rules):
   // listen-mode targets, the collector's limits, metrics, and shutdown's wait all apply.
-  absl::StatusOr<dump::DumpMeta> CollectForRule(const dump::CollectRequest& request);
+  // `runtime_cookie` (hex, may be empty) picks a listen runtime among those advertising the pid.
+  absl::StatusOr<dump::DumpMeta> CollectForRule(const dump::CollectRequest& request,
+                                                const std::string& runtime_cookie = "");
 
   // For shutdown: waits until no CollectDump call is running (up to `timeout`); returns
   // whether they all finished.
