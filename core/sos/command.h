@@ -140,5 +140,6 @@ void RegisterMetadataCommands(CommandRegistry& r);
 void RegisterStressLogCommands(CommandRegistry& r);
 void RegisterTraceCommands(CommandRegistry& r);  // cmd_trace.cc: logging, dbgout
 void RegisterGcInfoCommands(CommandRegistry& r);  // cmd_gcinfo.cc: gcinfo
+void RegisterDumpIlCommand(CommandRegistry& r);  // cmd_dumpil.cc: dumpil
 
 }  // namespace clrdiag::sos

@@ -99,6 +99,7 @@ class DacEngine : public Engine {
     RegisterTraceCommands(registry_);
     RegisterGcInfoCommands(registry_);
     RegisterSigCommands(registry_);
+    RegisterDumpIlCommand(registry_);
   }
 
   std::string runtime_version() const override {

@@ -1,0 +1,205 @@
+// Conformance of dumpil with dotnet-dump, on Heap and Full dumps of `HeapApp 100 --pool` on each
+// runtime: dumpil of every MethodDesc of the fixture's types Fixture.IlShapes (switch, numbers,
+// strings of 79/80/81+ characters, try/catch/filter/finally, generic methods and MethodSpecs,
+// closures, an async state machine, an iterator, arrays, a P/Invoke), Fixture.IlBox`1
+// (a generic class), Fixture.Pool (lambdas, async chains, try/finally) and their nested
+// compiler-generated types (display classes, <>c, state machines), and the methods these
+// MethodTables inherit from System.Object (framework IL). The MethodDescs come from clrdiag's
+// own name2ee and dumpmt -md. Each run is compared line by line with the reference.
+//
+// Intentional differences:
+//  - "ilAddr is <address> pImport is <pointer>": pImport is the address of the module's
+//    IMetaDataImport inside the analysing process (dotnet-dump's own, which changes on every
+//    run; here the worker's). The value is masked on both sides; the rest of the line (the IL
+//    address) is compared.
+//  - Bad input (no argument, an address that is no MethodDesc): the reference prints its
+//    message ("Must pass a valid expression", "<address> is not a MethodDesc") and succeeds;
+//    clrdiag prints the same line and fails (exit status non-zero, the reason on stderr).
+//    Their stdout is compared in ErrorsSameTextAndFail.
+//  - A method without IL (a P/Invoke): same stdout as the reference; clrdiag also fails.
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/conformance/compare.h"
+#include "tests/integration/util.h"
+
+namespace clrdiag::testing {
+namespace {
+
+using conformance::Body;
+using conformance::DotnetDump;
+using conformance::ExpectSameOutput;
+using conformance::WithCommands;
+
+std::string MaskImport(const std::string& text) {
+  static const std::regex kImport("pImport is [0-9A-F]{16}");
+  return std::regex_replace(text, kImport, "pImport is <pImport>");
+}
+
+// The words following `label` at the start of each line of `text`.
+std::vector<std::string> Values(const std::string& text, const std::string& label) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(label, 0) != 0) continue;
+    std::istringstream w(line.substr(label.size()));
+    std::string v;
+    if (w >> v) out.push_back(v);
+  }
+  return out;
+}
+
+class DumpIlConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+ protected:
+  static void SetUpTestSuite() {
+    if (!FileExists(DotnetDump())) {
+      setup_error_ =
+          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
+      return;
+    }
+    daemon_ = new Daemon();
+    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
+  }
+
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    app_ = StartFixture("HeapApp", {"100", "--pool"}, std::get<0>(GetParam()));
+    ASSERT_TRUE(app_) << "HeapApp did not start";
+    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
+                                   std::get<1>(GetParam()), "--json"});
+    auto info = ParseJson(c.out);
+    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
+    id_ = info["id"].get<std::string>();
+    path_ = info["path"].get<std::string>();
+    app_.reset();
+
+    // The MethodTables of the types (name2ee also lists their nested types), then their
+    // MethodDescs from dumpmt -md's table.
+    RunResult types = Ours({"name2ee HeapApp.dll Fixture.IlShapes", "name2ee HeapApp.dll Fixture.Pool",
+                            "name2ee HeapApp.dll Fixture.IlBox`1"});
+    ASSERT_EQ(types.exit_code, 0) << types.out << types.err;
+    std::vector<std::string> mts = Values(types.out, "MethodTable: ");
+    ASSERT_GE(mts.size(), 5u) << types.out;
+    std::vector<std::string> dumpmt;
+    for (const std::string& mt : mts) {
+      if (mt != "0000000000000000") dumpmt.push_back("dumpmt -md " + mt);
+    }
+    RunResult tables = Ours(dumpmt);
+    ASSERT_EQ(tables.exit_code, 0) << tables.err;
+    std::set<std::string> seen;
+    std::istringstream in(tables.out);
+    std::string line;
+    bool in_table = false;
+    while (std::getline(in, line)) {
+      if (line.find("MethodDesc Table") != std::string::npos) {
+        in_table = true;
+        continue;
+      }
+      if (!in_table) continue;
+      std::istringstream w(line);
+      std::string entry, md;
+      if (!(w >> entry >> md) || md.size() != 16 || entry == "Entry") {
+        if (line.rfind("EEClass", 0) == 0 || line.rfind("MethodTable", 0) == 0) in_table = false;
+        continue;
+      }
+      if (seen.insert(md).second) method_descs_.push_back(md);
+    }
+    ASSERT_GE(method_descs_.size(), 40u) << tables.out;
+  }
+
+  RunResult Ours(const std::vector<std::string>& commands) {
+    return daemon_->Client(WithCommands({"analyze", id_}, commands));
+  }
+  RunResult Reference(const std::vector<std::string>& commands) {
+    return RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
+  }
+  // The MethodDesc of `method` of Fixture.IlShapes (name2ee), or "".
+  std::string MethodDesc(const std::string& method) {
+    RunResult r = Ours({"name2ee HeapApp.dll Fixture.IlShapes." + method});
+    std::vector<std::string> v = Values(r.out, "MethodDesc:  ");
+    return v.empty() ? "" : v[0];
+  }
+
+  static Daemon* daemon_;
+  static std::string setup_error_;
+  std::unique_ptr<Process> app_;
+  std::string id_, path_;
+  std::vector<std::string> method_descs_;
+};
+
+Daemon* DumpIlConformanceTest::daemon_ = nullptr;
+std::string DumpIlConformanceTest::setup_error_;
+
+TEST_P(DumpIlConformanceTest, EveryMethodSameAsDotnetDump) {
+  const std::string external = MethodDesc("External");
+  std::vector<std::string> commands;
+  for (const std::string& md : method_descs_) {
+    if (md != external) commands.push_back("dumpil " + md);
+  }
+  RunResult ours = Ours(commands);
+  EXPECT_EQ(ours.exit_code, 0) << ours.err;
+  RunResult ref = Reference(commands);
+  ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+  ExpectSameOutput(MaskImport(Body(ours.out)), MaskImport(Body(ref.out)));
+  // The shapes are there: exception blocks, a switch, strings and generic instantiations.
+  EXPECT_CONTAINS(ours.out, "} // end .finally");
+  EXPECT_CONTAINS(ours.out, ".catch");
+  EXPECT_CONTAINS(ours.out, "switch (IL_");
+  EXPECT_CONTAINS(ours.out, "ldstr \"hello\"");
+  EXPECT_CONTAINS(ours.out, "<unknown token type 2b000000>");
+  EXPECT_CONTAINS(ours.out, "ldc.r8 -2.250000");
+  EXPECT_CONTAINS(ours.out, "class [System.Runtime]System.Func`2<");
+}
+
+TEST_P(DumpIlConformanceTest, ErrorsSameTextAndFail) {
+  const std::string external = MethodDesc("External");
+  ASSERT_FALSE(external.empty());
+  const std::vector<std::vector<std::string>> cases = {
+      {"dumpil"}, {"dumpil 1234"}, {"dumpil " + external}};
+  for (const auto& c : cases) {
+    RunResult ours = Ours(c);
+    EXPECT_NE(ours.exit_code, 0) << c[0] << ": " << ours.out;
+    EXPECT_FALSE(ours.err.empty()) << c[0];
+    RunResult ref = Reference(c);
+    ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+    ExpectSameOutput(MaskImport(Body(ours.out)), MaskImport(Body(ref.out)));
+  }
+}
+
+TEST_P(DumpIlConformanceTest, JsonForm) {
+  const std::string md = MethodDesc("Switch");
+  ASSERT_FALSE(md.empty());
+  RunResult r = daemon_->Client(WithCommands({"analyze", id_, "--json"}, {"dumpil " + md}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j;
+  std::istringstream docs(r.out);
+  for (std::string doc; std::getline(docs, doc);) {
+    if (doc.find("\"instructions\"") != std::string::npos) j = ParseJson(doc)["result"];
+  }
+  ASSERT_TRUE(j.is_object()) << r.out;
+  ASSERT_TRUE(j.contains("instructions") && j["instructions"].is_array()) << r.out;
+  bool saw_switch = false;
+  for (const auto& ins : j["instructions"]) {
+    if (ins["opcode"] == "switch") {
+      saw_switch = true;
+      EXPECT_EQ(ins["targets"].size(), 5u);
+    }
+  }
+  EXPECT_TRUE(saw_switch) << r.out;
+  EXPECT_TRUE(j.contains("il_address") && j.contains("lines"));
+}
+
+INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, DumpIlConformanceTest,
+                         conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
+
+}  // namespace
+}  // namespace clrdiag::testing
