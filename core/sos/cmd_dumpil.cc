@@ -6,6 +6,7 @@
 // IMetaDataImport in the analysing process (the worker), as the reference shows its own; a
 // bad or missing argument also fails (non-zero) after the reference's text; a DynamicMethod
 // (or an object address) is not decoded yet and says so.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,23 +25,35 @@ std::string P(uint64_t v) { return absl::StrFormat("%016X", v); }
 const char* KindName(il::OperandKind k) {
   using K = il::OperandKind;
   switch (k) {
-    case K::kNone: return "none";
+    case K::kNone:
+      return "none";
     case K::kShortVar:
-    case K::kVar: return "var";
+    case K::kVar:
+      return "var";
     case K::kShortI:
     case K::kI:
-    case K::kI8: return "integer";
+    case K::kI8:
+      return "integer";
     case K::kShortR:
-    case K::kR: return "real";
+    case K::kR:
+      return "real";
     case K::kShortBrTarget:
-    case K::kBrTarget: return "branch";
-    case K::kSwitch: return "switch";
-    case K::kMethod: return "method";
-    case K::kField: return "field";
-    case K::kType: return "type";
-    case K::kTok: return "token";
-    case K::kSig: return "signature";
-    case K::kString: return "string";
+    case K::kBrTarget:
+      return "branch";
+    case K::kSwitch:
+      return "switch";
+    case K::kMethod:
+      return "method";
+    case K::kField:
+      return "field";
+    case K::kType:
+      return "type";
+    case K::kTok:
+      return "token";
+    case K::kSig:
+      return "signature";
+    case K::kString:
+      return "string";
   }
   return "none";
 }
@@ -76,8 +89,8 @@ CommandResult DumpIl(CommandContext& ctx, const CommandSpec& spec,
     il_address = address;
   } else {
     if (auto obj = ctx.dac.GetObject(address); obj.ok()) {
-      return Failure(absl::StrCat(P(address),
-                                  " is an object: DynamicMethod IL is not decoded yet"));
+      return Failure(
+          absl::StrCat(P(address), " is an object: DynamicMethod IL is not decoded yet"));
     }
     auto loc = ctx.dac.GetMethodIl(address);
     if (!loc.ok()) {
@@ -128,10 +141,26 @@ CommandResult DumpIl(CommandContext& ctx, const CommandSpec& spec,
   }
   text += absl::StrCat("ilAddr = ", P(il_address), "\n");
 
+  // The module's assembly names, read from its metadata tables (see il_type_printer.h).
+  std::map<uint32_t, std::string> assembly_names;
+  if (module != 0) {
+    if (auto details = ctx.dac.GetModuleDetails(module);
+        details.ok() && details->metadata_start != 0 && details->metadata_size > 0 &&
+        details->metadata_size < (256u << 20)) {
+      std::vector<uint8_t> md(details->metadata_size);
+      md.resize(ctx.dac.ReadTargetMemory(details->metadata_start, md.data(), md.size()));
+      assembly_names = il::AssemblyNames(md);
+    }
+  }
   std::vector<il::Line> lines;
   std::vector<il::Instruction> decoded;
   auto disassemble = [&](dac::IMetaDataImport* import) -> absl::Status {
     il::IlTypePrinter printer(import);
+    if (!assembly_names.empty()) {
+      std::string self = assembly_names[0];
+      assembly_names.erase(0);
+      printer.set_assembly_names(std::move(assembly_names), std::move(self));
+    }
     il::TokenTextFn names = [&](uint32_t token) { return printer.TokenText(token); };
     lines = il::Disassemble(*body, names);
     if (ctx.json) {
@@ -150,8 +179,8 @@ CommandResult DumpIl(CommandContext& ctx, const CommandSpec& spec,
     }
     return absl::OkStatus();
   };
-  absl::Status st = module != 0 ? ctx.dac.WithMetadataImport(module, disassemble)
-                                : disassemble(nullptr);
+  absl::Status st =
+      module != 0 ? ctx.dac.WithMetadataImport(module, disassemble) : disassemble(nullptr);
   if (!st.ok()) return Failure(std::string(st.message()));
 
   if (ctx.json) {
@@ -160,7 +189,10 @@ CommandResult DumpIl(CommandContext& ctx, const CommandSpec& spec,
     if (body->local_sig_token != 0) j["local_signature"] = JsonHex(body->local_sig_token);
     Json clauses = Json::array();
     for (const il::ExceptionClause& c : body->clauses) {
-      const char* kind = c.flags == 2 ? "finally" : c.flags == 4 ? "fault" : c.flags == 1 ? "filter" : "catch";
+      const char* kind = c.flags == 2   ? "finally"
+                         : c.flags == 4 ? "fault"
+                         : c.flags == 1 ? "filter"
+                                        : "catch";
       clauses.push_back({{"kind", kind},
                          {"try_offset", c.try_offset},
                          {"try_length", c.try_length},

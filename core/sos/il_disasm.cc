@@ -35,9 +35,8 @@ struct OpCodeTable {
     set(0x12, "ldloca.s", K::kShortVar);
     set(0x13, "stloc.s", K::kShortVar);
     set(0x14, "ldnull");
-    static const char* const kLdc[] = {"ldc.i4.m1", "ldc.i4.0", "ldc.i4.1", "ldc.i4.2",
-                                       "ldc.i4.3",  "ldc.i4.4", "ldc.i4.5", "ldc.i4.6",
-                                       "ldc.i4.7",  "ldc.i4.8"};
+    static const char* const kLdc[] = {"ldc.i4.m1", "ldc.i4.0", "ldc.i4.1", "ldc.i4.2", "ldc.i4.3",
+                                       "ldc.i4.4",  "ldc.i4.5", "ldc.i4.6", "ldc.i4.7", "ldc.i4.8"};
     for (uint32_t i = 0; i < 10; ++i) set(0x15 + i, kLdc[i]);
     set(0x1f, "ldc.i4.s", K::kShortI);
     set(0x20, "ldc.i4", K::kI);
@@ -61,13 +60,12 @@ struct OpCodeTable {
     }
     set(0x45, "switch", K::kSwitch);
     static const char* const kRun46[] = {
-        "ldind.i1",  "ldind.u1",  "ldind.i2",  "ldind.u2",  "ldind.i4",  "ldind.u4",
-        "ldind.i8",  "ldind.i",   "ldind.r4",  "ldind.r8",  "ldind.ref", "stind.ref",
-        "stind.i1",  "stind.i2",  "stind.i4",  "stind.i8",  "stind.r4",  "stind.r8",
-        "add",       "sub",       "mul",       "div",       "div.un",    "rem",
-        "rem.un",    "and",       "or",        "xor",       "shl",       "shr",
-        "shr.un",    "neg",       "not",       "conv.i1",   "conv.i2",   "conv.i4",
-        "conv.i8",   "conv.r4",   "conv.r8",   "conv.u4",   "conv.u8"};
+        "ldind.i1", "ldind.u1", "ldind.i2", "ldind.u2",  "ldind.i4",  "ldind.u4", "ldind.i8",
+        "ldind.i",  "ldind.r4", "ldind.r8", "ldind.ref", "stind.ref", "stind.i1", "stind.i2",
+        "stind.i4", "stind.i8", "stind.r4", "stind.r8",  "add",       "sub",      "mul",
+        "div",      "div.un",   "rem",      "rem.un",    "and",       "or",       "xor",
+        "shl",      "shr",      "shr.un",   "neg",       "not",       "conv.i1",  "conv.i2",
+        "conv.i4",  "conv.i8",  "conv.r4",  "conv.r8",   "conv.u4",   "conv.u8"};
     for (uint32_t i = 0; i < std::size(kRun46); ++i) set(0x46 + i, kRun46[i]);
     set(0x6f, "callvirt", K::kMethod);
     set(0x70, "cpobj", K::kType);
@@ -86,35 +84,32 @@ struct OpCodeTable {
     set(0x7f, "ldsflda", K::kField);
     set(0x80, "stsfld", K::kField);
     set(0x81, "stobj", K::kType);
-    static const char* const kOvfUn[] = {"conv.ovf.i1.un", "conv.ovf.i2.un", "conv.ovf.i4.un",
-                                         "conv.ovf.i8.un", "conv.ovf.u1.un", "conv.ovf.u2.un",
-                                         "conv.ovf.u4.un", "conv.ovf.u8.un", "conv.ovf.i.un",
-                                         "conv.ovf.u.un"};
+    static const char* const kOvfUn[] = {
+        "conv.ovf.i1.un", "conv.ovf.i2.un", "conv.ovf.i4.un", "conv.ovf.i8.un", "conv.ovf.u1.un",
+        "conv.ovf.u2.un", "conv.ovf.u4.un", "conv.ovf.u8.un", "conv.ovf.i.un",  "conv.ovf.u.un"};
     for (uint32_t i = 0; i < 10; ++i) set(0x82 + i, kOvfUn[i]);
     set(0x8c, "box", K::kType);
     set(0x8d, "newarr", K::kType);
     set(0x8e, "ldlen");
     set(0x8f, "ldelema", K::kType);
     static const char* const kElem[] = {
-        "ldelem.i1", "ldelem.u1", "ldelem.i2", "ldelem.u2", "ldelem.i4", "ldelem.u4",
-        "ldelem.i8", "ldelem.i",  "ldelem.r4", "ldelem.r8", "ldelem.ref", "stelem.i",
-        "stelem.i1", "stelem.i2", "stelem.i4", "stelem.i8", "stelem.r4",  "stelem.r8",
-        "stelem.ref"};
+        "ldelem.i1", "ldelem.u1", "ldelem.i2", "ldelem.u2",  "ldelem.i4", "ldelem.u4", "ldelem.i8",
+        "ldelem.i",  "ldelem.r4", "ldelem.r8", "ldelem.ref", "stelem.i",  "stelem.i1", "stelem.i2",
+        "stelem.i4", "stelem.i8", "stelem.r4", "stelem.r8",  "stelem.ref"};
     for (uint32_t i = 0; i < std::size(kElem); ++i) set(0x90 + i, kElem[i]);
     set(0xa3, "ldelem", K::kType);
     set(0xa4, "stelem", K::kType);
     set(0xa5, "unbox.any", K::kType);
-    static const char* const kOvf[] = {"conv.ovf.i1", "conv.ovf.u1", "conv.ovf.i2",
-                                       "conv.ovf.u2", "conv.ovf.i4", "conv.ovf.u4",
-                                       "conv.ovf.i8", "conv.ovf.u8"};
+    static const char* const kOvf[] = {"conv.ovf.i1", "conv.ovf.u1", "conv.ovf.i2", "conv.ovf.u2",
+                                       "conv.ovf.i4", "conv.ovf.u4", "conv.ovf.i8", "conv.ovf.u8"};
     for (uint32_t i = 0; i < 8; ++i) set(0xb3 + i, kOvf[i]);
     set(0xc2, "refanyval", K::kType);
     set(0xc3, "ckfinite");
     set(0xc6, "mkrefany", K::kType);
     set(0xd0, "ldtoken", K::kTok);
-    static const char* const kRunD1[] = {"conv.u2",    "conv.u1",    "conv.i",     "conv.ovf.i",
-                                         "conv.ovf.u", "add.ovf",    "add.ovf.un", "mul.ovf",
-                                         "mul.ovf.un", "sub.ovf",    "sub.ovf.un", "endfinally"};
+    static const char* const kRunD1[] = {"conv.u2",    "conv.u1", "conv.i",     "conv.ovf.i",
+                                         "conv.ovf.u", "add.ovf", "add.ovf.un", "mul.ovf",
+                                         "mul.ovf.un", "sub.ovf", "sub.ovf.un", "endfinally"};
     for (uint32_t i = 0; i < std::size(kRunD1); ++i) set(0xd1 + i, kRunD1[i]);
     set(0xdd, "leave", K::kBrTarget);
     set(0xde, "leave.s", K::kShortBrTarget);
@@ -359,8 +354,10 @@ std::string OperandText(const Instruction& ins, const TokenTextFn& token_text) {
       return absl::StrCat("VAR OR ARG ", ins.integer);
     case K::kShortI:
     case K::kI:
-    case K::kI8:
       return absl::StrCat(ins.integer);
+    case K::kI8:
+      // SOS prints it with "%ld", a 32-bit long in its runtime's printf: the low half.
+      return absl::StrCat(static_cast<int32_t>(static_cast<uint64_t>(ins.integer)));
     case K::kShortR:
     case K::kR:
       return absl::StrFormat("%f", ins.real);
@@ -409,7 +406,8 @@ std::vector<Line> Disassemble(const MethodBody& body, const TokenTextFn& token_t
       }
     }
     Instruction ins = DecodeInstruction(body.code, pos);
-    std::string text = absl::StrFormat("IL_%04x: %s %s", pos, ins.name, OperandText(ins, token_text));
+    std::string text =
+        absl::StrFormat("IL_%04x: %s %s", pos, ins.name, OperandText(ins, token_text));
     lines.push_back({indent, std::move(text), true, pos});
     pos += ins.size;
   }

@@ -44,9 +44,12 @@ TEST(IlDisasmTest, Integers) {
   EXPECT_EQ(One({0x20, 0x90, 0x01, 0x00, 0x00}, &size), "ldc.i4 400");
   EXPECT_EQ(size, 5u);
   EXPECT_EQ(One({0x20, 0xff, 0xff, 0xff, 0xff}), "ldc.i4 -1");
-  EXPECT_EQ(One({0x21, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00}, &size),
-            "ldc.i8 4294967296");
+  // ldc.i8: SOS prints only the low 32 bits, signed (its "%ld" is 32-bit).
+  EXPECT_EQ(One({0x21, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00}, &size), "ldc.i8 1");
   EXPECT_EQ(size, 9u);
+  Instruction wide = DecodeInstruction(
+      std::vector<uint8_t>{0x21, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00}, 0);
+  EXPECT_EQ(wide.integer, 0x100000001);
   EXPECT_EQ(One({0x21, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), "ldc.i8 -2");
   EXPECT_EQ(One({0xfe, 0x12, 0x04}), "unaligned. 4");
 }
@@ -84,15 +87,15 @@ TEST(IlDisasmTest, Tokens) {
   uint32_t size = 0;
   EXPECT_EQ(One({0x28, 0x01, 0x00, 0x00, 0x06}, &size), "call T06000001");  // MethodDef
   EXPECT_EQ(size, 5u);
-  EXPECT_EQ(One({0x6f, 0x10, 0x00, 0x00, 0x0a}), "callvirt T0a000010");  // MemberRef
+  EXPECT_EQ(One({0x6f, 0x10, 0x00, 0x00, 0x0a}), "callvirt T0a000010");   // MemberRef
   EXPECT_EQ(One({0x28, 0x02, 0x00, 0x00, 0x2b}), "call T2b000002");       // MethodSpec
   EXPECT_EQ(One({0x7e, 0x03, 0x00, 0x00, 0x04}), "ldsfld T04000003");     // FieldDef
   EXPECT_EQ(One({0x8c, 0x05, 0x00, 0x00, 0x01}), "box T01000005");        // TypeRef
   EXPECT_EQ(One({0x8d, 0x07, 0x00, 0x00, 0x02}), "newarr T02000007");     // TypeDef
   EXPECT_EQ(One({0x74, 0x01, 0x00, 0x00, 0x1b}), "castclass T1b000001");  // TypeSpec
   EXPECT_EQ(One({0xd0, 0x09, 0x00, 0x00, 0x02}), "ldtoken T02000009");
-  EXPECT_EQ(One({0x29, 0x04, 0x00, 0x00, 0x11}), "calli T11000004");      // StandAloneSig
-  EXPECT_EQ(One({0x72, 0x01, 0x00, 0x00, 0x70}), "ldstr T70000001");      // user string
+  EXPECT_EQ(One({0x29, 0x04, 0x00, 0x00, 0x11}), "calli T11000004");  // StandAloneSig
+  EXPECT_EQ(One({0x72, 0x01, 0x00, 0x00, 0x70}), "ldstr T70000001");  // user string
   EXPECT_EQ(One({0xfe, 0x06, 0x01, 0x00, 0x00, 0x06}, &size), "ldftn T06000001");
   EXPECT_EQ(size, 6u);
   EXPECT_EQ(One({0xfe, 0x16, 0x01, 0x00, 0x00, 0x1b}), "constrained. T1b000001");
@@ -127,7 +130,8 @@ TEST(IlDisasmTest, TinyHeader) {
   EXPECT_FALSE(body->fat);
   EXPECT_EQ(body->code_size, 3u);
   EXPECT_EQ(body->on_disk_size, 4u);
-  EXPECT_EQ(LinesText(Disassemble(*body, Tok)), "IL_0000: ldarg.0 \nIL_0001: pop \nIL_0002: ret \n");
+  EXPECT_EQ(LinesText(Disassemble(*body, Tok)),
+            "IL_0000: ldarg.0 \nIL_0001: pop \nIL_0002: ret \n");
 }
 
 TEST(IlDisasmTest, BadHeader) {

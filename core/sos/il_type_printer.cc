@@ -14,32 +14,44 @@ namespace {
 using dac::HRESULT;
 using dac::ULONG;
 
-// IMetaDataAssemblyImport (cor.h): only the two calls used here keep typed arguments.
-constexpr dac::IID kIID_IMetaDataAssemblyImport =
-    dac::ParseGuid("EE62470B-E94B-424E-9B7C-2F00C9249F93");
-class IMetaDataAssemblyImport : public dac::IUnknown {
- public:
-  virtual HRESULT GetAssemblyProps(uint32_t assembly, const void** public_key, ULONG* key_size,
-                                   ULONG* hash_alg, dac::WCHAR* name, ULONG name_capacity,
-                                   ULONG* name_length, void* metadata,
-                                   dac::DWORD* flags) = 0;  // 3
-  virtual HRESULT GetAssemblyRefProps(uint32_t assembly_ref, const void** public_key,
-                                      ULONG* key_size, dac::WCHAR* name, ULONG name_capacity,
-                                      ULONG* name_length, void* metadata, const void** hash,
-                                      ULONG* hash_size, dac::DWORD* flags) = 0;  // 4
-};
-
-constexpr uint32_t kMdtModule = 0x00000000, kMdtMemberRef = 0x0a000000,
-                   kMdtModuleRef = 0x1a000000, kMdtAssembly = 0x20000000,
-                   kMdtAssemblyRef = 0x23000000, kMdtString = 0x70000000;
+constexpr uint32_t kMdtModule = 0x00000000, kMdtMemberRef = 0x0a000000, kMdtModuleRef = 0x1a000000,
+                   kMdtAssembly = 0x20000000, kMdtAssemblyRef = 0x23000000, kMdtString = 0x70000000;
 
 // Element types (ECMA-335 II.23.1.16).
 enum : uint8_t {
-  kEnd = 0x00, kVoid = 0x01, kBoolean, kChar, kI1, kU1, kI2, kU2, kI4, kU4, kI8, kU8, kR4, kR8,
-  kString, kPtr = 0x0f, kByRef = 0x10, kValueType = 0x11, kClass = 0x12, kVar = 0x13,
-  kArray = 0x14, kGenericInst = 0x15, kTypedByRef = 0x16, kI = 0x18, kU = 0x19, kFnPtr = 0x1b,
-  kObject = 0x1c, kSzArray = 0x1d, kMVar = 0x1e, kCmodReqd = 0x1f, kCmodOpt = 0x20,
-  kSentinel = 0x41, kPinned = 0x45,
+  kEnd = 0x00,
+  kVoid = 0x01,
+  kBoolean,
+  kChar,
+  kI1,
+  kU1,
+  kI2,
+  kU2,
+  kI4,
+  kU4,
+  kI8,
+  kU8,
+  kR4,
+  kR8,
+  kString,
+  kPtr = 0x0f,
+  kByRef = 0x10,
+  kValueType = 0x11,
+  kClass = 0x12,
+  kVar = 0x13,
+  kArray = 0x14,
+  kGenericInst = 0x15,
+  kTypedByRef = 0x16,
+  kI = 0x18,
+  kU = 0x19,
+  kFnPtr = 0x1b,
+  kObject = 0x1c,
+  kSzArray = 0x1d,
+  kMVar = 0x1e,
+  kCmodReqd = 0x1f,
+  kCmodOpt = 0x20,
+  kSentinel = 0x41,
+  kPinned = 0x45,
 };
 
 uint32_t UncompressToken(const SigBytes& sig, size_t* pos) {
@@ -140,8 +152,8 @@ uint32_t UncompressData(const SigBytes& sig, size_t* pos) {
     return v;
   }
   if ((b & 0xe0) == 0xc0) {
-    const uint32_t v = ((b & 0x1fu) << 24) | (sig.at(*pos + 1) << 16) |
-                       (sig.at(*pos + 2) << 8) | sig.at(*pos + 3);
+    const uint32_t v =
+        ((b & 0x1fu) << 24) | (sig.at(*pos + 1) << 16) | (sig.at(*pos + 2) << 8) | sig.at(*pos + 3);
     *pos += 4;
     return v;
   }
@@ -172,24 +184,60 @@ void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out)
     const uint8_t t = sig.at((*pos)++);
     const char* simple = nullptr;
     switch (t) {
-      case kVoid: simple = "void"; break;
-      case kBoolean: simple = "bool"; break;
-      case kChar: simple = "char"; break;
-      case kI1: simple = "int8"; break;
-      case kU1: simple = "uint8"; break;
-      case kI2: simple = "int16"; break;
-      case kU2: simple = "uint16"; break;
-      case kI4: simple = "int32"; break;
-      case kU4: simple = "uint32"; break;
-      case kI8: simple = "int64"; break;
-      case kU8: simple = "uint64"; break;
-      case kR4: simple = "float32"; break;
-      case kR8: simple = "float64"; break;
-      case kU: simple = "native uint"; break;
-      case kI: simple = "native int"; break;
-      case kObject: simple = "object"; break;
-      case kString: simple = "string"; break;
-      case kTypedByRef: simple = "typedref"; break;
+      case kVoid:
+        simple = "void";
+        break;
+      case kBoolean:
+        simple = "bool";
+        break;
+      case kChar:
+        simple = "char";
+        break;
+      case kI1:
+        simple = "int8";
+        break;
+      case kU1:
+        simple = "uint8";
+        break;
+      case kI2:
+        simple = "int16";
+        break;
+      case kU2:
+        simple = "uint16";
+        break;
+      case kI4:
+        simple = "int32";
+        break;
+      case kU4:
+        simple = "uint32";
+        break;
+      case kI8:
+        simple = "int64";
+        break;
+      case kU8:
+        simple = "uint64";
+        break;
+      case kR4:
+        simple = "float32";
+        break;
+      case kR8:
+        simple = "float64";
+        break;
+      case kU:
+        simple = "native uint";
+        break;
+      case kI:
+        simple = "native int";
+        break;
+      case kObject:
+        simple = "object";
+        break;
+      case kString:
+        simple = "string";
+        break;
+      case kTypedByRef:
+        simple = "typedref";
+        break;
       case kValueType:
       case kClass: {
         *out += t == kValueType ? "valuetype " : "class ";
@@ -350,25 +398,12 @@ void IlTypePrinter::ClassInto(uint32_t tk, std::string* out, int depth) const {
     }
     case kMdtAssemblyRef:
     case kMdtAssembly: {
-      void* raw = nullptr;
-      if (dac::Failed(import_->QueryInterface(kIID_IMetaDataAssemblyImport, &raw)) || !raw) {
+      if (kind == kMdtAssembly) {
+        if (!assembly_name_.empty()) absl::StrAppend(out, "[", assembly_name_, "]");
         return;
       }
-      auto* asm_import = static_cast<IMetaDataAssemblyImport*>(raw);
-      std::string name;
-      const bool ok =
-          kind == kMdtAssemblyRef
-              ? Name(2049, &name,
-                     [&](dac::WCHAR* b, ULONG n, ULONG* l) {
-                       return asm_import->GetAssemblyRefProps(tk, nullptr, nullptr, b, n, l,
-                                                              nullptr, nullptr, nullptr, nullptr);
-                     })
-              : Name(2049, &name, [&](dac::WCHAR* b, ULONG n, ULONG* l) {
-                  return asm_import->GetAssemblyProps(tk, nullptr, nullptr, nullptr, b, n, l,
-                                                      nullptr, nullptr);
-                });
-      asm_import->Release();
-      if (ok) absl::StrAppend(out, "[", name, "]");
+      auto it = assembly_refs_.find(tk & 0x00ffffffu);
+      if (it != assembly_refs_.end()) absl::StrAppend(out, "[", it->second, "]");
       return;
     }
     case kMdtModuleRef: {
@@ -542,6 +577,132 @@ std::string IlTypePrinter::TokenText(uint32_t token) const {
     default:
       return absl::StrFormat("<unknown token type %08x>", kind);
   }
+}
+
+namespace {
+
+// Little-endian reads inside `b` (0 outside).
+uint32_t Le(std::span<const uint8_t> b, size_t at, int n) {
+  uint32_t v = 0;
+  for (int i = 0; i < n; ++i) {
+    if (at + static_cast<size_t>(i) < b.size()) v |= static_cast<uint32_t>(b[at + i]) << (8 * i);
+  }
+  return v;
+}
+
+}  // namespace
+
+std::map<uint32_t, std::string> AssemblyNames(std::span<const uint8_t> md) {
+  std::map<uint32_t, std::string> names;
+  if (md.size() < 32 || Le(md, 0, 4) != 0x424A5342u) return names;
+  const uint32_t version_length = Le(md, 12, 4);
+  size_t at = 16 + static_cast<size_t>(version_length);
+  const uint32_t stream_count = Le(md, at + 2, 2);
+  at += 4;
+  std::span<const uint8_t> tables, strings;
+  for (uint32_t i = 0; i < stream_count && at + 8 < md.size(); ++i) {
+    const uint32_t offset = Le(md, at, 4), size = Le(md, at + 4, 4);
+    at += 8;
+    std::string name;
+    while (at < md.size() && md[at] != 0) name += static_cast<char>(md[at++]);
+    at = (at + 4) & ~static_cast<size_t>(3);  // the NUL, padded to 4
+    if (static_cast<uint64_t>(offset) + size > md.size()) continue;
+    if (name == "#~" || name == "#-") tables = md.subspan(offset, size);
+    if (name == "#Strings") strings = md.subspan(offset, size);
+  }
+  if (tables.size() < 24 || strings.empty()) return names;
+  const uint8_t heap_sizes = tables[6];
+  const uint64_t valid = Le(tables, 8, 4) | (static_cast<uint64_t>(Le(tables, 12, 4)) << 32);
+  uint32_t rows[64] = {};
+  size_t pos = 24;
+  for (int t = 0; t < 64; ++t) {
+    if (valid & (1ull << t)) {
+      rows[t] = Le(tables, pos, 4);
+      pos += 4;
+    }
+  }
+  if (heap_sizes & 0x40) pos += 4;  // extra data (uncompressed #- streams)
+  const int str = (heap_sizes & 1) ? 4 : 2, guid = (heap_sizes & 2) ? 4 : 2,
+            blob = (heap_sizes & 4) ? 4 : 2;
+  auto idx = [&](int t) { return rows[t] < 65536 ? 2 : 4; };
+  auto coded = [&](std::initializer_list<int> ts, int bits) {
+    uint32_t most = 0;
+    for (int t : ts) most = std::max(most, t >= 0 ? rows[t] : 0u);
+    return most < (1u << (16 - bits)) ? 2 : 4;
+  };
+  const int type_def_or_ref = coded({0x02, 0x01, 0x1b}, 2);
+  const int resolution_scope = coded({0x00, 0x1a, 0x23, 0x01}, 2);
+  const int member_ref_parent = coded({0x02, 0x01, 0x1a, 0x06, 0x1b}, 3);
+  const int has_constant = coded({0x04, 0x08, 0x17}, 2);
+  const int has_custom_attribute =
+      coded({0x06, 0x04, 0x01, 0x02, 0x08, 0x09, 0x0a, 0x00, 0x0e, 0x17, 0x14,
+             0x11, 0x1a, 0x1b, 0x20, 0x23, 0x26, 0x27, 0x28, 0x2a, 0x2c, 0x2b},
+            5);
+  const int custom_attribute_type = coded({0x06, 0x0a}, 3);
+  const int has_field_marshal = coded({0x04, 0x08}, 1);
+  const int has_decl_security = coded({0x02, 0x06, 0x20}, 2);
+  const int has_semantics = coded({0x14, 0x17}, 1);
+  const int method_def_or_ref = coded({0x06, 0x0a}, 1);
+  const int member_forwarded = coded({0x04, 0x06}, 1);
+  const int row_size[0x24] = {
+      2 + str + 3 * guid,                                     // 0x00 Module
+      resolution_scope + 2 * str,                             // 0x01 TypeRef
+      4 + 2 * str + type_def_or_ref + idx(0x04) + idx(0x06),  // 0x02 TypeDef
+      idx(0x04),                                              // 0x03 FieldPtr
+      2 + str + blob,                                         // 0x04 Field
+      idx(0x06),                                              // 0x05 MethodPtr
+      8 + str + blob + idx(0x08),                             // 0x06 MethodDef
+      idx(0x08),                                              // 0x07 ParamPtr
+      4 + str,                                                // 0x08 Param
+      idx(0x02) + type_def_or_ref,                            // 0x09 InterfaceImpl
+      member_ref_parent + str + blob,                         // 0x0a MemberRef
+      2 + has_constant + blob,                                // 0x0b Constant
+      has_custom_attribute + custom_attribute_type + blob,    // 0x0c CustomAttribute
+      has_field_marshal + blob,                               // 0x0d FieldMarshal
+      2 + has_decl_security + blob,                           // 0x0e DeclSecurity
+      6 + idx(0x02),                                          // 0x0f ClassLayout
+      4 + idx(0x04),                                          // 0x10 FieldLayout
+      blob,                                                   // 0x11 StandAloneSig
+      idx(0x02) + idx(0x14),                                  // 0x12 EventMap
+      idx(0x14),                                              // 0x13 EventPtr
+      2 + str + type_def_or_ref,                              // 0x14 Event
+      idx(0x02) + idx(0x17),                                  // 0x15 PropertyMap
+      idx(0x17),                                              // 0x16 PropertyPtr
+      2 + str + blob,                                         // 0x17 Property
+      2 + idx(0x06) + has_semantics,                          // 0x18 MethodSemantics
+      idx(0x02) + 2 * method_def_or_ref,                      // 0x19 MethodImpl
+      str,                                                    // 0x1a ModuleRef
+      blob,                                                   // 0x1b TypeSpec
+      2 + member_forwarded + str + idx(0x1a),                 // 0x1c ImplMap
+      4 + idx(0x04),                                          // 0x1d FieldRVA
+      8,                                                      // 0x1e ENCLog
+      4,                                                      // 0x1f ENCMap
+      16 + blob + 2 * str,                                    // 0x20 Assembly
+      4,                                                      // 0x21 AssemblyProcessor
+      12,                                                     // 0x22 AssemblyOS
+      12 + 2 * blob + 2 * str,                                // 0x23 AssemblyRef
+  };
+  auto string_at = [&](uint32_t offset) {
+    std::string s;
+    for (size_t i = offset; i < strings.size() && strings[i] != 0; ++i) {
+      s += static_cast<char>(strings[i]);
+    }
+    return s;
+  };
+  size_t table_start[0x24] = {};
+  for (int t = 0; t < 0x24; ++t) {
+    table_start[t] = pos;
+    pos += static_cast<size_t>(rows[t]) * static_cast<size_t>(row_size[t]);
+  }
+  if (rows[0x20] > 0) {  // Assembly: hash alg, version (4 x u16), flags, public key, name
+    names[0] = string_at(Le(tables, table_start[0x20] + 16 + blob, str));
+  }
+  for (uint32_t r = 0; r < rows[0x23]; ++r) {
+    const size_t row = table_start[0x23] + static_cast<size_t>(r) * row_size[0x23];
+    if (row + row_size[0x23] > tables.size()) break;
+    names[r + 1] = string_at(Le(tables, row + 12 + blob, str));
+  }
+  return names;
 }
 
 }  // namespace clrdiag::sos::il

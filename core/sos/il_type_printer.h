@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 
@@ -33,6 +34,14 @@ class IlTypePrinter {
   // `import` may be null: tokens then print as "TOKEN <hex>" (SOS without metadata).
   explicit IlTypePrinter(dac::IMetaDataImport* import) : import_(import) {}
 
+  // Names of the module's AssemblyRef rows (by RID) and of its Assembly: the DAC's importer
+  // does not implement IMetaDataAssemblyImport, so they come from the tables (see
+  // AssemblyNames).
+  void set_assembly_names(std::map<uint32_t, std::string> refs, std::string self) {
+    assembly_refs_ = std::move(refs);
+    assembly_name_ = std::move(self);
+  }
+
   // The type at `*pos` in `sig`, ilasm style; advances `*pos` past what it read.
   std::string Type(const SigBytes& sig, size_t* pos) const;
   // A TypeDef, TypeRef, TypeSpec, AssemblyRef, ModuleRef ... token's name, ilasm style.
@@ -51,7 +60,14 @@ class IlTypePrinter {
   MethodSigText MethodSig(const uint8_t* sig, uint32_t size) const;
 
   dac::IMetaDataImport* import_;
+  std::map<uint32_t, std::string> assembly_refs_;
+  std::string assembly_name_;
 };
+
+// The AssemblyRef names (by RID) and the Assembly name (RID 0 in the result) of ECMA-335
+// metadata (II.24: the root, the #~ tables stream and the #Strings heap); empty when the
+// bytes are not readable metadata.
+std::map<uint32_t, std::string> AssemblyNames(std::span<const uint8_t> metadata);
 
 // The byte count and value of an ECMA-335 compressed integer at `pos` (0 if invalid).
 uint32_t UncompressData(const SigBytes& sig, size_t* pos);

@@ -1,10 +1,10 @@
 // Conformance of dumpil with dotnet-dump, on Heap and Full dumps of `HeapApp 100 --pool` on each
 // runtime: dumpil of every MethodDesc of the fixture's types Fixture.IlShapes (switch, numbers,
 // strings of 79/80/81+ characters, try/catch/filter/finally, generic methods and MethodSpecs,
-// closures, an async state machine, an iterator, arrays, a P/Invoke), Fixture.IlBox`1
-// (a generic class), Fixture.Pool (lambdas, async chains, try/finally) and their nested
-// compiler-generated types (display classes, <>c, state machines), and the methods these
-// MethodTables inherit from System.Object (framework IL). The MethodDescs come from clrdiag's
+// calls into the generic class Fixture.IlBox`1, closures, an async state machine, an iterator,
+// arrays, a P/Invoke), the struct Fixture.IlPair, Fixture.Pool (lambdas, async chains, try/finally)
+// and their nested compiler-generated types (display classes, <>c, state machines), and the methods
+// these MethodTables inherit from System.Object (framework IL). The MethodDescs come from clrdiag's
 // own name2ee and dumpmt -md. Each run is compared line by line with the reference.
 //
 // Intentional differences:
@@ -16,7 +16,8 @@
 //    message ("Must pass a valid expression", "<address> is not a MethodDesc") and succeeds;
 //    clrdiag prints the same line and fails (exit status non-zero, the reason on stderr).
 //    Their stdout is compared in ErrorsSameTextAndFail.
-//  - A method without IL (a P/Invoke): same stdout as the reference; clrdiag also fails.
+//  - A method without IL (a P/Invoke): same stdout as the reference; both fail (the reference
+//    also drops its remaining -c commands, so it is run alone).
 #include <memory>
 #include <regex>
 #include <set>
@@ -37,6 +38,12 @@ using conformance::WithCommands;
 std::string MaskImport(const std::string& text) {
   static const std::regex kImport("pImport is [0-9A-F]{16}");
   return std::regex_replace(text, kImport, "pImport is <pImport>");
+}
+
+// `text` without its trailing empty lines.
+std::string TrimEnd(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
 }
 
 // The words following `label` at the start of each line of `text`.
@@ -84,8 +91,9 @@ class DumpIlConformanceTest : public ::testing::TestWithParam<conformance::Runti
 
     // The MethodTables of the types (name2ee also lists their nested types), then their
     // MethodDescs from dumpmt -md's table.
-    RunResult types = Ours({"name2ee HeapApp.dll Fixture.IlShapes", "name2ee HeapApp.dll Fixture.Pool",
-                            "name2ee HeapApp.dll Fixture.IlBox`1"});
+    RunResult types =
+        Ours({"name2ee HeapApp.dll Fixture.IlShapes", "name2ee HeapApp.dll Fixture.Pool",
+              "name2ee HeapApp.dll Fixture.IlPair"});
     ASSERT_EQ(types.exit_code, 0) << types.out << types.err;
     std::vector<std::string> mts = Values(types.out, "MethodTable: ");
     ASSERT_GE(mts.size(), 5u) << types.out;
@@ -95,23 +103,15 @@ class DumpIlConformanceTest : public ::testing::TestWithParam<conformance::Runti
     }
     RunResult tables = Ours(dumpmt);
     ASSERT_EQ(tables.exit_code, 0) << tables.err;
+    // Rows of the tables: "<entry> <MethodDesc> <JIT> <slot> <name>".
+    static const std::regex kRow("^[0-9A-F]{16} ([0-9A-F]{16}) +\\S+ [0-9A-F]{16} .*");
     std::set<std::string> seen;
     std::istringstream in(tables.out);
     std::string line;
-    bool in_table = false;
     while (std::getline(in, line)) {
-      if (line.find("MethodDesc Table") != std::string::npos) {
-        in_table = true;
-        continue;
-      }
-      if (!in_table) continue;
-      std::istringstream w(line);
-      std::string entry, md;
-      if (!(w >> entry >> md) || md.size() != 16 || entry == "Entry") {
-        if (line.rfind("EEClass", 0) == 0 || line.rfind("MethodTable", 0) == 0) in_table = false;
-        continue;
-      }
-      if (seen.insert(md).second) method_descs_.push_back(md);
+      std::smatch m;
+      if (!std::regex_match(line, m, kRow)) continue;
+      if (seen.insert(m[1].str()).second) method_descs_.push_back(m[1].str());
     }
     ASSERT_GE(method_descs_.size(), 40u) << tables.out;
   }
@@ -126,7 +126,10 @@ class DumpIlConformanceTest : public ::testing::TestWithParam<conformance::Runti
   std::string MethodDesc(const std::string& method) {
     RunResult r = Ours({"name2ee HeapApp.dll Fixture.IlShapes." + method});
     std::vector<std::string> v = Values(r.out, "MethodDesc:  ");
-    return v.empty() ? "" : v[0];
+    if (v.empty()) return "";
+    std::string md = v[0];
+    for (char& ch : md) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return md;
   }
 
   static Daemon* daemon_;
@@ -169,9 +172,10 @@ TEST_P(DumpIlConformanceTest, ErrorsSameTextAndFail) {
     RunResult ours = Ours(c);
     EXPECT_NE(ours.exit_code, 0) << c[0] << ": " << ours.out;
     EXPECT_FALSE(ours.err.empty()) << c[0];
+    // (The reference fails for the method without IL, and succeeds for the others; after a
+    // failed command it prints an empty line, not compared.)
     RunResult ref = Reference(c);
-    ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-    ExpectSameOutput(MaskImport(Body(ours.out)), MaskImport(Body(ref.out)));
+    ExpectSameOutput(TrimEnd(Body(ours.out)), TrimEnd(Body(ref.out)));
   }
 }
 
