@@ -92,11 +92,9 @@ void SkipType(const SigBytes& sig, size_t* pos, int depth = 0) {
   switch (t) {
     case kVar:
     case kMVar:
-      UncompressData(sig, pos);
-      return;
     case kValueType:
     case kClass:
-      UncompressData(sig, pos);
+      UncompressData(sig, pos);  // the index or the token
       return;
     case kCmodReqd:
     case kCmodOpt:

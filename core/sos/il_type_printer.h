@@ -51,13 +51,13 @@ class IlTypePrinter {
 
  private:
   void TypeInto(const SigBytes& sig, size_t* pos, std::string* out) const;
-  void ClassInto(uint32_t token, std::string* out, int depth) const;
+  void ClassInto(uint32_t tk, std::string* out, int depth) const;
   // Method (or, misread, field) signature: return type, and the parameter list.
   struct MethodSigText {
     std::string ret;     // with a trailing space, empty when it could not be read
     std::string params;  // "(...)" or empty for fields
   };
-  MethodSigText MethodSig(const uint8_t* sig, uint32_t size) const;
+  MethodSigText MethodSig(const uint8_t* data, uint32_t size) const;
 
   dac::IMetaDataImport* import_;
   std::map<uint32_t, std::string> assembly_refs_;
@@ -67,7 +67,7 @@ class IlTypePrinter {
 // The AssemblyRef names (by RID) and the Assembly name (RID 0 in the result) of ECMA-335
 // metadata (II.24: the root, the #~ tables stream and the #Strings heap); empty when the
 // bytes are not readable metadata.
-std::map<uint32_t, std::string> AssemblyNames(std::span<const uint8_t> metadata);
+std::map<uint32_t, std::string> AssemblyNames(std::span<const uint8_t> md);
 
 // The byte count and value of an ECMA-335 compressed integer at `pos` (0 if invalid).
 uint32_t UncompressData(const SigBytes& sig, size_t* pos);
