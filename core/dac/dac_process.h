@@ -251,6 +251,20 @@ struct MethodDescInfo {
   uint16_t slot = 0;
 };
 
+// Where a method's IL is (dumpil; dac_process_il.cc): profiler-replaced IL, else the module's
+// base plus the method's RVA. `problem` is SOS's message when it is not found; dynamic
+// methods (is_dynamic with their DynamicMethod object) and token-less stubs have no address.
+struct MethodIlLocation {
+  uint64_t il_address = 0;
+  bool profiler_modified = false;
+  uint64_t module = 0;
+  uint32_t token = 0;
+  bool is_dynamic = false;
+  uint64_t dynamic_method_object = 0;
+  uint64_t import = 0;  // the module's IMetaDataImport in this process
+  std::string problem;
+};
+
 struct StackFrame;  // stack_walk.h
 
 // A method's code versions as dumpmd shows them (ISOSDacInterface7 and 5).
@@ -595,6 +609,7 @@ class DacProcess {
   absl::StatusOr<std::vector<uint64_t>> GetMethodsWithProfilerModifiedIL(uint64_t module,
                                                                          int32_t max);
   absl::StatusOr<int32_t> GetProfilerModifiedILType(uint64_t method_desc);
+  absl::StatusOr<MethodIlLocation> GetMethodIl(uint64_t method_desc);
   // The exception handling clauses of the jitted code starting at `native_code`
   // (TraverseEHInfo), in the runtime's order.
   absl::StatusOr<std::vector<EhClause>> GetEhClauses(uint64_t native_code);

@@ -141,5 +141,6 @@ void RegisterStressLogCommands(CommandRegistry& r);
 void RegisterTraceCommands(CommandRegistry& r);  // cmd_trace.cc: logging, dbgout
 void RegisterGcInfoCommands(CommandRegistry& r);  // cmd_gcinfo.cc: gcinfo
 void RegisterHeapStatsCommands(CommandRegistry& r);  // cmd_heapstats.cc: sizestats, dumpexceptions
+void RegisterDumpIlCommand(CommandRegistry& r);  // cmd_dumpil.cc: dumpil
 
 }  // namespace clrdiag::sos

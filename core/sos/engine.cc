@@ -101,6 +101,7 @@ class DacEngine : public Engine {
     RegisterGcInfoCommands(registry_);
     RegisterHeapStatsCommands(registry_);
     RegisterSigCommands(registry_);
+    RegisterDumpIlCommand(registry_);
   }
 
   std::string runtime_version() const override {
