@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -71,26 +72,11 @@ bool IsHex(const std::string& s) {
   return !s.empty() && s.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
 }
 
-class ClruConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class ClruConformanceTest : public conformance::SharedDumpTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(FileExists(DotnetDump()))
-        << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-    const auto& [runtime, dump_type] = GetParam();
-    app_ = StartFixture("HeapApp", {"2000"}, runtime);
-    ASSERT_TRUE(app_) << "HeapApp for " << runtime << " did not start";
-    RunResult c = daemon_.Client(
-        {"collect", "-p", std::to_string(app_->pid()), "--type", dump_type, "--json"});
-    ASSERT_EQ(c.exit_code, 0) << c.err;
-    auto info = ParseJson(c.out);
-    id_ = info["id"];
-    path_ = info["path"];
-  }
-
-  RunResult Ours(const std::vector<std::string>& commands) {
-    return daemon_.Client(WithCommands({"analyze", id_}, commands));
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap2000"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(UseDump("heap2000")); }
 
   // The reference's first `lines` lines for `sos <command>` (after "Loading core dump"), then
   // the reference is stopped: it loops forever on the first instruction (see the top).
@@ -130,10 +116,6 @@ class ClruConformanceTest : public ::testing::TestWithParam<conformance::Runtime
     }
     return Body(ours.out);
   }
-
-  Daemon daemon_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_;
 };
 
 // Checks the code lines of a clru text: addresses contiguous from Begin to Begin + size, each
@@ -221,7 +203,7 @@ TEST_P(ClruConformanceTest, HeaderAsDotnetDumpAndAnnotatedCode) {
   EXPECT_EQ(Body(eh.out), Body(Ours({"clru -n " + app_md}).out));
 
   // The JSON form.
-  RunResult j = daemon_.Client(WithCommands({"analyze", id_, "--json"}, {"clru " + app_ip}));
+  RunResult j = daemon_->Client(WithCommands({"analyze", id_, "--json"}, {"clru " + app_ip}));
   ASSERT_EQ(j.exit_code, 0) << j.err;
   nlohmann::json json;
   std::istringstream docs(j.out);

@@ -33,6 +33,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -58,21 +59,12 @@ struct Targets {
 class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
     daemon_ = new Daemon();
-    if (!daemon_->Start()) {
-      setup_error_ = "daemon did not start: " + daemon_->log();
-      return;
-    }
+    setup_error_ =
+        conformance::StartDaemonWithSharedDumps(*daemon_, {"heap1000_parked", "heap1000"});
   }
 
   static void TearDownTestSuite() {
-    for (auto& [key, app] : apps_) delete app;  // kills the fixtures (by pid) if still running
-    apps_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
@@ -84,8 +76,8 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
   }
   static std::string TypeOf(const std::string& p) { return p.substr(p.find(':') + 1); }
 
-  // Starts the two fixtures (a thread parked in a catch block, and none) of this test's
-  // runtime and collects their dumps of its type, once per test process.
+  // Finds the two shared dumps (HeapApp with a thread parked in a catch block, and without)
+  // of this test's runtime and type, and the fixture's exceptions in the first.
   void SetUp() override {
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     std::string error = Prepare(GetParam());
@@ -96,36 +88,17 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
   static std::string Prepare(const std::string& p) {
     const std::string runtime = RuntimeOf(p), type = TypeOf(p);
     if (dumps_.count(p)) return "";
-    for (bool parked : {true, false}) {
-      std::string key = runtime + (parked ? "/parked" : "/plain");
-      if (apps_.count(key)) continue;
-      std::vector<std::string> args = {"1000"};
-      if (parked) args.push_back("--parked-exception");
-      Process* app = StartFixture("HeapApp", args, runtime).release();
-      if (!app) return "HeapApp (" + key + ") did not start";
-      apps_[key] = app;
+    for (const char* config : {"heap1000_parked", "heap1000"}) {
+      conformance::SharedDump d = conformance::FindSharedDump(config, runtime, type);
+      if (d.id.empty()) return std::string("no shared dump ") + config + " " + runtime + " " + type;
+      (config == std::string("heap1000") ? plain_dumps_ : dumps_)[p] = {d.id, d.path};
     }
-    if (!Collect(apps_[runtime + "/parked"]->pid(), type, &dumps_[p])) return setup_error_;
-    std::string error = FindTargets(dumps_[p].id, &targets_[p]);
-    if (!error.empty()) return error;
-    if (!Collect(apps_[runtime + "/plain"]->pid(), type, &plain_dumps_[p])) return setup_error_;
-    return "";
+    return FindTargets(dumps_[p].id, &targets_[p]);
   }
   // The parameter of the Full dump of the same runtime as `p`.
   static std::string FullOf(const std::string& p) {
     size_t colon = p.find(':');
     return colon == std::string::npos ? "Full" : p.substr(0, colon) + ":Full";
-  }
-
-  static bool Collect(int pid, const std::string& type, CollectedDump* dump) {
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(pid), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-      setup_error_ = "collect --type " + type + " failed: " + c.out + c.err;
-      return false;
-    }
-    *dump = {info["id"].get<std::string>(), info["path"].get<std::string>()};
-    return true;
   }
 
   static RunResult Ours(const std::string& id, const std::vector<std::string>& commands) {
@@ -181,7 +154,6 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   static Daemon* daemon_;
-  static std::map<std::string, Process*> apps_;  // by "RUNTIME/parked" and "RUNTIME/plain"
   static std::map<std::string, CollectedDump> dumps_;
   static std::map<std::string, Targets> targets_;
   static std::map<std::string, CollectedDump> plain_dumps_;  // HeapApp without a current one
@@ -189,7 +161,6 @@ class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
 };
 
 Daemon* ExceptionConformanceTest::daemon_ = nullptr;
-std::map<std::string, Process*> ExceptionConformanceTest::apps_;
 std::map<std::string, CollectedDump> ExceptionConformanceTest::dumps_;
 std::map<std::string, Targets> ExceptionConformanceTest::targets_;
 std::map<std::string, CollectedDump> ExceptionConformanceTest::plain_dumps_;

@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -43,34 +44,13 @@ std::vector<std::string> Fields(const std::string& text, const std::string& labe
   return out;
 }
 
-class GcInfoConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class GcInfoConformanceTest : public conformance::SharedDumpTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
-  }
-
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap100_zoo"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
 
   void SetUp() override {
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    app_ = StartFixture("HeapApp", {"100", "--zoo"}, std::get<0>(GetParam()));
-    ASSERT_TRUE(app_) << "HeapApp did not start";
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
-                                   std::get<1>(GetParam()), "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
-    id_ = info["id"].get<std::string>();
-    path_ = info["path"].get<std::string>();
-    app_.reset();
+    ASSERT_NO_FATAL_FAILURE(UseDump("heap100_zoo"));
 
     RunResult found = Ours({
         "name2ee HeapApp.dll Fixture.HeapProgram.ThrowOuter",
@@ -108,22 +88,9 @@ class GcInfoConformanceTest : public ::testing::TestWithParam<conformance::Runti
     ASSERT_FALSE(frames_.empty()) << stack.out;
   }
 
-  RunResult Ours(const std::vector<std::string>& commands) {
-    return daemon_->Client(WithCommands({"analyze", id_}, commands));
-  }
-  RunResult Reference(const std::vector<std::string>& commands) {
-    return RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
-  }
-
-  static Daemon* daemon_;
-  static std::string setup_error_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_, thrower_md_, customer_mt_;
+  std::string thrower_md_, customer_mt_;
   std::vector<std::string> method_descs_, code_, frames_;
 };
-
-Daemon* GcInfoConformanceTest::daemon_ = nullptr;
-std::string GcInfoConformanceTest::setup_error_;
 
 TEST_P(GcInfoConformanceTest, SameAsDotnetDump) {
   std::vector<std::string> commands;

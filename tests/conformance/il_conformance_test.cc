@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/elf/core_file.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -33,53 +34,12 @@ using conformance::DotnetDump;
 using conformance::ExpectSameOutput;
 using conformance::WithCommands;
 
-class IlConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class IlConformanceTest : public conformance::SharedDumpTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap100_pool"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
 
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    app_ = StartFixture("HeapApp", {"100", "--pool"}, std::get<0>(GetParam()));
-    ASSERT_TRUE(app_) << "HeapApp did not start";
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
-                                   std::get<1>(GetParam()), "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
-    id_ = info["id"].get<std::string>();
-    path_ = info["path"].get<std::string>();
-  }
-
-  RunResult Ours(const std::vector<std::string>& commands, bool json = false) {
-    std::vector<std::string> argv = {"analyze", id_};
-    if (json) argv.push_back("--json");
-    return daemon_->Client(WithCommands(argv, commands));
-  }
-
-  nlohmann::json OursJson(const std::string& command) {
-    RunResult r = Ours({command}, true);
-    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
-    auto doc = ParseJson(r.out.substr(0, r.out.find('\n')));
-    EXPECT_TRUE(doc.is_object() && doc.contains("result")) << command << ": " << r.out;
-    return doc.is_object() && doc.contains("result") ? doc["result"] : nlohmann::json();
-  }
-
-  static Daemon* daemon_;
-  static std::string setup_error_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_;
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(UseDump("heap100_pool")); }
 };
 
 // The addresses of the blobs (their first byte after the length) of the #Blob heap of the
@@ -182,9 +142,6 @@ TEST_P(IlConformanceTest, DumpSigOnEverySignatureOfTheModule) {
             Body(Ours({absl::StrCat("dumpsig ", first, " ", module)}).out))
       << j;
 }
-
-Daemon* IlConformanceTest::daemon_ = nullptr;
-std::string IlConformanceTest::setup_error_;
 
 TEST_P(IlConformanceTest, SameAsDotnetDumpAndTheFixturesFacts) {
   // All in one session each (the reference takes seconds to start).

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_format.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -35,34 +36,13 @@ using conformance::DotnetDump;
 using conformance::ExpectSameOutput;
 using conformance::WithCommands;
 
-class MemoryConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class MemoryConformanceTest : public conformance::SharedDumpTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
-  }
-
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap200"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
 
   void SetUp() override {
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    app_ = StartFixture("HeapApp", {"200"}, std::get<0>(GetParam()));
-    ASSERT_TRUE(app_) << "HeapApp did not start";
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
-                                   std::get<1>(GetParam()), "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
-    id_ = info["id"].get<std::string>();
-    path_ = info["path"].get<std::string>();
-    app_.reset();  // the dump is all the tests need
+    ASSERT_NO_FATAL_FAILURE(UseDump("heap200"));
 
     // A customer (MT, Name, Id) and its name string, found with clrdiag's own commands.
     RunResult stat = Ours({"dumpheap -stat"});
@@ -104,12 +84,6 @@ class MemoryConformanceTest : public ::testing::TestWithParam<conformance::Runti
     ASSERT_TRUE(ParseHexAddress(name, &name_)) << words.out;
   }
 
-  RunResult Ours(const std::vector<std::string>& commands) {
-    return daemon_->Client(WithCommands({"analyze", id_}, commands));
-  }
-  RunResult Reference(const std::vector<std::string>& commands) {
-    return RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
-  }
   static bool ParseHexAddress(const std::string& s, uint64_t* out) {
     std::string t = s.rfind("0x", 0) == 0 ? s.substr(2) : s;
     if (t.empty() || t.size() > 16) return false;
@@ -118,17 +92,10 @@ class MemoryConformanceTest : public ::testing::TestWithParam<conformance::Runti
   }
   static std::string Hex(uint64_t v) { return absl::StrFormat("%x", v); }
 
-  static Daemon* daemon_;
-  static std::string setup_error_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_;
   uint64_t customer_ = 0, name_ = 0;
   std::string ctor_md_;     // Fixture.Customer..ctor's MethodDesc
   uint64_t ctor_code_ = 0;  // and its code
 };
-
-Daemon* MemoryConformanceTest::daemon_ = nullptr;
-std::string MemoryConformanceTest::setup_error_;
 
 TEST_P(MemoryConformanceTest, SameAsDotnetDump) {
   const std::string c = Hex(customer_), s = Hex(name_), chars = Hex(name_ + 12);

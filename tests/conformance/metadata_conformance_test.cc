@@ -31,6 +31,7 @@
 
 #include "absl/strings/str_format.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -56,34 +57,13 @@ std::string Field(const std::string& text, const std::string& label, size_t from
   return v;
 }
 
-class MetadataConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class MetadataConformanceTest : public conformance::SharedDumpTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
-  }
-
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap100_zoo_chain10"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
 
   void SetUp() override {
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    app_ = StartFixture("HeapApp", {"100", "--zoo", "--chain", "10"}, std::get<0>(GetParam()));
-    ASSERT_TRUE(app_) << "HeapApp did not start";
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
-                                   std::get<1>(GetParam()), "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
-    id_ = info["id"].get<std::string>();
-    path_ = info["path"].get<std::string>();
-    app_.reset();  // the dump is all the tests need
+    ASSERT_NO_FATAL_FAILURE(UseDump("heap100_zoo_chain10"));
 
     RunResult found =
         Ours({"name2ee HeapApp.dll Fixture.Customer", "name2ee HeapApp.dll Fixture.Customer..ctor",
@@ -135,23 +115,9 @@ class MetadataConformanceTest : public ::testing::TestWithParam<conformance::Run
     ASSERT_FALSE(id_token_.empty());
   }
 
-  RunResult Ours(const std::vector<std::string>& commands) {
-    return daemon_->Client(WithCommands({"analyze", id_}, commands));
-  }
-  RunResult Reference(const std::vector<std::string>& commands) {
-    return RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
-  }
-
-  static Daemon* daemon_;
-  static std::string setup_error_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_;
   std::string module_, assembly_, customer_mt_, customer_token_, ctor_token_, eeclass_;
   std::string zoo_mt_, zoo_eeclass_, chain_end_, id_token_, thrower_md_, thrower_code_;
 };
-
-Daemon* MetadataConformanceTest::daemon_ = nullptr;
-std::string MetadataConformanceTest::setup_error_;
 
 TEST_P(MetadataConformanceTest, SameAsDotnetDump) {
   const std::vector<std::string> commands = {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -41,35 +42,20 @@ std::string ValueAfter(const std::string& text, const std::string& label) {
   return v;
 }
 
-class ModuleConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class ModuleConformanceTest : public conformance::SharedDumpTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(FileExists(DotnetDump()))
-        << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-    const auto& [runtime, dump_type] = GetParam();
-    app_ = StartFixture("HeapApp", {"2000"}, runtime);
-    ASSERT_TRUE(app_) << "HeapApp for " << runtime << " did not start";
-    RunResult c = daemon_.Client(
-        {"collect", "-p", std::to_string(app_->pid()), "--type", dump_type, "--json"});
-    ASSERT_EQ(c.exit_code, 0) << c.err;
-    auto info = ParseJson(c.out);
-    id_ = info["id"];
-    path_ = info["path"];
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap2000"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(UseDump("heap2000")); }
 
   // Runs the commands in both tools; returns (ours, reference), each without its first line.
   std::pair<std::string, std::string> Run(const std::vector<std::string>& commands) {
-    RunResult ours = daemon_.Client(WithCommands({"analyze", id_}, commands));
+    RunResult ours = daemon_->Client(WithCommands({"analyze", id_}, commands));
     EXPECT_EQ(ours.exit_code, 0) << ours.err;
     RunResult ref = RunCommand(WithCommands({DotnetDump(), "analyze", path_}, commands));
     EXPECT_EQ(ref.exit_code, 0) << ref.out << ref.err;
     return {Body(ours.out), Body(ref.out)};
   }
-
-  Daemon daemon_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_;
 };
 
 TEST_P(ModuleConformanceTest, SameOutputAsDotnetDump) {
@@ -107,8 +93,7 @@ TEST(SetClrPathTest, ShowsTheDacDirectoryAndChecksNewOnes) {
   ASSERT_TRUE(d.Start()) << d.log();
   auto app = StartFixture("HeapApp", {"1000"});
   ASSERT_TRUE(app);
-  RunResult c =
-      d.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini", "--json"});
+  RunResult c = d.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Mini", "--json"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   std::string id = ParseJson(c.out)["id"];
   std::string build_id = ParseJson(c.out)["coreclr_build_id"];
@@ -119,9 +104,8 @@ TEST(SetClrPathTest, ShowsTheDacDirectoryAndChecksNewOnes) {
   EXPECT_CONTAINS(r.out, "Load path for DAC/DBI: '" + store_dir + "'\n");
 
   // A directory with the dump's runtime is recorded, and runtimes shows it.
-  r = d.Client(WithCommands({"analyze", id},
-                            {"setclrpath " + store_dir + "/", "setclrpath", "runtimes",
-                             "setclrpath -c", "runtimes"}));
+  r = d.Client(WithCommands({"analyze", id}, {"setclrpath " + store_dir + "/", "setclrpath",
+                                              "runtimes", "setclrpath -c", "runtimes"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_CONTAINS(r.out, "Set load path for DAC/DBI to '" + store_dir + "'\n");
   EXPECT_CONTAINS(r.out, "    Runtime module directory: " + store_dir + "\n");

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -43,9 +44,8 @@ struct Targets {
   std::string customer_mt, string_mt;
 };
 
-// One runtime's HeapApp, its two dumps and what the tests look at; made on first use.
+// One runtime's two dumps of HeapApp and what the tests look at; found on first use.
 struct RuntimeDumps {
-  std::unique_ptr<Process> app;
   std::map<std::string, CollectedDump> dumps;  // by dump type
   Targets targets;
   std::string setup_error;
@@ -54,20 +54,12 @@ struct RuntimeDumps {
 class ObjectConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
     daemon_ = new Daemon();
-    if (!daemon_->Start()) {
-      setup_error_ = "daemon did not start: " + daemon_->log();
-      return;
-    }
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {"heap2000"});
   }
 
   static void TearDownTestSuite() {
-    runtimes_.clear();  // kills the fixtures (by pid) if still running
+    runtimes_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
@@ -76,34 +68,25 @@ class ObjectConformanceTest : public ::testing::TestWithParam<conformance::Runti
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
-    // The Heap dump first when this test needs it, then the Full one, which the reference
-    // reads for it (see above) and in which the targets are found. Full-dump tests run in
-    // their own process under ctest: they take no Heap dump.
-    if (!rt_->app && rt_->setup_error.empty()) Start(runtime, rt_);
-    if (DumpType() == "Heap") Collect(rt_, "Heap");
-    Collect(rt_, "Full");
+    // The shared Heap dump when this test needs it, and the Full one of the same process,
+    // which the reference reads for it (see above) and in which the targets are found.
+    if (DumpType() == "Heap") Collect(runtime, rt_, "Heap");
+    Collect(runtime, rt_, "Full");
     if (rt_->setup_error.empty() && rt_->targets.customer.empty()) {
       rt_->setup_error = FindTargets(rt_->dumps["Full"].id, &rt_->targets);
     }
     ASSERT_TRUE(rt_->setup_error.empty()) << runtime << ": " << rt_->setup_error;
   }
 
-  static void Start(const std::string& runtime, RuntimeDumps* rt) {
-    rt->app = StartFixture("HeapApp", {"2000"}, runtime);
-    if (!rt->app) rt->setup_error = "HeapApp did not start";
-  }
-
-  // Takes a dump of the runtime's HeapApp of `type` unless there is one.
-  static void Collect(RuntimeDumps* rt, const std::string& type) {
+  // Finds the shared dump of the runtime's HeapApp of `type` unless it is known.
+  static void Collect(const std::string& runtime, RuntimeDumps* rt, const std::string& type) {
     if (!rt->setup_error.empty() || rt->dumps.count(type)) return;
-    RunResult c = daemon_->Client(
-        {"collect", "-p", std::to_string(rt->app->pid()), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-      rt->setup_error = "collect --type " + type + " failed: " + c.out + c.err;
+    conformance::SharedDump d = conformance::FindSharedDump("heap2000", runtime, type);
+    if (d.id.empty()) {
+      rt->setup_error = "no shared dump heap2000 " + runtime + " " + type;
       return;
     }
-    rt->dumps[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    rt->dumps[type] = {d.id, d.path};
   }
 
   const std::string& DumpType() const { return std::get<1>(GetParam()); }

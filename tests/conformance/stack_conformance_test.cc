@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -38,21 +39,11 @@ struct CollectedDump {
 class StackConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
     daemon_ = new Daemon();
-    if (!daemon_->Start()) {
-      setup_error_ = "daemon did not start: " + daemon_->log();
-      return;
-    }
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {"heap500"});
   }
 
   static void TearDownTestSuite() {
-    for (auto& [runtime, app] : apps_) delete app;  // kills the fixture (by pid) if still running
-    apps_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
@@ -64,24 +55,15 @@ class StackConformanceTest : public ::testing::TestWithParam<std::string> {
   }
   static std::string TypeOf(const std::string& p) { return p.substr(p.find(':') + 1); }
 
-  // Starts the fixture for this test's runtime and collects the dump of its type (once per
-  // test process: each test runs in its own).
+  // Finds the shared dump of HeapApp of this test's runtime and type.
   void SetUp() override {
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     const std::string runtime = RuntimeOf(GetParam());
     const std::string type = TypeOf(GetParam());
     if (dumps_.count(GetParam())) return;
-    if (!apps_.count(runtime)) {
-      Process* app = StartFixture("HeapApp", {"500"}, runtime).release();
-      ASSERT_TRUE(app) << "HeapApp (" << runtime << ") did not start";
-      apps_[runtime] = app;
-    }
-    RunResult c = daemon_->Client(
-        {"collect", "-p", std::to_string(apps_[runtime]->pid()), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id"))
-        << "collect --type " << type << " failed: " << c.out << c.err;
-    dumps_[GetParam()] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    conformance::SharedDump d = conformance::FindSharedDump("heap500", runtime, type);
+    ASSERT_FALSE(d.id.empty()) << "no shared dump heap500 " << runtime << " " << type;
+    dumps_[GetParam()] = {d.id, d.path};
   }
 
   static RunResult Ours(const std::string& id, const std::vector<std::string>& commands) {
@@ -118,13 +100,11 @@ class StackConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   static Daemon* daemon_;
-  static std::map<std::string, Process*> apps_;
   static std::map<std::string, CollectedDump> dumps_;
   static std::string setup_error_;
 };
 
 Daemon* StackConformanceTest::daemon_ = nullptr;
-std::map<std::string, Process*> StackConformanceTest::apps_;
 std::map<std::string, CollectedDump> StackConformanceTest::dumps_;
 std::string StackConformanceTest::setup_error_;
 

@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -40,58 +41,13 @@ using conformance::DotnetDump;
 using conformance::ExpectSameOutput;
 using conformance::WithCommands;
 
-class ThreadsConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class ThreadsConformanceTest : public conformance::SharedDumpTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
-  }
+  static void SetUpTestSuite() { StartDaemon({"heap100_pool"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
 
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    app_ = StartFixture("HeapApp", {"100", "--pool"}, std::get<0>(GetParam()));
-    ASSERT_TRUE(app_) << "HeapApp did not start";
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(app_->pid()), "--type",
-                                   std::get<1>(GetParam()), "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
-    id_ = info["id"].get<std::string>();
-    path_ = info["path"].get<std::string>();
-  }
-
-  RunResult Ours(const std::vector<std::string>& commands, bool json = false) {
-    std::vector<std::string> argv = {"analyze", id_};
-    if (json) argv.push_back("--json");
-    return daemon_->Client(WithCommands(argv, commands));
-  }
-
-  // The result of one command's JSON form.
-  nlohmann::json OursJson(const std::string& command) {
-    RunResult r = Ours({command}, true);
-    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
-    auto doc = ParseJson(r.out.substr(0, r.out.find('\n')));
-    EXPECT_TRUE(doc.is_object() && doc.contains("result")) << command << ": " << r.out;
-    return doc.is_object() && doc.contains("result") ? doc["result"] : nlohmann::json();
-  }
-
-  static Daemon* daemon_;
-  static std::string setup_error_;
-  std::unique_ptr<Process> app_;
-  std::string id_, path_;
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(UseDump("heap100_pool")); }
 };
-
-Daemon* ThreadsConformanceTest::daemon_ = nullptr;
-std::string ThreadsConformanceTest::setup_error_;
 
 // The parked-thread and blocker counts of Pool.cs.
 constexpr int kParked = 3;

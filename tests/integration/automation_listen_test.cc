@@ -34,50 +34,6 @@ int UniqueChain() {
   return 2000 + static_cast<int>(rng() % 7000);
 }
 
-Clock::time_point ParseTime(const std::string& iso) {
-  std::tm tm{};
-  int ms = 0;
-  std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-              &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return Clock::from_time_t(::timegm(&tm)) + std::chrono::milliseconds(ms);
-}
-
-std::vector<nlohmann::json> Events(const Daemon& d) {
-  RunResult r = d.Client({"events", "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    auto j = ParseJson(line);
-    EXPECT_FALSE(j.is_discarded()) << line;
-    if (!j.is_discarded()) out.push_back(j);
-  }
-  return out;
-}
-
-std::vector<nlohmann::json> EventsOf(const Daemon& d, const std::string& kind,
-                                     const std::string& rule = "") {
-  std::vector<nlohmann::json> out;
-  for (auto& e : Events(d)) {
-    if (e["kind"] == kind && (rule.empty() || e["rule"] == rule)) out.push_back(e);
-  }
-  return out;
-}
-
-nlohmann::json WaitEvent(const Daemon& d, const std::string& kind, const std::string& rule,
-                         std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    auto evs = EventsOf(d, kind, rule);
-    if (!evs.empty()) return evs.front();
-    std::this_thread::sleep_for(50ms);
-  }
-  return nullptr;
-}
-
 // Watches the daemon's log for `needle` (polled every 5 ms). `seen`: when the test first saw
 // it; `before`: the start of the last read that did not have it. The line was written in
 // between.

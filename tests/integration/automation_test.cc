@@ -132,63 +132,19 @@ class AutomationTest : public ::testing::Test {
     daemon_ = std::make_unique<Daemon>(o);
     ASSERT_TRUE(daemon_->Start()) << daemon_->log();
   }
-  std::vector<nlohmann::json> Events() {
-    RunResult r = daemon_->Client({"events", "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::vector<nlohmann::json> out;
-    size_t pos = 0;
-    while (pos < r.out.size()) {
-      size_t nl = r.out.find('\n', pos);
-      if (nl == std::string::npos) nl = r.out.size();
-      auto j = ParseJson(r.out.substr(pos, nl - pos));
-      EXPECT_FALSE(j.is_discarded()) << r.out.substr(pos, nl - pos);
-      if (!j.is_discarded()) out.push_back(j);
-      pos = nl + 1;
-    }
-    return out;
-  }
+  std::vector<nlohmann::json> Events() { return testing::Events(*daemon_); }
   std::vector<nlohmann::json> EventsOf(const std::string& kind, const std::string& rule) {
-    std::vector<nlohmann::json> out;
-    for (auto& e : Events()) {
-      if (e["kind"] == kind && (rule.empty() || e["rule"] == rule)) out.push_back(e);
-    }
-    return out;
+    return testing::EventsOf(*daemon_, kind, rule);
   }
-  // Waits until an event of `kind` for `rule` exists; returns it (null on timeout).
   nlohmann::json WaitEvent(const std::string& kind, const std::string& rule,
                            std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      auto evs = EventsOf(kind, rule);
-      if (!evs.empty()) return evs.front();
-      std::this_thread::sleep_for(50ms);
-    }
-    return nullptr;
+    return testing::WaitEvent(*daemon_, kind, rule, timeout);
   }
-  nlohmann::json Rule(const std::string& name) {
-    RunResult r = daemon_->Client({"rules", "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    auto arr = ParseJson(r.out);
-    EXPECT_TRUE(arr.is_array()) << r.out;
-    if (!arr.is_array()) return nullptr;
-    for (auto& j : arr) {
-      if (j["name"] == name) return j;
-    }
-    return nullptr;
-  }
+  nlohmann::json Rule(const std::string& name) { return RuleNamed(*daemon_, name); }
   nlohmann::json Dumps() {
     RunResult r = daemon_->Client({"dumps", "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return ParseJson(r.out);
-  }
-  static Clock::time_point ParseTime(const std::string& iso) {
-    std::tm tm{};
-    int ms = 0;
-    std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return Clock::from_time_t(::timegm(&tm)) + std::chrono::milliseconds(ms);
   }
 
   // The common check of a threshold trigger: nothing fires while the app is below the

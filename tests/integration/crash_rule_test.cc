@@ -85,29 +85,11 @@ class CrashRuleTest : public ::testing::Test {
   }
   std::string egress_dir() const { return dir_ / "egress"; }
   std::vector<nlohmann::json> Events(const std::string& kind, const std::string& rule) {
-    RunResult r = daemon_->Client({"events", "--json"});
-    std::vector<nlohmann::json> out;
-    size_t pos = 0;
-    while (pos < r.out.size()) {
-      size_t nl = r.out.find('\n', pos);
-      if (nl == std::string::npos) nl = r.out.size();
-      auto j = ParseJson(r.out.substr(pos, nl - pos));
-      if (!j.is_discarded() && j["kind"] == kind && (rule.empty() || j["rule"] == rule)) {
-        out.push_back(j);
-      }
-      pos = nl + 1;
-    }
-    return out;
+    return EventsOf(*daemon_, kind, rule);
   }
   nlohmann::json WaitEvent(const std::string& kind, const std::string& rule,
                            std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      auto evs = Events(kind, rule);
-      if (!evs.empty()) return evs.front();
-      std::this_thread::sleep_for(100ms);
-    }
-    return nullptr;
+    return testing::WaitEvent(*daemon_, kind, rule, timeout, 100ms);
   }
   bool WaitLog(const std::string& text, std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
@@ -117,15 +99,7 @@ class CrashRuleTest : public ::testing::Test {
     }
     return false;
   }
-  nlohmann::json Rule(const std::string& name) {
-    RunResult r = daemon_->Client({"rules", "--json"});
-    auto arr = ParseJson(r.out);
-    if (!arr.is_array()) return nullptr;
-    for (auto& j : arr) {
-      if (j["name"] == name) return j;
-    }
-    return nullptr;
-  }
+  nlohmann::json Rule(const std::string& name) { return RuleNamed(*daemon_, name); }
   nlohmann::json Dumps() {
     auto j = ParseJson(daemon_->Client({"dumps", "--json"}).out);
     return j.is_array() ? j : nlohmann::json::array();

@@ -4,7 +4,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <ctime>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/elf/elf_file.h"
 #include "nlohmann/json.hpp"
@@ -58,6 +63,70 @@ inline std::string DumpIdFrom(const std::string& out) {
   if (pos == std::string::npos) return "";
   pos = out.find_first_not_of(' ', pos + 8);
   return out.substr(pos, out.find('\n', pos) - pos);
+}
+
+// The daemon's events (`clrdiag events --json`: one JSON document a line), oldest first. Every
+// line must parse.
+inline std::vector<nlohmann::json> Events(const Daemon& d) {
+  RunResult r = d.Client({"events", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<nlohmann::json> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    auto j = ParseJson(line);
+    EXPECT_FALSE(j.is_discarded()) << line;
+    if (!j.is_discarded()) out.push_back(j);
+  }
+  return out;
+}
+
+// The events of `kind`, and of `rule` unless it is empty.
+inline std::vector<nlohmann::json> EventsOf(const Daemon& d, const std::string& kind,
+                                            const std::string& rule = "") {
+  std::vector<nlohmann::json> out;
+  for (auto& e : Events(d)) {
+    if (e["kind"] == kind && (rule.empty() || e["rule"] == rule)) out.push_back(e);
+  }
+  return out;
+}
+
+// Polls (every `poll`) until an event of `kind` (and `rule`) exists; returns the first, or null
+// on timeout.
+inline nlohmann::json WaitEvent(const Daemon& d, const std::string& kind, const std::string& rule,
+                                std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds poll = std::chrono::milliseconds(50)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto evs = EventsOf(d, kind, rule);
+    if (!evs.empty()) return evs.front();
+    std::this_thread::sleep_for(poll);
+  }
+  return nullptr;
+}
+
+// The entry of `clrdiag rules --json` named `name`, or null.
+inline nlohmann::json RuleNamed(const Daemon& d, const std::string& name) {
+  RunResult r = d.Client({"rules", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto arr = ParseJson(r.out);
+  EXPECT_TRUE(arr.is_array()) << r.out;
+  if (!arr.is_array()) return nullptr;
+  for (auto& j : arr) {
+    if (j["name"] == name) return j;
+  }
+  return nullptr;
+}
+
+// The daemon's UTC timestamps ("2026-11-27T03:15:02.123Z").
+inline std::chrono::system_clock::time_point ParseTime(const std::string& iso) {
+  std::tm tm{};
+  int ms = 0;
+  std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+              &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(::timegm(&tm)) + std::chrono::milliseconds(ms);
 }
 
 #define EXPECT_CONTAINS(haystack, needle)                          \
