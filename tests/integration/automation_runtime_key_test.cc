@@ -31,20 +31,6 @@ int UniqueChain() {
   return 10000 + static_cast<int>(rng() % 80000);
 }
 
-std::vector<nlohmann::json> EventsOf(const Daemon& d, const std::string& kind,
-                                     const std::string& rule = "") {
-  RunResult r = d.Client({"events", "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = ParseJson(line);
-    if (j.is_discarded()) continue;
-    if (j["kind"] == kind && (rule.empty() || j["rule"] == rule)) out.push_back(j);
-  }
-  return out;
-}
-
 // Waits until at least `n` events of `kind` (and `rule`) are there; returns them.
 std::vector<nlohmann::json> WaitEvents(const Daemon& d, const std::string& kind,
                                        const std::string& rule, size_t n,

@@ -64,18 +64,6 @@ class CrashApp {
   std::unique_ptr<Process> proc_;
 };
 
-std::vector<nlohmann::json> EventsOf(const Daemon& d, const std::string& kind) {
-  RunResult r = d.Client({"events", "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = ParseJson(line);
-    if (!j.is_discarded() && j["kind"] == kind) out.push_back(j);
-  }
-  return out;
-}
-
 TEST(CrashRulePatternTest, OnlyTheCrashWhoseReportMatchesTheExceptionPatternFires) {
   TempDir dir("clrdiag-crashpattern");
   const std::string crash_dir = dir / "crash";
