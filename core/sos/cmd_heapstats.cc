@@ -31,7 +31,6 @@ using dac::GcGeneration;
 using dac::GcSegment;
 using dac::SegmentKind;
 using gc::FromStatus;
-using gc::Left;
 using gc::Ptr;
 using gc::Right;
 

@@ -74,7 +74,11 @@ void EventPipeBridge::Reconcile() {
       ++it;
     }
   }
-  for (const auto& [key, n] : want) {
+  for (const auto& entry : want) {
+    // Not a structured binding: the lambdas below capture `key` (by value), which clang before
+    // 16 cannot do with a binding.
+    const std::string& key = entry.first;
+    const auto& n = entry.second;
     if (held_.count(key) || ended.count(key)) continue;
     const std::string who = n.listen_only
                                 ? absl::StrCat("pid ", n.pid, " (runtime ", n.runtime_cookie, ")")

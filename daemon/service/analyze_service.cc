@@ -217,6 +217,10 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   std::string running_cmd;
   std::atomic<bool> closing{false};
   std::atomic<bool> ended_by_exit{false};  // the worker answered an exit: the session is over
+  // The id of the `exit` the daemon sends for a client that left without one (0: none); its
+  // answer is not the client's (it has hung up its side; an exit it did not ask for would read
+  // as the session ended under it).
+  std::atomic<uint64_t> injected_exit{0};
   if (session) {
     Session::Callbacks cb;
     cb.close = [&](const std::string& reason) {
@@ -291,6 +295,10 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
               "-type, -mt)"));
         }
       }
+      if (r.has_done() && injected_exit != 0 && r.done().id() == injected_exit) {
+        ended_by_exit = r.done().exit();
+        return;
+      }
       to_client(r);
       if (r.has_done() && r.done().exit()) {
         ended_by_exit = true;
@@ -343,6 +351,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
       v1::AnalyzeRequest bye;
       bye.mutable_command()->set_id(running_id + 1);
       bye.mutable_command()->set_command_line("exit");
+      injected_exit = running_id + 1;
       keep = to_worker(bye);
     }
   }

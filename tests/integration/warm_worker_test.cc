@@ -123,6 +123,28 @@ TEST_F(WarmWorkerTest, SecondSessionReusesTheWorkerWithAFreshState) {
   EXPECT_TRUE(WaitGone(workers[2], 10s));
 }
 
+// A client that ends its session without `exit` (end of input, as a script piping commands)
+// gets its output and exit status 0, with and without --json; the daemon ends the session in the
+// worker itself and keeps it: the next session reuses it. (The daemon's own `exit` used to be
+// relayed to the client, which took it for the session ending under it: status 1.)
+TEST_F(WarmWorkerTest, EndOfInputEndsTheSessionCleanlyAndKeepsTheWorker) {
+  StartDaemon("analysis:\n  warm_workers: 2\n  warm_worker_idle: 60s\n");
+  const std::string id = Collect();
+  ASSERT_FALSE(id.empty());
+  for (bool json : {false, true, false}) {
+    SCOPED_TRACE(json ? "--json" : "text");
+    std::vector<std::string> args = {"analyze", id, "-c", "eeversion"};
+    if (json) args.push_back("--json");
+    RunResult r = daemon_->Client(args);  // stdin: /dev/null, no exit
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_CONTAINS(r.out, json ? "\"version_string\"" : "@Commit");
+  }
+  const std::vector<pid_t> workers = SessionWorkers();
+  ASSERT_EQ(workers.size(), 3u) << daemon_->log();
+  EXPECT_EQ(workers[0], workers[1]);
+  EXPECT_EQ(workers[1], workers[2]);
+}
+
 // The state a session leaves must not reach the next: the `threads` listing of a session that
 // begins in a kept worker is the one of a fresh worker (warm_workers: 0), after setthread.
 TEST_F(WarmWorkerTest, SetthreadDoesNotLeakIntoTheNextSession) {
