@@ -117,9 +117,12 @@ TEST(ListenTest, DaemonFirstThenAppIsResumedListedCollectedAnalyzedAndDropsOutOn
   std::string row;
   std::istringstream lines(ps.out);
   for (std::string line; std::getline(lines, line);) {
-    if (line.find(" " + std::to_string(app->pid()) + "  SleepApp") == 0) row = line;
+    // The pid column is right-aligned to the longest pid listed (other tests' processes too).
+    const std::string want = std::to_string(app->pid()) + "  SleepApp";
+    const size_t start = line.find_first_not_of(' ');
+    if (start != std::string::npos && line.compare(start, want.size(), want) == 0) row = line;
   }
-  EXPECT_CONTAINS(row, "  [listen:" + port + "]");
+  EXPECT_CONTAINS(row, "  [listen:" + port + "]") << ps.out;
 
   auto mini = CollectAndCheck(d, std::to_string(app->pid()), "Mini", app->pid());
   ASSERT_FALSE(mini.is_null());
