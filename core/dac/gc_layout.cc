@@ -163,7 +163,7 @@ absl::StatusOr<std::vector<uint64_t>> DacProcess::GetGcInterestingInfo(uint64_t 
   return out;
 }
 
-GcGeneration GcSegment::GenerationOf(uint64_t address) const {
+GcGeneration GenerationOfKind(SegmentKind kind) {
   switch (kind) {
     case SegmentKind::kGen0:
       return GcGeneration::kGen0;
@@ -178,11 +178,16 @@ GcGeneration GcSegment::GenerationOf(uint64_t address) const {
     case SegmentKind::kFrozen:
       return GcGeneration::kFrozen;
     case SegmentKind::kEphemeral:
-      if (gen[0].Contains(address)) return GcGeneration::kGen0;
-      if (gen[1].Contains(address)) return GcGeneration::kGen1;
-      if (gen[2].Contains(address)) return GcGeneration::kGen2;
-      return GcGeneration::kUnknown;
+      break;
   }
+  return GcGeneration::kUnknown;
+}
+
+GcGeneration GcSegment::GenerationOf(uint64_t address) const {
+  if (kind != SegmentKind::kEphemeral) return GenerationOfKind(kind);
+  if (gen[0].Contains(address)) return GcGeneration::kGen0;
+  if (gen[1].Contains(address)) return GcGeneration::kGen1;
+  if (gen[2].Contains(address)) return GcGeneration::kGen2;
   return GcGeneration::kUnknown;
 }
 

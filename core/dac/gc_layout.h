@@ -30,6 +30,10 @@ struct AddressRange {
 // Which generation an address of a segment belongs to (ClrMD's Generation).
 enum class GcGeneration { kGen0, kGen1, kGen2, kLarge, kPinned, kFrozen, kUnknown };
 
+// The generation every object of a segment of `kind` belongs to; kUnknown for the ephemeral
+// segment (split by generation starts: GcSegment::GenerationOf).
+GcGeneration GenerationOfKind(SegmentKind kind);
+
 struct GcSegment {
   uint64_t address = 0;  // heap_segment*
   SegmentKind kind = SegmentKind::kGen2;

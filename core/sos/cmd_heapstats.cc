@@ -34,28 +34,6 @@ using gc::FromStatus;
 using gc::Ptr;
 using gc::Right;
 
-// The generation of an object as ClrMD's segment.GetGeneration tells it: by the segment's kind,
-// and inside the ephemeral segment of the segments GC by the generation starts.
-GcGeneration GenerationOf(const GcSegment& s, uint64_t address) {
-  switch (s.kind) {
-    case SegmentKind::kGen0:
-      return GcGeneration::kGen0;
-    case SegmentKind::kGen1:
-      return GcGeneration::kGen1;
-    case SegmentKind::kGen2:
-      return GcGeneration::kGen2;
-    case SegmentKind::kLarge:
-      return GcGeneration::kLarge;
-    case SegmentKind::kPinned:
-      return GcGeneration::kPinned;
-    case SegmentKind::kFrozen:
-      return GcGeneration::kFrozen;
-    case SegmentKind::kEphemeral:
-      return s.GenerationOf(address);
-  }
-  return GcGeneration::kUnknown;
-}
-
 // The names the reference prints ("generation0", ..., "large", "pinned", "frozen").
 const char* SectionName(GcGeneration g) {
   switch (g) {
@@ -81,23 +59,7 @@ const char* SectionName(GcGeneration g) {
 std::optional<GcGeneration> GenerationFilter(const std::string& text) {
   auto kind = ParseGeneration(text);
   if (!kind) return std::nullopt;
-  switch (*kind) {
-    case SegmentKind::kGen0:
-      return GcGeneration::kGen0;
-    case SegmentKind::kGen1:
-      return GcGeneration::kGen1;
-    case SegmentKind::kGen2:
-      return GcGeneration::kGen2;
-    case SegmentKind::kLarge:
-      return GcGeneration::kLarge;
-    case SegmentKind::kPinned:
-      return GcGeneration::kPinned;
-    case SegmentKind::kFrozen:
-      return GcGeneration::kFrozen;
-    case SegmentKind::kEphemeral:
-      break;
-  }
-  return std::nullopt;
+  return dac::GenerationOfKind(*kind);
 }
 
 // A walk over the heap with a progress line beside the output.
@@ -141,7 +103,7 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
   }
   absl::Status st =
       Walk(ctx, **layout, "walking the heap", [&](const dac::HeapObject& o, const GcSegment& s) {
-        const GcGeneration g = GenerationOf(s, o.address);
+        const GcGeneration g = s.GenerationOf(o.address);
         if (g == GcGeneration::kUnknown) return;
         ++stats[{g, o.mt == globals->free_mt}][o.footprint];
       });
@@ -290,7 +252,7 @@ CommandResult DumpExceptions(CommandContext& ctx, const CommandSpec& spec,
   absl::Status st = Walk(ctx, **layout, "looking for exceptions",
                          [&](const dac::HeapObject& o, const GcSegment& s) {
                            if (o.mt == globals->free_mt) return;
-                           if (generation && GenerationOf(s, o.address) != *generation) return;
+                           if (generation && s.GenerationOf(o.address) != *generation) return;
                            const TypeFacts& f = facts(o.mt);
                            if (!f.exception) return;
                            if (live && live->IsLive(o.address) != live_only) return;

@@ -44,6 +44,15 @@ inline std::vector<std::string> Lines(const std::string& text,
   return out;
 }
 
+// `text`'s lines, trailing blanks trimmed, without the empty ones.
+inline std::string WithoutEmptyLines(const std::string& text) {
+  std::string out;
+  for (const std::string& l : Lines(text)) {
+    if (!l.empty()) out += l + "\n";
+  }
+  return out;
+}
+
 // Reports each differing line (up to 10) and a differing line count as test failures.
 inline void ExpectSameOutput(const std::string& ours, const std::string& reference,
                              const std::vector<IntentionalDifference>& skip = {}) {

@@ -1,7 +1,8 @@
 // Conformance with dotnet-dump of two heap commands its help lists beyond the seed's table:
 // `sizestats` (per generation, objects and free blocks by rounded size) and `dumpexceptions`
 // (every exception object, with its message and top stack frame; -live, -dead, -gen, -type).
-// HeapApp runs with CLRDIAG_HEAPAPP_EXCEPTIONS (tests/fixtures/HeapApp/DroppedExceptions.cs):
+// The shared dumps "heap200_exceptions": HeapApp with CLRDIAG_HEAPAPP_EXCEPTIONS
+// (tests/fixtures/HeapApp/DroppedExceptions.cs):
 // dropped (dead) exceptions thrown from one method, a kept one, and a kept one never thrown,
 // besides the fixture's own nested exception pair and the runtime's preallocated ones. Each
 // runtime × dump type: the same lines, strictly, and the facts the fixture guarantees read from
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -25,7 +27,8 @@ namespace {
 
 using conformance::DotnetDump;
 
-constexpr int kDropped = 40;
+constexpr int kDropped =
+    40;  // CLRDIAG_HEAPAPP_EXCEPTIONS of "heap200_exceptions" (shared_dumps.cc)
 
 const std::vector<conformance::IntentionalDifference> kDifferences = {
     {"Calculating live objects", "progress of the reachability pass (see the file header)"},
@@ -33,45 +36,19 @@ const std::vector<conformance::IntentionalDifference> kDifferences = {
     {"Subsequent runs of this command", "the same warning's second line"},
 };
 
-std::string WithoutEmptyLines(const std::string& s) {
-  std::string out;
-  for (const std::string& l : conformance::Lines(s)) {
-    if (!l.empty()) out += l + "\n";
-  }
-  return out;
-}
-
 int CountMatches(const std::string& text, const std::regex& re) {
   return static_cast<int>(
       std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
 }
 
-std::unique_ptr<Process> StartExceptionsFixture(const std::string& runtime) {
-  SpawnOptions opts;
-  opts.env["CLRDIAG_HEAPAPP_EXCEPTIONS"] = std::to_string(kDropped);
-  return StartFixture("HeapApp", {"200"}, runtime, opts);
-}
-
-class HeapStatsConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+class HeapStatsConformanceTest : public conformance::SharedDumpTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(FileExists(DotnetDump()))
-        << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  }
-  Daemon daemon_;
+  static void SetUpTestSuite() { StartDaemon({"heap200_exceptions"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(UseDump("heap200_exceptions")); }
 };
 
 TEST_P(HeapStatsConformanceTest, SizeStatsAndDumpExceptionsMatchDotnetDump) {
-  const auto& [runtime, dump_type] = GetParam();
-  auto app = StartExceptionsFixture(runtime);
-  ASSERT_TRUE(app) << "HeapApp for " << runtime << " did not start";
-  RunResult c =
-      daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", dump_type, "--json"});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  auto info = ParseJson(c.out);
-  const std::string id = info["id"], path = info["path"];
-
   const std::vector<std::string> commands = {
       "sizestats",
       "dumpexceptions",
@@ -86,12 +63,13 @@ TEST_P(HeapStatsConformanceTest, SizeStatsAndDumpExceptionsMatchDotnetDump) {
   // session; so each command's output stands alone).
   for (const std::string& cmd : commands) {
     SCOPED_TRACE(cmd);
-    RunResult ours = daemon_.Client(conformance::WithCommands({"analyze", id}, {cmd}));
+    RunResult ours = Ours({cmd});
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
-    RunResult ref = RunCommand(conformance::WithCommands({DotnetDump(), "analyze", path}, {cmd}));
+    RunResult ref = Reference({cmd});
     ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-    conformance::ExpectSameOutput(WithoutEmptyLines(conformance::Body(ours.out)),
-                                  WithoutEmptyLines(conformance::Body(ref.out)), kDifferences);
+    conformance::ExpectSameOutput(conformance::WithoutEmptyLines(conformance::Body(ours.out)),
+                                  conformance::WithoutEmptyLines(conformance::Body(ref.out)),
+                                  kDifferences);
     ours_by_command[cmd] = conformance::Body(ours.out);
   }
 
@@ -116,20 +94,19 @@ TEST_P(HeapStatsConformanceTest, SizeStatsAndDumpExceptionsMatchDotnetDump) {
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, HeapStatsConformanceTest,
                          conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
 
-// Bad input and the JSON forms, on one dump of the default runtime.
+// Bad input and the JSON forms, on the shared Heap dump of the default runtime.
 class HeapStatsCommandsTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(daemon_.Start()) << daemon_.log(); }
+  void SetUp() override {
+    ASSERT_EQ(conformance::StartDaemonWithSharedDumps(daemon_, {"heap200_exceptions"}), "");
+  }
   Daemon daemon_;
 };
 
 TEST_F(HeapStatsCommandsTest, BadArgumentsAreUsageErrorsAndJsonAgreesWithText) {
-  auto app = StartExceptionsFixture(kDefaultRuntime);
-  ASSERT_TRUE(app);
-  RunResult c =
-      daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Heap", "--json"});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  const std::string id = ParseJson(c.out)["id"];
+  const std::string id =
+      conformance::FindSharedDump("heap200_exceptions", kDefaultRuntime, "Heap").id;
+  ASSERT_FALSE(id.empty());
 
   for (const auto& [cmd, problem] : std::vector<std::pair<std::string, std::string>>{
            {"dumpexceptions -live -dead", "-live and -dead exclude each other"},

@@ -28,14 +28,6 @@ const std::vector<conformance::IntentionalDifference> kLiveDifferences = {
     {"Subsequent runs of this command", "the same warning's second line"},
 };
 
-std::string WithoutEmptyLines(const std::string& s) {
-  std::string out;
-  for (const std::string& l : conformance::Lines(s)) {
-    if (!l.empty()) out += l + "\n";
-  }
-  return out;
-}
-
 class LiveConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   void SetUp() override {
@@ -73,8 +65,9 @@ TEST_P(LiveConformanceTest, LiveAndDeadMatchDotnetDump) {
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
     RunResult ref = RunCommand(conformance::WithCommands({DotnetDump(), "analyze", path}, {cmd}));
     ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
-    conformance::ExpectSameOutput(WithoutEmptyLines(conformance::Body(ours.out)),
-                                  WithoutEmptyLines(conformance::Body(ref.out)), kLiveDifferences);
+    conformance::ExpectSameOutput(conformance::WithoutEmptyLines(conformance::Body(ours.out)),
+                                  conformance::WithoutEmptyLines(conformance::Body(ref.out)),
+                                  kLiveDifferences);
     ours_by_command[cmd] = conformance::Body(ours.out);
   }
   // Not vacuous: the garbage is dead and the customers are live.

@@ -73,6 +73,8 @@ const std::vector<DumpConfig>& SharedDumpConfigs() {
       {"heap2000", "HeapApp", {"2000"}, {}},
       // stack_conformance_test.
       {"heap500", "HeapApp", {"500"}, {}, {"Heap", "Full", "Mini", "Triage"}},
+      // heapstats_conformance_test (DroppedExceptions.cs), stray_methodtable_test.
+      {"heap200_exceptions", "HeapApp", {"200"}, {{"CLRDIAG_HEAPAPP_EXCEPTIONS", "40"}}},
   };
   return *configs;
 }

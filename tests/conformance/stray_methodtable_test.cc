@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_format.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -23,18 +24,15 @@ namespace {
 
 class StrayMethodTableTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { ASSERT_TRUE(daemon_.Start()) << daemon_.log(); }
+  void SetUp() override {
+    ASSERT_EQ(conformance::StartDaemonWithSharedDumps(daemon_, {"heap200_exceptions"}), "");
+  }
   Daemon daemon_;
 };
 
 TEST_P(StrayMethodTableTest, RealOnesAcceptedStrayOnesRefusedWithoutCrash) {
-  const std::string runtime = GetParam();
-  auto app = StartFixture("HeapApp", {"100"}, runtime);
-  ASSERT_TRUE(app) << "HeapApp for " << runtime << " did not start";
-  RunResult c =
-      daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", "Heap", "--json"});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  const std::string id = ParseJson(c.out)["id"];
+  const std::string id = conformance::FindSharedDump("heap200_exceptions", GetParam(), "Heap").id;
+  ASSERT_FALSE(id.empty()) << GetParam();
 
   // The fixture module's address.
   RunResult mods = daemon_.Client({"analyze", id, "--json", "-c", "clrmodules", "-c", "exit"});
