@@ -13,6 +13,10 @@
 namespace clrdiag::automation {
 namespace {
 
+// How long a listen runtime whose EventPipe stream ended is not taken for a new process while
+// the port still lists it (the port keeps a gone runtime listed for its 2 s reconnect grace).
+constexpr absl::Duration kEndedGrace = absl::Seconds(10);
+
 bool Match(const std::optional<Pattern>& p, const std::string& v) { return !p || p->Matches(v); }
 
 std::string FormatNumber(double v) { return absl::StrFormat("%g", v); }
@@ -124,6 +128,10 @@ void Engine::MatchRules(ProcState& ps) {
       ps.rules.erase(i);
     }
   }
+}
+
+void Engine::ForgetTargetLocked(const std::string& key) {
+  for (RuleRuntime& rr : runtime_) rr.targets.erase(key);
 }
 
 const Engine::LimitState* Engine::LimitsOf(size_t rule, const std::string& key) const {
@@ -296,11 +304,13 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
     const absl::Time now = options_.clock();
     // A reused pid has another start time, so another key: the old process is gone.
     std::set<std::string> seen;
-    std::set<std::string> still_ended;
+    std::map<std::string, absl::Time> still_ended;
+    std::set<std::string> listed;
     for (const ProcessInfo& info : processes) {
       const std::string key = TargetKey(info);
-      if (ended_.count(key)) {
-        still_ended.insert(key);
+      listed.insert(key);
+      if (auto e = ended_.find(key); e != ended_.end() && now - e->second < kEndedGrace) {
+        still_ended.insert(*e);
         continue;
       }
       seen.insert(key);
@@ -333,7 +343,11 @@ void Engine::Poll(const std::vector<ProcessInfo>& processes, const Sampler& samp
       e.process_name = it->second.info.name;
       e.uid = it->second.info.uid;
       events.push_back(std::move(e));
+      ForgetTargetLocked(it->first);
       it = procs_.erase(it);
+    }
+    for (const auto& [key, when] : ended_) {
+      if (!listed.count(key)) ForgetTargetLocked(key);  // gone from the port's list too
     }
     ended_.swap(still_ended);  // forgotten once the list no longer has them
     for (size_t i = 0; i < rules_.size(); ++i) CheckFinished(i, now, &events);
@@ -561,7 +575,11 @@ void Engine::OnProcessExit(const std::string& target) {
     if (it == procs_.end()) return;
     // A listen runtime stays listed for the port's reconnect grace after its end: not a new
     // process then. (A process in /proc is listed only while it exists.)
-    if (it->second.info.listen_only) ended_.insert(target);
+    if (it->second.info.listen_only) {
+      ended_[target] = options_.clock();
+    } else {
+      ForgetTargetLocked(target);  // a pid and start time never come back
+    }
     Event e;
     e.kind = EventKind::kProcessExit;
     e.pid = it->second.info.pid;

@@ -255,9 +255,13 @@ class Engine {
 
   mutable std::mutex mu_;
   std::map<std::string, ProcState> procs_;  // by TargetKey
-  // Listen runtimes whose end the EventPipe reader reported while Poll may still list them
-  // (for the port's reconnect grace): not taken for new processes.
-  std::set<std::string> ended_;
+  // Listen runtimes whose end the EventPipe reader reported, and when, while Poll may still
+  // list them (for the port's reconnect grace): not taken for new processes during
+  // kEndedGrace. A runtime still listed after it (the stream broke, the runtime lives) is
+  // taken again.
+  std::map<std::string, absl::Time> ended_;
+  // Drops the per-process limit state of a target that is gone for good.
+  void ForgetTargetLocked(const std::string& key);
   std::vector<RuleRuntime> runtime_;
   std::vector<ProcessNeeds> last_needs_;
   // Crash rule fires per process instance (pid, start_time) and when: one fire per crash.

@@ -382,13 +382,21 @@ bool DacProcess::LooksLikeMethodTable(uint64_t mt) {
                       ReadTargetMemory(parent, &probe, sizeof(probe)) != sizeof(probe))) {
     return false;
   }
-  if (!module_set_) {
-    module_set_.emplace();
-    if (auto list = GetModules(); list.ok()) {
-      for (const ManagedModule& m : *list) module_set_->insert(m.address);
-    }
+  std::shared_ptr<const std::unordered_set<uint64_t>> modules;
+  {
+    std::lock_guard<std::mutex> lock(DacMutex());
+    modules = module_set_;
   }
-  return module_set_->contains(module);
+  if (!modules) {
+    auto list = GetModules();      // takes the DAC lock itself
+    if (!list.ok()) return false;  // not kept: asked again next time
+    auto set = std::make_shared<std::unordered_set<uint64_t>>();
+    for (const ManagedModule& m : *list) set->insert(m.address);
+    std::lock_guard<std::mutex> lock(DacMutex());
+    if (!module_set_) module_set_ = std::move(set);
+    modules = module_set_;
+  }
+  return modules->contains(module);
 }
 
 absl::StatusOr<std::vector<ManagedModule>> DacProcess::GetModules() {

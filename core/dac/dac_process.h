@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -646,7 +646,8 @@ class DacProcess {
   uint32_t revision_ = 0;
   std::unordered_map<uint64_t, MethodTableInfo> mt_cache_;
   std::unordered_map<uint64_t, std::string> name_cache_;
-  std::optional<std::unordered_set<uint64_t>> module_set_;  // LooksLikeMethodTable's modules
+  // LooksLikeMethodTable's modules, set once GetModules succeeded (DAC lock).
+  std::shared_ptr<const std::unordered_set<uint64_t>> module_set_;
 };
 
 // Status for a failed DAC call: "<call>: <hresult>[: <meaning>]".

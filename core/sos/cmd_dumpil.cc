@@ -88,7 +88,13 @@ CommandResult DumpIl(CommandContext& ctx, const CommandSpec& spec,
   if (il_pointer) {
     il_address = address;
   } else {
-    if (auto obj = ctx.dac.GetObject(address); obj.ok()) {
+    // An object starts with its MethodTable: only then is the DAC asked (on a MethodDesc the
+    // DAC would read its flags as a MethodTable, which .NET 8's does not survive).
+    uint64_t first = 0;
+    const bool object_like =
+        ctx.dac.ReadTargetMemory(address, &first, sizeof(first)) == sizeof(first) &&
+        ctx.dac.LooksLikeMethodTable(first);
+    if (object_like && ctx.dac.GetObject(address).ok()) {
       return Failure(
           absl::StrCat(P(address), " is an object: DynamicMethod IL is not decoded yet"));
     }

@@ -6,10 +6,12 @@
 // Both answer from one heap walk over the GC layout that eeheap/gcwhere use (gc_layout.h), so a
 // generation means the same thing here as there.
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -94,8 +96,10 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
   auto globals = ctx.dac.GetUsefulGlobals();
   if (!globals.ok()) return FromStatus(globals.status());
 
-  // [generation][free] -> rounded size -> count
-  std::map<std::pair<GcGeneration, bool>, std::map<uint64_t, uint64_t>> stats;
+  // Per generation (GcGeneration's value) and free or not: rounded size -> count. Hashed while
+  // walking (one lookup per object), sorted by size when printed.
+  constexpr size_t kGenerations = static_cast<size_t>(GcGeneration::kUnknown);
+  std::array<std::array<absl::flat_hash_map<uint64_t, uint64_t>, 2>, kGenerations> stats;
   bool has_pinned = false, has_frozen = false;
   for (const GcSegment* s : (*layout)->sorted) {
     has_pinned |= s->kind == SegmentKind::kPinned;
@@ -105,7 +109,7 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
       Walk(ctx, **layout, "walking the heap", [&](const dac::HeapObject& o, const GcSegment& s) {
         const GcGeneration g = s.GenerationOf(o.address);
         if (g == GcGeneration::kUnknown) return;
-        ++stats[{g, o.mt == globals->free_mt}][o.footprint];
+        ++stats[static_cast<size_t>(g)][o.mt == globals->free_mt ? 1 : 0][o.footprint];
       });
   if (!st.ok()) return FromStatus(st);
 
@@ -124,7 +128,8 @@ CommandResult SizeStats(CommandContext& ctx, const CommandSpec& spec,
   std::string text;
   Json sections_json = Json::array();
   for (const auto& [g, free] : sections) {
-    const std::map<uint64_t, uint64_t>& sizes = stats[{g, free}];
+    const auto& hashed = stats[static_cast<size_t>(g)][free ? 1 : 0];
+    const std::map<uint64_t, uint64_t> sizes(hashed.begin(), hashed.end());
     text +=
         absl::StrCat("Size Statistics for ", SectionName(g), free ? " free" : "", " objects\n\n");
     if (sizes.empty()) {
@@ -224,6 +229,7 @@ CommandResult DumpExceptions(CommandContext& ctx, const CommandSpec& spec,
   // Whether a MethodTable is System.Exception or derives from it, and its name; per type once.
   struct TypeFacts {
     bool exception = false;
+    bool matches_type = true;  // -type's text is in the name (any case)
     std::string name;
   };
   std::unordered_map<uint64_t, TypeFacts> types;
@@ -244,6 +250,8 @@ CommandResult DumpExceptions(CommandContext& ctx, const CommandSpec& spec,
     if (f.exception) {
       auto name = ctx.dac.GetMethodTableName(mt);
       f.name = name.ok() ? dac::PrettyTypeName(*name) : "<unknown type>";
+      f.matches_type =
+          type_filter.empty() || absl::StrContains(absl::AsciiStrToLower(f.name), type_filter);
     }
     return types.emplace(mt, std::move(f)).first->second;
   };
@@ -256,10 +264,7 @@ CommandResult DumpExceptions(CommandContext& ctx, const CommandSpec& spec,
                            const TypeFacts& f = facts(o.mt);
                            if (!f.exception) return;
                            if (live && live->IsLive(o.address) != live_only) return;
-                           if (!type_filter.empty() &&
-                               !absl::StrContains(absl::AsciiStrToLower(f.name), type_filter)) {
-                             return;
-                           }
+                           if (!f.matches_type) return;
                            found.emplace_back(o.address, o.mt);
                          });
   if (!st.ok()) return FromStatus(st);

@@ -251,7 +251,10 @@ Instruction DecodeInstruction(std::span<const uint8_t> code, uint32_t offset) {
         deltas.push_back(static_cast<uint32_t>(ReadLe(code, pos, 4)));
         pos += 4;
       }
-      pos += (count - n) * 4;
+      // In 64 bits, and not past the code: a corrupt count must not wrap `pos` around (the
+      // instruction's size would then send the decoder backwards, for ever).
+      pos = static_cast<uint32_t>(
+          std::min<uint64_t>(uint64_t{pos} + uint64_t{count - n} * 4, code.size()));
       for (uint32_t d : deltas) ins.targets.push_back(pos + d);
       ins.integer = count;
       break;
@@ -382,11 +385,13 @@ std::vector<Line> Disassemble(const MethodBody& body, const TokenTextFn& token_t
   std::vector<Line> lines;
   int indent = 0;
   auto marker = [&](std::string text) { lines.push_back({indent, std::move(text), false, 0}); };
+  static const std::vector<ExceptionClause> kNoClauses;
+  const std::vector<ExceptionClause>& clauses = with_clauses ? body.clauses : kNoClauses;
   uint32_t pos = 0;
   while (pos < body.code_size) {
     // SOS checks every clause at each instruction: a try (or handler) opening here, else one
     // closing here.
-    for (const ExceptionClause& c : with_clauses ? body.clauses : std::vector<ExceptionClause>{}) {
+    for (const ExceptionClause& c : clauses) {
       if (c.try_offset == pos) {
         marker(".try");
         marker("{");

@@ -83,6 +83,18 @@ TEST(IlDisasmTest, Switch) {
   EXPECT_EQ(One({0x45, 0, 0, 0, 0}), "switch ()");
 }
 
+// A corrupt switch count (0x3fffff00 targets in a few bytes) must not wrap the 32-bit offset:
+// the instruction ends at the end of the code, so a disassembly moves forward and ends (with
+// the wrapped size it went back about 0x3fb bytes and decoded the same switch for ever).
+TEST(IlDisasmTest, SwitchWithACorruptCountEndsAtTheEndOfTheCode) {
+  std::vector<uint8_t> code(0x410, 0x00);  // nops
+  const std::vector<uint8_t> sw = {0x45, 0x00, 0xff, 0xff, 0x3f, 1, 0, 0, 0};
+  std::copy(sw.begin(), sw.end(), code.begin() + 0x400);
+  Instruction ins = DecodeInstruction(code, 0x400);
+  EXPECT_EQ(ins.offset + ins.size, code.size());
+  EXPECT_EQ(ins.integer, 0x3fffff00);
+}
+
 TEST(IlDisasmTest, Tokens) {
   uint32_t size = 0;
   EXPECT_EQ(One({0x28, 0x01, 0x00, 0x00, 0x06}, &size), "call T06000001");  // MethodDef

@@ -11,6 +11,11 @@
 namespace clrdiag::sos::il {
 namespace {
 
+// How deep nested types, generic arguments and TypeSpecs may go before the printer gives up
+// ("..."): real signatures stay far below it; a corrupt or self-referencing one would
+// otherwise recurse until the stack overflows.
+constexpr int kMaxDepth = 64;
+
 using dac::HRESULT;
 using dac::ULONG;
 
@@ -87,7 +92,7 @@ bool Name(ULONG capacity, std::string* out, Call call) {
 
 // Skips one type (ECMA-335 II.23.2.12) the way a signature parser does.
 void SkipType(const SigBytes& sig, size_t* pos, int depth = 0) {
-  if (depth > 64 || *pos >= sig.size()) return;
+  if (depth > kMaxDepth || *pos >= sig.size()) return;
   const uint8_t t = sig.at((*pos)++);
   switch (t) {
     case kVar:
@@ -171,7 +176,11 @@ std::string IlTypePrinter::Class(uint32_t token) const {
   return out;
 }
 
-void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out) const {
+void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out, int depth) const {
+  if (depth > kMaxDepth) {
+    *out += "...";
+    return;
+  }
   // Suffixes ("[]", "&", "*", " pinned") collect in front of each other, as each wraps the
   // type that follows it; they go after the innermost type.
   std::string appendix;
@@ -243,7 +252,7 @@ void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out)
         if ((tk & 0x00ffffffu) == 0) {
           *out += "[ERROR! NIL TOKEN]";
         } else {
-          ClassInto(tk, out, 0);
+          ClassInto(tk, out, depth + 1);
         }
         break;
       }
@@ -252,7 +261,7 @@ void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out)
         again = true;
         break;
       case kArray: {
-        TypeInto(sig, pos, out);
+        TypeInto(sig, pos, out, depth + 1);
         const uint32_t rank = UncompressData(sig, pos);
         if (rank == 0) {
           *out += "[BAD: RANK == 0!]";
@@ -260,12 +269,12 @@ void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out)
         }
         std::vector<int64_t> sizes(std::min<uint32_t>(rank, 64), 0), lows(sizes.size(), 0);
         const uint32_t num_sizes = UncompressData(sig, pos);
-        for (uint32_t i = 0; i < num_sizes; ++i) {
+        for (uint32_t i = 0; i < num_sizes && *pos <= sig.size(); ++i) {
           const uint32_t v = UncompressData(sig, pos);
           if (i < sizes.size()) sizes[i] = static_cast<int32_t>(v);
         }
         const uint32_t num_lows = UncompressData(sig, pos);
-        for (uint32_t i = 0; i < num_lows; ++i) {
+        for (uint32_t i = 0; i < num_lows && *pos <= sig.size(); ++i) {
           const int32_t v = UncompressSigned(sig, pos);
           if (i < lows.size()) lows[i] = v;
         }
@@ -297,13 +306,13 @@ void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out)
         *out += "method METHOD";
         break;
       case kGenericInst: {
-        TypeInto(sig, pos, out);
+        TypeInto(sig, pos, out, depth + 1);
         *out += "<";
         uint32_t n = UncompressData(sig, pos);
         bool comma = false;
         while (n-- > 0 && *pos <= sig.size() + 64) {
           if (comma) *out += ',';
-          TypeInto(sig, pos, out);
+          TypeInto(sig, pos, out, depth + 1);
           comma = true;
         }
         *out += ">";
@@ -328,7 +337,7 @@ void IlTypePrinter::TypeInto(const SigBytes& sig, size_t* pos, std::string* out)
         if ((tk & 0x00ffffffu) == 0) {
           *out += "[ERROR! NIL TOKEN]";
         } else {
-          ClassInto(tk, out, 0);
+          ClassInto(tk, out, depth + 1);
         }
         again = true;
         break;
@@ -347,7 +356,7 @@ void IlTypePrinter::ClassInto(uint32_t tk, std::string* out, int depth) const {
     *out += "[*]";
     return;
   }
-  if (!import_ || depth > 32 || !import_->IsValidToken(tk)) {
+  if (!import_ || depth > kMaxDepth || !import_->IsValidToken(tk)) {
     absl::StrAppendFormat(out, " [ERROR: INVALID TOKEN 0x%08X] ", tk);
     return;
   }
@@ -421,7 +430,7 @@ void IlTypePrinter::ClassInto(uint32_t tk, std::string* out, int depth) const {
         return;
       }
       size_t pos = 0;
-      TypeInto(SigBytes(sig, size), &pos, out);
+      TypeInto(SigBytes(sig, size), &pos, out, depth + 1);
       return;
     }
     case kMdtModule:

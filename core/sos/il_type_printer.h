@@ -50,7 +50,9 @@ class IlTypePrinter {
   std::string TokenText(uint32_t token) const;
 
  private:
-  void TypeInto(const SigBytes& sig, size_t* pos, std::string* out) const;
+  // `depth`: how deep in nested types and TypeSpecs (a corrupt or self-referencing signature
+  // stops at kMaxDepth instead of overflowing the stack).
+  void TypeInto(const SigBytes& sig, size_t* pos, std::string* out, int depth = 0) const;
   void ClassInto(uint32_t tk, std::string* out, int depth) const;
   // Method (or, misread, field) signature: return type, and the parameter list.
   struct MethodSigText {

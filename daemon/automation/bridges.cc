@@ -66,6 +66,8 @@ void EventPipeBridge::Reconcile() {
   for (const auto& n : engine_->Needs()) {
     if (!n.counters.empty() || n.exceptions || n.crash) want[n.target] = n;
   }
+  // Failures are remembered (to log each once) only for targets still wanted.
+  std::erase_if(failed_, [&](const auto& f) { return !want.count(f.first); });
   for (auto it = held_.begin(); it != held_.end();) {
     auto w = want.find(it->first);
     if (w == want.end() || !(w->second == it->second.needs)) {

@@ -164,7 +164,8 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   if (warm) {
     if (auto kept = warm->Take(warm_key)) {
       PhaseMark("daemon", "reuse");
-      if (open_worker(*kept)) {
+      // Only a clean `opened` proves the pipe held nothing left from the previous session.
+      if (open_worker(*kept) && resp.has_opened()) {
         owner = std::move(kept);
         reused = true;
       } else {
@@ -299,11 +300,11 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
         ended_by_exit = r.done().exit();
         return;
       }
+      // Set before the client sees the exit: it half-closes on it, and the handler then decides
+      // from this whether the worker can be kept.
+      if (r.has_done() && r.done().exit()) ended_by_exit = true;
       to_client(r);
-      if (r.has_done() && r.done().exit()) {
-        ended_by_exit = true;
-        return;
-      }
+      if (r.has_done() && r.done().exit()) return;
     }
     bool clean;
     std::string how = proc.Wait(&clean);
@@ -342,11 +343,11 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   // A worker that answered everything it was asked may be kept for the next session on this
   // dump (analysis.warm_workers): never one that was killed, crashed, or still runs a command.
   bool keep = warm != nullptr && !closing && !ctx->IsCancelled();
-  if (keep && !ended_by_exit) {
+  {
     std::lock_guard<std::mutex> lock(mu);
-    if (done_id != running_id) {
-      keep = false;
-    } else {
+    if (!keep || done_id != running_id) {
+      keep = false;  // killed, cancelled, or asked something it has not answered
+    } else if (!ended_by_exit) {
       // The client left without `exit`: end the session in the worker the same way.
       v1::AnalyzeRequest bye;
       bye.mutable_command()->set_id(running_id + 1);
@@ -363,6 +364,9 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   if (keep && ended_by_exit) {
     warm->Keep(warm_key, pin.id(), std::move(owner));
   } else {
+    // The relay stops reading at an exit: a worker still writing (commands sent after it)
+    // would block on a full pipe instead of ending.
+    if (ended_by_exit) proc.Kill();
     bool clean;
     proc.Wait(&clean);
   }

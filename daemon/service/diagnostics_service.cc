@@ -132,10 +132,12 @@ absl::StatusOr<std::optional<dump::ReverseTarget>> ReverseTargetFor(
   std::vector<inventory::DotnetProcess> matches;
   for (auto& p : inventory.List()) {
     if (p.facts.pid != pid) continue;
-    if (!cookie_prefix.empty() &&
-        !(p.runtime && absl::StartsWith(ipc::CookieHex(p.runtime->cookie), cookie_prefix))) {
-      continue;
-    }
+    // A runtime known through the port carries its cookie from the advertise even before it
+    // answered ProcessInfo (the rules engine keys it by that cookie).
+    const bool cookie_matches =
+        (p.runtime && absl::StartsWith(ipc::CookieHex(p.runtime->cookie), cookie_prefix)) ||
+        (p.listen && absl::StartsWith(ipc::CookieHex(p.listen->cookie), cookie_prefix));
+    if (!cookie_prefix.empty() && !cookie_matches) continue;
     matches.push_back(std::move(p));
   }
   if (!cookie_prefix.empty() && matches.empty()) {

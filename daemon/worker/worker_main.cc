@@ -47,8 +47,9 @@ class FrameSink : public clrdiag::sos::OutputSink {
     last_progress_ = Clock::now() - std::chrono::milliseconds(150);
   }
   void Write(absl::string_view text) override {
-    // A large piece with nothing pending (gcroot's held output comes in 1 MiB pieces) becomes a
-    // frame straight from the caller's bytes; only a character cut at its end waits.
+    // A large piece with nothing pending (gcroot's held output comes in 1 MiB pieces) skips
+    // the batch buffer: it is copied once, into the frame. Only a character cut at its end
+    // waits (and then the next pieces go through the buffer: rare, only for non-ASCII text).
     if (buffer_.empty() && text.size() >= kBatch) {
       const size_t n = clrdiag::Utf8CompletePrefix(text);
       Send(text.substr(0, n));
