@@ -18,13 +18,23 @@
 //    Their stdout is compared in ErrorsSameTextAndFail.
 //  - A method without IL (a P/Invoke): same stdout as the reference; both fail (the reference
 //    also drops its remaining -c commands, so it is run alone).
+//  - An object that is not a DynamicMethod: the reference prints "Error gathering dynamic info
+//    from object at <address>." and succeeds; clrdiag prints the same and fails.
+//
+// DumpIlDynamicConformanceTest: the DynamicMethod of `HeapApp 1000 --parked-exception` (shared
+// dump heap1000_parked; its IL loads a static field, calls GC.KeepAlive, boxes an int, then
+// throws a NotSupportedException with a string literal), given as its object and as its
+// MethodDesc, compared with the reference on Heap and Full dumps of each runtime (except the
+// MethodDesc in a Heap dump: the reference crashes there, so the Full dump's answer is used).
 #include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -215,6 +225,141 @@ TEST_P(DumpIlConformanceTest, JsonForm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, DumpIlConformanceTest,
+                         conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
+
+// The words of each line of `text`.
+std::vector<std::vector<std::string>> Rows(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream w(line);
+    std::vector<std::string> words;
+    for (std::string v; w >> v;) words.push_back(v);
+    rows.push_back(std::move(words));
+  }
+  return rows;
+}
+
+class DumpIlDynamicConformanceTest : public conformance::SharedDumpTest {
+ protected:
+  static void SetUpTestSuite() { StartDaemon({"heap1000_parked"}); }
+  static void TearDownTestSuite() { StopDaemon(); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(UseDump("heap1000_parked"));
+    std::vector<std::string> methods = Objects("System.Reflection.Emit.DynamicMethod");
+    ASSERT_EQ(methods.size(), 1u);
+    object_ = methods[0];
+    // Its MethodDesc: the DynamicMethod's method handle (a RuntimeMethodInfoStub) holds it in
+    // m_value (a RuntimeMethodHandleInternal), field m_handle.
+    std::string stub = FieldValue("dumpobj " + object_, {"_methodHandle", "m_methodHandle"});
+    ASSERT_FALSE(stub.empty());
+    RunResult r = Ours({"dumpobj " + stub});
+    for (const auto& row : Rows(r.out)) {
+      if (row.size() >= 8 && row.back() == "m_value") {
+        method_desc_ = FieldValue("dumpvc " + row[0] + " " + row[row.size() - 2], {"m_handle"});
+      }
+    }
+    ASSERT_FALSE(method_desc_.empty()) << r.out;
+  }
+
+  // The addresses of the objects whose type is exactly `type` (clrdiag's dumpheap).
+  std::vector<std::string> Objects(const std::string& type) {
+    RunResult stat = Ours({"dumpheap -stat -type " + type});
+    std::vector<std::string> out;
+    for (const auto& row : Rows(stat.out)) {
+      if (row.size() == 4 && row[3] == type) {
+        RunResult r = Ours({"dumpheap -mt " + row[0] + " -short"});
+        for (const auto& a : Rows(Body(r.out))) {
+          if (a.size() == 1) out.push_back(a[0]);
+        }
+      }
+    }
+    return out;
+  }
+  // The value of the first of the fields `names` in `command`'s field table (clrdiag's).
+  std::string FieldValue(const std::string& command, const std::vector<std::string>& names) {
+    RunResult r = Ours({command});
+    for (const auto& row : Rows(r.out)) {
+      for (const std::string& name : names) {
+        if (row.size() >= 8 && row.back() == name) return row[row.size() - 2];
+      }
+    }
+    ADD_FAILURE() << command << ": none of the fields\n" << r.out;
+    return "";
+  }
+
+  std::string object_, method_desc_;
+};
+
+TEST_P(DumpIlDynamicConformanceTest, ObjectAndMethodDescSameAsDotnetDump) {
+  // The reference dies (SIGSEGV) on `dumpil <MethodDesc>` of a dynamic method in a Heap dump:
+  // there it is run on the Full dump of the same process (the same addresses) instead.
+  const auto& [runtime, type] = GetParam();
+  const std::string full = conformance::FindSharedDump("heap1000_parked", runtime, "Full").path;
+  ASSERT_FALSE(full.empty());
+  for (const std::string& address : {object_, method_desc_}) {
+    RunResult ours = Ours({"dumpil " + address});
+    RunResult ref =
+        address == method_desc_ && type == "Heap"
+            ? RunCommand(WithCommands({DotnetDump(), "analyze", full}, {"dumpil " + address}))
+            : Reference({"dumpil " + address});
+    ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
+    ExpectSameOutput(Body(ours.out), Body(ref.out));
+    EXPECT_EQ(ours.exit_code, 0) << ours.err;
+    EXPECT_CONTAINS(ours.out, "This is dynamic IL.");
+  }
+  // The object itself decodes on every runtime, with each kind of token named.
+  RunResult ours = Ours({"dumpil " + object_});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_CONTAINS(ours.out, "This is dynamic IL. Exception info is not reported at this time.\n");
+  EXPECT_CONTAINS(ours.out, "by\nrunning \"dumparray ");
+  EXPECT_CONTAINS(ours.out, "\".\n\nIL_0000: ldsfld 4");
+  EXPECT_CONTAINS(ours.out, ": call 6");
+  EXPECT_CONTAINS(ours.out, " System.GC.KeepAlive(System.Object)\n");
+  EXPECT_CONTAINS(ours.out, ": box 2");
+  EXPECT_CONTAINS(ours.out, " \"System.Int32\"\n");
+  EXPECT_CONTAINS(ours.out, ": ldstr 70");
+  EXPECT_CONTAINS(ours.out, " \"clrdiag dynamic exception\"\n");
+  EXPECT_CONTAINS(ours.out, " System.NotSupportedException..ctor(System.String)\n");
+  EXPECT_CONTAINS(ours.out, ": throw \n");
+}
+
+TEST_P(DumpIlDynamicConformanceTest, NotADynamicMethodSameTextAndFails) {
+  std::vector<std::string> strings = Objects("System.String");
+  ASSERT_FALSE(strings.empty());
+  std::vector<std::string> exceptions = Objects("System.NotSupportedException");
+  ASSERT_FALSE(exceptions.empty());
+  for (const std::string& address : {strings[0], exceptions[0]}) {
+    RunResult ours = Ours({"dumpil " + address});
+    EXPECT_NE(ours.exit_code, 0) << ours.out;
+    EXPECT_FALSE(ours.err.empty());
+    EXPECT_CONTAINS(ours.out, "Error gathering dynamic info from object at ");
+    RunResult ref = Reference({"dumpil " + address});
+    ExpectSameOutput(TrimEnd(Body(ours.out)), TrimEnd(Body(ref.out)));
+  }
+}
+
+TEST_P(DumpIlDynamicConformanceTest, JsonForm) {
+  nlohmann::json j = OursJson("dumpil " + object_);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["dynamic"], true);
+  ASSERT_TRUE(j["instructions"].is_array());
+  std::set<std::string> kinds;
+  for (const auto& ins : j["instructions"]) {
+    kinds.insert(ins["operand_kind"].get<std::string>());
+    if (ins["opcode"] == "ldstr") {
+      EXPECT_EQ(ins["operand"].get<std::string>().find(" \"clrdiag dynamic exception\""), 8u);
+    }
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"field", "method", "type", "string", "none"}));
+  // The token table is the one the text form names.
+  RunResult text = Ours({"dumpil " + object_});
+  const uint64_t table = std::stoull(j["token_table"].get<std::string>().substr(2), nullptr, 16);
+  EXPECT_CONTAINS(text.out, absl::StrFormat("running \"dumparray %016X\".\n", table));
+  EXPECT_EQ(j["lines"].size(), j["instructions"].size());
+}
+
+INSTANTIATE_TEST_SUITE_P(RuntimesAndDumpTypes, DumpIlDynamicConformanceTest,
                          conformance::AllRuntimesAndDumpTypes(), conformance::ParamName);
 
 }  // namespace
