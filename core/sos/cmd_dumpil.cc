@@ -100,8 +100,9 @@ class DynamicIl {
     }
     uint64_t code = 0;
     if (!FieldPointer(resolver, "m_code", &code)) return false;
+    if (!IsObject(code)) return false;
     auto code_array = dac_.GetObjectDetails(code);
-    if (!IsObject(code) || !code_array.ok() || code_array->component_size != 1) return false;
+    if (!code_array.ok() || code_array->component_size != 1) return false;
     code_array_ = *code_array;
     uint64_t scope = 0, tokens = 0;
     if (!FieldPointer(resolver, "m_scope", &scope)) return false;

@@ -336,6 +336,10 @@ TEST_P(DumpIlDynamicConformanceTest, NotADynamicMethodSameTextAndFails) {
     EXPECT_CONTAINS(ours.out, "Error gathering dynamic info from object at ");
     RunResult ref = Reference({"dumpil " + address});
     ExpectSameOutput(TrimEnd(Body(ours.out)), TrimEnd(Body(ref.out)));
+    // The JSON form fails too, with the reason.
+    RunResult json = Ours({"dumpil " + address}, true);
+    EXPECT_NE(json.exit_code, 0) << json.out;
+    EXPECT_CONTAINS(json.out + json.err, "Error gathering dynamic info from object at ");
   }
 }
 
