@@ -156,9 +156,9 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   // names no DAC directories of its own (the build found the DAC without any).
   std::string warm_key, prebuilt_key;
   if (warm) {
-    warm_key = absl::StrCat(WarmWorkers::DumpIdentity(dst), "|uid ", uid, "|", call->who->name,
-                            "|", absl::StrJoin(wargs, " "), "|",
-                            absl::StrJoin(first.open().dac_dirs(), ":"));
+    warm_key =
+        absl::StrCat(WarmWorkers::DumpIdentity(dst), "|uid ", uid, "|", call->who->name, "|",
+                     absl::StrJoin(wargs, " "), "|", absl::StrJoin(first.open().dac_dirs(), ":"));
     if (!graph_file.empty() && first.open().dac_dirs().empty()) {
       prebuilt_key = WarmWorkers::PrebuiltKey(dst, base_args);
     }

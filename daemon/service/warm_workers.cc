@@ -84,17 +84,18 @@ void WarmWorkers::Add(const std::string& key, const std::string& dump_id,
       why = "the daemon stops";
     } else {
       auto victim = idle_.end();
+      bool room = true;
       if (idle_.size() >= static_cast<size_t>(options_.max_workers)) {
         // A session's worker makes room by ending the oldest idle one; a prebuilt one only
         // by ending the oldest prebuilt one.
         victim = std::find_if(idle_.begin(), idle_.end(),
                               [prebuilt](const Idle& i) { return !prebuilt || i.prebuilt; });
-        if (victim == idle_.end()) {
-          evicted = std::move(w);
-          why = "no room: every place holds a worker a session left (analysis.warm_workers)";
-        }
+        room = victim != idle_.end();
       }
-      if (w) {
+      if (!room) {
+        evicted = std::move(w);
+        why = "no room: every place holds a worker a session left (analysis.warm_workers)";
+      } else {
         if (victim != idle_.end()) {
           evicted = std::move(victim->proc);
           idle_.erase(victim);
@@ -120,10 +121,9 @@ std::vector<std::string> WarmWorkers::SessionWorkerArgs(const std::string& store
                                                         const std::string& dump_name,
                                                         int64_t data_limit_mib,
                                                         const std::string& graph_file) {
-  std::vector<std::string> args = {"--store",          store_root,
-                                   "--dump-fd",        "3",
-                                   "--dump-name",      dump_name,
-                                   "--data-limit-mib", std::to_string(data_limit_mib)};
+  std::vector<std::string> args = {
+      "--store",     store_root, "--dump-fd",        "3",
+      "--dump-name", dump_name,  "--data-limit-mib", std::to_string(data_limit_mib)};
   if (!graph_file.empty()) args.insert(args.end(), {"--graph-file", graph_file});
   return args;
 }
@@ -133,7 +133,8 @@ std::string WarmWorkers::DumpIdentity(const struct stat& st) {
                       st.st_mtim.tv_nsec);
 }
 
-std::string WarmWorkers::PrebuiltKey(const struct stat& dump, const std::vector<std::string>& args) {
+std::string WarmWorkers::PrebuiltKey(const struct stat& dump,
+                                     const std::vector<std::string>& args) {
   return absl::StrCat(DumpIdentity(dump), "|prebuilt|", absl::StrJoin(args, " "));
 }
 

@@ -392,7 +392,7 @@ int main(int argc, char** argv) {
       res = {false, "cancelled", false};
     } else {
       res = engine->Run(req.command().command_line(),
-                           clrdiag::sos::RunOptions{req.command().json()}, sink, *cancel);
+                        clrdiag::sos::RunOptions{req.command().json()}, sink, *cancel);
     }
     // Whatever a command reports when it was cancelled, the client hears "cancelled".
     if (cancel->cancelled() && !res.exit) res = {false, "cancelled", false};

@@ -100,8 +100,8 @@ class WarmWorkerTest : public ::testing::Test {
   // The pid of the worker the daemon kept after building dump `id`'s heap graph (0: none within
   // `timeout`).
   pid_t WaitForPrebuiltWorker(const std::string& id, std::chrono::milliseconds timeout = 120s) {
-    const std::regex line(R"(analyze: worker (\d+) kept idle after building the heap graph of dump )" +
-                          id);
+    const std::regex line(
+        R"(analyze: worker (\d+) kept idle after building the heap graph of dump )" + id);
     for (auto end = std::chrono::steady_clock::now() + timeout;
          std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(100ms)) {
       const std::string log = daemon_->log();
@@ -126,8 +126,8 @@ class WarmWorkerTest : public ::testing::Test {
   static std::vector<int> ThreadNices(pid_t pid) {
     std::vector<int> nices;
     std::error_code ec;
-    for (const auto& t : std::filesystem::directory_iterator(
-             "/proc/" + std::to_string(pid) + "/task", ec)) {
+    for (const auto& t :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
       const std::string stat = ReadFile(t.path().string() + "/stat");
       const size_t paren = stat.rfind(')');
       if (paren == std::string::npos) continue;
@@ -327,8 +327,7 @@ TEST_F(WarmWorkerTest, FirstSessionOnANewDumpTakesOverItsGraphBuildsWorker) {
   std::string end;
   static const std::regex kAddress(R"((^|\n)([0-9a-f]{8,16})\n)");
   for (auto until = std::chrono::steady_clock::now() + 60s;
-       end.empty() && std::chrono::steady_clock::now() < until;
-       std::this_thread::sleep_for(50ms)) {
+       end.empty() && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
     const std::string out = live.out();
     std::smatch m;
     if (std::regex_search(out, m, kAddress)) end = m[2].str();
@@ -437,8 +436,7 @@ TEST_F(WarmWorkerTest, GraphBuildWorkersGiveWayToWorkersSessionsLeft) {
 class ThrowawayUser {
  public:
   explicit ThrowawayUser(std::string name) : name_(std::move(name)) {
-    RunResult r =
-        RunCommand({"/usr/sbin/useradd", "-M", "-U", "-s", "/usr/sbin/nologin", name_});
+    RunResult r = RunCommand({"/usr/sbin/useradd", "-M", "-U", "-s", "/usr/sbin/nologin", name_});
     if (r.exit_code != 0) {
       ADD_FAILURE() << "useradd " << name_ << ": " << r.err;
       return;
@@ -457,9 +455,9 @@ class ThrowawayUser {
   bool ok() const { return created_ && uid_ != 0; }
   // Runs `argv` as this user (setpriv execs: the pid stays the same).
   std::vector<std::string> As(const std::vector<std::string>& argv) const {
-    std::vector<std::string> all = {"/usr/bin/setpriv", "--reuid", std::to_string(uid_),
-                                    "--regid",          std::to_string(gid_), "--init-groups",
-                                    "--"};
+    std::vector<std::string> all = {
+        "/usr/bin/setpriv", "--reuid", std::to_string(uid_), "--regid", std::to_string(gid_),
+        "--init-groups",    "--"};
     all.insert(all.end(), argv.begin(), argv.end());
     return all;
   }
@@ -481,8 +479,7 @@ TEST_F(WarmWorkerTest, APlainUsersFirstSessionTakesTheBuildWorkerWithItsOwnRight
   ASSERT_TRUE(user.ok());
   StartDaemon("socket: {mode: \"0666\", group: \"\"}\nanalysis:\n  warm_workers: 2\n");
   // The test daemon's directory is private (mkdtemp): let the user reach the socket.
-  const std::string sock_dir =
-      daemon_->socket_path().substr(0, daemon_->socket_path().rfind('/'));
+  const std::string sock_dir = daemon_->socket_path().substr(0, daemon_->socket_path().rfind('/'));
   ::chmod(sock_dir.c_str(), 0755);
   SpawnOptions so;
   so.env["TMPDIR"] = "/tmp";
@@ -497,8 +494,7 @@ TEST_F(WarmWorkerTest, APlainUsersFirstSessionTakesTheBuildWorkerWithItsOwnRight
     cwd.cwd = "/";
     return RunCommand(user.As(argv), cwd);
   };
-  RunResult c =
-      as_user({"collect", "-p", std::to_string(app->pid()), "--type", "Heap", "--json"});
+  RunResult c = as_user({"collect", "-p", std::to_string(app->pid()), "--type", "Heap", "--json"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   const std::string id = ParseJson(c.out).value("id", "");
   ASSERT_FALSE(id.empty()) << c.out;
