@@ -252,6 +252,10 @@ void ResetSession(Engine& engine) {
   ResetRootNotice(st);
 }
 
+void SetHostAccess(Engine& engine, bool on) {
+  if (auto* e = dynamic_cast<DacEngine*>(&engine)) e->set_host_access(on);
+}
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   const std::string& name = options.display_path.empty() ? options.dump_path : options.display_path;
   auto core_or = elf::CoreFile::Open(options.dump_path);

@@ -13,6 +13,11 @@ struct SessionState;
 
 // The engine's state as a fresh Engine::Open would leave it, the dump's caches kept.
 void ResetSession(Engine& engine);
+// Whether the session's commands may use the daemon host's files and network
+// (EngineOptions::host_access): a worker kept after the background graph build serves the
+// first session of whichever caller takes it, and learns that caller's rights with its open
+// request.
+void SetHostAccess(Engine& engine, bool on);
 // cmd_roots.cc: gcroot's per-session notice is shown again.
 void ResetRootNotice(SessionState& state);
 

@@ -240,18 +240,20 @@ int RunDaemon(const DaemonFlags& flags) {
   store_opts.on_interrupted = [&fs](const std::string& id, const std::string& note) {
     return dump::RecoverInterruptedCollection(fs, id, note);
   };
-  // gcroot's heap graph of every dump that enters the catalog, built in the background.
-  service::GraphPrebuilder prebuilder(
-      {cfg->dump_dir, worker::WorkerExecutablePath(),
-       static_cast<uint64_t>(std::max(cfg->analysis.worker_memory_mib, 0))});
-  if (cfg->analysis.prebuild_heap_graph) {
-    store_opts.on_committed = [&prebuilder](const std::string& id) { prebuilder.Enqueue(id); };
-  }
   // Workers kept between sessions on the same dump (analysis.warm_workers): a dump that
   // leaves the catalog ends its kept workers.
   auto warm_workers = std::make_unique<service::WarmWorkers>(service::WarmWorkers::Options{
       std::max(cfg->analysis.warm_workers, 0), cfg->analysis.warm_worker_idle,
       static_cast<uint64_t>(std::max(cfg->analysis.warm_worker_max_rss_mib, 0))});
+  // gcroot's heap graph of every dump that enters the catalog, built in the background; the
+  // worker that built it stays as the dump's warm worker, for its first session. (Declared
+  // after warm_workers: destroyed, and stopped, before them.)
+  service::GraphPrebuilder prebuilder({cfg->dump_dir, worker::WorkerExecutablePath(),
+                                       std::max<int64_t>(cfg->analysis.worker_memory_mib, 0),
+                                       warm_workers.get()});
+  if (cfg->analysis.prebuild_heap_graph) {
+    store_opts.on_committed = [&prebuilder](const std::string& id) { prebuilder.Enqueue(id); };
+  }
   store_opts.on_removing = [&prebuilder, &warm_workers](const std::string& id) {
     prebuilder.Cancel(id);
     if (warm_workers) warm_workers->DropDump(id);
@@ -629,6 +631,7 @@ int RunDaemon(const DaemonFlags& flags) {
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kShutdownGraceSeconds));
   server->Wait();
+  prebuilder.Stop();     // no build worker joins the pool from here on
   warm_workers.reset();  // every session is over: end the kept workers
   inventory.SetListenServer(nullptr);
   listen_server.reset();  // closes the runtimes' connections and removes the port sockets

@@ -128,33 +128,44 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
       deps_.warm_workers != nullptr && deps_.warm_workers->enabled() ? deps_.warm_workers : nullptr;
   worker::WorkerProcess::Options wopts;
   wopts.fd3 = dump_fd.get();
-  std::vector<std::string> wargs = {"--store",          deps_.store->root(),
-                                    "--dump-fd",        "3",
-                                    "--dump-name",      path,
-                                    "--data-limit-mib", std::to_string(limits.worker_memory_mib)};
-  // A local admin's session may use the daemon host's files and network (setsymbolserver);
-  // remote identities never get the host's files, as for `analyze PATH`.
-  if (call->who->uid && call->who->role == auth::Role::kAdmin) wargs.emplace_back("--host-access");
   // A catalog dump's heap graph lives beside it (built in the background when it came).
+  std::string graph_file;
   if (!pin.id().empty()) {
     GraphPrebuilder::Boost(pin.id());  // being built at nice 19? someone needs it now
-    wargs.insert(wargs.end(), {"--graph-file", deps_.store->GraphPath(pin.id())});
+    graph_file = deps_.store->GraphPath(pin.id());
   }
+  // The same for every session on this dump file (and for the worker of its graph build)...
+  const std::vector<std::string> base_args = WarmWorkers::SessionWorkerArgs(
+      deps_.store->root(), path, limits.worker_memory_mib, graph_file);
+  std::vector<std::string> wargs = base_args;
+  // ... then the caller's: a local admin's session may use the daemon host's files and network
+  // (setsymbolserver); remote identities never get the host's files, as for `analyze PATH`.
+  const bool host_access = call->who->uid && call->who->role == auth::Role::kAdmin;
+  if (host_access) wargs.emplace_back("--host-access");
   if (warm) wargs.emplace_back("--reusable");
   v1::AnalyzeRequest open = first;
   open.mutable_open()->set_dump(path);
+  // The session's rights, also for a worker that was started for no one (a prebuilt one);
+  // whatever the client put there is overwritten.
+  open.mutable_open()->set_host_access(host_access);
   // A kept worker serves only a session that its own would have been started exactly like:
   // the same dump file (identity, not only path), the same arguments (rights, limits, graph
-  // file), the same caller and the same DAC directories.
-  std::string warm_key;
+  // file), the same caller and the same DAC directories. The worker left by the dump's graph
+  // build has served no one: the first session of any caller allowed to analyze the dump (it
+  // was authorized above) may take it, if its worker would get the same arguments and it
+  // names no DAC directories of its own (the build found the DAC without any).
+  std::string warm_key, prebuilt_key;
   if (warm) {
     warm_key =
-        absl::StrCat(dst.st_dev, ":", dst.st_ino, ":", dst.st_size, ":", dst.st_mtim.tv_sec, ".",
-                     dst.st_mtim.tv_nsec, "|uid ", uid, "|", call->who->name, "|",
+        absl::StrCat(WarmWorkers::DumpIdentity(dst), "|uid ", uid, "|", call->who->name, "|",
                      absl::StrJoin(wargs, " "), "|", absl::StrJoin(first.open().dac_dirs(), ":"));
+    if (!graph_file.empty() && first.open().dac_dirs().empty()) {
+      prebuilt_key = WarmWorkers::PrebuiltKey(dst, base_args);
+    }
   }
   std::unique_ptr<worker::WorkerProcess> owner;
   bool reused = false;
+  const char* reused_from = "";
   v1::AnalyzeResponse resp;
   // The first answer of a worker to an open request: opened, or a failure to open.
   auto open_worker = [&](worker::WorkerProcess& p) {
@@ -162,12 +173,20 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
            worker::ReadFrame(p.from_worker(), &resp).ok();
   };
   if (warm) {
-    if (auto kept = warm->Take(warm_key)) {
+    // The caller's own kept worker first, else the one the dump's graph build left.
+    const char* from = ", kept from an earlier session";
+    auto kept = warm->Take(warm_key);
+    if (!kept && !prebuilt_key.empty()) {
+      kept = warm->Take(prebuilt_key);
+      from = ", kept from the build of the dump's heap graph";
+    }
+    if (kept) {
       PhaseMark("daemon", "reuse");
       // Only a clean `opened` proves the pipe held nothing left from the previous session.
       if (open_worker(*kept) && resp.has_opened()) {
         owner = std::move(kept);
         reused = true;
+        reused_from = from;
       } else {
         spdlog::warn("analyze: kept worker {} did not answer; starting a new one", kept->pid());
       }
@@ -183,7 +202,7 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
   dump_fd.Reset();
   auto& proc = *owner;
   spdlog::info("analyze: session {} on {} (worker pid {}{}, uid {})", session ? session->id() : "-",
-               path, proc.pid(), reused ? ", kept from an earlier session" : "", uid);
+               path, proc.pid(), reused_from, uid);
   std::mutex to_worker_mu;  // the handler's thread and the watchdog (cancel) write to the worker
   auto to_worker = [&](const v1::AnalyzeRequest& r) {
     std::lock_guard<std::mutex> lock(to_worker_mu);

@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "clrdiag/v1/clrdiag.pb.h"
 #include "core/base/unique_fd.h"
+#include "daemon/service/warm_workers.h"
+#include "daemon/worker/frame_io.h"
 #include "daemon/worker/worker_process.h"
 #include "spdlog/spdlog.h"
 
@@ -49,7 +52,9 @@ GraphPrebuilder::GraphPrebuilder(Options options) : options_(std::move(options))
   instance = this;
 }
 
-GraphPrebuilder::~GraphPrebuilder() {
+GraphPrebuilder::~GraphPrebuilder() { Stop(); }
+
+void GraphPrebuilder::Stop() {
   {
     std::lock_guard<std::mutex> outer(instance_mu);
     if (instance == this) instance = nullptr;
@@ -62,7 +67,7 @@ GraphPrebuilder::~GraphPrebuilder() {
     if (running_pid_ > 0) ::kill(running_pid_, SIGKILL);
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void GraphPrebuilder::Enqueue(const std::string& id) {
@@ -119,33 +124,38 @@ void GraphPrebuilder::Loop() {
   for (;;) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !backlog_.empty(); });
     if (stop_) return;
-    std::deque<std::string>& from = queue_.empty() ? backlog_ : queue_;
+    const bool fresh = !queue_.empty();
+    std::deque<std::string>& from = fresh ? queue_ : backlog_;
     running_id_ = from.front();
     cancel_running_ = false;
     from.pop_front();
     const std::string id = running_id_;
     lock.unlock();
-    Build(id);
+    Build(id, fresh && options_.warm != nullptr && options_.warm->enabled());
     lock.lock();
     running_id_.clear();
     cv_.notify_all();
   }
 }
 
-void GraphPrebuilder::Build(const std::string& id) {
+void GraphPrebuilder::Build(const std::string& id, bool keep) {
   const std::string dump = absl::StrCat(options_.store_root, "/dumps/", id, "/dump");
   const std::string graph = absl::StrCat(options_.store_root, "/dumps/", id, "/heapgraph");
   UniqueFd fd(::open(dump.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return;  // gone already
+  struct stat dst {};
+  if (::fstat(fd.get(), &dst) != 0) return;
   const auto t0 = std::chrono::steady_clock::now();
   worker::WorkerProcess::Options wopts;
   wopts.fd3 = fd.get();
-  std::vector<std::string> args = {
-      "--build-graph", "--store", options_.store_root, "--dump-fd", "3",
-      "--dump-name",   dump,      "--graph-file",      graph};
-  if (options_.worker_memory_mib > 0) {
-    args.insert(args.end(), {"--data-limit-mib", std::to_string(options_.worker_memory_mib)});
-  }
+  // A session's worker on this dump gets the same arguments (but --build-graph): a kept build
+  // worker is the one that session would have started.
+  const std::vector<std::string> base =
+      WarmWorkers::SessionWorkerArgs(options_.store_root, dump, options_.worker_memory_mib, graph);
+  std::vector<std::string> args = base;
+  args.emplace_back("--build-graph");
+  if (keep) args.emplace_back("--reusable");
+  int from_worker = -1;
   {
     // Started under the lock, so that Cancel sees either no worker or its pid.
     std::lock_guard<std::mutex> lock(mu_);
@@ -157,9 +167,38 @@ void GraphPrebuilder::Build(const std::string& id) {
     }
     proc_ = std::move(*w);
     running_pid_ = proc_->pid();
+    from_worker = proc_->from_worker();
+    if (!keep) proc_->CloseInput();
   }
   fd.Reset();
-  proc_->CloseInput();
+  auto elapsed_ms = [&t0] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0)
+        .count();
+  };
+  if (keep) {
+    // A worker that stays says when the graph is built (an `opened` frame); one that fails,
+    // or is killed (Cancel, Stop), ends without it.
+    v1::AnalyzeResponse built;
+    if (worker::ReadFrame(from_worker, &built).ok() && built.has_opened()) {
+      std::unique_ptr<worker::WorkerProcess> proc;
+      bool cancelled = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        running_pid_ = 0;  // from here on, Cancel finds it in the pool (DropDump)
+        proc = std::move(proc_);
+        cancelled = stop_ || cancel_running_;
+      }
+      spdlog::info("heap graph of dump {} built in {} ms (worker {})", id, elapsed_ms(),
+                   proc->pid());
+      if (!cancelled) {
+        options_.warm->KeepPrebuilt(WarmWorkers::PrebuiltKey(dst, base), id, std::move(proc));
+      }
+      return;  // a cancelled one: killed and reaped here
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    proc_->CloseInput();  // one that answered anything else ends at the end of its input
+  }
   // Wait for its end without reaping it, so that Cancel never signals a reused pid.
   siginfo_t info{};
   while (::waitid(P_PID, static_cast<id_t>(running_pid_), &info, WEXITED | WNOWAIT) < 0 &&
@@ -171,15 +210,14 @@ void GraphPrebuilder::Build(const std::string& id) {
     running_pid_ = 0;
     proc = std::move(proc_);
   }
+  const pid_t pid = proc->pid();
   bool clean = false;
   const std::string how = proc->Wait(&clean);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
   if (clean) {
-    spdlog::info("heap graph of dump {} built in {} ms", id, ms);
+    spdlog::info("heap graph of dump {} built in {} ms (worker {})", id, elapsed_ms(), pid);
   } else {
-    spdlog::info("heap graph of dump {} not built: the worker {} after {} ms", id, how, ms);
+    spdlog::info("heap graph of dump {} not built: the worker {} after {} ms", id, how,
+                 elapsed_ms());
   }
 }
 

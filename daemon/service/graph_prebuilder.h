@@ -6,6 +6,12 @@
 // analysis sessions' memory limit), oldest request first. A session that needs the graph
 // while it is being built waits for it (the build holds a lock on the dump file) rather than
 // walking the heap a second time. A dump leaving the catalog (rm, retention) stops its build.
+//
+// With warm workers on (analysis.warm_workers > 0), the worker of a new dump's build does not
+// exit when the graph is built: it stays, dump open, DAC loaded, graph in memory, as the dump's
+// warm worker (WarmWorkers::KeepPrebuilt), so that the dump's first session starts warm. Only
+// for dumps that just came (Enqueue), not for the backlog of dumps already in the store at
+// start-up: those are old, and keeping each in turn would only push the previous one out.
 #pragma once
 
 #include <sys/types.h>
@@ -22,15 +28,22 @@
 
 namespace clrdiag::service {
 
+class WarmWorkers;  // warm_workers.h
+
 class GraphPrebuilder {
  public:
   struct Options {
     std::string store_root;
     std::string worker_path;  // clrdiag-worker
-    uint64_t worker_memory_mib = 0;
+    int64_t worker_memory_mib = 0;
+    // Where a new dump's build worker goes once the graph is built (null, or off: it exits).
+    // Must outlive the prebuilder, or at least its Stop().
+    WarmWorkers* warm = nullptr;
   };
   explicit GraphPrebuilder(Options options);
-  ~GraphPrebuilder();  // stops the running build (SIGKILL) and the thread
+  ~GraphPrebuilder();  // Stop()
+  // Stops the running build (SIGKILL) and the thread; no build starts after it.
+  void Stop();
   GraphPrebuilder(const GraphPrebuilder&) = delete;
   GraphPrebuilder& operator=(const GraphPrebuilder&) = delete;
 
@@ -53,7 +66,8 @@ class GraphPrebuilder {
 
  private:
   void Loop();
-  void Build(const std::string& id);
+  // `keep`: the worker goes to options_.warm once the graph is built.
+  void Build(const std::string& id, bool keep);
 
   const Options options_;
   std::mutex mu_;

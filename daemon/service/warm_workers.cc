@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "spdlog/spdlog.h"
 
 namespace clrdiag::service {
@@ -56,6 +58,16 @@ std::unique_ptr<worker::WorkerProcess> WarmWorkers::Take(const std::string& key)
 
 void WarmWorkers::Keep(const std::string& key, const std::string& dump_id,
                        std::unique_ptr<worker::WorkerProcess> w) {
+  Add(key, dump_id, std::move(w), /*prebuilt=*/false);
+}
+
+void WarmWorkers::KeepPrebuilt(const std::string& key, const std::string& dump_id,
+                               std::unique_ptr<worker::WorkerProcess> w) {
+  Add(key, dump_id, std::move(w), /*prebuilt=*/true);
+}
+
+void WarmWorkers::Add(const std::string& key, const std::string& dump_id,
+                      std::unique_ptr<worker::WorkerProcess> w, bool prebuilt) {
   if (!w) return;
   if (!enabled()) return End(std::move(w), "warm workers are off");
   if (const uint64_t rss = RssMib(w->pid()); rss > options_.max_rss_mib) {
@@ -64,21 +76,66 @@ void WarmWorkers::Keep(const std::string& key, const std::string& dump_id,
     return End(std::move(w), "too large to keep");
   }
   std::unique_ptr<worker::WorkerProcess> evicted;
+  const char* why = "room for a newer one (analysis.warm_workers)";
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) {
       evicted = std::move(w);
+      why = "the daemon stops";
     } else {
+      auto victim = idle_.end();
+      bool room = true;
       if (idle_.size() >= static_cast<size_t>(options_.max_workers)) {
-        evicted = std::move(idle_.front().proc);
-        idle_.erase(idle_.begin());
+        // A session's worker makes room by ending the oldest idle one; a prebuilt one only
+        // by ending the oldest prebuilt one.
+        victim = std::find_if(idle_.begin(), idle_.end(),
+                              [prebuilt](const Idle& i) { return !prebuilt || i.prebuilt; });
+        room = victim != idle_.end();
       }
-      spdlog::info("analyze: worker {} kept idle for the next session on the same dump", w->pid());
-      idle_.push_back({key, dump_id, std::move(w), absl::Now()});
+      if (!room) {
+        evicted = std::move(w);
+        why = "no room: every place holds a worker a session left (analysis.warm_workers)";
+      } else {
+        if (victim != idle_.end()) {
+          evicted = std::move(victim->proc);
+          idle_.erase(victim);
+        }
+        if (prebuilt) {
+          spdlog::info(
+              "analyze: worker {} kept idle after building the heap graph of dump {}, for its "
+              "first session",
+              w->pid(), dump_id);
+        } else {
+          spdlog::info("analyze: worker {} kept idle for the next session on the same dump",
+                       w->pid());
+        }
+        idle_.push_back({key, dump_id, std::move(w), absl::Now(), prebuilt});
+      }
     }
   }
   cv_.notify_all();
-  End(std::move(evicted), "room for a newer one (analysis.warm_workers)");
+  End(std::move(evicted), why);
+}
+
+std::vector<std::string> WarmWorkers::SessionWorkerArgs(const std::string& store_root,
+                                                        const std::string& dump_name,
+                                                        int64_t data_limit_mib,
+                                                        const std::string& graph_file) {
+  std::vector<std::string> args = {
+      "--store",     store_root, "--dump-fd",        "3",
+      "--dump-name", dump_name,  "--data-limit-mib", std::to_string(data_limit_mib)};
+  if (!graph_file.empty()) args.insert(args.end(), {"--graph-file", graph_file});
+  return args;
+}
+
+std::string WarmWorkers::DumpIdentity(const struct stat& st) {
+  return absl::StrCat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                      st.st_mtim.tv_nsec);
+}
+
+std::string WarmWorkers::PrebuiltKey(const struct stat& dump,
+                                     const std::vector<std::string>& args) {
+  return absl::StrCat(DumpIdentity(dump), "|prebuilt|", absl::StrJoin(args, " "));
 }
 
 void WarmWorkers::DropDump(const std::string& id) {

@@ -227,34 +227,37 @@ constexpr bool kDataLimitWorks = true;
 constexpr bool kDataLimitWorks = true;
 #endif
 
-// --build-graph: no session; builds the dump's heap graph into --graph-file at the lowest CPU
-// priority (the daemon starts this when a dump enters the catalog) and exits: 0 when the file
-// is there. Output and progress go nowhere.
-int BuildGraph(int dump_fd, const std::string& dump_name, const std::string& store_root,
-               const std::string& graph_file) {
-  ::setpriority(PRIO_PROCESS, 0, 19);
-  if (dump_fd < 0 || graph_file.empty()) {
-    std::fprintf(stderr, "clrdiag-worker: --build-graph needs --dump-fd and --graph-file\n");
-    return 2;
-  }
-  class NullSink : public clrdiag::sos::OutputSink {
-   public:
-    void Write(absl::string_view) override {}
-  } sink;
-  clrdiag::sos::EngineOptions opts;
-  opts.dump_path = absl::StrCat("/proc/self/fd/", dump_fd);
-  opts.display_path = dump_name;
-  opts.store_root = store_root;
-  opts.graph_path = graph_file;
-  auto engine = clrdiag::sos::Engine::Open(opts);
-  absl::Status st = engine.ok() ? (*engine)->PrepareHeapGraph(sink, clrdiag::CancellationToken())
-                                : engine.status();
-  if (!st.ok()) {
-    std::fprintf(stderr, "clrdiag-worker: heap graph of %s: %s\n", dump_name.c_str(),
-                 std::string(st.message()).c_str());
-    return 1;
-  }
-  ::_exit(0);  // as a session's end: the kernel frees the DAC and the dump at once
+// --build-graph: builds the dump's heap graph into --graph-file at the lowest CPU priority (the
+// daemon starts this when a dump enters the catalog). Without --reusable the worker then exits:
+// 0 when the file is there. With --reusable it stays, its dump open, its DAC loaded and the
+// graph in memory, as the dump's warm worker: it says so with an `opened` frame, and the first
+// session that takes it over starts with an open request, as in a kept worker.
+//
+// The build runs on a thread of its own at nice 19 (the heap walk's helper threads inherit it
+// and end with the build); the main thread keeps the priority the worker was started with. So
+// a kept worker serves its sessions at normal priority without anyone lowering its nice value
+// again, which an unprivileged process cannot do (this one has dropped CAP_SYS_NICE).
+absl::StatusOr<std::unique_ptr<clrdiag::sos::Engine>> BuildGraph(
+    const clrdiag::sos::EngineOptions& opts) {
+  absl::StatusOr<std::unique_ptr<clrdiag::sos::Engine>> result =
+      absl::InternalError("the graph build did not run");
+  std::thread build([&] {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
+    class NullSink : public clrdiag::sos::OutputSink {
+     public:
+      void Write(absl::string_view) override {}
+    } sink;
+    auto engine = clrdiag::sos::Engine::Open(opts);
+    absl::Status st = engine.ok() ? (*engine)->PrepareHeapGraph(sink, clrdiag::CancellationToken())
+                                  : engine.status();
+    if (st.ok()) {
+      result = std::move(engine);
+    } else {
+      result = st;
+    }
+  });
+  build.join();
+  return result;
 }
 
 }  // namespace
@@ -310,35 +313,62 @@ int main(int argc, char** argv) {
   }
   ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   DropCapabilities();
-  if (build_graph) return BuildGraph(dump_fd, dump_name, store_root, graph_file);
   AnalyzeRequest req;
-  if (!clrdiag::worker::ReadFrame(STDIN_FILENO, &req).ok() || !req.has_open()) {
-    std::fprintf(stderr, "clrdiag-worker: expected an open request on stdin\n");
-    return 2;
-  }
   clrdiag::sos::EngineOptions opts;
-  // The daemon opened the dump for us (fd 3); its path is for messages only.
-  opts.dump_path = dump_fd >= 0 ? absl::StrCat("/proc/self/fd/", dump_fd) : req.open().dump();
-  opts.display_path = dump_name.empty() ? req.open().dump() : dump_name;
-  opts.dac_dirs.assign(req.open().dac_dirs().begin(), req.open().dac_dirs().end());
-  opts.store_root = store_root;
-  opts.host_access = host_access;
-  opts.graph_path = graph_file;
-  clrdiag::PhaseMark("worker", "open-request");
-  auto engine = clrdiag::sos::Engine::Open(opts);
-  clrdiag::PhaseMark("worker", "engine-opened");
-  if (!engine.ok()) {
-    SendDone(0, false, std::string(engine.status().message()), 0, true);
-    return 1;
-  }
+  std::unique_ptr<clrdiag::sos::Engine> engine;
   auto send_opened = [&] {
     AnalyzeResponse r;
     r.mutable_opened()->set_dump_path(opts.display_path);
-    r.mutable_opened()->set_runtime_version((*engine)->runtime_version());
-    r.mutable_opened()->set_dac_dir((*engine)->dac_dir());
+    r.mutable_opened()->set_runtime_version(engine->runtime_version());
+    r.mutable_opened()->set_dac_dir(engine->dac_dir());
     return clrdiag::worker::WriteFrame(STDOUT_FILENO, r).ok();
   };
-  if (!send_opened()) return 1;
+  if (build_graph) {
+    if (dump_fd < 0 || graph_file.empty()) {
+      std::fprintf(stderr, "clrdiag-worker: --build-graph needs --dump-fd and --graph-file\n");
+      return 2;
+    }
+    // As a session's worker on this catalog dump opens it (no DAC directories of a caller's,
+    // no host access: a session that takes this worker over sets its own).
+    opts.dump_path = absl::StrCat("/proc/self/fd/", dump_fd);
+    opts.display_path = dump_name;
+    opts.store_root = store_root;
+    opts.graph_path = graph_file;
+    auto built = BuildGraph(opts);
+    if (!built.ok()) {
+      std::fprintf(stderr, "clrdiag-worker: heap graph of %s: %s\n", dump_name.c_str(),
+                   std::string(built.status().message()).c_str());
+      return 1;
+    }
+    if (!reusable) ::_exit(0);  // as a session's end: the kernel frees the DAC and the dump
+    engine = std::move(*built);
+    ::malloc_trim(0);  // the walk's scratch memory: an idle worker should not sit on it
+    // The graph is built: the daemon may now keep this worker for the dump's first session.
+    if (!send_opened()) return 1;
+  } else {
+    if (!clrdiag::worker::ReadFrame(STDIN_FILENO, &req).ok() || !req.has_open()) {
+      std::fprintf(stderr, "clrdiag-worker: expected an open request on stdin\n");
+      return 2;
+    }
+    // The daemon opened the dump for us (fd 3); its path is for messages only.
+    opts.dump_path = dump_fd >= 0 ? absl::StrCat("/proc/self/fd/", dump_fd) : req.open().dump();
+    opts.display_path = dump_name.empty() ? req.open().dump() : dump_name;
+    opts.dac_dirs.assign(req.open().dac_dirs().begin(), req.open().dac_dirs().end());
+    opts.store_root = store_root;
+    // The daemon passes the session's rights both ways (it sets the open request's field for
+    // every session; --host-access is also part of the key it keeps workers under).
+    opts.host_access = host_access || req.open().host_access();
+    opts.graph_path = graph_file;
+    clrdiag::PhaseMark("worker", "open-request");
+    auto opened = clrdiag::sos::Engine::Open(opts);
+    clrdiag::PhaseMark("worker", "engine-opened");
+    if (!opened.ok()) {
+      SendDone(0, false, std::string(opened.status().message()), 0, true);
+      return 1;
+    }
+    engine = std::move(*opened);
+    if (!send_opened()) return 1;
+  }
   RequestQueue requests;
   requests.Start();
   std::shared_ptr<clrdiag::CancellationToken> cancel;
@@ -348,7 +378,8 @@ int main(int argc, char** argv) {
     if (req.has_open()) {
       // The next session (a kept worker): what the last one set up is forgotten; the dump,
       // the DAC and the heap graph stay.
-      clrdiag::sos::ResetSession(**engine);
+      clrdiag::sos::ResetSession(*engine);
+      clrdiag::sos::SetHostAccess(*engine, host_access || req.open().host_access());
       if (!send_opened()) return 1;
       continue;
     }
@@ -360,8 +391,8 @@ int main(int argc, char** argv) {
     if (cancel->cancelled()) {
       res = {false, "cancelled", false};
     } else {
-      res = (*engine)->Run(req.command().command_line(),
-                           clrdiag::sos::RunOptions{req.command().json()}, sink, *cancel);
+      res = engine->Run(req.command().command_line(),
+                        clrdiag::sos::RunOptions{req.command().json()}, sink, *cancel);
     }
     // Whatever a command reports when it was cancelled, the client hears "cancelled".
     if (cancel->cancelled() && !res.exit) res = {false, "cancelled", false};
