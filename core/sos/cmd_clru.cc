@@ -813,17 +813,15 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
         return ctx.dac.ReadTargetMemory(il_address + offset, buffer, size);
       });
       std::vector<il::Line> lines;
-      if (body.ok() && il::WithModuleTokenNames(ctx.dac, il_location->module,
-                                                [&](const il::TokenTextFn& names) {
-                                                  lines = il::Disassemble(*body, names);
-                                                  return absl::OkStatus();
-                                                })
-                           .ok()) {
+      auto disassemble = [&](const il::TokenTextFn& names) {
+        lines = il::Disassemble(*body, names);
+        return absl::OkStatus();
+      };
+      if (body.ok() && il::WithModuleTokenNames(ctx.dac, il_location->module, disassemble).ok()) {
         absl::StrAppend(&out, il::LinesText(lines));
         Json listing = Json::array();
         for (const il::Line& l : lines) {
-          listing.push_back(std::string(static_cast<size_t>(std::max(l.indent, 0)), ' ') +
-                            l.text);
+          listing.push_back(std::string(static_cast<size_t>(std::max(l.indent, 0)), ' ') + l.text);
         }
         j["il_lines"] = std::move(listing);
         il_groups.emplace(lines, il_map);

@@ -20,9 +20,9 @@ absl::Status WithModuleTokenNames(dac::DacProcess& dac, uint64_t module,
   // implement IMetaDataAssemblyImport.
   std::map<uint32_t, std::string> assembly_names;
   if (module != 0) {
-    if (auto details = dac.GetModuleDetails(module);
-        details.ok() && details->metadata_start != 0 && details->metadata_size > 0 &&
-        details->metadata_size < kMaxMetadataBytes) {
+    if (auto details = dac.GetModuleDetails(module); details.ok() && details->metadata_start != 0 &&
+                                                     details->metadata_size > 0 &&
+                                                     details->metadata_size < kMaxMetadataBytes) {
       std::vector<uint8_t> md(details->metadata_size);
       md.resize(dac.ReadTargetMemory(details->metadata_start, md.data(), md.size()));
       assembly_names = AssemblyNames(md);

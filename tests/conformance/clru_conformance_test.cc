@@ -407,7 +407,8 @@ size_t CheckIlClru(const std::string& il, const std::string& plain, const std::s
     std::string code = lines[end];
     if (code.rfind(">>> ", 0) == 0) code = code.substr(4);
     EXPECT_TRUE(code.size() > 17 && code[16] == ' ' && IsHex(code.substr(0, 16)))
-        << "IL not followed by an instruction: " << lines[end] << "\n" << il;
+        << "IL not followed by an instruction: " << lines[end] << "\n"
+        << il;
     const uint64_t address = std::stoull(code.substr(0, 16), nullptr, 16);
     uint32_t first = UINT32_MAX, previous = 0;
     for (size_t k = i; k < end; ++k) {
@@ -430,9 +431,8 @@ size_t CheckIlClru(const std::string& il, const std::string& plain, const std::s
       previous = offset;
     }
     // The group's first instruction starts it: its first non-empty map range holds the code.
-    auto entry = std::find_if(map.begin(), map.end(), [&](const MapEntry& e) {
-      return e.il == first && e.end > e.start;
-    });
+    auto entry = std::find_if(map.begin(), map.end(),
+                              [&](const MapEntry& e) { return e.il == first && e.end > e.start; });
     EXPECT_NE(entry, map.end()) << "IL_" << first << " has no map range\n" << il;
     if (entry != map.end()) {
       EXPECT_GE(address, entry->start) << lines[end];
@@ -476,7 +476,8 @@ size_t ClruConformanceTest::CheckIl(const std::string& target, const std::string
   size_t prefix = 0;
   while (prefix < ours.size() && ours[prefix].rfind("Begin ", 0) != 0) ++prefix;
   ours.resize(std::min(prefix + 1, ours.size()));
-  EXPECT_EQ(ReferencePrefix("u -il -map " + target, ours.size()), ours) << "clru -il -map " << target;
+  EXPECT_EQ(ReferencePrefix("u -il -map " + target, ours.size()), ours)
+      << "clru -il -map " << target;
   return n;
 }
 
@@ -512,7 +513,8 @@ TEST_P(ClruConformanceTest, IlWithNestedExceptionBlocks) {
 }
 
 // The Value column of `dumpobj`/`dumpvc`'s field line named `field` (and its MT column).
-std::string FieldValue(const std::string& text, const std::string& field, std::string* mt = nullptr) {
+std::string FieldValue(const std::string& text, const std::string& field,
+                       std::string* mt = nullptr) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     std::istringstream words(line);
