@@ -28,8 +28,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstdlib>
-#include <list>
 #include <optional>
 
 #include "absl/strings/numbers.h"
@@ -40,6 +38,7 @@
 #include "core/sos/command.h"
 #include "core/sos/format.h"
 #include "core/sos/il_disasm.h"
+#include "core/sos/il_groups.h"
 #include "core/sos/il_names.h"
 #include "core/sos/json.h"
 #include "core/sos/stack_format.h"
@@ -97,69 +96,6 @@ struct ClruOptions {
   bool gc_info = false;
   bool map = false;
   bool il = false;
-};
-
-// The IL of a method grouped by the native code it became, as SOS's `u -il` groups it: walking
-// the IL in order, an instruction whose offset has a map entry with a non-empty native range
-// (the first such entry) starts a group with that range; any other instruction joins the
-// previous group (none before the first group: those are only in the up-front listing). The
-// prolog, epilog and no-mapping entries never match an offset, so they are never used.
-class IlGroups {
- public:
-  IlGroups(const std::vector<il::Line>& lines, const std::vector<dac::IlAddressMapEntry>& map) {
-    std::vector<std::string> pending;  // markers before the next instruction
-    for (const il::Line& l : lines) {
-      pending.push_back(l.text);
-      if (!l.is_instruction) continue;
-      const size_t step = steps_.size();
-      steps_.push_back(std::move(pending));
-      pending.clear();
-      const dac::IlAddressMapEntry* hit = nullptr;
-      for (const dac::IlAddressMapEntry& e : map) {
-        if (e.il_offset == l.offset && e.end > e.start) {
-          hit = &e;
-          break;
-        }
-      }
-      if (hit != nullptr) {
-        groups_.push_back({step, step, hit->start, hit->end});
-      } else if (!groups_.empty()) {
-        groups_.back().last = step;
-      }
-    }
-  }
-
-  // Each region's disassembly counts the block indentation from 0.
-  void StartRegion() { indent_ = 0; }
-
-  // The lines of the first group not printed yet whose native range holds `ip` (indented by
-  // this region's own count of the blocks they open and close), or none.
-  std::vector<std::string> At(uint64_t ip) {
-    std::vector<std::string> out;
-    for (auto g = groups_.begin(); g != groups_.end(); ++g) {
-      if (ip < g->start || ip >= g->end) continue;
-      for (size_t i = g->first; i <= g->last; ++i) {
-        for (const std::string& text : steps_[i]) {
-          if (text.rfind("} ", 0) == 0) indent_ -= 2;
-          // SOS keeps the count unsigned and prints it with %*s: below zero, |count| spaces.
-          out.push_back(std::string(static_cast<size_t>(std::abs(indent_)), ' ') + text);
-          if (text == "{") indent_ += 2;
-        }
-      }
-      groups_.erase(g);
-      break;
-    }
-    return out;
-  }
-
- private:
-  struct Group {
-    size_t first, last;   // steps_ indexes
-    uint64_t start, end;  // native range
-  };
-  std::vector<std::vector<std::string>> steps_;  // per instruction: its markers, then itself
-  std::list<Group> groups_;
-  int indent_ = 0;
 };
 
 int RuntimeMajor(const CommandContext& ctx) {
@@ -234,7 +170,7 @@ class Unassembler {
 
   void set_eh_clauses(std::vector<dac::EhClause> c) { eh_ = std::move(c); }
   void set_gc_info(GcInfoLines* g) { gc_ = g; }
-  void set_il_groups(IlGroups* g) { il_ = g; }
+  void set_il_groups(il::IlGroups* g) { il_ = g; }
   void set_method(uint64_t module, uint32_t token) {
     module_ = module;
     token_ = token;
@@ -651,7 +587,7 @@ class Unassembler {
   const ClruOptions& o_;
   std::vector<dac::EhClause> eh_;
   GcInfoLines* gc_ = nullptr;
-  IlGroups* il_ = nullptr;
+  il::IlGroups* il_ = nullptr;
   std::optional<std::vector<dac::HeapSegment>> segments_;
   std::optional<uint64_t> string_mt_;
   uint64_t module_ = 0;
@@ -800,7 +736,7 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
     return {};
   }
   // -il: the IL (a stub without a token has none), listed whole once, then grouped by the map.
-  std::optional<IlGroups> il_groups;
+  std::optional<il::IlGroups> il_groups;
   if (o.il && il_location.ok() && (il_location->token & kTokenRidMask) != 0) {
     Json notes = Json::array();
     if (il_location->profiler_modified) notes.push_back("Found profiler modified IL");
