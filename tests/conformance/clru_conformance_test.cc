@@ -579,6 +579,7 @@ TEST_P(ClruConformanceTest, DynamicMethodIsNotDisassembled) {
   if (std::get<1>(GetParam()) != "Full") return;
   std::vector<std::string> commands = {"clru " + md, "clru -il -map " + md, "clru -il " + ip};
   std::vector<std::string> ref_commands;
+  ref_commands.reserve(commands.size());
   for (const std::string& c : commands) ref_commands.push_back("sos u" + c.substr(4));
   RunResult ours = Ours(commands);
   RunResult ref = Reference(ref_commands);
