@@ -510,6 +510,32 @@ TEST_P(ClruConformanceTest, IlWithNestedExceptionBlocks) {
   std::string text = Body(Ours({"clru -il " + md}).out);
   // The listing before Begin has the nested blocks, as dumpil has them.
   EXPECT_CONTAINS(text, "  .try\n  {\n    IL_0008: ");
+
+  // With the other options: each group comes right after the source line (or the previous
+  // instruction), before the GC info, the EH marks and the offset; without the IL (and the
+  // listing before Begin), the text is the same options' text.
+  const std::string options = "-gcinfo -ehinfo -o ";
+  std::vector<std::string> il = Lines(Body(Ours({"clru -il " + options + md}).out));
+  std::vector<std::string> plain = Lines(Body(Ours({"clru " + options + md}).out));
+  std::vector<std::string> without_il;
+  bool after_begin = false;
+  size_t groups = 0;
+  for (size_t i = 0; i < il.size(); ++i) {
+    after_begin = after_begin || il[i].rfind("Begin ", 0) == 0;
+    if (!IsIlLine(il[i])) {
+      if (i < 2 || after_begin) without_il.push_back(il[i]);
+      continue;
+    }
+    if (!after_begin || IsIlLine(il[i - 1])) continue;
+    ++groups;
+    const std::string& before = il[i - 1];
+    // "<offset> <address> ..." (-o), or "<file> @ <line>:".
+    const bool code = before.size() > 22 && before[4] == ' ' && IsHex(before.substr(5, 16));
+    EXPECT_TRUE(code || (before.size() > 1 && before.back() == ':'))
+        << "IL group after: " << before;
+  }
+  EXPECT_GT(groups, 0u);
+  EXPECT_EQ(without_il, plain);
 }
 
 // The Value column of `dumpobj`/`dumpvc`'s field line named `field` (and its MT column).
