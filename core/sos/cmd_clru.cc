@@ -20,11 +20,12 @@
 // without an offset first, then each "<offset> ..." line before the first instruction at or
 // after that offset (the cold region counts on from the hot region's size).
 //
-// -il interleaves the method's IL as SOS's `u -il` does (docs/clru-il-notes.md; no runnable
-// reference: dotnet-dump has no `u`): the DAC's IL-to-native map (listed with -map), the whole
-// IL once before "Begin" (dumpil's text, through the same decoder and token names), then each
-// instruction's group of IL before the first native instruction of the range the map gives it.
-// A dynamic method (LCG) stops after its name, as in SOS.
+// -il interleaves the method's IL as SOS's `u -il` does (docs/clru-il-notes.md): the DAC's
+// IL-to-native map (listed with -map), the whole IL once before "Begin" (dumpil's text, through
+// the same decoder and token names), then each instruction's group of IL (il_groups.h) before
+// the first native instruction of the range the map gives it. The reference's `sos u` prints
+// only up to its first instruction (no disassembler in dotnet-dump), so the groups follow SOS's
+// source. A dynamic method (DynamicMethod) stops after its name, as in SOS.
 #include <algorithm>
 #include <array>
 #include <cctype>
