@@ -265,6 +265,15 @@ struct MethodIlLocation {
   std::string problem;
 };
 
+// One IL-to-native map entry (CLRDATA_IL_ADDRESS_MAP): native code [start, end) for the IL at
+// `il_offset`, or for one of the special offsets (0xfffffffe prolog, 0xfffffffd epilog,
+// 0xffffffff no mapping). The last entry's end is the code start (the DAC's end offset 0).
+struct IlAddressMapEntry {
+  uint32_t il_offset = 0;
+  uint64_t start = 0;
+  uint64_t end = 0;
+};
+
 struct StackFrame;  // stack_walk.h
 
 // A method's code versions as dumpmd shows them (ISOSDacInterface7 and 5).
@@ -533,6 +542,12 @@ class DacProcess {
   // The IL offset and metadata token of the managed code at `ip` (as the stack walk finds
   // them for a frame's source line; no return-address adjustment). Fills `f` like a frame.
   void FindIlOffsetAt(uint64_t ip, StackFrame* f);
+  // The IL-to-native map of the jitted code starting at `code_start` (SOS's
+  // GetIntermediateLangMap for `u -il`): the method instance found by that address, then
+  // IXCLRDataMethodInstance::GetILAddressMap, entries in the DAC's (native) order. Any status
+  // other than S_OK fails, the error naming the call and its HRESULT (an empty map is the DAC's
+  // E_NOINTERFACE).
+  absl::StatusOr<std::vector<IlAddressMapEntry>> GetIlAddressMap(uint64_t code_start);
   // The MethodTable's method slots: ISOSDacInterface15's enumerator (.NET 9+); on older DACs,
   // as SOS does, slots 0 .. NumMethods-1 through GetMethodTableSlot, each MethodDesc found
   // from the entry point's code header (defining MT/module/token stay 0).

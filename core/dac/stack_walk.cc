@@ -201,6 +201,36 @@ void DacProcess::FindIlOffsetAt(uint64_t ip, StackFrame* f) {
   FindIlOffset(process_.get(), ip, false, f);
 }
 
+absl::StatusOr<std::vector<IlAddressMapEntry>> DacProcess::GetIlAddressMap(uint64_t code_start) {
+  std::lock_guard<std::mutex> lock(DacMutex());
+  CLRDATA_ENUM handle = 0;
+  HRESULT hr = process_->StartEnumMethodInstancesByAddress(code_start, nullptr, &handle);
+  if (hr != kS_OK) return DacError("StartEnumMethodInstancesByAddress", hr);
+  IUnknown* raw = nullptr;
+  hr = process_->EnumMethodInstanceByAddress(&handle, &raw);
+  process_->EndEnumMethodInstancesByAddress(handle);
+  auto method = AdoptAs<IXCLRDataMethodInstance>(raw);
+  if (hr != kS_OK || !method) {
+    return DacError("EnumMethodInstanceByAddress", hr);
+  }
+  ULONG32 need = 0;
+  hr = method->GetILAddressMap(0, &need, nullptr);
+  if (hr != kS_OK) return DacError("GetILAddressMap", hr);
+  if (need > kMaxIlMapEntries) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("GetILAddressMap: ", need, " entries, more than ", kMaxIlMapEntries));
+  }
+  std::vector<CLRDATA_IL_ADDRESS_MAP> map(need);
+  hr = method->GetILAddressMap(need, &need, map.data());
+  if (hr != kS_OK) return DacError("GetILAddressMap", hr);
+  std::vector<IlAddressMapEntry> out;
+  out.reserve(std::min<size_t>(need, map.size()));
+  for (size_t i = 0; i < std::min<size_t>(need, map.size()); ++i) {
+    out.push_back({map[i].ilOffset, map[i].startAddress, map[i].endAddress});
+  }
+  return out;
+}
+
 absl::StatusOr<ThreadStack> DacProcess::WalkStack(uint32_t os_thread_id,
                                                   const StackWalkOptions& options,
                                                   const CancellationToken& cancel) {

@@ -19,6 +19,14 @@
 // -gcinfo interleaves the `gcinfo` text (core/dac/gcinfo_decoder) as SOS does: the lines
 // without an offset first, then each "<offset> ..." line before the first instruction at or
 // after that offset (the cold region counts on from the hot region's size).
+//
+// -il interleaves the method's IL as SOS's `u -il` does (docs/clru-il-notes.md): the DAC's
+// IL-to-native map (listed with -map), the whole IL once before "Begin" (dumpil's text, through
+// the same decoder and token names), then each instruction's group of IL (il_groups.h) before
+// the first native instruction of the range the map gives it. The reference's `sos u` prints
+// only up to its first instruction (no disassembler in dotnet-dump), so the groups follow SOS's
+// source. A dynamic method (DynamicMethod) stops after its name, as in SOS.
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <optional>
@@ -30,6 +38,9 @@
 #include "core/dac/stack_walk.h"
 #include "core/sos/command.h"
 #include "core/sos/format.h"
+#include "core/sos/il_disasm.h"
+#include "core/sos/il_groups.h"
+#include "core/sos/il_names.h"
 #include "core/sos/json.h"
 #include "core/sos/stack_format.h"
 #include "core/sos/x64_disasm.h"
@@ -50,6 +61,23 @@ constexpr uint64_t kSmallestPointer = 0x10000;
 
 std::string Ptr(uint64_t v) { return absl::StrFormat("%016X", v); }
 
+// A metadata token's row number: 0 in a stub's nil token (0x06000000).
+constexpr uint32_t kTokenRidMask = 0x00ffffff;
+
+// What an IL-to-native map entry's IL offset is (CLRDATA_IL_OFFSET_*).
+const char* IlOffsetKind(uint32_t il_offset) {
+  switch (il_offset) {
+    case 0xfffffffe:
+      return "prolog";
+    case 0xfffffffd:
+      return "epilog";
+    case 0xffffffff:
+      return "no_mapping";
+    default:
+      return "il";
+  }
+}
+
 // CoreCLR x64 layouts used to vet a constant before the DAC is asked about it (the same on
 // .NET 8, 9 and 10; MethodTables are vetted by DacProcess::LooksLikeMethodTable): a MethodDesc's
 // chunk index (in 8-byte units) before a 0x18-byte MethodDescChunk whose first field is the
@@ -68,6 +96,7 @@ struct ClruOptions {
   bool offsets = false;
   bool gc_info = false;
   bool map = false;
+  bool il = false;
 };
 
 int RuntimeMajor(const CommandContext& ctx) {
@@ -142,6 +171,7 @@ class Unassembler {
 
   void set_eh_clauses(std::vector<dac::EhClause> c) { eh_ = std::move(c); }
   void set_gc_info(GcInfoLines* g) { gc_ = g; }
+  void set_il_groups(il::IlGroups* g) { il_ = g; }
   void set_method(uint64_t module, uint32_t token) {
     module_ = module;
     token_ = token;
@@ -153,6 +183,7 @@ class Unassembler {
   std::vector<std::string> Region(uint64_t begin, uint64_t end, uint64_t asked, std::string* out,
                                   Json* list, uint64_t gc_base = 0) {
     regs_.fill(std::nullopt);
+    if (il_ != nullptr) il_->StartRegion();
     uint64_t ip = begin;
     uint32_t cur_line = 0;
     bool have_line = false;
@@ -173,6 +204,11 @@ class Unassembler {
           }
           item["source"] = Json{{"file", f.source_file}, {"line", f.source_line}};
         }
+      }
+      if (il_ != nullptr) {
+        std::vector<std::string> il = il_->At(ip);
+        for (const std::string& l : il) absl::StrAppend(out, l, "\n");
+        if (!il.empty()) item["il"] = il;
       }
       if (gc_ != nullptr) {
         std::vector<std::string> gc = gc_->Through(ip - begin + gc_base);
@@ -552,6 +588,7 @@ class Unassembler {
   const ClruOptions& o_;
   std::vector<dac::EhClause> eh_;
   GcInfoLines* gc_ = nullptr;
+  il::IlGroups* il_ = nullptr;
   std::optional<std::vector<dac::HeapSegment>> segments_;
   std::optional<uint64_t> string_mt_;
   uint64_t module_ = 0;
@@ -578,7 +615,7 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
       // SOS lists the IL-to-native map only together with -il; alone it changes nothing.
       o.map = true;
     } else if (a == "-il") {
-      return Failure(absl::StrCat("clru ", a, " is not supported yet"));
+      o.il = true;
     } else if (!a.empty() && a[0] == '-') {
       return UsageError(spec, absl::StrCat("unknown option '", a, "'"));
     } else {
@@ -663,6 +700,72 @@ CommandResult Clru(CommandContext& ctx, const CommandSpec& spec,
   j["token"] = JsonHex(md_info->token);
   u.set_method(md_info->module, md_info->token);
   const uint64_t asked = given_md ? 0 : address;
+  // -il: the IL-to-native map of this code (SOS asks for it only with -il; -map lists it).
+  std::vector<dac::IlAddressMapEntry> il_map;
+  if (o.il) {
+    auto map = ctx.dac.GetIlAddressMap(header->method_start);
+    if (map.ok()) {
+      il_map = std::move(*map);
+      Json entries = Json::array();
+      for (const dac::IlAddressMapEntry& e : il_map) {
+        if (o.map) {
+          absl::StrAppendFormat(&out, "%08x %s %s\n", e.il_offset, Ptr(e.start), Ptr(e.end));
+        }
+        entries.push_back(Json{{"il_offset", e.il_offset},
+                               {"kind", IlOffsetKind(e.il_offset)},
+                               {"start", JsonHex(e.start)},
+                               {"end", JsonHex(e.end)}});
+      }
+      j["il_map"] = std::move(entries);
+    } else {
+      absl::StrAppend(&out, "Failed to get IL address map, proceeding without IL map\n");
+      j["il_map_error"] = std::string(map.status().message());
+    }
+  }
+  // A dynamic method (with its DynamicMethod object) is not disassembled, -il or not: SOS
+  // stops here, successfully.
+  auto il_location = ctx.dac.GetMethodIl(md);
+  if (il_location.ok() && il_location->is_dynamic && il_location->dynamic_method_object != 0) {
+    const std::string message = "Disassembly of dynamic methods is not supported";
+    if (ctx.json) {
+      j["dynamic_method_object"] = JsonHex(il_location->dynamic_method_object);
+      j["message"] = message;
+      WriteJson(ctx, j);
+    } else {
+      ctx.out.Write(absl::StrCat(out, message, "\n"));
+    }
+    return {};
+  }
+  // -il: the IL (a stub without a token has none), listed whole once, then grouped by the map.
+  std::optional<il::IlGroups> il_groups;
+  if (o.il && il_location.ok() && (il_location->token & kTokenRidMask) != 0) {
+    Json notes = Json::array();
+    if (il_location->profiler_modified) notes.push_back("Found profiler modified IL");
+    if (!il_location->problem.empty()) notes.push_back(il_location->problem);
+    for (const auto& n : notes) absl::StrAppend(&out, n.get<std::string>(), "\n");
+    if (!notes.empty()) j["il_messages"] = std::move(notes);
+    const uint64_t il_address = il_location->il_address;
+    if (il_address != 0 && !il_map.empty()) {
+      auto body = il::ReadMethodBody([&](uint32_t offset, uint8_t* buffer, size_t size) {
+        return ctx.dac.ReadTargetMemory(il_address + offset, buffer, size);
+      });
+      std::vector<il::Line> lines;
+      auto disassemble = [&](const il::TokenTextFn& names) {
+        lines = il::Disassemble(*body, names);
+        return absl::OkStatus();
+      };
+      if (body.ok() && il::WithModuleTokenNames(ctx.dac, il_location->module, disassemble).ok()) {
+        absl::StrAppend(&out, il::LinesText(lines));
+        Json listing = Json::array();
+        for (const il::Line& l : lines) {
+          listing.push_back(std::string(static_cast<size_t>(std::max(l.indent, 0)), ' ') + l.text);
+        }
+        j["il_lines"] = std::move(listing);
+        il_groups.emplace(lines, il_map);
+        u.set_il_groups(&*il_groups);
+      }
+    }
+  }
   Json regions = Json::array();
   if (header->cold_region_start != 0) {
     absl::StrAppendFormat(&out, "Begin %s, size %x. Cold region begin %s, size %x\n",
@@ -744,7 +847,7 @@ void RegisterClruCommand(CommandRegistry& r) {
   r.Add({{"clru", "u"},
          "<arguments>",
          "Displays an annotated disassembly of a managed method.",
-         "clru [-gcinfo] [-ehinfo] [-n] [-o] [-map] <MethodDesc address | code address>\n"
+         "clru [-gcinfo] [-ehinfo] [-n] [-o] [-il [-map]] <MethodDesc address | code address>\n"
          "  The method's jitted x64 code, one instruction a line, with the source line of each\n"
          "  run of instructions (from a portable PDB beside the assembly), the methods and JIT\n"
          "  helpers that calls reach, and what constants moved or pushed are: \"(MT: type)\",\n"
@@ -756,8 +859,13 @@ void RegisterClruCommand(CommandRegistry& r) {
          "  -ehinfo  marks the exception clauses' boundaries\n"
          "  -n       no source lines\n"
          "  -o       each instruction's offset from the method's start\n"
-         "  -map     accepted; as in SOS it only adds the IL-to-native map to -il's output\n"
-         "  A code address gets a '>>> ' mark. -il is not supported yet.",
+         "  -il      the method's IL (as dumpil prints it) once before the code, then each\n"
+         "           IL instruction again before the native code the JIT made of it (by the\n"
+         "           runtime's IL-to-native map)\n"
+         "  -map     with -il, lists the IL-to-native map first (IL offset, native start and\n"
+         "           end); alone it changes nothing, as in SOS\n"
+         "  A code address gets a '>>> ' mark. A dynamic method (DynamicMethod) is not\n"
+         "  disassembled, as in SOS.",
          Clru});
 }
 

@@ -23,7 +23,7 @@
 #include "core/dac/com.h"
 #include "core/sos/command.h"
 #include "core/sos/il_disasm.h"
-#include "core/sos/il_type_printer.h"
+#include "core/sos/il_names.h"
 #include "core/sos/json.h"
 #include "core/sos/object_format.h"
 
@@ -381,33 +381,14 @@ CommandResult DumpIl(CommandContext& ctx, const CommandSpec& spec,
   }
   text += absl::StrCat("ilAddr = ", P(il_address), "\n");
 
-  // The module's assembly names, read from its metadata tables (see il_type_printer.h).
-  std::map<uint32_t, std::string> assembly_names;
-  if (module != 0) {
-    if (auto details = ctx.dac.GetModuleDetails(module);
-        details.ok() && details->metadata_start != 0 && details->metadata_size > 0 &&
-        details->metadata_size < (256u << 20)) {
-      std::vector<uint8_t> md(details->metadata_size);
-      md.resize(ctx.dac.ReadTargetMemory(details->metadata_start, md.data(), md.size()));
-      assembly_names = il::AssemblyNames(md);
-    }
-  }
+  // Token operands named from the module's metadata (il_names.h, shared with clru -il).
   std::vector<il::Line> lines;
-  std::vector<il::Instruction> decoded;
-  auto disassemble = [&](dac::IMetaDataImport* import) -> absl::Status {
-    il::IlTypePrinter printer(import);
-    if (!assembly_names.empty()) {
-      std::string self = assembly_names[0];
-      assembly_names.erase(0);
-      printer.set_assembly_names(std::move(assembly_names), std::move(self));
-    }
-    il::TokenTextFn names = [&](uint32_t token) { return printer.TokenText(token); };
+  auto disassemble = [&](const il::TokenTextFn& names) -> absl::Status {
     lines = il::Disassemble(*body, names);
     if (ctx.json) j["instructions"] = InstructionsJson(*body, names);
     return absl::OkStatus();
   };
-  absl::Status st =
-      module != 0 ? ctx.dac.WithMetadataImport(module, disassemble) : disassemble(nullptr);
+  absl::Status st = il::WithModuleTokenNames(ctx.dac, module, disassemble);
   if (!st.ok()) return Failure(std::string(st.message()));
 
   if (ctx.json) {

@@ -22,7 +22,7 @@
 // "mov " (LLDB spells 64-bit immediates "movabs", so SOS never annotates them there; WinDbg
 // spells them "mov"): clrdiag annotates mov and movabs immediates and pushed immediates, as
 // SOS under WinDbg does. `-map` alone changes nothing, as in SOS (it only adds the IL map to
-// -il's output; -il is not supported yet).
+// -il's output; -il is checked in clru_conformance_test.cc).
 #include <signal.h>
 
 #include <chrono>

@@ -60,7 +60,8 @@ const std::vector<DumpConfig>& SharedDumpConfigs() {
   static const auto* configs = new std::vector<DumpConfig>{
       // il_conformance_test, threads_conformance_test: async chains and queued work items.
       {"heap100_pool", "HeapApp", {"100", "--pool"}, {}},
-      // exception_conformance_test: a thread parked in a catch block, and none.
+      // exception_conformance_test: a thread parked in a catch block, and none; clru_conformance_test:
+      // CatcherMain's nested try/catch and the DynamicMethod.
       {"heap1000_parked", "HeapApp", {"1000", "--parked-exception"}, {}},
       {"heap1000", "HeapApp", {"1000"}, {}},
       // gcinfo_conformance_test.
