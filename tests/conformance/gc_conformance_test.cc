@@ -89,7 +89,7 @@ constexpr const char* kDumps = "zoo_customers500";
 class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    daemon_ = new Daemon();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
     setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {kDumps});
   }
 

@@ -71,7 +71,7 @@ SharedDump FindSharedDump(const std::string& config, const std::string& runtime,
 std::string StartDaemonWithSharedDumps(Daemon& daemon, const std::vector<std::string>& configs);
 
 // Options of a suite's daemon whose tests never use gcroot's heap graph (gcroot, pathto,
-// objsize, verifyheap): `analysis.prebuild_heap_graph: false`. A daemon that starts with dumps
+// objsize): `analysis.prebuild_heap_graph: false`. A daemon that starts with dumps
 // in its store queues a graph build for each (at nice 19; at normal priority once a session
 // opens the dump), which such a suite would only pay for: a dozen worker runs per test process.
 // The suites that use the graph start theirs with the defaults, as for a collected dump.
