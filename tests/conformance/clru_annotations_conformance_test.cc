@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -78,16 +79,13 @@ class ClruAnnotationsTest : public ::testing::TestWithParam<conformance::Runtime
   void SetUp() override {
     ASSERT_TRUE(FileExists(DotnetDump()))
         << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
+    // The run's shared dumps of HeapApp 2000 (shared_dumps.h).
+    ASSERT_EQ(conformance::StartDaemonWithSharedDumps(daemon_, {"heap2000"}), "");
     const auto& [runtime, dump_type] = GetParam();
-    app_ = StartFixture("HeapApp", {"2000"}, runtime);
-    ASSERT_TRUE(app_) << "HeapApp for " << runtime << " did not start";
-    RunResult c = daemon_.Client(
-        {"collect", "-p", std::to_string(app_->pid()), "--type", dump_type, "--json"});
-    ASSERT_EQ(c.exit_code, 0) << c.err;
-    auto info = ParseJson(c.out);
-    id_ = info["id"];
-    path_ = info["path"];
+    conformance::SharedDump d = conformance::FindSharedDump("heap2000", runtime, dump_type);
+    ASSERT_FALSE(d.id.empty()) << "no shared dump heap2000 " << runtime << " " << dump_type;
+    id_ = d.id;
+    path_ = d.path;
   }
 
   RunResult Ours(const std::vector<std::string>& commands) {
@@ -123,8 +121,7 @@ class ClruAnnotationsTest : public ::testing::TestWithParam<conformance::Runtime
     return ValueAfter(r.out, "MethodDesc:");
   }
 
-  Daemon daemon_;
-  std::unique_ptr<Process> app_;
+  Daemon daemon_{conformance::WithoutGraphPrebuild()};
   std::string id_, path_;
 };
 

@@ -36,6 +36,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -53,10 +54,11 @@ struct CollectedDump {
 };
 
 struct RuntimeDumps {
-  std::unique_ptr<Process> app;
   std::map<std::string, CollectedDump> dumps;  // by dump type
-  std::string setup_error;
 };
+
+// The shared dumps (shared_dumps.h) read: HeapApp 2000 --zoo with Fragment.cs's free blocks.
+constexpr const char* kDumps = "heap2000_zoo_fragment";
 
 std::vector<std::string> Words(const std::string& text) {
   std::istringstream in(text);
@@ -89,17 +91,12 @@ std::string Upper(std::string s) {
 class DumpHeapConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {kDumps});
   }
 
   static void TearDownTestSuite() {
-    runtimes_.clear();  // kills the fixtures (by pid)
+    runtimes_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
@@ -108,27 +105,10 @@ class DumpHeapConformanceTest : public ::testing::TestWithParam<conformance::Run
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
-    if (!rt_->app && rt_->setup_error.empty()) {
-      SpawnOptions opts;
-      // Fragment.cs: free blocks over 0.5 MB between live objects (small and pinned heaps).
-      opts.env["CLRDIAG_HEAPAPP_FRAGMENT"] = "1";
-      rt_->app = StartFixture("HeapApp", {"2000", "--zoo"}, runtime, opts);
-      if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
-    }
-    Collect(rt_, DumpType());
-    ASSERT_TRUE(rt_->setup_error.empty()) << runtime << ": " << rt_->setup_error;
-  }
-
-  static void Collect(RuntimeDumps* rt, const std::string& type) {
-    if (!rt->setup_error.empty() || rt->dumps.count(type)) return;
-    RunResult c = daemon_->Client(
-        {"collect", "-p", std::to_string(rt->app->pid()), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-      rt->setup_error = "collect --type " + type + " failed: " + c.out + c.err;
-      return;
-    }
-    rt->dumps[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    conformance::SharedDump d = conformance::FindSharedDump(kDumps, runtime, DumpType());
+    ASSERT_FALSE(d.id.empty()) << "no shared dump " << kDumps << " " << runtime << " "
+                               << DumpType();
+    rt_->dumps[DumpType()] = {d.id, d.path};
   }
 
   const std::string& DumpType() const { return std::get<1>(GetParam()); }

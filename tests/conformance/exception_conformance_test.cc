@@ -59,7 +59,7 @@ struct Targets {
 class ExceptionConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
-    daemon_ = new Daemon();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
     setup_error_ =
         conformance::StartDaemonWithSharedDumps(*daemon_, {"heap1000_parked", "heap1000"});
   }

@@ -47,6 +47,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -81,16 +82,15 @@ struct RuntimeDumps {
   std::string setup_error;
 };
 
+// The shared dumps (shared_dumps.h) of the workstation GC: HeapApp --zoo --customers 500, Heap
+// and Full of one process. The server and segments GC cases collect their own (one case each).
+constexpr const char* kDumps = "zoo_customers500";
+
 class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {kDumps});
   }
 
   static void TearDownTestSuite() {
@@ -104,15 +104,20 @@ class GcConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAn
     Prepare(std::get<0>(GetParam()), DumpType(), "");
   }
 
-  // Starts the runtime's HeapApp --zoo (server GC: a separate one), collects a dump of `type`
-  // and finds the targets.
+  // Takes the runtime's shared dump of `type` (workstation GC) or starts the runtime's HeapApp
+  // --zoo and collects one (server or segments GC), and finds the targets.
   // `gc`: "" (workstation, regions), "server" (two heaps) or "segments" (the standalone
   // segments GC, libclrgc.so, as .NET 7 and older had it).
   void Prepare(const std::string& runtime, const std::string& type, const std::string& gc) {
     const std::string key = runtime + (gc.empty() ? "" : "-" + gc);
     gc_ = gc;
     rt_ = &runtimes_[key];
-    if (!rt_->app && rt_->setup_error.empty()) {
+    if (gc.empty() && !rt_->dumps.count(type)) {
+      conformance::SharedDump d = conformance::FindSharedDump(kDumps, runtime, type);
+      ASSERT_FALSE(d.id.empty()) << "no shared dump " << kDumps << " " << runtime << " " << type;
+      rt_->dumps[type] = {d.id, d.path};
+    }
+    if (!gc.empty() && !rt_->app && rt_->setup_error.empty()) {
       SpawnOptions opts;
       if (gc == "server") opts.env = {{"DOTNET_gcServer", "1"}, {"DOTNET_GCHeapCount", "2"}};
       if (gc == "segments") opts.env = {{"DOTNET_GCName", "libclrgc.so"}};

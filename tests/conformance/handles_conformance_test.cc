@@ -44,6 +44,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -68,11 +69,13 @@ struct Targets {
 };
 
 struct RuntimeDumps {
-  std::unique_ptr<Process> app;
   std::map<std::string, CollectedDump> dumps;  // by dump type
   Targets targets;
   std::string setup_error;
 };
+
+// The shared dumps (shared_dumps.h) read: HeapApp 200 --zoo, Heap and Full of one process.
+constexpr const char* kDumps = "heap200_zoo";
 
 // See the header: the reachable-object count comes from gc_roots.cc's LiveObjectSet.
 const std::vector<IntentionalDifference> kLiveCountLine = {
@@ -121,20 +124,12 @@ std::string ReadFile(const std::string& path) {
 class HandlesConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) {
-      setup_error_ = "daemon did not start: " + daemon_->log();
-      return;
-    }
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {kDumps});
   }
 
   static void TearDownTestSuite() {
-    runtimes_.clear();  // ends the fixtures (by pid)
+    runtimes_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
@@ -143,28 +138,23 @@ class HandlesConformanceTest : public ::testing::TestWithParam<conformance::Runt
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
-    if (!rt_->app && rt_->setup_error.empty()) {
-      rt_->app = StartFixture("HeapApp", {"200", "--zoo"}, runtime);
-      if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
-    }
-    Collect(rt_, DumpType());
-    Collect(rt_, "Full");
+    Use(runtime, DumpType(), rt_);
+    Use(runtime, "Full", rt_);
     if (rt_->setup_error.empty() && rt_->targets.dictionary.empty()) {
       rt_->setup_error = FindTargets(rt_->dumps["Full"].id, &rt_->targets);
     }
     ASSERT_TRUE(rt_->setup_error.empty()) << runtime << ": " << rt_->setup_error;
   }
 
-  static void Collect(RuntimeDumps* rt, const std::string& type) {
+  // The shared dump of `runtime` and `type` (Heap and Full come from the same process).
+  static void Use(const std::string& runtime, const std::string& type, RuntimeDumps* rt) {
     if (!rt->setup_error.empty() || rt->dumps.count(type)) return;
-    RunResult c = daemon_->Client(
-        {"collect", "-p", std::to_string(rt->app->pid()), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-      rt->setup_error = "collect --type " + type + " failed: " + c.out + c.err;
+    conformance::SharedDump d = conformance::FindSharedDump(kDumps, runtime, type);
+    if (d.id.empty()) {
+      rt->setup_error = std::string("no shared dump ") + kDumps + " " + runtime + " " + type;
       return;
     }
-    rt->dumps[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
+    rt->dumps[type] = {d.id, d.path};
   }
 
   const std::string& DumpType() const { return std::get<1>(GetParam()); }

@@ -100,7 +100,7 @@ class HeapStatsCommandsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(conformance::StartDaemonWithSharedDumps(daemon_, {"heap200_exceptions"}), "");
   }
-  Daemon daemon_;
+  Daemon daemon_{conformance::WithoutGraphPrebuild()};
 };
 
 TEST_F(HeapStatsCommandsTest, BadArgumentsAreUsageErrorsAndJsonAgreesWithText) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -28,25 +29,18 @@ const std::vector<conformance::IntentionalDifference> kLiveDifferences = {
     {"Subsequent runs of this command", "the same warning's second line"},
 };
 
-class LiveConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+// The shared dumps (shared_dumps.h) read: HeapApp 2000 --garbage 300 (kGarbage).
+constexpr const char* kDumps = "heap2000_garbage300";
+
+class LiveConformanceTest : public conformance::SharedDumpTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(FileExists(DotnetDump()))
-        << "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-    ASSERT_TRUE(daemon_.Start()) << daemon_.log();
-  }
-  Daemon daemon_;
+  static void SetUpTestSuite() { StartDaemon({kDumps}); }
+  static void TearDownTestSuite() { StopDaemon(); }
+  void SetUp() override { UseDump(kDumps); }
 };
 
 TEST_P(LiveConformanceTest, LiveAndDeadMatchDotnetDump) {
-  const auto& [runtime, dump_type] = GetParam();
-  auto app = StartFixture("HeapApp", {"2000", "--garbage", std::to_string(kGarbage)}, runtime);
-  ASSERT_TRUE(app) << "HeapApp for " << runtime << " did not start";
-  RunResult c =
-      daemon_.Client({"collect", "-p", std::to_string(app->pid()), "--type", dump_type, "--json"});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  auto info = ParseJson(c.out);
-  const std::string id = info["id"], path = info["path"];
+  const std::string &id = id_, &path = path_;
 
   const std::vector<std::string> commands = {
       "dumpheap -live -stat",
@@ -61,7 +55,7 @@ TEST_P(LiveConformanceTest, LiveAndDeadMatchDotnetDump) {
   // and prints its progress lines only the first time.
   for (const std::string& cmd : commands) {
     SCOPED_TRACE(cmd);
-    RunResult ours = daemon_.Client(conformance::WithCommands({"analyze", id}, {cmd}));
+    RunResult ours = daemon_->Client(conformance::WithCommands({"analyze", id}, {cmd}));
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
     RunResult ref = RunCommand(conformance::WithCommands({DotnetDump(), "analyze", path}, {cmd}));
     ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;

@@ -54,7 +54,7 @@ struct RuntimeDumps {
 class ObjectConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    daemon_ = new Daemon();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
     setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {"heap2000"});
   }
 

@@ -33,6 +33,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -63,11 +64,16 @@ constexpr const char* kBucketsType =
     "VolatileNode[]";
 
 struct RuntimeDumps {
-  std::unique_ptr<Process> app;
   std::map<std::string, CollectedDump> dumps;  // by dump type
   Targets targets;
   std::string setup_error;
 };
+
+// The shared dumps (shared_dumps.h) read: HeapApp 200 --zoo --chain 20 with ZooArrays.cs
+// (CLRDIAG_FIXTURE_ARRAYS=1), Heap and Full of one process; and for analyzeoom, HeapApp 10 --oom
+// under a 128 MiB heap limit (DOTNET_GCHeapHardLimit=0x8000000).
+constexpr const char* kDumps = "heap200_zoo_chain20_arrays";
+constexpr const char* kOomDumps = "heap10_oom";
 
 std::vector<std::string> Words(const std::string& line) {
   std::istringstream in(line);
@@ -88,13 +94,8 @@ std::vector<std::string> SplitLines(const std::string& text) {
 class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {kDumps, kOomDumps});
   }
 
   static void TearDownTestSuite() {
@@ -107,35 +108,23 @@ class ObjectsConformanceTest : public ::testing::TestWithParam<conformance::Runt
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
-    if (!rt_->app && rt_->setup_error.empty()) {
-      SpawnOptions opts;
-      opts.env["CLRDIAG_FIXTURE_ARRAYS"] = "1";  // ZooArrays.cs
-      rt_->app = StartFixture("HeapApp", {"200", "--zoo", "--chain", "20"}, runtime, opts);
-      if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
-    }
-    if (DumpType() == "Heap") Collect(rt_, "Heap");
-    Collect(rt_, "Full");
+    if (DumpType() == "Heap") Use(runtime, "Heap", rt_);
+    Use(runtime, "Full", rt_);
     if (rt_->setup_error.empty() && rt_->targets.points.empty()) {
       rt_->setup_error = FindTargets(rt_->dumps["Full"].id, &rt_->targets);
     }
     ASSERT_TRUE(rt_->setup_error.empty()) << runtime << ": " << rt_->setup_error;
   }
 
-  static void Collect(RuntimeDumps* rt, const std::string& type) {
+  // The shared dump of `runtime` and `type` (Heap and Full come from the same process).
+  static void Use(const std::string& runtime, const std::string& type, RuntimeDumps* rt) {
     if (!rt->setup_error.empty() || rt->dumps.count(type)) return;
-    auto dump = CollectDump(rt->app->pid(), type, &rt->setup_error);
-    if (dump) rt->dumps[type] = *dump;
-  }
-
-  static std::optional<CollectedDump> CollectDump(pid_t pid, const std::string& type,
-                                                  std::string* error) {
-    RunResult c = daemon_->Client({"collect", "-p", std::to_string(pid), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-      *error = "collect --type " + type + " failed: " + c.out + c.err;
-      return std::nullopt;
+    conformance::SharedDump d = conformance::FindSharedDump(kDumps, runtime, type);
+    if (d.id.empty()) {
+      rt->setup_error = std::string("no shared dump ") + kDumps + " " + runtime + " " + type;
+      return;
     }
-    return CollectedDump{info["id"].get<std::string>(), info["path"].get<std::string>()};
+    rt->dumps[type] = {d.id, d.path};
   }
 
   const std::string& DumpType() const { return std::get<1>(GetParam()); }
@@ -413,21 +402,17 @@ class AnalyzeOomConformanceTest : public ObjectsConformanceTest {
 
 TEST_P(AnalyzeOomConformanceTest, SameAsDotnetDump) {
   const std::string& runtime = std::get<0>(GetParam());
-  SpawnOptions opts;
-  opts.env["DOTNET_GCHeapHardLimit"] = "0x8000000";
-  auto app = StartFixture("HeapApp", {"10", "--oom"}, runtime, opts);
-  ASSERT_TRUE(app) << "HeapApp --oom did not start";
-  std::string error;
-  auto dump = CollectDump(app->pid(), DumpType(), &error);
-  ASSERT_TRUE(dump) << error;
+  conformance::SharedDump dump = conformance::FindSharedDump(kOomDumps, runtime, DumpType());
+  ASSERT_FALSE(dump.id.empty()) << "no shared dump " << kOomDumps << " " << runtime << " "
+                                << DumpType();
   const std::vector<std::string> commands = {"analyzeoom", "AnalyzeOOM"};
-  RunResult ours = Ours(dump->id, commands);
+  RunResult ours = Ours(dump.id, commands);
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
-  RunResult ref = Reference(dump->path, commands);
+  RunResult ref = Reference(dump.path, commands);
   ASSERT_EQ(ref.exit_code, 0) << ref.out << ref.err;
   ExpectSameOutput(Body(ours.out), Body(ref.out));
   EXPECT_EQ(ours.out.find("There was no managed OOM"), std::string::npos) << ours.out;
-  RunResult json = daemon_->Client({"analyze", dump->id, "--json", "-c", "analyzeoom"});
+  RunResult json = daemon_->Client({"analyze", dump.id, "--json", "-c", "analyzeoom"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   auto doc = ParseJson(json.out);
   ASSERT_TRUE(doc.contains("result")) << json.out;

@@ -54,6 +54,7 @@
 
 #include "nlohmann/json.hpp"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -82,11 +83,15 @@ struct Targets {
 };
 
 struct RuntimeDumps {
-  std::unique_ptr<Process> app;
   std::map<std::string, CollectedDump> dumps;  // by dump type
   Targets targets;
   std::string setup_error;
 };
+
+// The shared dumps (shared_dumps.h) read: HeapApp 2000 --zoo with StackRoot.cs's stack-only
+// object (CLRDIAG_HEAPAPP_STACK_ROOT=1) and Fragment.cs's finalizer queue roots
+// (CLRDIAG_HEAPAPP_FREACHABLE=1).
+constexpr const char* kDumps = "heap2000_zoo_roots";
 
 // `text` without the bytes of characters outside ASCII: the reference's console drops them
 // from -strings values, clrdiag writes them as UTF-8 (see the header).
@@ -107,20 +112,12 @@ std::string WithoutStaticNotes(const std::string& text) {
 class RootsConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
     daemon_ = new Daemon();
-    if (!daemon_->Start()) {
-      setup_error_ = "daemon did not start: " + daemon_->log();
-      return;
-    }
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {kDumps});
   }
 
   static void TearDownTestSuite() {
-    runtimes_.clear();  // kills the fixtures (by pid) if still running
+    runtimes_.clear();
     delete daemon_;
     daemon_ = nullptr;
   }
@@ -129,30 +126,16 @@ class RootsConformanceTest : public ::testing::TestWithParam<conformance::Runtim
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     const std::string& runtime = std::get<0>(GetParam());
     rt_ = &runtimes_[runtime];
-    if (!rt_->app && rt_->setup_error.empty()) {
-      SpawnOptions opts;
-      opts.env["CLRDIAG_HEAPAPP_STACK_ROOT"] = "1";  // StackRoot.cs: a Fixture.StackOnly
-      opts.env["CLRDIAG_HEAPAPP_FREACHABLE"] = "1";  // Fragment.cs: finalizer queue roots
-      rt_->app = StartFixture("HeapApp", {"2000", "--zoo"}, runtime, opts);
-      if (!rt_->app) rt_->setup_error = "HeapApp --zoo did not start";
+    if (!rt_->dumps.count(DumpType())) {
+      conformance::SharedDump d = conformance::FindSharedDump(kDumps, runtime, DumpType());
+      ASSERT_FALSE(d.id.empty()) << "no shared dump " << kDumps << " " << runtime << " "
+                                 << DumpType();
+      rt_->dumps[DumpType()] = {d.id, d.path};
     }
-    Collect(rt_, DumpType());
     if (rt_->setup_error.empty() && rt_->targets.chain_end.empty()) {
       rt_->setup_error = FindTargets(rt_->dumps[DumpType()].id, &rt_->targets);
     }
     ASSERT_TRUE(rt_->setup_error.empty()) << runtime << ": " << rt_->setup_error;
-  }
-
-  static void Collect(RuntimeDumps* rt, const std::string& type) {
-    if (!rt->setup_error.empty() || rt->dumps.count(type)) return;
-    RunResult c = daemon_->Client(
-        {"collect", "-p", std::to_string(rt->app->pid()), "--type", type, "--json"});
-    auto info = ParseJson(c.out);
-    if (c.exit_code != 0 || !info.is_object() || !info.contains("id")) {
-      rt->setup_error = "collect --type " + type + " failed: " + c.out + c.err;
-      return;
-    }
-    rt->dumps[type] = {info["id"].get<std::string>(), info["path"].get<std::string>()};
   }
 
   const std::string& DumpType() const { return std::get<1>(GetParam()); }

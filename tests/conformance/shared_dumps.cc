@@ -70,12 +70,42 @@ const std::vector<DumpConfig>& SharedDumpConfigs() {
       {"heap200", "HeapApp", {"200"}, {}},
       // metadata_conformance_test.
       {"heap100_zoo_chain10", "HeapApp", {"100", "--zoo", "--chain", "10"}, {}},
-      // clru_, module_ and object_conformance_test.
+      // clru_, clru_annotations_, module_ and object_conformance_test.
       {"heap2000", "HeapApp", {"2000"}, {}},
       // stack_conformance_test.
       {"heap500", "HeapApp", {"500"}, {}, {"Heap", "Full", "Mini", "Triage"}},
       // heapstats_conformance_test (DroppedExceptions.cs), stray_methodtable_test.
       {"heap200_exceptions", "HeapApp", {"200"}, {{"CLRDIAG_HEAPAPP_EXCEPTIONS", "40"}}},
+      // dumpheap_conformance_test (Fragment.cs: free blocks over 0.5 MB).
+      {"heap2000_zoo_fragment", "HeapApp", {"2000", "--zoo"}, {{"CLRDIAG_HEAPAPP_FRAGMENT", "1"}}},
+      // roots_conformance_test (StackRoot.cs, the finalizer queue's roots).
+      {"heap2000_zoo_roots",
+       "HeapApp",
+       {"2000", "--zoo"},
+       {{"CLRDIAG_HEAPAPP_STACK_ROOT", "1"}, {"CLRDIAG_HEAPAPP_FREACHABLE", "1"}}},
+      // handles_conformance_test.
+      {"heap200_zoo", "HeapApp", {"200", "--zoo"}, {}},
+      // gc_conformance_test (workstation GC, regions).
+      {"zoo_customers500", "HeapApp", {"--zoo", "--customers", "500"}, {}},
+      // objects_conformance_test (ZooArrays.cs).
+      {"heap200_zoo_chain20_arrays",
+       "HeapApp",
+       {"200", "--zoo", "--chain", "20"},
+       {{"CLRDIAG_FIXTURE_ARRAYS", "1"}}},
+      // objects_conformance_test's analyzeoom: a real OutOfMemoryException under a 128 MiB heap.
+      {"heap10_oom", "HeapApp", {"10", "--oom"}, {{"DOTNET_GCHeapHardLimit", "0x8000000"}}},
+      // live_conformance_test (300 unreachable Fixture.Garbage).
+      {"heap2000_garbage300", "HeapApp", {"2000", "--garbage", "300"}, {}},
+      // sync_conformance_test (two threads deadlocked on two monitors).
+      {"heap100_deadlock", "HeapApp", {"100", "--deadlock"}, {}},
+      // stresslog_conformance_test (the runtime's stress log on, every facility, level 6).
+      {"heap100_stresslog",
+       "HeapApp",
+       {"100"},
+       {{"DOTNET_StressLog", "1"},
+        {"DOTNET_LogFacility", "0xffffffff"},
+        {"DOTNET_LogLevel", "6"},
+        {"DOTNET_StressLogSize", "0x100000"}}},
   };
   return *configs;
 }
@@ -163,6 +193,17 @@ std::string StartDaemonWithSharedDumps(Daemon& daemon, const std::vector<std::st
   if (!error.empty()) return error;
   if (!daemon.Start()) return "daemon did not start: " + daemon.log();
   return "";
+}
+
+Daemon::Options WithoutGraphPrebuild() {
+  static const std::string config = [] {
+    std::string path = PrivateRoot() + "/no-graph-prebuild.yaml";
+    std::ofstream(path) << "analysis:\n  prebuild_heap_graph: false\n";
+    return path;
+  }();
+  Daemon::Options o;
+  o.extra_args = {"--config", config};
+  return o;
 }
 
 SharedDump FindSharedDump(const std::string& config, const std::string& runtime,

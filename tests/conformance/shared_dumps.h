@@ -70,6 +70,13 @@ SharedDump FindSharedDump(const std::string& config, const std::string& runtime,
 // checking that the reference dotnet-dump is installed. Returns "" or what went wrong.
 std::string StartDaemonWithSharedDumps(Daemon& daemon, const std::vector<std::string>& configs);
 
+// Options of a suite's daemon whose tests never use gcroot's heap graph (gcroot, pathto,
+// objsize): `analysis.prebuild_heap_graph: false`. A daemon that starts with dumps
+// in its store queues a graph build for each (at nice 19; at normal priority once a session
+// opens the dump), which such a suite would only pay for: a dozen worker runs per test process.
+// The suites that use the graph start theirs with the defaults, as for a collected dump.
+Daemon::Options WithoutGraphPrebuild();
+
 // The common shape of a suite over (runtime, dump type) whose tests read one shared dump:
 //
 //   class FooConformanceTest : public conformance::SharedDumpTest {
@@ -83,7 +90,7 @@ std::string StartDaemonWithSharedDumps(Daemon& daemon, const std::vector<std::st
 class SharedDumpTest : public ::testing::TestWithParam<RuntimeAndDumpType> {
  protected:
   static void StartDaemon(const std::vector<std::string>& configs) {
-    daemon_ = new Daemon();
+    daemon_ = new Daemon(WithoutGraphPrebuild());
     setup_error_ = StartDaemonWithSharedDumps(*daemon_, configs);
   }
   static void StopDaemon() {

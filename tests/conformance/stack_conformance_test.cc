@@ -39,7 +39,7 @@ struct CollectedDump {
 class StackConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
-    daemon_ = new Daemon();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
     setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {"heap500"});
   }
 

@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_replace.h"
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -40,25 +41,11 @@ struct Dump {
   std::string id, path;
 };
 
-SpawnOptions StressLogOn() {
-  SpawnOptions o;
-  o.env = {{"DOTNET_StressLog", "1"},
-           {"DOTNET_LogFacility", "0xffffffff"},
-           {"DOTNET_LogLevel", "6"},
-           {"DOTNET_StressLogSize", "0x100000"}};
-  return o;
-}
-
 class StressLogConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
  protected:
   static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
+    daemon_ = new Daemon(conformance::WithoutGraphPrebuild());
+    setup_error_ = conformance::StartDaemonWithSharedDumps(*daemon_, {"heap100_stresslog"});
   }
 
   static void TearDownTestSuite() {
@@ -67,12 +54,18 @@ class StressLogConformanceTest : public ::testing::TestWithParam<conformance::Ru
     dumps_.clear();
   }
 
-  // One dump per (runtime, type, stress log on/off), collected once for the suite.
+  // One dump per (runtime, type, stress log on/off): with the stress log, the shared dumps
+  // (shared_dumps.h, "heap100_stresslog": HeapApp 100 with DOTNET_StressLog=1, every
+  // facility, level 6, a 1 MiB log per thread);
+  // without it, collected once for the suite.
   static Dump Collect(const std::string& runtime, const std::string& type, bool stress_log) {
-    std::string key = runtime + "/" + type + (stress_log ? "/log" : "/nolog");
+    if (stress_log) {
+      conformance::SharedDump d = conformance::FindSharedDump("heap100_stresslog", runtime, type);
+      return {d.id, d.path};
+    }
+    std::string key = runtime + "/" + type + "/nolog";
     if (auto it = dumps_.find(key); it != dumps_.end()) return it->second;
-    std::unique_ptr<Process> app =
-        StartFixture("HeapApp", {"100"}, runtime, stress_log ? StressLogOn() : SpawnOptions{});
+    std::unique_ptr<Process> app = StartFixture("HeapApp", {"100"}, runtime);
     if (!app) return {};
     RunResult c =
         daemon_->Client({"collect", "-p", std::to_string(app->pid()), "--type", type, "--json"});

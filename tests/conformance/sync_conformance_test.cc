@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tests/conformance/compare.h"
+#include "tests/conformance/shared_dumps.h"
 #include "tests/integration/util.h"
 
 namespace clrdiag::testing {
@@ -24,49 +25,15 @@ using conformance::DotnetDump;
 using conformance::ExpectSameOutput;
 using conformance::WithCommands;
 
-class SyncConformanceTest : public ::testing::TestWithParam<conformance::RuntimeAndDumpType> {
+// The shared dumps (shared_dumps.h) read: HeapApp 100 --deadlock.
+constexpr const char* kDumps = "heap100_deadlock";
+
+class SyncConformanceTest : public conformance::SharedDumpTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!FileExists(DotnetDump())) {
-      setup_error_ =
-          "the reference dotnet-dump is missing: run WITH_REFERENCE=1 scripts/install-deps.sh";
-      return;
-    }
-    daemon_ = new Daemon();
-    if (!daemon_->Start()) setup_error_ = "daemon did not start: " + daemon_->log();
-  }
-
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
-    std::unique_ptr<Process> app =
-        StartFixture("HeapApp", {"100", "--deadlock"}, std::get<0>(GetParam()));
-    ASSERT_TRUE(app) << "HeapApp did not start";
-    RunResult c = daemon_->Client(
-        {"collect", "-p", std::to_string(app->pid()), "--type", std::get<1>(GetParam()), "--json"});
-    auto info = ParseJson(c.out);
-    ASSERT_TRUE(c.exit_code == 0 && info.is_object() && info.contains("id")) << c.out << c.err;
-    id_ = info["id"].get<std::string>();
-    path_ = info["path"].get<std::string>();
-  }
-
-  RunResult Ours(const std::vector<std::string>& commands, bool json = false) {
-    std::vector<std::string> argv = {"analyze", id_};
-    if (json) argv.push_back("--json");
-    return daemon_->Client(WithCommands(argv, commands));
-  }
-
-  static Daemon* daemon_;
-  static std::string setup_error_;
-  std::string id_, path_;
+  static void SetUpTestSuite() { StartDaemon({kDumps}); }
+  static void TearDownTestSuite() { StopDaemon(); }
+  void SetUp() override { UseDump(kDumps); }
 };
-
-Daemon* SyncConformanceTest::daemon_ = nullptr;
-std::string SyncConformanceTest::setup_error_;
 
 TEST_P(SyncConformanceTest, SameAsDotnetDumpAndNamesTheDeadlock) {
   const std::vector<std::string> commands = {"syncblk", "syncblk -all", "syncblk 1", "syncblk 2"};

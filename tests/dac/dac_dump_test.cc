@@ -24,22 +24,13 @@
 #include "core/dac/pe_image.h"
 #include "core/dac/thread_context.h"
 #include "core/elf/core_file.h"
+#include "tests/dac/dac_dump_shared.h"
 #include "tests/harness/harness.h"
 
 namespace clrdiag::testing {
 namespace {
 
-constexpr int kCustomers = 10000;
-
-// dotnet-dump: $DOTNET_DUMP, else the global tool under $HOME, else "" (tests skip).
-std::string DotnetDump() {
-  if (const char* p = std::getenv("DOTNET_DUMP"); p != nullptr && FileExists(p)) return p;
-  if (const char* home = std::getenv("HOME"); home != nullptr) {
-    std::string p = std::string(home) + "/.dotnet/tools/dotnet-dump";
-    if (FileExists(p)) return p;
-  }
-  return "";
-}
+constexpr int kCustomers = kDacDumpCustomers;
 
 struct RefRow {
   uint64_t count = 0;
@@ -91,32 +82,19 @@ int ParseThreadCount(const std::string& out) {
 
 class DacDumpTest : public ::testing::Test {
  protected:
+  // The run's shared dump (dac_dump_shared.h), or, run alone, one collected here.
   static void SetUpTestSuite() {
-    tool_ = DotnetDump();
+    tool_ = DacDumpReferenceTool();
     if (tool_.empty()) return;
-    dir_ = new TempDir("clrdiag-dac");
-    auto app = StartFixture("HeapApp", {std::to_string(kCustomers)});
-    if (!app) {
-      setup_error_ = "HeapApp did not start";
-      return;
+    DacDumpFiles files = DacDumpFilesIn(SharedDacDumpDir());
+    if (!FileExists(files.reference)) {
+      dir_ = new TempDir("clrdiag-dac");
+      setup_error_ = CollectDacDump(dir_->path());
+      if (!setup_error_.empty()) return;
+      files = DacDumpFilesIn(dir_->path());
     }
-    dump_ = (*dir_) / "heap.core";
-    RunResult c = RunCommand(
-        {tool_, "collect", "-p", std::to_string(app->pid()), "--type", "Heap", "-o", dump_}, {},
-        std::chrono::seconds(120));
-    app.reset();  // Kills and reaps the fixture (by pid).
-    if (c.exit_code != 0 || !FileExists(dump_)) {
-      setup_error_ = "dotnet-dump collect failed: " + c.out + c.err;
-      return;
-    }
-    RunResult a = RunCommand({tool_, "analyze", dump_, "-c", "dumpheap -stat", "-c", "clrthreads",
-                              "-c", "clrmodules", "-c", "exit"},
-                             {}, std::chrono::seconds(180));
-    if (a.exit_code != 0) {
-      setup_error_ = "dotnet-dump analyze failed: " + a.out + a.err;
-      return;
-    }
-    reference_ = a.out;
+    dump_ = files.dump;
+    reference_ = ReadFile(files.reference);
   }
 
   static void TearDownTestSuite() {
