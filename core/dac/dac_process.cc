@@ -360,6 +360,18 @@ absl::StatusOr<std::string> DacProcess::GetMethodTableName(uint64_t mt) {
   return name;
 }
 
+bool DacProcess::LooksLikeMethodDesc(uint64_t md) {
+  constexpr uint64_t kSmallestPointer = 0x10000;
+  constexpr uint64_t kChunkIndexOffset = 2, kChunkHeaderSize = 0x18, kAlignment = 8;
+  if (md < kSmallestPointer || md % kAlignment != 0) return false;
+  uint8_t index = 0;
+  if (ReadTargetMemory(md + kChunkIndexOffset, &index, 1) != 1) return false;
+  const uint64_t chunk = md - kChunkHeaderSize - uint64_t{index} * kAlignment;
+  uint64_t mt = 0;
+  if (ReadTargetMemory(chunk, &mt, sizeof(mt)) != sizeof(mt)) return false;
+  return LooksLikeMethodTable(mt);
+}
+
 absl::StatusOr<ObjectInfo> DacProcess::GetObject(uint64_t address) {
   std::lock_guard<std::mutex> lock(DacMutex());
   DacpObjectData d{};

@@ -492,6 +492,11 @@ class DacProcess {
   // GetMethodTableData crashes (SIGSEGV) on readable memory that is not a MethodTable, so every
   // MethodTable a user types is checked with this first (the layout holds for .NET 8-10).
   bool LooksLikeMethodTable(uint64_t mt);
+  // Whether `md` may be handed to the DAC as a MethodDesc: 8-byte aligned, and the MethodTable at
+  // the start of its chunk (found from the chunk index byte at +2: the chunk's 0x18-byte header
+  // lies index * 8 bytes before the MethodDesc) passes LooksLikeMethodTable. The same layout on
+  // .NET 8-10.
+  bool LooksLikeMethodDesc(uint64_t md);
   // The DAC's raw type name, e.g. "System.Collections.Generic.List`1[[System.String,
   // System.Private.CoreLib]]". Cached per MT.
   absl::StatusOr<std::string> GetMethodTableName(uint64_t mt);

@@ -79,12 +79,8 @@ const char* IlOffsetKind(uint32_t il_offset) {
 }
 
 // CoreCLR x64 layouts used to vet a constant before the DAC is asked about it (the same on
-// .NET 8, 9 and 10; MethodTables are vetted by DacProcess::LooksLikeMethodTable): a MethodDesc's
-// chunk index (in 8-byte units) before a 0x18-byte MethodDescChunk whose first field is the
-// MethodTable.
-constexpr uint64_t kMdChunkIndexOffset = 2;
-constexpr uint64_t kMdChunkHeaderSize = 0x18;
-constexpr uint64_t kMdAlignment = 8;
+// .NET 8, 9 and 10; MethodTables and MethodDescs are vetted by DacProcess::LooksLikeMethodTable
+// and LooksLikeMethodDesc).
 // System.String: the length (int32) at +8, the characters from +0xc; SOS refuses longer ones.
 constexpr uint64_t kStringLengthOffset = 8;
 constexpr uint64_t kStringCharsOffset = 12;
@@ -427,14 +423,7 @@ class Unassembler {
   bool PlausibleMethodTable(uint64_t mt) { return ctx_.dac.LooksLikeMethodTable(mt); }
 
   // Memory that looks like a MethodDesc: its chunk's MethodTable looks like one.
-  bool PlausibleMethodDesc(uint64_t md) {
-    if (md < kSmallestPointer || md % kMdAlignment != 0) return false;
-    uint8_t index = 0;
-    if (ctx_.dac.ReadTargetMemory(md + kMdChunkIndexOffset, &index, 1) != 1) return false;
-    uint64_t chunk = md - kMdChunkHeaderSize - uint64_t{index} * kMdAlignment;
-    auto mt = ReadPointer(chunk);
-    return mt && PlausibleMethodTable(*mt);
-  }
+  bool PlausibleMethodDesc(uint64_t md) { return ctx_.dac.LooksLikeMethodDesc(md); }
 
   bool InGcHeap(uint64_t address) {
     if (!segments_) {

@@ -153,7 +153,7 @@ class DynamicIl {
         ReadPointer(info + static_cast<uint64_t>(FieldOffset(info, "m_handle")), &md);
         // SOS's NameForMD_s: "<md> is not a MethodDesc" (its own line) and no name, or UNKNOWN.
         std::string prefix, name;
-        if (!dac_.GetMethodDesc(md).ok()) {
+        if (!dac_.LooksLikeMethodDesc(md) || !dac_.GetMethodDesc(md).ok()) {
           prefix = absl::StrFormat("%016X is not a MethodDesc\n", md);
         } else if (auto n = dac_.GetMethodDescName(md); n.ok()) {
           name = Printable(*n);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <string>
 #include <vector>
 
@@ -33,9 +32,15 @@ class IlGroups {
   struct Group {
     size_t first, last;   // steps_ indexes
     uint64_t start, end;  // native range
+    bool done = false;    // printed already
   };
   std::vector<std::vector<std::string>> steps_;  // per instruction: its markers, then itself
-  std::list<Group> groups_;                      // in IL order
+  std::vector<Group> groups_;                    // in IL order
+  // groups_ indexes sorted by native start, and the largest end among the first k of them: At
+  // looks only at the groups that can hold `ip` (one or two when the ranges do not overlap, as
+  // in the JIT's maps), not at every group for every instruction.
+  std::vector<size_t> by_start_;
+  std::vector<uint64_t> max_end_;
   int indent_ = 0;
 };
 

@@ -58,6 +58,35 @@ TEST(IlGroupsTest, OneGroupPerInstructionFirstInIlOrder) {
   EXPECT_EQ(g.At(16), Lines{"IL_0001: nop "});
 }
 
+TEST(IlGroupsTest, AWideRangeStartingEarlierIsFoundBehindNarrowerOnes) {
+  // IL_0000's range starts first and reaches past the later groups: an address inside those
+  // is still its (first in IL order), even though three groups start closer to it.
+  IlGroups g({Ins(0), Ins(1), Ins(2), Ins(3)},
+             Map{{0, 10, 100}, {1, 20, 30}, {2, 30, 40}, {3, 40, 50}});
+  EXPECT_EQ(g.At(45), Lines{"IL_0000: nop "});
+  EXPECT_EQ(g.At(45), Lines{"IL_0003: nop "});
+  EXPECT_EQ(g.At(25), Lines{"IL_0001: nop "});
+  EXPECT_EQ(g.At(99), Lines{});
+  EXPECT_EQ(g.At(35), Lines{"IL_0002: nop "});
+}
+
+TEST(IlGroupsTest, AMethodOfHundredsOfThousandsOfInstructionsIsGroupedInOnePass) {
+  // Each instruction its own native range, as a large generated method has: every address
+  // finds its group (the grouping once scanned the whole map for each instruction and every
+  // group for each address: minutes for this size).
+  std::vector<Line> lines;
+  Map map;
+  constexpr uint32_t kCount = 200000;
+  for (uint32_t i = 0; i < kCount; ++i) {
+    lines.push_back(Ins(i));
+    map.push_back({i, 1000 + 4ull * i, 1004 + 4ull * i});
+  }
+  IlGroups g(lines, map);
+  size_t found = 0;
+  for (uint32_t i = 0; i < kCount; ++i) found += g.At(1000 + 4ull * i + 2).size();
+  EXPECT_EQ(found, kCount);
+}
+
 TEST(IlGroupsTest, BlocksIndentByTheRegionsOwnCount) {
   // .try { IL_0000 IL_0001 } .finally { IL_0002 } IL_0003, the handler's code first.
   std::vector<Line> lines = {Mark(".try"),

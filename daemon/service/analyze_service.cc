@@ -303,8 +303,14 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
       if (r.has_done()) {
         PhaseMark("daemon", "done-relayed");
         {
+          // With done_id, under the same lock: the handler's keep decision reads both, and a
+          // client that half-closed right after sending `exit` must not see the exit answered
+          // but not yet taken for the session's end (it would send the worker a second exit).
           std::lock_guard<std::mutex> lock(mu);
           done_id = r.done().id();
+          if (r.done().exit() && (injected_exit == 0 || r.done().id() != injected_exit)) {
+            ended_by_exit = true;
+          }
         }
         if (session) session->CommandEnded(r.done().id());
         if (truncated && r.done().id() == output_id) {
@@ -319,9 +325,6 @@ grpc::Status DiagnosticsService::AnalyzeImpl(
         ended_by_exit = r.done().exit();
         return;
       }
-      // Set before the client sees the exit: it half-closes on it, and the handler then decides
-      // from this whether the worker can be kept.
-      if (r.has_done() && r.done().exit()) ended_by_exit = true;
       to_client(r);
       if (r.has_done() && r.done().exit()) return;
     }
