@@ -52,35 +52,32 @@ since() { echo $(($(date +%s) - $1)); }
 trap stop_background EXIT
 trap 'stop_background; exit 130' INT TERM HUP
 
+# A background job's end: its status, how long the script waited for it, its log's tail if it
+# failed.
+finish_background() {  # NAME PID LOG WAITED-AFTER
+  local t rc
+  t=$(date +%s)
+  wait "$2"
+  rc=$?
+  echo "make: $1 took $(since "$t") s after the $4 ($(since "$start") s since it started beside" \
+    "the ctest; log: $3)"
+  [ $rc -eq 0 ] || tail -n 100 "$3"
+  return $rc
+}
+
+# The EXIT trap stops the background jobs when a step fails.
 t=$(date +%s)
 (cd "$build" && ctest --output-on-failure --no-tests=error -j 2 --timeout 600 -E '^clang_tidy$')
 rc=$?
 echo "make: ctest took $(since "$t") s (every test but clang_tidy, which runs in the background)"
-if [ $rc -ne 0 ]; then stop_background; exit $rc; fi
+[ $rc -eq 0 ] || exit $rc
 
-t=$(date +%s)
-wait "$asan_pid"
-rc=$?
-echo "make: sanitize-build took $(since "$t") s after the ctest ($(since "$start") s since it" \
-  "started beside it; log: $asan_log)"
-if [ $rc -ne 0 ]; then
-  tail -n 100 "$asan_log"
-  stop_background
-  exit $rc
-fi
+finish_background sanitize-build "$asan_pid" "$asan_log" ctest || exit $?
 
 t=$(date +%s)
 (cd "$asan" && ctest --output-on-failure --no-tests=error -j 2 --timeout 900 -L 'unit|integration')
 rc=$?
 echo "make: sanitize-ctest took $(since "$t") s"
-if [ $rc -ne 0 ]; then stop_background; exit $rc; fi
+[ $rc -eq 0 ] || exit $rc
 
-t=$(date +%s)
-wait "$tidy_pid"
-rc=$?
-echo "make: clang-tidy took $(since "$t") s after the sanitize-ctest ($(since "$start") s since" \
-  "it started beside the ctest; log: $tidy_log)"
-if [ $rc -ne 0 ]; then
-  tail -n 100 "$tidy_log"
-  exit $rc
-fi
+finish_background clang-tidy "$tidy_pid" "$tidy_log" sanitize-ctest || exit $?

@@ -97,11 +97,9 @@ class WarmWorkerTest : public ::testing::Test {
     return false;
   }
   static bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
-  // The pid of the worker the daemon kept after building dump `id`'s heap graph (0: none within
+  // The pid in the first group of `line` once the daemon's log has such a line (0: none within
   // `timeout`).
-  pid_t WaitForPrebuiltWorker(const std::string& id, std::chrono::milliseconds timeout = 120s) {
-    const std::regex line(
-        R"(analyze: worker (\d+) kept idle after building the heap graph of dump )" + id);
+  pid_t WaitForLoggedPid(const std::regex& line, std::chrono::milliseconds timeout) {
     for (auto end = std::chrono::steady_clock::now() + timeout;
          std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(100ms)) {
       const std::string log = daemon_->log();
@@ -110,17 +108,19 @@ class WarmWorkerTest : public ::testing::Test {
     }
     return 0;
   }
+  // The pid of the worker the daemon kept after building dump `id`'s heap graph.
+  pid_t WaitForPrebuiltWorker(const std::string& id, std::chrono::milliseconds timeout = 120s) {
+    return WaitForLoggedPid(
+        std::regex(R"(analyze: worker (\d+) kept idle after building the heap graph of dump )" +
+                   id),
+        timeout);
+  }
   // The pid of the worker that built dump `id`'s graph, from the daemon's line saying it is
-  // built (0: not built within `timeout`).
+  // built.
   pid_t WaitForBuildWorker(const std::string& id, std::chrono::milliseconds timeout = 120s) {
-    const std::regex line("heap graph of dump " + id + R"( built in \d+ ms \(worker (\d+)\))");
-    for (auto end = std::chrono::steady_clock::now() + timeout;
-         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(100ms)) {
-      const std::string log = daemon_->log();
-      std::smatch m;
-      if (std::regex_search(log, m, line)) return static_cast<pid_t>(std::stol(m[1].str()));
-    }
-    return 0;
+    return WaitForLoggedPid(
+        std::regex("heap graph of dump " + id + R"( built in \d+ ms \(worker (\d+)\))"),
+        timeout);
   }
   // The nice value of every thread of `pid` (/proc/PID/task/TID/stat, field 19).
   static std::vector<int> ThreadNices(pid_t pid) {
