@@ -33,8 +33,8 @@ void GraphPrebuilder::Boost(const std::string& id) {
   if (instance == nullptr) return;
   std::lock_guard<std::mutex> lock(instance->mu_);
   if (instance->running_id_ != id || instance->running_pid_ <= 0) return;
-  // Every thread of the worker (nice values are per thread): the main thread first, so that
-  // walker threads started later inherit it.
+  // Every thread of the worker (nice values are per thread): its build thread among them, so
+  // that the heap walk's threads it starts from now on inherit normal priority too.
   const pid_t pid = instance->running_pid_;
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), 0);
   std::error_code ec;
